@@ -1,0 +1,497 @@
+"""Python API: compose the stages (read -> validate -> encode -> model -> infer -> outputs)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import __version__
+from .config import (
+    Config,
+    DiagnosticsConfig,
+    InferenceConfig,
+    ModelConfig,
+    load_config,
+    resolve_model,
+)
+from .data.encode import DoseResponseData, encode_dose_response
+from .data.validate import ValidatedTable, validate_dose_response
+from .diagnostics import check
+from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
+from .families import Spec, get_family
+from .inference.map import run_map
+from .inference.nuts import run_nuts
+from .inference.settings import InferenceResult
+from .inference.svi import run_svi
+from .io import read_table
+from .posterior import to_datatree
+from .report.summary import validate_contrasts
+
+log = logging.getLogger("drugbayes")
+
+
+@dataclass
+class FitResult:
+    """Result of :func:`fit`.
+
+    Attributes
+    ----------
+    posterior : xarray.DataTree
+        ArviZ DataTree (posterior, sample_stats, observed_data, constant_data), labelled.
+    diagnostics : dict
+        Thresholds, pass/fail, offending parameters, divergences, timings.
+    data : DoseResponseData
+        The encoded data (category names kept).
+    spec : Spec
+        The validated model spec.
+    inference : InferenceResult
+        Raw draws and timings of the back-end.
+    """
+
+    posterior: xr.DataTree
+    diagnostics: dict
+    data: DoseResponseData
+    spec: Spec
+    inference: InferenceResult
+    contrasts: list[dict] = field(default_factory=list)
+    interval_prob: float = 0.95
+    dropped: list[dict] = field(default_factory=list)
+    excluded: list[dict] = field(default_factory=list)
+
+    def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
+        """Tidy summary: one row per cell line x drug x quantity (plus contrasts)."""
+        fam = get_family(self.spec.family)
+        grp = {k: v for k, v in self.inference.samples.items() if k.startswith("grp_")}
+        return fam.summarize(self.data, grp, self.contrasts,
+                             interval_prob or self.interval_prob, self.inference.method)
+
+    def to_netcdf(self, path: str | Path) -> Path:
+        """Write the DataTree to a netCDF file (h5netcdf engine)."""
+        path = Path(path)
+        self.posterior.to_netcdf(path, engine="h5netcdf")
+        return path
+
+    def plot(self, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+        """Write the family's plots into ``folder``; returns the files."""
+        fam = get_family(self.spec.family)
+        if fam.plot is None:
+            return []
+        return fam.plot(self, Path(folder), formats)
+
+
+# ----------------------------------------------------------------------------- stages
+def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = None,
+            dose_unit: str = "M", response_scale: str = "fraction", missing: str = "drop",
+            min_doses: int = 3) -> tuple[ValidatedTable, DoseResponseData]:
+    """Read, validate and encode a table (raises on bad input, listing every problem)."""
+    if kind != "dose_response":
+        raise ConfigError([Issue("<config>", None, "data.kind", kind,
+                                 "unknown kind; expected dose_response")])
+    df, src = read_table(table, columns)
+    vt = validate_dose_response(df, src, dose_unit=dose_unit, response_scale=response_scale,
+                                missing=missing, min_doses=min_doses, column_names=columns)
+    return vt, encode_dose_response(vt)
+
+
+def _spec(model: str | dict | ModelConfig | None, kind: str) -> Spec:
+    if isinstance(model, str):
+        mc = ModelConfig(preset=model)
+    elif isinstance(model, dict):
+        mc = ModelConfig.model_validate(model)
+    elif model is None:
+        mc = ModelConfig()
+    else:
+        mc = model
+    mc = resolve_model(mc, kind)
+    fam = get_family(mc.family or kind)
+    return fam.make_spec(mc.options, mc.priors, mc.preset, mc.description)
+
+
+def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
+          seed: int) -> InferenceResult:
+    """Run the configured back-end on encoded data."""
+    fam = get_family(spec.family)
+    arrays = fam.arrays(data)
+
+    def model(observed: bool = True):
+        return fam.model(arrays, spec, observed)
+
+    key = jax.random.PRNGKey(seed)
+    k_map, k_run = jax.random.split(key)
+    det = fam.deterministic_sites
+    extra = tuple(s for s in ("background", "untreated_signal") if data.is_raw)
+    if settings.method == "map":
+        return run_map(model, (), settings, k_map, det + extra)
+    if settings.method == "svi":
+        return run_svi(model, (), settings, k_run, det + extra)
+    init = None
+    t0 = time.perf_counter()
+    if settings.init == "map":
+        m = run_map(model, (), settings, k_map)
+        init = m.info["params"]
+    t_map = time.perf_counter() - t0
+    res = run_nuts(model, (), settings, k_run, init)
+    res.timings["map_init"] = t_map
+    return res
+
+
+def _posterior_tree(fam, spec: Spec, data: DoseResponseData, res: InferenceResult,
+                    attrs: dict) -> xr.DataTree:
+    dims, coords = fam.posterior_dims(data)
+    samples = dict(res.samples)
+    if data.is_raw:
+        for k in ("background", "untreated_signal"):
+            if k in samples:
+                samples[k] = samples[k] * data.signal_scale
+    # grid versions of the per-group quantities, dims (cell_line, drug), NaN where untested
+    dq = _grid_quantities(data, samples)
+    samples.update(dq)
+    for k in dq:
+        dims[k] = ["cell_line", "drug"]
+    coords["measured_curve"] = [
+        f"{data.cell_lines[data.group_cell[g]]}|{data.drugs[data.group_drug[g]]}|"
+        f"{data.experiments[e]}" for g, e in zip(data.curve_group, data.curve_experiment)]
+    y = np.where(data.mask, data.y * (data.signal_scale if data.is_raw else 1.0), np.nan)
+    obs = {"y": y}
+    odims = {"y": ["measured_curve", "point"]}
+    const = {"log10_dose": np.where(data.mask & ~data.is_zero,
+                                    data.x + data.drug_center[data.group_drug[data.curve_group]]
+                                    [:, None] - data.unit_offset, np.nan),
+             "untreated": data.is_zero & data.mask}
+    cdims = {"log10_dose": ["measured_curve", "point"], "untreated": ["measured_curve", "point"]}
+    if data.is_raw:
+        obs["y_blank"] = data.blank_y * data.signal_scale
+        obs["y_vehicle"] = data.vehicle_y * data.signal_scale
+        odims["y_blank"] = ["blank_well"]
+        odims["y_vehicle"] = ["vehicle_well"]
+        const["blank_plate"] = np.array([data.plates[i] for i in data.blank_plate])
+        const["vehicle_plate_cell_line"] = np.array(
+            [data.plate_cells[i] for i in data.vehicle_plate_cell])
+        cdims["blank_plate"] = ["blank_well"]
+        cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
+    return to_datatree(samples, res.sample_stats, dims, coords, obs, odims, const, cdims, attrs)
+
+
+def _grid_quantities(data: DoseResponseData, samples: dict) -> dict[str, np.ndarray]:
+    from .families.dose_response import derived
+
+    grp = {k: v for k, v in samples.items() if k.startswith("grp_")}
+    if not grp:
+        return {}
+    dq = derived(data, grp)
+    nc, nd = len(data.cell_lines), len(data.drugs)
+    out = {}
+    for name in ("log10_ic50", "log10_ic50_absolute", "hill", "top", "bottom", "auc"):
+        v = dq[name]
+        grid = np.full(v.shape[:2] + (nc, nd), np.nan)
+        grid[:, :, data.group_cell, data.group_drug] = v
+        out[name] = grid
+    return out
+
+
+def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = None,
+        inference: dict | InferenceConfig | None = None, seed: int = 0,
+        dose_unit: str = "M", response_scale: str = "fraction", missing: str = "drop",
+        columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
+        diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
+        min_doses: int = 3) -> FitResult:
+    """Fit a model to a long table.
+
+    Parameters
+    ----------
+    table : path or DataFrame
+        CSV/Parquet path or a DataFrame, one row per well.
+    kind : str
+        Data kind (``"dose_response"``).
+    model : str or dict, optional
+        Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
+        "priors":...}``; default: the kind's default preset.
+    inference : dict or InferenceConfig, optional
+        ``{"method": "nuts" | "svi" | "map", "num_chains": 4, ...}``.
+    seed : int
+        Seed of every random choice (runs are reproducible).
+    dose_unit, response_scale, missing, columns, min_doses
+        As the ``[data]`` keys of a config.
+    contrasts : list of dict, optional
+        ``[{"drug": "lapatinib", "a": "SKBR3-L", "b": "SKBR3"}]``.
+    diagnostics : dict or DiagnosticsConfig, optional
+        Thresholds (``max_rhat``, ``min_ess_bulk``, ...).
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    DataValidationError, ConfigError
+        Bad input (every problem at once).
+    """
+    t0 = time.perf_counter()
+    settings = (inference if isinstance(inference, InferenceConfig)
+                else _validated(InferenceConfig, inference or {}, "inference"))
+    thresholds = (diagnostics if isinstance(diagnostics, DiagnosticsConfig)
+                  else _validated(DiagnosticsConfig, diagnostics or {}, "diagnostics"))
+    spec = _spec(model, kind)
+    vt, data = prepare(table, kind=kind, columns=columns, dose_unit=dose_unit,
+                       response_scale=response_scale, missing=missing, min_doses=min_doses)
+    contrasts = list(contrasts or [])
+    validate_contrasts(data, contrasts)
+    for d in vt.dropped:
+        log.info("dropped line %s (%s, %s, dose %s): %s", d["line"], d["cell_line"], d["drug"],
+                 d["dose"], d["reason"])
+    if vt.dropped:
+        log.info("dropped %d well(s) with a missing response", len(vt.dropped))
+    log.info("data: %d wells, %d cell lines, %d drugs, %d experiments, %d curves (%s)",
+             data.n_wells, len(data.cell_lines), len(data.drugs), len(data.experiments),
+             data.n_curves, data.response_scale)
+    res = infer(spec, data, settings, seed)
+    fam = get_family(spec.family)
+    labels = _labels(fam, data)
+    diag = check(settings.method, res.samples, res.sample_stats, thresholds, labels, res.info)
+    diag["timings"] = {**res.timings, "fit_total": time.perf_counter() - t0}
+    diag["dropped_wells"] = {"count": len(vt.dropped), "wells": vt.dropped}
+    diag["excluded"] = []
+    attrs = {"drugbayes_version": __version__, "family": spec.family,
+             "preset": spec.preset or "", "method": settings.method, "seed": seed,
+             "dose_unit": data.dose_unit, "response_scale": data.response_scale}
+    tree = _posterior_tree(fam, spec, data, res, attrs)
+    result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped)
+    if not diag["passed"]:
+        msg = "diagnostics failed: " + ", ".join(
+            f"{k}={v['value']}" for k, v in diag["checks"].items() if not v["passed"])
+        log.warning(msg)
+    return result
+
+
+def _labels(fam, data) -> dict[str, list[str]]:
+    dims, coords = fam.posterior_dims(data)
+    return {k: coords[d[0]] for k, d in dims.items() if len(d) == 1 and d[0] in coords}
+
+
+def _validated(cls, raw: dict, section: str):
+    from pydantic import ValidationError
+
+    try:
+        return cls.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError([Issue("<api>", None, f"{section}." + ".".join(map(str, e["loc"])),
+                                 None, "unknown key" if e["type"] == "extra_forbidden"
+                                 else e["msg"]) for e in err.errors()]) from None
+
+
+# ----------------------------------------------------------------------------- config runs
+def check_config(cfg: Config) -> tuple[Spec, ValidatedTable, DoseResponseData]:
+    """Validate a config fully (model spec, data, contrasts) without fitting."""
+    issues: list = []
+    spec = None
+    try:
+        spec = _spec(cfg.model, cfg.data.kind)
+    except ConfigError as e:
+        issues += e.issues
+    try:
+        vt, data = prepare(cfg.resolved_data_path(), kind=cfg.data.kind,
+                           columns=cfg.data.columns, dose_unit=cfg.data.dose_unit,
+                           response_scale=cfg.data.response_scale, missing=cfg.data.missing,
+                           min_doses=cfg.data.min_doses)
+    except ConfigError as e:
+        raise ConfigError(issues + e.issues) from None
+    if issues:
+        raise ConfigError(issues)
+    validate_contrasts(data, cfg.contrasts, cfg.source or "<config>")
+    return spec, vt, data
+
+
+def run_config(cfg: Config) -> tuple[FitResult, Path]:
+    """Fit one config and write its run directory atomically.
+
+    The run directory is assembled in a temporary sibling folder and renamed into place at the
+    end, so a run killed midway never leaves a folder that looks complete.
+    """
+    out = cfg.resolved_output_dir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    handler = logging.FileHandler(tmp / "run.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    log.addHandler(handler)
+    prev_level = log.level
+    log.setLevel(logging.INFO)
+    try:
+        log.info("drugbayes %s: run %s (config %s)", __version__, cfg.run.name or out.name,
+                 cfg.source)
+        t0 = time.perf_counter()
+        result = fit(cfg.resolved_data_path(), cfg.data.kind, model=cfg.model,
+                     inference=cfg.inference, seed=cfg.run.seed, dose_unit=cfg.data.dose_unit,
+                     response_scale=cfg.data.response_scale, missing=cfg.data.missing,
+                     columns=cfg.data.columns, contrasts=cfg.contrasts,
+                     diagnostics=cfg.diagnostics, interval_prob=cfg.report.interval_prob,
+                     min_doses=cfg.data.min_doses)
+        write_run_directory(result, cfg, tmp, t0)
+    except BaseException:
+        log.removeHandler(handler)
+        handler.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+        log.setLevel(prev_level)
+        raise
+    log.removeHandler(handler)
+    handler.close()
+    log.setLevel(prev_level)
+    _replace_dir(tmp, out)
+    if not result.diagnostics["passed"] and cfg.diagnostics.on_fail == "error":
+        raise DiagnosticsError(f"diagnostics failed for {out} (see diagnostics.json)")
+    if not result.diagnostics["passed"]:
+        import warnings
+
+        warnings.warn(f"diagnostics failed for {out.name} (see {out / 'diagnostics.json'})",
+                      DiagnosticsWarning, stacklevel=2)
+    return result, out
+
+
+def _replace_dir(tmp: Path, out: Path) -> None:
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}.old-{os.getpid()}-{time.time_ns()}"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _json_default(o):
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float) -> None:
+    """Write posterior.nc, summary.csv, diagnostics.json, plots, config and manifest."""
+    import tomllib  # noqa: F401  (config.resolved.toml is written with our tiny writer)
+
+    folder = Path(folder)
+    summary = result.summary()
+    summary.to_csv(folder / "summary.csv", index=False)
+    result.to_netcdf(folder / "posterior.nc")
+    (folder / "diagnostics.json").write_text(
+        json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))
+    (folder / "config.resolved.toml").write_text(dump_toml(_resolved(cfg, result)))
+    plots = []
+    if cfg.report.plots:
+        plots = result.plot(folder / "plots", tuple(cfg.report.formats))
+    manifest = {
+        "drugbayes": __version__, "python": platform.python_version(),
+        "versions": _versions(), "device": [str(d) for d in jax.devices()],
+        "platform": jax.default_backend(), "seed": cfg.run.seed,
+        "config": cfg.source, "config_hash": cfg.config_hash(),
+        "method": cfg.inference.method, "timings": result.inference.timings,
+        "wall_seconds": time.perf_counter() - t0,
+        "files": sorted(p.name for p in folder.iterdir()) + [f"plots/{p.name}" for p in plots],
+        "complete": True,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+
+
+def _resolved(cfg: Config, result: FitResult) -> dict:
+    d = cfg.to_toml_dict()
+    d["model"] = {"preset": result.spec.preset or "", "family": result.spec.family,
+                  "options": result.spec.options.model_dump(),
+                  "priors": result.spec.priors.model_dump()}
+    d["data"]["path"] = str(cfg.resolved_data_path())
+    d["run"]["output_dir"] = str(cfg.resolved_output_dir())
+    return d
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in ("jax", "jaxlib", "numpyro", "arviz-base", "arviz-stats", "xarray", "pandas",
+              "numpy"):
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = "not installed"
+    return out
+
+
+def dump_toml(d: dict) -> str:
+    """Write a nested dict of plain values as TOML (tables, arrays of tables, scalars)."""
+    lines: list[str] = []
+
+    def val(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (int, float)):
+            return repr(v) if np.isfinite(v) else ("inf" if v > 0 else "-inf")
+        if isinstance(v, list):
+            return "[" + ", ".join(val(x) for x in v) + "]"
+        if isinstance(v, dict):
+            return "{ " + ", ".join(f"{_key(k)} = {val(x)}" for k, x in v.items()) + " }"
+        return json.dumps(str(v))
+
+    def table(prefix: str, t: dict):
+        scalars = {k: v for k, v in t.items() if not isinstance(v, dict)
+                   and not (isinstance(v, list) and v and all(isinstance(x, dict) for x in v))}
+        if prefix:
+            lines.append(f"[{prefix}]")
+        for k, v in scalars.items():
+            lines.append(f"{_key(k)} = {val(v)}")
+        lines.append("")
+        for k, v in t.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{_key(k)}" if prefix else _key(k), v)
+            elif isinstance(v, list) and v and all(isinstance(x, dict) for x in v):
+                for x in v:
+                    lines.append(f"[[{prefix + '.' if prefix else ''}{_key(k)}]]")
+                    for kk, vv in x.items():
+                        lines.append(f"{_key(kk)} = {val(vv)}")
+                    lines.append("")
+
+    table("", d)
+    return "\n".join(lines)
+
+
+def _key(k: str) -> str:
+    return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
+
+
+def run(configs: list[str | Path], overrides: list[str] | None = None) -> list[Path]:
+    """Run a batch of configs: every config is validated first; nothing starts if one is bad."""
+    cfgs = []
+    issues = []
+    for c in configs:
+        try:
+            cfg = load_config(c, overrides)
+            check_config(cfg)
+            cfgs.append(cfg)
+        except ConfigError as e:
+            issues += e.issues
+        except Exception as e:  # DataValidationError is an InputError
+            from .errors import InputError
+
+            if isinstance(e, InputError):
+                issues += e.issues
+            else:
+                raise
+    if issues:
+        from .errors import InputError
+
+        raise InputError(issues, title="invalid batch (nothing was run)")
+    outs = []
+    for cfg in cfgs:
+        _, out = run_config(cfg)
+        outs.append(out)
+    return outs

@@ -1,0 +1,264 @@
+"""Run configuration: TOML files validated at the edge (unknown keys are errors).
+
+A config holds one run. ``[model] preset = "dose_response/hier_4pl"`` loads a preset from
+``models/`` (shipped in the wheel as ``drugbayes/presets``); explicit ``options`` and ``priors``
+override the preset's. Paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import ConfigError, Issue
+
+DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl"}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(_Strict):
+    """``[run]``: name, output folder and seed."""
+
+    name: str | None = None
+    output_dir: str | None = None
+    seed: int = 0
+
+
+class DataConfig(_Strict):
+    """``[data]``: the input table and how to read it."""
+
+    path: str | None = None
+    kind: Literal["dose_response"] = "dose_response"
+    dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
+    response_scale: Literal["fraction", "percent", "raw"] = "fraction"
+    missing: Literal["drop", "error"] = "drop"
+    min_doses: int = Field(3, ge=1)
+    columns: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelConfig(_Strict):
+    """``[model]``: a preset and/or a family with options and priors."""
+
+    preset: str | None = None
+    family: str | None = None
+    description: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    priors: dict[str, float] = Field(default_factory=dict)
+
+
+class InferenceConfig(_Strict):
+    """``[inference]``: back-end and its budget (NumPyro argument names where they exist)."""
+
+    method: Literal["nuts", "svi", "map"] = "nuts"
+    num_chains: int = Field(4, ge=1)
+    num_warmup: int = Field(500, ge=1)
+    num_samples: int = Field(500, ge=1)
+    chain_method: Literal["vectorized", "parallel", "sequential"] = "vectorized"
+    target_accept_prob: float = Field(0.9, gt=0, lt=1)
+    max_tree_depth: int = Field(8, ge=1, le=15)
+    init: Literal["map", "median"] = "map"
+    chunk_size: int = Field(250, ge=1)
+    thinning: int = Field(1, ge=1)
+    num_steps: int = Field(4000, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    guide: Literal["normal", "lowrank"] = "normal"
+    map_num_steps: int = Field(2000, ge=1)
+    map_learning_rate: float = Field(0.05, gt=0)
+
+
+class DiagnosticsConfig(_Strict):
+    """``[diagnostics]``: thresholds checked after sampling."""
+
+    max_rhat: float = 1.01
+    min_ess_bulk: float = 400.0
+    min_ess_tail: float = 400.0
+    max_divergences: int = 0
+    min_bfmi: float = 0.3
+    on_fail: Literal["warn", "error"] = "warn"
+
+
+class ReportConfig(_Strict):
+    """``[report]``: interval probability and plots."""
+
+    interval_prob: float = Field(0.95, gt=0, lt=1)
+    plots: bool = True
+    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png"])
+
+
+class Config(_Strict):
+    """A whole run config (one TOML file)."""
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    contrasts: list[dict[str, Any]] = Field(default_factory=list)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    # not part of the file: where it came from
+    source: str | None = Field(default=None, exclude=True)
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    def resolved_data_path(self) -> Path:
+        """The data path, resolved against the config's folder."""
+        if self.data.path is None:
+            raise ConfigError([Issue(self.source or "<config>", None, "data.path", None,
+                                     "a data path is required")])
+        p = Path(self.data.path)
+        if not p.is_absolute() and self.base_dir:
+            p = Path(self.base_dir) / p
+        return p
+
+    def resolved_output_dir(self) -> Path:
+        """The run directory (default ``results/<name>`` next to the config)."""
+        name = self.run.name or (Path(self.source).stem if self.source else "run")
+        base = Path(self.base_dir) if self.base_dir else Path.cwd()
+        if self.run.output_dir is None:
+            return base / "results" / name
+        p = Path(self.run.output_dir)
+        return p if p.is_absolute() else base / p
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed."""
+        return _drop_none(self.model_dump(mode="json"))
+
+    def config_hash(self) -> str:
+        """SHA-256 of the resolved config (first 16 hex digits)."""
+        blob = json.dumps(self.to_toml_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Parse ``section.key=value``; the value is a TOML value, else a bare string."""
+    if "=" not in text:
+        raise ConfigError([Issue("--set", None, None, text, "expected section.key=value")])
+    key, raw = text.split("=", 1)
+    parts = [p.strip() for p in key.strip().split(".") if p.strip()]
+    if len(parts) < 2:
+        raise ConfigError([Issue("--set", None, key, text, "expected section.key=value")])
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return parts, value
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply ``--set`` overrides to a raw config dict (returns a new dict)."""
+    out = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        node = out
+        for p in parts[:-1]:
+            nxt = node.setdefault(p, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError([Issue("--set", None, ".".join(parts), text,
+                                         f"'{p}' is not a section")])
+            node = nxt
+        node[parts[-1]] = value
+    return out
+
+
+def _issues_from_pydantic(err: ValidationError, source: str) -> list[Issue]:
+    issues = []
+    for e in err.errors():
+        loc = ".".join(str(x) for x in e["loc"])
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key"
+        else:
+            msg = e["msg"]
+        val = e.get("input")
+        issues.append(Issue(source, None, loc, None if isinstance(val, dict) else repr(val)
+                            if val is not None else None, msg))
+    return issues
+
+
+def config_from_dict(raw: dict[str, Any], source: str = "<config>",
+                     base_dir: str | Path | None = None) -> Config:
+    """Validate a raw config dict; every problem is reported at once as :class:`ConfigError`."""
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError(_issues_from_pydantic(err, source)) from None
+    cfg.source = source
+    cfg.base_dir = str(base_dir) if base_dir is not None else None
+    return cfg
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read, override and validate a TOML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError([Issue(str(path), None, None, None, "config file not found")])
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([Issue(str(path), None, None, None, f"not valid TOML: {exc}")]) from None
+    raw = apply_overrides(raw, overrides or [])
+    return config_from_dict(raw, source=str(path), base_dir=path.resolve().parent)
+
+
+# ---------------------------------------------------------------------------------- presets
+def _preset_roots() -> list[Path]:
+    roots = []
+    try:
+        pkg = resources.files("drugbayes") / "presets"
+        if pkg.is_dir():
+            roots.append(Path(str(pkg)))
+    except (ModuleNotFoundError, TypeError):
+        pass
+    repo_models = Path(__file__).resolve().parents[2] / "models"
+    if repo_models.is_dir():
+        roots.append(repo_models)
+    return roots
+
+
+def list_presets() -> list[str]:
+    """Names of every preset (``family/name``)."""
+    names = set()
+    for root in _preset_roots():
+        for f in root.glob("*/*.toml"):
+            names.add(f"{f.parent.name}/{f.stem}")
+    return sorted(names)
+
+
+def load_preset(name: str) -> dict[str, Any]:
+    """Load a preset TOML by name (``family/name``)."""
+    for root in _preset_roots():
+        f = root / f"{name}.toml"
+        if f.is_file():
+            return tomllib.loads(f.read_text())
+    raise ConfigError([Issue("<config>", None, "model.preset", name,
+                             f"unknown preset; available: {', '.join(list_presets())}")])
+
+
+def resolve_model(model: ModelConfig, kind: str) -> ModelConfig:
+    """Merge the preset (or the kind's default preset) with explicit options and priors."""
+    name = model.preset or (None if model.family else DEFAULT_PRESETS[kind])
+    base: dict[str, Any] = {"options": {}, "priors": {}}
+    if name is not None:
+        base = load_preset(name)
+    family = model.family or base.get("family") or kind
+    options = {**base.get("options", {}), **model.options}
+    priors = {**base.get("priors", {}), **model.priors}
+    return ModelConfig(preset=name, family=family, description=base.get("description"),
+                       options=options, priors=priors)

@@ -1,0 +1,113 @@
+"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences, BFMI) against thresholds."""
+
+from __future__ import annotations
+
+import numpy as np
+from arviz_stats.base import array_stats
+
+from .config import DiagnosticsConfig
+
+
+def _per_param(ary: np.ndarray, fn, **kw) -> np.ndarray:
+    """Apply an array_stats diagnostic to ``(chain, draw, ...)``; returns the trailing shape."""
+    a = np.asarray(ary, np.float64)
+    a = np.moveaxis(a.reshape(a.shape[0], a.shape[1], -1), (0, 1), (-2, -1))
+    return np.asarray(fn(a, chain_axis=-2, draw_axis=-1, **kw))
+
+
+def param_diagnostics(samples: dict[str, np.ndarray],
+                      labels: dict[str, list[str]] | None = None) -> list[dict]:
+    """R-hat and ESS of every scalar component of every site (constant ones skipped)."""
+    rows = []
+    labels = labels or {}
+    for name, ary in samples.items():
+        a = np.asarray(ary)
+        if a.ndim < 2 or a.shape[1] < 4:
+            continue
+        flat = a.reshape(a.shape[0], a.shape[1], -1)
+        const = np.ptp(flat, axis=(0, 1)) == 0
+        rhat = _per_param(a, array_stats.rhat)
+        ess_b = _per_param(a, array_stats.ess, method="bulk")
+        ess_t = _per_param(a, array_stats.ess, method="tail", prob=0.05)
+        names = labels.get(name)
+        for i in range(flat.shape[2]):
+            if const[i] or not np.isfinite(flat[..., i]).all():
+                continue
+            lab = name if flat.shape[2] == 1 and a.ndim == 2 else (
+                f"{name}[{names[i]}]" if names and i < len(names) else f"{name}[{i}]")
+            rows.append({"parameter": lab, "r_hat": float(rhat[i]), "ess_bulk": float(ess_b[i]),
+                         "ess_tail": float(ess_t[i])})
+    return rows
+
+
+def bfmi(energy: np.ndarray) -> np.ndarray:
+    """Bayesian fraction of missing information per chain."""
+    e = np.asarray(energy, np.float64)
+    num = np.square(np.diff(e, axis=1)).mean(axis=1)
+    den = e.var(axis=1)
+    return num / np.where(den > 0, den, np.nan)
+
+
+def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray],
+          thresholds: DiagnosticsConfig, labels: dict[str, list[str]] | None = None,
+          info: dict | None = None) -> dict:
+    """Compare diagnostics with thresholds.
+
+    Returns a JSON-ready dict: ``passed``, ``thresholds``, ``checks`` (each with value, limit,
+    passed), ``offending`` parameters, ``divergences``, ``bfmi``.
+    """
+    out: dict = {"method": method, "thresholds": thresholds.model_dump(), "checks": {},
+                 "offending": []}
+    info = info or {}
+    if method == "map":
+        ok = bool(info.get("loss_finite", True))
+        out["checks"]["loss_finite"] = {"value": ok, "passed": ok}
+        out["note"] = "map gives a point estimate: R-hat, ESS and divergences do not apply"
+        out["passed"] = ok
+        return out
+    rows = param_diagnostics(samples, labels)
+    n_chain = next(iter(samples.values())).shape[0]
+    checks = out["checks"]
+    if rows:
+        rh = np.array([r["r_hat"] for r in rows])
+        eb = np.array([r["ess_bulk"] for r in rows])
+        et = np.array([r["ess_tail"] for r in rows])
+        if method == "nuts" and n_chain > 1:
+            checks["max_rhat"] = {"value": float(np.nanmax(rh)), "limit": thresholds.max_rhat,
+                                  "passed": bool(np.nanmax(rh) <= thresholds.max_rhat)}
+        if method == "nuts":
+            checks["min_ess_bulk"] = {"value": float(np.nanmin(eb)),
+                                      "limit": thresholds.min_ess_bulk,
+                                      "passed": bool(np.nanmin(eb) >= thresholds.min_ess_bulk)}
+            checks["min_ess_tail"] = {"value": float(np.nanmin(et)),
+                                      "limit": thresholds.min_ess_tail,
+                                      "passed": bool(np.nanmin(et) >= thresholds.min_ess_tail)}
+        for r in rows:
+            bad = []
+            if method == "nuts" and n_chain > 1 and r["r_hat"] > thresholds.max_rhat:
+                bad.append("r_hat")
+            if method == "nuts" and r["ess_bulk"] < thresholds.min_ess_bulk:
+                bad.append("ess_bulk")
+            if method == "nuts" and r["ess_tail"] < thresholds.min_ess_tail:
+                bad.append("ess_tail")
+            if bad:
+                out["offending"].append({**r, "failed": bad})
+        out["offending"].sort(key=lambda r: -r["r_hat"])
+        out["n_parameters"] = len(rows)
+    if method == "nuts" and "diverging" in sample_stats:
+        nd = int(np.asarray(sample_stats["diverging"]).sum())
+        out["divergences"] = nd
+        checks["divergences"] = {"value": nd, "limit": thresholds.max_divergences,
+                                 "passed": nd <= thresholds.max_divergences}
+    if method == "nuts" and "energy" in sample_stats:
+        b = bfmi(sample_stats["energy"])
+        out["bfmi"] = [float(x) for x in b]
+        checks["min_bfmi"] = {"value": float(np.nanmin(b)), "limit": thresholds.min_bfmi,
+                              "passed": bool(np.nanmin(b) >= thresholds.min_bfmi)}
+    if method == "svi":
+        ok = bool(info.get("loss_finite", True))
+        checks["loss_finite"] = {"value": ok, "passed": ok}
+        out["note"] = ("svi draws are independent draws from the fitted guide: R-hat and ESS "
+                       "describe the guide, not the posterior, and are not checked")
+    out["passed"] = all(c["passed"] for c in checks.values())
+    return out

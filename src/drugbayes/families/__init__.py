@@ -1,0 +1,23 @@
+"""Registry of model families: one file + one line each."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError, Issue
+from ._base import Family, Spec
+from .dose_response import FAMILY as _DOSE_RESPONSE
+
+REGISTRY: dict[str, Family] = {
+    _DOSE_RESPONSE.name: _DOSE_RESPONSE,
+}
+
+
+def get_family(name: str) -> Family:
+    """Look a family up by name, with a clear error listing the registered ones."""
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ConfigError([Issue("<config>", None, "model.family", name,
+                                 f"unknown family; registered: {', '.join(REGISTRY)}")]) from None
+
+
+__all__ = ["Family", "Spec", "REGISTRY", "get_family"]

@@ -1,0 +1,81 @@
+"""The family contract: what every registered model family provides."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..errors import ConfigError, Issue
+
+
+class StrictModel(BaseModel):
+    """Options/priors base: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A validated model specification: family name, options and priors."""
+
+    family: str
+    options: Any
+    priors: Any
+    preset: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
+class Family:
+    """One model family (one file + one registry line).
+
+    Attributes
+    ----------
+    name, kind, description : str
+    options, priors : pydantic model classes (every field has a default)
+    encode : callable(ValidatedTable) -> data
+        Arrays for the model.
+    model : callable(data_arrays: dict, spec: Spec, observed: bool) -> None
+        The NumPyro model: a pure function of the arrays and the spec.
+    arrays : callable(data) -> dict of numpy arrays passed to ``model``
+    posterior_dims : callable(data) -> (dims: dict, coords: dict)
+    derived : callable(data, spec, draws) -> dict of derived quantity draws
+    summarize : callable(data, spec, draws, contrasts, prob) -> DataFrame
+    simulate : callable(...) -> (DataFrame, truth)
+    """
+
+    name: str
+    kind: str
+    description: str
+    options: type[StrictModel]
+    priors: type[StrictModel]
+    model: Callable[..., None]
+    arrays: Callable[..., dict]
+    deterministic_sites: tuple[str, ...]
+    posterior_dims: Callable[..., tuple[dict, dict]]
+    summarize: Callable[..., Any]
+    simulate: Callable[..., Any]
+    plot: Callable[..., Any] | None = None
+
+    def make_spec(self, options: dict | None = None, priors: dict | None = None,
+                  preset: str | None = None, description: str | None = None) -> Spec:
+        """Validate options and priors into a :class:`Spec` (every problem at once)."""
+        issues = []
+        parsed = {}
+        for section, cls, raw in (("options", self.options, options or {}),
+                                  ("priors", self.priors, priors or {})):
+            try:
+                parsed[section] = cls.model_validate(raw)
+            except ValidationError as err:
+                for e in err.errors():
+                    loc = f"model.{section}." + ".".join(str(x) for x in e["loc"])
+                    msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+                    issues.append(Issue(preset or "<model>", None, loc,
+                                        repr(e.get("input")) if e["type"] != "extra_forbidden"
+                                        else None, msg))
+        if issues:
+            raise ConfigError(issues)
+        return Spec(self.name, parsed["options"], parsed["priors"], preset, description)

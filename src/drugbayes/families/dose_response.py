@@ -1,0 +1,280 @@
+"""Family ``dose_response``: hierarchical 4PL / 3PL log-logistic IC50 model.
+
+Structure (log10 doses molar, centred per drug on the middle of its tested range):
+
+- drug level: ``mu_log10_ic50[drug] ~ Normal(0, half_range[drug] + log10_ic50_extra_sd)``,
+  ``mu_log_hill[drug]``, ``mu_logit_bottom[drug]``;
+- cell-line effects on log10 IC50, sum-to-zero over cell lines (shared across drugs), so the drug
+  mean is the average cell line and the two do not trade off;
+- cell line x drug deviations of log10 IC50, log Hill and logit bottom (non-centred);
+- optional experiment effects on log10 IC50 (sum-to-zero over experiments);
+- ``top`` fixed at 1 (``curve = "3pl"``) or per group on the log scale (``"4pl"``);
+- Normal or Student-t wells; with raw plate-reader signal the plate background (from blank wells)
+  and the untreated signal per plate and cell line (from vehicle wells) are parameters:
+  ``signal = background[plate] + untreated[plate, cell_line] * viability``.
+
+Levels with a single member collapse (no parameters are created for them).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from pydantic import Field
+
+from ._base import Family, Spec, StrictModel
+from ._curves import absolute_log10_ic50, log_logistic, mean_viability
+from ._hierarchy import group_deviation, zero_sum_effect
+
+
+class DoseResponseOptions(StrictModel):
+    """Options of the ``dose_response`` family."""
+
+    curve: Literal["4pl", "3pl"] = "4pl"
+    likelihood: Literal["normal", "student_t"] = "normal"
+    student_t_df: float = Field(4.0, gt=0)
+    experiment_effects: bool = True
+
+
+class DoseResponsePriors(StrictModel):
+    """Prior scales (log10 IC50 in decades, viability as a fraction of untreated)."""
+
+    log10_ic50_extra_sd: float = Field(1.0, gt=0, description="added to the half tested range")
+    cell_line_sd: float = Field(1.0, gt=0)
+    curve_ic50_sd: float = Field(0.5, gt=0)
+    experiment_sd: float = Field(0.2, gt=0)
+    log_hill_mean: float = 0.0
+    log_hill_sd: float = Field(0.5, gt=0)
+    curve_log_hill_sd: float = Field(0.3, gt=0)
+    logit_bottom_mean: float = -1.5
+    logit_bottom_sd: float = Field(1.5, gt=0)
+    curve_logit_bottom_sd: float = Field(1.0, gt=0)
+    log_top_sd: float = Field(0.1, gt=0)
+    noise_sd: float = Field(0.2, gt=0)
+    plate_log_signal_sd: float = Field(0.3, gt=0)
+
+
+DETERMINISTIC = ("grp_log10_ic50", "grp_log_hill", "grp_logit_bottom", "grp_log_top")
+
+
+def arrays(data) -> dict:
+    """Numeric arrays (and sizes) the model needs, from :class:`DoseResponseData`."""
+    out = {
+        "n_cell": len(data.cell_lines), "n_drug": len(data.drugs),
+        "n_exp": len(data.experiments), "n_group": data.n_groups,
+        "group_cell": data.group_cell, "group_drug": data.group_drug,
+        "curve_group": data.curve_group, "curve_exp": data.curve_experiment,
+        "x": data.x, "y": data.y, "mask": data.mask, "is_zero": data.is_zero,
+        "half_range": data.drug_half_range.astype(np.float32), "raw": data.is_raw,
+    }
+    if data.is_raw:
+        out.update({
+            "n_plate": len(data.plates), "n_pc": len(data.plate_cells),
+            "pc_plate": data.plate_cell_plate, "point_pc": data.point_plate_cell,
+            "blank_y": data.blank_y, "blank_plate": data.blank_plate,
+            "vehicle_y": data.vehicle_y, "vehicle_pc": data.vehicle_plate_cell,
+            "log_blank_guess": float(np.log(max(np.median(data.blank_y), 1e-3))),
+        })
+    return out
+
+
+def _obs_dist(loc, scale, spec: Spec):
+    if spec.options.likelihood == "student_t":
+        return dist.StudentT(spec.options.student_t_df, loc, scale)
+    return dist.Normal(loc, scale)
+
+
+def model(a: dict, spec: Spec, observed: bool = True) -> None:
+    """NumPyro model of the ``dose_response`` family.
+
+    Parameters
+    ----------
+    a : dict
+        Output of :func:`arrays`.
+    spec : Spec
+    observed : bool
+        Condition on the responses (False gives prior/posterior predictive draws).
+    """
+    p = spec.priors
+    n_cell, n_drug, n_group = a["n_cell"], a["n_drug"], a["n_group"]
+    with numpyro.plate("drug", n_drug):
+        mu_ic50 = numpyro.sample(
+            "mu_log10_ic50", dist.Normal(0.0, jnp.asarray(a["half_range"]) + p.log10_ic50_extra_sd))
+        mu_hill = numpyro.sample("mu_log_hill", dist.Normal(p.log_hill_mean, p.log_hill_sd))
+        mu_bottom = numpyro.sample(
+            "mu_logit_bottom", dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
+    cell_eff = zero_sum_effect("cell_line", n_cell, p.cell_line_sd)
+    many_cells = n_cell > 1
+    gdrug, gcell = a["group_drug"], a["group_cell"]
+    dev_ic50 = group_deviation("curve_ic50", n_group, p.curve_ic50_sd,
+                               active=many_cells and n_drug > 1)
+    dev_hill = group_deviation("curve_log_hill", n_group, p.curve_log_hill_sd, active=many_cells)
+    dev_bottom = group_deviation("curve_logit_bottom", n_group, p.curve_logit_bottom_sd,
+                                 active=many_cells)
+    g_ic50 = numpyro.deterministic("grp_log10_ic50", mu_ic50[gdrug] + cell_eff[gcell] + dev_ic50)
+    g_hill = numpyro.deterministic("grp_log_hill", mu_hill[gdrug] + dev_hill)
+    g_bottom = numpyro.deterministic("grp_logit_bottom", mu_bottom[gdrug] + dev_bottom)
+    if spec.options.curve == "4pl":
+        z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_group]).to_event(1))
+        g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
+    else:
+        g_top = numpyro.deterministic("grp_log_top", jnp.zeros(n_group))
+    exp_eff = (zero_sum_effect("experiment", a["n_exp"], p.experiment_sd)
+               if spec.options.experiment_effects else jnp.zeros(a["n_exp"]))
+
+    # gathers at curve level, broadcast over points
+    cg = a["curve_group"]
+    L = (g_ic50[cg] + exp_eff[a["curve_exp"]])[:, None]
+    hill = jnp.exp(g_hill[cg])[:, None]
+    bfrac = jax_sigmoid(g_bottom[cg])[:, None]
+    top = jnp.exp(g_top[cg])[:, None]
+    v = log_logistic(jnp.asarray(a["x"]), L, hill, top, bfrac, is_zero=jnp.asarray(a["is_zero"]))
+    mask = jnp.asarray(a["mask"])
+    sigma = numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))
+    if not a["raw"]:
+        with numpyro.handlers.mask(mask=mask):
+            numpyro.sample("y", _obs_dist(v, sigma, spec).to_event(0),
+                           obs=jnp.asarray(a["y"]) if observed else None)
+        return
+    # raw plate-reader signal, in units of the median untreated signal
+    n_plate, n_pc = a["n_plate"], a["n_pc"]
+    log_bg_mu = numpyro.sample("log_background_mean", dist.Normal(a["log_blank_guess"], 1.0))
+    log_bg_sd = numpyro.sample("log_background_sd", dist.HalfNormal(p.plate_log_signal_sd))
+    z_bg = numpyro.sample("z_background", dist.Normal(0.0, 1.0).expand([n_plate]).to_event(1))
+    background = numpyro.deterministic("background", jnp.exp(log_bg_mu + log_bg_sd * z_bg))
+    log_u_mu = numpyro.sample("log_untreated_mean", dist.Normal(0.0, 0.5))
+    log_u_sd = numpyro.sample("log_untreated_sd", dist.HalfNormal(p.plate_log_signal_sd))
+    z_u = numpyro.sample("z_untreated", dist.Normal(0.0, 1.0).expand([n_pc]).to_event(1))
+    untreated = numpyro.deterministic("untreated_signal", jnp.exp(log_u_mu + log_u_sd * z_u))
+    pc_plate = jnp.asarray(a["pc_plate"])
+    point_pc = jnp.asarray(a["point_pc"])
+    mean_sig = background[pc_plate][point_pc] + untreated[point_pc] * v
+    with numpyro.handlers.mask(mask=mask):
+        numpyro.sample("y", _obs_dist(mean_sig, sigma, spec),
+                       obs=jnp.asarray(a["y"]) if observed else None)
+    numpyro.sample("y_blank", _obs_dist(background[jnp.asarray(a["blank_plate"])], sigma, spec),
+                   obs=jnp.asarray(a["blank_y"]) if observed else None)
+    vpc = jnp.asarray(a["vehicle_pc"])
+    numpyro.sample("y_vehicle", _obs_dist(background[pc_plate[vpc]] + untreated[vpc], sigma, spec),
+                   obs=jnp.asarray(a["vehicle_y"]) if observed else None)
+
+
+def jax_sigmoid(x):
+    """Logistic function (float32-safe)."""
+    from jax import nn
+
+    return nn.sigmoid(x)
+
+
+# ------------------------------------------------------------------------ labelled posterior
+def posterior_dims(data) -> tuple[dict, dict]:
+    """Dims of every site and their coords."""
+    groups = [f"{data.cell_lines[c]}|{data.drugs[d]}"
+              for c, d in zip(data.group_cell, data.group_drug)]
+    coords = {"drug": data.drugs, "cell_line": data.cell_lines, "experiment": data.experiments,
+              "curve": groups}
+    dims = {
+        "mu_log10_ic50": ["drug"], "mu_log_hill": ["drug"], "mu_logit_bottom": ["drug"],
+        "z_cell_line": ["cell_line"], "z_experiment": ["experiment"],
+        "z_curve_ic50": ["curve"], "z_curve_log_hill": ["curve"],
+        "z_curve_logit_bottom": ["curve"], "z_log_top": ["curve"],
+        "grp_log10_ic50": ["curve"], "grp_log_hill": ["curve"], "grp_logit_bottom": ["curve"],
+        "grp_log_top": ["curve"],
+    }
+    if data.is_raw:
+        coords["plate"] = data.plates
+        coords["plate_cell_line"] = data.plate_cells
+        dims.update({"z_background": ["plate"], "background": ["plate"],
+                     "z_untreated": ["plate_cell_line"], "untreated_signal": ["plate_cell_line"]})
+    return dims, coords
+
+
+# ------------------------------------------------------------------------ derived quantities
+QUANTITY_UNITS = {
+    "ic50": "dose_unit", "log10_ic50": "log10 dose_unit", "ic50_absolute": "dose_unit",
+    "log10_ic50_absolute": "log10 dose_unit", "hill": "1", "top": "viability fraction",
+    "bottom": "viability fraction", "viability_at_max_dose": "viability fraction",
+    "emax": "viability fraction", "auc": "viability fraction", "aac": "viability fraction",
+    "p_ic50_above_max_dose": "probability", "p_ic50_absolute_above_max_dose": "probability",
+}
+
+
+def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per-group derived quantity draws, each ``(chain, draw, group)`` in float64.
+
+    Parameters
+    ----------
+    data : DoseResponseData
+    draws : dict
+        At least the ``grp_*`` deterministic sites, shaped ``(chain, draw, group)``.
+    """
+    L = np.asarray(draws["grp_log10_ic50"], np.float64)
+    hill = np.exp(np.asarray(draws["grp_log_hill"], np.float64))
+    bfrac = 1.0 / (1.0 + np.exp(-np.asarray(draws["grp_logit_bottom"], np.float64)))
+    top = np.exp(np.asarray(draws["grp_log_top"], np.float64))
+    lo, hi = data.group_log10_min, data.group_log10_max
+    shift = data.drug_center[data.group_drug] - data.unit_offset
+    abs_L = np.asarray(absolute_log10_ic50(L, hill, top, bfrac), np.float64)
+    # recompute in float64 where finite (the jnp helper runs in float32)
+    s = (0.5 / top - bfrac) / np.maximum(1.0 - bfrac, 1e-300)
+    inside = (s > 0) & (s < 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        abs64 = L - (np.log(s) - np.log1p(-s)) / (hill * np.log(10.0))
+    abs_L = np.where(inside, abs64, abs_L)
+    v_max = top * (bfrac + (1 - bfrac) / (1 + np.exp(np.clip(hill * np.log(10.0) * (hi - L),
+                                                            -700, 700))))
+    auc = np.asarray(mean_viability(lo, hi, L, hill, top, bfrac), np.float64)
+    out = {
+        "log10_ic50": L + shift,
+        "ic50": 10.0 ** np.clip(L + shift, -300, 300),
+        "log10_ic50_absolute": abs_L + shift,
+        "ic50_absolute": np.where(np.isfinite(abs_L), 10.0 ** np.clip(abs_L + shift, -300, 300),
+                                  np.where(abs_L > 0, np.inf, 0.0)),
+        "hill": hill, "top": top, "bottom": top * bfrac,
+        "viability_at_max_dose": v_max, "emax": 1.0 - v_max, "auc": auc, "aac": 1.0 - auc,
+        "_above_rel": (L > hi).astype(np.float64), "_above_abs": (abs_L > hi).astype(np.float64),
+        "_below_rel": (L < lo).astype(np.float64), "_below_abs": (abs_L < lo).astype(np.float64),
+    }
+    return out
+
+
+def simulate(*args, **kwargs):
+    """See :func:`drugbayes.simulate.simulate_dose_response`."""
+    from ..simulate import simulate_dose_response
+
+    return simulate_dose_response(*args, **kwargs)
+
+
+def summarize(*args, **kwargs):
+    """See :func:`drugbayes.report.summary.summarize_dose_response`."""
+    from ..report.summary import summarize_dose_response
+
+    return summarize_dose_response(*args, **kwargs)
+
+
+def plot(*args, **kwargs):
+    """See :func:`drugbayes.report.plots.plot_dose_response`."""
+    from ..report.plots import plot_dose_response
+
+    return plot_dose_response(*args, **kwargs)
+
+
+FAMILY = Family(
+    name="dose_response",
+    kind="dose_response",
+    description="Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or "
+    "raw plate-reader signal with plate background and untreated signal learned jointly.",
+    options=DoseResponseOptions,
+    priors=DoseResponsePriors,
+    model=model,
+    arrays=arrays,
+    deterministic_sites=DETERMINISTIC,
+    posterior_dims=posterior_dims,
+    summarize=summarize,
+    simulate=simulate,
+    plot=plot,
+)

@@ -1,0 +1,45 @@
+"""Labelled posteriors: draws -> ArviZ DataTree with coords from the encoding."""
+
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+from arviz_base import from_dict
+
+
+def to_datatree(samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarray],
+                dims: dict[str, list[str]], coords: dict[str, list[str]],
+                observed: dict[str, np.ndarray] | None = None,
+                observed_dims: dict[str, list[str]] | None = None,
+                constant: dict[str, np.ndarray] | None = None,
+                constant_dims: dict[str, list[str]] | None = None,
+                attrs: dict | None = None) -> xr.DataTree:
+    """Build the ArviZ DataTree (posterior, sample_stats, observed_data, constant_data).
+
+    Parameters
+    ----------
+    samples : dict
+        Site -> ``(chain, draw, ...)``.
+    dims, coords : dict
+        Dims per site (plate names) and coordinate values.
+    """
+    groups: dict = {"posterior": {k: np.asarray(v) for k, v in samples.items()}}
+    stats = dict(sample_stats)
+    if "num_steps" in stats:
+        stats["n_steps"] = stats.pop("num_steps")
+    if "accept_prob" in stats:
+        stats["acceptance_rate"] = stats.pop("accept_prob")
+    if stats:
+        groups["sample_stats"] = stats
+    if observed:
+        groups["observed_data"] = observed
+    if constant:
+        groups["constant_data"] = constant
+    all_dims = dict(dims)
+    all_dims.update(observed_dims or {})
+    all_dims.update(constant_dims or {})
+    used = {d for ds in all_dims.values() for d in ds}
+    crd = {k: list(v) for k, v in coords.items() if k in used}
+    dt = from_dict(groups, dims=all_dims, coords=crd, check_conventions=False)
+    dt.attrs.update(attrs or {})
+    return dt

@@ -1,0 +1,146 @@
+"""Tidy summary tables: one row per group and quantity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from arviz_stats.base import array_stats
+
+from ..errors import ConfigError, Issue
+
+COLUMNS = ["cell_line", "drug", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
+           "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
+
+QUANTITY_ORDER = ["ic50", "log10_ic50", "ic50_absolute", "log10_ic50_absolute", "hill", "top",
+                  "bottom", "viability_at_max_dose", "emax", "auc", "aac",
+                  "p_ic50_above_max_dose", "p_ic50_absolute_above_max_dose"]
+
+
+def _stats(draws: np.ndarray, prob: float, diag: bool) -> dict[str, np.ndarray]:
+    """Summary statistics of ``(chain, draw, n)`` draws; diagnostics on a finite monotone copy."""
+    d = np.asarray(draws, np.float64)
+    flat = d.reshape(-1, d.shape[-1])
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = flat.mean(axis=0)
+        sd = flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.full(flat.shape[1], np.nan)
+    sd = np.where(np.isfinite(mean), sd, np.nan)
+    q = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="linear")
+    res = {"mean": mean, "sd": sd, "median": q[0], "lower": q[1], "upper": q[2]}
+    if flat.shape[0] == 1:
+        res["sd"] = res["lower"] = res["upper"] = np.full(flat.shape[1], np.nan)
+    n = d.shape[-1]
+    if diag and d.shape[1] >= 4:
+        # rank-based diagnostics are invariant to monotone maps: clip infinities to finite
+        big = np.nanmax(np.abs(np.where(np.isfinite(d), d, 0.0))) + 1.0
+        fin = np.clip(np.nan_to_num(d, nan=0.0, posinf=big, neginf=-big), -big, big)
+        a = np.moveaxis(fin, -1, 0)  # (n, chain, draw)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            res["r_hat"] = np.asarray(array_stats.rhat(a, chain_axis=-2, draw_axis=-1))
+            res["ess_bulk"] = np.asarray(array_stats.ess(a, chain_axis=-2, draw_axis=-1,
+                                                         method="bulk"))
+            res["ess_tail"] = np.asarray(array_stats.ess(a, chain_axis=-2, draw_axis=-1,
+                                                         method="tail", prob=0.05))
+        const = np.ptp(fin.reshape(-1, n), axis=0) == 0
+        for k in ("r_hat", "ess_bulk", "ess_tail"):
+            res[k] = np.where(const, np.nan, res[k])
+    else:
+        for k in ("r_hat", "ess_bulk", "ess_tail"):
+            res[k] = np.full(n, np.nan)
+    return res
+
+
+def _prob_stats(ind: np.ndarray) -> dict[str, np.ndarray]:
+    p = np.asarray(ind, np.float64).reshape(-1, ind.shape[-1]).mean(axis=0)
+    nan = np.full_like(p, np.nan)
+    return {"mean": p, "sd": np.sqrt(p * (1 - p)), "median": nan, "lower": nan, "upper": nan,
+            "r_hat": nan, "ess_bulk": nan, "ess_tail": nan}
+
+
+def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[dict] | None = None,
+                            prob: float = 0.95, method: str = "nuts") -> pd.DataFrame:
+    """Summary table of the ``dose_response`` family.
+
+    Parameters
+    ----------
+    data : DoseResponseData
+    draws : dict
+        ``grp_*`` sites, ``(chain, draw, group)``.
+    contrasts : list of dict
+        Each ``{"drug": ..., "a": cell line, "b": cell line}``: ``ic50_fold_change`` = a / b.
+    prob : float
+        Interval probability (equal-tailed).
+    method : str
+        Back-end; R-hat/ESS are reported for ``nuts`` only.
+    """
+    from ..families.dose_response import QUANTITY_UNITS, derived
+
+    dq = derived(data, draws)
+    unit = data.dose_unit
+    diag = method == "nuts"
+    cl = [data.cell_lines[c] for c in data.group_cell]
+    dr = [data.drugs[d] for d in data.group_drug]
+    frames = []
+    for q in QUANTITY_ORDER:
+        if q == "p_ic50_above_max_dose":
+            st = _prob_stats(dq["_above_rel"])
+        elif q == "p_ic50_absolute_above_max_dose":
+            st = _prob_stats(dq["_above_abs"])
+        else:
+            st = _stats(dq[q], prob, diag)
+        cens = np.full(len(cl), "", dtype=object)
+        if q in ("ic50", "log10_ic50", "ic50_absolute", "log10_ic50_absolute"):
+            sfx = "abs" if "absolute" in q else "rel"
+            above = dq[f"_above_{sfx}"].reshape(-1, len(cl)).mean(axis=0)
+            below = dq[f"_below_{sfx}"].reshape(-1, len(cl)).mean(axis=0)
+            cens = np.where(above > 0.5, "above_max_dose",
+                            np.where(below > 0.5, "below_min_dose", ""))
+        u = QUANTITY_UNITS[q].replace("dose_unit", unit)
+        frames.append(pd.DataFrame({"cell_line": cl, "drug": dr, "quantity": q, "unit": u, **st,
+                                    "censored": cens}))
+    for c in contrasts or []:
+        frames.append(_contrast(data, dq, c, prob, diag))
+    out = pd.concat(frames, ignore_index=True)
+    out["interval_prob"] = prob
+    order = {(a, b): i for i, (a, b) in enumerate(zip(cl, dr))}
+    out["_g"] = [order.get((a, b), len(order)) for a, b in zip(out["cell_line"], out["drug"])]
+    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
+    return out[COLUMNS]
+
+
+def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:
+    """Check every ``[[contrasts]]`` entry against the data (all problems at once)."""
+    issues = []
+    pairs = {(data.cell_lines[c], data.drugs[d]) for c, d in zip(data.group_cell, data.group_drug)}
+    for i, c in enumerate(contrasts):
+        keys = set(c)
+        unknown = keys - {"drug", "a", "b"}
+        for k in sorted(unknown):
+            issues.append(Issue(source, None, f"contrasts[{i}].{k}", None,
+                                "unknown key (expected drug, a, b)"))
+        for k in ("drug", "a", "b"):
+            if k not in c:
+                issues.append(Issue(source, None, f"contrasts[{i}].{k}", None, "required"))
+        if {"drug", "a", "b"} <= keys:
+            for k in ("a", "b"):
+                if (str(c[k]), str(c["drug"])) not in pairs:
+                    issues.append(Issue(source, None, f"contrasts[{i}].{k}", str(c[k]),
+                                        f"no curve of cell line {c[k]!r} with drug "
+                                        f"{c['drug']!r} in the data"))
+    if issues:
+        raise ConfigError(issues)
+
+
+def _contrast(data, dq: dict, c: dict, prob: float, diag: bool) -> pd.DataFrame:
+    gid = {(data.cell_lines[a], data.drugs[b]): i
+           for i, (a, b) in enumerate(zip(data.group_cell, data.group_drug))}
+    ga, gb = gid[(str(c["a"]), str(c["drug"]))], gid[(str(c["b"]), str(c["drug"]))]
+    diff = dq["log10_ic50"][..., ga] - dq["log10_ic50"][..., gb]
+    fc = 10.0 ** diff[..., None]
+    st = _stats(fc, prob, diag)
+    p = _prob_stats((diff > 0)[..., None].astype(float))
+    label = f"{c['a']}/{c['b']}"
+    rows = pd.DataFrame({"cell_line": [label, label], "drug": [str(c["drug"])] * 2,
+                         "quantity": ["ic50_fold_change", "p_fold_change_above_1"],
+                         "unit": ["ratio", "probability"],
+                         **{k: [st[k][0], p[k][0]] for k in st}, "censored": ["", ""]})
+    return rows
