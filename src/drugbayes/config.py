@@ -67,6 +67,7 @@ class InferenceConfig(_Strict):
     target_accept_prob: float = Field(0.9, gt=0, lt=1)
     max_tree_depth: int = Field(8, ge=1, le=15)
     init: Literal["map", "median"] = "map"
+    dense_mass: bool = False
     chunk_size: int = Field(250, ge=1)
     thinning: int = Field(1, ge=1)
     num_steps: int = Field(4000, ge=1)

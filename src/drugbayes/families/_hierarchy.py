@@ -7,7 +7,7 @@ import numpyro
 import numpyro.distributions as dist
 
 
-def zero_sum_effect(name: str, n: int, scale: float) -> jnp.ndarray:
+def zero_sum_effect(name: str, n: int, scale: float, centered: bool = False) -> jnp.ndarray:
     """Non-centred sum-to-zero effects ``sigma * z`` over ``n`` levels.
 
     Collapses to zeros when ``n == 1`` (a single level carries no identified effect), so no
@@ -25,17 +25,51 @@ def zero_sum_effect(name: str, n: int, scale: float) -> jnp.ndarray:
     if n <= 1:
         return jnp.zeros((max(n, 1),))
     sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
+    if centered:
+        return numpyro.sample(f"eff_{name}", dist.ZeroSumNormal(sigma, event_shape=(n,)))
     z = numpyro.sample(f"z_{name}", dist.ZeroSumNormal(1.0, event_shape=(n,)))
     return sigma * z
 
 
-def group_deviation(name: str, n: int, scale: float, active: bool = True) -> jnp.ndarray:
+def group_deviation(name: str, n: int, scale: float, active: bool = True,
+                    centered: bool = False) -> jnp.ndarray:
     """Non-centred deviations ``sigma * z`` with ``z ~ Normal(0, 1)`` over ``n`` members.
 
-    Returns zeros when ``active`` is False (the level collapses).
+    Returns zeros when ``active`` is False (the level collapses). ``centered=True`` samples the
+    deviations directly (better geometry when every member is well informed by its data).
     """
     if not active:
         return jnp.zeros((n,))
     sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
+    if centered:
+        return numpyro.sample(f"dev_{name}", dist.Normal(0.0, sigma).expand([n]).to_event(1))
     z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
     return sigma * z
+
+
+def mixed_effect(name: str, loc: jnp.ndarray, sigma: jnp.ndarray,
+                 centered: jnp.ndarray | None) -> jnp.ndarray:
+    """Hierarchical members ``theta ~ Normal(loc, sigma)`` with per-member parameterisation.
+
+    Members well informed by their own data are sampled centred (``theta`` itself is the
+    parameter), the others non-centred (``theta = loc + sigma * z``). Centring where the data
+    pin a member and non-centring where they do not removes both the funnel and the
+    mean/deviation ridge that either parameterisation alone gives NUTS. The mask is fixed from
+    the data before fitting, so the model is the same, only its coordinates differ.
+
+    Parameters
+    ----------
+    name : str
+        Site name of the raw parameter (``raw_<name>``).
+    loc, sigma : array
+        Member means and the shared scale.
+    centered : bool array or None
+        Per-member choice (None: all non-centred).
+    """
+    n = loc.shape[0]
+    if centered is None:
+        centered = jnp.zeros(n, bool)
+    c = jnp.asarray(centered)
+    raw = numpyro.sample(f"raw_{name}", dist.Normal(jnp.where(c, loc, 0.0),
+                                                     jnp.where(c, sigma, 1.0)).to_event(1))
+    return jnp.where(c, raw, loc + sigma * raw)

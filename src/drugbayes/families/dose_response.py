@@ -28,7 +28,7 @@ from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
 from ._curves import absolute_log10_ic50, log_logistic, mean_viability
-from ._hierarchy import group_deviation, zero_sum_effect
+from ._hierarchy import mixed_effect, zero_sum_effect
 
 
 class DoseResponseOptions(StrictModel):
@@ -38,6 +38,7 @@ class DoseResponseOptions(StrictModel):
     likelihood: Literal["normal", "student_t"] = "normal"
     student_t_df: float = Field(4.0, gt=0)
     experiment_effects: bool = True
+    parameterization: Literal["auto", "centered", "noncentered"] = "auto"
 
 
 class DoseResponsePriors(StrictModel):
@@ -71,6 +72,10 @@ def arrays(data) -> dict:
         "x": data.x, "y": data.y, "mask": data.mask, "is_zero": data.is_zero,
         "half_range": data.drug_half_range.astype(np.float32), "raw": data.is_raw,
     }
+    out["informed_ic50"], out["informed_bottom"] = informed_groups(data)
+    cells_informed = np.zeros(len(data.cell_lines), bool)
+    cells_informed[data.group_cell[out["informed_ic50"]]] = True
+    out["cell_informed_fraction"] = float(cells_informed.mean())
     if data.is_raw:
         out.update({
             "n_plate": len(data.plates), "n_pc": len(data.plate_cells),
@@ -80,6 +85,39 @@ def arrays(data) -> dict:
             "log_blank_guess": float(np.log(max(np.median(data.blank_y), 1e-3))),
         })
     return out
+
+
+def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
+    """Which groups' own data pin their IC50/Hill and their bottom (a data summary, no fit).
+
+    A group's IC50 and Hill are informed when its mean viability falls from above 0.6 at the
+    lowest dose to below 0.5 within the tested range; its bottom when, in addition, the two
+    highest doses differ by less than 0.15 (a plateau). Used only to choose centred or
+    non-centred coordinates (``parameterization = "auto"``).
+    """
+    v = np.asarray(data.y, np.float64).copy()
+    if data.is_raw:
+        bl = np.array([np.median(data.blank_y[data.blank_plate == i]) for i in
+                       range(len(data.plates))])
+        ve = np.array([np.median(data.vehicle_y[data.vehicle_plate_cell == i])
+                       if np.any(data.vehicle_plate_cell == i) else 1.0
+                       for i in range(len(data.plate_cells))])
+        b = bl[data.plate_cell_plate][data.point_plate_cell]
+        v = (v - b) / np.maximum(ve[data.point_plate_cell] - b, 1e-9)
+    ic50 = np.zeros(data.n_groups, bool)
+    bottom = np.zeros(data.n_groups, bool)
+    for g in range(data.n_groups):
+        rows = data.curve_group == g
+        m = data.mask[rows] & ~data.is_zero[rows]
+        x, y = data.x[rows][m], v[rows][m]
+        doses = np.unique(x)
+        if len(doses) < 3:
+            continue
+        means = np.array([y[x == d].mean() for d in doses])
+        crosses = means[0] > 0.6 and means.min() < 0.5
+        ic50[g] = crosses
+        bottom[g] = crosses and abs(means[-1] - means[-2]) < 0.15
+    return ic50, bottom
 
 
 def _obs_dist(loc, scale, spec: Spec):
@@ -107,24 +145,43 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         mu_hill = numpyro.sample("mu_log_hill", dist.Normal(p.log_hill_mean, p.log_hill_sd))
         mu_bottom = numpyro.sample(
             "mu_logit_bottom", dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
-    cell_eff = zero_sum_effect("cell_line", n_cell, p.cell_line_sd)
+    par = spec.options.parameterization
+    cen = par == "centered"
+    cell_cen = cen or (par == "auto" and a["cell_informed_fraction"] >= 0.5)
+    cell_eff = zero_sum_effect("cell_line", n_cell, p.cell_line_sd, cell_cen)
     many_cells = n_cell > 1
     gdrug, gcell = a["group_drug"], a["group_cell"]
-    dev_ic50 = group_deviation("curve_ic50", n_group, p.curve_ic50_sd,
-                               active=many_cells and n_drug > 1)
-    dev_hill = group_deviation("curve_log_hill", n_group, p.curve_log_hill_sd, active=many_cells)
-    dev_bottom = group_deviation("curve_logit_bottom", n_group, p.curve_logit_bottom_sd,
-                                 active=many_cells)
-    g_ic50 = numpyro.deterministic("grp_log10_ic50", mu_ic50[gdrug] + cell_eff[gcell] + dev_ic50)
-    g_hill = numpyro.deterministic("grp_log_hill", mu_hill[gdrug] + dev_hill)
-    g_bottom = numpyro.deterministic("grp_logit_bottom", mu_bottom[gdrug] + dev_bottom)
+
+    def member(name, loc, scale, active, informed):
+        if not active:
+            return loc
+        sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
+        mask = {"centered": np.ones(n_group, bool), "noncentered": np.zeros(n_group, bool),
+                "auto": informed}[par]
+        return mixed_effect(name, loc, sigma, mask)
+
+    loc_ic50 = mu_ic50[gdrug] + cell_eff[gcell]
+    g_ic50_v = member("curve_log10_ic50", loc_ic50, p.curve_ic50_sd, many_cells and n_drug > 1,
+                      a["informed_ic50"])
+    g_hill_v = member("curve_log_hill", mu_hill[gdrug], p.curve_log_hill_sd, many_cells,
+                      a["informed_ic50"])
+    g_bottom_v = member("curve_logit_bottom", mu_bottom[gdrug], p.curve_logit_bottom_sd,
+                        many_cells, a["informed_bottom"])
+    g_ic50 = numpyro.deterministic("grp_log10_ic50", g_ic50_v)
+    g_hill = numpyro.deterministic("grp_log_hill", g_hill_v)
+    g_bottom = numpyro.deterministic("grp_logit_bottom", g_bottom_v)
     if spec.options.curve == "4pl":
         z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_group]).to_event(1))
         g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
     else:
         g_top = numpyro.deterministic("grp_log_top", jnp.zeros(n_group))
-    exp_eff = (zero_sum_effect("experiment", a["n_exp"], p.experiment_sd)
-               if spec.options.experiment_effects else jnp.zeros(a["n_exp"]))
+    # experiment shifts of log10 IC50: sum-to-zero with a fixed scale (2-3 experiments cannot
+    # identify a learned scale, and a learned one only adds a funnel)
+    if spec.options.experiment_effects and a["n_exp"] > 1:
+        exp_eff = numpyro.sample("experiment_effect", dist.ZeroSumNormal(
+            p.experiment_sd, event_shape=(a["n_exp"],)))
+    else:
+        exp_eff = jnp.zeros(a["n_exp"])
 
     # gathers at curve level, broadcast over points
     cg = a["curve_group"]
@@ -179,9 +236,10 @@ def posterior_dims(data) -> tuple[dict, dict]:
               "curve": groups}
     dims = {
         "mu_log10_ic50": ["drug"], "mu_log_hill": ["drug"], "mu_logit_bottom": ["drug"],
-        "z_cell_line": ["cell_line"], "z_experiment": ["experiment"],
-        "z_curve_ic50": ["curve"], "z_curve_log_hill": ["curve"],
-        "z_curve_logit_bottom": ["curve"], "z_log_top": ["curve"],
+        "z_cell_line": ["cell_line"], "eff_cell_line": ["cell_line"],
+        "experiment_effect": ["experiment"],
+        "raw_curve_log10_ic50": ["curve"], "raw_curve_log_hill": ["curve"],
+        "raw_curve_logit_bottom": ["curve"], "z_log_top": ["curve"],
         "grp_log10_ic50": ["curve"], "grp_log_hill": ["curve"], "grp_logit_bottom": ["curve"],
         "grp_log_top": ["curve"],
     }

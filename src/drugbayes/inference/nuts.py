@@ -18,6 +18,7 @@ from .settings import InferenceResult, InferenceSettings, log
 EXTRA_FIELDS = ("diverging", "energy", "num_steps", "accept_prob")
 
 
+
 def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
              init_values: dict | None = None) -> InferenceResult:
     """Sample with NUTS; returns draws grouped by chain.
@@ -34,8 +35,9 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
     """
     t0 = time.perf_counter()
     init = init_to_value(values=init_values) if init_values else init_to_median
+    dense = settings.dense_mass
     kernel = NUTS(model, init_strategy=init, target_accept_prob=settings.target_accept_prob,
-                  max_tree_depth=settings.max_tree_depth)
+                  max_tree_depth=settings.max_tree_depth, dense_mass=bool(dense))
     chain_method = settings.chain_method
     if chain_method == "parallel" and jax.local_device_count() < settings.num_chains:
         log.info("nuts: %d devices < %d chains; using vectorized chains",
