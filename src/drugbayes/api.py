@@ -468,8 +468,21 @@ def _key(k: str) -> str:
     return k if k.replace("_", "").replace("-", "").isalnum() else json.dumps(k)
 
 
-def run(configs: list[str | Path], overrides: list[str] | None = None) -> list[Path]:
-    """Run a batch of configs: every config is validated first; nothing starts if one is bad."""
+def run(configs: list[str | Path], overrides: list[str] | None = None,
+        on_result=None) -> list[Path]:
+    """Run a batch of configs: every config is validated first; nothing starts if one is bad.
+
+    Every config runs even if an earlier one fails its diagnostics with ``on_fail = "error"``;
+    :class:`DiagnosticsError` is raised at the end, naming them.
+
+    Parameters
+    ----------
+    configs : list of paths
+    overrides : list of str
+        ``section.key=value`` applied to every config.
+    on_result : callable(FitResult, Path), optional
+        Called after each run (e.g. to print its table).
+    """
     cfgs = []
     issues = []
     for c in configs:
@@ -491,7 +504,16 @@ def run(configs: list[str | Path], overrides: list[str] | None = None) -> list[P
 
         raise InputError(issues, title="invalid batch (nothing was run)")
     outs = []
+    failed = []
     for cfg in cfgs:
-        _, out = run_config(cfg)
+        try:
+            result, out = run_config(cfg)
+        except DiagnosticsError as e:
+            failed.append(str(e))
+            continue
         outs.append(out)
+        if on_result is not None:
+            on_result(result, out)
+    if failed:
+        raise DiagnosticsError("; ".join(failed))
     return outs

@@ -84,6 +84,7 @@ def arrays(data) -> dict:
             "vehicle_y": data.vehicle_y, "vehicle_pc": data.vehicle_plate_cell,
             "log_blank_guess": float(np.log(max(np.median(data.blank_y), 1e-3))),
         })
+        out["informed_background"], out["informed_untreated"] = informed_plates(data)
     return out
 
 
@@ -201,12 +202,14 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     n_plate, n_pc = a["n_plate"], a["n_pc"]
     log_bg_mu = numpyro.sample("log_background_mean", dist.Normal(a["log_blank_guess"], 1.0))
     log_bg_sd = numpyro.sample("log_background_sd", dist.HalfNormal(p.plate_log_signal_sd))
-    z_bg = numpyro.sample("z_background", dist.Normal(0.0, 1.0).expand([n_plate]).to_event(1))
-    background = numpyro.deterministic("background", jnp.exp(log_bg_mu + log_bg_sd * z_bg))
+    log_bg = mixed_effect("log_background", jnp.full(n_plate, log_bg_mu), log_bg_sd,
+                          a["informed_background"] if par == "auto" else cen_all(n_plate, par))
+    background = numpyro.deterministic("background", jnp.exp(log_bg))
     log_u_mu = numpyro.sample("log_untreated_mean", dist.Normal(0.0, 0.5))
     log_u_sd = numpyro.sample("log_untreated_sd", dist.HalfNormal(p.plate_log_signal_sd))
-    z_u = numpyro.sample("z_untreated", dist.Normal(0.0, 1.0).expand([n_pc]).to_event(1))
-    untreated = numpyro.deterministic("untreated_signal", jnp.exp(log_u_mu + log_u_sd * z_u))
+    log_u = mixed_effect("log_untreated", jnp.full(n_pc, log_u_mu), log_u_sd,
+                         a["informed_untreated"] if par == "auto" else cen_all(n_pc, par))
+    untreated = numpyro.deterministic("untreated_signal", jnp.exp(log_u))
     pc_plate = jnp.asarray(a["pc_plate"])
     point_pc = jnp.asarray(a["point_pc"])
     mean_sig = background[pc_plate][point_pc] + untreated[point_pc] * v
@@ -218,6 +221,31 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     vpc = jnp.asarray(a["vehicle_pc"])
     numpyro.sample("y_vehicle", _obs_dist(background[pc_plate[vpc]] + untreated[vpc], sigma, spec),
                    obs=jnp.asarray(a["vehicle_y"]) if observed else None)
+
+
+def cen_all(n: int, par: str) -> np.ndarray:
+    """All-centred or all-non-centred mask."""
+    return np.full(n, par == "centered")
+
+
+def informed_plates(data) -> tuple[np.ndarray, np.ndarray]:
+    """Plates whose blank (resp. plate x cell line whose vehicle) wells pin their own level.
+
+    Informed when the standard error of the level's mean (pooled within-plate SD / sqrt(n)) is
+    below the spread of those means across plates; used to choose centred coordinates.
+    """
+    def rule(y, idx, n):
+        means = np.array([y[idx == i].mean() if np.any(idx == i) else np.nan for i in range(n)])
+        counts = np.array([np.sum(idx == i) for i in range(n)])
+        resid = y - means[idx]
+        within = np.sqrt(np.sum(resid ** 2) / max(len(y) - n, 1))
+        se = within / np.sqrt(np.maximum(counts, 1))
+        between = np.nanstd(np.log(np.maximum(means, 1e-6))) * np.nanmean(means) if n > 1 else 0
+        return se < between
+
+    bg = rule(np.asarray(data.blank_y, float), data.blank_plate, len(data.plates))
+    un = rule(np.asarray(data.vehicle_y, float), data.vehicle_plate_cell, len(data.plate_cells))
+    return bg, un
 
 
 def jax_sigmoid(x):
@@ -246,8 +274,9 @@ def posterior_dims(data) -> tuple[dict, dict]:
     if data.is_raw:
         coords["plate"] = data.plates
         coords["plate_cell_line"] = data.plate_cells
-        dims.update({"z_background": ["plate"], "background": ["plate"],
-                     "z_untreated": ["plate_cell_line"], "untreated_signal": ["plate_cell_line"]})
+        dims.update({"raw_log_background": ["plate"], "background": ["plate"],
+                     "raw_log_untreated": ["plate_cell_line"],
+                     "untreated_signal": ["plate_cell_line"]})
     return dims, coords
 
 

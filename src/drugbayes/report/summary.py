@@ -24,7 +24,11 @@ def _stats(draws: np.ndarray, prob: float, diag: bool) -> dict[str, np.ndarray]:
         mean = flat.mean(axis=0)
         sd = flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.full(flat.shape[1], np.nan)
     sd = np.where(np.isfinite(mean), sd, np.nan)
-    q = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="linear")
+    with np.errstate(invalid="ignore"):
+        q = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="linear")
+    if np.isnan(q).any():  # interpolating between infinite draws: take the nearer draw
+        qn = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="nearest")
+        q = np.where(np.isnan(q), qn, q)
     res = {"mean": mean, "sd": sd, "median": q[0], "lower": q[1], "upper": q[2]}
     if flat.shape[0] == 1:
         res["sd"] = res["lower"] = res["upper"] = np.full(flat.shape[1], np.nan)

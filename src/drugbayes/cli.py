@@ -1,0 +1,149 @@
+"""Command line: ``drugbayes run|validate|simulate|families``.
+
+Exit codes: 0 ok, 2 bad input or config, 3 diagnostics failed with ``on_fail = "error"``,
+1 anything else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import warnings
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_DIAGNOSTICS = 0, 1, 2, 3
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="drugbayes", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run", help="fit one or more configs (a batch)")
+    r.add_argument("configs", nargs="+", type=Path)
+    r.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a config value (TOML value, "
+                   "else a bare string); repeatable")
+    r.add_argument("--quiet", action="store_true", help="no progress messages")
+    v = sub.add_parser("validate", help="check configs and their data without fitting")
+    v.add_argument("configs", nargs="+", type=Path)
+    v.add_argument("--set", dest="overrides", action="append", default=[])
+    s = sub.add_parser("simulate", help="write a simulated dose-response table with its truth")
+    s.add_argument("--cell-lines", type=int, default=5)
+    s.add_argument("--drugs", type=int, default=2)
+    s.add_argument("--replicates", type=int, default=3)
+    s.add_argument("--experiments", type=int, default=1)
+    s.add_argument("--response-scale", choices=["fraction", "percent", "raw"], default="fraction")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", type=Path, required=True, help="CSV of wells (truth: *_truth.csv)")
+    sub.add_parser("families", help="list model families and presets")
+    return p
+
+
+def _print_ic50_table(summary, name: str) -> None:
+    import pandas as pd
+
+    t = summary[summary["quantity"].isin(["ic50", "ic50_fold_change"])].copy()
+    if t.empty:
+        return
+    prob = float(summary["interval_prob"].iloc[0])
+    t = t[["cell_line", "drug", "quantity", "unit", "median", "lower", "upper", "censored"]]
+    t = t.rename(columns={"lower": f"lower{prob:.0%}", "upper": f"upper{prob:.0%}"})
+    with pd.option_context("display.width", 160, "display.max_rows", 500,
+                           "display.float_format", lambda v: f"{v:.4g}"):
+        print(f"\n{name}: IC50 (relative, posterior median and {prob:.0%} interval)")
+        print(t.to_string(index=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``drugbayes`` command."""
+    args = _parser().parse_args(argv)
+    from .errors import DiagnosticsError, InputError
+
+    try:
+        if args.command == "families":
+            from .config import list_presets
+            from .families import REGISTRY
+
+            for name, fam in REGISTRY.items():
+                print(f"{name}  (kind {fam.kind}): {fam.description}")
+            print("\npresets:")
+            for p in list_presets():
+                print(f"  {p}")
+            return EXIT_OK
+        if args.command == "simulate":
+            from .simulate import simulate_dose_response
+
+            wells, truth = simulate_dose_response(
+                args.cell_lines, args.drugs, n_replicates=args.replicates,
+                n_experiments=args.experiments, response_scale=args.response_scale,
+                seed=args.seed)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            wells.to_csv(args.out, index=False)
+            truth.to_csv(args.out.with_name(args.out.stem + "_truth.csv"), index=False)
+            print(f"wrote {args.out} ({len(wells)} wells; doses in uM)")
+            return EXIT_OK
+        if args.command == "validate":
+            from .api import check_config
+            from .config import load_config
+
+            issues = []
+            for c in args.configs:
+                try:
+                    cfg = load_config(c, args.overrides)
+                    _, vt, data = check_config(cfg)
+                    print(f"{c}: ok ({data.n_wells} wells, {len(data.cell_lines)} cell lines, "
+                          f"{len(data.drugs)} drugs, {data.n_curves} curves; "
+                          f"{len(vt.dropped)} missing responses would be dropped)")
+                except InputError as e:
+                    issues.append(e)
+            for e in issues:
+                print(str(e), file=sys.stderr)
+            return EXIT_INPUT if issues else EXIT_OK
+        # run
+        from .api import run
+
+        logger = logging.getLogger("drugbayes")
+        if not args.quiet:
+            h = logging.StreamHandler(sys.stderr)
+            h.setFormatter(logging.Formatter("[drugbayes] %(message)s"))
+            logger.addHandler(h)
+            logger.setLevel(logging.INFO)
+        failed_diag = []
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                outs = run(args.configs, args.overrides, on_result=_report)
+            except DiagnosticsError as e:
+                failed_diag.append(str(e))
+                outs = []
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+        for out in outs:
+            print(f"wrote {out}")
+        if failed_diag:
+            for m in failed_diag:
+                print(f"error: {m}", file=sys.stderr)
+            return EXIT_DIAGNOSTICS
+        return EXIT_OK
+    except InputError as e:
+        print(str(e), file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001
+        print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _report(result, out: Path) -> None:
+    _print_ic50_table(result.summary(), out.name)
+    d = result.diagnostics
+    status = "passed" if d["passed"] else "FAILED"
+    checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)
+                       else f"{k}={v['value']}" for k, v in d["checks"].items())
+    print(f"diagnostics {status}: {checks}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
