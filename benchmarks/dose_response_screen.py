@@ -197,7 +197,7 @@ def environment() -> dict:
 
     def git(*a):
         try:
-            return subprocess.run(["git", *a], cwd=HERE, capture_output=True, text=True,
+            return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True,
                                   timeout=10).stdout.strip()
         except Exception:  # noqa: BLE001
             return None
