@@ -164,7 +164,8 @@ def validate_dose_response(
     if "well" in df.columns:
         id_cols = [c for c in ("experiment", "plate", "well") if c in df.columns]
     if "replicate" in df.columns or "well" in df.columns:
-        key = out[id_cols].astype(str).agg("\x1f".join, axis=1)
+        key = pd.Series(["\x1f".join(map(str, t)) for t in
+                         out[id_cols].itertuples(index=False)], index=out.index)
         dup = key.duplicated(keep=False) & ~dose_bad
         if dup.any():
             first_line = {}
@@ -213,6 +214,7 @@ def validate_dose_response(
                     add(int(g.index[0]), "plate", pl, f"{label} has no vehicle wells (dose 0) "
                         f"for cell line {cl!r}; raw signal needs untreated wells on each plate")
     if issues:
+        issues.sort(key=lambda i: (i.line is None, i.line or 0))
         raise DataValidationError(issues)
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
