@@ -281,8 +281,20 @@ def environment() -> dict:
             v[p] = version(p)
         except PackageNotFoundError:
             v[p] = None
+    git = {}
+    try:
+        import subprocess
+
+        def _git(*a):
+            return subprocess.run(["git", "-C", str(REPO), *a], capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+
+        git = {"commit": _git("rev-parse", "HEAD"),
+               "src_uncommitted_changes": bool(_git("status", "--porcelain", "--", "src"))}
+    except (OSError, subprocess.SubprocessError):
+        pass
     return {
-        "versions": v, "python": platform.python_version(),
+        "versions": v, "python": platform.python_version(), "git": git,
         "jax_backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
         "host": platform.node(), "cpu_count": os.cpu_count(),
         "timestamp_utc": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -295,12 +307,16 @@ def _f(x, nd=3):
 
 def markdown(res: dict) -> str:
     env, st = res["environment"], res["stats"]
+    git = env.get("git") or {}
+    git_txt = (git.get("commit") or "?")[:10] + (
+        ", src/ with uncommitted changes" if git.get("src_uncommitted_changes") else "")
     lines = [
         f"# drugbayes vs CurveCurator: sarcoma viability screen ({res['method']})",
         "",
         f"- run: {env['timestamp_utc']}, {env['host']} ({env['cpu_count']} CPUs), "
         f"jax {env['versions']['jax']} ({env['jax_backend']}: {', '.join(env['devices'])}), "
-        f"numpyro {env['versions']['numpyro']}, drugbayes {env['versions']['drugbayes']}",
+        f"numpyro {env['versions']['numpyro']}, drugbayes {env['versions']['drugbayes']} "
+        f"(git {git_txt})",
         f"- command: `{res['command']}`",
         f"- data: `{res['data_dir']}`; reference `{res['reference_file']}`",
         f"- selection: {res['selection']}",
@@ -309,7 +325,8 @@ def markdown(res: dict) -> str:
         f"{res['fit']['dropped_wells']} empty wells dropped (missing = \"drop\")",
         f"- inference: `{json.dumps(res['inference'])}`, seed {res['seed']}",
         f"- time: fit + summary {res['timings']['fit_and_summary_s']:.1f} s "
-        f"(back-end {_f(res['timings'].get('backend_total_s'), 1)} s), "
+        f"(db.fit {_f(res['timings']['backend'].get('fit_total'), 1)} s, of which the "
+        f"inference back-end {_f(res['timings'].get('backend_total_s'), 1)} s), "
         f"whole script {res['timings']['script_total_s']:.1f} s",
         f"- diagnostics passed: {res['fit']['diagnostics_passed']}",
         f"- join on (cell_line, drug): {res['join']['joined']} joined, "
@@ -438,6 +455,15 @@ def main(argv=None) -> int:
         notes.append(f"{n_up} regulated curve(s) rise with dose ('up'); drugbayes's curve "
                      "family only falls (Hill > 0, bottom <= top), so their pEC50 cannot agree; "
                      "they are in 'regulated'/'not_not' but not in 'down'.")
+    if args.method == "nuts" and "num_steps" in r.inference.sample_stats:
+        steps = np.asarray(r.inference.sample_stats["num_steps"])
+        max_steps = 2 ** int(inf_used.get("max_tree_depth", 8)) - 1
+        frac = float(np.mean(steps >= max_steps))
+        timings["nuts_mean_leapfrog_steps_per_draw"] = float(steps.mean())
+        timings["nuts_frac_draws_at_max_tree_depth"] = frac
+        if frac > 0.1:
+            notes.append(f"NUTS: {frac:.0%} of the draws hit the maximum tree depth "
+                         f"({max_steps} leapfrog steps; mean {steps.mean():.0f} per draw).")
     if diag.get("passed") is False and args.method == "nuts":
         notes.append("NUTS diagnostics failed their thresholds: " + ", ".join(
             f"{k}={v['value']}" for k, v in diag.get("checks", {}).items() if not v["passed"]))

@@ -91,6 +91,22 @@ def main() -> None:
              for c, t in table.items()]
     pd.DataFrame(truth).to_csv(OUT / "lapatinib_her2_truth.csv", index=False)
     print(f"wrote {OUT / 'lapatinib_her2_mts.csv'} ({len(df)} wells)")
+    make_smoke_data()
+
+
+def make_smoke_data() -> None:
+    """Small normalised (percent) table for configs/smoke/: 3 cell lines x 2 drugs, nM doses,
+    a different dose grid per drug, no replicate column (repeated doses = technical replicates)."""
+    from drugbayes.simulate import simulate_dose_response
+
+    wells, truth = simulate_dose_response(3, 2, doses=np.logspace(0, 4, 8), dose_unit="nM",
+                                          n_replicates=2, response_scale="percent", seed=7)
+    wells = wells.drop(columns=["replicate", "plate"])
+    smoke = OUT.parents[1] / "smoke" / "data"
+    smoke.mkdir(parents=True, exist_ok=True)
+    wells.round(5).to_csv(smoke / "percent_nM.csv", index=False)
+    truth.round(6).to_csv(smoke / "percent_nM_truth.csv", index=False)
+    print(f"wrote {smoke / 'percent_nM.csv'} ({len(wells)} wells)")
 
 
 if __name__ == "__main__":

@@ -5,16 +5,21 @@ line x 10 drugs that CurveCurator calls regulated with MAP (a few seconds) and c
 relative pEC50 with CurveCurator's ``combined`` fits, reusing the helpers of
 ``benchmarks/validate_curvecurator_sarcoma.py``.
 
+Curves: 10 drugs drawn with a fixed seed from those CurveCurator calls regulated (up/down)
+for cell line A204 whose CurveCurator EC50 lies inside the tested dose range (0.17-10000 nM),
+i.e. curves with a well-defined EC50 on which the two fits should agree.
+
 Tolerances, from the full MAP run over all 2448 curves (``benchmarks/results/
-curvecurator_sarcoma_map.md``): on the 1508 regulated curves the median absolute pEC50
-difference is 0.023 log10 units (0.019 with the EC50 inside the tested range) and only about
-1 curve in 7 differs by more than 0.1, the large differences being curves with very shallow
-CurveCurator slopes (< 0.4) whose EC50 CurveCurator puts far outside the tested range. The
-median of 10 such differences exceeds 0.1 only if about half of them do, which at that rate
-happens with a probability well below 1 %, so 0.1 log10 units (a factor 1.26 in EC50, about
-4x the full-run median and a third of the 0.3-decade spacing between tested doses... 0.48)
-flags a real regression without flaking. The 10 chosen pEC50s span about 4 decades, where the
-full run's Pearson r of 0.96-0.98 makes r > 0.95 a safe lower bound.
+curvecurator_sarcoma_map.md``, 17 cell lines x 144 drugs): on the 1348 regulated curves with
+the EC50 in range the median absolute pEC50 difference is 0.019 log10 units (Pearson r 0.983).
+Drawing 10 of those curves from one cell line at a time (500 draws per cell line), the median
+absolute difference of the 10 has its 99th percentile at 0.08 and exceeds 0.1 in 0.4 % of the
+draws; 0.1 log10 units (a factor 1.26 in EC50, a fifth of the 0.48-decade dose spacing) thus
+fails only on a real regression (here the median is 0.015; a dose-unit, centring or log-base
+error moves pEC50s by whole decades). Pearson r of 10 such curves is below 0.9 in 7 % of the
+draws (r depends on how far apart the 10 pEC50s are); the fixed set here spans 2.7 decades
+(r = 0.997), where a median difference below 0.1 and r < 0.9 would need one curve off by
+about a decade, so r > 0.9 is the bound.
 """
 
 from __future__ import annotations
@@ -33,8 +38,7 @@ DATA_DIR = (REPO / "../shared/data/dose_response_sarcoma_curvecurator").resolve(
 CELL_LINE = "A204"
 N_DRUGS = 10
 MAX_MEDIAN_ABS_DIFF = 0.1  # log10 units (pEC50)
-MIN_PEARSON = 0.95
-MIN_SPEARMAN = 0.9
+MIN_PEARSON = 0.9
 
 pytestmark = [
     pytest.mark.realdata,
@@ -55,13 +59,16 @@ def _bench():
 def test_map_pec50_agrees_with_curvecurator():
     bench = _bench()
     ref = bench.load_reference(DATA_DIR, "combined")
+    df = bench.load_viability(DATA_DIR)
+    cell = df[df["cell_line"] == CELL_LINE]
+    dose = cell["dose_nM"].astype(float)
+    p_lo, p_hi = 9 - np.log10(dose.max()), 9 - np.log10(dose[dose > 0].min())
     regulated = ref[(ref["cell_line"] == CELL_LINE)
-                    & ref["Curve Regulation"].ne("not") & ref["Curve Regulation"].ne("")]
+                    & ref["Curve Regulation"].isin(["down", "up"])
+                    & ref["pEC50"].between(p_lo, p_hi)]
     drugs = sorted(np.random.default_rng(0).choice(
         sorted(regulated["drug"]), size=N_DRUGS, replace=False).tolist())
-
-    df = bench.load_viability(DATA_DIR)
-    sub = df[(df["cell_line"] == CELL_LINE) & df["drug"].isin(drugs)].reset_index(drop=True)
+    sub = cell[cell["drug"].isin(drugs)].reset_index(drop=True)
     assert len(sub) == N_DRUGS * 36  # 3 replicates x (DMSO + 11 doses)
 
     _, est, _ = bench.fit_drugbayes(sub, "map", seed=0)
@@ -69,9 +76,9 @@ def test_map_pec50_agrees_with_curvecurator():
     assert info["failed_join"] == 0
     assert len(both) == N_DRUGS
     assert set(both["Curve Regulation"]) <= {"down", "up"}
+    assert both["cc_in_range"].all()
 
     s = bench.stats(both)
     detail = both[["drug", "pEC50", "pEC50_db", "diff"]].round(3).to_string(index=False)
     assert s["median_abs_diff"] < MAX_MEDIAN_ABS_DIFF, detail
     assert s["pearson_r"] > MIN_PEARSON, detail
-    assert s["spearman_rho"] > MIN_SPEARMAN, detail

@@ -109,15 +109,20 @@ def main(argv: list[str] | None = None) -> int:
             logger.addHandler(h)
             logger.setLevel(logging.INFO)
         failed_diag = []
+        from .errors import DrugbayesWarning
+
         with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+            warnings.simplefilter("always", DrugbayesWarning)
             try:
                 outs = run(args.configs, args.overrides, on_result=_report)
             except DiagnosticsError as e:
                 failed_diag.append(str(e))
                 outs = []
         for w in caught:
-            print(f"warning: {w.message}", file=sys.stderr)
+            if issubclass(w.category, DrugbayesWarning):
+                print(f"warning: {w.message}", file=sys.stderr)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         for out in outs:
             print(f"wrote {out}")
         if failed_diag:

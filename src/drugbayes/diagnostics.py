@@ -26,9 +26,10 @@ def param_diagnostics(samples: dict[str, np.ndarray],
             continue
         flat = a.reshape(a.shape[0], a.shape[1], -1)
         const = np.ptp(flat, axis=(0, 1)) == 0
-        rhat = _per_param(a, array_stats.rhat)
-        ess_b = _per_param(a, array_stats.ess, method="bulk")
-        ess_t = _per_param(a, array_stats.ess, method="tail", prob=0.05)
+        with np.errstate(all="ignore"):  # constant components give 0/0; they are skipped below
+            rhat = _per_param(a, array_stats.rhat)
+            ess_b = _per_param(a, array_stats.ess, method="bulk")
+            ess_t = _per_param(a, array_stats.ess, method="tail", prob=0.05)
         names = labels.get(name)
         for i in range(flat.shape[2]):
             if const[i] or not np.isfinite(flat[..., i]).all():
