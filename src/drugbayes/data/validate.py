@@ -149,10 +149,7 @@ def validate_dose_response(
         for pos in np.flatnonzero(resp_empty):
             add(pos, "response", "", "response is empty (missing = \"error\"; use "
                 "missing = \"drop\" to drop missing wells)")
-    if response_scale == "raw":
-        for pos in np.flatnonzero(~resp_bad & resp.lt(0)):
-            add(pos, "response", df["response"].iloc[pos],
-                "raw plate-reader signal must be >= 0")
+    # negative raw readings (instrument-subtracted backgrounds) are noisy data, not errors
 
     out["dose"] = dose
     out["response"] = resp

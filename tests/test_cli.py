@@ -1,0 +1,96 @@
+"""Command line: every config in configs/ runs with tiny budgets; exit codes; atomic outputs."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from drugbayes.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.toml") if "results" not in p.parts)
+TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
+        "--set", "inference.num_chains=2", "--set", "inference.num_steps=300",
+        "--set", "inference.map_num_steps=200"]
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+def test_every_config_runs(config, tmp_path, capsys):
+    out = tmp_path / config.stem
+    rc = main(["run", str(config), "--quiet", "--set", f"run.output_dir={out}", *TINY])
+    printed = capsys.readouterr().out
+    assert rc == 0
+    assert "IC50" in printed
+    for f in ("posterior.nc", "summary.csv", "diagnostics.json", "manifest.json",
+              "config.resolved.toml", "run.log"):
+        assert (out / f).is_file(), f
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["seed"] is not None and manifest["config_hash"]
+    s = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
+    assert "ic50" in set(s["quantity"])
+    if "lapatinib_her2" in config.stem:
+        assert (out / "plots" / "dose_response_lapatinib.png").is_file()
+        diag = json.loads((out / "diagnostics.json").read_text())
+        assert diag["dropped_wells"]["count"] == 1
+        assert "missing response" in (out / "run.log").read_text()
+        assert "SKBR3-L/SKBR3" in set(s["cell_line"])
+
+
+def test_families_and_validate(capsys, example_config):
+    assert main(["families"]) == 0
+    out = capsys.readouterr().out
+    assert "dose_response" in out and "dose_response/hier_3pl" in out
+    assert main(["validate", str(example_config)]) == 0
+    assert "ok (659 wells" in capsys.readouterr().out
+
+
+def test_diagnostics_failure_exit_code_3(tmp_path, capsys):
+    cfg = REPO / "configs" / "smoke" / "minimal_map.toml"
+    out = tmp_path / "o"
+    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY,
+               "--set", "inference.method=nuts", "--set", "diagnostics.on_fail=error",
+               "--set", "diagnostics.min_ess_bulk=1e9"])
+    assert rc == 3
+    assert json.loads((out / "diagnostics.json").read_text())["passed"] is False
+
+
+def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch, capsys):
+    import drugbayes.api as api
+
+    def boom(result, cfg, folder, t0):
+        (Path(folder) / "summary.csv").write_text("partial")
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(api, "write_run_directory", boom)
+    cfg = REPO / "configs" / "smoke" / "minimal_map.toml"
+    out = tmp_path / "o"
+    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY])
+    assert rc == 1
+    assert not out.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_killed_run_leaves_no_complete_folder(tmp_path, example_config):
+    """SIGKILL during the fit: only a hidden '.<name>.incomplete-*' folder remains."""
+    out = tmp_path / "killed"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", str(example_config),
+                             "--quiet", "--set", f"run.output_dir={out}"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not list(tmp_path.glob(".killed.incomplete-*")):
+            time.sleep(0.2)
+        time.sleep(1.0)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert not out.exists()
+    leftovers = list(tmp_path.glob(".killed.incomplete-*"))
+    assert leftovers and not (leftovers[0] / "manifest.json").exists()
