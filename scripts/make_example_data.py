@@ -61,7 +61,7 @@ def main() -> None:
             untreated = 1.25 * np.exp(rng.normal(0, 0.1))
             k = 0
 
-            def add(role, drug, dose, rep, signal, cell=cell, plate=plate):
+            def add(role, drug, dose, rep, signal, cell=cell, plate=plate, exp=exp):
                 nonlocal k
                 rows.append({"Experiment": exp, "Plate": plate, "Well": wells[k], "Role": role,
                              "Cell line": cell if role != "blank" else "", "Compound": drug,
