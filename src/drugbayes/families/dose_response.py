@@ -91,9 +91,10 @@ def arrays(data) -> dict:
 def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
     """Which groups' own data pin their IC50/Hill and their bottom (a data summary, no fit).
 
-    A group's IC50 and Hill are informed when its mean viability falls from above 0.6 at the
-    lowest dose to below 0.5 within the tested range; its bottom when, in addition, the two
-    highest doses differ by less than 0.15 (a plateau). Used only to choose centred or
+    With ``drop`` the fall of mean viability from the two lowest to the two highest doses, a
+    group's IC50 and Hill are informed when ``drop > 0.2`` and either the curve levels off at the
+    highest doses (a plateau: the two highest doses differ by less than max(0.1, drop / 4)) or it
+    falls below 0.5; its bottom is informed when ``drop > 0.2`` and it levels off. Used only to choose centred or
     non-centred coordinates (``parameterization = "auto"``).
     """
     v = np.asarray(data.y, np.float64).copy()
@@ -115,9 +116,13 @@ def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
         if len(doses) < 3:
             continue
         means = np.array([y[x == d].mean() for d in doses])
-        crosses = means[0] > 0.6 and means.min() < 0.5
-        ic50[g] = crosses
-        bottom[g] = crosses and abs(means[-1] - means[-2]) < 0.15
+        drop = means[:2].mean() - means[-2:].mean()
+        plateau = abs(means[-1] - means[-2]) < max(0.1, 0.25 * drop)
+        # a clear drop whose midpoint is crossed inside the range pins IC50 and Hill
+        mid = means[:2].mean() - 0.5 * drop
+        ic50[g] = drop > 0.2 and means[0] > mid > means[-1] and (plateau or means.min() < 0.5)
+        # a clear drop that levels off pins the bottom
+        bottom[g] = drop > 0.2 and plateau
     return ic50, bottom
 
 
