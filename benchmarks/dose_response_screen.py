@@ -137,7 +137,7 @@ def drugbayes_fit(db, wells: pd.DataFrame, method: str, args) -> tuple[pd.DataFr
     s90 = r.summary(interval_prob=0.9)
     s95 = r.summary(interval_prob=0.95)
     e90 = s90[s90.quantity == "log10_ic50"][["cell_line", "drug", "median", "lower", "upper",
-                                            "censored"]]
+                                            "censored", "r_hat", "ess_bulk"]]
     e95 = s95[s95.quantity == "log10_ic50"][["cell_line", "drug", "lower", "upper"]]
     est = e90.rename(columns={"median": "est", "lower": "lo90", "upper": "hi90"}).merge(
         e95.rename(columns={"lower": "lo95", "upper": "hi95"}), on=["cell_line", "drug"])
@@ -145,6 +145,9 @@ def drugbayes_fit(db, wells: pd.DataFrame, method: str, args) -> tuple[pd.DataFr
     checks = {k: (v.get("value") if isinstance(v, dict) else v)
               for k, v in d.get("checks", {}).items()}
     extra = {"inference": inf, "diagnostics_passed": bool(d.get("passed")),
+             "offending_parameters_top10": d.get("offending", [])[:10],
+             "n_offending_parameters": len(d.get("offending", [])),
+             "n_parameters_checked": d.get("n_parameters"),
              "checks": checks, "timings": d.get("timings", {}),
              "info": {k: v for k, v in r.inference.info.items() if k != "params"}}
     return est, wall, extra
@@ -166,7 +169,8 @@ def _cov(lo, hi, true) -> dict:
     return {"n_with_interval": int(ok.sum()), "n_without_interval": int((~ok).sum()),
             "coverage": float(hit[ok].mean()) if ok.any() else None,
             "coverage_missing_as_miss": float(hit.mean()) if len(hit) else None,
-            "mean_width": float(np.mean((hi - lo)[ok])) if ok.any() else None}
+            "mean_width": float(np.mean((hi - lo)[ok])) if ok.any() else None,
+            "median_width": float(np.median((hi - lo)[ok])) if ok.any() else None}
 
 
 def score(est: pd.DataFrame, truth: pd.DataFrame) -> dict:
@@ -270,6 +274,20 @@ def markdown(res: dict) -> str:
             f"{_f(ch.get('max_rhat')) if name == 'nuts' else '–'} | "
             f"{_f(ch.get('min_ess_bulk'), 0) if name == 'nuts' else '–'} | "
             f"{_f(ch.get('divergences')) if name == 'nuts' else '–'} |")
+    lines += ["", "Timings inside `drugbayes.fit` (s, from `result.diagnostics['timings']`; "
+              "`compile` is the first compiled chunk, JIT included):", ""]
+    for name, m in res["methods"].items():
+        if name == "scipy":
+            continue
+        tm = m.get("timings", {})
+        lines.append("- " + name + ": " + ", ".join(f"{k} {v:.1f}" for k, v in tm.items()))
+    if "nuts" in res["methods"]:
+        n = res["methods"]["nuts"]
+        lines += ["", f"nuts: {n['n_offending_parameters']} of {n['n_parameters_checked']} "
+                  f"parameters fail a diagnostic threshold; over the reported log10 IC50s max "
+                  f"R-hat {_f(n['log10_ic50_max_rhat'])}, min bulk ESS "
+                  f"{_f(n['log10_ic50_min_ess_bulk'], 0)}; min tail ESS (all parameters) "
+                  f"{_f(n['checks'].get('min_ess_tail'), 0)}."]
     t = res["targets"]
     lines += ["", "Targets from the issue (as measured in this run):", ""]
     for k, v in t.items():
@@ -373,6 +391,9 @@ def main(argv=None) -> int:
             if method == "map":
                 est = est.drop(columns=["lo90", "hi90", "lo95", "hi95"])
             sc = score(est, truth)
+            if method == "nuts":
+                extra["log10_ic50_max_rhat"] = float(np.nanmax(est["r_hat"]))
+                extra["log10_ic50_min_ess_bulk"] = float(np.nanmin(est["ess_bulk"]))
             results[method] = {"wall_time_s": wall, "score": sc, **extra,
                                "n_censored_estimates": {
                                    str(k): int(v) for k, v in

@@ -313,7 +313,7 @@ def markdown(res: dict) -> str:
     lines = [
         f"# drugbayes vs CurveCurator: sarcoma viability screen ({res['method']})",
         "",
-        f"- run: {env['timestamp_utc']}, {env['host']} ({env['cpu_count']} CPUs), "
+        f"- started: {env['timestamp_utc']}, {env['host']} ({env['cpu_count']} CPUs), "
         f"jax {env['versions']['jax']} ({env['jax_backend']}: {', '.join(env['devices'])}), "
         f"numpyro {env['versions']['numpyro']}, drugbayes {env['versions']['drugbayes']} "
         f"(git {git_txt})",
@@ -411,6 +411,7 @@ def main(argv=None) -> int:
 
     import drugbayes as db
 
+    env = environment()  # versions and git state of the code that runs (taken at the start)
     df = load_viability(data_dir)
     ref = load_reference(data_dir, args.reference)
     sub, selection = select_subset(
@@ -472,7 +473,7 @@ def main(argv=None) -> int:
         "method": args.method,
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None
         else "main(" + repr(argv) + ")",
-        "environment": environment(),
+        "environment": env,
         "data_dir": str(data_dir),
         "reference_file": REF_FILE.format(mode=args.reference),
         "selection": selection,
@@ -483,6 +484,8 @@ def main(argv=None) -> int:
                 "dropped_wells": len(r.dropped),
                 "diagnostics_passed": diag.get("passed"),
                 "diagnostics_checks": diag.get("checks"),
+                "diagnostics_n_parameters": diag.get("n_parameters"),
+                "diagnostics_worst_parameters": diag.get("offending", [])[:10],
                 "backend_info": {k: v for k, v in r.inference.info.items() if k != "params"}},
         "join": jinfo,
         "regulation_counts_joined": both["Curve Regulation"].replace("", "(empty)")

@@ -64,7 +64,7 @@ class InferenceConfig(_Strict):
     num_warmup: int = Field(500, ge=1)
     num_samples: int = Field(500, ge=1)
     chain_method: Literal["vectorized", "parallel", "sequential"] = "vectorized"
-    target_accept_prob: float = Field(0.9, gt=0, lt=1)
+    target_accept_prob: float = Field(0.95, gt=0, lt=1)
     max_tree_depth: int = Field(8, ge=1, le=15)
     init: Literal["map", "median"] = "map"
     dense_mass: bool = False
