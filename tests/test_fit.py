@@ -136,3 +136,21 @@ def test_normalised_vehicle_rows_inform_top():
     vt, data = db.prepare(pd.concat([wells, veh], ignore_index=True), dose_unit="uM")
     assert data.is_zero.sum() == len(veh)
     assert np.all(data.x[data.is_zero] == 0.0)
+
+
+def test_chunked_progress_and_parallel_chains(small_screen, caplog):
+    import logging
+
+    import jax
+
+    wells, _ = small_screen
+    caplog.set_level(logging.INFO, logger="drugbayes")
+    r = db.fit(wells, dose_unit="uM", seed=1,
+               inference={"method": "nuts", "num_chains": 2, "num_warmup": 40,
+                          "num_samples": 45, "chunk_size": 20, "map_num_steps": 100,
+                          "chain_method": "parallel"})
+    msgs = [m for m in caplog.messages if "draws per chain" in m]
+    assert len(msgs) == 3 and msgs[0].startswith("nuts: 20/45 draws per chain")
+    assert r.inference.samples["mu_log10_ic50"].shape[:2] == (2, 45)
+    expected = "parallel" if jax.local_device_count() >= 2 else "vectorized"
+    assert r.inference.info["chain_method"] == expected
