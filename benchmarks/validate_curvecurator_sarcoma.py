@@ -479,6 +479,7 @@ def main(argv=None) -> int:
         "selection": selection,
         "seed": args.seed,
         "inference": inf_used,
+        "inference_resolved": _resolved_inference(inf_used),
         "fit": {"curves": int(r.data.n_groups), "cell_lines": len(r.data.cell_lines),
                 "drugs": len(r.data.drugs), "wells": int(r.data.n_wells),
                 "dropped_wells": len(r.dropped),
@@ -494,23 +495,39 @@ def main(argv=None) -> int:
         "timings": timings,
         "worst_regulated": worst,
         "notes": notes,
-        "curves": both[["cell_line", "drug", "Curve Regulation", "pEC50", "pEC50 Error",
-                        "pEC50_db", "pEC50_db_lower", "pEC50_db_upper", "diff", "cc_in_range",
-                        "db_censored"]].rename(columns={"Curve Regulation": "regulation",
-                                                        "pEC50": "pEC50_cc",
-                                                        "pEC50 Error": "pEC50_cc_error"})
-        .round(4).to_dict(orient="records"),
     }
+    cols = {"cell_line": "cell_line", "drug": "drug", "Curve Regulation": "regulation",
+            "pEC50": "pEC50_cc", "pEC50_db": "pEC50_db", "pEC50_db_lower": "pEC50_db_lower",
+            "pEC50_db_upper": "pEC50_db_upper", "cc_in_range": "cc_in_range",
+            "db_censored": "db_censored"}
+    per_curve = both[list(cols)].rename(columns=cols).round(3)
+    per_curve = per_curve.dropna(axis=1, how="all")  # no interval for map
+    res["curves"] = {"columns": list(per_curve.columns),
+                     "rows": per_curve.astype(object).values.tolist()}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"curvecurator_sarcoma_{args.method}" + (f"_{args.tag}" if args.tag else "")
-    (out / f"{stem}.json").write_text(json.dumps(_clean(res), indent=1, default=_json_default,
-                                                 allow_nan=False) + "\n")
+    # one line per section; the per-curve table (columns + rows) compact on its own line
+    head = json.dumps(_clean({k: v for k, v in res.items() if k != "curves"}), indent=1,
+                      default=_json_default, allow_nan=False)
+    curves_txt = json.dumps(_clean(res["curves"]), separators=(",", ":"),
+                            default=_json_default, allow_nan=False)
+    (out / f"{stem}.json").write_text(head[:-2] + ',\n "curves": ' + curves_txt + "\n}\n")
     md = markdown(res)
     (out / f"{stem}.md").write_text(md)
     print(md)
     print(f"wrote {out / (stem + '.json')} and .md", file=sys.stderr)
     return 0
+
+
+def _resolved_inference(inf: dict) -> dict | None:
+    """Every inference setting in effect (drugbayes defaults filled in)."""
+    try:
+        from drugbayes.config import InferenceConfig
+
+        return InferenceConfig.model_validate(inf).model_dump()
+    except Exception:  # noqa: BLE001 - provenance only
+        return None
 
 
 def _clean(o):

@@ -9,11 +9,12 @@ import platform
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pandas as pd
 import xarray as xr
@@ -133,15 +134,26 @@ def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
     k_map, k_run = jax.random.split(key)
     det = fam.deterministic_sites
     extra = tuple(s for s in ("background", "untreated_signal") if data.is_raw)
+    # the MAP is taken in non-centred coordinates (a centred hierarchical MAP is degenerate)
+    nc_spec = spec
+    if hasattr(spec.options, "parameterization"):
+        nc_spec = replace(spec, options=spec.options.model_copy(
+            update={"parameterization": "noncentered"}))
+
+    def nc_model(observed: bool = True):
+        return fam.model(arrays, nc_spec, observed)
+
     if settings.method == "map":
-        return run_map(model, (), settings, k_map, det + extra)
+        return run_map(nc_model, (), settings, k_map, det + extra)
     if settings.method == "svi":
         return run_svi(model, (), settings, k_run, det + extra)
     init = None
     t0 = time.perf_counter()
     if settings.init == "map":
-        m = run_map(model, (), settings, k_map)
-        init = m.info["params"]
+        m = run_map(nc_model, (), settings, k_map, det + extra)
+        values = {k: v[0, 0] for k, v in m.samples.items()}
+        init = fam.init_values(values, arrays, spec) if fam.init_values else values
+        init = {k: jnp.asarray(v) for k, v in init.items()}
     t_map = time.perf_counter() - t0
     res = run_nuts(model, (), settings, k_run, init)
     res.timings["map_init"] = t_map

@@ -189,13 +189,14 @@ def validate_dose_response(
     # design checks (on rows that parsed)
     samples = kept[kept["well_role"].eq("sample") & kept["dose"].gt(0)]
     all_rows = out[~dose_bad & ~blank & out["cell_line"].ne("") & out["drug"].ne("")]
-    groups = all_rows.groupby(["cell_line", "drug", "experiment"], sort=False)
-    for (cl, dr, ex), g in groups:
-        nd = samples[(samples["cell_line"] == cl) & (samples["drug"] == dr)
-                     & (samples["experiment"] == ex)]["dose"].nunique()
+    ndoses = samples.groupby(["cell_line", "drug", "experiment"], sort=False)["dose"].nunique()
+    first = all_rows.reset_index().groupby(["cell_line", "drug", "experiment"], sort=False)[
+        "index"].min()
+    for (cl, dr, ex), pos in first.items():
+        nd = int(ndoses.get((cl, dr, ex), 0))
         if nd < min_doses:
             where = f"cell line {cl!r}, drug {dr!r}" + (f", experiment {ex!r}" if ex else "")
-            add(int(g.index[0]), "dose", None,
+            add(int(pos), "dose", None,
                 f"curve {where} has {nd} distinct positive dose(s) with a response; "
                 f"at least {min_doses} are needed to fit a curve")
     if response_scale == "raw":

@@ -59,6 +59,7 @@ class Family:
     summarize: Callable[..., Any]
     simulate: Callable[..., Any]
     plot: Callable[..., Any] | None = None
+    init_values: Callable[..., dict] | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,
                   preset: str | None = None, description: str | None = None) -> Spec:

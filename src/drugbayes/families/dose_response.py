@@ -94,8 +94,8 @@ def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
     With ``drop`` the fall of mean viability from the two lowest to the two highest doses, a
     group's IC50 and Hill are informed when ``drop > 0.2`` and either the curve levels off at the
     highest doses (a plateau: the two highest doses differ by less than max(0.1, drop / 4)) or it
-    falls below 0.5; its bottom is informed when ``drop > 0.2`` and it levels off. Used only to choose centred or
-    non-centred coordinates (``parameterization = "auto"``).
+    falls below 0.5; its bottom is informed when ``drop > 0.2`` and it levels off. Used only to
+    choose centred or non-centred coordinates (``parameterization = "auto"``).
     """
     v = np.asarray(data.y, np.float64).copy()
     if data.is_raw:
@@ -226,6 +226,39 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     vpc = jnp.asarray(a["vehicle_pc"])
     numpyro.sample("y_vehicle", _obs_dist(background[pc_plate[vpc]] + untreated[vpc], sigma, spec),
                    obs=jnp.asarray(a["vehicle_y"]) if observed else None)
+
+
+def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
+    """Start values for ``spec``'s coordinates from a fit in all-non-centred coordinates.
+
+    The MAP is taken non-centred (a centred hierarchical MAP is degenerate: the density grows
+    without bound as a scale goes to 0). Centred members take their values (the ``grp_*`` and
+    plate deterministic sites of that fit), non-centred ones keep their standard-normal values.
+    """
+    par = spec.options.parameterization
+    out = {k: v for k, v in noncentered.items()
+           if not k.startswith(("grp_", "background", "untreated_signal"))}
+    if par == "noncentered":
+        return out
+    n_group = a["n_group"]
+    masks = {"centered": {k: np.ones(n_group, bool) for k in ("ic50", "bottom")},
+             "auto": {"ic50": a["informed_ic50"], "bottom": a["informed_bottom"]}}[par]
+    for site, det, key in (("raw_curve_log10_ic50", "grp_log10_ic50", "ic50"),
+                           ("raw_curve_log_hill", "grp_log_hill", "ic50"),
+                           ("raw_curve_logit_bottom", "grp_logit_bottom", "bottom")):
+        if site in out:
+            out[site] = np.where(masks[key], np.asarray(noncentered[det]), np.asarray(out[site]))
+    cell_cen = par == "centered" or (par == "auto" and a["cell_informed_fraction"] >= 0.5)
+    if cell_cen and "z_cell_line" in out:
+        out["eff_cell_line"] = np.asarray(out.pop("z_cell_line")) * np.asarray(
+            out["sigma_cell_line"])
+    if a["raw"]:
+        for site, det, key in (("raw_log_background", "background", "informed_background"),
+                               ("raw_log_untreated", "untreated_signal", "informed_untreated")):
+            mask = a[key] if par == "auto" else np.ones(len(a[key]), bool)
+            out[site] = np.where(mask, np.log(np.asarray(noncentered[det])),
+                                 np.asarray(out[site]))
+    return out
 
 
 def cen_all(n: int, par: str) -> np.ndarray:
@@ -365,6 +398,7 @@ FAMILY = Family(
     model=model,
     arrays=arrays,
     deterministic_sites=DETERMINISTIC,
+    init_values=init_values,
     posterior_dims=posterior_dims,
     summarize=summarize,
     simulate=simulate,

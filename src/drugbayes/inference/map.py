@@ -1,4 +1,8 @@
-"""MAP back-end: joint maximum a posteriori over all curves at once (one compiled program)."""
+"""MAP back-end: joint posterior mode over all curves at once, one compiled program.
+
+The mode is taken in the unconstrained space (log scales, sum-to-zero coordinates; the
+Jacobian is included), with Adam in compiled ``lax.scan`` chunks, progress between chunks.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro import optim
-from numpyro.infer import SVI, Trace_ELBO
-from numpyro.infer.autoguide import AutoDelta
 
+from ._unconstrained import unconstrained_view
 from .settings import InferenceResult, InferenceSettings, log
-from .svi import optimize_in_chunks, predictive_sites
+from .svi import predictive_sites
 
 
 def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
@@ -20,25 +24,52 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
             learning_rate: float | None = None) -> InferenceResult:
     """Maximise the log posterior with Adam over all parameters jointly.
 
-    Returns a single "draw" (chain 1, draw 1) of every latent and deterministic site.
+    Returns a single "draw" (chain 1, draw 1) of every latent and deterministic site; the
+    constrained values are also in ``info["params"]`` (used to start NUTS).
     """
     t0 = time.perf_counter()
-    guide = AutoDelta(model)
+    view = unconstrained_view(model, model_args, rng_key)
     steps = num_steps or settings.map_num_steps
     lr = learning_rate or settings.map_learning_rate
-    svi = SVI(model, guide, optim.ClippedAdam(step_size=lr, clip_norm=10.0), Trace_ELBO())
-    state, losses, timings = optimize_in_chunks(svi, rng_key, model_args, steps,
-                                                settings.chunk_size * 4, label="map")
-    params = svi.get_params(state)
-    latent = guide.median(params)
-    samples = {k: np.asarray(v)[None, None] for k, v in latent.items()}
+    # Adam with the step size decaying exponentially to 1% of its start: fast early progress,
+    # a precise mode at the end
+    opt = optim.Adam(step_size=lambda i: lr * 0.01 ** jnp.minimum(i / steps, 1.0))
+    chunk = max(1, min(settings.chunk_size * 4, steps))
+    grad_fn = jax.value_and_grad(lambda u: -view.log_density(u))
+
+    @jax.jit
+    def run_chunk(state):
+        def body(st, _):
+            loss, g = grad_fn(opt.get_params(st))
+            return opt.update(g, st, value=loss), loss
+
+        return jax.lax.scan(body, state, None, length=chunk)
+
+    state = opt.init(view.init())
+    losses = []
+    done = 0
+    t_first = None
+    while done < steps:
+        state, loss = run_chunk(state)
+        loss = np.asarray(loss)
+        losses.append(loss)
+        done += chunk
+        if t_first is None:
+            t_first = time.perf_counter() - t0
+        log.info("map: step %d/%d, -log density %.6g", min(done, steps), steps, float(loss[-1]))
+    losses = np.concatenate(losses)
+    u = opt.get_params(state)
+    latent = {k: np.asarray(v) for k, v in view.constrain(u).items()}
+    samples = {k: v[None, None] for k, v in latent.items()}
     if deterministic:
-        det = predictive_sites(model, {k: np.asarray(v)[None] for k, v in latent.items()},
-                               model_args, deterministic, jax.random.fold_in(rng_key, 1))
+        det = predictive_sites(model, {k: v[None] for k, v in latent.items()}, model_args,
+                               deterministic, jax.random.fold_in(rng_key, 1))
         samples.update({k: v[None] for k, v in det.items()})
-    timings["total"] = time.perf_counter() - t0
+    total = time.perf_counter() - t0
     final = float(losses[-1]) if len(losses) else float("nan")
-    log.info("map: %d steps, final loss %.4g, %.1f s", steps, final, timings["total"])
-    return InferenceResult("map", samples, {}, timings,
-                           {"num_steps": steps, "final_loss": final,
-                            "loss_finite": bool(np.isfinite(final)), "params": latent})
+    log.info("map: %d steps, final -log density %.6g, %.1f s", done, final, total)
+    return InferenceResult("map", samples, {}, {"compile": t_first or 0.0, "optimization": total,
+                                                "total": total},
+                           {"num_steps": done, "final_loss": final,
+                            "loss_finite": bool(np.isfinite(final)),
+                            "params": {k: jnp.asarray(v) for k, v in latent.items()}})

@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from numpyro import optim
 from numpyro.infer import SVI, Predictive, Trace_ELBO
@@ -53,8 +54,13 @@ def optimize_in_chunks(svi: SVI, rng_key, model_args: tuple, num_steps: int, chu
 def predictive_sites(model: Callable, latent: dict, model_args: tuple, sites: tuple[str, ...],
                      rng_key) -> dict[str, np.ndarray]:
     """Deterministic sites for a batch of latent draws (leading axis = draw)."""
-    pred = Predictive(model, posterior_samples=latent, return_sites=list(sites), batch_ndims=1)
-    out = pred(rng_key, *model_args)
+    @jax.jit
+    def run(samples):
+        pred = Predictive(model, posterior_samples=samples, return_sites=list(sites),
+                          batch_ndims=1)
+        return pred(rng_key, *model_args)
+
+    out = run({k: jnp.asarray(v) for k, v in latent.items()})
     return {k: np.asarray(v) for k, v in out.items()}
 
 
