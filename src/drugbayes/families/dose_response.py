@@ -27,7 +27,7 @@ import numpyro.distributions as dist
 from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
-from ._curves import absolute_log10_ic50, log_logistic, mean_viability
+from ._curves import log_logistic
 from ._hierarchy import mixed_effect, zero_sum_effect
 
 
@@ -343,16 +343,17 @@ def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     top = np.exp(np.asarray(draws["grp_log_top"], np.float64))
     lo, hi = data.group_log10_min, data.group_log10_max
     shift = data.drug_center[data.group_drug] - data.unit_offset
-    abs_L = np.asarray(absolute_log10_ic50(L, hill, top, bfrac), np.float64)
-    # recompute in float64 where finite (the jnp helper runs in float32)
-    s = (0.5 / top - bfrac) / np.maximum(1.0 - bfrac, 1e-300)
-    inside = (s > 0) & (s < 1)
+    # float64 numpy versions of the _curves formulas (no JAX dispatch on the host side)
+    s_ = (0.5 / top - bfrac) / np.maximum(1.0 - bfrac, 1e-300)
+    inside = (s_ > 0) & (s_ < 1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        abs64 = L - (np.log(s) - np.log1p(-s)) / (hill * np.log(10.0))
-    abs_L = np.where(inside, abs64, abs_L)
-    v_max = top * (bfrac + (1 - bfrac) / (1 + np.exp(np.clip(hill * np.log(10.0) * (hi - L),
-                                                            -700, 700))))
-    auc = np.asarray(mean_viability(lo, hi, L, hill, top, bfrac), np.float64)
+        abs_in = L - (np.log(s_) - np.log1p(-s_)) / (hill * np.log(10.0))
+    abs_L = np.where(inside, abs_in, np.where(s_ <= 0, np.inf, -np.inf))
+    k = hill * np.log(10.0)
+    v_max = top * (bfrac + (1 - bfrac) / (1 + np.exp(np.clip(k * (hi - L), -700, 700))))
+    width = np.maximum(hi - lo, 1e-6)
+    integral = (np.logaddexp(0.0, -k * (lo - L)) - np.logaddexp(0.0, -k * (hi - L))) / k
+    auc = top * (bfrac + (1 - bfrac) * integral / width)
     out = {
         "log10_ic50": L + shift,
         "ic50": 10.0 ** np.clip(L + shift, -300, 300),

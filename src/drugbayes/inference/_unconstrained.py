@@ -32,7 +32,7 @@ class Unconstrained:
 
     def init(self) -> dict[str, jnp.ndarray]:
         """Unconstrained zeros (location 0, scales 1, sum-to-zero effects 0)."""
-        return {k: jnp.zeros(self.ushapes[k], jnp.float32) for k in self.names}
+        return {k: np.zeros(self.ushapes[k], np.float32) for k in self.names}
 
     def constrain(self, u: dict) -> dict:
         return {k: self.transforms[k](u[k]) for k in self.names}

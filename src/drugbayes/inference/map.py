@@ -59,7 +59,7 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
         log.info("map: step %d/%d, -log density %.6g", min(done, steps), steps, float(loss[-1]))
     losses = np.concatenate(losses)
     u = opt.get_params(state)
-    latent = {k: np.asarray(v) for k, v in view.constrain(u).items()}
+    latent = {k: np.asarray(v) for k, v in jax.jit(view.constrain)(u).items()}
     samples = {k: v[None, None] for k, v in latent.items()}
     if deterministic:
         det = predictive_sites(model, {k: v[None] for k, v in latent.items()}, model_args,
