@@ -325,7 +325,7 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", default=",".join(ALL_METHODS),
                     help="comma-separated subset of " + ",".join(ALL_METHODS))
     ap.add_argument("--num-warmup", type=int, default=500)
-    ap.add_argument("--num-samples", type=int, default=500)
+    ap.add_argument("--num-samples", type=int, default=1000)
     ap.add_argument("--num-chains", type=int, default=4)
     ap.add_argument("--svi-steps", type=int, default=4000)
     ap.add_argument("--svi-lr", type=float, default=0.01)
