@@ -35,7 +35,7 @@ from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
 from .families import Spec, get_family
 from .inference.map import run_map
 from .inference.nuts import run_nuts
-from .inference.settings import InferenceResult
+from .inference.settings import InferenceResult, enable_compilation_cache
 from .inference.svi import run_svi
 from .io import read_table
 from .posterior import to_datatree
@@ -124,6 +124,7 @@ def _spec(model: str | dict | ModelConfig | None, kind: str) -> Spec:
 def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
           seed: int) -> InferenceResult:
     """Run the configured back-end on encoded data."""
+    enable_compilation_cache()
     fam = get_family(spec.family)
     arrays = fam.arrays(data)
 

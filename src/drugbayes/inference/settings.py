@@ -13,6 +13,42 @@ InferenceSettings = InferenceConfig
 
 log = logging.getLogger("drugbayes")
 
+_CACHE_SET = False
+
+
+def enable_compilation_cache() -> str | None:
+    """Turn on JAX's persistent compilation cache (once per process).
+
+    Compiled programs are kept on disk, keyed by their shapes, so a second run of the same
+    shapes (a rerun, the next config of a batch, a new process) skips XLA compilation. The
+    folder is ``$DRUGBAYES_COMPILATION_CACHE`` (default ``~/.cache/drugbayes/jax``); set it to
+    ``0`` to disable. A cache directory set by the user through JAX's own configuration is kept.
+    Returns the folder in use, or None.
+    """
+    global _CACHE_SET
+    import os
+    from pathlib import Path
+
+    import jax
+
+    if _CACHE_SET:
+        return jax.config.jax_compilation_cache_dir
+    _CACHE_SET = True
+    setting = os.environ.get("DRUGBAYES_COMPILATION_CACHE", "")
+    if setting == "0":
+        return None
+    if jax.config.jax_compilation_cache_dir:
+        return jax.config.jax_compilation_cache_dir
+    folder = Path(setting or Path.home() / ".cache" / "drugbayes" / "jax")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(folder))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return str(folder)
+
 
 @dataclass
 class InferenceResult:
