@@ -1,0 +1,47 @@
+"""Check the main example's fit against its known truth (run after the README's run command).
+
+Reads ``configs/examples/results/lapatinib_her2/posterior.nc`` and the truth written by
+``scripts/make_example_data.py``; prints, per cell line and drug, the true relative IC50 and
+its 95% and 99% posterior intervals, and how many lie inside.
+
+Usage: ``python scripts/check_example.py [RUN_DIR]``
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> int:
+    run = Path(sys.argv[1]) if len(sys.argv) > 1 else (
+        REPO / "configs" / "examples" / "results" / "lapatinib_her2")
+    truth = pd.read_csv(REPO / "configs" / "examples" / "data" / "lapatinib_her2_truth.csv")
+    tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf")
+    post = tree["posterior"]["log10_ic50"]
+    rows = []
+    for t in truth.itertuples():
+        d = post.sel(cell_line=t.cell_line, drug=t.drug).values.ravel()
+        q = np.quantile(d, [0.005, 0.025, 0.5, 0.975, 0.995])
+        rows.append({"cell_line": t.cell_line, "drug": t.drug, "true_ic50_uM": t.ic50_uM,
+                     "median": 10 ** q[2], "lower95": 10 ** q[1], "upper95": 10 ** q[3],
+                     "lower99": 10 ** q[0], "upper99": 10 ** q[4],
+                     "in95": q[1] <= t.log10_ic50_uM <= q[3],
+                     "in99": q[0] <= t.log10_ic50_uM <= q[4]})
+    df = pd.DataFrame(rows)
+    with pd.option_context("display.width", 160, "display.float_format", lambda v: f"{v:.4g}"):
+        print(df.to_string(index=False))
+    lap = df[df.drug == "lapatinib"]
+    print(f"\nlapatinib: {int(lap.in95.sum())}/5 true IC50s in their 95% intervals, "
+          f"{int(lap.in99.sum())}/5 in their 99% intervals")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
