@@ -42,18 +42,34 @@ def test_missing_column(tmp_path, capsys):
     assert rc == 2 and "'response'" in err and "missing" in err
 
 
-def test_negative_and_non_numeric_dose_all_at_once(tmp_path, capsys):
+def test_negative_dose(tmp_path, capsys):
+    df = _good_table()
+    df.loc[3, "dose"] = -1.0
+    rc, err = _run_cli(_write(tmp_path, df), capsys)
+    # CSV line numbers count the header as line 1: row index 3 is line 5
+    assert rc == 2 and "line 5, column 'dose': value '-1.0': dose must be >= 0" in err
+
+
+def test_non_numeric_dose(tmp_path, capsys):
+    df = _good_table().astype({"dose": object})
+    df.loc[7, "dose"] = "ten"
+    rc, err = _run_cli(_write(tmp_path, df), capsys)
+    assert rc == 2 and "line 9, column 'dose': value 'ten': dose is not a number" in err
+
+
+def test_every_problem_at_once(tmp_path, capsys):
     df = _good_table().astype({"dose": object, "response": object})
     df.loc[3, "dose"] = -1.0
     df.loc[7, "dose"] = "ten"
     df.loc[9, "response"] = "n/a?"
     rc, err = _run_cli(_write(tmp_path, df), capsys)
     assert rc == 2
-    # CSV line numbers count the header as line 1: row index 3 is line 5
     assert "line 5, column 'dose': value '-1.0': dose must be >= 0" in err
     assert "line 9, column 'dose': value 'ten': dose is not a number" in err
     assert "line 11, column 'response'" in err and "not a number" in err
     assert "3 problem(s)" in err
+    # listed in line order
+    assert err.index("line 5,") < err.index("line 9,") < err.index("line 11,")
 
 
 def test_non_numeric_response(tmp_path):
