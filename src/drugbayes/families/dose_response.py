@@ -76,6 +76,10 @@ def arrays(data) -> dict:
     cells_informed = np.zeros(len(data.cell_lines), bool)
     cells_informed[data.group_cell[out["informed_ic50"]]] = True
     out["cell_informed_fraction"] = float(cells_informed.mean())
+    # cell-line effects are pinned by the data only when most cell lines have informative
+    # curves and there are enough drugs to tell a cell-line effect from cell x drug deviations
+    out["cell_centered_auto"] = bool(out["cell_informed_fraction"] >= 0.5
+                                     and len(data.drugs) >= 3)
     if data.is_raw:
         out.update({
             "n_plate": len(data.plates), "n_pc": len(data.plate_cells),
@@ -153,7 +157,7 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
             "mu_logit_bottom", dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
     par = spec.options.parameterization
     cen = par == "centered"
-    cell_cen = cen or (par == "auto" and a["cell_informed_fraction"] >= 0.5)
+    cell_cen = cen or (par == "auto" and a["cell_centered_auto"])
     cell_eff = zero_sum_effect("cell_line", n_cell, p.cell_line_sd, cell_cen)
     many_cells = n_cell > 1
     gdrug, gcell = a["group_drug"], a["group_cell"]
@@ -248,7 +252,7 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
                            ("raw_curve_logit_bottom", "grp_logit_bottom", "bottom")):
         if site in out:
             out[site] = np.where(masks[key], np.asarray(noncentered[det]), np.asarray(out[site]))
-    cell_cen = par == "centered" or (par == "auto" and a["cell_informed_fraction"] >= 0.5)
+    cell_cen = par == "centered" or (par == "auto" and a["cell_centered_auto"])
     if cell_cen and "z_cell_line" in out:
         out["eff_cell_line"] = np.asarray(out.pop("z_cell_line")) * np.asarray(
             out["sigma_cell_line"])
