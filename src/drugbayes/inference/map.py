@@ -16,7 +16,7 @@ from numpyro import optim
 
 from ._unconstrained import unconstrained_view
 from .settings import InferenceResult, InferenceSettings, log
-from .svi import predictive_sites
+from .svi import predictive_sites, run_in_chunks
 
 
 def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
@@ -38,7 +38,7 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     grad_fn = jax.value_and_grad(lambda u: -view.log_density(u))
 
     @jax.jit
-    def run_chunk(state):
+    def run_chunk(state, start):
         def body(st, _):
             loss, g = grad_fn(opt.get_params(st))
             return opt.update(g, st, value=loss), loss
@@ -46,18 +46,8 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
         return jax.lax.scan(body, state, None, length=chunk)
 
     state = opt.init(view.init())
-    losses = []
-    done = 0
-    t_first = None
-    while done < steps:
-        state, loss = run_chunk(state)
-        loss = np.asarray(loss)
-        losses.append(loss)
-        done += chunk
-        if t_first is None:
-            t_first = time.perf_counter() - t0
-        log.info("map: step %d/%d, -log density %.6g", min(done, steps), steps, float(loss[-1]))
-    losses = np.concatenate(losses)
+    state, losses, t_first, done = run_in_chunks(run_chunk, state, steps, chunk, t0, "map",
+                                                 "-log density")
     u = opt.get_params(state)
     latent = {k: np.asarray(v) for k, v in jax.jit(view.constrain)(u).items()}
     samples = {k: v[None, None] for k, v in latent.items()}

@@ -17,6 +17,29 @@ from ._unconstrained import unconstrained_view
 from .settings import InferenceResult, InferenceSettings, log
 
 
+def run_in_chunks(run_chunk: Callable, state, num_steps: int, chunk: int, t0: float,
+                  label: str, what: str = "loss"):
+    """Call a compiled ``run_chunk(state, start) -> (state, losses)`` until ``num_steps`` are
+    done, logging progress between chunks (never inside the compiled loop).
+
+    Returns ``(state, losses, seconds_to_first_chunk, steps_done)``.
+    """
+    losses = []
+    done = 0
+    t_first = None
+    while done < num_steps:
+        state, loss = run_chunk(state, done)
+        loss = np.asarray(loss)
+        if t_first is None:
+            t_first = time.perf_counter() - t0
+        losses.append(loss)
+        done += chunk
+        log.info("%s: step %d/%d, %s %.6g", label, min(done, num_steps), num_steps, what,
+                 float(np.mean(loss[-min(len(loss), 100):])))
+    losses = np.concatenate(losses) if losses else np.zeros(0)
+    return state, losses, t_first or 0.0, done
+
+
 def optimize_in_chunks(svi: SVI, rng_key, model_args: tuple, num_steps: int, chunk: int,
                        label: str = "svi"):
     """Run ``num_steps`` SVI updates as compiled ``lax.scan`` chunks, logging between chunks.
@@ -28,28 +51,16 @@ def optimize_in_chunks(svi: SVI, rng_key, model_args: tuple, num_steps: int, chu
     chunk = max(1, min(chunk, num_steps))
 
     @jax.jit
-    def run_chunk(st):
+    def run_chunk(st, start):
         def body(s, _):
             s, loss = svi.update(s, *model_args)
             return s, loss
 
         return jax.lax.scan(body, st, None, length=chunk)
 
-    losses = []
-    done = 0
-    t_first = None
-    while done < num_steps:
-        state, loss = run_chunk(state)
-        loss = np.asarray(loss)
-        if t_first is None:
-            t_first = time.perf_counter() - t0
-        losses.append(loss)
-        done += chunk
-        log.info("%s: step %d/%d, loss %.5g", label, min(done, num_steps), num_steps,
-                 float(loss[-1]))
-    losses = np.concatenate(losses)[:max(num_steps, 1)] if losses else np.zeros(0)
+    state, losses, t_first, _ = run_in_chunks(run_chunk, state, num_steps, chunk, t0, label)
     total = time.perf_counter() - t0
-    return state, losses, {"compile": t_first or 0.0, "optimization": total}
+    return state, losses, {"compile": t_first, "optimization": total}
 
 
 def predictive_sites(model: Callable, latent: dict, model_args: tuple, sites: tuple[str, ...],
@@ -104,19 +115,8 @@ def run_svi(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     init = view.init()
     state = opt.init(({k: jnp.asarray(v) for k, v in init.items()},
                       {k: jnp.full(v.shape, np.log(0.05), jnp.float32) for k, v in init.items()}))
-    losses = []
-    done = 0
-    t_first = None
-    while done < steps:
-        state, loss = run_chunk(state, done)
-        loss = np.asarray(loss)
-        losses.append(loss)
-        done += chunk
-        if t_first is None:
-            t_first = time.perf_counter() - t0
-        log.info("svi: step %d/%d, -ELBO %.6g", min(done, steps), steps,
-                 float(np.mean(loss[-min(len(loss), 100):])))
-    losses = np.concatenate(losses)
+    state, losses, t_first, done = run_in_chunks(run_chunk, state, steps, chunk, t0, "svi",
+                                                 "-ELBO")
     loc, log_scale = opt.get_params(state)
     t1 = time.perf_counter()
     n = settings.num_samples * settings.num_chains
