@@ -392,8 +392,6 @@ def _json_default(o):
 
 def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float) -> None:
     """Write posterior.nc, summary.csv, diagnostics.json, plots, config and manifest."""
-    import tomllib  # noqa: F401  (config.resolved.toml is written with our tiny writer)
-
     folder = Path(folder)
     summary = result.summary()
     summary.to_csv(folder / "summary.csv", index=False)

@@ -169,8 +169,7 @@ def validate_dose_response(
             for pos in np.flatnonzero(dup):
                 k = key.iloc[pos]
                 if k in first_line:
-                    add(pos, id_cols[-1], df[names_inv(id_cols[-1], df)].iloc[pos]
-                        if names_inv(id_cols[-1], df) else None,
+                    add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
                         f"duplicate well: same {', '.join(names.get(c, c) for c in id_cols)} "
                         f"as line {first_line[k]}")
                 else:
@@ -219,7 +218,3 @@ def validate_dose_response(
                           ignored_columns=[c for c in df.columns
                                            if c not in DOSE_RESPONSE.known])
 
-
-def names_inv(col: str, df: pd.DataFrame) -> str | None:
-    """The column of ``df`` holding canonical ``col`` (after renaming it is ``col`` itself)."""
-    return col if col in df.columns else None

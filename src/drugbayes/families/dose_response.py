@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import numpyro
 import numpyro.distributions as dist
+from jax import nn
 from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
@@ -197,7 +198,7 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     cg = a["curve_group"]
     L = (g_ic50[cg] + exp_eff[a["curve_exp"]])[:, None]
     hill = jnp.exp(g_hill[cg])[:, None]
-    bfrac = jax_sigmoid(g_bottom[cg])[:, None]
+    bfrac = nn.sigmoid(g_bottom[cg])[:, None]
     top = jnp.exp(g_top[cg])[:, None]
     v = log_logistic(jnp.asarray(a["x"]), L, hill, top, bfrac, is_zero=jnp.asarray(a["is_zero"]))
     mask = jnp.asarray(a["mask"])
@@ -288,13 +289,6 @@ def informed_plates(data) -> tuple[np.ndarray, np.ndarray]:
     bg = rule(np.asarray(data.blank_y, float), data.blank_plate, len(data.plates))
     un = rule(np.asarray(data.vehicle_y, float), data.vehicle_plate_cell, len(data.plate_cells))
     return bg, un
-
-
-def jax_sigmoid(x):
-    """Logistic function (float32-safe)."""
-    from jax import nn
-
-    return nn.sigmoid(x)
 
 
 # ------------------------------------------------------------------------ labelled posterior
