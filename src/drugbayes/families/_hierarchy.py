@@ -31,22 +31,6 @@ def zero_sum_effect(name: str, n: int, scale: float, centered: bool = False) -> 
     return sigma * z
 
 
-def group_deviation(name: str, n: int, scale: float, active: bool = True,
-                    centered: bool = False) -> jnp.ndarray:
-    """Non-centred deviations ``sigma * z`` with ``z ~ Normal(0, 1)`` over ``n`` members.
-
-    Returns zeros when ``active`` is False (the level collapses). ``centered=True`` samples the
-    deviations directly (better geometry when every member is well informed by its data).
-    """
-    if not active:
-        return jnp.zeros((n,))
-    sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
-    if centered:
-        return numpyro.sample(f"dev_{name}", dist.Normal(0.0, sigma).expand([n]).to_event(1))
-    z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    return sigma * z
-
-
 def mixed_effect(name: str, loc: jnp.ndarray, sigma: jnp.ndarray,
                  centered: jnp.ndarray | None) -> jnp.ndarray:
     """Hierarchical members ``theta ~ Normal(loc, sigma)`` with per-member parameterisation.
