@@ -333,7 +333,7 @@ def main(argv=None) -> int:
     ap.add_argument("--num-chains", type=int, default=4)
     ap.add_argument("--svi-steps", type=int, default=4000)
     ap.add_argument("--svi-lr", type=float, default=0.01)
-    ap.add_argument("--map-steps", type=int, default=1000)
+    ap.add_argument("--map-steps", type=int, default=500)
     ap.add_argument("--map-learning-rate", type=float, default=0.05)
     ap.add_argument("--out", default=str(HERE / "results" / "dose_response_screen_cpu"),
                     help="output path without extension (.json and .md are written)")

@@ -49,7 +49,8 @@ def test_summary_contract(nuts_fit):
     assert fc.cell_line.tolist() == ["CL002/CL001"] and fc.unit.tolist() == ["ratio"]
     ic = s[s.quantity == "ic50"].set_index(["cell_line", "drug"])
     lg = s[s.quantity == "log10_ic50"].set_index(["cell_line", "drug"])
-    np.testing.assert_allclose(np.log10(ic["median"]), lg["median"], rtol=1e-6, atol=1e-6)
+    # equal up to the interpolation between the two middle draws (even number of draws)
+    np.testing.assert_allclose(np.log10(ic["median"]), lg["median"], atol=1e-4)
     a = s.set_index(["cell_line", "drug", "quantity"])
     ratio = 10 ** (a.loc[("CL002", "D001", "log10_ic50"), "median"]
                    - a.loc[("CL001", "D001", "log10_ic50"), "median"])

@@ -73,7 +73,7 @@ class InferenceConfig(_Strict):
     num_steps: int = Field(4000, ge=1)
     learning_rate: float = Field(0.01, gt=0)
     guide: Literal["normal", "lowrank"] = "normal"
-    map_num_steps: int = Field(1000, ge=1)
+    map_num_steps: int = Field(500, ge=1)
     map_learning_rate: float = Field(0.05, gt=0)
 
 

@@ -36,7 +36,8 @@ class ValidatedTable:
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype("string").fillna("").str.strip()
+    # plain Python strings (object dtype): iterating Arrow-backed strings row by row is slow
+    return s.astype("string").fillna("").str.strip().astype(object)
 
 
 def _numeric(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
@@ -154,7 +155,7 @@ def validate_dose_response(
     out["dose"] = dose
     out["response"] = resp
     out["well_role"] = np.where(blank, "blank", np.where(vehicle, "vehicle", "sample"))
-    out["line"] = [source.line(p) for p in range(len(df))]
+    out["line"] = np.arange(len(df)) + source.line_offset
 
     # duplicates on the identifying columns that exist
     id_cols = [c for c in DOSE_RESPONSE.identifying if c in df.columns]

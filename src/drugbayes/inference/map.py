@@ -12,11 +12,11 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from numpyro import optim
+from numpyro import handlers, optim
 
 from ._unconstrained import unconstrained_view
 from .settings import InferenceResult, InferenceSettings, log
-from .svi import predictive_sites, run_in_chunks
+from .svi import run_in_chunks
 
 
 def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
@@ -49,12 +49,19 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     state, losses, t_first, done = run_in_chunks(run_chunk, state, steps, chunk, t0, "map",
                                                  "-log density")
     u = opt.get_params(state)
-    latent = {k: np.asarray(v) for k, v in jax.jit(view.constrain)(u).items()}
+
+    @jax.jit
+    def finish(u):
+        # constrained values and deterministic sites in one compiled program
+        x = view.constrain(u)
+        tr = handlers.trace(handlers.substitute(
+            handlers.seed(model, jax.random.fold_in(rng_key, 1)), data=x)).get_trace(*model_args)
+        return x, {k: tr[k]["value"] for k in deterministic if k in tr}
+
+    x, det = finish(u)
+    latent = {k: np.asarray(v) for k, v in x.items()}
     samples = {k: v[None, None] for k, v in latent.items()}
-    if deterministic:
-        det = predictive_sites(model, {k: v[None] for k, v in latent.items()}, model_args,
-                               deterministic, jax.random.fold_in(rng_key, 1))
-        samples.update({k: v[None] for k, v in det.items()})
+    samples.update({k: np.asarray(v)[None, None] for k, v in det.items()})
     total = time.perf_counter() - t0
     final = float(losses[-1]) if len(losses) else float("nan")
     log.info("map: %d steps, final -log density %.6g, %.1f s", done, final, total)
