@@ -72,10 +72,6 @@ class DoseResponseData:
         """log10 of the data's dose unit in M: log10(dose_unit) = log10(M) - unit_offset."""
         return float(np.log10(DOSE_UNITS[self.dose_unit]))
 
-    def to_unit_log10(self, x_centred: np.ndarray, drug: np.ndarray) -> np.ndarray:
-        """Centred log10 molar -> log10 in the data's dose unit."""
-        return x_centred + self.drug_center[drug] - self.unit_offset
-
 
 def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
     """Encode a :class:`ValidatedTable` into :class:`DoseResponseData`."""

@@ -30,5 +30,3 @@ DOSE_RESPONSE = Schema(
     optional=("replicate", "plate", "experiment", "well", "well_role"),
     identifying=("experiment", "plate", "cell_line", "drug", "dose", "replicate", "well"),
 )
-
-SCHEMAS = {"dose_response": DOSE_RESPONSE}

@@ -37,9 +37,6 @@ class Unconstrained:
     def constrain(self, u: dict) -> dict:
         return {k: self.transforms[k](u[k]) for k in self.names}
 
-    def unconstrain(self, x: dict) -> dict:
-        return {k: self.transforms[k].inv(jnp.asarray(x[k])) for k in self.names}
-
     def log_density(self, u: dict) -> jnp.ndarray:
         """Log joint density of the unconstrained values (Jacobian included)."""
         x = self.constrain(u)
@@ -72,7 +69,3 @@ def unconstrained_view(model: Callable, model_args: tuple = (), rng_key=None) ->
     ushapes = {k: tuple(transforms[k].inverse_shape(shapes[k])) for k in order}
     return Unconstrained(order, transforms, shapes, ushapes, model, model_args)
 
-
-def num_params(view: Unconstrained) -> int:
-    """Number of unconstrained dimensions."""
-    return int(sum(np.prod(s, dtype=int) for s in view.ushapes.values()))
