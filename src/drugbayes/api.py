@@ -220,7 +220,8 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
         dose_unit: str = "M", response_scale: str = "fraction", missing: str = "drop",
         columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
         diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
-        min_doses: int = 3) -> FitResult:
+        min_doses: int = 3,
+        prepared: tuple[ValidatedTable, DoseResponseData] | None = None) -> FitResult:
     """Fit a model to a long table.
 
     Parameters
@@ -242,6 +243,9 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
         ``[{"drug": "lapatinib", "a": "SKBR3-L", "b": "SKBR3"}]``.
     diagnostics : dict or DiagnosticsConfig, optional
         Thresholds (``max_rhat``, ``min_ess_bulk``, ...).
+    prepared : (ValidatedTable, DoseResponseData), optional
+        The output of :func:`prepare` for ``table`` with the same data options, so that a
+        table validated once is not read again.
 
     Returns
     -------
@@ -258,8 +262,9 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     thresholds = (diagnostics if isinstance(diagnostics, DiagnosticsConfig)
                   else _validated(DiagnosticsConfig, diagnostics or {}, "diagnostics"))
     spec = _spec(model, kind)
-    vt, data = prepare(table, kind=kind, columns=columns, dose_unit=dose_unit,
-                       response_scale=response_scale, missing=missing, min_doses=min_doses)
+    vt, data = prepared or prepare(table, kind=kind, columns=columns, dose_unit=dose_unit,
+                                   response_scale=response_scale, missing=missing,
+                                   min_doses=min_doses)
     contrasts = list(contrasts or [])
     validate_contrasts(data, contrasts)
     for d in vt.dropped:
@@ -327,8 +332,12 @@ def check_config(cfg: Config) -> tuple[Spec, ValidatedTable, DoseResponseData]:
     return spec, vt, data
 
 
-def run_config(cfg: Config) -> tuple[FitResult, Path]:
+def run_config(cfg: Config, prepared: tuple[ValidatedTable, DoseResponseData] | None = None
+               ) -> tuple[FitResult, Path]:
     """Fit one config and write its run directory atomically.
+
+    ``prepared`` is the config's validated and encoded table (from :func:`check_config`), so
+    a batch reads each table once.
 
     The run directory is assembled in a temporary sibling folder and renamed into place at the
     end, so a run killed midway never leaves a folder that looks complete.
@@ -350,7 +359,7 @@ def run_config(cfg: Config) -> tuple[FitResult, Path]:
                      response_scale=cfg.data.response_scale, missing=cfg.data.missing,
                      columns=cfg.data.columns, contrasts=cfg.contrasts,
                      diagnostics=cfg.diagnostics, interval_prob=cfg.report.interval_prob,
-                     min_doses=cfg.data.min_doses)
+                     min_doses=cfg.data.min_doses, prepared=prepared)
         write_run_directory(result, cfg, tmp, t0)
     except BaseException:
         log.removeHandler(handler)
@@ -499,8 +508,8 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
     for c in configs:
         try:
             cfg = load_config(c, overrides)
-            check_config(cfg)
-            cfgs.append(cfg)
+            _, vt, data = check_config(cfg)
+            cfgs.append((cfg, (vt, data)))
         except ConfigError as e:
             issues += e.issues
         except Exception as e:  # DataValidationError is an InputError
@@ -516,9 +525,9 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
         raise InputError(issues, title="invalid batch (nothing was run)")
     outs = []
     failed = []
-    for cfg in cfgs:
+    for cfg, prepared in cfgs:
         try:
-            result, out = run_config(cfg)
+            result, out = run_config(cfg, prepared)
         except DiagnosticsError as e:
             failed.append(str(e))
             continue
