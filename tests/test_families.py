@@ -11,49 +11,79 @@ from drugbayes.api import _spec
 from drugbayes.config import list_presets
 from drugbayes.families import REGISTRY
 
-PRESETS = [p for p in list_presets()]
+PRESETS = list_presets()
+CASES = [(name, {}) for name in REGISTRY] + [("dose_response", {"response_scale": "raw"})]
 
 
-@pytest.fixture(scope="module", params=["fraction", "raw"])
-def encoded(request):
-    wells, truth = db.simulate_dose_response(3, 2, n_experiments=2, seed=1,
-                                             response_scale=request.param)
-    return db.prepare(wells, dose_unit="uM", response_scale=request.param)[1]
+def _encoded(name, kwargs):
+    fam = REGISTRY[name]
+    table, options = fam.contract_data(1, **kwargs)
+    return db.prepare(table, kind=fam.kind, **options)[1]
+
+
+_CACHE = {}
+
+
+def encoded_for(name, kwargs):
+    key = (name, tuple(sorted(kwargs.items())))
+    if key not in _CACHE:
+        _CACHE[key] = _encoded(name, kwargs)
+    return _CACHE[key]
 
 
 @pytest.mark.parametrize("preset", PRESETS)
-def test_prior_predictive_shapes_and_finite_logdensity(preset, encoded):
-    spec = _spec(preset, "dose_response")
+def test_prior_predictive_shapes_and_finite_logdensity(preset):
+    spec = _spec(preset, preset.split("/")[0])
     fam = REGISTRY[spec.family]
-    arrays = fam.arrays(encoded)
+    for name, kwargs in CASES:
+        if name != fam.name:
+            continue
+        data = encoded_for(name, kwargs)
+        arrays = fam.arrays(data)
 
-    def model(observed=True):
-        fam.model(arrays, spec, observed)
+        def model(observed=True, arrays=arrays):
+            fam.model(arrays, spec, observed)
 
-    prior = Predictive(model, num_samples=3)(jax.random.PRNGKey(0), observed=False)
-    assert prior["y"].shape == (3,) + encoded.x.shape
-    assert prior["grp_log10_ic50"].shape == (3, encoded.n_groups)
-    if encoded.is_raw:
-        assert prior["y_blank"].shape == (3, len(encoded.blank_y))
-    info = initialize_model(jax.random.PRNGKey(1), model)
-    pe, grad = jax.value_and_grad(info.potential_fn)(info.param_info.z)
-    assert np.isfinite(float(pe))
-    assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grad))
+        prior = Predictive(model, num_samples=3)(jax.random.PRNGKey(0), observed=False)
+        dims, coords = fam.posterior_dims(data)
+        for site in fam.deterministic_sites:
+            assert prior[site].shape[0] == 3
+            assert prior[site].shape[1:] == tuple(len(coords[d]) for d in dims[site]), site
+            assert np.isfinite(np.asarray(prior[site])).all(), site
+        info = initialize_model(jax.random.PRNGKey(1), model)
+        pe, grad = jax.value_and_grad(info.potential_fn)(info.param_info.z)
+        assert np.isfinite(float(pe))
+        assert all(np.isfinite(np.asarray(g)).all() for g in jax.tree_util.tree_leaves(grad))
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
-def test_labels_match_sites(name, encoded):
+@pytest.mark.parametrize("name,kwargs", CASES)
+def test_labels_match_sites(name, kwargs):
     fam = REGISTRY[name]
-    dims, coords = fam.posterior_dims(encoded)
-    assert len(coords["curve"]) == encoded.n_groups
+    data = encoded_for(name, kwargs)
+    dims, coords = fam.posterior_dims(data)
     for site, ds in dims.items():
         for d in ds:
             assert d in coords, (site, d)
+    extra = fam.observed(data, {})
+    for group in ("observed", "constant"):
+        for k, v in (extra.get(group) or {}).items():
+            ds = extra[f"{group}_dims"][k]
+            assert len(ds) == np.ndim(v), k
 
 
-@pytest.mark.parametrize("name", list(REGISTRY))
-def test_simulate_fit_round_trip(name):
-    fam = REGISTRY[name]
+def test_dose_response_prior_predictive_wells():
+    data = encoded_for("dose_response", {"response_scale": "raw"})
+    fam = REGISTRY["dose_response"]
+    spec = _spec(None, "dose_response")
+    arrays = fam.arrays(data)
+    prior = Predictive(lambda observed=True: fam.model(arrays, spec, observed),
+                       num_samples=3)(jax.random.PRNGKey(0), observed=False)
+    assert prior["y"].shape == (3,) + data.x.shape
+    assert prior["y_blank"].shape == (3, len(data.blank_y))
+
+
+def test_simulate_fit_round_trip_dose_response():
+    fam = REGISTRY["dose_response"]
     wells, truth = fam.simulate(4, 2, seed=9)
     r = db.fit(wells, fam.kind, dose_unit="uM", inference={"method": "map"})
     est = r.summary().query("quantity == 'log10_ic50'").merge(truth, on=["cell_line", "drug"])

@@ -22,24 +22,21 @@ import xarray as xr
 from . import __version__
 from .config import (
     Config,
+    DataConfig,
     DiagnosticsConfig,
     InferenceConfig,
     ModelConfig,
     load_config,
     resolve_model,
 )
-from .data.encode import DoseResponseData, encode_dose_response
-from .data.validate import ValidatedTable, validate_dose_response
 from .diagnostics import check
 from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
-from .families import Spec, get_family
+from .families import Spec, family_for_kind, get_family
 from .inference.map import run_map
 from .inference.nuts import run_nuts
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .inference.svi import run_svi
-from .io import read_table
 from .posterior import to_datatree
-from .report.summary import validate_contrasts
 
 log = logging.getLogger("drugbayes")
 
@@ -54,7 +51,7 @@ class FitResult:
         ArviZ DataTree (posterior, sample_stats, observed_data, constant_data), labelled.
     diagnostics : dict
         Thresholds, pass/fail, offending parameters, divergences, timings.
-    data : DoseResponseData
+    data : DoseResponseData or XenograftData
         The encoded data (category names kept).
     spec : Spec
         The validated model spec.
@@ -64,7 +61,7 @@ class FitResult:
 
     posterior: xr.DataTree
     diagnostics: dict
-    data: DoseResponseData
+    data: Any
     spec: Spec
     inference: InferenceResult
     contrasts: list[dict] = field(default_factory=list)
@@ -75,8 +72,7 @@ class FitResult:
     def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
         """Tidy summary: one row per cell line x drug x quantity (plus contrasts)."""
         fam = get_family(self.spec.family)
-        grp = {k: v for k, v in self.inference.samples.items() if k.startswith("grp_")}
-        return fam.summarize(self.data, grp, self.contrasts,
+        return fam.summarize(self.data, self.inference.samples, self.contrasts,
                              interval_prob or self.interval_prob, self.inference.method)
 
     def to_netcdf(self, path: str | Path) -> Path:
@@ -95,16 +91,27 @@ class FitResult:
 
 # ----------------------------------------------------------------------------- stages
 def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = None,
-            dose_unit: str = "M", response_scale: str = "fraction", missing: str = "drop",
-            min_doses: int = 3) -> tuple[ValidatedTable, DoseResponseData]:
-    """Read, validate and encode a table (raises on bad input, listing every problem)."""
-    if kind != "dose_response":
-        raise ConfigError([Issue("<config>", None, "data.kind", kind,
-                                 "unknown kind; expected dose_response")])
-    df, src = read_table(table, columns)
-    vt = validate_dose_response(df, src, dose_unit=dose_unit, response_scale=response_scale,
-                                missing=missing, min_doses=min_doses, column_names=columns)
-    return vt, encode_dose_response(vt)
+            **options: Any) -> tuple[Any, Any]:
+    """Read, validate and encode a table (raises on bad input, listing every problem).
+
+    Parameters
+    ----------
+    table : path or DataFrame
+    kind : {"dose_response", "xenograft"}
+    columns : dict, optional
+        Canonical column name -> the table's column name.
+    **options
+        The ``[data]`` keys of the kind (``dose_unit``, ``response_scale``, ``missing``,
+        ``min_doses`` for dose-response; ``volume_constant``, ``control_arm``, ... for
+        xenografts).
+
+    Returns
+    -------
+    (validated table, encoded data)
+    """
+    dc = _validated(DataConfig, {"kind": kind, "columns": dict(columns or {}), **options},
+                    "data")
+    return family_for_kind(dc.kind).prepare(table, dc)
 
 
 def _spec(model: str | dict | ModelConfig | None, kind: str) -> Spec:
@@ -121,7 +128,7 @@ def _spec(model: str | dict | ModelConfig | None, kind: str) -> Spec:
     return fam.make_spec(mc.options, mc.priors, mc.preset, mc.description)
 
 
-def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
+def infer(spec: Spec, data: Any, settings: InferenceConfig,
           seed: int) -> InferenceResult:
     """Run the configured back-end on encoded data."""
     enable_compilation_cache()
@@ -134,7 +141,7 @@ def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
     key = jax.random.PRNGKey(seed)
     k_map, k_run = jax.random.split(key)
     det = fam.deterministic_sites
-    extra = tuple(s for s in ("background", "untreated_signal") if data.is_raw)
+    extra = fam.extra_sites(data) if fam.extra_sites else ()
     # the MAP is taken in non-centred coordinates (a centred hierarchical MAP is degenerate)
     nc_spec = spec
     if hasattr(spec.options, "parameterization"):
@@ -161,75 +168,33 @@ def infer(spec: Spec, data: DoseResponseData, settings: InferenceConfig,
     return res
 
 
-def _posterior_tree(fam, spec: Spec, data: DoseResponseData, res: InferenceResult,
+def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
                     attrs: dict) -> xr.DataTree:
     dims, coords = fam.posterior_dims(data)
     samples = dict(res.samples)
-    if data.is_raw:
-        for k in ("background", "untreated_signal"):
-            if k in samples:
-                samples[k] = samples[k] * data.signal_scale
-    # grid versions of the per-group quantities, dims (cell_line, drug), NaN where untested
-    dq = _grid_quantities(data, samples)
-    samples.update(dq)
-    for k in dq:
-        dims[k] = ["cell_line", "drug"]
-    coords["measured_curve"] = [
-        f"{data.cell_lines[data.group_cell[g]]}|{data.drugs[data.group_drug[g]]}|"
-        f"{data.experiments[e]}" for g, e in zip(data.curve_group, data.curve_experiment)]
-    y = np.where(data.mask, data.y * (data.signal_scale if data.is_raw else 1.0), np.nan)
-    obs = {"y": y}
-    odims = {"y": ["measured_curve", "point"]}
-    const = {"log10_dose": np.where(data.mask & ~data.is_zero,
-                                    data.x + data.drug_center[data.group_drug[data.curve_group]]
-                                    [:, None] - data.unit_offset, np.nan),
-             "untreated": data.is_zero & data.mask}
-    cdims = {"log10_dose": ["measured_curve", "point"], "untreated": ["measured_curve", "point"]}
-    if data.is_raw:
-        obs["y_blank"] = data.blank_y * data.signal_scale
-        obs["y_vehicle"] = data.vehicle_y * data.signal_scale
-        odims["y_blank"] = ["blank_well"]
-        odims["y_vehicle"] = ["vehicle_well"]
-        const["blank_plate"] = np.array([data.plates[i] for i in data.blank_plate])
-        const["vehicle_plate_cell_line"] = np.array(
-            [data.plate_cells[i] for i in data.vehicle_plate_cell])
-        cdims["blank_plate"] = ["blank_well"]
-        cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
-    return to_datatree(samples, res.sample_stats, dims, coords, obs, odims, const, cdims, attrs)
-
-
-def _grid_quantities(data: DoseResponseData, samples: dict) -> dict[str, np.ndarray]:
-    from .families.dose_response import derived
-
-    grp = {k: v for k, v in samples.items() if k.startswith("grp_")}
-    if not grp:
-        return {}
-    dq = derived(data, grp)
-    nc, nd = len(data.cell_lines), len(data.drugs)
-    out = {}
-    for name in ("log10_ic50", "log10_ic50_absolute", "hill", "top", "bottom", "auc"):
-        v = dq[name]
-        grid = np.full(v.shape[:2] + (nc, nd), np.nan)
-        grid[:, :, data.group_cell, data.group_drug] = v
-        out[name] = grid
-    return out
+    extra = fam.observed(data, samples)
+    samples.update(extra.get("samples", {}))
+    dims.update(extra.get("dims", {}))
+    coords.update(extra.get("coords", {}))
+    return to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
+                       extra.get("observed_dims"), extra.get("constant"),
+                       extra.get("constant_dims"), attrs)
 
 
 def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = None,
         inference: dict | InferenceConfig | None = None, seed: int = 0,
-        dose_unit: str = "M", response_scale: str = "fraction", missing: str = "drop",
         columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
         diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
-        min_doses: int = 3,
-        prepared: tuple[ValidatedTable, DoseResponseData] | None = None) -> FitResult:
+        prepared: tuple[Any, Any] | None = None, **data_options: Any) -> FitResult:
     """Fit a model to a long table.
 
     Parameters
     ----------
     table : path or DataFrame
-        CSV/Parquet path or a DataFrame, one row per well.
-    kind : str
-        Data kind (``"dose_response"``).
+        CSV/Parquet path or a DataFrame: one row per well (dose-response) or per mouse and
+        measurement day (xenograft).
+    kind : {"dose_response", "xenograft"}
+        Data kind.
     model : str or dict, optional
         Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
         "priors":...}``; default: the kind's default preset.
@@ -237,15 +202,22 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
         ``{"method": "nuts" | "svi" | "map", "num_chains": 4, ...}``.
     seed : int
         Seed of every random choice (runs are reproducible).
-    dose_unit, response_scale, missing, columns, min_doses
-        As the ``[data]`` keys of a config.
+    columns : dict, optional
+        Canonical column name -> the table's column name.
     contrasts : list of dict, optional
-        ``[{"drug": "lapatinib", "a": "SKBR3-L", "b": "SKBR3"}]``.
+        Per kind: ``[{"drug": "lapatinib", "a": "SKBR3-L", "b": "SKBR3"}]`` (dose-response),
+        ``[{"combination": "lap+tras", "a": "lap", "b": "tras"}]`` (xenograft).
     diagnostics : dict or DiagnosticsConfig, optional
         Thresholds (``max_rhat``, ``min_ess_bulk``, ...).
-    prepared : (ValidatedTable, DoseResponseData), optional
+    interval_prob : float
+        Probability of the equal-tailed intervals in the summary.
+    prepared : (validated table, encoded data), optional
         The output of :func:`prepare` for ``table`` with the same data options, so that a
         table validated once is not read again.
+    **data_options
+        The ``[data]`` keys of the kind (``dose_unit="uM"``, ``response_scale``, ``missing``,
+        ``min_doses``; ``volume_constant``, ``control_arm``, ``detection_limit``, ``tc_day``,
+        ``target_volume``, ...).
 
     Returns
     -------
@@ -262,21 +234,20 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     thresholds = (diagnostics if isinstance(diagnostics, DiagnosticsConfig)
                   else _validated(DiagnosticsConfig, diagnostics or {}, "diagnostics"))
     spec = _spec(model, kind)
-    vt, data = prepared or prepare(table, kind=kind, columns=columns, dose_unit=dose_unit,
-                                   response_scale=response_scale, missing=missing,
-                                   min_doses=min_doses)
-    contrasts = list(contrasts or [])
-    validate_contrasts(data, contrasts)
-    for d in vt.dropped:
-        log.info("dropped line %s (%s, %s, dose %s): %s", d["line"], d["cell_line"], d["drug"],
-                 d["dose"], d["reason"])
-    if vt.dropped:
-        log.info("dropped %d well(s) with a missing response", len(vt.dropped))
-    log.info("data: %d wells, %d cell lines, %d drugs, %d experiments, %d curves (%s)",
-             data.n_wells, len(data.cell_lines), len(data.drugs), len(data.experiments),
-             data.n_curves, data.response_scale)
-    res = infer(spec, data, settings, seed)
     fam = get_family(spec.family)
+    if fam.kind != kind:
+        raise ConfigError([Issue("<config>", None, "model.family", spec.family,
+                                 f"family of kind {fam.kind!r}, but the data are {kind!r}")])
+    vt, data = prepared or prepare(table, kind=kind, columns=columns, **data_options)
+    contrasts = list(contrasts or [])
+    fam.validate_contrasts(data, contrasts, "<config>")
+    for d in vt.dropped:
+        log.info("dropped line %s: %s (%s)", d["line"], d["reason"],
+                 ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("line", "reason")))
+    if vt.dropped:
+        log.info("dropped %d row(s) with a missing response", len(vt.dropped))
+    log.info("data: %s", fam.describe(vt, data))
+    res = infer(spec, data, settings, seed)
     labels = _labels(fam, data)
     diag = check(settings.method, res.samples, res.sample_stats, thresholds, labels, res.info)
     diag["timings"] = {**res.timings, "fit_total": time.perf_counter() - t0}
@@ -284,7 +255,7 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     diag["excluded"] = []
     attrs = {"drugbayes_version": __version__, "family": spec.family,
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
-             "dose_unit": data.dose_unit, "response_scale": data.response_scale}
+             **{k: v for k, v in getattr(data, "attrs", {}).items()}}
     tree = _posterior_tree(fam, spec, data, res, attrs)
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped)
     if not diag["passed"]:
@@ -311,7 +282,7 @@ def _validated(cls, raw: dict, section: str):
 
 
 # ----------------------------------------------------------------------------- config runs
-def check_config(cfg: Config) -> tuple[Spec, ValidatedTable, DoseResponseData]:
+def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
     """Validate a config fully (model spec, data, contrasts) without fitting."""
     issues: list = []
     spec = None
@@ -321,18 +292,17 @@ def check_config(cfg: Config) -> tuple[Spec, ValidatedTable, DoseResponseData]:
         issues += e.issues
     try:
         vt, data = prepare(cfg.resolved_data_path(), kind=cfg.data.kind,
-                           columns=cfg.data.columns, dose_unit=cfg.data.dose_unit,
-                           response_scale=cfg.data.response_scale, missing=cfg.data.missing,
-                           min_doses=cfg.data.min_doses)
+                           columns=cfg.data.columns, **cfg.data.options())
     except ConfigError as e:
         raise ConfigError(issues + e.issues) from None
     if issues:
         raise ConfigError(issues)
-    validate_contrasts(data, cfg.contrasts, cfg.source or "<config>")
+    family_for_kind(cfg.data.kind).validate_contrasts(data, cfg.contrasts,
+                                                      cfg.source or "<config>")
     return spec, vt, data
 
 
-def run_config(cfg: Config, prepared: tuple[ValidatedTable, DoseResponseData] | None = None
+def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
                ) -> tuple[FitResult, Path]:
     """Fit one config and write its run directory atomically.
 
@@ -355,11 +325,10 @@ def run_config(cfg: Config, prepared: tuple[ValidatedTable, DoseResponseData] | 
                  cfg.source)
         t0 = time.perf_counter()
         result = fit(cfg.resolved_data_path(), cfg.data.kind, model=cfg.model,
-                     inference=cfg.inference, seed=cfg.run.seed, dose_unit=cfg.data.dose_unit,
-                     response_scale=cfg.data.response_scale, missing=cfg.data.missing,
-                     columns=cfg.data.columns, contrasts=cfg.contrasts,
-                     diagnostics=cfg.diagnostics, interval_prob=cfg.report.interval_prob,
-                     min_doses=cfg.data.min_doses, prepared=prepared)
+                     inference=cfg.inference, seed=cfg.run.seed, columns=cfg.data.columns,
+                     contrasts=cfg.contrasts, diagnostics=cfg.diagnostics,
+                     interval_prob=cfg.report.interval_prob, prepared=prepared,
+                     **cfg.data.options())
         write_run_directory(result, cfg, tmp, t0)
     except BaseException:
         log.removeHandler(handler)

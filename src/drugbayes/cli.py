@@ -39,18 +39,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_ic50_table(summary, name: str) -> None:
+def _print_headline(summary, name: str, title: str, quantities: tuple[str, ...]) -> None:
     import pandas as pd
 
-    t = summary[summary["quantity"].isin(["ic50", "ic50_fold_change"])].copy()
+    t = summary[summary["quantity"].isin(quantities)].copy()
     if t.empty:
         return
     prob = float(summary["interval_prob"].iloc[0])
-    t = t[["cell_line", "drug", "quantity", "unit", "median", "lower", "upper", "censored"]]
+    groups = list(summary.columns[:summary.columns.get_loc("quantity")])
+    t = t[[*groups, "quantity", "unit", "median", "lower", "upper", "censored"]]
     t = t.rename(columns={"lower": f"lower{prob:.0%}", "upper": f"upper{prob:.0%}"})
     with pd.option_context("display.width", 160, "display.max_rows", 500,
                            "display.float_format", lambda v: f"{v:.4g}"):
-        print(f"\n{name}: IC50 (relative, posterior median and {prob:.0%} interval)")
+        print(f"\n{name}: {title} ({prob:.0%} intervals)")
         print(t.to_string(index=False))
 
 
@@ -85,15 +86,16 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "validate":
             from .api import check_config
             from .config import load_config
+            from .families import family_for_kind
 
             issues = []
             for c in args.configs:
                 try:
                     cfg = load_config(c, args.overrides)
                     _, vt, data = check_config(cfg)
-                    print(f"{c}: ok ({data.n_wells} wells, {len(data.cell_lines)} cell lines, "
-                          f"{len(data.drugs)} drugs, {data.n_curves} curves; "
-                          f"{len(vt.dropped)} missing responses would be dropped)")
+                    desc = family_for_kind(cfg.data.kind).describe(vt, data)
+                    print(f"{c}: ok ({desc}; {len(vt.dropped)} missing responses would be "
+                          "dropped)")
                 except InputError as e:
                     issues.append(e)
             for e in issues:
@@ -142,7 +144,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _report(result, out: Path) -> None:
-    _print_ic50_table(result.summary(), out.name)
+    from .families import get_family
+
+    title, quantities = get_family(result.spec.family).headline
+    _print_headline(result.summary(), out.name, title, quantities)
     d = result.diagnostics
     status = "passed" if d["passed"] else "FAILED"
     checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)

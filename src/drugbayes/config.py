@@ -15,11 +15,20 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .errors import ConfigError, Issue
 
-DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl"}
+DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl",
+                   "xenograft": "xenograft/exponential"}
+
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    "dose_response": ("dose_unit", "response_scale", "min_doses"),
+    "xenograft": ("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
+                  "start_day", "tc_day", "target_volume"),
+}
+"""The flat ``[data]`` keys that belong to each kind (``path``, ``kind``, ``missing`` and
+``columns`` are common to all)."""
 
 
 class _Strict(BaseModel):
@@ -38,12 +47,37 @@ class DataConfig(_Strict):
     """``[data]``: the input table and how to read it."""
 
     path: str | None = None
-    kind: Literal["dose_response"] = "dose_response"
+    kind: Literal["dose_response", "xenograft"] = "dose_response"
+    missing: Literal["drop", "error"] = "drop"
+    columns: dict[str, str] = Field(default_factory=dict)
+    # dose_response
     dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
     response_scale: Literal["fraction", "percent", "raw"] = "fraction"
-    missing: Literal["drop", "error"] = "drop"
     min_doses: int = Field(3, ge=1)
-    columns: dict[str, str] = Field(default_factory=dict)
+    # xenograft
+    volume_constant: float = Field(0.5, gt=0, le=1, description="V = c * L * W^2")
+    control_arm: str | None = None
+    detection_limit: float | None = Field(None, gt=0, description="mm3; default "
+                                          "volume_constant * caliper_resolution**3")
+    caliper_resolution: float = Field(1.0, gt=0, description="smallest measurable tumour "
+                                      "diameter, mm")
+    start_day: float | None = None
+    tc_day: float | None = Field(None, gt=0)
+    target_volume: float = Field(1000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> DataConfig:
+        foreign = sorted(k for kind, keys in KIND_KEYS.items() if kind != self.kind
+                         for k in keys if k in self.model_fields_set)
+        if foreign:
+            raise ValueError(f"key(s) {', '.join(foreign)} do not apply to kind "
+                             f"{self.kind!r} (its keys: {', '.join(KIND_KEYS[self.kind])})")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The kind's flat keys plus ``missing`` (what ``prepare`` takes)."""
+        return {"missing": self.missing,
+                **{k: getattr(self, k) for k in KIND_KEYS[self.kind]}}
 
 
 class ModelConfig(_Strict):

@@ -60,6 +60,11 @@ class DoseResponseData:
         return len(self.group_cell)
 
     @property
+    def attrs(self) -> dict[str, str]:
+        """Attributes recorded on the posterior DataTree."""
+        return {"dose_unit": self.dose_unit, "response_scale": self.response_scale}
+
+    @property
     def n_curves(self) -> int:
         return len(self.curve_group)
 

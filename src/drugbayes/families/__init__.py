@@ -20,4 +20,14 @@ def get_family(name: str) -> Family:
                                  f"unknown family; registered: {', '.join(REGISTRY)}")]) from None
 
 
-__all__ = ["Family", "Spec", "REGISTRY", "get_family"]
+def family_for_kind(kind: str) -> Family:
+    """The family that reads and encodes tables of a data kind (its first registered one)."""
+    for fam in REGISTRY.values():
+        if fam.kind == kind:
+            return fam
+    raise ConfigError([Issue("<config>", None, "data.kind", kind,
+                             f"unknown kind; expected one of "
+                             f"{', '.join(sorted({f.kind for f in REGISTRY.values()}))}")])
+
+
+__all__ = ["Family", "Spec", "REGISTRY", "family_for_kind", "get_family"]

@@ -45,6 +45,21 @@ class Family:
     derived : callable(data, spec, draws) -> dict of derived quantity draws
     summarize : callable(data, spec, draws, contrasts, prob) -> DataFrame
     simulate : callable(...) -> (DataFrame, truth)
+    prepare : callable(table, DataConfig) -> (validated table, encoded data)
+        Read, validate (every problem at once) and encode a table of this family's kind.
+    validate_contrasts : callable(data, contrasts, source) -> None
+        Check ``[[contrasts]]`` against the data (raises :class:`ConfigError`).
+    observed : callable(data, samples) -> dict
+        Extra pieces of the DataTree: ``samples`` (added or rescaled posterior variables),
+        ``dims``, ``coords``, ``observed``, ``observed_dims``, ``constant``, ``constant_dims``.
+    describe : callable(validated, data) -> str
+        One line describing the encoded data (logged and printed by ``drugbayes validate``).
+    headline : (title, quantities)
+        What ``drugbayes run`` prints after a fit.
+    extra_sites : callable(data) -> tuple of str
+        Non-deterministic sites to keep from MAP/SVI draws besides ``deterministic_sites``.
+    contract_data : callable(seed) -> (table, data options)
+        A small simulated table for the contract tests over the registry.
     """
 
     name: str
@@ -58,6 +73,13 @@ class Family:
     posterior_dims: Callable[..., tuple[dict, dict]]
     summarize: Callable[..., Any]
     simulate: Callable[..., Any]
+    prepare: Callable[..., tuple[Any, Any]]
+    validate_contrasts: Callable[..., None]
+    observed: Callable[..., dict]
+    describe: Callable[..., str]
+    contract_data: Callable[..., tuple[Any, dict]]
+    headline: tuple[str, tuple[str, ...]] = ("", ())
+    extra_sites: Callable[..., tuple[str, ...]] | None = None
     plot: Callable[..., Any] | None = None
     init_values: Callable[..., dict] | None = None
 

@@ -387,6 +387,90 @@ def plot(*args, **kwargs):
     return plot_dose_response(*args, **kwargs)
 
 
+def prepare(table, data_cfg) -> tuple:
+    """Read, validate and encode a dose-response table (see ``[data]`` in the docs)."""
+    from ..data.encode import encode_dose_response
+    from ..data.validate import validate_dose_response
+    from ..io import read_table
+
+    df, src = read_table(table, data_cfg.columns)
+    vt = validate_dose_response(df, src, dose_unit=data_cfg.dose_unit,
+                                response_scale=data_cfg.response_scale,
+                                missing=data_cfg.missing, min_doses=data_cfg.min_doses,
+                                column_names=data_cfg.columns)
+    return vt, encode_dose_response(vt)
+
+
+def validate_contrasts(*args, **kwargs) -> None:
+    """See :func:`drugbayes.report.summary.validate_contrasts`."""
+    from ..report.summary import validate_contrasts as _v
+
+    _v(*args, **kwargs)
+
+
+def describe(vt, data) -> str:
+    """One line about the encoded data."""
+    return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
+            f"{len(data.experiments)} experiments, {data.n_curves} curves "
+            f"({data.response_scale})")
+
+
+def extra_sites(data) -> tuple[str, ...]:
+    """Plate parameters kept from MAP/SVI draws (raw signal)."""
+    return ("background", "untreated_signal") if data.is_raw else ()
+
+
+def observed(data, samples: dict) -> dict:
+    """DataTree pieces: rescaled plate parameters, (cell_line, drug) grids, observed wells."""
+    extra: dict = {"samples": {}, "dims": {}}
+    if data.is_raw:
+        for k in ("background", "untreated_signal"):
+            if k in samples:
+                extra["samples"][k] = samples[k] * data.signal_scale
+    grp = {k: v for k, v in samples.items() if k.startswith("grp_")}
+    if grp:
+        dq = derived(data, grp)
+        nc, nd = len(data.cell_lines), len(data.drugs)
+        for name in ("log10_ic50", "log10_ic50_absolute", "hill", "top", "bottom", "auc"):
+            v = dq[name]
+            grid = np.full(v.shape[:2] + (nc, nd), np.nan)
+            grid[:, :, data.group_cell, data.group_drug] = v
+            extra["samples"][name] = grid
+            extra["dims"][name] = ["cell_line", "drug"]
+    extra["coords"] = {"measured_curve": [
+        f"{data.cell_lines[data.group_cell[g]]}|{data.drugs[data.group_drug[g]]}|"
+        f"{data.experiments[e]}" for g, e in zip(data.curve_group, data.curve_experiment)]}
+    y = np.where(data.mask, data.y * (data.signal_scale if data.is_raw else 1.0), np.nan)
+    obs = {"y": y}
+    odims = {"y": ["measured_curve", "point"]}
+    const = {"log10_dose": np.where(data.mask & ~data.is_zero,
+                                    data.x + data.drug_center[data.group_drug[data.curve_group]]
+                                    [:, None] - data.unit_offset, np.nan),
+             "untreated": data.is_zero & data.mask}
+    cdims = {"log10_dose": ["measured_curve", "point"], "untreated": ["measured_curve", "point"]}
+    if data.is_raw:
+        obs["y_blank"] = data.blank_y * data.signal_scale
+        obs["y_vehicle"] = data.vehicle_y * data.signal_scale
+        odims["y_blank"] = ["blank_well"]
+        odims["y_vehicle"] = ["vehicle_well"]
+        const["blank_plate"] = np.array([data.plates[i] for i in data.blank_plate])
+        const["vehicle_plate_cell_line"] = np.array(
+            [data.plate_cells[i] for i in data.vehicle_plate_cell])
+        cdims["blank_plate"] = ["blank_well"]
+        cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
+    extra.update(observed=obs, observed_dims=odims, constant=const, constant_dims=cdims)
+    return extra
+
+
+def contract_data(seed: int = 1, response_scale: str = "fraction") -> tuple:
+    """A small simulated screen for the contract tests (3 cell lines x 2 drugs, 2 experiments)."""
+    from ..simulate import simulate_dose_response
+
+    wells, _ = simulate_dose_response(3, 2, n_experiments=2, seed=seed,
+                                      response_scale=response_scale)
+    return wells, {"dose_unit": "uM", "response_scale": response_scale}
+
+
 FAMILY = Family(
     name="dose_response",
     kind="dose_response",
@@ -401,5 +485,12 @@ FAMILY = Family(
     posterior_dims=posterior_dims,
     summarize=summarize,
     simulate=simulate,
+    prepare=prepare,
+    validate_contrasts=validate_contrasts,
+    observed=observed,
+    describe=describe,
+    contract_data=contract_data,
+    headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
+    extra_sites=extra_sites,
     plot=plot,
 )
