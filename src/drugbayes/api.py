@@ -73,7 +73,8 @@ class FitResult:
         """Tidy summary: one row per cell line x drug x quantity (plus contrasts)."""
         fam = get_family(self.spec.family)
         return fam.summarize(self.data, self.inference.samples, self.contrasts,
-                             interval_prob or self.interval_prob, self.inference.method)
+                             interval_prob or self.interval_prob, self.inference.method,
+                             spec=self.spec)
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the DataTree to a netCDF file (h5netcdf engine)."""
