@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+import tomllib
 from pathlib import Path
 
 import pandas as pd
@@ -26,14 +27,16 @@ def test_every_config_runs(config, tmp_path, capsys):
     rc = main(["run", str(config), "--quiet", "--set", f"run.output_dir={out}", *TINY])
     printed = capsys.readouterr().out
     assert rc == 0
-    assert "IC50" in printed
+    kind = tomllib.loads(config.read_text()).get("data", {}).get("kind", "dose_response")
+    headline = {"dose_response": ("IC50", "ic50"), "xenograft": ("growth rates", "growth_rate")}
+    assert headline[kind][0] in printed
     for f in ("posterior.nc", "summary.csv", "diagnostics.json", "manifest.json",
               "config.resolved.toml", "run.log"):
         assert (out / f).is_file(), f
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["seed"] is not None and manifest["config_hash"]
     s = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
-    assert "ic50" in set(s["quantity"])
+    assert headline[kind][1] in set(s["quantity"])
     if "lapatinib_her2" in config.stem:
         assert (out / "plots" / "dose_response_lapatinib.png").is_file()
         diag = json.loads((out / "diagnostics.json").read_text())

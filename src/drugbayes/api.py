@@ -152,14 +152,15 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
     def nc_model(observed: bool = True):
         return fam.model(arrays, nc_spec, observed)
 
+    start = fam.map_start(arrays, nc_spec) if fam.map_start else None
     if settings.method == "map":
-        return run_map(nc_model, (), settings, k_map, det + extra)
+        return run_map(nc_model, (), settings, k_map, det + extra, start=start)
     if settings.method == "svi":
         return run_svi(model, (), settings, k_run, det + extra)
     init = None
     t0 = time.perf_counter()
     if settings.init == "map":
-        m = run_map(nc_model, (), settings, k_map, det + extra)
+        m = run_map(nc_model, (), settings, k_map, det + extra, start=start)
         values = {k: v[0, 0] for k, v in m.samples.items()}
         init = fam.init_values(values, arrays, spec) if fam.init_values else values
         init = {k: jnp.asarray(v) for k, v in init.items()}

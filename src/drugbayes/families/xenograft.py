@@ -65,6 +65,10 @@ class XenograftPriors(StrictModel):
     log_deceleration_sd: float = Field(1.0, gt=0)
 
 
+TIME_SCALE = 10.0
+"""Rates are sampled per 10 days (values of order 1 for the optimiser and the sampler) and
+reported per day; sites sampled in those units end in ``_10d``."""
+
 DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
                  "mouse_baseline", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse")
 
@@ -129,12 +133,13 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     n_cell, n_group, n_mouse = a["n_cell"], a["n_group"], a["n_mouse"]
     gcell = a["group_cell"]
     center = a["center"]
+    S = TIME_SCALE  # rates are sampled per S days (order 1), reported per day
     with numpyro.plate("cell_line", n_cell):
         if o.arm_pooling:
-            mu_rate = numpyro.sample("mu_rate", dist.Normal(p.rate_mean, p.rate_sd))
+            mu_rate = numpyro.sample("mu_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
         if o.growth == "gompertz":
-            log_dec = numpyro.sample("log_deceleration", dist.Normal(p.log_deceleration_mean,
-                                                                     p.log_deceleration_sd))
+            log_dec = numpyro.sample("log_deceleration_10d", dist.Normal(
+                p.log_deceleration_mean + np.log(S), p.log_deceleration_sd))
             dec_cell = jnp.exp(log_dec)
         else:
             dec_cell = jnp.zeros(n_cell)
@@ -142,44 +147,46 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         z_base = numpyro.sample("z_baseline", dist.Normal(0.0, 1.0))
     base = numpyro.deterministic("grp_baseline", center + p.baseline_sd * z_base)
     if o.arm_pooling:
-        tau = numpyro.sample("sigma_arm_rate", dist.HalfNormal(p.arm_rate_sd))
+        tau = numpyro.sample("sigma_arm_rate_10d", dist.HalfNormal(p.arm_rate_sd * S))
         with numpyro.plate("arm_group_rate", n_group):
-            rate_v = numpyro.sample("arm_rate", dist.Normal(mu_rate[gcell], tau))
+            rate_v = numpyro.sample("arm_rate_10d", dist.Normal(mu_rate[gcell], tau))
     else:
         with numpyro.plate("arm_group_rate", n_group):
-            rate_v = numpyro.sample("arm_rate", dist.Normal(p.rate_mean, p.rate_sd))
-    rate = numpyro.deterministic("grp_rate", rate_v)
-    dec = numpyro.deterministic("grp_deceleration", dec_cell[gcell])
+            rate_v = numpyro.sample("arm_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
+    numpyro.deterministic("grp_rate", rate_v / S)
+    numpyro.deterministic("grp_deceleration", dec_cell[gcell] / S)
+    dec = dec_cell[gcell]
     # experiment effects (sum to zero, fixed scale)
     if o.experiment_effects and a["n_exp"] > 1:
         e_base = numpyro.sample("experiment_baseline", dist.ZeroSumNormal(
             p.experiment_baseline_sd, event_shape=(a["n_exp"],)))
-        e_rate = numpyro.sample("experiment_rate", dist.ZeroSumNormal(
-            p.experiment_rate_sd, event_shape=(a["n_exp"],)))
+        e_rate = numpyro.sample("experiment_rate_10d", dist.ZeroSumNormal(
+            p.experiment_rate_sd * S, event_shape=(a["n_exp"],)))
     else:
         e_base = e_rate = jnp.zeros(a["n_exp"])
-    # correlated per-mouse (baseline, rate), non-centred
+    # correlated per-mouse (baseline, rate)
     sd_b = numpyro.sample("sd_mouse_baseline", dist.HalfNormal(p.mouse_baseline_sd))
-    sd_r = numpyro.sample("sd_mouse_rate", dist.HalfNormal(p.mouse_rate_sd))
+    sd_r = numpyro.sample("sd_mouse_rate_10d", dist.HalfNormal(p.mouse_rate_sd * S))
+    numpyro.deterministic("sd_mouse_rate", sd_r / S)
     chol = numpyro.sample("chol_mouse", dist.LKJCholesky(2, p.mouse_corr_eta))
     numpyro.deterministic("corr_mouse", chol[1, 0])
     mg, me = a["mouse_group"], a["mouse_exp"]
     loc_b = base[mg] + e_base[me]
-    loc_r = rate[mg] + e_rate[me]
+    loc_r = rate_v[mg] + e_rate[me]
     centered = o.parameterization == "centered" or (o.parameterization == "auto"
                                                      and a["mice_informed"])
     if centered:
         tril = jnp.stack([sd_b, sd_r])[:, None] * chol
         br = numpyro.sample("mouse_effect", dist.MultivariateNormal(
             jnp.stack([loc_b, loc_r], -1), scale_tril=tril).to_event(1))
-        b_i = numpyro.deterministic("mouse_baseline", br[:, 0])
-        r_i = numpyro.deterministic("mouse_rate", br[:, 1])
+        b_i, r_i = br[:, 0], br[:, 1]
     else:
         z = numpyro.sample("z_mouse", dist.Normal(0.0, 1.0).expand([n_mouse, 2]).to_event(2))
         eff = z @ chol.T  # rows ~ N(0, R)
-        b_i = numpyro.deterministic("mouse_baseline", loc_b + sd_b * eff[:, 0])
-        r_i = numpyro.deterministic("mouse_rate", loc_r + sd_r * eff[:, 1])
-    t = jnp.asarray(a["t"])
+        b_i, r_i = loc_b + sd_b * eff[:, 0], loc_r + sd_r * eff[:, 1]
+    numpyro.deterministic("mouse_baseline", b_i)
+    numpyro.deterministic("mouse_rate", r_i / S)
+    t = jnp.asarray(a["t"]) / S
     mu = b_i[:, None] + growth_curve(t, r_i[:, None], dec[mg][:, None])
     sigma = numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))
     mask = jnp.asarray(a["mask"])
@@ -205,10 +212,10 @@ def posterior_dims(data) -> tuple[dict, dict]:
               "experiment": data.experiments, "mouse": data.mice,
               "mouse_effect": ["baseline", "rate"]}
     dims = {
-        "mu_rate": ["cell_line"], "log_deceleration": ["cell_line"],
-        "z_baseline": ["arm_group"], "arm_rate": ["arm_group"], "grp_rate": ["arm_group"],
+        "mu_rate_10d": ["cell_line"], "log_deceleration_10d": ["cell_line"],
+        "z_baseline": ["arm_group"], "arm_rate_10d": ["arm_group"], "grp_rate": ["arm_group"],
         "grp_baseline": ["arm_group"], "grp_deceleration": ["arm_group"],
-        "experiment_baseline": ["experiment"], "experiment_rate": ["experiment"],
+        "experiment_baseline": ["experiment"], "experiment_rate_10d": ["experiment"],
         "z_mouse": ["mouse", "mouse_effect"], "mouse_effect": ["mouse", "mouse_effect"],
         "mouse_baseline": ["mouse"],
         "mouse_rate": ["mouse"],
@@ -239,8 +246,57 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     if a_centered:
         out.pop("z_mouse", None)
         out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"]),
-                                        np.asarray(noncentered["mouse_rate"])], -1)
+                                        np.asarray(noncentered["mouse_rate"]) * TIME_SCALE], -1)
     return out
+
+
+def map_start(a: dict, spec: Spec) -> dict:
+    """MAP start values (non-centred coordinates) from per-mouse least-squares lines.
+
+    Each mouse with at least two measurements above the detection limit gets an ordinary
+    least-squares line of log volume (or log1p volume) on time; arms start at the mean line of
+    their mice, the mouse spreads at the spread of the lines. The optimiser then only refines
+    (from zeros, Adam needs thousands of steps on this model).
+    """
+    S = TIME_SCALE
+    y = np.asarray(a["log1p_v"] if spec.options.scale == "log1p" else a["log_v"], np.float64)
+    t = np.asarray(a["t"], np.float64) / S
+    use = np.asarray(a["mask"]) & (~np.asarray(a["censored"]) | (spec.options.scale == "log1p"))
+    n = use.sum(axis=1)
+    w = use.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        tm = (w * t).sum(1) / n
+        ym = (w * y).sum(1) / n
+        stt = (w * (t - tm[:, None]) ** 2).sum(1)
+        slope = (w * (t - tm[:, None]) * (y - ym[:, None])).sum(1) / stt
+    ok = (n >= 2) & np.isfinite(slope) & (stt > 0)
+    icpt = ym - slope * tm
+    mg = np.asarray(a["mouse_group"])
+    G = a["n_group"]
+    rate = np.full(G, spec.priors.rate_mean * S)
+    base = np.full(G, float(a["center"]))
+    for g in range(G):
+        sel = ok & (mg == g)
+        if sel.any():
+            rate[g] = float(np.mean(slope[sel]))
+            base[g] = float(np.mean(icpt[sel]))
+    dev_r = np.where(ok, slope - rate[mg], 0.0)
+    dev_b = np.where(ok, icpt - base[mg], 0.0)
+    sd_r = float(max(np.std(dev_r[ok]) if ok.sum() > 2 else 0.1, 0.02))
+    sd_b = float(max(np.std(dev_b[ok]) if ok.sum() > 2 else 0.2, 0.05))
+    resid = np.where(use & ok[:, None], y - icpt[:, None] - slope[:, None] * t, 0.0)
+    sigma = float(np.sqrt((resid ** 2).sum() / max(use[ok].sum() - 2 * ok.sum(), 1)))
+    start = {"z_baseline": (base - float(a["center"])) / spec.priors.baseline_sd,
+             "arm_rate_10d": rate, "sd_mouse_rate_10d": sd_r, "sd_mouse_baseline": sd_b,
+             "sigma": max(sigma, 0.02),
+             "z_mouse": np.stack([dev_b / sd_b, dev_r / sd_r], -1)}
+    if spec.options.arm_pooling:
+        cells = np.asarray(a["group_cell"])
+        start["mu_rate_10d"] = np.array([rate[cells == c].mean() if (cells == c).any()
+                                         else spec.priors.rate_mean * S
+                                         for c in range(a["n_cell"])])
+        start["sigma_arm_rate_10d"] = float(max(np.std(rate), 0.05))
+    return start
 
 
 def prepare(table, data_cfg) -> tuple:
@@ -330,6 +386,7 @@ FAMILY = Family(
     observed=observed,
     describe=describe,
     contract_data=contract_data,
+    map_start=map_start,
     headline=("growth rates and treatment effects (posterior median and interval)",
               ("growth_rate", "growth_rate_difference", "tgi", "bliss_excess", "hsa_excess")),
     plot=plot,
