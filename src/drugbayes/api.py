@@ -155,17 +155,20 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
     start = fam.map_start(arrays, nc_spec) if fam.map_start else None
     if settings.method == "map":
         return run_map(nc_model, (), settings, k_map, det + extra, start=start)
-    if settings.method == "svi":
-        return run_svi(model, (), settings, k_run, det + extra)
     init = None
     t0 = time.perf_counter()
-    if settings.init == "map":
+    # NUTS starts from the MAP; so does SVI for families whose optimisation needs a data-driven
+    # start (``map_start``; from zeros Adam needs thousands of steps on them)
+    if settings.init == "map" and (settings.method == "nuts" or start is not None):
         m = run_map(nc_model, (), settings, k_map, det + extra, start=start)
         values = {k: v[0, 0] for k, v in m.samples.items()}
         init = fam.init_values(values, arrays, spec) if fam.init_values else values
         init = {k: jnp.asarray(v) for k, v in init.items()}
     t_map = time.perf_counter() - t0
-    res = run_nuts(model, (), settings, k_run, init)
+    if settings.method == "svi":
+        res = run_svi(model, (), settings, k_run, det + extra, start=init)
+    else:
+        res = run_nuts(model, (), settings, k_run, init)
     res.timings["map_init"] = t_map
     return res
 
