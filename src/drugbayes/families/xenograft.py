@@ -86,6 +86,7 @@ def arrays(data) -> dict:
         "log1p_v": np.log1p(np.maximum(vol, 0.0)).astype(np.float32),
         "log_dl": np.float32(np.log(dl)), "center": np.float32(data.baseline_center),
         "mice_informed": bool(mice_informed(data)),
+        "t_center": float(np.mean(data.t[data.mask])) / TIME_SCALE if data.mask.any() else 0.0,
     }
 
 
@@ -176,10 +177,16 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     centered = o.parameterization == "centered" or (o.parameterization == "auto"
                                                      and a["mice_informed"])
     if centered:
+        # sampled as (level at the mean measurement time tc, rate): a linear map of
+        # (baseline, rate) that removes most of their posterior correlation per mouse
+        tc = a["t_center"]
         tril = jnp.stack([sd_b, sd_r])[:, None] * chol
-        br = numpyro.sample("mouse_effect", dist.MultivariateNormal(
-            jnp.stack([loc_b, loc_r], -1), scale_tril=tril).to_event(1))
-        b_i, r_i = br[:, 0], br[:, 1]
+        amap = jnp.array([[1.0, tc], [0.0, 1.0]])
+        at = amap @ tril
+        cr = numpyro.sample("mouse_effect", dist.MultivariateNormal(
+            jnp.stack([loc_b + tc * loc_r, loc_r], -1),
+            covariance_matrix=at @ at.T).to_event(1))
+        b_i, r_i = cr[:, 0] - tc * cr[:, 1], cr[:, 1]
     else:
         z = numpyro.sample("z_mouse", dist.Normal(0.0, 1.0).expand([n_mouse, 2]).to_event(2))
         eff = z @ chol.T  # rows ~ N(0, R)
@@ -210,13 +217,14 @@ def posterior_dims(data) -> tuple[dict, dict]:
     """Dims of every site and their coords."""
     coords = {"cell_line": data.cell_lines, "arm_group": data.group_labels,
               "experiment": data.experiments, "mouse": data.mice,
-              "mouse_effect": ["baseline", "rate"]}
+              "mouse_z": ["baseline", "rate"],
+              "mouse_effect": ["level_at_mean_time", "rate_10d"]}
     dims = {
         "mu_rate_10d": ["cell_line"], "log_deceleration_10d": ["cell_line"],
         "z_baseline": ["arm_group"], "arm_rate_10d": ["arm_group"], "grp_rate": ["arm_group"],
         "grp_baseline": ["arm_group"], "grp_deceleration": ["arm_group"],
         "experiment_baseline": ["experiment"], "experiment_rate_10d": ["experiment"],
-        "z_mouse": ["mouse", "mouse_effect"], "mouse_effect": ["mouse", "mouse_effect"],
+        "z_mouse": ["mouse", "mouse_z"], "mouse_effect": ["mouse", "mouse_effect"],
         "mouse_baseline": ["mouse"],
         "mouse_rate": ["mouse"],
     }
@@ -245,8 +253,9 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
         spec.options.parameterization == "auto" and a["mice_informed"])
     if a_centered:
         out.pop("z_mouse", None)
-        out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"]),
-                                        np.asarray(noncentered["mouse_rate"]) * TIME_SCALE], -1)
+        r10 = np.asarray(noncentered["mouse_rate"]) * TIME_SCALE
+        out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"])
+                                        + a["t_center"] * r10, r10], -1)
     return out
 
 
