@@ -52,6 +52,9 @@ def run(method: str, table, truth) -> dict:
 
 
 def main() -> None:
+    import logging
+
+    logging.basicConfig(format="[%(asctime)s] %(message)s", level=logging.INFO)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mice-per-arm", type=int, default=250)
     ap.add_argument("--methods", nargs="+", default=["svi", "nuts"])
