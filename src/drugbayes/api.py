@@ -36,7 +36,7 @@ from .inference.map import run_map
 from .inference.nuts import run_nuts
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .inference.svi import run_svi
-from .posterior import to_datatree
+from .posterior import add_nd_coords, to_datatree
 
 log = logging.getLogger("drugbayes")
 
@@ -176,9 +176,10 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
     samples.update(extra.get("samples", {}))
     dims.update(extra.get("dims", {}))
     coords.update(extra.get("coords", {}))
-    return to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
+    tree = to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
                        extra.get("observed_dims"), extra.get("constant"),
                        extra.get("constant_dims"), attrs)
+    return add_nd_coords(tree, extra.get("coords_nd", {}))
 
 
 def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = None,
