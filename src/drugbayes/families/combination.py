@@ -5,7 +5,9 @@ the two monotherapy curves inside the same model (a matrix's ``dose_b = 0`` row 
 Hill curve). Log10 doses are molar, centred per drug on the middle of its tested range, so
 potencies are relative to the tested range and changing the dose unit changes nothing but units.
 
-Structure (all hierarchical effects non-centred; levels with one member collapse):
+Structure (levels with one member collapse; ``parameterization = "centered"``, the default,
+samples the monotherapy curves and the per-combination beta centred, since each is pinned by
+its own checkerboard, while log alpha, log gamma and the matrix level are always non-centred):
 
 - drug level: ``mu_log10_c[drug] ~ Normal(0, half_range + log10_c_extra_sd)``, ``mu_log_hill``,
   ``mu_logit_bottom`` (bottom = Emax as a fraction of E0);
@@ -64,6 +66,7 @@ class CombinationOptions(StrictModel):
     student_t_df: float = Field(4.0, gt=0)
     experiment_effects: bool = True
     fit_gamma: bool = False
+    parameterization: Literal["centered", "noncentered"] = "centered"
 
 
 class CombinationPriors(StrictModel):
@@ -115,13 +118,19 @@ def arrays(data) -> dict:
     }
 
 
-def _dev(name: str, loc, scale: float, n: int, active: bool):
-    """``loc + sigma * z`` (non-centred), or ``loc`` when the level has one member."""
+def _effect(site: str, loc, sigma, active: bool, centered: bool):
+    """Members ``site ~ Normal(loc, sigma)``: sampled directly (centred), as
+    ``loc + sigma * z_<site>`` (non-centred), or ``loc`` when the level has one member."""
     if not active:
-        return loc
-    sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
-    z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0).expand([n]).to_event(1))
-    return loc + sigma * z
+        return numpyro.deterministic(site, loc)
+    if centered:
+        return numpyro.sample(site, dist.Normal(loc, sigma).to_event(1))
+    z = numpyro.sample(f"z_{site}", dist.Normal(0.0, 1.0).expand(list(loc.shape)).to_event(1))
+    return numpyro.deterministic(site, loc + sigma * z)
+
+
+def _sigma(name: str, scale: float, active: bool):
+    return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
 
 
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
@@ -136,7 +145,8 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         Condition on the responses (False gives prior/posterior predictive draws).
     """
     p, o = spec.priors, spec.options
-    n_mono, n_combo, n_mat = a["n_mono"], a["n_combo"], a["n_matrix"]
+    cen = o.parameterization == "centered"
+    n_combo, n_mat = a["n_combo"], a["n_matrix"]
     with numpyro.plate("drug", a["n_drug"]):
         mu_c = numpyro.sample("mu_log10_c", dist.Normal(
             0.0, jnp.asarray(a["half_range"]) + p.log10_c_extra_sd))
@@ -145,12 +155,12 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
                               dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
     md = a["mono_drug"]
     act = a["mono_active"]
-    m_c = numpyro.deterministic("mono_log10_c", _dev("mono_log10_c", mu_c[md], p.mono_log10_c_sd,
-                                                     n_mono, act))
-    m_h = numpyro.deterministic("mono_log_hill", _dev("mono_log_hill", mu_h[md],
-                                                      p.mono_log_hill_sd, n_mono, act))
-    m_b = numpyro.deterministic("mono_logit_bottom", _dev(
-        "mono_logit_bottom", mu_b[md], p.mono_logit_bottom_sd, n_mono, act))
+    m_c = _effect("mono_log10_c", mu_c[md], _sigma("mono_log10_c", p.mono_log10_c_sd, act),
+                  act, cen)
+    m_h = _effect("mono_log_hill", mu_h[md], _sigma("mono_log_hill", p.mono_log_hill_sd, act),
+                  act, cen)
+    m_b = _effect("mono_logit_bottom", mu_b[md],
+                  _sigma("mono_logit_bottom", p.mono_logit_bottom_sd, act), act, cen)
     with numpyro.plate("pair", a["n_pair"]):
         pop_beta = numpyro.sample("pop_beta", dist.Normal(0.0, p.beta_sd))
         pop_la12 = numpyro.sample("pop_log_alpha12", dist.Normal(0.0, p.log_alpha_sd))
@@ -160,29 +170,19 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
             pop_lg21 = numpyro.sample("pop_log_gamma21", dist.Normal(0.0, p.log_gamma_sd))
     cp = a["combo_pair"]
     cact = a["combo_active"]
-    g_beta = numpyro.deterministic("grp_beta", _dev("combo_beta", pop_beta[cp], p.cell_beta_sd,
-                                                    n_combo, cact))
-    if cact:
-        s_la = numpyro.sample("sigma_combo_log_alpha", dist.HalfNormal(p.cell_log_alpha_sd))
-        z_la = numpyro.sample("z_combo_log_alpha",
-                              dist.Normal(0.0, 1.0).expand([2, n_combo]).to_event(2))
-        la12, la21 = pop_la12[cp] + s_la * z_la[0], pop_la21[cp] + s_la * z_la[1]
-    else:
-        la12, la21 = pop_la12[cp], pop_la21[cp]
-    g_la12 = numpyro.deterministic("grp_log_alpha12", la12)
-    g_la21 = numpyro.deterministic("grp_log_alpha21", la21)
+    g_beta = _effect("grp_beta", pop_beta[cp], _sigma("combo_beta", p.cell_beta_sd, cact),
+                     cact, cen)
+    s_la = _sigma("combo_log_alpha", p.cell_log_alpha_sd, cact)
+    # potency (and cooperativity) shifts are weakly pinned by one checkerboard: non-centred
+    g_la12 = _effect("grp_log_alpha12", pop_la12[cp], s_la, cact, False)
+    g_la21 = _effect("grp_log_alpha21", pop_la21[cp], s_la, cact, False)
     if o.fit_gamma:
-        if cact:
-            s_lg = numpyro.sample("sigma_combo_log_gamma", dist.HalfNormal(p.cell_log_gamma_sd))
-            z_lg = numpyro.sample("z_combo_log_gamma",
-                                  dist.Normal(0.0, 1.0).expand([2, n_combo]).to_event(2))
-            lg12, lg21 = pop_lg12[cp] + s_lg * z_lg[0], pop_lg21[cp] + s_lg * z_lg[1]
-        else:
-            lg12, lg21 = pop_lg12[cp], pop_lg21[cp]
+        s_lg = _sigma("combo_log_gamma", p.cell_log_gamma_sd, cact)
+        g_lg12 = _effect("grp_log_gamma12", pop_lg12[cp], s_lg, cact, False)
+        g_lg21 = _effect("grp_log_gamma21", pop_lg21[cp], s_lg, cact, False)
     else:
-        lg12 = lg21 = jnp.zeros(n_combo)
-    g_lg12 = numpyro.deterministic("grp_log_gamma12", lg12)
-    g_lg21 = numpyro.deterministic("grp_log_gamma21", lg21)
+        g_lg12 = numpyro.deterministic("grp_log_gamma12", jnp.zeros(n_combo))
+        g_lg21 = numpyro.deterministic("grp_log_gamma21", jnp.zeros(n_combo))
     z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
     g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
@@ -232,6 +232,27 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         obs_dist = dist.Normal(v, sigma)
     with numpyro.handlers.mask(mask=jnp.asarray(a["mask"])):
         numpyro.sample("y", obs_dist, obs=jnp.asarray(a["y"]) if observed else None)
+
+
+CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")
+
+
+def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
+    """Start values for ``spec``'s coordinates from the MAP taken in non-centred coordinates.
+
+    Centred members take the values of the matching deterministic sites of that fit; the
+    other deterministic sites are dropped.
+    """
+    cen = spec.options.parameterization == "centered"
+    latent_names = set(CENTERED_SITES) if cen else set()
+    out = {}
+    for k, v in noncentered.items():
+        if k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names:
+            continue
+        if cen and k.startswith("z_") and k[2:] in CENTERED_SITES:
+            continue
+        out[k] = v
+    return out
 
 
 # ------------------------------------------------------------------- float64 numpy maths
@@ -545,22 +566,19 @@ def posterior_dims(data) -> tuple[dict, dict]:
     coords = {"drug": data.drugs, "pair": data.pairs, "monotherapy": monos,
               "combination": data.combo_labels, "matrix": data.matrix_labels,
               "cell_line": data.cell_lines, "experiment": data.experiments,
-              "alpha_direction": ["alpha12", "alpha21"], "gamma_direction": ["gamma12", "gamma21"],
               "matrix_effect": ["beta", "log_alpha12", "log_alpha21", "log_top"]}
     dims: dict[str, list[str]] = {
         "mu_log10_c": ["drug"], "mu_log_hill": ["drug"], "mu_logit_bottom": ["drug"],
         "pop_beta": ["pair"], "pop_log_alpha12": ["pair"], "pop_log_alpha21": ["pair"],
         "pop_log_gamma12": ["pair"], "pop_log_gamma21": ["pair"],
-        "z_combo_log_alpha": ["alpha_direction", "combination"],
-        "z_combo_log_gamma": ["gamma_direction", "combination"],
         "z_matrix": ["matrix_effect", "matrix"], "z_log_top": ["combination"],
-        "z_combo_beta": ["combination"],
     }
     for k in ("mono_log10_c", "mono_log_hill", "mono_logit_bottom"):
         dims[k] = ["monotherapy"]
         dims[f"z_{k}"] = ["monotherapy"]
     for k in GRP:
         dims[k] = ["combination"]
+        dims[f"z_{k}"] = ["combination"]
     for k in MAT:
         dims[k] = ["matrix"]
     return dims, coords
@@ -770,6 +788,7 @@ FAMILY = Family(
     model=model,
     arrays=arrays,
     deterministic_sites=DETERMINISTIC,
+    init_values=init_values,
     posterior_dims=posterior_dims,
     summarize=summarize,
     simulate=simulate,
