@@ -460,7 +460,7 @@ def derived(data, draws: dict) -> dict[str, np.ndarray]:
         for sfx in ("_excess", "_excess_observed"):
             out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w, axis=(-2, -1))
     # censoring of the potencies: beyond the tested range of that combination
-    for key, grid, shift in (("1", data.grid_dose_a, shift_a), ("2", data.grid_dose_b, shift_b)):
+    for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
             lg = np.log10(np.where(grid > 0, grid, np.nan))
         out[f"_above_{key}"] = (out[f"log10_c{key}"] > np.nanmax(lg, axis=1)).astype(float)
