@@ -370,3 +370,32 @@ def test_example_recovery_full_nuts(tmp_path):
     assert len(hits) == 24 and np.mean(hits) >= 0.85, hits
     jimt = s[(s["cell_line"] == "JIMT-1") & s["quantity"].str.endswith("_excess")]
     assert len(jimt) == 3 and ((jimt["lower"] < 0) & (jimt["upper"] > 0)).all()
+
+
+def test_single_member_levels_collapse():
+    """One cell line, one experiment: no cell-line or experiment scales are created."""
+    from numpyro.infer.util import initialize_model
+
+    from drugbayes.api import _spec
+    from drugbayes.families import REGISTRY
+
+    wells, _ = simulate(1, n_doses=3, n_replicates=1, seed=2)
+    fam = REGISTRY["combination"]
+    _, data = db.prepare(wells, kind="combination", dose_unit="uM")
+    arrays = fam.arrays(data)
+    spec = _spec(None, "combination")
+    info = initialize_model(jax.random.PRNGKey(0), lambda: fam.model(arrays, spec))
+    sites = set(info.param_info.z)
+    assert not any(s.startswith(("sigma_mono", "sigma_combo", "sigma_matrix", "z_matrix",
+                                 "z_grp", "z_mono")) for s in sites), sites
+
+
+def test_validate_command_reports_bad_combination_data(tmp_path, capsys):
+    df = _good_wells()
+    df.loc[2, "drug_a"] = ""
+    df.to_csv(tmp_path / "w.csv", index=False)
+    (tmp_path / "c.toml").write_text('[data]\npath = "w.csv"\nkind = "combination"\n'
+                                     'dose_unit = "uM"\n')
+    assert main(["validate", str(tmp_path / "c.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "line 4, column 'drug_a'" in err and "drug a is empty" in err

@@ -97,7 +97,7 @@ def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = N
     Parameters
     ----------
     table : path or DataFrame
-    kind : {"dose_response", "xenograft"}
+    kind : {"dose_response", "xenograft", "combination"}
     columns : dict, optional
         Canonical column name -> the table's column name.
     **options
@@ -194,7 +194,7 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     table : path or DataFrame
         CSV/Parquet path or a DataFrame: one row per well (dose-response) or per mouse and
         measurement day (xenograft).
-    kind : {"dose_response", "xenograft"}
+    kind : {"dose_response", "xenograft", "combination"}
         Data kind.
     model : str or dict, optional
         Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
