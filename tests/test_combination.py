@@ -353,7 +353,8 @@ def test_example_recovery_full_nuts(tmp_path):
     house tolerance for recovery tests), and the non-synergistic line (JIMT-1) has all three
     excess intervals containing 0.
 
-    Measured (seed 1): 20/24 inside. The misses: JIMT-1 ``log_alpha12`` (trastuzumab is almost
+    Measured (seed 1, the committed config; also with 0.95 / 500 draws): 20/24 inside,
+    diagnostics passed (R-hat 1.004, min ESS bulk 909, no divergences). The misses: JIMT-1 ``log_alpha12`` (trastuzumab is almost
     inactive alone there, E2 = 0.95, so lapatinib's effect on its potency is not identified by
     the line's wells and is shrunk to the pair's population value, about 1), SKBR3
     ``log_alpha21`` (truth 0.40, interval 0.46-0.93), and JIMT-1 ``hsa_excess`` and
