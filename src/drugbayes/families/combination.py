@@ -506,12 +506,13 @@ PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
 
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
-              method: str = "nuts") -> pd.DataFrame:
+              method: str = "nuts", spec: Spec | None = None) -> pd.DataFrame:
     """Summary table: one row per cell line x pair x quantity, then the pooled rows per pair.
 
     Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
     r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
-    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``.
+    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` is accepted
+    for the family contract (the quantities do not depend on it).
     """
     from ..data.combination import POOLED
     from ..report.summary import _prob_stats, _stats
