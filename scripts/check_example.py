@@ -1,10 +1,15 @@
-"""Check the main example's fit against its known truth (run after the README's run command).
+"""Check the examples' fits against their known truth (run after ``drugbayes run``).
 
-Reads ``configs/examples/results/lapatinib_her2/posterior.nc`` and the truth written by
-``scripts/make_example_data.py``; prints, per cell line and drug, the true relative IC50 and
-its 95% and 99% posterior intervals, and how many lie inside.
+Dose-response (default): reads ``configs/examples/results/lapatinib_her2/posterior.nc`` and the
+truth written by ``scripts/make_example_data.py``; prints, per cell line and drug, the true
+relative IC50 and its 95% and 99% posterior intervals, and how many lie inside.
 
-Usage: ``python scripts/check_example.py [RUN_DIR]``
+Xenograft (``--xenograft``): the same for the arm growth rates of
+``configs/examples/results/her2_xenograft``, with the per-mouse least-squares mean slope of the
+simulated mice beside the truth (what these mice realised).
+
+Usage: ``python scripts/check_example.py [RUN_DIR]`` or
+``python scripts/check_example.py --xenograft [RUN_DIR]``
 """
 
 from __future__ import annotations
@@ -19,7 +24,37 @@ import xarray as xr
 REPO = Path(__file__).resolve().parents[1]
 
 
+def check_xenograft(run: Path) -> int:
+    data = REPO / "configs" / "examples" / "data"
+    truth = pd.read_csv(data / "her2_xenograft_truth.csv")
+    mice = pd.read_csv(data / "her2_xenograft_calipers.csv")
+    mice["logv"] = np.log(0.5 * mice["Length (mm)"] * mice["Width (mm)"] ** 2)
+    ols = {k: np.mean([np.polyfit(m["Day"], m["logv"], 1)[0] for _, m in g.groupby("Mouse ID")])
+           for k, g in mice.groupby(["Model", "Group"])}
+    tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf")
+    post = tree["posterior"]["grp_rate"]
+    rows = []
+    for t in truth.itertuples():
+        d = post.sel(arm_group=f"{t.cell_line}|{t.arm}").values.ravel()
+        q = np.quantile(d, [0.005, 0.025, 0.5, 0.975, 0.995])
+        rows.append({"cell_line": t.cell_line, "arm": t.arm, "true_rate": t.growth_rate,
+                     "mice_ols_mean": ols[(t.cell_line, t.arm)], "median": q[2],
+                     "lower95": q[1], "upper95": q[3], "lower99": q[0], "upper99": q[4],
+                     "in95": q[1] <= t.growth_rate <= q[3],
+                     "in99": q[0] <= t.growth_rate <= q[4]})
+    df = pd.DataFrame(rows)
+    with pd.option_context("display.width", 160, "display.float_format", lambda v: f"{v:.4g}"):
+        print(df.to_string(index=False))
+    print(f"\ngrowth rates: {int(df.in95.sum())}/{len(df)} true arm rates in their 95% "
+          f"intervals, {int(df.in99.sum())}/{len(df)} in their 99% intervals")
+    return 0
+
+
 def main() -> int:
+    if "--xenograft" in sys.argv:
+        args = [a for a in sys.argv[1:] if a != "--xenograft"]
+        return check_xenograft(Path(args[0]) if args else
+                               REPO / "configs" / "examples" / "results" / "her2_xenograft")
     run = Path(sys.argv[1]) if len(sys.argv) > 1 else (
         REPO / "configs" / "examples" / "results" / "lapatinib_her2")
     truth = pd.read_csv(REPO / "configs" / "examples" / "data" / "lapatinib_her2_truth.csv")

@@ -92,6 +92,7 @@ def main() -> None:
     pd.DataFrame(truth).to_csv(OUT / "lapatinib_her2_truth.csv", index=False)
     print(f"wrote {OUT / 'lapatinib_her2_mts.csv'} ({len(df)} wells)")
     make_smoke_data()
+    make_xenograft_data()
 
 
 def make_smoke_data() -> None:
@@ -107,6 +108,23 @@ def make_smoke_data() -> None:
     wells.round(5).to_csv(smoke / "percent_nM.csv", index=False)
     truth.round(6).to_csv(smoke / "percent_nM_truth.csv", index=False)
     print(f"wrote {smoke / 'percent_nM.csv'} ({len(wells)} wells)")
+
+
+def make_xenograft_data() -> None:
+    """The reference xenograft study: trastuzumab-resistant HER2+ tumours (BT-474R,
+    MCF7/HER2-18) in nude mice randomised at about 150-200 mm3 into vehicle, lapatinib,
+    trastuzumab and both; 10 mice per arm over two experiments; calipers twice weekly for
+    5 weeks (length and width, 0.1 mm); culled at 1,500 mm3 (``status = culled``). Column
+    names as a lab sheet has them (mapped in the config). Truth: the arms' growth rates."""
+    from drugbayes.simulate import simulate_xenograft
+
+    table, truth = simulate_xenograft(10, n_experiments=2, seed=SEED)
+    table = table.rename(columns={"mouse": "Mouse ID", "cell_line": "Model", "arm": "Group",
+                                  "experiment": "Study", "day": "Day", "length": "Length (mm)",
+                                  "width": "Width (mm)", "status": "Status"})
+    table.to_csv(OUT / "her2_xenograft_calipers.csv", index=False)
+    truth.to_csv(OUT / "her2_xenograft_truth.csv", index=False)
+    print(f"wrote {OUT / 'her2_xenograft_calipers.csv'} ({len(table)} measurements)")
 
 
 if __name__ == "__main__":

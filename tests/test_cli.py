@@ -16,7 +16,8 @@ from drugbayes.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 # per data kind: text of the printed headline and a quantity every summary has
-HEADLINE = {"dose_response": ("IC50", "ic50"), "combination": ("Synergy", "beta")}
+HEADLINE = {"dose_response": ("IC50", "ic50"), "xenograft": ("growth rates", "growth_rate"),
+            "combination": ("Synergy", "beta")}
 CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.toml") if "results" not in p.parts)
 TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
         "--set", "inference.num_chains=2", "--set", "inference.num_steps=300",

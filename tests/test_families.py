@@ -48,7 +48,7 @@ def test_prior_predictive_shapes_and_finite_logdensity(preset):
         dims, coords = fam.posterior_dims(data)
         for site in fam.deterministic_sites:
             assert prior[site].shape[0] == 3
-            assert prior[site].shape[1:] == tuple(len(coords[d]) for d in dims[site]), site
+            assert prior[site].shape[1:] == tuple(len(coords[d]) for d in dims.get(site, [])), site
             assert np.isfinite(np.asarray(prior[site])).all(), site
         info = initialize_model(jax.random.PRNGKey(1), model)
         pe, grad = jax.value_and_grad(info.potential_fn)(info.param_info.z)

@@ -73,7 +73,8 @@ class FitResult:
         """Tidy summary: one row per cell line x drug x quantity (plus contrasts)."""
         fam = get_family(self.spec.family)
         return fam.summarize(self.data, self.inference.samples, self.contrasts,
-                             interval_prob or self.interval_prob, self.inference.method)
+                             interval_prob or self.interval_prob, self.inference.method,
+                             spec=self.spec)
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the DataTree to a netCDF file (h5netcdf engine)."""
@@ -151,19 +152,23 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
     def nc_model(observed: bool = True):
         return fam.model(arrays, nc_spec, observed)
 
+    start = fam.map_start(arrays, nc_spec) if fam.map_start else None
     if settings.method == "map":
-        return run_map(nc_model, (), settings, k_map, det + extra)
-    if settings.method == "svi":
-        return run_svi(model, (), settings, k_run, det + extra)
+        return run_map(nc_model, (), settings, k_map, det + extra, start=start)
     init = None
     t0 = time.perf_counter()
-    if settings.init == "map":
-        m = run_map(nc_model, (), settings, k_map, det + extra)
+    # NUTS starts from the MAP; so does SVI for families whose optimisation needs a data-driven
+    # start (``map_start``; from zeros Adam needs thousands of steps on them)
+    if settings.init == "map" and (settings.method == "nuts" or start is not None):
+        m = run_map(nc_model, (), settings, k_map, det + extra, start=start)
         values = {k: v[0, 0] for k, v in m.samples.items()}
         init = fam.init_values(values, arrays, spec) if fam.init_values else values
         init = {k: jnp.asarray(v) for k, v in init.items()}
     t_map = time.perf_counter() - t0
-    res = run_nuts(model, (), settings, k_run, init)
+    if settings.method == "svi":
+        res = run_svi(model, (), settings, k_run, det + extra, start=init)
+    else:
+        res = run_nuts(model, (), settings, k_run, init)
     res.timings["map_init"] = t_map
     return res
 

@@ -27,7 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
-    s = sub.add_parser("simulate", help="write a simulated dose-response table with its truth")
+    s = sub.add_parser("simulate", help="write a simulated table (dose-response wells or "
+                       "xenograft measurements) with its truth")
+    s.add_argument("--kind", choices=["dose_response", "xenograft"], default="dose_response")
+    s.add_argument("--mice-per-arm", type=int, default=10, help="xenograft: mice per arm")
     s.add_argument("--cell-lines", type=int, default=5)
     s.add_argument("--drugs", type=int, default=2)
     s.add_argument("--replicates", type=int, default=3)
@@ -72,8 +75,18 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {p}")
             return EXIT_OK
         if args.command == "simulate":
-            from .simulate import simulate_dose_response
+            from .simulate import simulate_dose_response, simulate_xenograft
 
+            if args.kind == "xenograft":
+                table, truth = simulate_xenograft(args.mice_per_arm,
+                                                  n_experiments=args.experiments,
+                                                  seed=args.seed)
+                args.out.parent.mkdir(parents=True, exist_ok=True)
+                table.to_csv(args.out, index=False)
+                truth.to_csv(args.out.with_name(args.out.stem + "_truth.csv"), index=False)
+                print(f"wrote {args.out} ({len(table)} measurements of "
+                      f"{table['mouse'].nunique()} mice; calipers in mm)")
+                return EXIT_OK
             wells, truth = simulate_dose_response(
                 args.cell_lines, args.drugs, n_replicates=args.replicates,
                 n_experiments=args.experiments, response_scale=args.response_scale,

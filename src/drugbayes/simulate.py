@@ -171,3 +171,110 @@ def simulate_dose_response(
     wells = simulate_wells(truth, doses, n_replicates=n_replicates, experiment_effects=exp,
                            response_scale=response_scale, noise_sd=noise_sd, seed=seed + 1)
     return wells, truth
+
+
+# ---------------------------------------------------------------------------------- xenograft
+REFERENCE_ARMS = ("vehicle", "lapatinib", "trastuzumab", "lapatinib+trastuzumab")
+REFERENCE_RATES = {
+    # growth rates (1/day) of the reference study: trastuzumab-resistant HER2+ xenografts
+    "BT-474R": (0.075, 0.035, 0.065, -0.005),
+    "MCF7/HER2-18": (0.060, 0.030, 0.050, 0.000),
+}
+REFERENCE_DAYS = (0, 3, 7, 10, 14, 17, 21, 24, 28, 31, 35)
+
+
+def simulate_xenograft(
+    n_mice_per_arm: int = 10,
+    *,
+    cell_lines: tuple[str, ...] | None = None,
+    n_experiments: int = 2,
+    days: tuple[float, ...] = REFERENCE_DAYS,
+    growth: str = "exponential",
+    deceleration: float = 0.03,
+    baseline_volume: float = 175.0,
+    baseline_sd: float = 0.08,
+    mouse_rate_sd: float = 0.008,
+    mouse_corr: float = -0.3,
+    experiment_rate_sd: float = 0.004,
+    experiment_baseline_sd: float = 0.05,
+    noise_sd: float = 0.12,
+    volume_constant: float = 0.5,
+    cull_volume: float = 1500.0,
+    calipers: bool = True,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate the reference xenograft study from the ``xenograft`` generative process.
+
+    Nude mice bearing trastuzumab-resistant HER2+ tumours (BT-474R, MCF7/HER2-18) are
+    randomised at about 150-200 mm3 into vehicle, lapatinib, trastuzumab and lapatinib +
+    trastuzumab; calipers twice weekly for 5 weeks; a mouse is culled at its first measurement
+    at or above ``cull_volume`` (``status = "culled"`` on its last row).
+
+    Parameters
+    ----------
+    n_mice_per_arm : int
+        Mice per arm and cell line, split evenly over ``n_experiments``.
+    cell_lines : tuple of str, optional
+        Subset of ``REFERENCE_RATES`` (default: both).
+    growth : {"exponential", "gompertz"}
+        With Gompertz the specific growth rate decays as ``rate * exp(-deceleration * t)``.
+    calipers : bool
+        Write ``length`` and ``width`` (mm, 0.1 mm resolution, ``V = volume_constant * L *
+        W^2``) instead of ``volume``.
+    seed : int
+
+    Returns
+    -------
+    table : DataFrame
+        ``mouse, cell_line, arm, experiment, day, length, width`` (or ``volume``), ``status``.
+    truth : DataFrame
+        ``cell_line, arm, growth_rate, baseline_volume, deceleration`` (the typical mouse: zero
+        experiment effect).
+    """
+    rng = np.random.default_rng(seed)
+    cells = tuple(cell_lines or REFERENCE_RATES)
+    t = np.asarray(days, float) - days[0]
+    exp_rate = rng.normal(0, experiment_rate_sd, n_experiments)
+    exp_rate -= exp_rate.mean()
+    exp_base = rng.normal(0, experiment_baseline_sd, n_experiments)
+    exp_base -= exp_base.mean()
+    cov = np.array([[baseline_sd ** 2, mouse_corr * baseline_sd * mouse_rate_sd],
+                    [mouse_corr * baseline_sd * mouse_rate_sd, mouse_rate_sd ** 2]])
+    rows, truth = [], []
+    m = 0
+    for cl in cells:
+        for arm, r_arm in zip(REFERENCE_ARMS, REFERENCE_RATES[cl]):
+            truth.append({"cell_line": cl, "arm": arm, "growth_rate": r_arm,
+                          "baseline_volume": baseline_volume,
+                          "deceleration": deceleration if growth == "gompertz" else 0.0})
+            for k in range(n_mice_per_arm):
+                e = k % n_experiments
+                m += 1
+                b, r = rng.multivariate_normal([np.log(baseline_volume), r_arm], cov)
+                b += exp_base[e]
+                r += exp_rate[e]
+                if growth == "gompertz":
+                    g = -np.expm1(-deceleration * t) / deceleration
+                else:
+                    g = t
+                v = np.exp(b + r * g + rng.normal(0, noise_sd, len(t)))
+                for d, vol in zip(days, v):
+                    row = {"mouse": f"M{m:03d}", "cell_line": cl, "arm": arm,
+                           "experiment": f"E{e + 1}", "day": d}
+                    if calipers:
+                        ratio = rng.uniform(1.1, 1.6)
+                        w = (vol / (volume_constant * ratio)) ** (1 / 3)
+                        row["length"] = round(float(ratio * w), 1)
+                        row["width"] = round(float(w), 1)
+                        vol = volume_constant * row["length"] * row["width"] ** 2
+                    else:
+                        row["volume"] = round(float(vol), 2)
+                    culled = vol >= cull_volume
+                    row["status"] = "culled" if culled else ""
+                    rows.append(row)
+                    if culled:
+                        break
+    table = pd.DataFrame(rows)
+    if n_experiments == 1:
+        table = table.drop(columns="experiment")
+    return table, pd.DataFrame(truth)

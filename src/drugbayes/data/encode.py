@@ -197,3 +197,130 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         data.vehicle_plate_cell = v["_pc"].map(pc_idx).to_numpy().astype(np.int32)
         data.signal_scale = signal_scale
     return data
+
+
+# ---------------------------------------------------------------------------------- xenograft
+@dataclass
+class XenograftData:
+    """Xenograft data as padded ``[mouse, obs]`` arrays, with the category names kept.
+
+    Time ``t`` is in days since ``start_day`` (the start of treatment). Groups are the
+    cell line x arm pairs reported in the summary.
+    """
+
+    mice: list[str]
+    arms: list[str]
+    cell_lines: list[str]
+    experiments: list[str]
+    group_cell: np.ndarray  # [group] -> cell line
+    group_arm: np.ndarray  # [group] -> arm
+    mouse_group: np.ndarray  # [mouse] -> group
+    mouse_experiment: np.ndarray  # [mouse] -> experiment
+    t: np.ndarray  # [mouse, obs] days since start_day
+    volume: np.ndarray  # [mouse, obs] mm3
+    mask: np.ndarray  # [mouse, obs]
+    censored: np.ndarray  # [mouse, obs] volume <= detection_limit
+    day: np.ndarray  # [mouse, obs] the table's day
+    mouse_status: list[str]
+    start_day: float
+    t_end: float  # last measurement, days since start_day
+    detection_limit: float
+    volume_constant: float
+    control_arm: str | None
+    tc_day: float  # a table day
+    target_volume: float
+    baseline_center: float  # median log volume of each mouse's first measurement
+    n_rows: int = 0
+    has_calipers: bool = False
+
+    @property
+    def n_mice(self) -> int:
+        return len(self.mice)
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.group_cell)
+
+    @property
+    def group_labels(self) -> list[str]:
+        return [f"{self.cell_lines[c]}|{self.arms[a]}" if self.cell_lines[c] else self.arms[a]
+                for c, a in zip(self.group_cell, self.group_arm)]
+
+    @property
+    def attrs(self) -> dict:
+        """Attributes recorded on the posterior DataTree."""
+        return {"volume_unit": "mm3", "time_unit": "day", "start_day": self.start_day,
+                "detection_limit_mm3": self.detection_limit,
+                "volume_constant": self.volume_constant,
+                "control_arm": self.control_arm or "", "tc_day": self.tc_day,
+                "target_volume_mm3": self.target_volume}
+
+
+def encode_xenograft(vx) -> XenograftData:
+    """Encode a :class:`~drugbayes.data.validate.ValidatedXenograft` into arrays."""
+    df = vx.df.sort_values(["experiment", "mouse", "day"], kind="stable").reset_index(drop=True)
+    o = vx.options
+    c = float(o.get("volume_constant", 0.5))
+    dl = o.get("detection_limit")
+    dl = float(dl) if dl is not None else c * float(o.get("caliper_resolution", 1.0)) ** 3
+    start = o.get("start_day")
+    start = float(df["day"].min()) if start is None else float(start)
+    cell_lines = _levels(df["cell_line"])
+    arms = _levels(df["arm"])
+    experiments = _levels(df["experiment"])
+    ci = {v: i for i, v in enumerate(cell_lines)}
+    ai = {v: i for i, v in enumerate(arms)}
+    ei = {v: i for i, v in enumerate(experiments)}
+    mkey = list(zip(df["experiment"], df["mouse"]))
+    mice_keys = list(dict.fromkeys(mkey))
+    ids = [m for _, m in mice_keys]
+    unique_ids = len(set(ids)) == len(ids)
+    labels = [m if unique_ids else (f"{e}/{m}" if e else m) for e, m in mice_keys]
+    midx = {k: i for i, k in enumerate(mice_keys)}
+    first = df.groupby(["experiment", "mouse"], sort=False).first()
+    groups = list(dict.fromkeys((first.loc[k, "cell_line"], first.loc[k, "arm"])
+                                for k in mice_keys))
+    gidx = {g: i for i, g in enumerate(groups)}
+    n_m = len(mice_keys)
+    counts = pd.Series(mkey).value_counts()
+    n_o = int(counts.max()) if len(counts) else 1
+    t = np.zeros((n_m, n_o), np.float32)
+    vol = np.ones((n_m, n_o), np.float32)
+    day = np.full((n_m, n_o), np.nan)
+    mask = np.zeros((n_m, n_o), bool)
+    pos = np.zeros(n_m, int)
+    rows = np.array([midx[k] for k in mkey])
+    for m, d, v in zip(rows, df["day"].to_numpy(), df["volume"].to_numpy()):
+        j = pos[m]
+        t[m, j] = d - start
+        day[m, j] = d
+        vol[m, j] = v
+        mask[m, j] = True
+        pos[m] += 1
+    censored = mask & (vol <= dl)
+    last = df.groupby(["experiment", "mouse"], sort=False)["status"].last()
+    status = [str(last.loc[k]) for k in mice_keys]
+    firstv = np.array([vol[i, 0] for i in range(n_m)])
+    pos_first = firstv[firstv > dl]
+    center = float(np.median(np.log(pos_first))) if len(pos_first) else float(np.log(100.0))
+    ctrl = o.get("control_arm")
+    tc_day = o.get("tc_day")
+    if tc_day is None:
+        sel = df[df["arm"].eq(str(ctrl))] if ctrl is not None else df
+        n_sel = sel[["experiment", "mouse"]].drop_duplicates().shape[0]
+        per_day = sel.groupby("day")["mouse"].count().sort_index()
+        ok = per_day[per_day >= 0.5 * n_sel]
+        tc_day = float(ok.index.max()) if len(ok) else float(df["day"].max())
+    return XenograftData(
+        mice=labels, arms=arms, cell_lines=cell_lines, experiments=experiments,
+        group_cell=np.array([ci[g[0]] for g in groups], np.int32),
+        group_arm=np.array([ai[g[1]] for g in groups], np.int32),
+        mouse_group=np.array([gidx[(first.loc[k, "cell_line"], first.loc[k, "arm"])]
+                              for k in mice_keys], np.int32),
+        mouse_experiment=np.array([ei[e] for e, _ in mice_keys], np.int32),
+        t=t, volume=vol, mask=mask, censored=censored, day=day, mouse_status=status,
+        start_day=start, t_end=float(t[mask].max()) if mask.any() else 0.0,
+        detection_limit=dl, volume_constant=c,
+        control_arm=None if ctrl is None else str(ctrl), tc_day=float(tc_day),
+        target_volume=float(o.get("target_volume", 1000.0)), baseline_center=center,
+        n_rows=len(df), has_calipers=vx.has_calipers)

@@ -30,3 +30,11 @@ DOSE_RESPONSE = Schema(
     optional=("replicate", "plate", "experiment", "well", "well_role"),
     identifying=("experiment", "plate", "cell_line", "drug", "dose", "replicate", "well"),
 )
+
+
+XENOGRAFT = Schema(
+    kind="xenograft",
+    required=("mouse", "arm", "day"),
+    optional=("volume", "length", "width", "cell_line", "experiment", "status"),
+    identifying=("experiment", "mouse", "day"),
+)

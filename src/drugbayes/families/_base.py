@@ -58,6 +58,8 @@ class Family:
         What ``drugbayes run`` prints after a fit.
     extra_sites : callable(data) -> tuple of str
         Non-deterministic sites to keep from MAP/SVI draws besides ``deterministic_sites``.
+    map_start : callable(arrays, spec) -> dict, optional
+        Constrained start values of some sites for the MAP (from simple data summaries).
     contract_data : callable(seed) -> (table, data options)
         A small simulated table for the contract tests over the registry.
     """
@@ -81,6 +83,7 @@ class Family:
     headline: tuple[str, tuple[str, ...]] = ("", ())
     extra_sites: Callable[..., tuple[str, ...]] | None = None
     plot: Callable[..., Any] | None = None
+    map_start: Callable[..., dict] | None = None
     init_values: Callable[..., dict] | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,

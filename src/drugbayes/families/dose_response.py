@@ -373,7 +373,7 @@ def simulate(*args, **kwargs):
     return simulate_dose_response(*args, **kwargs)
 
 
-def summarize(*args, **kwargs):
+def summarize(*args, spec: Spec | None = None, **kwargs):
     """See :func:`drugbayes.report.summary.summarize_dose_response`."""
     from ..report.summary import summarize_dose_response
 

@@ -30,9 +30,15 @@ class Unconstrained:
     model: Callable
     model_args: tuple
 
-    def init(self) -> dict[str, jnp.ndarray]:
-        """Unconstrained zeros (location 0, scales 1, sum-to-zero effects 0)."""
-        return {k: np.zeros(self.ushapes[k], np.float32) for k in self.names}
+    def init(self, start: dict | None = None) -> dict[str, jnp.ndarray]:
+        """Unconstrained start: ``start``'s constrained values where given, else zeros
+        (location 0, scales 1, sum-to-zero effects 0)."""
+        out = {k: np.zeros(self.ushapes[k], np.float32) for k in self.names}
+        for k, v in (start or {}).items():
+            if k in out:
+                u = np.asarray(self.transforms[k].inv(jnp.asarray(v, jnp.float32)), np.float32)
+                out[k] = np.broadcast_to(u, self.ushapes[k]).copy()
+        return out
 
     def constrain(self, u: dict) -> dict:
         return {k: self.transforms[k](u[k]) for k in self.names}

@@ -21,11 +21,12 @@ from .svi import run_in_chunks
 
 def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
             deterministic: tuple[str, ...] = (), num_steps: int | None = None,
-            learning_rate: float | None = None) -> InferenceResult:
+            learning_rate: float | None = None, start: dict | None = None) -> InferenceResult:
     """Maximise the log posterior with Adam over all parameters jointly.
 
     Returns a single "draw" (chain 1, draw 1) of every latent and deterministic site; the
-    constrained values are also in ``info["params"]`` (used to start NUTS).
+    constrained values are also in ``info["params"]`` (used to start NUTS). ``start``:
+    constrained start values of some sites (the others start at unconstrained zero).
     """
     t0 = time.perf_counter()
     view = unconstrained_view(model, model_args, rng_key)
@@ -45,7 +46,7 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
 
         return jax.lax.scan(body, state, None, length=chunk)
 
-    state = opt.init(view.init())
+    state = opt.init(view.init(start))
     state, losses, t_first, done = run_in_chunks(run_chunk, state, steps, chunk, t0, "map",
                                                  "-log density")
     u = opt.get_params(state)

@@ -77,12 +77,13 @@ def predictive_sites(model: Callable, latent: dict, model_args: tuple, sites: tu
 
 
 def run_svi(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
-            deterministic: tuple[str, ...] = ()) -> InferenceResult:
+            deterministic: tuple[str, ...] = (), start: dict | None = None) -> InferenceResult:
     """Fit a normal variational family and draw ``num_chains * num_samples`` from it.
 
     ``guide = "normal"``: mean-field normal in the unconstrained space, written directly on the
     traced log density (one compiled program, no eager model runs); ``"lowrank"``: NumPyro's
-    ``AutoLowRankMultivariateNormal``.
+    ``AutoLowRankMultivariateNormal``. ``start``: constrained start values of the guide's
+    locations for some sites (the others start at unconstrained zero; ``"normal"`` only).
     """
     if settings.guide == "lowrank":
         return _run_numpyro_guide(model, model_args, settings, rng_key, deterministic)
@@ -112,7 +113,7 @@ def run_svi(model: Callable, model_args: tuple, settings: InferenceSettings, rng
 
         return jax.lax.scan(body, state, start + jnp.arange(chunk))
 
-    init = view.init()
+    init = view.init(start)
     state = opt.init(({k: jnp.asarray(v) for k, v in init.items()},
                       {k: jnp.full(v.shape, np.log(0.05), jnp.float32) for k, v in init.items()}))
     state, losses, t_first, done = run_in_chunks(run_chunk, state, steps, chunk, t0, "svi",
