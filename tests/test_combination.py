@@ -407,3 +407,14 @@ def test_validate_command_reports_bad_combination_data(tmp_path, capsys):
     assert main(["validate", str(tmp_path / "c.toml")]) == 2
     err = capsys.readouterr().err
     assert "line 4, column 'drug_a'" in err and "drug a is empty" in err
+
+
+def test_simulate_command_writes_a_valid_combination_table(tmp_path, capsys):
+    out = tmp_path / "combo.csv"
+    assert main(["simulate", "--kind", "combination", "--cell-lines", "2", "--replicates", "1",
+                 "--seed", "3", "--out", str(out)]) == 0
+    assert "checkerboards" in capsys.readouterr().out
+    truth = pd.read_csv(tmp_path / "combo_truth.csv")
+    assert {"beta", "log_alpha12", "loewe_excess"} <= set(truth.columns) and len(truth) == 2
+    _, data = db.prepare(out, kind="combination", dose_unit="uM")
+    assert data.n_combos == 2 and data.grid_tested.all()
