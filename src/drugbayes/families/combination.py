@@ -43,7 +43,8 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 
 from __future__ import annotations
 
-from typing import Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import jax.numpy as jnp
 import numpy as np
@@ -51,10 +52,14 @@ import numpyro
 import numpyro.distributions as dist
 import pandas as pd
 from jax import nn
+from numpy.typing import ArrayLike
 from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
 from ._curves import musyc_viability
+
+if TYPE_CHECKING:
+    from ..data.combination import CombinationData
 
 LN10 = np.log(10.0)
 
@@ -100,7 +105,7 @@ MAT = ("mat_beta", "mat_log_alpha12", "mat_log_alpha21", "mat_log_top")
 DETERMINISTIC = GRP + MAT + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom")
 
 
-def arrays(data) -> dict:
+def arrays(data: CombinationData) -> dict:
     """Numeric arrays (and sizes) the model needs, from :class:`CombinationData`."""
     n_cells_per_drug = np.bincount(data.mono_drug, minlength=len(data.drugs))
     n_cells_per_pair = np.bincount(data.combo_pair, minlength=len(data.pairs))
@@ -118,7 +123,8 @@ def arrays(data) -> dict:
     }
 
 
-def _effect(site: str, loc, sigma, active: bool, centered: bool):
+def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: bool,
+            centered: bool) -> jnp.ndarray:
     """Members ``site ~ Normal(loc, sigma)``: sampled directly (centred), as
     ``loc + sigma * z_<site>`` (non-centred), or ``loc`` when the level has one member."""
     if not active:
@@ -129,7 +135,7 @@ def _effect(site: str, loc, sigma, active: bool, centered: bool):
     return numpyro.deterministic(site, loc + sigma * z)
 
 
-def _sigma(name: str, scale: float, active: bool):
+def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
     return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
 
 
@@ -256,7 +262,8 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
 
 
 # ------------------------------------------------------------------- float64 numpy maths
-def hill_fraction(x, log10_c, hill, bottom_fraction):
+def hill_fraction(x: ArrayLike, log10_c: ArrayLike, hill: ArrayLike,
+                  bottom_fraction: ArrayLike) -> np.ndarray:
     """Monotherapy viability as a fraction of E0: ``b + (1 - b) / (1 + (d / C)^h)`` (float64).
 
     ``x`` and ``log10_c`` are log10 doses with the same origin; pass ``x = -inf`` for dose 0.
@@ -265,8 +272,10 @@ def hill_fraction(x, log10_c, hill, bottom_fraction):
     return bottom_fraction + (1.0 - bottom_fraction) / (1.0 + np.exp(z))
 
 
-def musyc_surface(x_a, x_b, log10_c_a, log10_c_b, h_a, h_b, e0, e1, e2, e3, log_alpha12,
-                  log_alpha21, log_gamma12=0.0, log_gamma21=0.0):
+def musyc_surface(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
+                  h_a: ArrayLike, h_b: ArrayLike, e0: ArrayLike, e1: ArrayLike, e2: ArrayLike,
+                  e3: ArrayLike, log_alpha12: ArrayLike, log_alpha21: ArrayLike,
+                  log_gamma12: ArrayLike = 0.0, log_gamma21: ArrayLike = 0.0) -> np.ndarray:
     """MuSyC viability surface in float64 numpy (same maths as ``_curves.musyc_viability``).
 
     ``x_a``/``x_b`` are log10 doses; ``-inf`` marks dose 0. Everything broadcasts.
@@ -291,17 +300,19 @@ def musyc_surface(x_a, x_b, log10_c_a, log10_c_b, h_a, h_b, e0, e1, e2, e3, log_
     return w[0] * e0 + w[1] * e1 + w[2] * e2 + w[3] * e3
 
 
-def bliss_null(f_a, f_b):
+def bliss_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
     """Bliss independence on viability: ``f_a * f_b``."""
     return np.asarray(f_a) * np.asarray(f_b)
 
 
-def hsa_null(f_a, f_b):
+def hsa_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
     """Highest single agent on viability: ``min(f_a, f_b)``."""
     return np.minimum(f_a, f_b)
 
 
-def loewe_null(x_a, x_b, log10_c_a, log10_c_b, h_a, h_b, b_a, b_b, iterations: int = 64):
+def loewe_null(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
+               h_a: ArrayLike, h_b: ArrayLike, b_a: ArrayLike, b_b: ArrayLike,
+               iterations: int = 64) -> np.ndarray:
     """Loewe additivity on viability (fraction of E0), solved by vectorised bisection (float64).
 
     Finds ``E`` with ``d_a / D_a(E) + d_b / D_b(E) = 1`` where ``D_i(E) = C_i ((1 - E) /
@@ -350,7 +361,8 @@ def loewe_null(x_a, x_b, log10_c_a, log10_c_b, h_a, h_b, b_a, b_b, iterations: i
 
 
 # ------------------------------------------------------------------------ derived quantities
-def _flat_params(data, draws: dict, prefix: str = "grp_") -> dict[str, np.ndarray]:
+def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
+                 ) -> dict[str, np.ndarray]:
     """Per-combination parameter draws ``(chain, draw, combo)`` as float64 natural values."""
     g = {k[len(prefix):]: np.asarray(draws[k], np.float64) for k in draws
          if k.startswith(prefix)}
@@ -368,7 +380,7 @@ def _flat_params(data, draws: dict, prefix: str = "grp_") -> dict[str, np.ndarra
             "log_gamma21": g.get("log_gamma21", np.zeros_like(e0))}
 
 
-def surfaces(data, draws: dict) -> dict[str, np.ndarray]:
+def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-well posterior surfaces on each combination's dose grid, float64.
 
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
@@ -408,7 +420,7 @@ def surfaces(data, draws: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def combination_wells(data) -> np.ndarray:
+def combination_wells(data: CombinationData) -> np.ndarray:
     """``[combo, ia, ib]`` mask of the tested wells with both doses > 0."""
     pos = (data.grid_dose_a > 0)[:, :, None] & (data.grid_dose_b > 0)[:, None, :]
     return data.grid_tested & pos
@@ -435,7 +447,7 @@ QUANTITY_UNITS = {
 QUANTITY_ORDER = list(QUANTITY_UNITS)
 
 
-def derived(data, draws: dict) -> dict[str, np.ndarray]:
+def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
     ``log10_c*`` are in the data's dose unit; ``*_excess`` are averaged over the tested wells
@@ -469,7 +481,7 @@ def derived(data, draws: dict) -> dict[str, np.ndarray]:
     return out
 
 
-def pooled(data, draws: dict, dq: dict) -> dict[str, np.ndarray]:
+def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray]:
     """Population-level draws per pair ``(chain, draw, pair)``.
 
     ``beta`` and ``log_alpha*`` are the pair's population means (what a new cell line is
@@ -560,7 +572,7 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
 
 # ------------------------------------------------------------------------ labelled posterior
-def posterior_dims(data) -> tuple[dict, dict]:
+def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     """Dims of every site and their coords."""
     monos = [f"{data.cell_lines[c]}|{data.drugs[d]}"
              for c, d in zip(data.mono_cell, data.mono_drug)]
@@ -588,7 +600,7 @@ def posterior_dims(data) -> tuple[dict, dict]:
 GRID_DIMS = ["combination", "dose_a_index", "dose_b_index"]
 
 
-def observed(data, samples: dict) -> dict:
+def observed(data: CombinationData, samples: dict) -> dict:
     """DataTree pieces: per-well surfaces and excesses (index dims, 2-D dose coords), wells."""
     extra: dict = {"samples": {}, "dims": {}}
     if all(k in samples for k in GRP[:10]) and "pop_beta" in samples:
@@ -625,7 +637,8 @@ def observed(data, samples: dict) -> dict:
 
 
 # ------------------------------------------------------------------------ simulation
-def simulate_wells(truth: pd.DataFrame, doses_a, doses_b, *, n_replicates: int = 3,
+def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLike | dict,
+                   *, n_replicates: int = 3,
                    n_experiments: int = 1, noise_sd: float = 0.05,
                    experiment_beta_sd: float = 0.05, experiment_log_alpha_sd: float = 0.1,
                    experiment_log_top_sd: float = 0.03, seed: int = 0) -> pd.DataFrame:
@@ -677,7 +690,8 @@ def simulate_wells(truth: pd.DataFrame, doses_a, doses_b, *, n_replicates: int =
     return df
 
 
-def true_excess(truth: pd.DataFrame, doses_a, doses_b) -> pd.DataFrame:
+def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLike | dict
+                ) -> pd.DataFrame:
     """The true Bliss/HSA/Loewe excess of each truth row, averaged over its combination wells."""
     out = []
     for r in truth.itertuples():
@@ -765,7 +779,7 @@ def extra_sites(data) -> tuple[str, ...]:
     return ()
 
 
-def plot(result, folder, formats: tuple[str, ...] = ("png",)):
+def plot(result, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
     """See :func:`drugbayes.report.plots.plot_combination`."""
     from ..report.plots import plot_combination
 
