@@ -15,6 +15,9 @@ import pytest
 from drugbayes.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
+# per data kind: text of the printed headline and a quantity every summary has
+HEADLINE = {"dose_response": ("IC50", "ic50"), "xenograft": ("growth rates", "growth_rate"),
+            "combination": ("Synergy", "beta")}
 CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.toml") if "results" not in p.parts)
 TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
         "--set", "inference.num_chains=2", "--set", "inference.num_steps=300",
@@ -28,21 +31,28 @@ def test_every_config_runs(config, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert rc == 0
     kind = tomllib.loads(config.read_text()).get("data", {}).get("kind", "dose_response")
-    headline = {"dose_response": ("IC50", "ic50"), "xenograft": ("growth rates", "growth_rate")}
-    assert headline[kind][0] in printed
+    headline, quantity = HEADLINE[kind]
+    assert headline in printed
     for f in ("posterior.nc", "summary.csv", "diagnostics.json", "manifest.json",
               "config.resolved.toml", "run.log"):
         assert (out / f).is_file(), f
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["seed"] is not None and manifest["config_hash"]
     s = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
-    assert headline[kind][1] in set(s["quantity"])
+    assert quantity in set(s["quantity"])
     if "lapatinib_her2" in config.stem:
         assert (out / "plots" / "dose_response_lapatinib.png").is_file()
         diag = json.loads((out / "diagnostics.json").read_text())
         assert diag["dropped_wells"]["count"] == 1
         assert "missing response" in (out / "run.log").read_text()
         assert "SKBR3-L/SKBR3" in set(s["cell_line"])
+    if kind == "combination":
+        assert list(s.columns[:4]) == ["cell_line", "drug_a", "drug_b", "quantity"]
+        assert "pooled" in set(s["cell_line"])
+        assert (s["sign_convention"] == "positive = synergy; surfaces are viability").all()
+        assert list((out / "plots").glob("combination_*.png"))
+        diag = json.loads((out / "diagnostics.json").read_text())
+        assert diag["dropped_wells"]["count"] == 1
 
 
 def test_families_and_validate(capsys, example_config):

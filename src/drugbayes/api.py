@@ -36,7 +36,7 @@ from .inference.map import run_map
 from .inference.nuts import run_nuts
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .inference.svi import run_svi
-from .posterior import to_datatree
+from .posterior import add_nd_coords, to_datatree
 
 log = logging.getLogger("drugbayes")
 
@@ -98,7 +98,7 @@ def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = N
     Parameters
     ----------
     table : path or DataFrame
-    kind : {"dose_response", "xenograft"}
+    kind : {"dose_response", "xenograft", "combination"}
     columns : dict, optional
         Canonical column name -> the table's column name.
     **options
@@ -181,9 +181,10 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
     samples.update(extra.get("samples", {}))
     dims.update(extra.get("dims", {}))
     coords.update(extra.get("coords", {}))
-    return to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
+    tree = to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
                        extra.get("observed_dims"), extra.get("constant"),
                        extra.get("constant_dims"), attrs)
+    return add_nd_coords(tree, extra.get("coords_nd", {}))
 
 
 def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = None,
@@ -198,7 +199,7 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     table : path or DataFrame
         CSV/Parquet path or a DataFrame: one row per well (dose-response) or per mouse and
         measurement day (xenograft).
-    kind : {"dose_response", "xenograft"}
+    kind : {"dose_response", "xenograft", "combination"}
         Data kind.
     model : str or dict, optional
         Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,

@@ -20,12 +20,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from .errors import ConfigError, Issue
 
 DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl",
-                   "xenograft": "xenograft/exponential"}
+                   "xenograft": "xenograft/exponential",
+                   "combination": "combination/musyc"}
 
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "dose_response": ("dose_unit", "response_scale", "min_doses"),
     "xenograft": ("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
                   "start_day", "tc_day", "target_volume"),
+    "combination": ("dose_unit", "response_scale", "min_doses"),
 }
 """The flat ``[data]`` keys that belong to each kind (``path``, ``kind``, ``missing`` and
 ``columns`` are common to all)."""
@@ -47,13 +49,14 @@ class DataConfig(_Strict):
     """``[data]``: the input table and how to read it."""
 
     path: str | None = None
-    kind: Literal["dose_response", "xenograft"] = "dose_response"
+    kind: Literal["dose_response", "xenograft", "combination"] = "dose_response"
     missing: Literal["drop", "error"] = "drop"
     columns: dict[str, str] = Field(default_factory=dict)
     # dose_response
     dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
     response_scale: Literal["fraction", "percent", "raw"] = "fraction"
-    min_doses: int = Field(3, ge=1)
+    min_doses: int = Field(3, ge=1, description="dose_response: per curve; combination: "
+                           "monotherapy doses per drug and matrix")
     # xenograft
     volume_constant: float = Field(0.5, gt=0, le=1, description="V = c * L * W^2")
     control_arm: str | None = None
@@ -67,8 +70,9 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> DataConfig:
-        foreign = sorted(k for kind, keys in KIND_KEYS.items() if kind != self.kind
-                         for k in keys if k in self.model_fields_set)
+        own = set(KIND_KEYS[self.kind])
+        foreign = sorted({k for kind, keys in KIND_KEYS.items() if kind != self.kind
+                          for k in keys if k in self.model_fields_set and k not in own})
         if foreign:
             raise ValueError(f"key(s) {', '.join(foreign)} do not apply to kind "
                              f"{self.kind!r} (its keys: {', '.join(KIND_KEYS[self.kind])})")

@@ -43,3 +43,25 @@ def to_datatree(samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarr
     dt = from_dict(groups, dims=all_dims, coords=crd, check_conventions=False)
     dt.attrs.update(attrs or {})
     return dt
+
+
+def add_nd_coords(tree: xr.DataTree, coords_nd: dict[str, tuple[list[str], np.ndarray]]
+                  ) -> xr.DataTree:
+    """Attach multi-dimensional coords (e.g. 2-D doses over index dims) to every group that
+    has all their dims.
+
+    Parameters
+    ----------
+    coords_nd : dict
+        Coord name -> (dims, values), e.g. ``{"dose_a": (["combination", "dose_a_index"],
+        doses)}`` for matrices with their own dose grids.
+    """
+    if not coords_nd:
+        return tree
+    for name in list(tree.children):
+        ds = tree[name].to_dataset()
+        new = {k: (d, np.asarray(v)) for k, (d, v) in coords_nd.items()
+               if all(x in ds.dims for x in d)}
+        if new:
+            tree[name] = xr.DataTree(ds.assign_coords(new))
+    return tree

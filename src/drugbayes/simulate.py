@@ -278,3 +278,14 @@ def simulate_xenograft(
     if n_experiments == 1:
         table = table.drop(columns="experiment")
     return table, pd.DataFrame(truth)
+
+
+def simulate_combination(n_cell_lines: int = 4, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate two-drug checkerboards with known MuSyC parameters.
+
+    See :func:`drugbayes.families.combination.simulate` (``n_doses``, ``n_replicates``,
+    ``n_experiments``, ``noise_sd``, ``seed``); doses in uM, viability as a fraction.
+    """
+    from .families.combination import simulate
+
+    return simulate(n_cell_lines, **kwargs)

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ..errors import ConfigError, Issue
 from ._base import Family, Spec
+from .combination import FAMILY as _COMBINATION
 from .dose_response import FAMILY as _DOSE_RESPONSE
 from .xenograft import FAMILY as _XENOGRAFT
 
 REGISTRY: dict[str, Family] = {
     _DOSE_RESPONSE.name: _DOSE_RESPONSE,
     _XENOGRAFT.name: _XENOGRAFT,
+    _COMBINATION.name: _COMBINATION,
 }
 
 

@@ -91,3 +91,88 @@ def absolute_log10_ic50(
     s_safe = jnp.clip(s, 1e-30, 1.0 - 1e-7)
     x = log10_ic50 - (jnp.log(s_safe) - jnp.log1p(-s_safe)) / (hill * LN10)
     return jnp.where(inside, x, jnp.where(s <= 0.0, jnp.inf, -jnp.inf))
+
+
+LN2 = 0.6931471805599453
+NEG = -1.0e4
+"""Stand-in for log(0) of an untreated dose: exp(NEG) is 0 in float32 and no gradient is NaN."""
+
+
+def musyc_state_log_weights(
+    lx_a: jnp.ndarray, lx_b: jnp.ndarray, h_a: jnp.ndarray, h_b: jnp.ndarray,
+    log_alpha12: jnp.ndarray, log_alpha21: jnp.ndarray,
+    log_gamma12: jnp.ndarray | float = 0.0, log_gamma21: jnp.ndarray | float = 0.0,
+) -> tuple[jnp.ndarray, jnp.ndarray, jnp.ndarray, jnp.ndarray]:
+    """Unnormalised log occupancies of MuSyC's four states (unit reverse rates).
+
+    The two-drug MuSyC model is a four-state Markov chain: unaffected (U), affected by drug a
+    only (A1), by drug b only (A2), by both (A12). With ``x_a = (d_a / C_a)^h_a``,
+    ``y_a = (alpha21 d_a / C_a)^(gamma21 h_a)`` (drug b shifts drug a's potency by ``alpha21``
+    and its cooperativity by ``gamma21``) and likewise ``x_b``,
+    ``y_b = (alpha12 d_b / C_b)^(gamma12 h_b)``, and unit reverse rates for both drugs (the
+    ``r1r = r2r = 1`` default of the ``synergy`` package), the steady state (matrix-tree
+    theorem on the four-state cycle) is proportional to
+
+    ``U: 2 + y_a + y_b``, ``A1: x_a (2 + y_a) + y_a x_b``, ``A2: x_b (2 + y_b) + y_b x_a``,
+    ``A12: y_b x_a + y_a x_b + y_a y_b (x_a + x_b)``.
+
+    Under detailed balance (``alpha21^h_a = alpha12^h_b``) these reduce to ``1, x_a, x_b,
+    alpha x_a x_b``; with ``d_b = 0`` the surface is drug a's Hill curve. The weights are
+    returned as logarithms (log-sum-exp throughout), so they stay finite in float32 at any dose.
+
+    Parameters
+    ----------
+    lx_a, lx_b : array
+        ``log x = h * ln(10) * (log10 dose - log10 C)``; pass :data:`NEG` for dose 0.
+    h_a, h_b : array
+        Hill slopes.
+    log_alpha12, log_alpha21 : array
+        Natural logs of the potency shifts (``alpha12``: drug a on drug b's potency).
+    log_gamma12, log_gamma21 : array or float
+        Natural logs of the cooperativity shifts (0: gamma = 1, MuSyC's default).
+    """
+    ly_a = jnp.exp(log_gamma21) * (lx_a + h_a * log_alpha21)
+    ly_b = jnp.exp(log_gamma12) * (lx_b + h_b * log_alpha12)
+    l2 = jnp.full_like(lx_a, LN2)
+    lw_u = jnp.logaddexp(jnp.logaddexp(l2, ly_a), ly_b)
+    lw_1 = jnp.logaddexp(lx_a + jnp.logaddexp(l2, ly_a), ly_a + lx_b)
+    lw_2 = jnp.logaddexp(lx_b + jnp.logaddexp(l2, ly_b), ly_b + lx_a)
+    lw_12 = jnp.logaddexp(jnp.logaddexp(ly_b + lx_a, ly_a + lx_b),
+                          ly_a + ly_b + jnp.logaddexp(lx_a, lx_b))
+    return lw_u, lw_1, lw_2, lw_12
+
+
+def musyc_viability(
+    x_a: jnp.ndarray, x_b: jnp.ndarray, zero_a: jnp.ndarray, zero_b: jnp.ndarray,
+    log10_c_a: jnp.ndarray, log10_c_b: jnp.ndarray, h_a: jnp.ndarray, h_b: jnp.ndarray,
+    e0: jnp.ndarray, e1: jnp.ndarray, e2: jnp.ndarray, e3: jnp.ndarray,
+    log_alpha12: jnp.ndarray, log_alpha21: jnp.ndarray,
+    log_gamma12: jnp.ndarray | float = 0.0, log_gamma21: jnp.ndarray | float = 0.0,
+) -> jnp.ndarray:
+    """MuSyC combination surface (viability), float32-safe at any dose.
+
+    ``E = (w_U E0 + w_1 E1 + w_2 E2 + w_12 E3) / (w_U + w_1 + w_2 + w_12)`` with the state
+    weights of :func:`musyc_state_log_weights`, evaluated as a softmax of log weights.
+
+    Parameters
+    ----------
+    x_a, x_b : array
+        Log10 doses of drug a and drug b (same origin as ``log10_c_*``; ignored where zero).
+    zero_a, zero_b : bool array
+        Untreated by that drug (dose 0).
+    log10_c_a, log10_c_b, h_a, h_b : array
+        Monotherapy potencies (EC50, log10) and Hill slopes.
+    e0, e1, e2, e3 : array
+        Viability untreated, at saturating drug a, drug b, and both.
+    log_alpha12, log_alpha21 : array
+        Natural logs of the synergistic potencies.
+    log_gamma12, log_gamma21 : array or float
+        Natural logs of the synergistic cooperativities (0 by default).
+    """
+    lx_a = jnp.where(zero_a, NEG, h_a * LN10 * (x_a - log10_c_a))
+    lx_b = jnp.where(zero_b, NEG, h_b * LN10 * (x_b - log10_c_b))
+    lw = musyc_state_log_weights(lx_a, lx_b, h_a, h_b, log_alpha12, log_alpha21, log_gamma12,
+                                 log_gamma21)
+    lw = jnp.stack(jnp.broadcast_arrays(*lw), axis=0)
+    p = nn.softmax(lw, axis=0)
+    return p[0] * e0 + p[1] * e1 + p[2] * e2 + p[3] * e3

@@ -1,0 +1,414 @@
+"""Combination (checkerboard) tables: schema, validation (every problem at once) and encoding.
+
+One row per well: ``cell_line, drug_a, dose_a, drug_b, dose_b, response``; optional
+``replicate, plate, experiment, well``. Monotherapy wells of drug a have ``dose_b = 0`` (and
+still name ``drug_b``, the matrix they belong to), the untreated corner has both doses 0.
+A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
+*combination* is one ``cell_line x (drug_a, drug_b)``, pooled over experiments.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataValidationError, Issue
+from ..io import TableSource
+from .schemas import DOSE_UNITS, Schema
+from .validate import _numeric, _text
+
+COMBINATION = Schema(
+    kind="combination",
+    required=("cell_line", "drug_a", "dose_a", "drug_b", "dose_b", "response"),
+    optional=("replicate", "plate", "experiment", "well"),
+    identifying=("experiment", "plate", "cell_line", "drug_a", "dose_a", "drug_b", "dose_b",
+                 "replicate"),
+)
+"""Columns of the ``combination`` kind (canonical names)."""
+
+POOLED = "pooled"
+"""Cell-line label of the population-level (pooled) rows of the summary (reserved)."""
+
+
+@dataclass
+class CombinationTable:
+    """A validated combination table.
+
+    Attributes
+    ----------
+    df : DataFrame
+        Kept rows: ``cell_line, drug_a, dose_a, drug_b, dose_b, response, experiment, plate,
+        replicate, well, line`` (doses in the data unit, response as given).
+    dropped : list of dict
+        Rows left out on purpose (missing responses), each with line and reason.
+    """
+
+    df: pd.DataFrame
+    dropped: list[dict] = field(default_factory=list)
+    source: TableSource | None = None
+    response_scale: str = "fraction"
+    dose_unit: str = "M"
+
+
+def validate_combination(
+    df: pd.DataFrame,
+    source: TableSource,
+    *,
+    dose_unit: str = "M",
+    response_scale: str = "fraction",
+    missing: str = "drop",
+    min_doses: int = 3,
+    column_names: dict[str, str] | None = None,
+) -> CombinationTable:
+    """Validate a combination table (canonical column names), reporting every problem at once.
+
+    Checks: required and unknown columns; doses numeric, >= 0 and present; cell line and drug
+    names present; ``drug_a`` different from ``drug_b``; responses numeric (empty ones dropped
+    or rejected per ``missing``); duplicate wells (same experiment, plate, cell line, drugs,
+    doses and replicate, or same experiment, plate and well, when a ``replicate`` or ``well``
+    column exists); and per matrix: monotherapy wells of each drug with at least ``min_doses``
+    distinct positive doses, and at least one combination well.
+
+    Parameters
+    ----------
+    df : DataFrame
+        Output of :func:`drugbayes.io.read_table`.
+    source : TableSource
+    dose_unit : {"M", "mM", "uM", "nM", "pM"}
+    response_scale : {"fraction", "percent"}
+        Viability normalised to untreated wells (``raw`` signal is not supported here).
+    missing : {"drop", "error"}
+    min_doses : int
+        Fewest distinct positive monotherapy doses per drug and matrix.
+    column_names : dict, optional
+        Canonical -> the file's column name, to name columns as the user knows them.
+
+    Raises
+    ------
+    DataValidationError
+        With every problem found (line numbers count the CSV header as line 1).
+    """
+    names = {c: c for c in COMBINATION.known}
+    names.update(column_names or {})
+    src = source.name
+    issues: list[Issue] = []
+
+    def add(pos: int | None, col: str | None, value, msg: str, line: int | None = None) -> None:
+        ln = line if pos is None else source.line(pos)
+        issues.append(Issue(src, ln, None if col is None else names.get(col, col),
+                            None if value is None else str(value), msg))
+
+    header_line = 1 if source.line_offset else None
+    if dose_unit not in DOSE_UNITS:
+        add(None, None, dose_unit, f"unknown dose unit; expected one of {', '.join(DOSE_UNITS)}")
+    if response_scale not in ("fraction", "percent"):
+        add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
+            "for kind combination (viability normalised to untreated wells)")
+    for c in COMBINATION.required:
+        if c not in df.columns:
+            add(None, c, None, f"required column '{names.get(c, c)}' is missing (map it with "
+                f"[data.columns] {c} = \"<your column>\"; table has: "
+                f"{', '.join(map(str, df.columns))})", line=header_line)
+    for c in df.columns:
+        if c not in COMBINATION.known:
+            add(None, None, c, f"unknown column; kind combination reads "
+                f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
+                line=header_line)
+    if any(c not in df.columns for c in COMBINATION.required):
+        raise DataValidationError(issues)
+
+    out = pd.DataFrame(index=df.index)
+    for c in ("cell_line", "drug_a", "drug_b", "experiment", "plate", "replicate", "well"):
+        out[c] = _text(df[c]) if c in df.columns else ""
+    da, da_empty, da_bad = _numeric(df["dose_a"])
+    db, db_empty, db_bad = _numeric(df["dose_b"])
+    resp, resp_empty, resp_bad = _numeric(df["response"])
+    for col, vals, empty, bad in (("dose_a", da, da_empty, da_bad),
+                                  ("dose_b", db, db_empty, db_bad)):
+        for pos in np.flatnonzero(bad):
+            add(pos, col, df[col].iloc[pos], "dose is not a number")
+        for pos in np.flatnonzero(~bad & vals.lt(0)):
+            add(pos, col, df[col].iloc[pos], "dose must be >= 0")
+        for pos in np.flatnonzero(empty):
+            add(pos, col, "", "dose is empty (write 0 for a well without this drug)")
+    for c in ("cell_line", "drug_a", "drug_b"):
+        for pos in np.flatnonzero(out[c].eq("")):
+            add(pos, c, "", f"{c.replace('_', ' ')} is empty" + (
+                " (monotherapy and untreated wells still name both drugs of their matrix)"
+                if c != "cell_line" else ""))
+    for pos in np.flatnonzero(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"])):
+        add(pos, "drug_b", out["drug_b"].iloc[pos], "drug_b is the same drug as drug_a; a "
+            "combination needs two different drugs")
+    for pos in np.flatnonzero(out["cell_line"].str.lower().eq(POOLED)):
+        add(pos, "cell_line", out["cell_line"].iloc[pos],
+            f"'{POOLED}' is reserved for the population-level rows of the summary")
+    for pos in np.flatnonzero(resp_bad):
+        add(pos, "response", df["response"].iloc[pos], "response is not a number")
+    dropped = []
+    if missing == "error":
+        for pos in np.flatnonzero(resp_empty):
+            add(pos, "response", "", "response is empty (missing = \"error\"; use "
+                "missing = \"drop\" to drop missing wells)")
+    else:
+        for pos in np.flatnonzero(resp_empty):
+            dropped.append({"line": source.line(pos), "cell_line": out["cell_line"].iloc[pos],
+                            "drug_a": out["drug_a"].iloc[pos], "drug_b": out["drug_b"].iloc[pos],
+                            "dose_a": None if np.isnan(da.iloc[pos]) else float(da.iloc[pos]),
+                            "dose_b": None if np.isnan(db.iloc[pos]) else float(db.iloc[pos]),
+                            "reason": "missing response"})
+    dose_ok = ~da_bad & ~db_bad & ~da_empty & ~db_empty
+    out["dose_a"] = da
+    out["dose_b"] = db
+    out["response"] = resp
+    out["line"] = np.arange(len(df)) + source.line_offset
+
+    # duplicate wells
+    if "well" in df.columns:
+        id_cols = [c for c in ("experiment", "plate", "well") if c in df.columns]
+    elif "replicate" in df.columns:
+        id_cols = [c for c in COMBINATION.identifying if c in df.columns]
+    else:
+        id_cols = []
+    if id_cols:
+        key = pd.Series(["\x1f".join(map(str, t)) for t in out[id_cols].itertuples(index=False)],
+                        index=out.index)
+        dup = key.duplicated(keep=False) & dose_ok
+        first_line: dict[str, int] = {}
+        for pos in np.flatnonzero(dup):
+            k = key.iloc[pos]
+            if k in first_line:
+                add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
+                    f"duplicate well: same {', '.join(names.get(c, c) for c in id_cols)} as "
+                    f"line {first_line[k]}")
+            else:
+                first_line[k] = source.line(pos)
+
+    # design of each matrix (rows whose doses parsed and that name a matrix)
+    named = out["cell_line"].ne("") & out["drug_a"].ne("") & out["drug_b"].ne("")
+    rows = out[dose_ok & named & ~(da.lt(0) | db.lt(0))]
+    has_resp = ~resp_empty & ~resp_bad
+    mkeys = ["experiment", "cell_line", "drug_a", "drug_b"]
+    for (ex, cl, a, b), g_all in rows.groupby(mkeys, sort=False):
+        first = int(g_all.index.min())
+        g = g_all[has_resp[g_all.index].to_numpy()]
+        where = (f"matrix of cell line {cl!r}, {a} x {b}" + (f", experiment {ex!r}" if ex else ""))
+        for drug, dose, other in ((a, "dose_a", "dose_b"), (b, "dose_b", "dose_a")):
+            mono = g[g[dose].gt(0) & g[other].eq(0)]
+            nd = mono[dose].nunique()
+            if nd == 0:
+                add(first, dose, None, f"{where} has no monotherapy wells of {drug} "
+                    f"({dose} > 0 and {other} = 0); MuSyC and the Bliss/HSA/Loewe nulls need "
+                    f"both drugs alone")
+            elif nd < min_doses:
+                add(first, dose, None, f"{where} has {nd} distinct positive monotherapy dose(s) "
+                    f"of {drug}; at least {min_doses} are needed (min_doses)")
+        if not (g["dose_a"].gt(0) & g["dose_b"].gt(0)).any():
+            add(first, None, None, f"{where} has no combination wells (both doses > 0)")
+    if issues:
+        issues.sort(key=lambda i: (i.line is None, i.line or 0))
+        raise DataValidationError(issues)
+    kept = out[~resp_empty].reset_index(drop=True)
+    return CombinationTable(df=kept, dropped=dropped, source=source,
+                            response_scale=response_scale, dose_unit=dose_unit)
+
+
+# ------------------------------------------------------------------------------- encoding
+@dataclass
+class CombinationData:
+    """Combination data as arrays, with the category names kept.
+
+    Levels: drugs (either slot), cell lines, ordered pairs ``(drug_a, drug_b)``, experiments;
+    *monotherapies* (cell line x drug, shared by every pair that drug is in), *combinations*
+    (cell line x pair: the summary groups) and *matrices* (combination x experiment: the
+    measured checkerboards, padded ``[matrix, point]`` arrays with a mask).
+
+    Log10 doses are molar and centred per drug on the middle of its tested positive range
+    (``x = log10(dose_M) - drug_center[drug]``), so changing the dose unit changes nothing but
+    the reported units.
+    """
+
+    cell_lines: list[str]
+    drugs: list[str]
+    pairs: list[str]  # "drug_a|drug_b"
+    experiments: list[str]
+    pair_a: np.ndarray  # [pair] -> drug
+    pair_b: np.ndarray
+    mono_cell: np.ndarray  # [mono] -> cell
+    mono_drug: np.ndarray  # [mono] -> drug
+    combo_cell: np.ndarray  # [combo] -> cell
+    combo_pair: np.ndarray  # [combo] -> pair
+    combo_mono_a: np.ndarray  # [combo] -> mono of drug_a
+    combo_mono_b: np.ndarray
+    matrix_combo: np.ndarray  # [matrix] -> combo
+    matrix_exp: np.ndarray  # [matrix] -> experiment
+    x_a: np.ndarray  # [matrix, point] centred log10 dose of drug a (0 where zero_a)
+    x_b: np.ndarray
+    zero_a: np.ndarray  # [matrix, point] bool
+    zero_b: np.ndarray
+    y: np.ndarray  # [matrix, point] viability fraction
+    mask: np.ndarray  # [matrix, point]
+    drug_center: np.ndarray  # [drug] log10 M
+    drug_half_range: np.ndarray  # [drug] decades
+    # per-combination dose grids (index 0 = dose 0, then the tested positive doses ascending)
+    grid_dose_a: np.ndarray  # [combo, ia] data unit, NaN padded
+    grid_dose_b: np.ndarray  # [combo, ib]
+    grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
+    grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
+    grid_n: np.ndarray  # [combo, ia, ib] wells averaged
+    dose_unit: str = "M"
+    response_scale: str = "fraction"
+    n_wells: int = 0
+
+    @property
+    def n_combos(self) -> int:
+        return len(self.combo_cell)
+
+    @property
+    def n_matrices(self) -> int:
+        return len(self.matrix_combo)
+
+    @property
+    def unit_offset(self) -> float:
+        """log10 of the data's dose unit in M: log10(dose_unit) = log10(M) - unit_offset."""
+        return float(np.log10(DOSE_UNITS[self.dose_unit]))
+
+    @property
+    def combo_labels(self) -> list[str]:
+        return [f"{self.cell_lines[c]}|{self.pairs[p]}"
+                for c, p in zip(self.combo_cell, self.combo_pair)]
+
+    @property
+    def matrix_labels(self) -> list[str]:
+        return [f"{self.combo_labels[k]}|{self.experiments[e]}"
+                for k, e in zip(self.matrix_combo, self.matrix_exp)]
+
+    @property
+    def attrs(self) -> dict[str, str]:
+        """Attributes recorded on the posterior DataTree (the sign convention included)."""
+        return {"dose_unit": self.dose_unit, "response_scale": self.response_scale,
+                "surfaces": "viability (fraction of untreated)",
+                "synergy_sign": "positive = synergy (excess = null viability - combination "
+                "viability; beta > 0 and log_alpha > 0 are synergistic)"}
+
+    def grid_x(self, which: str) -> np.ndarray:
+        """Centred log10 doses of the grid of drug ``which`` ("a" or "b"), 0 at dose 0."""
+        dose = self.grid_dose_a if which == "a" else self.grid_dose_b
+        drug = (self.pair_a if which == "a" else self.pair_b)[self.combo_pair]
+        factor = DOSE_UNITS[self.dose_unit]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log10(np.where(dose > 0, dose, 1.0) * factor) - self.drug_center[drug][:, None]
+        return np.where(dose > 0, x, 0.0)
+
+
+def _levels(values: pd.Series) -> list[str]:
+    return list(pd.unique(values.astype(str)))
+
+
+def encode_combination(vt: CombinationTable) -> CombinationData:
+    """Encode a :class:`CombinationTable` into :class:`CombinationData`."""
+    df = vt.df.copy()
+    factor = DOSE_UNITS[vt.dose_unit]
+    df["response"] = df["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
+    cell_lines = _levels(df["cell_line"])
+    drugs = list(pd.unique(pd.concat([df["drug_a"], df["drug_b"]]).astype(str)))
+    experiments = _levels(df["experiment"])
+    ci = {c: i for i, c in enumerate(cell_lines)}
+    di = {d: i for i, d in enumerate(drugs)}
+    ei = {e: i for i, e in enumerate(experiments)}
+    pairs_df = df[["drug_a", "drug_b"]].drop_duplicates()
+    pairs = [f"{a}|{b}" for a, b in pairs_df.itertuples(index=False)]
+    pi = {p: i for i, p in enumerate(pairs)}
+    pair_a = np.array([di[a] for a in pairs_df["drug_a"]], np.int32)
+    pair_b = np.array([di[b] for b in pairs_df["drug_b"]], np.int32)
+
+    # doses per drug (both slots), centre and half range in log10 M
+    center = np.zeros(len(drugs))
+    half = np.zeros(len(drugs))
+    for j, d in enumerate(drugs):
+        v = np.concatenate([df.loc[df["drug_a"].eq(d) & df["dose_a"].gt(0), "dose_a"],
+                            df.loc[df["drug_b"].eq(d) & df["dose_b"].gt(0), "dose_b"]])
+        lv = np.log10(v * factor)
+        center[j] = 0.5 * (lv.min() + lv.max())
+        half[j] = 0.5 * (lv.max() - lv.min())
+
+    df["_pair"] = (df["drug_a"] + "|" + df["drug_b"]).map(pi)
+    combos_df = df[["cell_line", "_pair"]].drop_duplicates()
+    combo_key = {(c, p): k for k, (c, p) in enumerate(combos_df.itertuples(index=False))}
+    combo_cell = np.array([ci[c] for c, _ in combo_key], np.int32)
+    combo_pair = np.array([p for _, p in combo_key], np.int32)
+    mono_key: dict[tuple[int, int], int] = {}
+    combo_mono_a = np.zeros(len(combo_key), np.int32)
+    combo_mono_b = np.zeros(len(combo_key), np.int32)
+    for k, (c, p) in enumerate(combo_key):
+        for arr, d in ((combo_mono_a, pair_a[p]), (combo_mono_b, pair_b[p])):
+            arr[k] = mono_key.setdefault((ci[c], int(d)), len(mono_key))
+    mono_cell = np.array([c for c, _ in mono_key], np.int32)
+    mono_drug = np.array([d for _, d in mono_key], np.int32)
+
+    df["_combo"] = [combo_key[(c, p)] for c, p in zip(df["cell_line"], df["_pair"])]
+    mats = df[["_combo", "experiment"]].drop_duplicates()
+    mat_key = {(k, e): m for m, (k, e) in enumerate(mats.itertuples(index=False))}
+    matrix_combo = np.array([k for k, _ in mat_key], np.int32)
+    matrix_exp = np.array([ei[e] for _, e in mat_key], np.int32)
+    df["_mat"] = [mat_key[(k, e)] for k, e in zip(df["_combo"], df["experiment"])]
+    counts = df["_mat"].value_counts()
+    n_mat, n_pt = len(mat_key), int(counts.max())
+    x_a = np.zeros((n_mat, n_pt), np.float32)
+    x_b = np.zeros((n_mat, n_pt), np.float32)
+    zero_a = np.zeros((n_mat, n_pt), bool)
+    zero_b = np.zeros((n_mat, n_pt), bool)
+    y = np.zeros((n_mat, n_pt), np.float32)
+    mask = np.zeros((n_mat, n_pt), bool)
+    da_c = center[pair_a[df["_pair"].to_numpy()]]
+    db_c = center[pair_b[df["_pair"].to_numpy()]]
+    dose_a = df["dose_a"].to_numpy()
+    dose_b = df["dose_b"].to_numpy()
+    with np.errstate(divide="ignore"):
+        xa_all = np.where(dose_a > 0, np.log10(np.where(dose_a > 0, dose_a, 1) * factor) - da_c, 0)
+        xb_all = np.where(dose_b > 0, np.log10(np.where(dose_b > 0, dose_b, 1) * factor) - db_c, 0)
+    resp = df["response"].to_numpy()
+    mat_rows = df.groupby("_mat", sort=True).indices
+    for m, idx in mat_rows.items():
+        n = len(idx)
+        x_a[m, :n] = xa_all[idx]
+        x_b[m, :n] = xb_all[idx]
+        zero_a[m, :n] = dose_a[idx] <= 0
+        zero_b[m, :n] = dose_b[idx] <= 0
+        y[m, :n] = resp[idx]
+        mask[m, :n] = True
+
+    # per-combination grids: dose 0 then the tested positive doses
+    n_k = len(combo_key)
+    ga = [np.concatenate([[0.0], np.unique(df.loc[df["_combo"].eq(k) & (df["dose_a"] > 0),
+                                                  "dose_a"])]) for k in range(n_k)]
+    gb = [np.concatenate([[0.0], np.unique(df.loc[df["_combo"].eq(k) & (df["dose_b"] > 0),
+                                                  "dose_b"])]) for k in range(n_k)]
+    na, nb = max(len(g) for g in ga), max(len(g) for g in gb)
+    grid_a = np.full((n_k, na), np.nan)
+    grid_b = np.full((n_k, nb), np.nan)
+    tested = np.zeros((n_k, na, nb), bool)
+    gy = np.full((n_k, na, nb), np.nan)
+    gn = np.zeros((n_k, na, nb), np.int32)
+    for k in range(n_k):
+        grid_a[k, :len(ga[k])] = ga[k]
+        grid_b[k, :len(gb[k])] = gb[k]
+        sub = df[df["_combo"].eq(k)]
+        ia = np.searchsorted(ga[k], sub["dose_a"].to_numpy())
+        ib = np.searchsorted(gb[k], sub["dose_b"].to_numpy())
+        s = np.zeros((na, nb))
+        np.add.at(s, (ia, ib), sub["response"].to_numpy())
+        np.add.at(gn[k], (ia, ib), 1)
+        tested[k] = gn[k] > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gy[k] = np.where(tested[k], s / np.maximum(gn[k], 1), np.nan)
+    return CombinationData(
+        cell_lines=cell_lines, drugs=drugs, pairs=pairs, experiments=experiments,
+        pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
+        combo_cell=combo_cell, combo_pair=combo_pair, combo_mono_a=combo_mono_a,
+        combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
+        x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
+        drug_center=center, drug_half_range=half, grid_dose_a=grid_a, grid_dose_b=grid_b,
+        grid_tested=tested, grid_y=gy, grid_n=gn, dose_unit=vt.dose_unit,
+        response_scale=vt.response_scale, n_wells=len(df))
