@@ -509,6 +509,11 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
         outs.append(out)
         if on_result is not None:
             on_result(result, out)
+        # each config compiles its own programs (its own model closure); free them, as every
+        # XLA:CPU executable holds memory mappings and a long batch would otherwise exhaust
+        # the kernel's vm.max_map_count (reruns of the same shapes still hit the disk cache)
+        del result
+        jax.clear_caches()
     if failed:
         raise DiagnosticsError("; ".join(failed))
     return outs
