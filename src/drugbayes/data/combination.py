@@ -16,6 +16,7 @@ import pandas as pd
 
 from ..errors import DataValidationError, Issue
 from ..io import TableSource
+from .encode import _levels
 from .schemas import DOSE_UNITS, Schema
 from .validate import _numeric, _text
 
@@ -300,10 +301,6 @@ class CombinationData:
         with np.errstate(divide="ignore", invalid="ignore"):
             x = np.log10(np.where(dose > 0, dose, 1.0) * factor) - self.drug_center[drug][:, None]
         return np.where(dose > 0, x, 0.0)
-
-
-def _levels(values: pd.Series) -> list[str]:
-    return list(pd.unique(values.astype(str)))
 
 
 def encode_combination(vt: CombinationTable) -> CombinationData:
