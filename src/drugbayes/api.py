@@ -68,13 +68,21 @@ class FitResult:
     interval_prob: float = 0.95
     dropped: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
+    _summaries: dict = field(default_factory=dict, repr=False)
 
     def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
-        """Tidy summary: one row per cell line x drug x quantity (plus contrasts)."""
-        fam = get_family(self.spec.family)
-        return fam.summarize(self.data, self.inference.samples, self.contrasts,
-                             interval_prob or self.interval_prob, self.inference.method,
-                             spec=self.spec)
+        """Tidy summary: one row per group and quantity (plus contrasts).
+
+        Computed once per interval probability (a run writes it and the CLI prints it);
+        each call returns a copy.
+        """
+        prob = interval_prob or self.interval_prob
+        if prob not in self._summaries:
+            fam = get_family(self.spec.family)
+            self._summaries[prob] = fam.summarize(self.data, self.inference.samples,
+                                                  self.contrasts, prob, self.inference.method,
+                                                  spec=self.spec)
+        return self._summaries[prob].copy()
 
     def to_netcdf(self, path: str | Path) -> Path:
         """Write the DataTree to a netCDF file (h5netcdf engine)."""

@@ -242,7 +242,7 @@ def observed(data, samples: dict) -> dict:
              "mouse_status": np.array(data.mouse_status)}
     cdims = {"day": ["mouse", "obs"], "censored": ["mouse", "obs"], "mouse_arm": ["mouse"],
              "mouse_cell_line": ["mouse"], "mouse_status": ["mouse"]}
-    return {"coords": {"mouse": data.mice}, "observed": obs, "observed_dims": odims,
+    return {"observed": obs, "observed_dims": odims,
             "constant": const, "constant_dims": cdims}
 
 

@@ -60,11 +60,7 @@ def _draws(draws: dict, name: str) -> np.ndarray:
     return np.asarray(draws[name], np.float64)
 
 
-def _scale_of(data, spec_scale: str | None) -> str:
-    return spec_scale or "log"
-
-
-def _new_mice(draws: dict, rng: np.random.Generator, n_group: int):
+def _new_mice(draws: dict, rng: np.random.Generator):
     """Baseline and rate of one new mouse per draw and arm group, ``(chain, draw, group)``."""
     base = _draws(draws, "grp_baseline")
     rate = _draws(draws, "grp_rate")
@@ -82,9 +78,8 @@ def time_to_log_volume(b: np.ndarray, r: np.ndarray, beta: np.ndarray,
     delta = target - b
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         t_exp = delta / r
-        x = beta * delta / r
-        t_gom = np.where(x < 1, -np.log1p(-np.minimum(x, 1 - 1e-300)) / np.where(beta > 0, beta,
-                                                                                 1.0), np.inf)
+        x = beta * delta / r  # Gompertz: reached only below the plateau (x < 1)
+        t_gom = np.where(x < 1, -np.log1p(-x) / np.where(beta > 0, beta, 1.0), np.inf)
     t = np.where(beta > 0, t_gom, t_exp)
     t = np.where(r > 0, t, np.inf)
     return np.where(delta <= 0, 0.0, t)
@@ -105,7 +100,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED) 
     g_tc = _g(t_tc, beta)
     out["_log_rtv"] = rate * g_tc + 0.5 * (sr * g_tc) ** 2
     rng = np.random.default_rng(seed)
-    b_new, r_new = _new_mice(draws, rng, data.n_groups)
+    b_new, r_new = _new_mice(draws, rng)
     target = np.log(data.target_volume) if scale == "log" else np.log1p(data.target_volume)
     out["time_to_volume"] = time_to_log_volume(b_new, r_new, beta, target)
     return out
@@ -302,7 +297,7 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     sub = {k: flat(k)[idx][None] for k in ("grp_baseline", "grp_rate", "grp_deceleration",
                                            "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse")}
     sigma = flat("sigma")[idx]
-    b_new, r_new = _new_mice(sub, rng, data.n_groups)
+    b_new, r_new = _new_mice(sub, rng)
     tg = np.linspace(0, data.t_end, 80)
     files = []
     cmap = plt.get_cmap("tab10")
