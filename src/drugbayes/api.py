@@ -90,6 +90,18 @@ class FitResult:
         self.posterior.to_netcdf(path, engine="h5netcdf")
         return path
 
+    def loo(self, pointwise: bool = False):
+        """PSIS-LOO (``arviz_stats.loo``) on the DataTree's ``log_likelihood`` group.
+
+        The unit is the family's (xenograft: a mouse, its whole series). Compare presets
+        fitted to the same table with :func:`arviz_stats.compare`.
+        """
+        from arviz_stats import loo
+
+        if "log_likelihood" not in self.posterior.children:
+            raise ValueError(f"family {self.spec.family!r} records no log-likelihood")
+        return loo(self.posterior, pointwise=pointwise)
+
     def plot(self, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
         """Write the family's plots into ``folder``; returns the files."""
         fam = get_family(self.spec.family)
@@ -182,7 +194,7 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
 
 
 def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
-                    attrs: dict) -> xr.DataTree:
+                    attrs: dict, log_lik: dict | None = None) -> xr.DataTree:
     dims, coords = fam.posterior_dims(data)
     samples = dict(res.samples)
     extra = fam.observed(data, samples)
@@ -191,7 +203,7 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
     coords.update(extra.get("coords", {}))
     tree = to_datatree(samples, res.sample_stats, dims, coords, extra.get("observed"),
                        extra.get("observed_dims"), extra.get("constant"),
-                       extra.get("constant_dims"), attrs)
+                       extra.get("constant_dims"), attrs, log_lik)
     return add_nd_coords(tree, extra.get("coords_nd", {}))
 
 
@@ -255,6 +267,8 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     vt, data = prepared or prepare(table, kind=kind, columns=columns, **data_options)
     contrasts = list(contrasts or [])
     fam.validate_contrasts(data, contrasts, "<config>")
+    if fam.check_spec:
+        fam.check_spec(spec, data, "<config>")
     for d in vt.dropped:
         log.info("dropped line %s: %s (%s)", d["line"], d["reason"],
                  ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("line", "reason")))
@@ -270,7 +284,14 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     attrs = {"drugbayes_version": __version__, "family": spec.family,
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
              **{k: v for k, v in getattr(data, "attrs", {}).items()}}
-    tree = _posterior_tree(fam, spec, data, res, attrs)
+    log_lik = {}
+    if fam.pointwise:
+        t_pw = time.perf_counter()
+        pw = fam.pointwise(data, spec, res.samples)
+        log_lik = {k: v for k, v in pw.items() if k.startswith("log_lik_")}
+        res.samples.update({k: v for k, v in pw.items() if k not in log_lik})
+        diag["timings"]["pointwise"] = time.perf_counter() - t_pw
+    tree = _posterior_tree(fam, spec, data, res, attrs, log_lik)
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped)
     if not diag["passed"]:
         msg = "diagnostics failed: " + ", ".join(
@@ -311,8 +332,11 @@ def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
         raise ConfigError(issues + e.issues) from None
     if issues:
         raise ConfigError(issues)
-    family_for_kind(cfg.data.kind).validate_contrasts(data, cfg.contrasts,
-                                                      cfg.source or "<config>")
+    fam = family_for_kind(cfg.data.kind)
+    fam.validate_contrasts(data, cfg.contrasts, cfg.source or "<config>")
+    spec_fam = get_family(spec.family)
+    if spec_fam.kind == cfg.data.kind and spec_fam.check_spec:
+        spec_fam.check_spec(spec, data, cfg.source or "<config>")
     return spec, vt, data
 
 
@@ -387,6 +411,9 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
     folder = Path(folder)
     summary = result.summary()
     summary.to_csv(folder / "summary.csv", index=False)
+    fam = get_family(result.spec.family)
+    for name, table in (fam.extra_tables(result) if fam.extra_tables else {}).items():
+        table.to_csv(folder / name, index=False)
     result.to_netcdf(folder / "posterior.nc")
     (folder / "diagnostics.json").write_text(
         json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))

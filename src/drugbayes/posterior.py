@@ -13,7 +13,8 @@ def to_datatree(samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarr
                 observed_dims: dict[str, list[str]] | None = None,
                 constant: dict[str, np.ndarray] | None = None,
                 constant_dims: dict[str, list[str]] | None = None,
-                attrs: dict | None = None) -> xr.DataTree:
+                attrs: dict | None = None,
+                log_likelihood: dict[str, np.ndarray] | None = None) -> xr.DataTree:
     """Build the ArviZ DataTree (posterior, sample_stats, observed_data, constant_data).
 
     Parameters
@@ -22,6 +23,9 @@ def to_datatree(samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarr
         Site -> ``(chain, draw, ...)``.
     dims, coords : dict
         Dims per site (plate names) and coordinate values.
+    log_likelihood : dict, optional
+        ``log_lik_<unit>`` -> ``(chain, draw, unit)`` pointwise log-likelihood draws (dims
+        from ``dims``), stored in the ``log_likelihood`` group.
     """
     groups: dict = {"posterior": {k: np.asarray(v) for k, v in samples.items()}}
     stats = dict(sample_stats)
@@ -36,6 +40,8 @@ def to_datatree(samples: dict[str, np.ndarray], sample_stats: dict[str, np.ndarr
     if constant:
         groups["constant_data"] = constant
     all_dims = dict(dims)
+    if log_likelihood:
+        groups["log_likelihood"] = {k: np.asarray(v) for k, v in log_likelihood.items()}
     all_dims.update(observed_dims or {})
     all_dims.update(constant_dims or {})
     used = {d for ds in all_dims.values() for d in ds}

@@ -232,6 +232,8 @@ class XenograftData:
     baseline_center: float  # median log volume of each mouse's first measurement
     n_rows: int = 0
     has_calipers: bool = False
+    length: np.ndarray | None = None  # [mouse, obs] mm (calipers only)
+    width: np.ndarray | None = None  # [mouse, obs] mm (calipers only)
 
     @property
     def n_mice(self) -> int:
@@ -288,13 +290,20 @@ def encode_xenograft(vx) -> XenograftData:
     vol = np.ones((n_m, n_o), np.float32)
     day = np.full((n_m, n_o), np.nan)
     mask = np.zeros((n_m, n_o), bool)
+    length = np.ones((n_m, n_o), np.float64)
+    width = np.ones((n_m, n_o), np.float64)
     pos = np.zeros(n_m, int)
     rows = np.array([midx[k] for k in mkey])
-    for m, d, v in zip(rows, df["day"].to_numpy(), df["volume"].to_numpy()):
+    cal = vx.has_calipers
+    ls = df["length"].to_numpy(float) if cal else np.ones(len(df))
+    ws = df["width"].to_numpy(float) if cal else np.ones(len(df))
+    for m, d, v, ln, wd in zip(rows, df["day"].to_numpy(), df["volume"].to_numpy(), ls, ws):
         j = pos[m]
         t[m, j] = d - start
         day[m, j] = d
         vol[m, j] = v
+        length[m, j] = ln
+        width[m, j] = wd
         mask[m, j] = True
         pos[m] += 1
     censored = mask & (vol <= dl)
@@ -323,4 +332,5 @@ def encode_xenograft(vx) -> XenograftData:
         detection_limit=dl, volume_constant=c,
         control_arm=None if ctrl is None else str(ctrl), tc_day=float(tc_day),
         target_volume=float(o.get("target_volume", 1000.0)), baseline_center=center,
-        n_rows=len(df), has_calipers=vx.has_calipers)
+        n_rows=len(df), has_calipers=vx.has_calipers,
+        length=length if cal else None, width=width if cal else None)

@@ -62,6 +62,13 @@ class Family:
         Constrained start values of some sites for the MAP (from simple data summaries).
     contract_data : callable(seed) -> (table, data options)
         A small simulated table for the contract tests over the registry.
+    check_spec : callable(spec, data, source) -> None, optional
+        Check model options that name things in the data (raises :class:`ConfigError`).
+    pointwise : callable(result) -> dict, optional
+        Per-unit log-likelihood draws (``log_lik_<dim>``) and other per-unit posterior
+        quantities computed from the draws after the fit, for LOO and summaries.
+    extra_tables : callable(result) -> dict of file name -> DataFrame, optional
+        Further tables of the run directory (e.g. one row per mouse).
     """
 
     name: str
@@ -85,6 +92,9 @@ class Family:
     plot: Callable[..., Any] | None = None
     map_start: Callable[..., dict] | None = None
     init_values: Callable[..., dict] | None = None
+    check_spec: Callable[..., None] | None = None
+    pointwise: Callable[..., dict] | None = None
+    extra_tables: Callable[..., dict] | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,
                   preset: str | None = None, description: str | None = None) -> Spec:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -41,11 +42,15 @@ from ._base import Family, Spec, StrictModel
 class XenograftOptions(StrictModel):
     """Options of the ``xenograft`` family."""
 
-    growth: Literal["exponential", "gompertz"] = "exponential"
+    growth: Literal["exponential", "gompertz", "simeoni", "regrowth"] = "exponential"
     scale: Literal["log", "log1p"] = "log"
     arm_pooling: bool = True
     experiment_effects: bool = True
     parameterization: Literal["auto", "noncentered", "centered"] = "auto"
+    cure: bool = False
+    cure_arms: list[str] | None = Field(
+        None, description="arms with a cure component (default: every arm but the control)")
+    observation: Literal["auto", "volume", "calipers"] = "auto"
 
 
 class XenograftPriors(StrictModel):
@@ -63,6 +68,19 @@ class XenograftPriors(StrictModel):
     noise_sd: float = Field(0.3, gt=0)
     log_deceleration_mean: float = Field(-3.5, description="Gompertz log beta, beta in 1/day")
     log_deceleration_sd: float = Field(1.0, gt=0)
+    log_linear_rate_mean: float = Field(
+        np.log(50.0), description="Simeoni: log of the linear growth rate, mm3/day")
+    log_linear_rate_sd: float = Field(1.5, gt=0)
+    log_regression_rate_mean: float = Field(
+        np.log(0.1), description="regrowth/cure: log of the regression rate d, 1/day")
+    log_regression_rate_sd: float = Field(1.0, gt=0)
+    logit_sensitive_mean: float = Field(0.0, description="regrowth: logit sensitive fraction")
+    logit_sensitive_sd: float = Field(3.0, gt=0)
+    cure_a: float = Field(1.0, gt=0, description="Beta(a, b) prior of an arm's cure fraction")
+    cure_b: float = Field(1.0, gt=0)
+    caliper_sd: float = Field(0.1, gt=0, description="half-normal scale of the caliper error")
+    aspect_mean: float = Field(0.3, description="prior mean of log(length / width)")
+    aspect_sd: float = Field(0.3, gt=0, description="half-normal scale of its spread")
 
 
 TIME_SCALE = 10.0
@@ -70,14 +88,137 @@ TIME_SCALE = 10.0
 reported per day; sites sampled in those units end in ``_10d``."""
 
 DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
-                 "mouse_baseline", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse")
+                 "mouse_baseline", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
+                 "grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
+                 "grp_cure_fraction")
+
+GROWTH_FORMS = {
+    "exponential": "log V = b + r t",
+    "gompertz": "log V = b + r (1 - exp(-beta t)) / beta",
+    "simeoni": "exponential at rate r until V reaches lambda1 / r, then linear at lambda1 "
+               "(mm3/day)",
+    "regrowth": "V = V0 [f exp(-d t) + (1 - f) exp(r t)]: a sensitive fraction f decays at d, "
+                "a resistant fraction grows at r",
+}
+
+
+def _log_sigmoid(x, xp):
+    return -xp.logaddexp(0.0, -x)
+
+
+def growth_curve(t, rate, deceleration, xp=jnp):
+    """``g(t)`` times the rate: ``r t`` (deceleration 0) or ``r (1 - exp(-beta t)) / beta``.
+
+    Float32-safe for any ``beta >= 0``: ``-expm1(-beta t) / beta`` is evaluated as
+    ``t * (-expm1(-x) / x)`` with ``x = beta t``, which is 1 at ``x = 0``.
+    """
+    x = deceleration * t
+    small = x < 1e-4
+    xs = xp.where(small, 1.0, x)
+    ratio = xp.where(small, 1.0 - 0.5 * x, -xp.expm1(-xs) / xs)
+    return rate * t * ratio
+
+
+def log_volume(t, b, r, growth: str = "exponential", deceleration=0.0, log_linear_rate=0.0,
+               log_regression_rate=0.0, logit_sensitive=0.0, xp=jnp):
+    """Model log volume ``log V(t)`` of a mouse with log baseline ``b`` and rate ``r``.
+
+    Parameters
+    ----------
+    t : array
+        Time since the start of treatment (any unit; rates in the same unit).
+    b, r : array
+        Log baseline volume and growth rate (the resistant fraction's rate for ``regrowth``).
+    growth : {"exponential", "gompertz", "simeoni", "regrowth"}
+        See :data:`GROWTH_FORMS`.
+    deceleration : array
+        Gompertz ``beta``.
+    log_linear_rate : array
+        Simeoni: log of the linear growth rate ``lambda1`` (volume per time unit).
+    log_regression_rate, logit_sensitive : array
+        Regrowth: log of the decay rate ``d`` and logit of the sensitive fraction ``f``.
+    xp : module
+        ``jax.numpy`` (model) or ``numpy`` (summaries, float64).
+
+    Notes
+    -----
+    Every form is finite in float32 at any time and parameter value: Gompertz through an
+    ``expm1`` ratio, regrowth as ``logaddexp(log f - d t, log(1 - f) + r t)`` (never a sum of
+    exponentials), Simeoni's linear phase as ``log(V_s) + log1p(lambda1 (t - t_s) / V_s)``.
+    """
+    if growth in ("exponential", "gompertz"):
+        return b + growth_curve(t, r, deceleration if growth == "gompertz" else 0.0, xp)
+    if growth == "regrowth":
+        d = xp.exp(log_regression_rate)
+        return b + xp.logaddexp(_log_sigmoid(logit_sensitive, xp) - d * t,
+                                _log_sigmoid(-logit_sensitive, xp) + r * t)
+    if growth == "simeoni":
+        eps = 1e-6
+        rp = xp.maximum(r, eps)
+        lv_switch = log_linear_rate - xp.log(rp)  # the volume where r V = lambda1
+        lv_start = xp.maximum(b, lv_switch)
+        t_switch = xp.maximum((lv_switch - b) / rp, 0.0)
+        dt = xp.maximum(t - t_switch, 0.0)
+        linear = lv_start + xp.log1p(xp.exp(log_linear_rate - lv_start) * dt)
+        return xp.where((r > eps) & (t > t_switch), linear, b + r * t)
+    raise ValueError(f"unknown growth {growth!r}")
+
+
+def _cure_groups(a: dict, options) -> np.ndarray:
+    """Boolean ``[group]``: arm groups with a cure component."""
+    names = a["group_arm_names"]
+    if not options.cure:
+        return np.zeros(len(names), bool)
+    arms = options.cure_arms
+    if arms is None:
+        return np.array([n != a["control_arm"] for n in names], bool)
+    return np.array([n in set(arms) for n in names], bool)
+
+
+def check_spec(spec: Spec, data, source: str = "<config>") -> None:
+    """Check the model options against the data (``cure_arms``, ``observation``)."""
+    from ..errors import ConfigError, Issue
+
+    o = spec.options
+    issues = []
+    if o.cure_arms is not None:
+        for arm in o.cure_arms:
+            if arm not in data.arms:
+                issues.append(Issue(source, None, "model.options.cure_arms", arm,
+                                    f"not an arm of the data (arms: {', '.join(data.arms)})"))
+        if not o.cure:
+            issues.append(Issue(source, None, "model.options.cure_arms", None,
+                                "cure_arms needs cure = true"))
+    if o.observation == "calipers" and not caliper_rows_complete(data):
+        issues.append(Issue(source, None, "model.options.observation", "calipers",
+                            "caliper mode needs a length and a width on every measured row"))
+    if o.scale == "log1p" and (o.cure or o.growth not in ("exponential", "gompertz")
+                               or o.observation == "calipers"):
+        issues.append(Issue(source, None, "model.options.scale", "log1p",
+                            "the log1p preset is for exponential/Gompertz volumes only"))
+    if issues:
+        raise ConfigError(issues)
+
+
+def _calipers(options, has_calipers: bool) -> bool:
+    return options.observation == "calipers" or (options.observation == "auto"
+                                                 and has_calipers)
+
+
+def caliper_rows_complete(data) -> bool:
+    """Whether every measurement above the detection limit has a length and a width."""
+    if not data.has_calipers or data.length is None:
+        return False
+    ok = data.mask & ~data.censored
+    return bool(np.all(np.isfinite(data.length[ok]) & (data.length[ok] > 0)
+                       & np.isfinite(data.width[ok]) & (data.width[ok] > 0)))
 
 
 def arrays(data) -> dict:
     """Numeric arrays the model needs, from :class:`~drugbayes.data.encode.XenograftData`."""
     vol = np.asarray(data.volume, np.float64)
     dl = data.detection_limit
-    return {
+    a = {
         "n_cell": len(data.cell_lines), "n_group": data.n_groups, "n_mouse": data.n_mice,
         "n_exp": len(data.experiments), "group_cell": data.group_cell,
         "mouse_group": data.mouse_group, "mouse_exp": data.mouse_experiment,
@@ -87,7 +228,17 @@ def arrays(data) -> dict:
         "log_dl": np.float32(np.log(dl)), "center": np.float32(data.baseline_center),
         "mice_informed": bool(mice_informed(data)),
         "t_center": float(np.mean(data.t[data.mask])) / TIME_SCALE if data.mask.any() else 0.0,
+        "group_arm_names": tuple(data.arms[g] for g in data.group_arm),
+        "control_arm": data.control_arm, "has_calipers": caliper_rows_complete(data),
+        "log_c": np.float32(np.log(data.volume_constant)), "pointwise": False,
     }
+    if caliper_rows_complete(data):
+        ok = data.mask & ~data.censored
+        a["log_len"] = np.where(ok, np.log(np.where(ok, data.length, 1.0)), 0.0).astype(
+            np.float32)
+        a["log_wid"] = np.where(ok, np.log(np.where(ok, data.width, 1.0)), 0.0).astype(
+            np.float32)
+    return a
 
 
 def mice_informed(data) -> bool:
@@ -106,17 +257,41 @@ def mice_informed(data) -> bool:
 MIN_OBS_CENTERED = 4
 
 
-def growth_curve(t, rate, deceleration):
-    """``g(t)`` times the rate: ``r t`` (deceleration 0) or ``r (1 - exp(-beta t)) / beta``.
+def _obs_loglik(mu, a: dict, scale: str, calipers: bool, noise: dict):
+    """Log-likelihood of every measurement ``[mouse, obs]`` (0 where padded) given the model's
+    log volumes ``mu``.
 
-    Float32-safe for any ``beta >= 0``: ``-expm1(-beta t) / beta`` is evaluated as
-    ``t * (-expm1(-x) / x)`` with ``x = beta t``, which is 1 at ``x = 0``.
+    Volume mode: ``log V ~ Normal(mu, sigma)``, left-censored at the detection limit. Caliper
+    mode: ``(log L, log W)`` bivariate normal with ``log L + 2 log W = mu - log c`` on average;
+    its covariance adds the tumour's shape (``log(L/W)`` with mean ``aspect_mean`` and sd
+    ``aspect_sd``; it cancels in the volume), the volume's own deviation (``sigma``, split
+    equally over the three lengths) and an independent multiplicative caliper error
+    ``sigma_caliper`` on each of L and W; censored rows (a zero or sub-limit caliper volume)
+    use ``log V_obs ~ Normal(mu, sigma^2 + 5 sigma_caliper^2)``.
     """
-    x = deceleration * t
-    small = x < 1e-4
-    xs = jnp.where(small, 1.0, x)
-    ratio = jnp.where(small, 1.0 - 0.5 * x, -jnp.expm1(-xs) / xs)
-    return rate * t * ratio
+    mask = jnp.asarray(a["mask"])
+    sigma = noise["sigma"]
+    if scale == "log1p":
+        ll = dist.Normal(mu, sigma).log_prob(jnp.asarray(a["log1p_v"]))
+        return jnp.where(mask, ll, 0.0)
+    cens = jnp.asarray(a["censored"])
+    if calipers:
+        sm, ma, sa = noise["sigma_caliper"], noise["aspect_mean"], noise["aspect_sd"]
+        vll = (4 * sa ** 2 + sigma ** 2) / 9 + sm ** 2
+        vww = (sa ** 2 + sigma ** 2) / 9 + sm ** 2
+        vlw = (sigma ** 2 - 2 * sa ** 2) / 9
+        det = vll * vww - vlw ** 2
+        base = mu - a["log_c"]
+        el = jnp.asarray(a["log_len"]) - (base + 2 * ma) / 3
+        ew = jnp.asarray(a["log_wid"]) - (base - ma) / 3
+        quad = (vww * el ** 2 - 2 * vlw * el * ew + vll * ew ** 2) / det
+        ll_obs = -0.5 * quad - 0.5 * jnp.log(det) - jnp.log(2 * jnp.pi)
+        s_cens = jnp.sqrt(sigma ** 2 + 5 * sm ** 2)
+    else:
+        ll_obs = dist.Normal(mu, sigma).log_prob(jnp.asarray(a["log_v"]))
+        s_cens = sigma
+    ll_cens = log_ndtr((a["log_dl"] - mu) / s_cens)
+    return jnp.where(mask, jnp.where(cens, ll_cens, ll_obs), 0.0)
 
 
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
@@ -128,7 +303,8 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         Output of :func:`arrays`.
     spec : Spec
     observed : bool
-        Condition on the volumes (False gives prior/posterior predictive draws of ``y``).
+        Condition on the volumes (False gives prior/posterior predictive draws of ``y``, the
+        log volume).
     """
     p, o = spec.priors, spec.options
     n_cell, n_group, n_mouse = a["n_cell"], a["n_group"], a["n_mouse"]
@@ -157,6 +333,30 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     numpyro.deterministic("grp_rate", rate_v / S)
     numpyro.deterministic("grp_deceleration", dec_cell[gcell] / S)
     dec = dec_cell[gcell]
+    curve = {"growth": o.growth}
+    if o.growth == "simeoni":
+        with numpyro.plate("arm_group_linear", n_group):
+            llin = numpyro.sample("log_linear_rate_10d", dist.Normal(
+                p.log_linear_rate_mean + np.log(S), p.log_linear_rate_sd))
+        numpyro.deterministic("grp_linear_rate", jnp.exp(llin) / S)
+    needs_d = o.growth == "regrowth" or o.cure
+    if needs_d:
+        with numpyro.plate("arm_group_regression", n_group):
+            lreg = numpyro.sample("log_regression_rate_10d", dist.Normal(
+                p.log_regression_rate_mean + np.log(S), p.log_regression_rate_sd))
+        numpyro.deterministic("grp_regression_rate", jnp.exp(lreg) / S)
+    if o.growth == "regrowth":
+        with numpyro.plate("arm_group_sensitive", n_group):
+            lsens = numpyro.sample("logit_sensitive", dist.Normal(
+                p.logit_sensitive_mean, p.logit_sensitive_sd))
+        numpyro.deterministic("grp_sensitive_fraction", jax.nn.sigmoid(lsens))
+    cure_g = _cure_groups(a, o)
+    n_cure = int(cure_g.sum())
+    if n_cure:
+        with numpyro.plate("cure_group", n_cure):
+            pi_c = numpyro.sample("cure_fraction", dist.Beta(p.cure_a, p.cure_b))
+        pi = jnp.zeros(n_group).at[np.flatnonzero(cure_g)].set(pi_c)
+        numpyro.deterministic("grp_cure_fraction", pi)
     # experiment effects (sum to zero, fixed scale)
     if o.experiment_effects and a["n_exp"] > 1:
         e_base = numpyro.sample("experiment_baseline", dist.ZeroSumNormal(
@@ -194,22 +394,50 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
     numpyro.deterministic("mouse_baseline", b_i)
     numpyro.deterministic("mouse_rate", r_i / S)
     t = jnp.asarray(a["t"]) / S
-    mu = b_i[:, None] + growth_curve(t, r_i[:, None], dec[mg][:, None])
-    sigma = numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))
+    if o.growth == "gompertz":
+        curve["deceleration"] = dec[mg][:, None]
+    if o.growth == "simeoni":
+        curve["log_linear_rate"] = llin[mg][:, None]
+    if o.growth == "regrowth":
+        curve["log_regression_rate"] = lreg[mg][:, None]
+        curve["logit_sensitive"] = lsens[mg][:, None]
+    mu = log_volume(t, b_i[:, None], r_i[:, None], **curve)
+    noise = {"sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
+    calipers = o.scale == "log" and _calipers(o, a["has_calipers"])
+    if calipers:
+        noise["sigma_caliper"] = numpyro.sample("sigma_caliper", dist.HalfNormal(p.caliper_sd))
+        noise["aspect_mean"] = numpyro.sample("aspect_mean", dist.Normal(p.aspect_mean, 0.5))
+        noise["aspect_sd"] = numpyro.sample("aspect_sd", dist.HalfNormal(p.aspect_sd))
     mask = jnp.asarray(a["mask"])
+    if n_cure:
+        mu_cure = b_i[:, None] - jnp.exp(lreg[mg])[:, None] * t  # every tumour cell sensitive
+        cure_m = jnp.asarray(cure_g[np.asarray(mg)])
     if not observed:
+        if n_cure:
+            with numpyro.plate("mouse", n_mouse):
+                z_c = numpyro.sample("cured", dist.Bernoulli(pi[mg]))
+            mu = jnp.where((z_c > 0)[:, None], mu_cure, mu)
+        s_v = noise["sigma"]
+        if calipers:
+            s_v = jnp.sqrt(s_v ** 2 + 5 * noise["sigma_caliper"] ** 2)
         with numpyro.handlers.mask(mask=mask):
-            numpyro.sample("y", dist.Normal(mu, sigma))
+            numpyro.sample("y", dist.Normal(mu, s_v))
         return
-    if o.scale == "log1p":
-        with numpyro.handlers.mask(mask=mask):
-            numpyro.sample("y", dist.Normal(mu, sigma), obs=jnp.asarray(a["log1p_v"]))
-        return
-    cens = jnp.asarray(a["censored"])
-    with numpyro.handlers.mask(mask=mask & ~cens):
-        numpyro.sample("y", dist.Normal(mu, sigma), obs=jnp.asarray(a["log_v"]))
-    lc = log_ndtr((a["log_dl"] - mu) / sigma)
-    numpyro.factor("y_censored", jnp.sum(jnp.where(mask & cens, lc, 0.0)))
+    scale = o.scale
+    ll = _obs_loglik(mu, a, scale, calipers, noise).sum(axis=1)
+    if n_cure:
+        ll_c = _obs_loglik(mu_cure, a, scale, calipers, noise).sum(axis=1)
+        pm = jnp.clip(pi[mg], 1e-12, 1 - 1e-7)
+        lp_cure = jnp.log(pm) + ll_c
+        lp_grow = jnp.log1p(-pm) + ll
+        mix = jnp.logaddexp(lp_cure, lp_grow)
+        if a["pointwise"]:
+            numpyro.deterministic("p_complete_regression_mouse", jnp.where(
+                cure_m, jax.nn.sigmoid(lp_cure - lp_grow), 0.0))
+        ll = jnp.where(cure_m, mix, ll)
+    if a["pointwise"]:
+        numpyro.deterministic("log_lik_mouse", ll)
+    numpyro.factor("y", ll.sum())
 
 
 # ------------------------------------------------------------------------ labelled posterior
@@ -227,6 +455,11 @@ def posterior_dims(data) -> tuple[dict, dict]:
         "z_mouse": ["mouse", "mouse_z"], "mouse_effect": ["mouse", "mouse_effect"],
         "mouse_baseline": ["mouse"],
         "mouse_rate": ["mouse"],
+        "log_linear_rate_10d": ["arm_group"], "grp_linear_rate": ["arm_group"],
+        "log_regression_rate_10d": ["arm_group"], "grp_regression_rate": ["arm_group"],
+        "logit_sensitive": ["arm_group"], "grp_sensitive_fraction": ["arm_group"],
+        "grp_cure_fraction": ["arm_group"],
+        "p_complete_regression_mouse": ["mouse"], "log_lik_mouse": ["mouse"],
     }
     return dims, coords
 
@@ -299,6 +532,17 @@ def map_start(a: dict, spec: Spec) -> dict:
              "arm_rate_10d": rate, "sd_mouse_rate_10d": sd_r, "sd_mouse_baseline": sd_b,
              "sigma": max(sigma, 0.02),
              "z_mouse": np.stack([dev_b / sd_b, dev_r / sd_r], -1)}
+    o = spec.options
+    if o.growth == "regrowth":  # start close to exponential growth at the fitted rates
+        start["logit_sensitive"] = np.full(G, -2.0)
+    if o.growth == "simeoni":
+        start["log_linear_rate_10d"] = np.full(G, spec.priors.log_linear_rate_mean + np.log(S))
+    if o.growth == "regrowth" or o.cure:
+        start["log_regression_rate_10d"] = np.full(
+            G, spec.priors.log_regression_rate_mean + np.log(S))
+    n_cure = int(_cure_groups(a, o).sum())
+    if n_cure:
+        start["cure_fraction"] = np.full(n_cure, 0.2)
     if spec.options.arm_pooling:
         cells = np.asarray(a["group_cell"])
         start["mu_rate_10d"] = np.array([rate[cells == c].mean() if (cells == c).any()
@@ -323,6 +567,40 @@ def prepare(table, data_cfg) -> tuple:
                             start_day=data_cfg.start_day, tc_day=data_cfg.tc_day,
                             target_volume=data_cfg.target_volume)
     return vx, encode_xenograft(vx)
+
+
+def pointwise(data, spec: Spec, samples: dict, chunk: int = 256) -> dict:
+    """Per-mouse log-likelihood draws ``log_lik_mouse`` (for LOO; with a cure component the
+    marginal over cured / not cured) and, with a cure component,
+    ``p_complete_regression_mouse``: each mouse's probability of being cured given its data
+    and the draw's parameters. Both ``(chain, draw, mouse)``, computed after the fit in chunks
+    of draws.
+    """
+    from ..inference.svi import predictive_sites
+
+    a = dict(arrays(data))
+    a["pointwise"] = True
+    sites = ("log_lik_mouse",) + (("p_complete_regression_mouse",)
+                                  if _cure_groups(a, spec.options).any() else ())
+
+    def m(observed: bool = True):
+        return model(a, spec, observed)
+
+    any_site = next(iter(samples.values()))
+    C, D = np.asarray(any_site).shape[:2]
+    flat = {k: np.asarray(v).reshape(C * D, *np.asarray(v).shape[2:])
+            for k, v in samples.items() if k not in sites}
+    parts: dict[str, list] = {k: [] for k in sites}
+    key = jax.random.PRNGKey(0)
+    for i in range(0, C * D, chunk):
+        sl = {k: v[i:i + chunk] for k, v in flat.items()}
+        n = next(iter(sl.values())).shape[0]
+        if n < chunk:  # pad to one shape: one compilation
+            sl = {k: np.concatenate([v, np.repeat(v[-1:], chunk - n, 0)]) for k, v in sl.items()}
+        out = predictive_sites(m, sl, (), sites, key)
+        for k in sites:
+            parts[k].append(out[k][:n])
+    return {k: np.concatenate(v).reshape(C, D, -1) for k, v in parts.items()}
 
 
 def describe(vx, data) -> str:
@@ -358,6 +636,14 @@ def summarize(*args, spec: Spec | None = None, **kwargs):
         kwargs.setdefault("scale", spec.options.scale)
         kwargs.setdefault("growth", spec.options.growth)
     return summarize_xenograft(*args, **kwargs)
+
+
+def extra_tables(result) -> dict:
+    """``mice.csv``: one row per mouse (see :func:`drugbayes.report.xenograft.mouse_table`)."""
+    from ..report.xenograft import mouse_table
+
+    return {"mice.csv": mouse_table(result.data, result.inference.samples,
+                                    result.spec.options.growth)}
 
 
 def validate_contrasts(*args, **kwargs) -> None:
@@ -396,6 +682,9 @@ FAMILY = Family(
     describe=describe,
     contract_data=contract_data,
     map_start=map_start,
+    check_spec=check_spec,
+    pointwise=pointwise,
+    extra_tables=extra_tables,
     headline=("growth rates and treatment effects (posterior median and interval)",
               ("growth_rate", "growth_rate_difference", "tgi", "bliss_excess", "hsa_excess")),
     plot=plot,

@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError, Issue
+from ..families.xenograft import TIME_SCALE, log_volume
 from .summary import _prob_stats, _stats
 
 COLUMNS = ["cell_line", "arm", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
@@ -58,6 +59,27 @@ def _g(t: float | np.ndarray, beta: np.ndarray) -> np.ndarray:
 
 def _draws(draws: dict, name: str) -> np.ndarray:
     return np.asarray(draws[name], np.float64)
+
+
+def curve_params(draws: dict, growth: str) -> dict[str, np.ndarray]:
+    """Arm-level curve parameters per day, ``(chain, draw, group)``, for :func:`log_volume`."""
+    S = TIME_SCALE
+    out: dict[str, np.ndarray] = {"growth": growth}
+    if growth == "gompertz":
+        out["deceleration"] = _draws(draws, "grp_deceleration")
+    if growth == "simeoni":
+        out["log_linear_rate"] = _draws(draws, "log_linear_rate_10d") - np.log(S)
+    if "log_regression_rate_10d" in draws:
+        out["log_regression_rate"] = _draws(draws, "log_regression_rate_10d") - np.log(S)
+    if growth == "regrowth":
+        out["logit_sensitive"] = _draws(draws, "logit_sensitive")
+    return out
+
+
+def _log_v(t, b, r, params: dict, sel=None):
+    """``log V(t)`` with arm parameters ``params`` indexed by ``sel`` and broadcast like b."""
+    kw = {k: (v if sel is None else v[sel]) for k, v in params.items() if k != "growth"}
+    return log_volume(t, b, r, params["growth"], xp=np, **kw)
 
 
 def _new_mice(draws: dict, rng: np.random.Generator):
@@ -85,32 +107,239 @@ def time_to_log_volume(b: np.ndarray, r: np.ndarray, beta: np.ndarray,
     return np.where(delta <= 0, 0.0, t)
 
 
-def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED) -> dict:
+HORIZON = 5.0
+"""Simeoni and regrowth curves: ``time_to_volume`` is searched up to ``HORIZON`` times the
+study window (``inf`` beyond)."""
+
+
+def _time_to_target_grid(b, r, params: dict, target: float, t_max: float) -> np.ndarray:
+    """First time ``log V(t)`` reaches ``target`` on a grid (linear interpolation)."""
+    grid = np.linspace(0.0, t_max, 1201)
+    lv = _log_v(grid, b[..., None], r[..., None],
+                {k: (v[..., None] if k != "growth" else v) for k, v in params.items()})
+    above = lv >= target
+    hit = above.any(-1)
+    k = np.argmax(above, axis=-1)
+    k0 = np.maximum(k - 1, 0)
+    lv1 = np.take_along_axis(lv, k[..., None], -1)[..., 0]
+    lv0 = np.take_along_axis(lv, k0[..., None], -1)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(lv1 > lv0, (target - lv0) / (lv1 - lv0), 0.0)
+    t = grid[k0] + np.clip(frac, 0, 1) * (grid[k] - grid[k0])
+    return np.where(hit, np.where(k == 0, 0.0, t), np.inf)
+
+
+def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED,
+            growth: str = "exponential") -> dict:
     """Per-arm-group derived quantity draws ``(chain, draw, group)`` (float64)."""
     rate = _draws(draws, "grp_rate")
     beta = _draws(draws, "grp_deceleration")
     sr = _draws(draws, "sd_mouse_rate")[..., None]
     T = max(data.t_end, 1e-9)
+    params = curve_params(draws, growth)
     out = {"growth_rate": rate}
+    if growth == "regrowth":
+        f = 1.0 / (1.0 + np.exp(-params["logit_sensitive"]))
+        d = np.exp(params["log_regression_rate"])
+        out["regression_rate"], out["regrowth_rate"], out["sensitive_fraction"] = d, rate, f
+        out["growth_rate"] = (1 - f) * rate - f * d
+    if growth == "simeoni":
+        out["linear_growth_rate"] = np.exp(params["log_linear_rate"])
     out["mean_growth_rate"] = rate * _g(T, beta) / T
+    gr = out["growth_rate"]
     with np.errstate(divide="ignore"):
-        out["doubling_time"] = np.where(rate > 0, np.log(2.0) / np.where(rate > 0, rate, 1.0),
-                                        np.inf)
+        out["doubling_time"] = np.where(gr > 0, np.log(2.0) / np.where(gr > 0, gr, 1.0), np.inf)
     t_tc = data.tc_day - data.start_day
-    g_tc = _g(t_tc, beta)
-    out["_log_rtv"] = rate * g_tc + 0.5 * (sr * g_tc) ** 2
     rng = np.random.default_rng(seed)
+    cure = _draws(draws, "grp_cure_fraction") if "grp_cure_fraction" in draws else None
+    if growth in ("exponential", "gompertz"):
+        g_tc = _g(t_tc, beta)
+        log_rtv = rate * g_tc + 0.5 * (sr * g_tc) ** 2
+    elif growth == "regrowth":  # E over mice of f e^{-dt} + (1 - f) e^{r t}, r ~ N(R, sr)
+        log_rtv = np.logaddexp(np.log(f) - d * t_tc,
+                               np.log1p(-f) + rate * t_tc + 0.5 * (sr * t_tc) ** 2)
+    else:  # simeoni: Monte Carlo over 64 new mice per draw (V(t)/V(0) depends on V(0))
+        acc = []
+        for _ in range(64):
+            b_n, r_n = _new_mice(draws, rng)
+            acc.append(_log_v(t_tc, b_n, r_n, params) - b_n)
+        log_rtv = np.log(np.mean(np.exp(np.clip(acc, -700, 700)), axis=0))
+    if cure is not None:  # a cured mouse decays at d with nothing left to regrow
+        dc = np.exp(params["log_regression_rate"])
+        with np.errstate(divide="ignore"):
+            log_rtv = np.logaddexp(np.log(cure) - dc * t_tc, np.log1p(-cure) + log_rtv)
+    out["_log_rtv"] = log_rtv
     b_new, r_new = _new_mice(draws, rng)
     target = np.log(data.target_volume) if scale == "log" else np.log1p(data.target_volume)
-    out["time_to_volume"] = time_to_log_volume(b_new, r_new, beta, target)
+    if growth in ("exponential", "gompertz"):
+        ttv = time_to_log_volume(b_new, r_new, beta, target)
+    else:
+        ttv = _time_to_target_grid(b_new, r_new, params, target, HORIZON * T)
+    if cure is not None:  # a cured new mouse never reaches a target above its start
+        cured = rng.random(b_new.shape) < cure
+        ttv = np.where(cured & (b_new < target), np.inf, ttv)
+    out["time_to_volume"] = ttv
     return out
+
+
+# --------------------------------------------------------------------------------- mRECIST
+MRECIST_CLASSES = ("cr", "pr", "sd", "pd")
+
+
+def mrecist(days: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+    """mRECIST class of tumour volume series (Gao et al. 2015), vectorised.
+
+    With ``dVol_t = 100 (V_t - V_0) / V_0`` (``V_0`` the first value), ``BestResponse`` = min
+    of ``dVol_t`` over ``t >= 10`` days and ``BestAvgResponse`` = min over ``t >= 10`` of the
+    mean of ``dVol`` from the first measurement up to ``t``: CR if ``BestResponse < -95`` and
+    ``BestAvgResponse < -40``; else PR if ``< -50`` and ``< -20``; else SD if ``< 35`` and
+    ``< 30``; otherwise PD.
+
+    Parameters
+    ----------
+    days : array (..., n)
+        Days since the start of treatment, increasing (NaN volumes are skipped).
+    volumes : array (..., n)
+        Volumes (0 for an undetectable tumour).
+
+    Returns
+    -------
+    ndarray of int
+        0 = CR, 1 = PR, 2 = SD, 3 = PD (index into :data:`MRECIST_CLASSES`); -1 where no
+        measurement at or after day 10 or the first volume is not positive.
+    """
+    days = np.asarray(days, np.float64)
+    v = np.asarray(volumes, np.float64)
+    v0 = v[..., :1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dvol = 100.0 * (v - v0) / v0
+    valid = np.isfinite(dvol)
+    avg = np.cumsum(np.where(valid, dvol, 0.0), -1) / np.maximum(np.cumsum(valid, -1), 1)
+    late = (days >= 10) & valid
+    best = np.min(np.where(late, dvol, np.inf), -1)
+    bavg = np.min(np.where(late, avg, np.inf), -1)
+    cls = np.select([(best < -95) & (bavg < -40), (best < -50) & (bavg < -20),
+                     (best < 35) & (bavg < 30)], [0, 1, 2], 3)
+    return np.where(np.isfinite(best) & (v0[..., 0] > 0), cls, -1)
+
+
+def _flat_sub(draws: dict, names, max_draws: int) -> dict:
+    out = {}
+    for k in names:
+        if k in draws:
+            a = np.asarray(draws[k], np.float64)
+            a = a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
+            idx = np.linspace(0, a.shape[0] - 1, min(a.shape[0], max_draws)).astype(int)
+            out[k] = a[idx][None]
+    return out
+
+
+def _noise_sd(draws: dict) -> np.ndarray:
+    s = _draws(draws, "sigma")
+    if "sigma_caliper" in draws:
+        s = np.sqrt(s ** 2 + 5 * _draws(draws, "sigma_caliper") ** 2)
+    return s
+
+
+def _schedule(data, g: int) -> np.ndarray:
+    sel = data.mouse_group == g
+    return np.unique(data.t[sel][data.mask[sel]])
+
+
+def predictive_mrecist(data, draws: dict, growth: str, max_draws: int = 400,
+                       seed: int = PREDICTIVE_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """mRECIST class probabilities from posterior-predictive measured trajectories.
+
+    Per arm group: a new mouse of the arm (baseline, rate and cure drawn from the arm's
+    population, typical experiment); per mouse: that mouse (its own posterior baseline and
+    rate, cured with its posterior probability). Trajectories are measured on the arm's
+    schedule with the model's measurement error; values below the detection limit read 0.
+
+    Returns
+    -------
+    per_group : ndarray (group, 4), per_mouse : ndarray (mouse, 4)
+        Probabilities of CR, PR, SD, PD.
+    """
+    rng = np.random.default_rng(seed)
+    names = ("grp_baseline", "grp_rate", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
+             "grp_deceleration", "log_linear_rate_10d", "log_regression_rate_10d",
+             "logit_sensitive", "grp_cure_fraction", "sigma", "sigma_caliper",
+             "mouse_baseline", "mouse_rate", "p_complete_regression_mouse")
+    sub = _flat_sub(draws, names, max_draws)
+    params = curve_params(sub, growth)
+    noise = _noise_sd(sub)[0]  # (draw,)
+    b_new, r_new = _new_mice(sub, rng)
+    log_dl = np.log(data.detection_limit)
+    has_cure = "grp_cure_fraction" in sub
+
+    def measure(lv):
+        y = lv + noise[:, None] * rng.standard_normal(lv.shape)
+        return np.where(y > log_dl, np.exp(np.minimum(y, 700.0)), 0.0)
+
+    G = data.n_groups
+    per_group = np.zeros((G, 4))
+    per_mouse = np.full((data.n_mice, 4), np.nan)
+    for g in range(G):
+        tt = _schedule(data, g)
+        if not len(tt):
+            continue
+        p_g = {k: v[0, :, g][:, None] for k, v in params.items() if k != "growth"}
+        p_g["growth"] = growth
+        lv = _log_v(tt[None], b_new[0, :, g][:, None], r_new[0, :, g][:, None], p_g)
+        if has_cure:
+            d = np.exp(p_g["log_regression_rate"])
+            cured = rng.random(lv.shape[0]) < sub["grp_cure_fraction"][0, :, g]
+            lv = np.where(cured[:, None], b_new[0, :, g][:, None] - d * tt[None], lv)
+        cls = mrecist(tt, measure(lv))
+        per_group[g] = [(cls == k).mean() for k in range(4)]
+        for m in np.flatnonzero(data.mouse_group == g):
+            b = sub["mouse_baseline"][0, :, m][:, None]
+            lv = _log_v(tt[None], b, sub["mouse_rate"][0, :, m][:, None], p_g)
+            if has_cure:
+                cured = rng.random(lv.shape[0]) < sub["p_complete_regression_mouse"][0, :, m]
+                lv = np.where(cured[:, None], b - d * tt[None], lv)
+            cls = mrecist(tt, measure(lv))
+            per_mouse[m] = [(cls == k).mean() for k in range(4)]
+    return per_group, per_mouse
+
+
+def observed_mrecist(data) -> list[str]:
+    """mRECIST class of each mouse's measured series ("" when undefined, e.g. culled before
+    day 10)."""
+    v = np.where(data.mask, np.where(data.censored, 0.0, data.volume), np.nan)
+    cls = mrecist(np.where(data.mask, data.t, np.nan), v)
+    return [MRECIST_CLASSES[c].upper() if c >= 0 else "" for c in cls]
+
+
+def mouse_table(data, draws: dict, growth: str = "exponential") -> pd.DataFrame:
+    """One row per mouse: arm, status, observed mRECIST, posterior probability of complete
+    regression (cure component), mRECIST class probabilities, posterior median growth rate."""
+    _, pm = predictive_mrecist(data, draws, growth)
+    rate = _draws(draws, "mouse_rate")
+    df = pd.DataFrame({
+        "cell_line": [data.cell_lines[data.group_cell[g]] for g in data.mouse_group],
+        "arm": [data.arms[data.group_arm[g]] for g in data.mouse_group],
+        "experiment": [data.experiments[e] for e in data.mouse_experiment],
+        "mouse": data.mice, "status": data.mouse_status,
+        "observed_mrecist": observed_mrecist(data),
+        "growth_rate_median": np.median(rate.reshape(-1, rate.shape[-1]), axis=0)})
+    if "p_complete_regression_mouse" in draws:
+        p = _draws(draws, "p_complete_regression_mouse")
+        df["p_complete_regression"] = p.reshape(-1, p.shape[-1]).mean(axis=0)
+    for k, c in enumerate(MRECIST_CLASSES):
+        df[f"p_mrecist_{c}"] = pm[:, k]
+    return df
 
 
 UNITS = {"growth_rate": "1/day", "mean_growth_rate": "1/day", "doubling_time": "day",
          "growth_rate_difference": "1/day", "growth_rate_ratio": "ratio",
          "p_slower_than_control": "probability", "tc_ratio": "ratio", "tgi": "fraction",
          "time_to_volume": "day", "bliss_excess": "1/day", "p_synergy_bliss": "probability",
-         "hsa_excess": "1/day", "p_synergy_hsa": "probability"}
+         "hsa_excess": "1/day", "p_synergy_hsa": "probability",
+         "regression_rate": "1/day", "regrowth_rate": "1/day",
+         "sensitive_fraction": "fraction", "linear_growth_rate": "mm3/day",
+         "p_complete_regression": "probability", "p_all_complete_regression": "probability",
+         **{f"p_mrecist_{c}": "probability" for c in MRECIST_CLASSES}}
 
 
 def _control_groups(data) -> dict[int, int]:
@@ -125,7 +354,8 @@ def _control_groups(data) -> dict[int, int]:
 
 def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
                         prob: float = 0.95, method: str = "nuts",
-                        scale: str = "log", growth: str | None = None) -> pd.DataFrame:
+                        scale: str = "log", growth: str | None = None,
+                        mrecist_rows: bool = True) -> pd.DataFrame:
     """Summary table of the ``xenograft`` family (one row per arm group and quantity).
 
     Parameters
@@ -142,11 +372,16 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     scale : {"log", "log1p"}
         The model's volume scale (``time_to_volume`` target).
     growth : str, optional
-        ``"gompertz"`` adds ``mean_growth_rate``.
+        The growth form (``"gompertz"`` adds ``mean_growth_rate``, ``"regrowth"``
+        ``regression_rate``, ``regrowth_rate`` and ``sensitive_fraction``, ``"simeoni"``
+        ``linear_growth_rate``).
+    mrecist_rows : bool
+        Add the per-arm mRECIST class probabilities (posterior predictive).
     """
     diag = method == "nuts"
-    dq = derived(data, draws, scale)
-    gompertz = growth == "gompertz" or bool(np.any(_draws(draws, "grp_deceleration") > 0))
+    growth = growth or "exponential"
+    dq = derived(data, draws, scale, growth=growth)
+    gompertz = growth == "gompertz"
     cl = [data.cell_lines[c] for c in data.group_cell]
     arm = [data.arms[a] for a in data.group_arm]
     G = data.n_groups
@@ -163,6 +398,20 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     rows("growth_rate", _stats(dq["growth_rate"], prob, diag), allg)
     if gompertz:
         rows("mean_growth_rate", _stats(dq["mean_growth_rate"], prob, diag), allg)
+    for q in ("regression_rate", "regrowth_rate", "sensitive_fraction", "linear_growth_rate"):
+        if q in dq:
+            rows(q, _stats(dq[q], prob, diag), allg)
+    if "grp_cure_fraction" in draws:
+        cure_g = [g for g in allg if np.any(_draws(draws, "grp_cure_fraction")[..., g] > 0)]
+        if cure_g:
+            idx = np.array(cure_g)
+            rows("p_complete_regression",
+                 _stats(_draws(draws, "grp_cure_fraction")[..., idx], prob, diag), cure_g)
+            pm = _draws(draws, "p_complete_regression_mouse")
+            p_all = np.stack([np.prod(pm[..., data.mouse_group == g], axis=-1)
+                              for g in cure_g], -1)
+            rows("p_all_complete_regression", _prob_stats(p_all), cure_g)
+
     p_neg = (dq["growth_rate"] <= 0).reshape(-1, G).mean(axis=0)
     rows("doubling_time", _stats(dq["doubling_time"], prob, diag), allg,
          np.where(p_neg > 0.5, "no_growth", ""))
@@ -183,6 +432,10 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     p_inf = np.isinf(ttv).reshape(-1, G).mean(axis=0)
     rows("time_to_volume", _stats(ttv, prob, False), allg,
          np.where(p_inf > 0.5, "not_reached", ""))
+    if mrecist_rows:
+        p_cls, _ = predictive_mrecist(data, draws, growth)
+        for k, c in enumerate(MRECIST_CLASSES):
+            rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
     for c in contrasts or []:
         frames += _synergy_rows(data, dq, c, prob, diag)
     out = pd.concat(frames, ignore_index=True)
@@ -191,6 +444,11 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     out["_g"] = [order.get((a, b), len(order)) for a, b in zip(out["cell_line"], out["arm"])]
     out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
     return out[COLUMNS]
+
+
+def _point(p: np.ndarray) -> dict[str, np.ndarray]:
+    """A posterior-predictive probability (no interval, no diagnostics)."""
+    return _prob_stats(np.asarray(p, np.float64)[None, None])
 
 
 def _contrast_cells(data, c: dict) -> list[int]:
