@@ -93,6 +93,7 @@ def main() -> None:
     print(f"wrote {OUT / 'lapatinib_her2_mts.csv'} ({len(df)} wells)")
     make_smoke_data()
     make_xenograft_data()
+    make_xenograft_regression_data()
 
 
 def make_smoke_data() -> None:
@@ -125,6 +126,21 @@ def make_xenograft_data() -> None:
     table.to_csv(OUT / "her2_xenograft_calipers.csv", index=False)
     truth.to_csv(OUT / "her2_xenograft_truth.csv", index=False)
     print(f"wrote {OUT / 'her2_xenograft_calipers.csv'} ({len(table)} measurements)")
+
+
+def make_xenograft_regression_data() -> None:
+    """The reference study with regression and regrowth: the same lines and arms, 10 mice per
+    arm over two experiments, calipers twice weekly for about 8.5 weeks (treatment and
+    follow-up). Lapatinib regresses then regrows (a few mice cured), the combination regresses
+    completely in most mice; undetectable tumours are recorded as 0 x 0 mm. Truth: per arm
+    the sensitive fraction, regression and regrowth rates and the cure fraction."""
+    from drugbayes.simulate import REGRESSION_DAYS, simulate_xenograft
+
+    table, truth = simulate_xenograft(10, n_experiments=2, days=REGRESSION_DAYS,
+                                      growth="regrowth", seed=SEED)
+    table.to_csv(OUT / "her2_xenograft_regression.csv", index=False)
+    truth.to_csv(OUT / "her2_xenograft_regression_truth.csv", index=False)
+    print(f"wrote {OUT / 'her2_xenograft_regression.csv'} ({len(table)} measurements)")
 
 
 if __name__ == "__main__":

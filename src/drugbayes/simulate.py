@@ -181,6 +181,18 @@ REFERENCE_RATES = {
     "MCF7/HER2-18": (0.060, 0.030, 0.050, 0.000),
 }
 REFERENCE_DAYS = (0, 3, 7, 10, 14, 17, 21, 24, 28, 31, 35)
+REGRESSION_DAYS = tuple(float(d) for d in np.round(np.arange(0, 61, 3.5)))
+"""The regression study: calipers twice weekly for about 8.5 weeks (treatment, then
+follow-up for regrowth)."""
+REFERENCE_REGRESSION = {
+    # per arm: (sensitive fraction f, regression rate d (1/day), regrowth rate g (1/day),
+    # cure fraction): lapatinib regresses then regrows (a few mice cured), the combination
+    # regresses completely in most mice; trastuzumab barely acts on these resistant lines
+    "BT-474R": ((0.0, 0.1, 0.075, 0.0), (0.97, 0.12, 0.060, 0.2),
+                (0.3, 0.05, 0.065, 0.0), (0.995, 0.30, 0.040, 0.8)),
+    "MCF7/HER2-18": ((0.0, 0.1, 0.060, 0.0), (0.95, 0.10, 0.050, 0.2),
+                     (0.3, 0.05, 0.050, 0.0), (0.99, 0.25, 0.040, 0.8)),
+}
 
 
 def simulate_xenograft(
@@ -216,8 +228,12 @@ def simulate_xenograft(
         Mice per arm and cell line, split evenly over ``n_experiments``.
     cell_lines : tuple of str, optional
         Subset of ``REFERENCE_RATES`` (default: both).
-    growth : {"exponential", "gompertz"}
+    growth : {"exponential", "gompertz", "regrowth"}
         With Gompertz the specific growth rate decays as ``rate * exp(-deceleration * t)``.
+        With ``regrowth`` the arms follow :data:`REFERENCE_REGRESSION`: ``V = V0 [f exp(-d t)
+        + (1 - f) exp(g t)]`` (``g`` varies between mice), and a cured mouse (probability
+        = the arm's cure fraction) follows ``V0 exp(-d t)``. A tumour below the detection
+        limit ``volume_constant * 1 mm^3`` is recorded as 0.
     calipers : bool
         Write ``length`` and ``width`` (mm, 0.1 mm resolution, ``V = volume_constant * L *
         W^2``) instead of ``volume``.
@@ -229,7 +245,9 @@ def simulate_xenograft(
         ``mouse, cell_line, arm, experiment, day, length, width`` (or ``volume``), ``status``.
     truth : DataFrame
         ``cell_line, arm, growth_rate, baseline_volume, deceleration`` (the typical mouse: zero
-        experiment effect).
+        experiment effect); with ``regrowth`` also ``regrowth_rate``, ``regression_rate``,
+        ``sensitive_fraction``, ``cure_fraction``, and ``growth_rate`` is the initial rate
+        ``(1 - f) g - f d``.
     """
     rng = np.random.default_rng(seed)
     cells = tuple(cell_lines or REFERENCE_RATES)
@@ -243,10 +261,16 @@ def simulate_xenograft(
     rows, truth = [], []
     m = 0
     for cl in cells:
-        for arm, r_arm in zip(REFERENCE_ARMS, REFERENCE_RATES[cl]):
-            truth.append({"cell_line": cl, "arm": arm, "growth_rate": r_arm,
-                          "baseline_volume": baseline_volume,
-                          "deceleration": deceleration if growth == "gompertz" else 0.0})
+        for k_arm, arm in enumerate(REFERENCE_ARMS):
+            r_arm = REFERENCE_RATES[cl][k_arm]
+            row_t = {"cell_line": cl, "arm": arm, "growth_rate": r_arm,
+                     "baseline_volume": baseline_volume,
+                     "deceleration": deceleration if growth == "gompertz" else 0.0}
+            if growth == "regrowth":
+                f, d, r_arm, cure = REFERENCE_REGRESSION[cl][k_arm]
+                row_t.update(growth_rate=(1 - f) * r_arm - f * d, regrowth_rate=r_arm,
+                             regression_rate=d, sensitive_fraction=f, cure_fraction=cure)
+            truth.append(row_t)
             for k in range(n_mice_per_arm):
                 e = k % n_experiments
                 m += 1
@@ -254,13 +278,20 @@ def simulate_xenograft(
                 b += exp_base[e]
                 r += exp_rate[e]
                 if growth == "gompertz":
-                    g = -np.expm1(-deceleration * t) / deceleration
+                    lv = b + r * (-np.expm1(-deceleration * t) / deceleration)
+                elif growth == "regrowth":
+                    if rng.random() < cure:
+                        lv = b - d * t
+                    else:
+                        with np.errstate(divide="ignore"):
+                            lv = b + np.logaddexp(np.log(f) - d * t, np.log1p(-f) + r * t)
                 else:
-                    g = t
-                v = np.exp(b + r * g + rng.normal(0, noise_sd, len(t)))
-                for d, vol in zip(days, v):
+                    lv = b + r * t
+                v = np.exp(lv + rng.normal(0, noise_sd, len(t)))
+                v = np.where(v < volume_constant, 0.0, v)  # below 1 mm calipers: 0
+                for day, vol in zip(days, v):
                     row = {"mouse": f"M{m:03d}", "cell_line": cl, "arm": arm,
-                           "experiment": f"E{e + 1}", "day": d}
+                           "experiment": f"E{e + 1}", "day": day}
                     if calipers:
                         ratio = rng.uniform(1.1, 1.6)
                         w = (vol / (volume_constant * ratio)) ** (1 / 3)
