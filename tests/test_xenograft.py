@@ -169,10 +169,12 @@ def test_small_fit_recovers_rates(small_fit):
 def test_recovery_coverage_map_free(seed):
     """NUTS on three simulated studies (4 arms, 8 mice each): 95% intervals of the arm growth
     rates. Stated tolerance: at least 3 of 4 arms per study inside (P(fail) about 1.4% per
-    study if calibrated)."""
+    study if calibrated). Volume observation model (the caliper mode has its own recovery
+    test in test_xenograft_regression.py)."""
     table, truth = simulate_xenograft(8, cell_lines=("MCF7/HER2-18",), n_experiments=1,
                                       seed=seed)
-    r = db.fit(table, "xenograft", control_arm="vehicle", inference=SMALL_NUTS, seed=seed)
+    r = db.fit(table, "xenograft", control_arm="vehicle", inference=SMALL_NUTS, seed=seed,
+               model={"preset": "xenograft/exponential", "options": {"observation": "volume"}})
     s = r.summary().query("quantity == 'growth_rate'").merge(truth, on=["cell_line", "arm"])
     inside = ((s["lower"] <= s["growth_rate"]) & (s["growth_rate"] <= s["upper"])).sum()
     assert inside >= 3, s[["arm", "median", "lower", "upper", "growth_rate"]]
