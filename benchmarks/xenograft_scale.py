@@ -7,7 +7,14 @@ default preset. Records wall, compile/warmup/sampling seconds, diagnostics and t
 rates against the truth (error, 95% coverage). Writes
 ``benchmarks/results/xenograft_scale_cpu.{json,md}`` (or ``_gpu``).
 
-Usage: ``python benchmarks/xenograft_scale.py [--mice-per-arm 250] [--methods nuts svi]``
+With ``--growth regrowth`` the study is simulated from the regression-regrowth process with
+cures (``REFERENCE_REGRESSION``: lapatinib regresses and regrows, the combination regresses
+completely in most mice) and fitted with ``xenograft/regrowth_cure`` (cure arms lapatinib and
+the combination); it records the regrowth and regression rates and cure fractions against the
+truth. Writes ``benchmarks/results/xenograft_scale_regrowth_cpu.{json,md}``.
+
+Usage: ``python benchmarks/xenograft_scale.py [--mice-per-arm 250] [--methods nuts svi]
+[--growth exponential|regrowth]``
 """
 
 from __future__ import annotations
@@ -30,17 +37,42 @@ OUT = Path(__file__).resolve().parent / "results"
 DAYS = tuple(range(0, 60, 3))
 
 
-def run(method: str, table, truth) -> dict:
+REGROWTH_MODEL = {"preset": "xenograft/regrowth_cure",
+                  "options": {"cure_arms": ["lapatinib", "lapatinib+trastuzumab"]}}
+
+
+def _truth_check(s, truth, q: str, col: str) -> dict:
+    m = s.query("quantity == @q").merge(truth, on=["cell_line", "arm"])
+    m = m[np.isfinite(m[col])]
+    inside = (m["lower"] <= m[col]) & (m[col] <= m["upper"])
+    return {"quantity": q, "n": int(len(m)), "inside95": int(inside.sum()),
+            "mean_abs_error": float((m["median"] - m[col]).abs().mean()),
+            "rows": m[["cell_line", "arm", "median", "lower", "upper", col]].to_dict("records")}
+
+
+def run(method: str, table, truth, growth: str = "exponential") -> dict:
     inference = {"method": method}
     if method == "nuts":
         inference.update(num_chains=4, num_warmup=500, num_samples=500)
+    model = REGROWTH_MODEL if growth == "regrowth" else None
     t0 = time.perf_counter()
-    r = db.fit(table, "xenograft", control_arm="vehicle", inference=inference, seed=0)
+    r = db.fit(table, "xenograft", control_arm="vehicle", inference=inference, seed=0,
+               model=model)
     wall = time.perf_counter() - t0
-    s = r.summary().query("quantity == 'growth_rate'").merge(truth, on=["cell_line", "arm"])
+    s_all = r.summary()
+    s = s_all.query("quantity == 'growth_rate'").merge(truth, on=["cell_line", "arm"])
     err = (s["median"] - s["growth_rate"]).abs()
     inside = ((s["lower"] <= s["growth_rate"]) & (s["growth_rate"] <= s["upper"]))
     d = r.diagnostics
+    checks = []
+    if growth == "regrowth":
+        t2 = truth.copy()
+        t2.loc[t2["sensitive_fraction"] == 0, "regression_rate"] = np.nan  # undefined
+        t2.loc[~t2["arm"].isin(REGROWTH_MODEL["options"]["cure_arms"]),
+               "cure_fraction"] = np.nan  # no cure component there
+        checks = [_truth_check(s_all, t2, q, c) for q, c in (
+            ("regrowth_rate", "regrowth_rate"), ("regression_rate", "regression_rate"),
+            ("p_complete_regression", "cure_fraction"), ("growth_rate", "growth_rate"))]
     return {"method": method, "wall_seconds": wall, "timings": r.inference.timings,
             "diagnostics": {k: v["value"] for k, v in d["checks"].items()},
             "diagnostics_passed": d["passed"], "n_parameters": d.get("n_parameters"),
@@ -48,7 +80,7 @@ def run(method: str, table, truth) -> dict:
             "growth_rate_max_abs_error": float(err.max()),
             "growth_rate_coverage95": float(inside.mean()), "n_arms": int(len(s)),
             "sd_mouse_rate_posterior_mean": float(np.mean(r.inference.samples["sd_mouse_rate"])),
-            "sd_mouse_rate_truth": 0.008}
+            "sd_mouse_rate_truth": 0.008, "truth_checks": checks}
 
 
 def main() -> None:
@@ -58,11 +90,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mice-per-arm", type=int, default=250)
     ap.add_argument("--methods", nargs="+", default=["svi", "nuts"])
+    ap.add_argument("--growth", default="exponential", choices=["exponential", "regrowth"])
     args = ap.parse_args()
     table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=2, days=DAYS,
-                                      cull_volume=np.inf, calipers=False, seed=7)
+                                      cull_volume=np.inf, calipers=False, seed=7,
+                                      growth=args.growth)
     n_mice = table["mouse"].nunique()
-    results = [run(m, table, truth) for m in args.methods]
+    results = [run(m, table, truth, args.growth) for m in args.methods]
     from importlib.metadata import version
 
     dev = jax.devices()[0]
@@ -71,11 +105,16 @@ def main() -> None:
            "jax": version("jax"), "numpyro": version("numpyro"), "n_mice": int(n_mice),
            "n_measurements": int(len(table)), "results": results}
     tag = "gpu" if dev.platform == "gpu" else "cpu"
+    if args.growth != "exponential":
+        tag = f"{args.growth}_{tag}"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"xenograft_scale_{tag}.json").write_text(json.dumps(res, indent=2, default=float))
-    lines = [f"# Xenograft family: {n_mice} mice x {len(DAYS)} measurements ({res['timestamp']})",
+    cmd = "python benchmarks/xenograft_scale.py" + (
+        f" --growth {args.growth}" if args.growth != "exponential" else "")
+    lines = [f"# Xenograft family ({args.growth}): {n_mice} mice x {len(DAYS)} measurements "
+             f"({res['timestamp']})",
              "", f"Device {res['device']} ({res['cpu_count']} CPU cores), jax {res['jax']}, "
-             f"numpyro {res['numpyro']}; `python benchmarks/xenograft_scale.py`.", "",
+             f"numpyro {res['numpyro']}; `{cmd}`.", "",
              "| method | wall s | compile / warmup / sampling s | max R-hat | min bulk ESS | "
              "divergences | growth-rate MAE (1/day) | 95% coverage (arms) | mouse-rate SD "
              "(truth 0.008) |", "|---|---|---|---|---|---|---|---|---|"]
@@ -90,6 +129,12 @@ def main() -> None:
                      f"{dg.get('divergences', '-')} | {x['growth_rate_mean_abs_error']:.4f} | "
                      f"{x['growth_rate_coverage95']:.2f} ({x['n_arms']}) | "
                      f"{x['sd_mouse_rate_posterior_mean']:.4f} |")
+    for x in results:
+        for c in x["truth_checks"]:
+            lines.append("")
+            lines.append(f"{x['method']}: `{c['quantity']}` truth inside the 95% interval for "
+                         f"{c['inside95']}/{c['n']} arms, mean abs error "
+                         f"{c['mean_abs_error']:.4f}.")
     (OUT / f"xenograft_scale_{tag}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
