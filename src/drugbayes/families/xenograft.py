@@ -78,7 +78,10 @@ class XenograftPriors(StrictModel):
     logit_sensitive_sd: float = Field(3.0, gt=0)
     cure_a: float = Field(1.0, gt=0, description="Beta(a, b) prior of an arm's cure fraction")
     cure_b: float = Field(1.0, gt=0)
-    caliper_sd: float = Field(0.1, gt=0, description="half-normal scale of the caliper error")
+    caliper_share_a: float = Field(
+        1.0, gt=0, description="Beta(a, b) prior of the caliper error's share of the log-volume "
+        "variance, 5 sigma_caliper^2 / (sigma^2 + 5 sigma_caliper^2)")
+    caliper_share_b: float = Field(1.0, gt=0)
     aspect_mean: float = Field(0.3, description="prior mean of log(length / width)")
     aspect_sd: float = Field(0.3, gt=0, description="half-normal scale of its spread")
 
@@ -90,7 +93,7 @@ reported per day; sites sampled in those units end in ``_10d``."""
 DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
                  "mouse_baseline", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
                  "grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
-                 "grp_cure_fraction")
+                 "grp_cure_fraction", "sigma", "sigma_caliper")
 
 GROWTH_FORMS = {
     "exponential": "log V = b + r t",
@@ -402,10 +405,16 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
         curve["log_regression_rate"] = lreg[mg][:, None]
         curve["logit_sensitive"] = lsens[mg][:, None]
     mu = log_volume(t, b_i[:, None], r_i[:, None], **curve)
-    noise = {"sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
     calipers = o.scale == "log" and _calipers(o, a["has_calipers"])
     if calipers:
-        noise["sigma_caliper"] = numpyro.sample("sigma_caliper", dist.HalfNormal(p.caliper_sd))
+        # the volume's total SD is well identified, its split between the tumour's deviation
+        # and the caliper error much less: sampled as (total, share), the ridge between
+        # sigma and sigma_caliper gave divergences when sampled directly
+        s_tot = numpyro.sample("sigma_total", dist.HalfNormal(p.noise_sd))
+        share = numpyro.sample("caliper_share", dist.Beta(p.caliper_share_a, p.caliper_share_b))
+        noise = {"sigma": numpyro.deterministic("sigma", s_tot * jnp.sqrt(1.0 - share)),
+                 "sigma_caliper": numpyro.deterministic("sigma_caliper",
+                                                        s_tot * jnp.sqrt(share / 5.0))}
         noise["aspect_mean"] = numpyro.sample("aspect_mean", dist.Normal(p.aspect_mean, 0.5))
         noise["aspect_sd"] = numpyro.sample("aspect_sd", dist.HalfNormal(p.aspect_sd))
     mask = jnp.asarray(a["mask"])
@@ -481,7 +490,8 @@ def observed(data, samples: dict) -> dict:
 
 def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     """NUTS start values from the (non-centred) MAP, converted to ``spec``'s coordinates."""
-    out = {k: v for k, v in noncentered.items() if k not in DETERMINISTIC}
+    latent = {"sigma"} if "sigma_total" not in noncentered else set()
+    out = {k: v for k, v in noncentered.items() if k not in DETERMINISTIC or k in latent}
     a_centered = spec.options.parameterization == "centered" or (
         spec.options.parameterization == "auto" and a["mice_informed"])
     if a_centered:
@@ -530,7 +540,7 @@ def map_start(a: dict, spec: Spec) -> dict:
     sigma = float(np.sqrt((resid ** 2).sum() / max(use[ok].sum() - 2 * ok.sum(), 1)))
     start = {"z_baseline": (base - float(a["center"])) / spec.priors.baseline_sd,
              "arm_rate_10d": rate, "sd_mouse_rate_10d": sd_r, "sd_mouse_baseline": sd_b,
-             "sigma": max(sigma, 0.02),
+             "sigma": max(sigma, 0.02), "sigma_total": max(sigma, 0.02),
              "z_mouse": np.stack([dev_b / sd_b, dev_r / sd_r], -1)}
     o = spec.options
     if o.growth == "regrowth":  # start close to exponential growth at the fitted rates

@@ -27,6 +27,33 @@ experiment effect):
   this is Bliss independence on relative tumour volume), ``hsa_excess`` =
   ``min(r_A, r_B) - r_AB``; positive = synergy; ``p_synergy_bliss``, ``p_synergy_hsa`` =
   P(excess > 0).
+
+Regression and regrowth (``growth = "regrowth"``: ``V = V0 [f exp(-d t) + (1 - f) exp(r t)]``):
+
+- ``growth_rate`` is the specific growth rate at the start of treatment, ``(1 - f) r - f d``
+  (negative while the tumour shrinks); ``regression_rate`` = ``d``, ``regrowth_rate`` = the
+  arm's mean ``r`` (the resistant fraction's rate), ``sensitive_fraction`` = ``f``.
+- ``tc_ratio`` uses ``E[V(t)/V(0)] = f exp(-d t) + (1 - f) exp(R t + sd_r^2 t^2 / 2)`` and,
+  with a cure component, ``pi exp(-d t) + (1 - pi) (...)``; Simeoni curves average 64 new mice
+  per draw. ``time_to_volume`` for Simeoni and regrowth curves is searched on a grid up to
+  :data:`HORIZON` times the study window.
+- ``linear_growth_rate`` (Simeoni): ``lambda1`` in mm3/day.
+
+Complete regression (``cure = true``), for the arms with a cure component:
+
+- ``p_complete_regression``: the arm's cure fraction ``pi``, the probability that a mouse of
+  the arm has its tumour eradicated (posterior, with an interval);
+- ``p_all_complete_regression``: the posterior probability that every mouse of the arm in this
+  study is cured, ``E[prod_i P(cured_i | data_i, theta)]`` (no interval: it is a probability
+  of an event, not a parameter);
+- per mouse (``mice.csv``, and ``p_complete_regression_mouse`` in the DataTree):
+  ``P(cured_i | data)``.
+
+mRECIST (Gao et al. 2015): ``p_mrecist_cr``, ``p_mrecist_pr``, ``p_mrecist_sd``,
+``p_mrecist_pd`` per arm are the class probabilities of a new mouse of the arm; per mouse (in
+``mice.csv``) of that mouse; both from posterior-predictive measured trajectories on the arm's
+measurement days (measurement error included, values below the detection limit read as 0) and
+the rules of :func:`mrecist`. ``mice.csv`` also gives each mouse's observed class.
 """
 
 from __future__ import annotations
