@@ -48,7 +48,7 @@ def fit(preset: str, draws: int, seed: int = 0):
     r = db.fit(DATA / "melanoma1.csv", "xenograft", columns=COLUMNS, control_arm="A",
                model=f"xenograft/{preset}", seed=seed,
                inference={"method": "nuts", "num_chains": 4, "num_warmup": draws,
-                          "num_samples": draws})
+                          "num_samples": draws, "dense_mass": True})
     return r, time.perf_counter() - t0
 
 
@@ -58,13 +58,14 @@ def main() -> None:
     args = ap.parse_args()
     from arviz_stats import compare
 
-    fits, rows = {}, []
+    fits, rows, elpd_i = {}, [], {}
     for p in PRESETS:
         r, wall = fit(p, args.draws)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             loo = r.loo(pointwise=True)
         k = np.asarray(loo.pareto_k).ravel()
+        elpd_i[p] = np.asarray(loo.elpd_i).ravel()
         d = r.diagnostics
         fits[p] = r
         rows.append({"preset": p, "wall_seconds": wall, "elpd_loo": float(loo.elpd),
@@ -76,9 +77,15 @@ def main() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         cmp = compare({p: fits[p].posterior for p in PRESETS})
-    cmp_rows = [{"preset": str(i), **{c: float(cmp.loc[i, c]) for c in
-                                      ("rank", "elpd", "elpd_diff", "dse", "weight")}}
-                for i in cmp.index]
+    # differences and their SE from the pointwise values (sum over mice, sqrt(n) sd)
+    best = max(elpd_i, key=lambda p: elpd_i[p].sum())
+    cmp_rows = []
+    for p in sorted(elpd_i, key=lambda p: -elpd_i[p].sum()):
+        dd = elpd_i[best] - elpd_i[p]
+        cmp_rows.append({"preset": p, "elpd": float(elpd_i[p].sum()),
+                         "elpd_diff": float(dd.sum()),
+                         "dse": float(np.sqrt(len(dd)) * dd.std(ddof=1)) if p != best else 0.0,
+                         "weight": float(cmp.loc[p, "weight"])})
     rc = fits["regrowth_cure"]
     s = rc.summary()
     cure = s[s["quantity"].isin(["p_complete_regression", "p_all_complete_regression"])]
@@ -123,11 +130,12 @@ def main() -> None:
                  f"({x['se']:.1f}) | {x['p_loo']:.1f} | {x['pareto_k_over_0.7']} | "
                  f"{dg.get('max_rhat', float('nan')):.3f} | "
                  f"{dg.get('min_ess_bulk', float('nan')):.0f} | {dg.get('divergences')} |")
-    L += ["", "`arviz_stats.compare`:", "", "| rank | preset | elpd | elpd_diff | dse | "
-          "weight |", "|---|---|---|---|---|---|"]
+    L += ["", "Differences from the best (pointwise over mice; weights from "
+          "`arviz_stats.compare`):", "", "| preset | elpd_loo | elpd_diff | SE of diff | "
+          "weight |", "|---|---|---|---|---|"]
     for x in cmp_rows:
-        L.append(f"| {x['rank']:.0f} | {x['preset']} | {x['elpd']:.1f} | "
-                 f"{x['elpd_diff']:.1f} | {x['dse']:.1f} | {x['weight']:.2f} |")
+        L.append(f"| {x['preset']} | {x['elpd']:.1f} | {x['elpd_diff']:.1f} | "
+                 f"{x['dse']:.1f} | {x['weight']:.2f} |")
     L += ["", "## Complete regression (`xenograft/regrowth_cure`)", "",
           "| arm | quantity | mean | 95% interval |", "|---|---|---|---|"]
     for x in res["cure"]:

@@ -417,6 +417,8 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
                                                         s_tot * jnp.sqrt(share / 5.0))}
         noise["aspect_mean"] = numpyro.sample("aspect_mean", dist.Normal(p.aspect_mean, 0.5))
         noise["aspect_sd"] = numpyro.sample("aspect_sd", dist.HalfNormal(p.aspect_sd))
+    else:
+        noise = {"sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
     mask = jnp.asarray(a["mask"])
     if n_cure:
         mu_cure = b_i[:, None] - jnp.exp(lreg[mg])[:, None] * t  # every tumour cell sensitive

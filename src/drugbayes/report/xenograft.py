@@ -139,8 +139,25 @@ HORIZON = 5.0
 study window (``inf`` beyond)."""
 
 
+def initial_rate(draws: dict, growth: str) -> np.ndarray:
+    """The arm's specific growth rate at the start of treatment, ``(chain, draw, group)``:
+    ``(1 - f) r - f d`` for regrowth, the arm's rate ``r`` otherwise."""
+    rate = _draws(draws, "grp_rate")
+    if growth != "regrowth":
+        return rate
+    p = curve_params(draws, growth)
+    f = 1.0 / (1.0 + np.exp(-p["logit_sensitive"]))
+    return (1 - f) * rate - f * np.exp(p["log_regression_rate"])
+
+
 def _time_to_target_grid(b, r, params: dict, target: float, t_max: float) -> np.ndarray:
-    """First time ``log V(t)`` reaches ``target`` on a grid (linear interpolation)."""
+    """First time ``log V(t)`` reaches ``target`` on a grid (linear interpolation), one arm
+    group (last axis) at a time to bound memory."""
+    if np.ndim(b) >= 1 and np.shape(b)[-1] > 1:
+        return np.stack([_time_to_target_grid(
+            b[..., j:j + 1], r[..., j:j + 1],
+            {k: (v[..., j:j + 1] if k != "growth" else v) for k, v in params.items()},
+            target, t_max)[..., 0] for j in range(np.shape(b)[-1])], -1)
     grid = np.linspace(0.0, t_max, 1201)
     lv = _log_v(grid, b[..., None], r[..., None],
                 {k: (v[..., None] if k != "growth" else v) for k, v in params.items()})
@@ -572,16 +589,14 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     prob = result.interval_prob
     log1p = getattr(result.spec.options, "scale", "log") == "log1p"
 
-    def flat(name):
-        a = np.asarray(s[name], np.float64)
-        return a.reshape(a.shape[0] * a.shape[1], *a.shape[2:])
-
+    growth = getattr(result.spec.options, "growth", "exponential")
     rng = np.random.default_rng(PREDICTIVE_SEED)
-    n = flat("grp_rate").shape[0]
-    idx = np.linspace(0, n - 1, min(n, max_draws)).astype(int)
-    sub = {k: flat(k)[idx][None] for k in ("grp_baseline", "grp_rate", "grp_deceleration",
-                                           "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse")}
-    sigma = flat("sigma")[idx]
+    names = ("grp_baseline", "grp_rate", "grp_deceleration", "sd_mouse_baseline",
+             "sd_mouse_rate", "corr_mouse", "log_linear_rate_10d", "log_regression_rate_10d",
+             "logit_sensitive", "grp_cure_fraction", "sigma", "sigma_caliper")
+    sub = _flat_sub(s, names, max_draws)
+    params = curve_params(sub, growth)
+    sigma = _noise_sd(sub)[0]
     b_new, r_new = _new_mice(sub, rng)
     tg = np.linspace(0, data.t_end, 80)
     files = []
@@ -595,12 +610,18 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
         for k, g in enumerate(groups):
             ax = axes[k // ncol][k % ncol]
             color = cmap(k % 10)
-            beta = sub["grp_deceleration"][0, :, g][:, None]
-            traj = b_new[0, :, g][:, None] + r_new[0, :, g][:, None] * _g(tg[None], beta)
+            p_g = {q: v[0, :, g][:, None] for q, v in params.items() if q != "growth"}
+            p_g["growth"] = growth
+            traj = _log_v(tg[None], b_new[0, :, g][:, None], r_new[0, :, g][:, None], p_g)
+            if "grp_cure_fraction" in sub:  # a cured new mouse decays at d for good
+                cured = rng.random(traj.shape[0]) < sub["grp_cure_fraction"][0, :, g]
+                d = np.exp(p_g["log_regression_rate"])
+                traj = np.where(cured[:, None], b_new[0, :, g][:, None] - d * tg[None], traj)
             traj = traj + sigma[:, None] * rng.standard_normal(traj.shape)
-            typ = sub["grp_baseline"][0, :, g][:, None] + sub["grp_rate"][0, :, g][:, None] * _g(
-                tg[None], beta)
-            conv = np.expm1 if log1p else np.exp
+            typ = _log_v(tg[None], sub["grp_baseline"][0, :, g][:, None],
+                         sub["grp_rate"][0, :, g][:, None], p_g)
+            conv = ((lambda x: np.maximum(np.expm1(x), data.detection_limit)) if log1p
+                    else (lambda x: np.exp(np.maximum(x, np.log(data.detection_limit)))))
             lo, hi = np.quantile(conv(traj), [(1 - prob) / 2, (1 + prob) / 2], axis=0)
             ax.fill_between(tg + data.start_day, lo, hi, color=color, alpha=0.18, lw=0)
             ax.plot(tg + data.start_day, np.median(conv(typ), axis=0), color=color, lw=2)
@@ -627,7 +648,7 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
             files.append(f)
         plt.close(fig)
     # forest plot of growth rates
-    r = flat("grp_rate")
+    r = initial_rate(_flat_sub(s, names, 10 ** 9), growth)[0]
     lo, med, hi = np.quantile(r, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
     labels = data.group_labels
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(labels) + 1.2))
