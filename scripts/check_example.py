@@ -8,8 +8,13 @@ Xenograft (``--xenograft``): the same for the arm growth rates of
 ``configs/examples/results/her2_xenograft``, with the per-mouse least-squares mean slope of the
 simulated mice beside the truth (what these mice realised).
 
-Usage: ``python scripts/check_example.py [RUN_DIR]`` or
-``python scripts/check_example.py --xenograft [RUN_DIR]``
+Regression (``--regression``): ``configs/examples/results/her2_xenograft_regression``
+(``summary.csv``): per arm the true regrowth rate, regression rate (arms with a sensitive
+fraction), cure fraction (cure arms) and initial growth rate against their 95% intervals.
+
+Usage: ``python scripts/check_example.py [RUN_DIR]``,
+``python scripts/check_example.py --xenograft [RUN_DIR]`` or
+``python scripts/check_example.py --regression [RUN_DIR]``
 """
 
 from __future__ import annotations
@@ -50,7 +55,36 @@ def check_xenograft(run: Path) -> int:
     return 0
 
 
+def check_regression(run: Path) -> int:
+    truth = pd.read_csv(REPO / "configs" / "examples" / "data"
+                        / "her2_xenograft_regression_truth.csv")
+    s = pd.read_csv(run / "summary.csv")
+    total = inside = 0
+    for q, col, keep in (("regrowth_rate", "regrowth_rate", lambda t: t.index == t.index),
+                         ("regression_rate", "regression_rate",
+                          lambda t: t["sensitive_fraction"] > 0),
+                         ("p_complete_regression", "cure_fraction", None),
+                         ("growth_rate", "growth_rate", lambda t: t.index == t.index)):
+        m = s[s["quantity"] == q].merge(truth, on=["cell_line", "arm"])
+        if keep is not None:
+            m = m[keep(m)]
+        m = m.assign(inside=(m["lower"] <= m[col]) & (m[col] <= m["upper"]))
+        print(f"\n{q} (truth column {col}):")
+        with pd.option_context("display.width", 160, "display.float_format",
+                               lambda v: f"{v:.4g}"):
+            print(m[["cell_line", "arm", col, "median", "lower", "upper", "inside",
+                     "r_hat", "ess_bulk"]].to_string(index=False))
+        total += len(m)
+        inside += int(m["inside"].sum())
+    print(f"\n{inside}/{total} true values in their 95% intervals")
+    return 0
+
+
 def main() -> int:
+    if "--regression" in sys.argv:
+        args = [a for a in sys.argv[1:] if a != "--regression"]
+        return check_regression(Path(args[0]) if args else REPO / "configs" / "examples"
+                                / "results" / "her2_xenograft_regression")
     if "--xenograft" in sys.argv:
         args = [a for a in sys.argv[1:] if a != "--xenograft"]
         return check_xenograft(Path(args[0]) if args else

@@ -698,6 +698,7 @@ FAMILY = Family(
     pointwise=pointwise,
     extra_tables=extra_tables,
     headline=("growth rates and treatment effects (posterior median and interval)",
-              ("growth_rate", "growth_rate_difference", "tgi", "bliss_excess", "hsa_excess")),
+              ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
+               "p_complete_regression", "bliss_excess", "hsa_excess")),
     plot=plot,
 )
