@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,10 +51,12 @@ def _truth_check(s, truth, q: str, col: str) -> dict:
             "rows": m[["cell_line", "arm", "median", "lower", "upper", col]].to_dict("records")}
 
 
-def run(method: str, table, truth, growth: str = "exponential") -> dict:
+def run(method: str, table, truth, growth: str = "exponential", draws: int = 500,
+        max_tree_depth: int = 8) -> dict:
     inference = {"method": method}
     if method == "nuts":
-        inference.update(num_chains=4, num_warmup=500, num_samples=500)
+        inference.update(num_chains=4, num_warmup=draws, num_samples=draws,
+                         max_tree_depth=max_tree_depth)
     model = REGROWTH_MODEL if growth == "regrowth" else None
     t0 = time.perf_counter()
     r = db.fit(table, "xenograft", control_arm="vehicle", inference=inference, seed=0,
@@ -76,6 +79,7 @@ def run(method: str, table, truth, growth: str = "exponential") -> dict:
     return {"method": method, "wall_seconds": wall, "timings": r.inference.timings,
             "diagnostics": {k: v["value"] for k, v in d["checks"].items()},
             "diagnostics_passed": d["passed"], "n_parameters": d.get("n_parameters"),
+            "inference": inference,
             "growth_rate_mean_abs_error": float(err.mean()),
             "growth_rate_max_abs_error": float(err.max()),
             "growth_rate_coverage95": float(inside.mean()), "n_arms": int(len(s)),
@@ -91,12 +95,15 @@ def main() -> None:
     ap.add_argument("--mice-per-arm", type=int, default=250)
     ap.add_argument("--methods", nargs="+", default=["svi", "nuts"])
     ap.add_argument("--growth", default="exponential", choices=["exponential", "regrowth"])
+    ap.add_argument("--draws", type=int, default=500, help="nuts warmup = samples per chain")
+    ap.add_argument("--max-tree-depth", type=int, default=8)
     args = ap.parse_args()
     table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=2, days=DAYS,
                                       cull_volume=np.inf, calipers=False, seed=7,
                                       growth=args.growth)
     n_mice = table["mouse"].nunique()
-    results = [run(m, table, truth, args.growth) for m in args.methods]
+    results = [run(m, table, truth, args.growth, args.draws, args.max_tree_depth)
+               for m in args.methods]
     from importlib.metadata import version
 
     dev = jax.devices()[0]
@@ -109,8 +116,8 @@ def main() -> None:
         tag = f"{args.growth}_{tag}"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"xenograft_scale_{tag}.json").write_text(json.dumps(res, indent=2, default=float))
-    cmd = "python benchmarks/xenograft_scale.py" + (
-        f" --growth {args.growth}" if args.growth != "exponential" else "")
+    cmd = "python benchmarks/xenograft_scale.py " + " ".join(
+        a for a in sys.argv[1:])
     lines = [f"# Xenograft family ({args.growth}): {n_mice} mice x {len(DAYS)} measurements "
              f"({res['timestamp']})",
              "", f"Device {res['device']} ({res['cpu_count']} CPU cores), jax {res['jax']}, "
