@@ -95,6 +95,10 @@ DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
                  "grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
                  "grp_cure_fraction", "sigma", "sigma_caliper")
 
+OPTIONAL_SITES = frozenset({"grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
+                            "grp_cure_fraction", "sigma_caliper"})
+"""Deterministic sites that exist only with some options (growth form, cure, calipers)."""
+
 GROWTH_FORMS = {
     "exponential": "log V = b + r t",
     "gompertz": "log V = b + r (1 - exp(-beta t)) / beta",
