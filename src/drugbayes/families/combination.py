@@ -386,7 +386,9 @@ def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
     MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
     the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
-    observed mean / E0`` (NaN where the dose pair was not tested). Positive = synergy.
+    observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
+    delta ``zip_delta = (E0 f_a)(E0 f_b) - viability`` (0 where a dose is 0; see
+    :func:`derived`). Positive = synergy.
     """
     q = _flat_params(data, draws)
     xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
@@ -411,6 +413,11 @@ def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
                                  par("h_b"), par("b_a"), par("b_b"))}
     valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
+    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
+    # scale (fraction of untreated) like the classic score; 0 where a dose is 0
+    e0 = par("e0")
+    margin = np.isneginf(A) | np.isneginf(B)
+    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, (e0 * fa) * (e0 * fb) - v), np.nan)
     vn = v / par("e0")
     yn = data.grid_y[None, None] / par("e0")
     for k, n in nulls.items():
@@ -440,6 +447,8 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
+    "zip_delta": "viability fraction of untreated (ZIP reference - fitted surface)",
+    "p_synergy_zip": "probability",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",
@@ -450,8 +459,19 @@ QUANTITY_ORDER = list(QUANTITY_UNITS)
 def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
-    ``log10_c*`` are in the data's dose unit; ``*_excess`` are averaged over the tested wells
-    with both doses > 0 (each dose pair once, replicates and experiments pooled).
+    ``log10_c*`` are in the data's dose unit; ``*_excess`` and ``zip_delta`` are averaged
+    over the tested wells with both doses > 0 (each dose pair once, replicates and experiments
+    pooled).
+
+    ``zip_delta`` is the model-based ZIP delta: ZIP's reference, the product of the two
+    monotherapy curves on the data scale ``(E0 f_a)(E0 f_b)``, minus the fitted MuSyC surface,
+    which plays the role of ZIP's averaged row and column refits. It differs from the classic
+    ZIP (:func:`drugbayes.families._zip.zip_delta_classic`) in three ways: the refits are
+    replaced by one smooth surface fitted to the whole checkerboard (no separate Hill curve per
+    row and column, no observed baseline), the monotherapy curves share the combination's E0
+    and are pooled hierarchically, and it is a posterior (per draw) rather than a point
+    estimate. It equals ``E0 * bliss_excess + E0 (E0 - 1) f_a f_b``: the Bliss excess of
+    the fitted surface where the fitted E0 is 1.
     """
     q = _flat_params(data, draws)
     shift_a = data.drug_center[data.pair_a[data.combo_pair]] - data.unit_offset
@@ -471,6 +491,7 @@ def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
             out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w, axis=(-2, -1))
+    out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -507,14 +528,15 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     onehot[np.arange(data.n_combos), data.combo_pair] = 1.0
     onehot /= np.maximum(onehot.sum(axis=0), 1.0)
     for k in ("bliss_excess", "hsa_excess", "loewe_excess", "bliss_excess_observed",
-              "hsa_excess_observed", "loewe_excess_observed"):
+              "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
         out[k] = dq[k] @ onehot
     return out
 
 
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
          "p_log_alpha21_positive": "log_alpha21", "p_synergy_bliss": "bliss_excess",
-         "p_synergy_hsa": "hsa_excess", "p_synergy_loewe": "loewe_excess"}
+         "p_synergy_hsa": "hsa_excess", "p_synergy_loewe": "loewe_excess",
+         "p_synergy_zip": "zip_delta"}
 
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
@@ -606,7 +628,8 @@ def observed(data: CombinationData, samples: dict) -> dict:
     if all(k in samples for k in GRP[:10]) and "pop_beta" in samples:
         s = surfaces(data, samples)
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
-                  "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed"):
+                  "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
+                  "zip_delta"):
             name = "surface_viability" if k == "viability" else k
             extra["samples"][name] = s[k].astype(np.float32)
             extra["dims"][name] = GRID_DIMS
@@ -692,7 +715,8 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
 
 def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLike | dict
                 ) -> pd.DataFrame:
-    """The true Bliss/HSA/Loewe excess of each truth row, averaged over its combination wells."""
+    """The true Bliss/HSA/Loewe excess and model-based ZIP delta of each truth row, averaged
+    over its combination wells."""
     out = []
     for r in truth.itertuples():
         da = np.asarray(doses_a[r.cell_line] if isinstance(doses_a, dict) else doses_a, float)
@@ -707,6 +731,7 @@ def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLi
         lo = loewe_null(A, B, np.log10(r.c1), np.log10(r.c2), r.h1, r.h2, r.e1 / r.e0,
                         r.e2 / r.e0)
         out.append({"bliss_excess": float(np.mean(fa * fb - v)),
+                    "zip_delta": float(np.mean(r.e0 * fa * r.e0 * fb - r.e0 * v)),
                     "hsa_excess": float(np.mean(np.minimum(fa, fb) - v)),
                     "loewe_excess": float(np.mean(lo - v))})
     return pd.concat([truth.reset_index(drop=True), pd.DataFrame(out)], axis=1)
