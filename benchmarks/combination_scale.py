@@ -23,7 +23,8 @@ Timed, one after the other in one process on the same machine:
 
 Usage: ``nice -n 10 python benchmarks/combination_scale.py [--n 1000] [--methods svi,nuts]
 [--synergy-cap 10] [--chains 2 --warmup 300 --samples 300] [--steps 4000]``.
-Writes ``benchmarks/results/combination_scale_cpu.{json,md}`` (``_quick`` with ``--n < 1000``).
+Writes ``benchmarks/results/combination_scale_cpu[_<tag>].{json,md}`` (``_quick`` with
+``--n < 1000``).
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
@@ -174,7 +176,8 @@ def main() -> None:
             res["synergy_musyc"]["per_combination_s"] * res["n_combinations"])
     res["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.mkdir(parents=True, exist_ok=True)
-    stem = "combination_scale_cpu" + ("" if args.n >= 1000 else "_quick")
+    stem = ("combination_scale_cpu" + ("" if args.n >= 1000 else "_quick")
+            + (f"_{args.tag}" if args.tag else ""))
     (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float))
     n = res["n_combinations"]
     lines = [f"# {n} simulated 6 x 6 combinations in one program (CPU)", "",
