@@ -361,6 +361,32 @@ def test_model_based_zip_rows_datatree_and_identity(map_fits):
     assert (np.sign(model) == np.sign(truth["zip_delta"].to_numpy())).all()
 
 
+def test_surfaces_reused_once_and_loewe_margins(map_fits):
+    """The DataTree and the summary share one computation of the surfaces (reused once, by
+    identity of the draws), and the Loewe null computed on the inner wells only equals the
+    full-grid ``loewe_null``."""
+    from drugbayes.families import combination as fc
+
+    r, _, _ = map_fits
+    draws = r.inference.samples
+    fc._SURFACES_CACHE.clear()
+    first = fc.surfaces(r.data, draws, keep=True)
+    assert fc.surfaces(r.data, draws) is first
+    third = fc.surfaces(r.data, draws)
+    assert third is not first and not fc._SURFACES_CACHE
+    np.testing.assert_array_equal(np.nan_to_num(third["loewe"]), np.nan_to_num(first["loewe"]))
+    q = fc._flat_params(r.data, draws)
+    xa = np.where(r.data.grid_dose_a > 0, r.data.grid_x("a"), -np.inf)[None, None, :, :, None]
+    xb = np.where(r.data.grid_dose_b > 0, r.data.grid_x("b"), -np.inf)[None, None, :, None, :]
+
+    def par(k):
+        return q[k][..., None, None]
+
+    full = loewe_null(xa, xb, par("log10_c_a"), par("log10_c_b"), par("h_a"), par("h_b"),
+                      par("b_a"), par("b_b"))
+    np.testing.assert_allclose(third["loewe"], full, atol=1e-12)
+
+
 def test_recovery_nuts_small():
     """4 cell lines, one experiment, 2 chains x 150 draws (about 25 s on 2 CPU cores): the true
     beta, log alphas and averaged excesses inside the 95% intervals for >= 80% of 24 checks."""

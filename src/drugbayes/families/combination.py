@@ -380,7 +380,32 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
             "log_gamma21": g.get("log_gamma21", np.zeros_like(e0))}
 
 
-def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
+_SURFACES_CACHE: list = []
+
+
+def surfaces(data: CombinationData, draws: dict, keep: bool = False
+             ) -> dict[str, np.ndarray]:
+    """Per-well posterior surfaces on each combination's dose grid, float64 (see
+    :func:`_surfaces`).
+
+    The DataTree (:func:`observed`, ``keep=True``) and then the summary (:func:`derived`)
+    need them for the same draws: a call for the same ``data`` and draw arrays (compared by
+    identity) as a kept result takes it instead of recomputing (the Loewe bisection dominates
+    the post-processing of a large screen). A kept result serves one reuse only and only
+    the latest is kept, so a screen's surfaces are not held after both consumers have them.
+    """
+    keys = sorted(k for k in draws if k.startswith("grp_"))
+    arrays = [draws[k] for k in keys]
+    for i, (d, arr, out) in enumerate(_SURFACES_CACHE):
+        if d is data and len(arr) == len(arrays) and all(a is b for a, b in zip(arr, arrays)):
+            del _SURFACES_CACHE[i]
+            return out
+    out = _surfaces(data, draws)
+    _SURFACES_CACHE[:] = [(data, arrays, out)] if keep else []
+    return out
+
+
+def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-well posterior surfaces on each combination's dose grid, float64.
 
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
@@ -408,9 +433,15 @@ def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
                                                       par("b_a")))
     fb = np.where(np.isneginf(B), 1.0, hill_fraction(B, par("log10_c_b"), par("h_b"),
                                                       par("b_b")))
-    nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb),
-             "loewe": loewe_null(A, B, par("log10_c_a"), par("log10_c_b"), par("h_a"),
-                                 par("h_b"), par("b_a"), par("b_b"))}
+    # Loewe by bisection only where both doses are > 0 (index 0 of each grid is dose 0, where
+    # the null is the other drug's curve)
+    inner = loewe_null(A[..., 1:, :], B[..., :, 1:], par("log10_c_a"), par("log10_c_b"),
+                       par("h_a"), par("h_b"), par("b_a"), par("b_b"))
+    loewe = np.empty(v.shape)
+    loewe[..., 0, :] = np.broadcast_to(fb, v.shape)[..., 0, :]
+    loewe[..., :, 0] = np.broadcast_to(fa, v.shape)[..., :, 0]
+    loewe[..., 1:, 1:] = inner
+    nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb), "loewe": loewe}
     valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
     # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
@@ -626,7 +657,7 @@ def observed(data: CombinationData, samples: dict) -> dict:
     """DataTree pieces: per-well surfaces and excesses (index dims, 2-D dose coords), wells."""
     extra: dict = {"samples": {}, "dims": {}}
     if all(k in samples for k in GRP[:10]) and "pop_beta" in samples:
-        s = surfaces(data, samples)
+        s = surfaces(data, samples, keep=True)
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
                   "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
                   "zip_delta"):
