@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import platform
 import sys
@@ -189,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=5000, help="SVI steps")
     args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     folder = data_dir(args.data_dir)
     if not (folder / DATA_FILE).is_file():
         print(f"data not found: {folder / DATA_FILE} (see ../shared/data/README.md)",
