@@ -57,6 +57,7 @@ from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
 from ._curves import musyc_viability
+from ._zip import zip_delta_classic, zip_delta_classic_data  # noqa: F401  (public here)
 
 if TYPE_CHECKING:
     from ..data.combination import CombinationData
