@@ -266,9 +266,13 @@ def test_dose_unit_keys_are_checked_per_kind():
 
 
 # ------------------------------------------------------------------------ fits and outputs
+def _map_wells():
+    return simulate(3, n_replicates=2, n_experiments=2, seed=11)
+
+
 @pytest.fixture(scope="module")
 def map_fits():
-    wells, truth = simulate(3, n_replicates=2, n_experiments=2, seed=11)
+    wells, truth = _map_wells()
     inf = {"method": "map", "map_num_steps": 800}
     r_um = db.fit(wells, "combination", dose_unit="uM", inference=inf, seed=2)
     w_nm = wells.assign(dose_a=wells["dose_a"] * 1000.0, dose_b=wells["dose_b"] * 1000.0)
@@ -326,6 +330,61 @@ def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
     back = xr.open_datatree(path, engine="h5netcdf")
     assert back["posterior"]["dose_b"].dims == ("combination", "dose_b_index")
     back.close()
+
+
+def test_model_based_zip_rows_datatree_and_identity(map_fits):
+    """``zip_delta`` and ``p_synergy_zip`` per combination and pooled; per-well deltas in the
+    DataTree, 0 where a dose is 0; per draw ``zip = E0^2 f_a f_b - v = E0^2 bliss_excess +
+    (E0 - 1) v``; and close to the classic ZIP of the same wells (two estimators of one
+    quantity: here within 0.03, measured differences 0.008-0.010)."""
+    from drugbayes.families._zip import zip_delta_classic_data
+
+    r, _, truth = map_fits
+    s = r.summary()
+    for q in ("zip_delta", "p_synergy_zip"):
+        assert set(s.loc[s["quantity"] == q, "cell_line"]) == {"CL01", "CL02", "CL03", "pooled"}
+    unit = s.loc[s["quantity"] == "zip_delta", "unit"].iloc[0]
+    assert "ZIP reference - fitted surface" in unit
+    post = r.posterior["posterior"]
+    z = post["zip_delta"]
+    assert z.dims == ("chain", "draw", "combination", "dose_a_index", "dose_b_index")
+    np.testing.assert_allclose(z.isel(dose_a_index=0).values, 0.0)
+    np.testing.assert_allclose(z.isel(dose_b_index=0).values, 0.0)
+    e0 = np.exp(post["grp_log_top"].values)[..., None, None]
+    v, bl = post["surface_viability"].values, post["bliss_excess"].values
+    inner = (slice(None), slice(None), slice(None), slice(1, None), slice(1, None))
+    np.testing.assert_allclose(z.values[inner], (e0**2 * bl + (e0 - 1) * v)[inner], atol=1e-5)
+    _, data = db.prepare(_map_wells()[0], kind="combination", dose_unit="uM")
+    classic = zip_delta_classic_data(data)["mean"]
+    model = s[(s["quantity"] == "zip_delta") & (s["cell_line"] != "pooled")]["mean"].to_numpy()
+    assert np.abs(model - classic).max() < 0.03, (model, classic)
+    assert (np.sign(model) == np.sign(truth["zip_delta"].to_numpy())).all()
+
+
+def test_surfaces_reused_once_and_loewe_margins(map_fits):
+    """The DataTree and the summary share one computation of the surfaces (reused once, by
+    identity of the draws), and the Loewe null computed on the inner wells only equals the
+    full-grid ``loewe_null``."""
+    from drugbayes.families import combination as fc
+
+    r, _, _ = map_fits
+    draws = r.inference.samples
+    fc._SURFACES_CACHE.clear()
+    first = fc.surfaces(r.data, draws, keep=True)
+    assert fc.surfaces(r.data, draws) is first
+    third = fc.surfaces(r.data, draws)
+    assert third is not first and not fc._SURFACES_CACHE
+    np.testing.assert_array_equal(np.nan_to_num(third["loewe"]), np.nan_to_num(first["loewe"]))
+    q = fc._flat_params(r.data, draws)
+    xa = np.where(r.data.grid_dose_a > 0, r.data.grid_x("a"), -np.inf)[None, None, :, :, None]
+    xb = np.where(r.data.grid_dose_b > 0, r.data.grid_x("b"), -np.inf)[None, None, :, None, :]
+
+    def par(k):
+        return q[k][..., None, None]
+
+    full = loewe_null(xa, xb, par("log10_c_a"), par("log10_c_b"), par("h_a"), par("h_b"),
+                      par("b_a"), par("b_b"))
+    np.testing.assert_allclose(third["loewe"], full, atol=1e-12)
 
 
 def test_recovery_nuts_small():

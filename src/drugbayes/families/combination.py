@@ -57,6 +57,7 @@ from pydantic import Field
 
 from ._base import Family, Spec, StrictModel
 from ._curves import musyc_viability
+from ._zip import zip_delta_classic, zip_delta_classic_data  # noqa: F401  (public here)
 
 if TYPE_CHECKING:
     from ..data.combination import CombinationData
@@ -312,14 +313,14 @@ def hsa_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
 
 def loewe_null(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
                h_a: ArrayLike, h_b: ArrayLike, b_a: ArrayLike, b_b: ArrayLike,
-               iterations: int = 64) -> np.ndarray:
+               iterations: int = 54) -> np.ndarray:
     """Loewe additivity on viability (fraction of E0), solved by vectorised bisection (float64).
 
     Finds ``E`` with ``d_a / D_a(E) + d_b / D_b(E) = 1`` where ``D_i(E) = C_i ((1 - E) /
     (E - b_i))^(1 / h_i)`` inverts drug i's Hill curve ``b_i + (1 - b_i) / (1 + (d / C_i)^h_i)``.
     The left side increases with ``E`` from 0 (at ``E <= min(b_a, b_b)``) to infinity
-    (``E -> 1``), so the root is unique and bracketed by ``[min(b_a, b_b), 1]``; 64 halvings
-    reach float64 resolution.
+    (``E -> 1``), so the root is unique and bracketed by ``[min(b_a, b_b), 1]``; 54 halvings
+    of a bracket inside [0, 1] reach float64 resolution (2^-53).
 
     Policy where one drug's effect exceeds the other's maximum: a drug that cannot reach ``E``
     at any dose contributes 0 (``D_i = inf``). This is the continuous extension of the
@@ -342,17 +343,18 @@ def loewe_null(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: 
     la = LN10 * (x_a - ca)
     lb = LN10 * (x_b - cb)
 
-    def term(e, lx, b, h):
-        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            t = np.exp(lx + (np.log(e - b) - np.log1p(-e)) / h)
+    def term(e, l1, lx, b, h):
+        t = np.exp(lx + (np.log(e - b) - l1) / h)
         return np.where(e > b, t, 0.0)
 
-    for _ in range(iterations):
-        mid = 0.5 * (lo + hi)
-        g = term(mid, la, ba, ha) + term(mid, lb, bb, hb) - 1.0
-        up = g > 0.0
-        hi = np.where(up, mid, hi)
-        lo = np.where(up, lo, mid)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            l1 = np.log1p(-mid)  # shared by both drugs' terms
+            g = term(mid, l1, la, ba, ha) + term(mid, l1, lb, bb, hb) - 1.0
+            up = g > 0.0
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
     e = 0.5 * (lo + hi)
     fa = hill_fraction(x_a, ca, ha, ba)
     fb = hill_fraction(x_b, cb, hb, bb)
@@ -380,13 +382,40 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
             "log_gamma21": g.get("log_gamma21", np.zeros_like(e0))}
 
 
-def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
+_SURFACES_CACHE: list = []
+
+
+def surfaces(data: CombinationData, draws: dict, keep: bool = False
+             ) -> dict[str, np.ndarray]:
+    """Per-well posterior surfaces on each combination's dose grid, float64 (see
+    :func:`_surfaces`).
+
+    The DataTree (:func:`observed`, ``keep=True``) and then the summary (:func:`derived`)
+    need them for the same draws: a call for the same ``data`` and draw arrays (compared by
+    identity) as a kept result takes it instead of recomputing (the Loewe bisection dominates
+    the post-processing of a large screen). A kept result serves one reuse only and only
+    the latest is kept, so a screen's surfaces are not held after both consumers have them.
+    """
+    keys = sorted(k for k in draws if k.startswith("grp_"))
+    arrays = [draws[k] for k in keys]
+    for i, (d, arr, out) in enumerate(_SURFACES_CACHE):
+        if d is data and len(arr) == len(arrays) and all(a is b for a, b in zip(arr, arrays)):
+            del _SURFACES_CACHE[i]
+            return out
+    out = _surfaces(data, draws)
+    _SURFACES_CACHE[:] = [(data, arrays, out)] if keep else []
+    return out
+
+
+def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-well posterior surfaces on each combination's dose grid, float64.
 
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
     MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
     the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
-    observed mean / E0`` (NaN where the dose pair was not tested). Positive = synergy.
+    observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
+    delta ``zip_delta = (E0 f_a)(E0 f_b) - viability`` (0 where a dose is 0; see
+    :func:`derived`). Positive = synergy.
     """
     q = _flat_params(data, draws)
     xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
@@ -406,11 +435,22 @@ def surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
                                                       par("b_a")))
     fb = np.where(np.isneginf(B), 1.0, hill_fraction(B, par("log10_c_b"), par("h_b"),
                                                       par("b_b")))
-    nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb),
-             "loewe": loewe_null(A, B, par("log10_c_a"), par("log10_c_b"), par("h_a"),
-                                 par("h_b"), par("b_a"), par("b_b"))}
+    # Loewe by bisection only where both doses are > 0 (index 0 of each grid is dose 0, where
+    # the null is the other drug's curve)
+    inner = loewe_null(A[..., 1:, :], B[..., :, 1:], par("log10_c_a"), par("log10_c_b"),
+                       par("h_a"), par("h_b"), par("b_a"), par("b_b"))
+    loewe = np.empty(v.shape)
+    loewe[..., 0, :] = np.broadcast_to(fb, v.shape)[..., 0, :]
+    loewe[..., :, 0] = np.broadcast_to(fa, v.shape)[..., :, 0]
+    loewe[..., 1:, 1:] = inner
+    nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb), "loewe": loewe}
     valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
+    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
+    # scale (fraction of untreated) like the classic score; 0 where a dose is 0
+    e0 = par("e0")
+    margin = np.isneginf(A) | np.isneginf(B)
+    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, (e0 * fa) * (e0 * fb) - v), np.nan)
     vn = v / par("e0")
     yn = data.grid_y[None, None] / par("e0")
     for k, n in nulls.items():
@@ -440,6 +480,8 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
+    "zip_delta": "viability fraction of untreated (ZIP reference - fitted surface)",
+    "p_synergy_zip": "probability",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",
@@ -450,8 +492,19 @@ QUANTITY_ORDER = list(QUANTITY_UNITS)
 def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
-    ``log10_c*`` are in the data's dose unit; ``*_excess`` are averaged over the tested wells
-    with both doses > 0 (each dose pair once, replicates and experiments pooled).
+    ``log10_c*`` are in the data's dose unit; ``*_excess`` and ``zip_delta`` are averaged
+    over the tested wells with both doses > 0 (each dose pair once, replicates and experiments
+    pooled).
+
+    ``zip_delta`` is the model-based ZIP delta: ZIP's reference, the product of the two
+    monotherapy curves on the data scale ``(E0 f_a)(E0 f_b)``, minus the fitted MuSyC surface,
+    which plays the role of ZIP's averaged row and column refits. It differs from the classic
+    ZIP (:func:`drugbayes.families._zip.zip_delta_classic`) in three ways: the refits are
+    replaced by one smooth surface fitted to the whole checkerboard (no separate Hill curve per
+    row and column, no observed baseline), the monotherapy curves share the combination's E0
+    and are pooled hierarchically, and it is a posterior (per draw) rather than a point
+    estimate. It equals ``E0 * bliss_excess + E0 (E0 - 1) f_a f_b``: the Bliss excess of
+    the fitted surface where the fitted E0 is 1.
     """
     q = _flat_params(data, draws)
     shift_a = data.drug_center[data.pair_a[data.combo_pair]] - data.unit_offset
@@ -471,6 +524,7 @@ def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
             out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w, axis=(-2, -1))
+    out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -507,14 +561,15 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     onehot[np.arange(data.n_combos), data.combo_pair] = 1.0
     onehot /= np.maximum(onehot.sum(axis=0), 1.0)
     for k in ("bliss_excess", "hsa_excess", "loewe_excess", "bliss_excess_observed",
-              "hsa_excess_observed", "loewe_excess_observed"):
+              "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
         out[k] = dq[k] @ onehot
     return out
 
 
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
          "p_log_alpha21_positive": "log_alpha21", "p_synergy_bliss": "bliss_excess",
-         "p_synergy_hsa": "hsa_excess", "p_synergy_loewe": "loewe_excess"}
+         "p_synergy_hsa": "hsa_excess", "p_synergy_loewe": "loewe_excess",
+         "p_synergy_zip": "zip_delta"}
 
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
@@ -604,9 +659,10 @@ def observed(data: CombinationData, samples: dict) -> dict:
     """DataTree pieces: per-well surfaces and excesses (index dims, 2-D dose coords), wells."""
     extra: dict = {"samples": {}, "dims": {}}
     if all(k in samples for k in GRP[:10]) and "pop_beta" in samples:
-        s = surfaces(data, samples)
+        s = surfaces(data, samples, keep=True)
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
-                  "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed"):
+                  "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
+                  "zip_delta"):
             name = "surface_viability" if k == "viability" else k
             extra["samples"][name] = s[k].astype(np.float32)
             extra["dims"][name] = GRID_DIMS
@@ -692,7 +748,8 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
 
 def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLike | dict
                 ) -> pd.DataFrame:
-    """The true Bliss/HSA/Loewe excess of each truth row, averaged over its combination wells."""
+    """The true Bliss/HSA/Loewe excess and model-based ZIP delta of each truth row, averaged
+    over its combination wells."""
     out = []
     for r in truth.itertuples():
         da = np.asarray(doses_a[r.cell_line] if isinstance(doses_a, dict) else doses_a, float)
@@ -707,6 +764,7 @@ def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLi
         lo = loewe_null(A, B, np.log10(r.c1), np.log10(r.c2), r.h1, r.h2, r.e1 / r.e0,
                         r.e2 / r.e0)
         out.append({"bliss_excess": float(np.mean(fa * fb - v)),
+                    "zip_delta": float(np.mean(r.e0 * fa * r.e0 * fb - r.e0 * v)),
                     "hsa_excess": float(np.mean(np.minimum(fa, fb) - v)),
                     "loewe_excess": float(np.mean(lo - v))})
     return pd.concat([truth.reset_index(drop=True), pd.DataFrame(out)], axis=1)
