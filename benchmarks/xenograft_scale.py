@@ -97,6 +97,7 @@ def main() -> None:
     ap.add_argument("--growth", default="exponential", choices=["exponential", "regrowth"])
     ap.add_argument("--draws", type=int, default=500, help="nuts warmup = samples per chain")
     ap.add_argument("--max-tree-depth", type=int, default=8)
+    ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args()
     table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=2, days=DAYS,
                                       cull_volume=np.inf, calipers=False, seed=7,
@@ -114,6 +115,8 @@ def main() -> None:
     tag = "gpu" if dev.platform == "gpu" else "cpu"
     if args.growth != "exponential":
         tag = f"{args.growth}_{tag}"
+    if args.tag:
+        tag = f"{tag}_{args.tag}"
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / f"xenograft_scale_{tag}.json").write_text(json.dumps(res, indent=2, default=float))
     cmd = "python benchmarks/xenograft_scale.py " + " ".join(
