@@ -47,6 +47,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from combination_scale import combinations_passing  # sibling script in benchmarks/
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
@@ -55,32 +56,6 @@ DATA_FILE = "mathews_griner_TMD8_ibrutinib_combos.csv"
 REF_FILE = "synergyfinder_vignette_reference.csv"
 SEED = 20261127
 BLOCKS = (19, 45)
-
-
-def combinations_passing(combos: pd.DataFrame, by, max_rhat: float, min_ess: float,
-                         min_tail: float) -> dict:
-    """Per-combination diagnostics: a combination passes when every numeric summary quantity
-    has R-hat <= ``max_rhat`` and bulk and tail ESS >= the minimums. Counted for the given
-    thresholds and for a relaxed rule (R-hat <= 1.05, ESS >= 100); also the median and the
-    largest per-combination maximum R-hat."""
-    num = combos[~combos["quantity"].str.startswith("p_")]
-    g = num.groupby(by)
-    worst_rhat = g["r_hat"].max()
-    worst_bulk = g["ess_bulk"].min()
-    worst_tail = g["ess_tail"].min()
-
-    def count(rh: float, eb: float, et: float) -> int:
-        return int(((worst_rhat.fillna(1.0) <= rh) & (worst_bulk.fillna(np.inf) >= eb)
-                    & (worst_tail.fillna(np.inf) >= et)).sum())
-
-    return {"passed": count(max_rhat, min_ess, min_tail),
-            "passed_relaxed": count(1.05, 100.0, 100.0),
-            "thresholds": {"max_rhat": max_rhat, "min_ess_bulk": min_ess,
-                           "min_ess_tail": min_tail},
-            "relaxed": {"max_rhat": 1.05, "min_ess_bulk": 100.0, "min_ess_tail": 100.0},
-            "max_rhat_median": float(worst_rhat.median()),
-            "max_rhat_max": float(worst_rhat.max()),
-            "min_ess_bulk_median": float(worst_bulk.median())}
 
 
 def data_dir(path: str | None = None) -> Path:
