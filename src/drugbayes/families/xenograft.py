@@ -225,6 +225,7 @@ def arrays(data) -> dict:
     """Numeric arrays the model needs, from :class:`~drugbayes.data.encode.XenograftData`."""
     vol = np.asarray(data.volume, np.float64)
     dl = data.detection_limit
+    calipers = caliper_rows_complete(data)
     a = {
         "n_cell": len(data.cell_lines), "n_group": data.n_groups, "n_mouse": data.n_mice,
         "n_exp": len(data.experiments), "group_cell": data.group_cell,
@@ -236,10 +237,10 @@ def arrays(data) -> dict:
         "mice_informed": bool(mice_informed(data)),
         "t_center": float(np.mean(data.t[data.mask])) / TIME_SCALE if data.mask.any() else 0.0,
         "group_arm_names": tuple(data.arms[g] for g in data.group_arm),
-        "control_arm": data.control_arm, "has_calipers": caliper_rows_complete(data),
+        "control_arm": data.control_arm, "has_calipers": calipers,
         "log_c": np.float32(np.log(data.volume_constant)), "pointwise": False,
     }
-    if caliper_rows_complete(data):
+    if calipers:
         ok = data.mask & ~data.censored
         a["log_len"] = np.where(ok, np.log(np.where(ok, data.length, 1.0)), 0.0).astype(
             np.float32)

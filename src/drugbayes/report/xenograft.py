@@ -186,7 +186,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED,
         f = 1.0 / (1.0 + np.exp(-params["logit_sensitive"]))
         d = np.exp(params["log_regression_rate"])
         out["regression_rate"], out["regrowth_rate"], out["sensitive_fraction"] = d, rate, f
-        out["growth_rate"] = (1 - f) * rate - f * d
+        out["growth_rate"] = initial_rate(draws, growth)
     if growth == "simeoni":
         out["linear_growth_rate"] = np.exp(params["log_linear_rate"])
     out["mean_growth_rate"] = rate * _g(T, beta) / T
@@ -290,21 +290,23 @@ def _schedule(data, g: int) -> np.ndarray:
     return np.unique(data.t[sel][data.mask[sel]])
 
 
-def predictive_mrecist(data, draws: dict, growth: str, max_draws: int = 400,
-                       seed: int = PREDICTIVE_SEED) -> tuple[np.ndarray, np.ndarray]:
+def predictive_mrecist(data, draws: dict, growth: str, per: str = "arm",
+                       max_draws: int = 400, seed: int = PREDICTIVE_SEED) -> np.ndarray:
     """mRECIST class probabilities from posterior-predictive measured trajectories.
 
-    Per arm group: a new mouse of the arm (baseline, rate and cure drawn from the arm's
-    population, typical experiment); per mouse: that mouse (its own posterior baseline and
-    rate, cured with its posterior probability). Trajectories are measured on the arm's
-    schedule with the model's measurement error; values below the detection limit read 0.
+    ``per = "arm"``: a new mouse of each arm group (baseline, rate and cure drawn from the
+    arm's population, typical experiment); ``per = "mouse"``: each mouse of the study (its own
+    posterior baseline and rate, cured with its posterior probability). Trajectories are
+    measured on the arm's schedule with the model's measurement error; values below the
+    detection limit read 0. Each kind has its own random stream (``seed``), so either is
+    reproducible on its own.
 
     Returns
     -------
-    per_group : ndarray (group, 4), per_mouse : ndarray (mouse, 4)
+    ndarray (group or mouse, 4)
         Probabilities of CR, PR, SD, PD.
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng([seed, 0 if per == "arm" else 1])
     names = ("grp_baseline", "grp_rate", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
              "grp_deceleration", "log_linear_rate_10d", "log_regression_rate_10d",
              "logit_sensitive", "grp_cure_fraction", "sigma", "sigma_caliper",
@@ -312,39 +314,34 @@ def predictive_mrecist(data, draws: dict, growth: str, max_draws: int = 400,
     sub = _flat_sub(draws, names, max_draws)
     params = curve_params(sub, growth)
     noise = _noise_sd(sub)[0]  # (draw,)
-    b_new, r_new = _new_mice(sub, rng)
     log_dl = np.log(data.detection_limit)
     has_cure = "grp_cure_fraction" in sub
-
-    def measure(lv):
-        y = lv + noise[:, None] * rng.standard_normal(lv.shape)
-        return np.where(y > log_dl, np.exp(np.minimum(y, 700.0)), 0.0)
-
-    G = data.n_groups
-    per_group = np.zeros((G, 4))
-    per_mouse = np.full((data.n_mice, 4), np.nan)
-    for g in range(G):
+    if per == "arm":
+        b_all, r_all = _new_mice(sub, rng)
+        cure_all = sub.get("grp_cure_fraction")
+        units = [[g] for g in range(data.n_groups)]
+    else:
+        b_all, r_all = sub["mouse_baseline"], sub["mouse_rate"]
+        cure_all = sub.get("p_complete_regression_mouse")
+        units = [list(np.flatnonzero(data.mouse_group == g)) for g in range(data.n_groups)]
+    out = np.full((b_all.shape[-1], 4), np.nan)
+    for g, members in enumerate(units):
         tt = _schedule(data, g)
         if not len(tt):
             continue
         p_g = {k: v[0, :, g][:, None] for k, v in params.items() if k != "growth"}
         p_g["growth"] = growth
-        lv = _log_v(tt[None], b_new[0, :, g][:, None], r_new[0, :, g][:, None], p_g)
-        if has_cure:
-            d = np.exp(p_g["log_regression_rate"])
-            cured = rng.random(lv.shape[0]) < sub["grp_cure_fraction"][0, :, g]
-            lv = np.where(cured[:, None], b_new[0, :, g][:, None] - d * tt[None], lv)
-        cls = mrecist(tt, measure(lv))
-        per_group[g] = [(cls == k).mean() for k in range(4)]
-        for m in np.flatnonzero(data.mouse_group == g):
-            b = sub["mouse_baseline"][0, :, m][:, None]
-            lv = _log_v(tt[None], b, sub["mouse_rate"][0, :, m][:, None], p_g)
-            if has_cure:
-                cured = rng.random(lv.shape[0]) < sub["p_complete_regression_mouse"][0, :, m]
-                lv = np.where(cured[:, None], b - d * tt[None], lv)
-            cls = mrecist(tt, measure(lv))
-            per_mouse[m] = [(cls == k).mean() for k in range(4)]
-    return per_group, per_mouse
+        for u in members:
+            b = b_all[0, :, u][:, None]
+            lv = _log_v(tt[None], b, r_all[0, :, u][:, None], p_g)
+            if has_cure:  # a cured tumour decays at the arm's d with nothing to regrow
+                cured = rng.random(lv.shape[0]) < cure_all[0, :, u]
+                lv = np.where(cured[:, None], b - np.exp(p_g["log_regression_rate"]) * tt[None],
+                              lv)
+            y = lv + noise[:, None] * rng.standard_normal(lv.shape)
+            cls = mrecist(tt, np.where(y > log_dl, np.exp(np.minimum(y, 700.0)), 0.0))
+            out[u] = [(cls == k).mean() for k in range(4)]
+    return out
 
 
 def observed_mrecist(data) -> list[str]:
@@ -358,7 +355,7 @@ def observed_mrecist(data) -> list[str]:
 def mouse_table(data, draws: dict, growth: str = "exponential") -> pd.DataFrame:
     """One row per mouse: arm, status, observed mRECIST, posterior probability of complete
     regression (cure component), mRECIST class probabilities, posterior median growth rate."""
-    _, pm = predictive_mrecist(data, draws, growth)
+    pm = predictive_mrecist(data, draws, growth, per="mouse")
     rate = _draws(draws, "mouse_rate")
     df = pd.DataFrame({
         "cell_line": [data.cell_lines[data.group_cell[g]] for g in data.mouse_group],
@@ -477,7 +474,7 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     rows("time_to_volume", _stats(ttv, prob, False), allg,
          np.where(p_inf > 0.5, "not_reached", ""))
     if mrecist_rows:
-        p_cls, _ = predictive_mrecist(data, draws, growth)
+        p_cls = predictive_mrecist(data, draws, growth, per="arm")
         for k, c in enumerate(MRECIST_CLASSES):
             rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
     for c in contrasts or []:
