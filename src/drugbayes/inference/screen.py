@@ -1,0 +1,961 @@
+"""Screen back-end: blocked Gibbs with batched HMC for the hierarchical 4PL at screen scale.
+
+The target is exactly the posterior of the ``dose_response`` family (normalised viability,
+Normal wells): the same priors, sum-to-zero cell-line and experiment effects, per cell line x
+drug curve parameters. Only the sampler differs. One sweep of every chain is
+
+1. **curve block** (centred): every curve's parameters ``(log10 IC50, log Hill, logit bottom,
+   log top)`` are conditionally independent given the global parameters, so all curves take an
+   HMC step at once, each with its own step size (dual averaging per curve) and its own 4 x 4
+   metric (from the curve's Hessian early in warmup, then its warmup covariance);
+2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
+   the Gaussian on the constraint) and every scale (an independence Metropolis step with the
+   Gamma full conditional of the precision as proposal) given the curve parameters;
+3. **global block** (non-centred): HMC over the drug means, cell-line and experiment effects
+   and the log curve scales with the standardised curve deviations held fixed, so a drug whose
+   curves are all flat (weakly informed) still moves. Its metric is the diagonal of the
+   expected curvature, assembled from the curves' Hessians.
+
+Steps 1 and 2 mix well where curves are informative, step 3 where they are not (the two
+parameterisations interweave). All three leave the posterior invariant, so the chain targets
+the same posterior as NUTS on the family's model; ``tests/test_screen.py`` checks agreement.
+
+Layout: a dense masked grid ``[cell_line, drug, point]`` (point = dose x replicate x
+experiment of one cell line x drug), so per-curve parameters broadcast over points and every
+reduction (over cell lines for a drug, over drugs for a cell line) is a plain reduction, with no
+per-observation gathers or scatter-adds. Chains are vectorised; the grid can be sharded over
+the cell-line axis across the devices of one host (``shard = True``); only global quantities
+are reduced across devices. Sampling runs in compiled chunks (``lax.scan``) with progress
+between chunks; per-curve draws stay on the device and per-curve summaries (mean, sd,
+quantiles, rank-normalised R-hat and ESS) are computed there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import lax, nn
+
+from .settings import InferenceResult, log
+
+LN10 = 2.302585092994046
+K_MAX = 4
+GROUP_SITES = ("grp_log10_ic50", "grp_log_hill", "grp_logit_bottom", "grp_log_top")
+
+
+# ----------------------------------------------------------------------------- data layout
+@dataclass
+class ScreenGrid:
+    """A screen as a dense masked grid ``[cell_line, drug, point]`` (numpy, host side).
+
+    Attributes
+    ----------
+    x : float32 [C, D, P]
+        Log10 dose, centred per drug (the family's ``x``); 0 where untreated or padded.
+    y : float32 [C, D, P]
+        Viability fraction; 0 where padded.
+    mask : bool [C, D, P]
+        Observed wells.
+    is_zero : bool [C, D, P]
+        Untreated wells (dose 0: the curve equals its top there).
+    exp : int32 [C, D, P]
+        Experiment of each well.
+    present : bool [C, D]
+        Cell line x drug pairs with data (the family's groups).
+    cell_valid : bool [C]
+        Real cell lines (False for padding added to shard the grid evenly).
+    half_range : float32 [D]
+        Half the tested log10 dose range of each drug.
+    n_exp : int
+    group_index : int [C, D]
+        The family's group number of each grid cell (-1 where absent).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    mask: np.ndarray
+    is_zero: np.ndarray
+    exp: np.ndarray
+    present: np.ndarray
+    cell_valid: np.ndarray
+    half_range: np.ndarray
+    n_exp: int
+    group_index: np.ndarray
+    group_cell: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+    group_drug: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.y.shape)  # type: ignore[return-value]
+
+    @property
+    def n_wells(self) -> int:
+        return int(self.mask.sum())
+
+    def pad_cells(self, multiple: int) -> ScreenGrid:
+        """The grid with absent cell lines appended so the cell axis divides ``multiple``."""
+        c = self.y.shape[0]
+        extra = (-c) % multiple
+        if extra == 0:
+            return self
+
+        def pad(a, value=0):
+            return np.concatenate([a, np.full((extra,) + a.shape[1:], value, a.dtype)])
+
+        return ScreenGrid(pad(self.x), pad(self.y), pad(self.mask, False), pad(self.is_zero, False),
+                          pad(self.exp), pad(self.present, False), pad(self.cell_valid, False),
+                          self.half_range, self.n_exp, pad(self.group_index, -1),
+                          self.group_cell, self.group_drug)
+
+    def to_long(self) -> dict:
+        """One entry per observed well: ``cell``, ``drug``, ``group``, ``x``, ``y``, ``exp``."""
+        c, d, p = np.nonzero(self.mask)
+        return {"cell": c.astype(np.int32), "drug": d.astype(np.int32),
+                "group": self.group_index[c, d].astype(np.int32), "x": self.x[c, d, p],
+                "y": self.y[c, d, p], "is_zero": self.is_zero[c, d, p],
+                "exp": self.exp[c, d, p], "n_cell": int(self.cell_valid.sum()),
+                "n_drug": self.y.shape[1], "n_group": int(self.present.sum()),
+                "group_cell": self.group_cell, "group_drug": self.group_drug}
+
+
+def grid_from_arrays(a: dict) -> ScreenGrid:
+    """Dense grid from the ``dose_response`` family's arrays (curves of a group are pooled).
+
+    Vectorised (no Python loop over curves), so a 300,000-curve screen takes seconds.
+    """
+    mask = np.asarray(a["mask"], bool)
+    cg = np.asarray(a["curve_group"])
+    curve, point = np.nonzero(mask)
+    grp = cg[curve]
+    order = np.argsort(grp, kind="stable")
+    curve, point, grp = curve[order], point[order], grp[order]
+    n_group = int(a["n_group"])
+    counts = np.bincount(grp, minlength=n_group)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.arange(len(grp)) - starts[grp]
+    n_point = int(max(counts.max(initial=1), 1))
+    n_cell, n_drug = int(a["n_cell"]), int(a["n_drug"])
+    gc, gd = np.asarray(a["group_cell"]), np.asarray(a["group_drug"])
+    shape = (n_cell, n_drug, n_point)
+    x = np.zeros(shape, np.float32)
+    y = np.zeros(shape, np.float32)
+    m = np.zeros(shape, bool)
+    z = np.zeros(shape, bool)
+    e = np.zeros(shape, np.int32)
+    ci, di = gc[grp], gd[grp]
+    x[ci, di, rank] = np.asarray(a["x"])[curve, point]
+    y[ci, di, rank] = np.asarray(a["y"])[curve, point]
+    m[ci, di, rank] = True
+    z[ci, di, rank] = np.asarray(a["is_zero"])[curve, point]
+    e[ci, di, rank] = np.asarray(a["curve_exp"])[curve]
+    present = np.zeros((n_cell, n_drug), bool)
+    present[gc, gd] = True
+    gi = np.full((n_cell, n_drug), -1, np.int64)
+    gi[gc, gd] = np.arange(n_group)
+    return ScreenGrid(x, y, m, z, e, present, np.ones(n_cell, bool),
+                      np.asarray(a["half_range"], np.float32), int(a["n_exp"]), gi,
+                      gc.astype(np.int32), gd.astype(np.int32))
+
+
+# ----------------------------------------------------------------------------- configuration
+@dataclass(frozen=True)
+class ScreenModel:
+    """Static description of the model (hashable: one compilation per shape and model)."""
+
+    n_exp: int
+    four_pl: bool
+    exp_effects: bool
+    log10_ic50_extra_sd: float
+    cell_line_sd: float
+    curve_ic50_sd: float
+    experiment_sd: float
+    log_hill_mean: float
+    log_hill_sd: float
+    curve_log_hill_sd: float
+    logit_bottom_mean: float
+    logit_bottom_sd: float
+    curve_logit_bottom_sd: float
+    log_top_sd: float
+    noise_sd: float
+
+    @property
+    def k(self) -> int:
+        return 4 if self.four_pl else 3
+
+    @classmethod
+    def from_spec(cls, spec, n_exp: int) -> ScreenModel:
+        p, o = spec.priors, spec.options
+        return cls(n_exp=n_exp, four_pl=o.curve == "4pl",
+                   exp_effects=bool(o.experiment_effects and n_exp > 1),
+                   log10_ic50_extra_sd=p.log10_ic50_extra_sd, cell_line_sd=p.cell_line_sd,
+                   curve_ic50_sd=p.curve_ic50_sd, experiment_sd=p.experiment_sd,
+                   log_hill_mean=p.log_hill_mean, log_hill_sd=p.log_hill_sd,
+                   curve_log_hill_sd=p.curve_log_hill_sd,
+                   logit_bottom_mean=p.logit_bottom_mean, logit_bottom_sd=p.logit_bottom_sd,
+                   curve_logit_bottom_sd=p.curve_logit_bottom_sd, log_top_sd=p.log_top_sd,
+                   noise_sd=p.noise_sd)
+
+
+@dataclass(frozen=True)
+class SamplerSettings:
+    """Sampler budget and tuning (hashable)."""
+
+    num_chains: int = 4
+    num_warmup: int = 500
+    num_samples: int = 500
+    thinning: int = 1
+    chunk: int = 50
+    curve_steps: int = 10
+    global_steps: int = 10
+    target_accept: float = 0.8
+    keep_draws: bool = True  # per-curve draws back to the host (False: device summaries only)
+
+
+# ----------------------------------------------------------------------------- log densities
+def _curve_mean(G, d, m: ScreenModel, exp_eff):
+    """Viability of every well ``[..., C, D, P]`` from curve parameters ``[..., C, D, K]``."""
+    L = G[..., 0:1]
+    if m.exp_effects:
+        # a sum over the (few) experiments rather than a per-well gather: its gradient is then
+        # a reduction, not a scatter-add over millions of wells
+        L = L + sum(exp_eff[..., e] * (d["exp"] == e) for e in range(m.n_exp))
+    hill = jnp.exp(G[..., 1:2])
+    b = nn.sigmoid(G[..., 2:3])
+    top = jnp.exp(G[..., 3:4]) if m.four_pl else 1.0
+    f = b + (1.0 - b) * nn.sigmoid(-hill * LN10 * (d["x"] - L))
+    f = jnp.where(d["is_zero"], 1.0, f)
+    return top * f
+
+
+def _curve_loglik(G, d, m: ScreenModel, exp_eff, sigma):
+    """Normal log likelihood of each curve ``[C, D]`` (constants dropped)."""
+    r = (d["y"] - _curve_mean(G, d, m, exp_eff)) / sigma
+    return jnp.sum(jnp.where(d["mask"], -0.5 * r * r, 0.0), axis=-1) - d["n_obs"] * jnp.log(sigma)
+
+
+def _locs(s, m: ScreenModel):
+    """Prior means and scales of the curve parameters ``[C, D, K]``."""
+    mu, cell = s["mu"], s["cell"]
+    loc = jnp.stack([mu[None, :, 0] + cell[:, None], jnp.broadcast_to(mu[None, :, 1],
+                    (cell.shape[0], mu.shape[0])), jnp.broadcast_to(
+                    mu[None, :, 2], (cell.shape[0], mu.shape[0]))], -1)
+    scale = s["sig"]
+    if m.four_pl:
+        loc = jnp.concatenate([loc, jnp.zeros_like(loc[..., :1])], -1)
+        scale = jnp.concatenate([scale, jnp.full((1,), m.log_top_sd, scale.dtype)])
+    return loc, scale
+
+
+def _curve_logp(G, s, d, m: ScreenModel):
+    """Log density of each curve's parameters given the globals ``[C, D]``."""
+    loc, scale = _locs(s, m)
+    zz = (G - loc) / scale
+    return _curve_loglik(G, d, m, s["exp"], s["sigma"]) - 0.5 * jnp.sum(zz * zz, -1)
+
+
+def _loglik_hvps(G, s, d, m: ScreenModel):
+    """Per-curve Hessian of the log likelihood ``[C, D, K, K]`` by K Hessian-vector products
+    (curves are separable, so one product with a unit vector per parameter gives every curve's
+    column at once)."""
+    def grad(g):
+        return jax.grad(lambda g_: jnp.sum(_curve_loglik(g_, d, m, s["exp"], s["sigma"])))(g)
+
+    cols = []
+    for k in range(m.k):
+        e = jnp.zeros_like(G).at[..., k].set(1.0)
+        cols.append(jax.jvp(grad, (G,), (e,))[1])
+    H = jnp.stack(cols, -1)
+    return 0.5 * (H + jnp.swapaxes(H, -1, -2))
+
+
+def _metric_from_precision(P, floor=1e-3):
+    """Square root ``S`` (``S S^T = P^-1``) of a regularised per-curve covariance."""
+    lam, V = jnp.linalg.eigh(P)
+    lam = jnp.clip(lam, floor, 1e8)
+    return V * (1.0 / jnp.sqrt(lam))[..., None, :]
+
+
+def _sqrt_cov(C, floor=1e-8):
+    lam, V = jnp.linalg.eigh(0.5 * (C + jnp.swapaxes(C, -1, -2)))
+    lam = jnp.clip(lam, floor, 1e8)
+    return V * jnp.sqrt(lam)[..., None, :]
+
+
+# ----------------------------------------------------------------------------- dual averaging
+def _da_init(log_eps):
+    z = jnp.zeros_like(log_eps)
+    return {"log_eps": log_eps, "bar": log_eps, "hbar": z, "t": z, "mu": log_eps + math.log(10)}
+
+
+def _da_update(da, accept, target):
+    t = da["t"] + 1.0
+    w = 1.0 / (t + 10.0)
+    hbar = (1.0 - w) * da["hbar"] + w * (target - accept)
+    log_eps = da["mu"] - jnp.sqrt(t) / 0.05 * hbar
+    eta = t ** -0.75
+    bar = eta * log_eps + (1.0 - eta) * da["bar"]
+    return {"log_eps": log_eps, "bar": bar, "hbar": hbar, "t": t, "mu": da["mu"]}
+
+
+# ----------------------------------------------------------------------------- the kernels
+def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: float):
+    """One HMC transition of every curve at once (per-curve step size and metric)."""
+    G0 = s["G"]
+    S = ad["S"]
+    k1, k2, k3 = jax.random.split(key, 3)
+    eps = jnp.exp(ad["da"]["log_eps"] if warm else ad["da"]["bar"])
+    eps = eps * jax.random.uniform(k3, eps.shape, minval=0.8, maxval=1.2)
+    e3 = eps[..., None]
+
+    def logp(G):
+        return _curve_logp(G, s, d, m)
+
+    def grad(G):
+        return jax.grad(lambda g: jnp.sum(logp(g)))(G)
+
+    k1, k4 = jax.random.split(k1)
+    p0 = jax.random.normal(k1, G0.shape, G0.dtype)
+    # each curve's trajectory runs a random number of steps in 1..steps (all curves step in
+    # lockstep; a curve whose trajectory has ended is frozen): random trajectory lengths avoid
+    # the periodic returns of fixed-length HMC on near-Gaussian targets
+    n_steps = jax.random.randint(k4, eps.shape, 1, steps + 1)
+
+    def st(Gp, i):
+        G, p, g = Gp
+        on = (i < n_steps)[..., None]
+        p_ = p + 0.5 * e3 * jnp.einsum("cdkl,cdk->cdl", S, g)
+        G_ = G + e3 * jnp.einsum("cdkl,cdl->cdk", S, p_)
+        g_ = grad(G_)
+        p_ = p_ + 0.5 * e3 * jnp.einsum("cdkl,cdk->cdl", S, g_)
+        return (jnp.where(on, G_, G), jnp.where(on, p_, p), jnp.where(on, g_, g)), None
+
+    lp0 = logp(G0)
+    (G1, p1, _), _ = lax.scan(st, (G0, p0, grad(G0)), jnp.arange(steps))
+    lp1 = logp(G1)
+    dH = (lp1 - lp0) - 0.5 * jnp.sum(p1 * p1 - p0 * p0, -1)
+    dH = jnp.where(jnp.isfinite(dH), dH, -jnp.inf)
+    acc = jnp.minimum(1.0, jnp.exp(jnp.minimum(dH, 0.0)))
+    take = (jax.random.uniform(k2, acc.shape) < acc) & d["present"]
+    G = jnp.where(take[..., None], G1, G0)
+    acc = jnp.where(d["present"], acc, target)
+    if warm:
+        ad = {**ad, "da": _da_update(ad["da"], acc, target)}
+    return {**s, "G": G}, ad, acc
+
+
+def _gamma_scale(key, n, ss, prior_sd, old):
+    """Scale ``sigma`` of ``n`` Normal(0, sigma) terms with sum of squares ``ss`` and a
+    HalfNormal(prior_sd) prior: independence Metropolis with the Gamma full conditional of
+    the precision (likelihood only) as proposal, accepted on the prior ratio."""
+    k1, k2 = jax.random.split(key)
+    shape = 0.5 * (n - 1.0)
+    tau = jax.random.gamma(k1, shape) / (0.5 * jnp.maximum(ss, 1e-12))
+    new = 1.0 / jnp.sqrt(tau)
+    log_r = -0.5 * (new * new - old * old) / (prior_sd * prior_sd)
+    ok = jnp.log(jax.random.uniform(k2)) < log_r
+    return jnp.where(ok & jnp.isfinite(new), new, old)
+
+
+def _conjugate(key, s, d, m: ScreenModel):
+    """Centred Gibbs updates of drug means, cell-line effects and every scale."""
+    ks = jax.random.split(key, 8)
+    G, pres = s["G"], d["present"]
+    pf = pres.astype(G.dtype)
+    n_d = jnp.sum(pf, 0)
+    sig = s["sig"]
+    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean], G.dtype)
+    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
+                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+    shift = jnp.stack([s["cell"][:, None] * jnp.ones_like(pf), jnp.zeros_like(pf),
+                       jnp.zeros_like(pf)], -1)
+    r = jnp.sum(jnp.where(pres[..., None], G[..., :3] - shift, 0.0), 0)  # [D, 3]
+    prec = 1.0 / prior_sd ** 2 + n_d[:, None] / sig ** 2
+    mean = (prior_mean / prior_sd ** 2 + r / sig ** 2) / prec
+    mu = mean + jax.random.normal(ks[0], mean.shape) / jnp.sqrt(prec)
+    # cell-line effects: Gaussian full conditional conditioned on sum-to-zero over real cells
+    valid = d["cell_valid"]
+    n_c = jnp.sum(pf, 1)
+    rc = jnp.sum(jnp.where(pres, G[..., 0] - mu[None, :, 0], 0.0), 1)
+    pc = n_c / sig[0] ** 2 + 1.0 / s["sigma_cell"] ** 2
+    mc = (rc / sig[0] ** 2) / pc
+    x = mc + jax.random.normal(ks[1], mc.shape) / jnp.sqrt(pc)
+    var = jnp.where(valid, 1.0 / pc, 0.0)
+    x = jnp.where(valid, x - var * jnp.sum(jnp.where(valid, x, 0.0)) / jnp.sum(var), 0.0)
+    # curve scales, cell-line scale
+    dev = G[..., :3] - jnp.stack([mu[None, :, 0] + x[:, None], jnp.broadcast_to(
+        mu[None, :, 1], pf.shape), jnp.broadcast_to(mu[None, :, 2], pf.shape)], -1)
+    ss = jnp.sum(jnp.where(pres[..., None], dev * dev, 0.0), (0, 1))
+    n_g = jnp.sum(pf)
+    sd0 = jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd], G.dtype)
+    sig = jnp.stack([_gamma_scale(ks[2 + i], n_g, ss[i], sd0[i], sig[i]) for i in range(3)])
+    n_cells = jnp.sum(valid.astype(G.dtype))
+    # sum-to-zero effects over n cell lines carry n - 1 degrees of freedom
+    sc = _gamma_scale(ks[5], n_cells - 1.0, jnp.sum(x * x), m.cell_line_sd, s["sigma_cell"])
+    # noise
+    r_w = d["y"] - _curve_mean(G, d, m, s["exp"])
+    ss_w = jnp.sum(jnp.sum(jnp.where(d["mask"], r_w * r_w, 0.0), -1))
+    sigma = _gamma_scale(ks[6], d["n_wells"] + 0.0, ss_w, m.noise_sd, s["sigma"])
+    return {**s, "mu": mu, "cell": x, "sig": sig, "sigma_cell": sc, "sigma": sigma}
+
+
+def _nc_unpack(th, z, s, m: ScreenModel):
+    """Curve parameters from the non-centred coordinates (standardised deviations fixed)."""
+    sig = jnp.exp(th["lsig"])
+    loc, _ = _locs({**s, "mu": th["mu"], "cell": th["cell"], "sig": sig}, m)
+    G3 = loc[..., :3] + sig * z
+    if m.four_pl:
+        G3 = jnp.concatenate([G3, s["G"][..., 3:4]], -1)
+    return G3
+
+
+def _nc_logp_parts(th, z, s, d, m: ScreenModel):
+    """Per-curve log likelihood ``[C, D]`` and the prior of the global block (scalar)."""
+    G = _nc_unpack(th, z, s, m)
+    ll = jnp.where(d["present"], _curve_loglik(G, d, m, th["exp"], s["sigma"]), 0.0)
+    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean])
+    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
+                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+    zm = (th["mu"] - prior_mean) / prior_sd
+    sd0 = jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd])
+    sig = jnp.exp(th["lsig"])
+    lp = (-0.5 * jnp.sum(zm * zm) - 0.5 * jnp.sum(th["cell"] ** 2) / s["sigma_cell"] ** 2
+          - 0.5 * jnp.sum((sig / sd0) ** 2) + jnp.sum(th["lsig"]))
+    if m.exp_effects:
+        lp = lp - 0.5 * jnp.sum(th["exp"] ** 2) / m.experiment_sd ** 2
+    return ll, lp
+
+
+def _project(p, inv_m, a):
+    """Remove the component of momentum ``p`` along the constraint normal ``a`` (metric
+    ``inv_m``), so ``a . inv_m p = 0`` and a sum-to-zero effect stays sum-to-zero."""
+    return p - a * jnp.sum(a * inv_m * p) / jnp.maximum(jnp.sum(a * a * inv_m), 1e-30)
+
+
+def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: float):
+    """One HMC transition of the global block in non-centred coordinates."""
+    sig = s["sig"]
+    loc, _ = _locs(s, m)
+    z = (s["G"][..., :3] - loc[..., :3]) / sig
+    th0 = {"mu": s["mu"], "cell": s["cell"], "lsig": jnp.log(sig), "exp": s["exp"]}
+    inv_m = ad["inv_m"]
+    a_cell = d["cell_valid"].astype(sig.dtype)
+    a_exp = jnp.ones_like(s["exp"]) if m.exp_effects else jnp.zeros_like(s["exp"])
+
+    def proj(p):
+        return {**p, "cell": _project(p["cell"], inv_m["cell"], a_cell),
+                "exp": _project(p["exp"], inv_m["exp"], a_exp) if m.exp_effects
+                else jnp.zeros_like(p["exp"])}
+
+    def total(th):
+        ll, lp = _nc_logp_parts(th, z, s, d, m)
+        return jnp.sum(ll) + lp
+
+    grad = jax.grad(total)
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    eps = jnp.exp(ad["gda"]["log_eps"] if warm else ad["gda"]["bar"])
+    eps = eps * jax.random.uniform(k3, minval=0.8, maxval=1.2)
+    leaves, tdef = jax.tree_util.tree_flatten(th0)
+    keys = jax.random.split(k1, len(leaves))
+    p0 = jax.tree_util.tree_unflatten(tdef, [
+        jax.random.normal(k, x.shape) / jnp.sqrt(jnp.maximum(im, 1e-30)) * (im > 0)
+        for k, x, im in zip(keys, leaves, jax.tree_util.tree_leaves(inv_m))])
+    p0 = proj(p0)
+
+    def kin(p):
+        return 0.5 * sum(jnp.sum(im * q * q) for q, im in
+                         zip(jax.tree_util.tree_leaves(p), jax.tree_util.tree_leaves(inv_m)))
+
+    n_steps = jax.random.randint(k4, (), 1, steps + 1)  # random trajectory length
+
+    def st(c, _):
+        th, p, g = c
+        p = proj(jax.tree_util.tree_map(lambda q, gg: q + 0.5 * eps * gg, p, g))
+        th = jax.tree_util.tree_map(lambda x, q, im: x + eps * im * q, th, p, inv_m)
+        g = grad(th)
+        p = proj(jax.tree_util.tree_map(lambda q, gg: q + 0.5 * eps * gg, p, g))
+        return (th, p, g), None
+
+    th1, p1, _ = lax.fori_loop(0, n_steps, lambda i, c: st(c, i)[0], (th0, p0, grad(th0)))
+    ll0, lp0 = _nc_logp_parts(th0, z, s, d, m)
+    ll1, lp1 = _nc_logp_parts(th1, z, s, d, m)
+    # the change of a sum of millions of terms, summed per curve first (float32-safe)
+    dH = jnp.sum(ll1 - ll0) + (lp1 - lp0) - kin(p1) + kin(p0)
+    dH = jnp.where(jnp.isfinite(dH), dH, -jnp.inf)
+    acc = jnp.minimum(1.0, jnp.exp(jnp.minimum(dH, 0.0)))
+    take = jax.random.uniform(k2) < acc
+    th = jax.tree_util.tree_map(lambda a, b: jnp.where(take, a, b), th1, th0)
+    G = jnp.where(take, _nc_unpack(th1, z, s, m), s["G"])
+    G = jnp.where(d["present"][..., None], G, s["G"])
+    s = {**s, "mu": th["mu"], "cell": th["cell"], "sig": jnp.exp(th["lsig"]), "exp": th["exp"],
+         "G": G}
+    if warm:
+        ad = {**ad, "gda": _da_update(ad["gda"], acc, target)}
+    return s, ad, acc
+
+
+def _sweep(key, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool):
+    k1, k2, k3 = jax.random.split(key, 3)
+    s, ad, acc_c = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
+    s = _conjugate(k2, s, d, m)
+    s, ad, acc_g = _global_hmc(k3, s, ad, d, m, cfg.global_steps, warm, cfg.target_accept)
+    if warm:
+        # warmup covariance of each curve's parameters (for the metric)
+        G = s["G"]
+        ad = {**ad, "n": ad["n"] + 1.0, "sum": ad["sum"] + G,
+              "outer": ad["outer"] + G[..., :, None] * G[..., None, :]}
+    pf = d["present"].astype(acc_c.dtype)
+    return s, ad, {"accept_curve": jnp.sum(acc_c * pf) / jnp.sum(pf), "accept_global": acc_g}
+
+
+# ----------------------------------------------------------------------------- compiled steps
+@partial(jax.jit, static_argnames=("m", "cfg", "warm", "length", "keep"))
+def _run_chunk(keys, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool, length: int,
+               keep: bool):
+    """``length`` sweeps of every chain (vmapped), as one compiled scan."""
+    def one_chain(key, s, ad):
+        def body(c, k):
+            s, ad = c
+            s, ad, st = _sweep(k, s, ad, d, m, cfg, warm)
+            out = {"G": s["G"]} if keep else {}
+            out.update({"mu": s["mu"], "cell": s["cell"], "sig": s["sig"],
+                   "sigma_cell": s["sigma_cell"], "sigma": s["sigma"], "exp": s["exp"], **st})
+            return (s, ad), out
+
+        ks = jax.random.split(key, length)
+        (s, ad), out = lax.scan(body, (s, ad), ks)
+        return s, ad, out
+
+    return jax.vmap(one_chain)(keys, s, ad)
+
+
+@partial(jax.jit, static_argnames=("m",))
+def _hessian_metric(s, ad, d, m: ScreenModel):
+    """Curve metric from the Hessian at the current state; global diagonal metric from the
+    curves' Hessians (expected curvature of each global coordinate)."""
+    def one(s, ad):
+        H = _loglik_hvps(s["G"], s, d, m)  # [C, D, K, K] (log likelihood only)
+        _, scale = _locs(s, m)
+        P = -H + jnp.eye(m.k) / scale ** 2
+        neg = jnp.where(d["present"][..., None], jnp.clip(-jnp.diagonal(H, 0, -2, -1), 0.0,
+                                                          None), 0.0)
+        sig = s["sig"]
+        loc, _ = _locs(s, m)
+        z = (s["G"][..., :3] - loc[..., :3]) / sig
+        prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
+                              jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+        c_mu = jnp.sum(neg[..., :3], 0) + 1.0 / prior_sd ** 2
+        c_cell = jnp.sum(neg[..., 0], 1) + 1.0 / s["sigma_cell"] ** 2
+        c_sig = jnp.sum(neg[..., :3] * (sig * z) ** 2, (0, 1)) + 2.0
+        c_exp = jnp.full_like(s["exp"], jnp.sum(neg[..., 0]) / max(m.n_exp, 1)
+                              + 1.0 / m.experiment_sd ** 2)
+        inv_m = {"mu": 1.0 / c_mu,
+                 "cell": jnp.where(d["cell_valid"], 1.0 / c_cell, 0.0),
+                 "lsig": 1.0 / c_sig,
+                 "exp": 1.0 / c_exp if m.exp_effects else jnp.zeros_like(s["exp"])}
+        # restart the warmup covariance from here
+        return {**ad, "inv_m": inv_m, "n": ad["n"] * 0.0, "sum": ad["sum"] * 0.0,
+                "outer": ad["outer"] * 0.0}, P
+
+    ad, P = jax.vmap(one)(s, ad)
+    # one curve metric for all chains: the chain-averaged precision (a single chain's state
+    # can sit where the curve's likelihood is locally flat or curved the wrong way)
+    S = _metric_from_precision(jnp.mean(P, 0))
+    S = jnp.where(d["present"][..., None, None], S, jnp.eye(m.k))
+    return {**ad, "S": jnp.broadcast_to(S, (P.shape[0],) + S.shape)}
+
+
+@jax.jit
+def _cov_metric(ad, present):
+    """Curve metric from the warmup covariance pooled over all chains, shrunk towards the
+    (chain-averaged) Hessian metric. Pooling matters: one chain's window can be too short or
+    stuck, and a metric it alone estimated can be far too narrow."""
+    n = jnp.sum(ad["n"])
+    mean = jnp.sum(ad["sum"], 0) / n
+    cov = jnp.sum(ad["outer"], 0) / n - mean[..., :, None] * mean[..., None, :]
+    prior_cov = jnp.mean(ad["S"] @ jnp.swapaxes(ad["S"], -1, -2), 0)
+    w = n / (n + 20.0)
+    C = w * cov * n / jnp.maximum(n - 1.0, 1.0) + (1.0 - w) * prior_cov
+    S = jnp.where(present[..., None, None], _sqrt_cov(C), jnp.eye(C.shape[-1]))
+    nc = ad["n"].shape[0]
+    return {**ad, "S": jnp.broadcast_to(S, (nc,) + S.shape), "n": ad["n"] * 0.0,
+            "sum": ad["sum"] * 0.0, "outer": ad["outer"] * 0.0}
+
+
+@jax.jit
+def _restart_da(ad):
+    def one(ad):
+        return {**ad, "da": _da_init(ad["da"]["bar"]), "gda": _da_init(ad["gda"]["bar"])}
+
+    return jax.vmap(one)(ad)
+
+
+# ----------------------------------------------------------------------------- start values
+def initial_state(grid: ScreenGrid, m: ScreenModel, num_chains: int, seed: int) -> dict:
+    """Data-based start of every chain (numpy): curve midpoint where the mean viability crosses
+    halfway between the lowest- and highest-dose wells, Hill 1, bottom from the lowest wells;
+    globals from the curve starts. Chains are dispersed by jitter."""
+    rng = np.random.default_rng(seed)
+    C, D, P = grid.shape
+    mask = grid.mask & ~grid.is_zero
+    x = np.where(mask, grid.x, np.nan)
+    y = np.where(mask, grid.y, np.nan)
+    with np.errstate(all="ignore"), np.testing.suppress_warnings() as sup:
+        sup.filter(RuntimeWarning)
+        lo, hi = np.nanmin(x, -1), np.nanmax(x, -1)
+        span = np.maximum(hi - lo, 1e-3)
+        w_lo = mask & (x <= (lo + 0.25 * span)[..., None])
+        w_hi = mask & (x >= (hi - 0.25 * span)[..., None])
+        top = np.nanmean(np.where(w_lo, y, np.nan), -1)
+        bot = np.nanmean(np.where(w_hi, y, np.nan), -1)
+        top = np.where(np.isfinite(top), np.clip(top, 0.5, 1.5), 1.0)
+        bot = np.where(np.isfinite(bot), bot, 0.5)
+        frac = np.clip(bot / top, 0.02, 0.9)
+        half = 0.5 * (top + np.minimum(bot, top))
+        # midpoint: mean of the doses whose wells lie above half-way, weighted -> simple proxy
+        above = np.nanmean(np.where(mask & (y > half[..., None]), x, np.nan), -1)
+        below = np.nanmean(np.where(mask & (y <= half[..., None]), x, np.nan), -1)
+        ic50 = np.where(np.isfinite(above) & np.isfinite(below), 0.5 * (np.nan_to_num(above)
+                        + np.nan_to_num(below)), np.where(np.isfinite(below), lo, hi + 0.5))
+        ic50 = np.where(np.isfinite(ic50), ic50, 0.0)
+    k = m.k
+    G = np.zeros((num_chains, C, D, k), np.float32)
+    G[..., 0] = ic50 + 0.1 * rng.standard_normal((num_chains, C, D))
+    G[..., 1] = 0.1 * rng.standard_normal((num_chains, C, D))
+    G[..., 2] = np.log(frac / (1 - frac)) + 0.1 * rng.standard_normal((num_chains, C, D))
+    if m.four_pl:
+        G[..., 3] = np.log(top) * 0.5 + 0.02 * rng.standard_normal((num_chains, C, D))
+    pres = grid.present
+    w = pres.astype(np.float64)
+    n_d = np.maximum(w.sum(0), 1)
+    mu = np.stack([(G[..., i] * w).sum(1) / n_d for i in range(3)], -1)  # [chains, D, 3]
+    cell = ((G[..., 0] - mu[:, None, :, 0]) * w).sum(2) / np.maximum(w.sum(1), 1)
+    cell = np.where(grid.cell_valid, cell, 0.0)
+    n_valid = grid.cell_valid.sum()
+    cell = np.where(grid.cell_valid, cell - cell.sum(1, keepdims=True) / n_valid, 0.0)
+    sig = np.tile(np.array([[m.curve_ic50_sd, m.curve_log_hill_sd,
+                             m.curve_logit_bottom_sd]], np.float32), (num_chains, 1))
+    sig = sig * np.exp(0.1 * rng.standard_normal(sig.shape))
+    return {"G": G, "mu": mu.astype(np.float32), "cell": cell.astype(np.float32),
+            "sig": sig.astype(np.float32),
+            "sigma_cell": np.full(num_chains, 0.5, np.float32) * np.exp(
+                0.1 * rng.standard_normal(num_chains)).astype(np.float32),
+            "sigma": np.full(num_chains, 0.1, np.float32),
+            "exp": np.zeros((num_chains, max(grid.n_exp, 1)), np.float32)}
+
+
+def _adapt_init(s: dict, m: ScreenModel) -> dict:
+    nc, C, D, k = s["G"].shape
+    f = np.float32
+    return {"S": np.tile(np.eye(k, dtype=f), (nc, C, D, 1, 1)),
+            "da": {kk: v for kk, v in _np_da(np.full((nc, C, D), math.log(0.5), f)).items()},
+            "gda": _np_da(np.full(nc, math.log(0.3), f)),
+            "inv_m": {"mu": np.ones_like(s["mu"]), "cell": np.ones_like(s["cell"]),
+                      "lsig": np.ones_like(s["sig"]), "exp": np.ones_like(s["exp"])},
+            "n": np.zeros(nc, f), "sum": np.zeros_like(s["G"]),
+            "outer": np.zeros((nc, C, D, k, k), f)}
+
+
+def _np_da(log_eps):
+    z = np.zeros_like(log_eps)
+    return {"log_eps": log_eps, "bar": log_eps, "hbar": z, "t": z,
+            "mu": (log_eps + math.log(10)).astype(log_eps.dtype)}
+
+
+# ----------------------------------------------------------------------------- device summaries
+def _ranks_normal(x):
+    """Rank-normalised values over the chain and draw axes (leading two) of ``x``."""
+    c, n = x.shape[:2]
+    flat = x.reshape((c * n,) + x.shape[2:])
+    r = jnp.argsort(jnp.argsort(flat, 0), 0).astype(jnp.float32) + 1.0
+    z = jax.scipy.special.ndtri((r - 0.375) / (c * n + 0.25))
+    return z.reshape(x.shape)
+
+
+def _split(x):
+    c, n = x.shape[:2]
+    h = n // 2
+    return jnp.concatenate([x[:, :h], x[:, n - h:]], 0)
+
+
+def _rhat_raw(x):
+    c, n = x.shape[:2]
+    mean_c = x.mean(1)
+    var_c = x.var(1, ddof=1)
+    W = var_c.mean(0)
+    B = n * mean_c.var(0, ddof=1)
+    return jnp.sqrt(((n - 1) / n * W + B / n) / W)
+
+
+def _ess_raw(x):
+    """ESS of ``x [chain, draw, ...]`` (Geyer's initial monotone sequence, as in Stan/ArviZ)."""
+    c, n = x.shape[:2]
+    xc = x - x.mean(1, keepdims=True)
+    m = 2 ** int(math.ceil(math.log2(2 * n)))
+    f = jnp.fft.rfft(xc, n=m, axis=1)
+    acov = jnp.fft.irfft(f * jnp.conj(f), n=m, axis=1)[:, :n] / n  # [c, n, ...]
+    mean_var = jnp.mean(acov[:, 0], 0) * n / (n - 1.0)
+    var_plus = mean_var * (n - 1.0) / n
+    if c > 1:
+        var_plus = var_plus + x.mean(1).var(0, ddof=1)
+    rho = 1.0 - (mean_var - jnp.mean(acov, 0)) / var_plus  # [n, ...]
+    rho = rho.at[0].set(1.0)
+    npairs = n // 2
+    pairs = rho[: 2 * npairs].reshape((npairs, 2) + rho.shape[1:]).sum(1)  # [npairs, ...]
+    pos = jnp.cumprod(pairs > 0, axis=0).astype(bool)
+    mono = lax.cummin(jnp.where(pos, pairs, jnp.inf), axis=0)
+    mono = jnp.where(pos, mono, 0.0)
+    tau = -1.0 + 2.0 * jnp.sum(mono, 0)
+    tau = jnp.maximum(tau, 1.0 / math.log10(c * n))
+    return c * n / tau
+
+
+@jax.jit
+def device_summary(draws):
+    """Per-parameter summaries of ``draws [chain, draw, ...]`` computed on the device.
+
+    Mean, sd, 5/50/95% and 2.5/97.5% quantiles, rank-normalised split R-hat (the larger of the
+    bulk and folded versions, as ArviZ), bulk ESS and tail ESS (the smaller of the 5% and 95%
+    quantile indicator ESS).
+    """
+    x = draws.astype(jnp.float32)
+    c, n = x.shape[:2]
+    flat = x.reshape((c * n,) + x.shape[2:])
+    qs = jnp.quantile(flat, jnp.array([0.025, 0.05, 0.5, 0.95, 0.975]), axis=0)
+    sx = _split(x)
+    z = _ranks_normal(sx)
+    fold = jnp.abs(sx - jnp.median(flat, 0))
+    rhat = jnp.maximum(_rhat_raw(z), _rhat_raw(_ranks_normal(fold)))
+    ess_bulk = _ess_raw(z)
+    ess_tail = jnp.minimum(_ess_raw((sx <= qs[1]).astype(jnp.float32)),
+                           _ess_raw((sx <= qs[3]).astype(jnp.float32)))
+    return {"mean": flat.mean(0), "sd": flat.std(0, ddof=1), "q2.5": qs[0], "q5": qs[1],
+            "median": qs[2], "q95": qs[3], "q97.5": qs[4], "r_hat": rhat,
+            "ess_bulk": ess_bulk, "ess_tail": ess_tail}
+
+
+def summarize_curves(draws, chunk: int = 16384) -> dict[str, np.ndarray]:
+    """:func:`device_summary` of ``draws [chain, draw, C, D]`` in chunks of curves (one
+    compiled shape; bounded device memory), returned as numpy ``[C, D]`` arrays."""
+    c, n = draws.shape[:2]
+    grid_shape = draws.shape[2:]
+    flat = jnp.reshape(draws, (c, n, -1))
+    N = flat.shape[2]
+    size = min(chunk, N)
+    parts = []
+    for start in range(0, N, size):
+        block = flat[:, :, start:start + size]
+        if block.shape[2] < size:  # pad the last chunk to the compiled shape
+            block = jnp.concatenate([block, jnp.repeat(block[:, :, -1:], size - block.shape[2],
+                                                       2)], 2)
+        parts.append({k: np.asarray(v) for k, v in device_summary(block).items()})
+    return {k: np.concatenate([p[k] for p in parts])[:N].reshape(grid_shape) for k in parts[0]}
+
+
+# ----------------------------------------------------------------------------- driver
+@dataclass
+class ScreenFit:
+    """Result of :func:`sample_screen`.
+
+    Attributes
+    ----------
+    globals : dict
+        Host draws ``[chain, draw, ...]`` of ``mu [D, 3]``, ``cell [C]``, ``sig [3]``,
+        ``sigma_cell``, ``sigma``, ``exp [E]``.
+    curves : dict or None
+        Host draws ``[chain, draw, C, D]`` of each curve parameter (``keep_draws``).
+    curve_summary : dict
+        Device-computed summaries of each curve parameter, each ``[C, D]`` (numpy).
+    timings : dict
+    info : dict
+    """
+
+    globals: dict
+    curves: dict | None
+    curve_summary: dict
+    timings: dict
+    info: dict
+
+
+def _shardings(n_dev: int):
+    from jax.sharding import Mesh, NamedSharding
+    from jax.sharding import PartitionSpec as Ps
+
+    mesh = Mesh(np.array(jax.devices()[:n_dev]), ("cells",))
+    return mesh, NamedSharding, Ps
+
+
+def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: int = 0,
+                  shard: bool | int = False, summarize: tuple[str, ...] = ("grp_log10_ic50",),
+                  progress: bool = True) -> ScreenFit:
+    """Run the screen sampler on a grid.
+
+    Parameters
+    ----------
+    grid : ScreenGrid
+    m : ScreenModel
+    cfg : SamplerSettings
+    seed : int
+    shard : bool or int
+        Shard the cell-line axis over the local devices (True: all; int: that many).
+    summarize : tuple of str
+        Curve parameters (``GROUP_SITES`` names) summarised on the device.
+    """
+    t0 = time.perf_counter()
+    n_dev = (jax.local_device_count() if shard is True else int(shard)) if shard else 1
+    if n_dev > 1:
+        grid = grid.pad_cells(n_dev)
+    C, D, P = grid.shape
+    present = grid.present
+    d = {"x": grid.x, "y": grid.y, "mask": grid.mask, "is_zero": grid.is_zero,
+         "exp": grid.exp, "present": present, "cell_valid": grid.cell_valid,
+         "n_obs": grid.mask.sum(-1).astype(np.float32),
+         "mu_ic50_sd": (grid.half_range + m.log10_ic50_extra_sd).astype(np.float32),
+         "n_wells": np.float32(grid.mask.sum())}
+    s = initial_state(grid, m, cfg.num_chains, seed)
+    ad = _adapt_init(s, m)
+    if n_dev > 1:
+        mesh, NS, Ps = _shardings(n_dev)
+
+        def put(tree, axis_of):
+            return jax.tree_util.tree_map_with_path(lambda p, v: jax.device_put(
+                v, NS(mesh, axis_of(p, np.ndim(v)))), tree)
+
+        def data_axis(path, nd):
+            name = path[0].key
+            if name in ("x", "y", "mask", "is_zero", "exp", "present", "n_obs", "cell_valid"):
+                return Ps("cells")
+            return Ps()
+
+        def chain_axis(path, nd):
+            # chain state: [chain, C, ...] for curve-level leaves
+            names = [getattr(q, "key", None) for q in path]
+            curve_level = names[0] in ("G", "sum", "outer", "S", "da") or names[-1] == "cell"
+            if curve_level and nd >= 2:
+                return Ps(None, "cells")
+            return Ps()
+
+        d = put(d, data_axis)
+        s = put(s, chain_axis)
+        ad = put(ad, chain_axis)
+    else:
+        d = jax.tree_util.tree_map(jnp.asarray, d)
+    key = jax.random.PRNGKey(seed)
+    # warmup in 12 equal chunks: Hessian metric at the start and after chunks 1 and 3; pooled
+    # warmup covariance of chunks 3-5 after chunk 6 and of chunks 6-8 after chunk 9 (windows
+    # late enough to be free of the approach to the typical set); step sizes by dual
+    # averaging throughout, restarted after each metric change
+    n_warm_chunks = 12
+    chunk = max(1, math.ceil(cfg.num_warmup / n_warm_chunks))
+    timings = {}
+    acc_log = []
+    ad = _hessian_metric(s, ad, d, m)
+    t_c = time.perf_counter()
+    for i in range(n_warm_chunks):
+        if i in (1, 3, 6, 9):
+            ad = _restart_da(_hessian_metric(s, ad, d, m))
+        key, k = jax.random.split(key)
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, m, cfg, True,
+                                chunk, False)
+        acc = (float(np.nanmean(np.asarray(out["accept_curve"]))),
+               float(np.mean(np.asarray(out["accept_global"]))))
+        acc_log.append(acc)
+        if i == 0:
+            timings["first_chunk"] = time.perf_counter() - t_c
+        if progress:
+            log.info("screen: warmup %d/%d, acceptance curves %.2f, globals %.2f",
+                     (i + 1) * chunk, n_warm_chunks * chunk, *acc)
+    jax.block_until_ready(s)
+    timings["warmup"] = time.perf_counter() - t0
+    # sampling
+    t1 = time.perf_counter()
+    n_keep = cfg.num_samples
+    per_chunk = max(1, min(cfg.chunk, n_keep * cfg.thinning))
+    glob, curves_dev = [], []
+    got = 0
+    n_sweeps = 0
+    first = True
+    while got < n_keep:
+        key, k = jax.random.split(key)
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, m, cfg, False,
+                                per_chunk, True)
+        if first:
+            timings["first_sampling_chunk"] = time.perf_counter() - t1
+            first = False
+        n_sweeps += per_chunk
+        sel = slice(cfg.thinning - 1, None, cfg.thinning)
+        Gd = out["G"][:, sel]  # device [chain, kept, C, D, K]
+        take = min(Gd.shape[1], n_keep - got)
+        curves_dev.append(Gd[:, :take])
+        glob.append({k_: np.asarray(out[k_][:, sel][:, :take]) for k_ in
+                     ("mu", "cell", "sig", "sigma_cell", "sigma", "exp", "accept_curve",
+                      "accept_global")})
+        got += take
+        if progress:
+            log.info("screen: %d/%d draws per chain", got, n_keep)
+    G_all = jnp.concatenate(curves_dev, 1) if len(curves_dev) > 1 else curves_dev[0]
+    jax.block_until_ready(G_all)
+    timings["sampling"] = time.perf_counter() - t1
+    t2 = time.perf_counter()
+    summary = {}
+    for name in summarize:
+        j = GROUP_SITES.index(name)
+        if j >= m.k:
+            continue
+        summary[name] = summarize_curves(G_all[..., j])
+    curves = None
+    if cfg.keep_draws:
+        curves = {name: np.asarray(G_all[..., j]) for j, name in enumerate(GROUP_SITES[:m.k])}
+    timings["summaries"] = time.perf_counter() - t2
+    glob_all = {k_: np.concatenate([g[k_] for g in glob], 1) for k_ in glob[0]}
+    timings["total"] = time.perf_counter() - t0
+    n_grad = cfg.num_chains * (n_warm_chunks * chunk + n_sweeps) * (
+        cfg.curve_steps + cfg.global_steps + 3)
+    info = {"grid_shape": [C, D, P], "n_devices": n_dev, "warmup_acceptance": acc_log,
+            "accept_curve": float(np.nanmean(glob_all["accept_curve"])),
+            "accept_global": float(np.mean(glob_all["accept_global"])),
+            "num_gradient_evals": int(n_grad),
+            "note_gradient_evals": "per chain and sweep: curve_steps + global_steps gradient "
+                                   "passes over all wells, plus about 3 log-density passes"}
+    return ScreenFit(glob_all, curves, summary, timings, info)
+
+
+# ----------------------------------------------------------------------------- API glue
+def run_screen(arrays: dict, spec, settings, rng_seed: int) -> InferenceResult:
+    """The screen back-end for :func:`drugbayes.api.infer` (``inference.method = "screen"``).
+
+    Returns draws under the family's site names, in the family's group order.
+    """
+    grid = grid_from_arrays(arrays)
+    m = ScreenModel.from_spec(spec, grid.n_exp)
+    cfg = SamplerSettings(num_chains=settings.num_chains, num_warmup=settings.num_warmup,
+                          num_samples=settings.num_samples, thinning=settings.thinning,
+                          chunk=settings.chunk_size, curve_steps=settings.screen_curve_steps,
+                          global_steps=settings.screen_global_steps,
+                          target_accept=settings.screen_target_accept)
+    shard = settings.screen_shard
+    fit = sample_screen(grid, m, cfg, seed=rng_seed, shard=shard, summarize=())
+    g = fit.globals
+    gc, gd = grid.group_cell, grid.group_drug
+    n_cell = len(grid.cell_valid)
+    samples = {
+        "mu_log10_ic50": g["mu"][..., 0], "mu_log_hill": g["mu"][..., 1],
+        "mu_logit_bottom": g["mu"][..., 2], "sigma_cell_line": g["sigma_cell"],
+        "eff_cell_line": g["cell"][..., :n_cell],
+        "sigma_curve_log10_ic50": g["sig"][..., 0], "sigma_curve_log_hill": g["sig"][..., 1],
+        "sigma_curve_logit_bottom": g["sig"][..., 2], "sigma": g["sigma"],
+    }
+    if m.exp_effects:
+        samples["experiment_effect"] = g["exp"]
+    for name in GROUP_SITES:
+        if name in fit.curves:
+            samples[name] = fit.curves[name][:, :, gc, gd]
+        else:
+            samples[name] = np.zeros_like(fit.curves["grp_log10_ic50"][:, :, gc, gd])
+    stats = {"accept_prob": g["accept_curve"], "accept_prob_global": g["accept_global"]}
+    return InferenceResult("screen", samples, stats, fit.timings, fit.info)
