@@ -403,15 +403,22 @@ def _rank_average(a: np.ndarray) -> np.ndarray:
     p, s = a.shape
     order = np.argsort(a, axis=1)
     srt = np.take_along_axis(a, order, axis=1)
-    idx = np.broadcast_to(np.arange(s), (p, s))
-    starts = np.ones((p, s), bool)
-    starts[:, 1:] = srt[:, 1:] != srt[:, :-1]
-    first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-    ends = np.ones((p, s), bool)
-    ends[:, :-1] = starts[:, 1:]
-    last = np.minimum.accumulate(np.where(ends, idx, s)[:, ::-1], axis=1)[:, ::-1]
+    tie = srt[:, 1:] == srt[:, :-1]
+    del srt
+    sorted_ranks = np.empty((p, s))
+    sorted_ranks[:] = np.arange(1, s + 1)
+    rows = np.nonzero(tie.any(axis=1))[0]
+    if len(rows):  # only rows with ties need the (slower) averaging
+        idx = np.arange(s, dtype=np.int32)
+        starts = np.ones((len(rows), s), bool)
+        starts[:, 1:] = ~tie[rows]
+        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
+        ends = np.ones((len(rows), s), bool)
+        ends[:, :-1] = starts[:, 1:]
+        last = np.minimum.accumulate(np.where(ends, idx, s)[:, ::-1], axis=1)[:, ::-1]
+        sorted_ranks[rows] = 0.5 * (first + last) + 1.0
     ranks = np.empty((p, s))
-    np.put_along_axis(ranks, order, 0.5 * (first + last) + 1.0, axis=1)
+    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
     return ranks
 
 
