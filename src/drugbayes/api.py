@@ -173,6 +173,8 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
         return fam.model(arrays, nc_spec, observed)
 
     start = fam.map_start(arrays, nc_spec) if fam.map_start else None
+    if settings.method == "screen":
+        return _run_screen(spec, arrays, settings, seed)
     if settings.method == "map":
         return run_map(nc_model, (), settings, k_map, det + extra, start=start)
     init = None
@@ -191,6 +193,31 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
         res = run_nuts(model, (), settings, k_run, init)
     res.timings["map_init"] = t_map
     return res
+
+
+def _run_screen(spec: Spec, arrays: dict, settings: InferenceConfig,
+                seed: int) -> InferenceResult:
+    """The screen back-end (``dose_response`` with normalised viability and Normal wells)."""
+    from .inference.screen import run_screen
+
+    problems = []
+    if spec.family != "dose_response":
+        problems.append(("model.family", spec.family, "dose_response (the screen back-end "
+                         "fits the dose-response model only)"))
+    else:
+        if arrays["raw"]:
+            problems.append(("data.response_scale", "raw", "normalised viability (raw plate "
+                             "signal needs method nuts, svi or map)"))
+        if spec.options.likelihood != "normal":
+            problems.append(("model.options.likelihood", spec.options.likelihood,
+                             "normal (Student-t wells need method nuts, svi or map)"))
+        if arrays["n_cell"] < 2 or arrays["n_drug"] < 2:
+            problems.append(("data", f"{arrays['n_cell']} cell line(s) x {arrays['n_drug']} "
+                             "drug(s)", "at least 2 cell lines and 2 drugs (a screen)"))
+    if problems:
+        raise ConfigError([Issue("<config>", None, f"inference.method = 'screen': {k}", v, e)
+                           for k, v, e in problems])
+    return run_screen(arrays, spec, settings, seed)
 
 
 def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
@@ -225,7 +252,7 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
         Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
         "priors":...}``; default: the kind's default preset.
     inference : dict or InferenceConfig, optional
-        ``{"method": "nuts" | "svi" | "map", "num_chains": 4, ...}``.
+        ``{"method": "nuts" | "svi" | "map" | "screen", "num_chains": 4, ...}``.
     seed : int
         Seed of every random choice (runs are reproducible).
     columns : dict, optional

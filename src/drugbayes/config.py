@@ -97,7 +97,7 @@ class ModelConfig(_Strict):
 class InferenceConfig(_Strict):
     """``[inference]``: back-end and its budget (NumPyro argument names where they exist)."""
 
-    method: Literal["nuts", "svi", "map"] = "nuts"
+    method: Literal["nuts", "svi", "map", "screen"] = "nuts"
     num_chains: int = Field(4, ge=1)
     num_warmup: int = Field(500, ge=1)
     num_samples: int = Field(500, ge=1)
@@ -113,6 +113,10 @@ class InferenceConfig(_Strict):
     guide: Literal["normal", "lowrank"] = "normal"
     map_num_steps: int = Field(500, ge=1)
     map_learning_rate: float = Field(0.05, gt=0)
+    screen_curve_steps: int = Field(10, ge=1, le=100)
+    screen_global_steps: int = Field(10, ge=1, le=100)
+    screen_target_accept: float = Field(0.8, gt=0, lt=1)
+    screen_shard: bool = False
 
 
 class DiagnosticsConfig(_Strict):

@@ -7,6 +7,8 @@ from arviz_stats.base import array_stats
 
 from .config import DiagnosticsConfig
 
+MCMC = ("nuts", "screen")  # back-ends whose draws are Markov chains (R-hat, ESS checked)
+
 
 def _per_param(ary: np.ndarray, fn, **kw) -> np.ndarray:
     """Apply an array_stats diagnostic to ``(chain, draw, ...)``; returns the trailing shape."""
@@ -67,17 +69,17 @@ def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, n
         out["passed"] = ok
         return out
     # svi draws are independent draws of the guide: their R-hat/ESS say nothing; skip the cost
-    rows = param_diagnostics(samples, labels) if method == "nuts" else []
+    rows = param_diagnostics(samples, labels) if method in MCMC else []
     n_chain = next(iter(samples.values())).shape[0]
     checks = out["checks"]
     if rows:
         rh = np.array([r["r_hat"] for r in rows])
         eb = np.array([r["ess_bulk"] for r in rows])
         et = np.array([r["ess_tail"] for r in rows])
-        if method == "nuts" and n_chain > 1:
+        if method in MCMC and n_chain > 1:
             checks["max_rhat"] = {"value": float(np.nanmax(rh)), "limit": thresholds.max_rhat,
                                   "passed": bool(np.nanmax(rh) <= thresholds.max_rhat)}
-        if method == "nuts":
+        if method in MCMC:
             checks["min_ess_bulk"] = {"value": float(np.nanmin(eb)),
                                       "limit": thresholds.min_ess_bulk,
                                       "passed": bool(np.nanmin(eb) >= thresholds.min_ess_bulk)}
@@ -86,11 +88,11 @@ def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, n
                                       "passed": bool(np.nanmin(et) >= thresholds.min_ess_tail)}
         for r in rows:
             bad = []
-            if method == "nuts" and n_chain > 1 and r["r_hat"] > thresholds.max_rhat:
+            if method in MCMC and n_chain > 1 and r["r_hat"] > thresholds.max_rhat:
                 bad.append("r_hat")
-            if method == "nuts" and r["ess_bulk"] < thresholds.min_ess_bulk:
+            if method in MCMC and r["ess_bulk"] < thresholds.min_ess_bulk:
                 bad.append("ess_bulk")
-            if method == "nuts" and r["ess_tail"] < thresholds.min_ess_tail:
+            if method in MCMC and r["ess_tail"] < thresholds.min_ess_tail:
                 bad.append("ess_tail")
             if bad:
                 out["offending"].append({**r, "failed": bad})

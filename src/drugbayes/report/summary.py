@@ -74,13 +74,13 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
     prob : float
         Interval probability (equal-tailed).
     method : str
-        Back-end; R-hat/ESS are reported for ``nuts`` only.
+        Back-end; R-hat/ESS are reported for the MCMC back-ends (``nuts``, ``screen``).
     """
     from ..families.dose_response import QUANTITY_UNITS, derived
 
     dq = derived(data, draws)
     unit = data.dose_unit
-    diag = method == "nuts"
+    diag = method in ("nuts", "screen")
     cl = [data.cell_lines[c] for c in data.group_cell]
     dr = [data.drugs[d] for d in data.group_drug]
     frames = []
