@@ -9,7 +9,7 @@ import drugbayes as db
 from drugbayes.errors import ConfigError
 from drugbayes.inference import screen as sc
 
-TINY = sc.SamplerSettings(num_chains=2, num_warmup=48, num_samples=20, chunk=10)
+TINY = sc.SamplerSettings(num_chains=2, num_warmup=48, num_samples=20)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +111,7 @@ def test_sharded_run_matches_single_device(tiny_grid):
     m = _model(grid)
     # HMC trajectories are chaotic: float differences in the order of cross-device sums grow
     # once an accept decision flips, even though the random streams are identical
-    cfg = sc.SamplerSettings(num_chains=2, num_warmup=12, num_samples=3, chunk=1)
+    cfg = sc.SamplerSettings(num_chains=2, num_warmup=12, num_samples=3)
     one = sc.sample_screen(grid, m, cfg, seed=3, progress=False)
     two = sc.sample_screen(grid, m, cfg, seed=3, shard=2, progress=False)
     assert two.info["n_devices"] == 2
@@ -158,7 +158,7 @@ def test_recovers_simulated_screen(tiny_grid):
     """Posterior medians near the truth on a simulated 6 x 3 screen (short run)."""
     grid, truth = tiny_grid
     m = _model(grid)
-    cfg = sc.SamplerSettings(num_chains=2, num_warmup=120, num_samples=100, chunk=50)
+    cfg = sc.SamplerSettings(num_chains=2, num_warmup=120, num_samples=100)
     fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
     med = fit.curve_summary["grp_log10_ic50"]["median"]
     err = np.abs(med - truth["log10_ic50"])

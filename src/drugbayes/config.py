@@ -114,7 +114,8 @@ class InferenceConfig(_Strict):
     map_num_steps: int = Field(500, ge=1)
     map_learning_rate: float = Field(0.05, gt=0)
     screen_curve_steps: int = Field(10, ge=1, le=100)
-    screen_global_steps: int = Field(10, ge=1, le=100)
+    screen_drug_steps: int = Field(6, ge=1, le=100)
+    screen_global_steps: int = Field(4, ge=1, le=100)
     screen_target_accept: float = Field(0.8, gt=0, lt=1)
     screen_shard: bool = False
 

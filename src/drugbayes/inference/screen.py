@@ -7,14 +7,15 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
 1. **curve block** (centred): every curve's parameters ``(log10 IC50, log Hill, logit bottom,
    log top)`` are conditionally independent given the global parameters, so all curves take an
    HMC step at once, each with its own step size (dual averaging per curve) and its own 4 x 4
-   metric (from the curve's Hessian early in warmup, then its warmup covariance);
+   metric (from the curve's Fisher information plus prior precision, averaged over chains and
+   refreshed during warmup);
 2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
 3. **global block** (non-centred): HMC over the drug means, cell-line and experiment effects
    and the log curve scales with the standardised curve deviations held fixed, so a drug whose
    curves are all flat (weakly informed) still moves. Its metric is the diagonal of the
-   expected curvature, assembled from the curves' Hessians.
+   expected curvature, assembled from the curves' Fisher information.
 
 Steps 1 and 2 mix well where curves are informative, step 3 where they are not (the two
 parameterisations interweave). All three leave the posterior invariant, so the chain targets
@@ -258,9 +259,9 @@ class SamplerSettings:
     num_warmup: int = 500
     num_samples: int = 500
     thinning: int = 1
-    chunk: int = 50
     curve_steps: int = 10
-    global_steps: int = 10
+    drug_steps: int = 6
+    global_steps: int = 4
     target_accept: float = 0.8
     keep_draws: bool = True  # per-curve draws back to the host (False: device summaries only)
 
@@ -307,19 +308,21 @@ def _curve_logp(G, s, d, m: ScreenModel):
     return _curve_loglik(G, d, m, s["exp"], s["sigma"]) - 0.5 * jnp.sum(zz * zz, -1)
 
 
-def _loglik_hvps(G, s, d, m: ScreenModel):
-    """Per-curve Hessian of the log likelihood ``[C, D, K, K]`` by K Hessian-vector products
-    (curves are separable, so one product with a unit vector per parameter gives every curve's
-    column at once)."""
-    def grad(g):
-        return jax.grad(lambda g_: jnp.sum(_curve_loglik(g_, d, m, s["exp"], s["sigma"])))(g)
+def _fisher(G, s, d, m: ScreenModel):
+    """Per-curve Fisher information of the wells ``[C, D, K, K]`` (``J^T J / sigma^2`` with
+    ``J`` the derivative of each well's mean by the curve's parameters; K forward-mode
+    products, one per parameter, give every curve's column at once since curves are separable).
+    Unlike the Hessian it is positive semi-definite everywhere, so a metric built from it
+    never has a spurious flat direction."""
+    def f(g):
+        return _curve_mean(g, d, m, s["exp"])
 
     cols = []
     for k in range(m.k):
         e = jnp.zeros_like(G).at[..., k].set(1.0)
-        cols.append(jax.jvp(grad, (G,), (e,))[1])
-    H = jnp.stack(cols, -1)
-    return 0.5 * (H + jnp.swapaxes(H, -1, -2))
+        cols.append(jnp.where(d["mask"], jax.jvp(f, (G,), (e,))[1], 0.0))
+    J = jnp.stack(cols, -1)  # [C, D, P, K]
+    return jnp.einsum("cdpk,cdpl->cdkl", J, J) / s["sigma"] ** 2
 
 
 def _metric_from_precision(P, floor=1e-3):
@@ -341,6 +344,11 @@ def _da_init(log_eps):
     return {"log_eps": log_eps, "bar": log_eps, "hbar": z, "t": z, "mu": log_eps + math.log(10)}
 
 
+def _when(flag, new, old):
+    """``new`` where the traced boolean ``flag`` holds, else ``old`` (leaf by leaf)."""
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(flag, a, b), new, old)
+
+
 def _da_update(da, accept, target):
     t = da["t"] + 1.0
     w = 1.0 / (t + 10.0)
@@ -352,49 +360,83 @@ def _da_update(da, accept, target):
 
 
 # ----------------------------------------------------------------------------- the kernels
-def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: float):
-    """One HMC transition of every curve at once (per-curve step size and metric)."""
-    G0 = s["G"]
-    S = ad["S"]
-    k1, k2, k3 = jax.random.split(key, 3)
-    eps = jnp.exp(ad["da"]["log_eps"] if warm else ad["da"]["bar"])
+def _block_hmc(key, x0, logp, S, da, warm, steps: int, active, target: float):
+    """One HMC transition of many independent small blocks at once.
+
+    ``x0 [..., k]``: one block per leading index; ``logp(x) -> [...]`` their log densities
+    (separable, so the gradient of the sum is every block's gradient); ``S [..., k, k]``: a
+    square root of each block's covariance metric (the leapfrog runs in whitened coordinates);
+    ``da``: each block's dual-averaging state; ``active [...]``: blocks that exist. Every
+    block's trajectory runs a random number of steps in 1..steps (blocks step in lockstep; a
+    block whose trajectory has ended is frozen): random trajectory lengths avoid the periodic
+    returns of fixed-length HMC on near-Gaussian targets. Returns ``(x, da, acceptance)``.
+    """
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    eps = jnp.exp(jnp.where(warm, da["log_eps"], da["bar"]))
     eps = eps * jax.random.uniform(k3, eps.shape, minval=0.8, maxval=1.2)
     e3 = eps[..., None]
 
-    def logp(G):
-        return _curve_logp(G, s, d, m)
+    def grad(x):
+        return jax.grad(lambda x_: jnp.sum(logp(x_)))(x)
 
-    def grad(G):
-        return jax.grad(lambda g: jnp.sum(logp(g)))(G)
-
-    k1, k4 = jax.random.split(k1)
-    p0 = jax.random.normal(k1, G0.shape, G0.dtype)
-    # each curve's trajectory runs a random number of steps in 1..steps (all curves step in
-    # lockstep; a curve whose trajectory has ended is frozen): random trajectory lengths avoid
-    # the periodic returns of fixed-length HMC on near-Gaussian targets
+    p0 = jax.random.normal(k1, x0.shape, x0.dtype)
     n_steps = jax.random.randint(k4, eps.shape, 1, steps + 1)
 
-    def st(Gp, i):
-        G, p, g = Gp
+    def st(c, i):
+        x, p, g = c
         on = (i < n_steps)[..., None]
-        p_ = p + 0.5 * e3 * jnp.einsum("cdkl,cdk->cdl", S, g)
-        G_ = G + e3 * jnp.einsum("cdkl,cdl->cdk", S, p_)
-        g_ = grad(G_)
-        p_ = p_ + 0.5 * e3 * jnp.einsum("cdkl,cdk->cdl", S, g_)
-        return (jnp.where(on, G_, G), jnp.where(on, p_, p), jnp.where(on, g_, g)), None
+        p_ = p + 0.5 * e3 * jnp.einsum("...kl,...k->...l", S, g)
+        x_ = x + e3 * jnp.einsum("...kl,...l->...k", S, p_)
+        g_ = grad(x_)
+        p_ = p_ + 0.5 * e3 * jnp.einsum("...kl,...k->...l", S, g_)
+        return (jnp.where(on, x_, x), jnp.where(on, p_, p), jnp.where(on, g_, g)), None
 
-    lp0 = logp(G0)
-    (G1, p1, _), _ = lax.scan(st, (G0, p0, grad(G0)), jnp.arange(steps))
-    lp1 = logp(G1)
+    lp0 = logp(x0)
+    (x1, p1, _), _ = lax.scan(st, (x0, p0, grad(x0)), jnp.arange(steps))
+    lp1 = logp(x1)
     dH = (lp1 - lp0) - 0.5 * jnp.sum(p1 * p1 - p0 * p0, -1)
     dH = jnp.where(jnp.isfinite(dH), dH, -jnp.inf)
     acc = jnp.minimum(1.0, jnp.exp(jnp.minimum(dH, 0.0)))
-    take = (jax.random.uniform(k2, acc.shape) < acc) & d["present"]
-    G = jnp.where(take[..., None], G1, G0)
-    acc = jnp.where(d["present"], acc, target)
-    if warm:
-        ad = {**ad, "da": _da_update(ad["da"], acc, target)}
-    return {**s, "G": G}, ad, acc
+    take = (jax.random.uniform(k2, acc.shape) < acc) & active
+    x = jnp.where(take[..., None], x1, x0)
+    acc = jnp.where(active, acc, target)
+    return x, _when(warm, _da_update(da, acc, target), da), acc
+
+
+def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
+    """Centred curve block: every curve's parameters given the globals, all at once."""
+    G, da, acc = _block_hmc(key, s["G"], lambda G: _curve_logp(G, s, d, m), ad["S"], ad["da"],
+                            warm, steps, d["present"], target)
+    return {**s, "G": G}, {**ad, "da": da}, acc
+
+
+def _drug_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
+    """Partially non-centred drug block: each drug's means ``(log10 IC50, log Hill, logit
+    bottom)`` move and every curve of the drug follows by ``w`` times the change (``w`` per
+    curve and parameter: prior precision / (prior + data precision), so uninformed curves
+    move fully with their drug mean, as non-centred, and well-informed ones stay, as centred;
+    Papaspiliopoulos, Roberts & Skold 2003). The shear ``(mu, G - w mu)`` has unit Jacobian
+    and ``w`` is fixed between warmup metric updates. Drugs are independent of each other
+    given the rest, so every drug gets its own step size and 3 x 3 metric."""
+    w = ad["w_drug"]
+    mu0 = s["mu"]
+    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean])
+    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
+                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+
+    def unpack(mu):
+        G3 = s["G"][..., :3] + w * (mu - mu0)[None]
+        return jnp.concatenate([G3, s["G"][..., 3:]], -1) if m.four_pl else G3
+
+    def logp(mu):  # [D]
+        lp = jnp.where(d["present"], _curve_logp(unpack(mu), {**s, "mu": mu}, d, m), 0.0)
+        zm = (mu - prior_mean) / prior_sd
+        return jnp.sum(lp, 0) - 0.5 * jnp.sum(zm * zm, -1)
+
+    mu, da, acc = _block_hmc(key, mu0, logp, ad["S_drug"], ad["dda"], warm, steps,
+                             jnp.any(d["present"], 0), target)
+    G = jnp.where(d["present"][..., None], unpack(mu), s["G"])
+    return {**s, "mu": mu, "G": G}, {**ad, "dda": da}, acc
 
 
 def _gamma_scale(key, n, ss, prior_sd, old):
@@ -506,7 +548,7 @@ def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: f
 
     grad = jax.grad(total)
     k1, k2, k3, k4 = jax.random.split(key, 4)
-    eps = jnp.exp(ad["gda"]["log_eps"] if warm else ad["gda"]["bar"])
+    eps = jnp.exp(jnp.where(warm, ad["gda"]["log_eps"], ad["gda"]["bar"]))
     eps = eps * jax.random.uniform(k3, minval=0.8, maxval=1.2)
     leaves, tdef = jax.tree_util.tree_flatten(th0)
     keys = jax.random.split(k1, len(leaves))
@@ -542,35 +584,35 @@ def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: f
     G = jnp.where(d["present"][..., None], G, s["G"])
     s = {**s, "mu": th["mu"], "cell": th["cell"], "sig": jnp.exp(th["lsig"]), "exp": th["exp"],
          "G": G}
-    if warm:
-        ad = {**ad, "gda": _da_update(ad["gda"], acc, target)}
+    ad = {**ad, "gda": _when(warm, _da_update(ad["gda"], acc, target), ad["gda"])}
     return s, ad, acc
 
 
 def _sweep(key, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool):
     k1, k2, k3 = jax.random.split(key, 3)
+    k1, k4 = jax.random.split(k1)
     s, ad, acc_c = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
     s = _conjugate(k2, s, d, m)
+    s, ad, acc_d = _drug_hmc(k4, s, ad, d, m, cfg.drug_steps, warm, cfg.target_accept)
     s, ad, acc_g = _global_hmc(k3, s, ad, d, m, cfg.global_steps, warm, cfg.target_accept)
-    if warm:
-        # warmup covariance of each curve's parameters (for the metric)
-        G = s["G"]
-        ad = {**ad, "n": ad["n"] + 1.0, "sum": ad["sum"] + G,
-              "outer": ad["outer"] + G[..., :, None] * G[..., None, :]}
     pf = d["present"].astype(acc_c.dtype)
-    return s, ad, {"accept_curve": jnp.sum(acc_c * pf) / jnp.sum(pf), "accept_global": acc_g}
+    return s, ad, {"accept_curve": jnp.sum(acc_c * pf) / jnp.sum(pf), "accept_global": acc_g,
+                   "accept_drug": jnp.mean(acc_d)}
 
 
 # ----------------------------------------------------------------------------- compiled steps
-@partial(jax.jit, static_argnames=("m", "cfg", "warm", "length", "keep"))
-def _run_chunk(keys, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool, length: int,
-               keep: bool):
-    """``length`` sweeps of every chain (vmapped), as one compiled scan."""
+@partial(jax.jit, static_argnames=("m", "cfg", "length", "keep"))
+def _run_chunk(keys, s, ad, d, warm, m: ScreenModel, cfg: SamplerSettings, length: int,
+               keep: tuple[int, ...]):
+    """``length`` sweeps of every chain (vmapped), as one compiled scan.
+
+    ``warm`` (a traced boolean, so warmup and sampling share one compiled program) switches
+    step-size adaptation on; ``keep``: the curve parameters returned for every sweep."""
     def one_chain(key, s, ad):
         def body(c, k):
             s, ad = c
             s, ad, st = _sweep(k, s, ad, d, m, cfg, warm)
-            out = {"G": s["G"]} if keep else {}
+            out = {"G": s["G"][..., list(keep)]}
             out.update({"mu": s["mu"], "cell": s["cell"], "sig": s["sig"],
                    "sigma_cell": s["sigma_cell"], "sigma": s["sigma"], "exp": s["exp"], **st})
             return (s, ad), out
@@ -583,15 +625,15 @@ def _run_chunk(keys, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool,
 
 
 @partial(jax.jit, static_argnames=("m",))
-def _hessian_metric(s, ad, d, m: ScreenModel):
-    """Curve metric from the Hessian at the current state; global diagonal metric from the
-    curves' Hessians (expected curvature of each global coordinate)."""
+def _fisher_metric(s, ad, d, m: ScreenModel):
+    """Curve metric from the Fisher information at the current state plus the prior precision;
+    global diagonal metric from the curves' Fisher information (expected curvature of each
+    global coordinate)."""
     def one(s, ad):
-        H = _loglik_hvps(s["G"], s, d, m)  # [C, D, K, K] (log likelihood only)
+        F = _fisher(s["G"], s, d, m)  # [C, D, K, K] (wells only)
         _, scale = _locs(s, m)
-        P = -H + jnp.eye(m.k) / scale ** 2
-        neg = jnp.where(d["present"][..., None], jnp.clip(-jnp.diagonal(H, 0, -2, -1), 0.0,
-                                                          None), 0.0)
+        P = F + jnp.eye(m.k) / scale ** 2
+        neg = jnp.where(d["present"][..., None], jnp.diagonal(F, 0, -2, -1), 0.0)
         sig = s["sig"]
         loc, _ = _locs(s, m)
         z = (s["G"][..., :3] - loc[..., :3]) / sig
@@ -606,11 +648,20 @@ def _hessian_metric(s, ad, d, m: ScreenModel):
                  "cell": jnp.where(d["cell_valid"], 1.0 / c_cell, 0.0),
                  "lsig": 1.0 / c_sig,
                  "exp": 1.0 / c_exp if m.exp_effects else jnp.zeros_like(s["exp"])}
-        # restart the warmup covariance from here
-        return {**ad, "inv_m": inv_m, "n": ad["n"] * 0.0, "sum": ad["sum"] * 0.0,
-                "outer": ad["outer"] * 0.0}, P
+        # partial non-centring weights of the drug block and its curvature
+        prec0 = 1.0 / sig ** 2
+        w = jnp.where(d["present"][..., None], prec0 / (prec0 + neg[..., :3]), 1.0)
+        pres = d["present"][..., None, None]
+        Fd = jnp.sum(jnp.where(pres, w[..., :, None] * w[..., None, :] * F[..., :3, :3], 0.0),
+                     0)
+        Fd = Fd + jnp.eye(3) * jnp.sum(jnp.where(d["present"][..., None],
+                                                 (1.0 - w) ** 2 * prec0, 0.0), 0)[..., None]
+        Pd = Fd + jnp.eye(3) / prior_sd[..., None] ** 2
+        return {**ad, "inv_m": inv_m, "w_drug": w}, (P, Pd)
 
-    ad, P = jax.vmap(one)(s, ad)
+    ad, (P, Pd) = jax.vmap(one)(s, ad)
+    Sd = _metric_from_precision(jnp.mean(Pd, 0))
+    ad = {**ad, "S_drug": jnp.broadcast_to(Sd, (Pd.shape[0],) + Sd.shape)}
     # one curve metric for all chains: the chain-averaged precision (a single chain's state
     # can sit where the curve's likelihood is locally flat or curved the wrong way)
     S = _metric_from_precision(jnp.mean(P, 0))
@@ -619,26 +670,10 @@ def _hessian_metric(s, ad, d, m: ScreenModel):
 
 
 @jax.jit
-def _cov_metric(ad, present):
-    """Curve metric from the warmup covariance pooled over all chains, shrunk towards the
-    (chain-averaged) Hessian metric. Pooling matters: one chain's window can be too short or
-    stuck, and a metric it alone estimated can be far too narrow."""
-    n = jnp.sum(ad["n"])
-    mean = jnp.sum(ad["sum"], 0) / n
-    cov = jnp.sum(ad["outer"], 0) / n - mean[..., :, None] * mean[..., None, :]
-    prior_cov = jnp.mean(ad["S"] @ jnp.swapaxes(ad["S"], -1, -2), 0)
-    w = n / (n + 20.0)
-    C = w * cov * n / jnp.maximum(n - 1.0, 1.0) + (1.0 - w) * prior_cov
-    S = jnp.where(present[..., None, None], _sqrt_cov(C), jnp.eye(C.shape[-1]))
-    nc = ad["n"].shape[0]
-    return {**ad, "S": jnp.broadcast_to(S, (nc,) + S.shape), "n": ad["n"] * 0.0,
-            "sum": ad["sum"] * 0.0, "outer": ad["outer"] * 0.0}
-
-
-@jax.jit
 def _restart_da(ad):
     def one(ad):
-        return {**ad, "da": _da_init(ad["da"]["bar"]), "gda": _da_init(ad["gda"]["bar"])}
+        return {**ad, "da": _da_init(ad["da"]["bar"]), "gda": _da_init(ad["gda"]["bar"]),
+                "dda": _da_init(ad["dda"]["bar"])}
 
     return jax.vmap(one)(ad)
 
@@ -703,10 +738,11 @@ def _adapt_init(s: dict, m: ScreenModel) -> dict:
     return {"S": np.tile(np.eye(k, dtype=f), (nc, C, D, 1, 1)),
             "da": {kk: v for kk, v in _np_da(np.full((nc, C, D), math.log(0.5), f)).items()},
             "gda": _np_da(np.full(nc, math.log(0.3), f)),
+            "dda": _np_da(np.full((nc, D), math.log(0.5), f)),
+            "S_drug": np.tile(np.eye(3, dtype=f), (nc, D, 1, 1)),
+            "w_drug": np.ones((nc, C, D, 3), f),
             "inv_m": {"mu": np.ones_like(s["mu"]), "cell": np.ones_like(s["cell"]),
-                      "lsig": np.ones_like(s["sig"]), "exp": np.ones_like(s["exp"])},
-            "n": np.zeros(nc, f), "sum": np.zeros_like(s["G"]),
-            "outer": np.zeros((nc, C, D, k, k), f)}
+                      "lsig": np.ones_like(s["sig"]), "exp": np.ones_like(s["exp"])}}
 
 
 def _np_da(log_eps):
@@ -828,6 +864,7 @@ class ScreenFit:
     curve_summary: dict
     timings: dict
     info: dict
+    adapt: dict | None = None  # final adaptation state (device arrays; for inspection)
 
 
 def _shardings(n_dev: int):
@@ -883,7 +920,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
         def chain_axis(path, nd):
             # chain state: [chain, C, ...] for curve-level leaves
             names = [getattr(q, "key", None) for q in path]
-            curve_level = names[0] in ("G", "sum", "outer", "S", "da") or names[-1] == "cell"
+            curve_level = names[0] in ("G", "S", "da", "w_drug") or names[-1] == "cell"
             if curve_level and nd >= 2:
                 return Ps(None, "cells")
             return Ps()
@@ -894,22 +931,28 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     else:
         d = jax.tree_util.tree_map(jnp.asarray, d)
     key = jax.random.PRNGKey(seed)
-    # warmup in 12 equal chunks: Hessian metric at the start and after chunks 1 and 3; pooled
-    # warmup covariance of chunks 3-5 after chunk 6 and of chunks 6-8 after chunk 9 (windows
-    # late enough to be free of the approach to the typical set); step sizes by dual
-    # averaging throughout, restarted after each metric change
+    # warmup in 12 equal chunks: metrics (Fisher information + prior precision, averaged over
+    # chains) at the start and after chunks 1, 3, 6 and 9; step sizes by dual averaging
+    # throughout, restarted after each metric change. (A metric from each curve's warmup
+    # covariance was tried: windows that still hold the approach to the typical set, or a
+    # stuck chain, gave metrics far too wide, and tiny step sizes.)
     n_warm_chunks = 12
     chunk = max(1, math.ceil(cfg.num_warmup / n_warm_chunks))
+    # per-curve draws kept on the device: every parameter (keep_draws), else only those
+    # summarised there
+    keep_idx = tuple(range(m.k)) if cfg.keep_draws else tuple(
+        GROUP_SITES.index(nm) for nm in summarize if GROUP_SITES.index(nm) < m.k)
+    warm_on, warm_off = jnp.asarray(True), jnp.asarray(False)
     timings = {}
     acc_log = []
-    ad = _hessian_metric(s, ad, d, m)
+    ad = _fisher_metric(s, ad, d, m)
     t_c = time.perf_counter()
     for i in range(n_warm_chunks):
         if i in (1, 3, 6, 9):
-            ad = _restart_da(_hessian_metric(s, ad, d, m))
+            ad = _restart_da(_fisher_metric(s, ad, d, m))
         key, k = jax.random.split(key)
-        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, m, cfg, True,
-                                chunk, False)
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, warm_on, m,
+                                cfg, chunk, keep_idx)
         acc = (float(np.nanmean(np.asarray(out["accept_curve"]))),
                float(np.mean(np.asarray(out["accept_global"]))))
         acc_log.append(acc)
@@ -923,26 +966,26 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     # sampling
     t1 = time.perf_counter()
     n_keep = cfg.num_samples
-    per_chunk = max(1, min(cfg.chunk, n_keep * cfg.thinning))
+    per_chunk = chunk  # same length as warmup chunks: one compiled program for both
     glob, curves_dev = [], []
     got = 0
     n_sweeps = 0
     first = True
     while got < n_keep:
         key, k = jax.random.split(key)
-        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, m, cfg, False,
-                                per_chunk, True)
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, warm_off, m,
+                                cfg, per_chunk, keep_idx)
         if first:
             timings["first_sampling_chunk"] = time.perf_counter() - t1
             first = False
         n_sweeps += per_chunk
         sel = slice(cfg.thinning - 1, None, cfg.thinning)
-        Gd = out["G"][:, sel]  # device [chain, kept, C, D, K]
+        Gd = out["G"][:, sel]  # device [chain, kept, C, D, len(keep_idx)]
         take = min(Gd.shape[1], n_keep - got)
         curves_dev.append(Gd[:, :take])
         glob.append({k_: np.asarray(out[k_][:, sel][:, :take]) for k_ in
                      ("mu", "cell", "sig", "sigma_cell", "sigma", "exp", "accept_curve",
-                      "accept_global")})
+                      "accept_global", "accept_drug")})
         got += take
         if progress:
             log.info("screen: %d/%d draws per chain", got, n_keep)
@@ -955,7 +998,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
         j = GROUP_SITES.index(name)
         if j >= m.k:
             continue
-        summary[name] = summarize_curves(G_all[..., j])
+        summary[name] = summarize_curves(G_all[..., list(keep_idx).index(j)])
     curves = None
     if cfg.keep_draws:
         curves = {name: np.asarray(G_all[..., j]) for j, name in enumerate(GROUP_SITES[:m.k])}
@@ -963,14 +1006,15 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     glob_all = {k_: np.concatenate([g[k_] for g in glob], 1) for k_ in glob[0]}
     timings["total"] = time.perf_counter() - t0
     n_grad = cfg.num_chains * (n_warm_chunks * chunk + n_sweeps) * (
-        cfg.curve_steps + cfg.global_steps + 3)
+        cfg.curve_steps + cfg.drug_steps + cfg.global_steps + 6)
     info = {"grid_shape": [C, D, P], "n_devices": n_dev, "warmup_acceptance": acc_log,
             "accept_curve": float(np.nanmean(glob_all["accept_curve"])),
             "accept_global": float(np.mean(glob_all["accept_global"])),
             "num_gradient_evals": int(n_grad),
-            "note_gradient_evals": "per chain and sweep: curve_steps + global_steps gradient "
-                                   "passes over all wells, plus about 3 log-density passes"}
-    return ScreenFit(glob_all, curves, summary, timings, info)
+            "note_gradient_evals": "per chain and sweep: curve_steps + drug_steps gradient "
+                                   "passes over all wells (every block steps in lockstep), "
+                                   "at most global_steps more, and 6 log-density passes"}
+    return ScreenFit(glob_all, curves, summary, timings, info, ad)
 
 
 # ----------------------------------------------------------------------------- API glue
@@ -983,7 +1027,8 @@ def run_screen(arrays: dict, spec, settings, rng_seed: int) -> InferenceResult:
     m = ScreenModel.from_spec(spec, grid.n_exp)
     cfg = SamplerSettings(num_chains=settings.num_chains, num_warmup=settings.num_warmup,
                           num_samples=settings.num_samples, thinning=settings.thinning,
-                          chunk=settings.chunk_size, curve_steps=settings.screen_curve_steps,
+                          curve_steps=settings.screen_curve_steps,
+                          drug_steps=settings.screen_drug_steps,
                           global_steps=settings.screen_global_steps,
                           target_accept=settings.screen_target_accept)
     shard = settings.screen_shard

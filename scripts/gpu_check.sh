@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# GPU check of the screen back-end, in one call on one GPU machine (H100/H200), < 9 minutes:
+#   1. install drugbayes without dependencies, plus its missing pure-Python dependencies from
+#      wheels in a local folder (scripts/fetch_gpu_wheels.sh downloads them);
+#   2. run the screen back-end's tests on the GPU;
+#   3. benchmark: 10,000 curves, drugbayes screen vs plain NumPyro NUTS (same run, same GPU);
+#   4. benchmark: the 300,000-curve screen (1,000 cell lines x 300 drugs).
+# Every result goes to one folder.
+#
+#   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]
+# Environment: SIZES_PEER (default 10000), SIZES_BIG (default 300000), CHAINS (16),
+# WARMUP (300), SAMPLES (300), TESTS (1: run the tests), PYTHON (python3).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${1:-${OUT:-gpu_results}}"
+wheels="${2:-.whl}"
+py="${PYTHON:-python3}"
+mkdir -p "$out"
+site=/tmp/drugbayes_site
+t0=$(date +%s)
+stamp() { echo "[$(date -u +%H:%M:%S) +$(( $(date +%s) - t0 ))s] $*"; }
+
+stamp "install"
+rm -rf "$site" && mkdir -p "$site"
+if ls "$wheels"/*.whl >/dev/null 2>&1; then
+  $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" \
+    "$wheels"/*.whl || exit 1
+fi
+$py -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$site" . \
+  || exit 1
+export PYTHONPATH="$site"
+export JAX_PLATFORMS="${JAX_PLATFORMS_GPU:-}"   # tests/conftest.py would pick cpu otherwise
+export DRUGBAYES_COMPILATION_CACHE="${DRUGBAYES_COMPILATION_CACHE:-/tmp/drugbayes_jax_cache}"
+export PYTHONUNBUFFERED=1
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true) | tee "$out/device.txt"
+$py - <<'PY' | tee -a "$out/device.txt"
+import jax, numpyro, xarray, pandas, drugbayes
+print("jax", jax.__version__, "numpyro", numpyro.__version__, "xarray", xarray.__version__,
+      "pandas", pandas.__version__, "drugbayes", drugbayes.__version__, drugbayes.__file__)
+print("devices", jax.devices())
+PY
+
+if [ "${TESTS:-1}" = "1" ]; then
+  stamp "tests (screen back-end, on the GPU)"
+  $py -m pytest -q -p no:cacheprovider tests/test_screen.py -k "not agrees_with_nuts" \
+    2>&1 | tee "$out/tests.log" | tail -5
+fi
+
+stamp "benchmark: ${SIZES_PEER:-10000} curves, screen vs plain NumPyro NUTS"
+$py benchmarks/screen_scale.py --sizes "${SIZES_PEER:-10000}" --methods screen,plain_nuts \
+  --num-chains "${CHAINS:-16}" --num-warmup "${WARMUP:-300}" --num-samples "${SAMPLES:-300}" \
+  --out "$out/screen_scale_gpu_peer" 2>&1 | grep -v "^INFO" | tee "$out/bench_peer.log" | tail -4
+
+stamp "benchmark: ${SIZES_BIG:-300000} curves, screen"
+$py benchmarks/screen_scale.py --sizes "${SIZES_BIG:-300000}" --methods screen \
+  --num-chains "${CHAINS:-16}" --num-warmup "${WARMUP:-300}" --num-samples "${SAMPLES:-300}" \
+  --out "$out/screen_scale_gpu_big" 2>&1 | grep -v "^INFO" | tee "$out/bench_big.log" | tail -4
+stamp "done"
+cat "$out"/*.md 2>/dev/null | grep -E "^\| (screen|plain)" || true
