@@ -26,9 +26,13 @@ if ls "$wheels"/*.whl >/dev/null 2>&1; then
   $py -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target "$site" \
     "$wheels"/*.whl || exit 1
 fi
-$py -m pip install -q --no-index --no-deps --no-build-isolation --no-compile --target "$site" . \
-  || exit 1
-export PYTHONPATH="$site"
+if $py -m pip install -q --no-index --no-deps --no-build-isolation --no-compile \
+    --target "$site" .; then
+  export PYTHONPATH="$site"
+else
+  stamp "could not build the package here (no setuptools?); using the source tree"
+  export PYTHONPATH="$site:$PWD/src"
+fi
 export JAX_PLATFORMS="${JAX_PLATFORMS_GPU:-}"   # tests/conftest.py would pick cpu otherwise
 export DRUGBAYES_COMPILATION_CACHE="${DRUGBAYES_COMPILATION_CACHE:-/tmp/drugbayes_jax_cache}"
 export PYTHONUNBUFFERED=1
