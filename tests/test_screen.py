@@ -165,3 +165,18 @@ def test_recovers_simulated_screen(tiny_grid):
     inside = (truth["log10_ic50"] > -2) & (truth["log10_ic50"] < 2)
     assert np.median(err[inside]) < 0.15
     assert np.all(np.isfinite(fit.curve_summary["grp_log10_ic50"]["ess_bulk"]))
+
+
+def test_validate_refuses_screen_on_raw_signal(tmp_path, example_config):
+    """``drugbayes validate`` (every config checked before a batch starts) reports it, exit 2."""
+    import shutil
+
+    from drugbayes.cli import main
+
+    cfg = tmp_path / "c.toml"
+    text = example_config.read_text()
+    shutil.copytree(example_config.parent / "data", tmp_path / "data")
+    cfg.write_text(text.replace('method = "nuts"', 'method = "screen"', 1))
+    if "raw" not in text:
+        pytest.skip("example config is not raw signal")
+    assert main(["validate", str(cfg)]) == 2

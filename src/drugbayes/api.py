@@ -195,13 +195,12 @@ def infer(spec: Spec, data: Any, settings: InferenceConfig,
     return res
 
 
-def _run_screen(spec: Spec, arrays: dict, settings: InferenceConfig,
-                seed: int) -> InferenceResult:
-    """The screen back-end (``dose_response`` with normalised viability and Normal wells)."""
-    from .inference.screen import run_screen
-
+def screen_problems(spec: Spec, arrays: dict | None, source: str = "<config>") -> None:
+    """Raise a ConfigError listing why ``inference.method = "screen"`` cannot fit this model
+    and data (it fits the ``dose_response`` model with normalised viability, Normal wells and
+    at least 2 cell lines and 2 drugs)."""
     problems = []
-    if spec.family != "dose_response":
+    if spec.family != "dose_response" or arrays is None:
         problems.append(("model.family", spec.family, "dose_response (the screen back-end "
                          "fits the dose-response model only)"))
     else:
@@ -215,8 +214,16 @@ def _run_screen(spec: Spec, arrays: dict, settings: InferenceConfig,
             problems.append(("data", f"{arrays['n_cell']} cell line(s) x {arrays['n_drug']} "
                              "drug(s)", "at least 2 cell lines and 2 drugs (a screen)"))
     if problems:
-        raise ConfigError([Issue("<config>", None, f"inference.method = 'screen': {k}", v, e)
+        raise ConfigError([Issue(source, None, f"inference.method = 'screen': {k}", v, e)
                            for k, v, e in problems])
+
+
+def _run_screen(spec: Spec, arrays: dict, settings: InferenceConfig,
+                seed: int) -> InferenceResult:
+    """The screen back-end (``dose_response`` with normalised viability and Normal wells)."""
+    from .inference.screen import run_screen
+
+    screen_problems(spec, arrays if spec.family == "dose_response" else None)
     return run_screen(arrays, spec, settings, seed)
 
 
@@ -364,6 +371,9 @@ def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
     spec_fam = get_family(spec.family)
     if spec_fam.kind == cfg.data.kind and spec_fam.check_spec:
         spec_fam.check_spec(spec, data, cfg.source or "<config>")
+    if cfg.inference.method == "screen":
+        screen_problems(spec, spec_fam.arrays(data) if spec_fam.kind == cfg.data.kind else None,
+                        cfg.source or "<config>")
     return spec, vt, data
 
 
