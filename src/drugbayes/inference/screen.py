@@ -288,6 +288,15 @@ def _curve_loglik(G, d, m: ScreenModel, exp_eff, sigma):
     return jnp.sum(jnp.where(d["mask"], -0.5 * r * r, 0.0), axis=-1) - d["n_obs"] * jnp.log(sigma)
 
 
+def _mu_prior(d, m: ScreenModel):
+    """Prior means ``[3]`` and sds ``[D, 3]`` of the drug means (log10 IC50, log Hill, logit
+    bottom)."""
+    sd = d["mu_ic50_sd"]
+    mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean], sd.dtype)
+    return mean, jnp.stack([sd, jnp.full_like(sd, m.log_hill_sd),
+                            jnp.full_like(sd, m.logit_bottom_sd)], -1)
+
+
 def _locs(s, m: ScreenModel):
     """Prior means and scales of the curve parameters ``[C, D, K]``."""
     mu, cell = s["mu"], s["cell"]
@@ -420,9 +429,7 @@ def _drug_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
     given the rest, so every drug gets its own step size and 3 x 3 metric."""
     w = ad["w_drug"]
     mu0 = s["mu"]
-    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean])
-    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
-                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+    prior_mean, prior_sd = _mu_prior(d, m)
 
     def unpack(mu):
         G3 = s["G"][..., :3] + w * (mu - mu0)[None]
@@ -459,9 +466,7 @@ def _conjugate(key, s, d, m: ScreenModel):
     pf = pres.astype(G.dtype)
     n_d = jnp.sum(pf, 0)
     sig = s["sig"]
-    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean], G.dtype)
-    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
-                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+    prior_mean, prior_sd = _mu_prior(d, m)
     shift = jnp.stack([s["cell"][:, None] * jnp.ones_like(pf), jnp.zeros_like(pf),
                        jnp.zeros_like(pf)], -1)
     r = jnp.sum(jnp.where(pres[..., None], G[..., :3] - shift, 0.0), 0)  # [D, 3]
@@ -508,9 +513,7 @@ def _nc_logp_parts(th, z, s, d, m: ScreenModel):
     """Per-curve log likelihood ``[C, D]`` and the prior of the global block (scalar)."""
     G = _nc_unpack(th, z, s, m)
     ll = jnp.where(d["present"], _curve_loglik(G, d, m, th["exp"], s["sigma"]), 0.0)
-    prior_mean = jnp.array([0.0, m.log_hill_mean, m.logit_bottom_mean])
-    prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
-                          jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+    prior_mean, prior_sd = _mu_prior(d, m)
     zm = (th["mu"] - prior_mean) / prior_sd
     sd0 = jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd])
     sig = jnp.exp(th["lsig"])
@@ -637,8 +640,7 @@ def _fisher_metric(s, ad, d, m: ScreenModel):
         sig = s["sig"]
         loc, _ = _locs(s, m)
         z = (s["G"][..., :3] - loc[..., :3]) / sig
-        prior_sd = jnp.stack([d["mu_ic50_sd"], jnp.full_like(d["mu_ic50_sd"], m.log_hill_sd),
-                              jnp.full_like(d["mu_ic50_sd"], m.logit_bottom_sd)], -1)
+        _, prior_sd = _mu_prior(d, m)
         c_mu = jnp.sum(neg[..., :3], 0) + 1.0 / prior_sd ** 2
         c_cell = jnp.sum(neg[..., 0], 1) + 1.0 / s["sigma_cell"] ** 2
         c_sig = jnp.sum(neg[..., :3] * (sig * z) ** 2, (0, 1)) + 2.0
