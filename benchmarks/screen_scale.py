@@ -87,10 +87,15 @@ def run_screen(grid, args) -> tuple[dict, dict]:
             "max_rhat": float(np.max(s["r_hat"][pres])),
             "n_rhat_above_1.01": int(np.sum(s["r_hat"][pres] > 1.01)),
             "n_ess_bulk_below_400": int(np.sum(s["ess_bulk"][pres] < 400))}
+    if "r_hat_nested" in s:
+        ic50["max_rhat_nested"] = float(np.max(s["r_hat_nested"][pres]))
+        ic50["n_rhat_nested_above_1.01"] = int(np.sum(s["r_hat_nested"][pres] > 1.01))
     conv = {"min_ess_bulk": min(ic50["min_ess_bulk"], conv_h["min_ess_bulk"]),
             "min_ess_tail": min(ic50["min_ess_tail"], conv_h["min_ess_tail"]),
             "max_rhat": max(ic50["max_rhat"], conv_h["max_rhat"]),
-            "max_rhat_nested": conv_h.get("max_rhat_nested"),
+            "max_rhat_nested": max(v for v in (conv_h.get("max_rhat_nested"),
+                                               ic50.get("max_rhat_nested")) if v is not None)
+            if conv_h.get("max_rhat_nested") is not None else None,
             "ic50": ic50, "hyper": {k: v for k, v in conv_h.items() if k != "per_parameter"}}
     res = {"median": s["median"][pres] + DOSE_SHIFT, "lo90": s["q5"][pres] + DOSE_SHIFT,
            "hi90": s["q95"][pres] + DOSE_SHIFT, "timings": tm,

@@ -180,3 +180,21 @@ def test_validate_refuses_screen_on_raw_signal(tmp_path, example_config):
     if "raw" not in text:
         pytest.skip("example config is not raw signal")
     assert main(["validate", str(cfg)]) == 2
+
+
+def test_nested_rhat_matches_screen_peers():
+    """The device's nested R-hat equals the benchmark's numpy version (itself checked against
+    arviz_stats there)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import screen_peers
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((8, 200, 5))
+    x[:2] += 0.4  # one superchain shifted
+    dev = np.asarray(sc.device_summary(jnp.asarray(x, jnp.float32), 4)["r_hat_nested"])
+    ref = screen_peers.convergence({"a": x}, n_super=4, keep_per_parameter=True)
+    want = np.asarray(ref["per_parameter"]["a"]["rhat_nested"])
+    assert np.allclose(dev, want, atol=2e-3), (dev, want)

@@ -801,13 +801,34 @@ def _ess_raw(x):
     return c * n / tau
 
 
-@jax.jit
-def device_summary(draws):
+def _rhat_nested(x, n_super: int):
+    """Nested R-hat (Margossian et al. 2024) of split chains ``x [2 c, n, ...]`` whose first
+    and second halves are the chains' halves, in ``n_super`` equal superchains of the original
+    chains (contiguous blocks); a split half keeps its chain's superchain."""
+    c2 = x.shape[0]
+    c = c2 // 2
+    ids = jnp.concatenate([jnp.arange(c), jnp.arange(c)]) * n_super // c
+    mean_c = x.mean(1)
+    var_c = x.var(1, ddof=1)
+    onehot = (ids[:, None] == jnp.arange(n_super)[None]).astype(x.dtype)  # [2c, K]
+    m = c2 // n_super
+    sc_mean = jnp.einsum("ck,c...->k...", onehot, mean_c) / m
+    b_k = jnp.einsum("ck,c...->k...", onehot, mean_c ** 2) / m - sc_mean ** 2
+    b_k = b_k * m / max(m - 1, 1)
+    w_k = jnp.einsum("ck,c...->k...", onehot, var_c) / m
+    b_nu = sc_mean.var(0, ddof=1)
+    w_nu = (w_k + b_k).mean(0)
+    return jnp.sqrt(1.0 + b_nu / w_nu)
+
+
+@partial(jax.jit, static_argnames=("n_super",))
+def device_summary(draws, n_super: int = 0):
     """Per-parameter summaries of ``draws [chain, draw, ...]`` computed on the device.
 
     Mean, sd, 5/50/95% and 2.5/97.5% quantiles, rank-normalised split R-hat (the larger of the
     bulk and folded versions, as ArviZ), bulk ESS and tail ESS (the smaller of the 5% and 95%
-    quantile indicator ESS).
+    quantile indicator ESS); with ``n_super`` > 1 superchains (many-chain runs) also the
+    nested rank R-hat, the larger of its bulk and folded versions.
     """
     x = draws.astype(jnp.float32)
     c, n = x.shape[:2]
@@ -820,12 +841,16 @@ def device_summary(draws):
     ess_bulk = _ess_raw(z)
     ess_tail = jnp.minimum(_ess_raw((sx <= qs[1]).astype(jnp.float32)),
                            _ess_raw((sx <= qs[3]).astype(jnp.float32)))
-    return {"mean": flat.mean(0), "sd": flat.std(0, ddof=1), "q2.5": qs[0], "q5": qs[1],
-            "median": qs[2], "q95": qs[3], "q97.5": qs[4], "r_hat": rhat,
-            "ess_bulk": ess_bulk, "ess_tail": ess_tail}
+    out = {"mean": flat.mean(0), "sd": flat.std(0, ddof=1), "q2.5": qs[0], "q5": qs[1],
+           "median": qs[2], "q95": qs[3], "q97.5": qs[4], "r_hat": rhat,
+           "ess_bulk": ess_bulk, "ess_tail": ess_tail}
+    if n_super > 1 and c % n_super == 0:
+        zf = _ranks_normal(fold)
+        out["r_hat_nested"] = jnp.maximum(_rhat_nested(z, n_super), _rhat_nested(zf, n_super))
+    return out
 
 
-def summarize_curves(draws, chunk: int = 16384) -> dict[str, np.ndarray]:
+def summarize_curves(draws, chunk: int = 16384, n_super: int = 0) -> dict[str, np.ndarray]:
     """:func:`device_summary` of ``draws [chain, draw, C, D]`` in chunks of curves (one
     compiled shape; bounded device memory), returned as numpy ``[C, D]`` arrays."""
     c, n = draws.shape[:2]
@@ -839,7 +864,7 @@ def summarize_curves(draws, chunk: int = 16384) -> dict[str, np.ndarray]:
         if block.shape[2] < size:  # pad the last chunk to the compiled shape
             block = jnp.concatenate([block, jnp.repeat(block[:, :, -1:], size - block.shape[2],
                                                        2)], 2)
-        parts.append({k: np.asarray(v) for k, v in device_summary(block).items()})
+        parts.append({k: np.asarray(v) for k, v in device_summary(block, n_super).items()})
     return {k: np.concatenate([p[k] for p in parts])[:N].reshape(grid_shape) for k in parts[0]}
 
 
@@ -1000,7 +1025,9 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
         j = GROUP_SITES.index(name)
         if j >= m.k:
             continue
-        summary[name] = summarize_curves(G_all[..., list(keep_idx).index(j)])
+        # nested R-hat over 4 superchains when there are at least 8 chains
+        n_super = 4 if cfg.num_chains >= 8 and cfg.num_chains % 4 == 0 else 0
+        summary[name] = summarize_curves(G_all[..., list(keep_idx).index(j)], n_super=n_super)
     curves = None
     if cfg.keep_draws:
         curves = {name: np.asarray(G_all[..., j]) for j, name in enumerate(GROUP_SITES[:m.k])}
