@@ -9,7 +9,7 @@
 #
 #   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]
 # Environment: SIZES_PEER (default 10000), SIZES_BIG (default 300000), CHAINS (16),
-# WARMUP (600), SAMPLES (500 kept draws per chain), THIN (3), TESTS (1: run the tests),
+# WARMUP (600), SAMPLES (500 kept draws per chain), THIN (6), TESTS (1: run the tests),
 # PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -52,7 +52,7 @@ if [ "${TESTS:-1}" = "1" ]; then
 fi
 
 budget=(--num-chains "${CHAINS:-16}" --num-warmup "${WARMUP:-600}"
-        --num-samples "${SAMPLES:-500}" --thinning "${THIN:-3}")
+        --num-samples "${SAMPLES:-500}" --thinning "${THIN:-6}")
 # the big screen first: if the command runs out of time in the peer comparison, the
 # 300,000-curve result is already written
 stamp "benchmark: ${SIZES_BIG:-300000} curves, screen"
