@@ -3,8 +3,10 @@
 #   1. install drugbayes without dependencies, plus its missing pure-Python dependencies from
 #      wheels in a local folder (scripts/fetch_gpu_wheels.sh downloads them);
 #   2. run the screen back-end's tests on the GPU;
-#   3. benchmark: 10,000 curves, drugbayes screen vs plain NumPyro NUTS (same run, same GPU);
-#   4. benchmark: the 300,000-curve screen (1,000 cell lines x 300 drugs).
+#   3. benchmark: the 300,000-curve screen (1,000 cell lines x 300 drugs);
+#   4. benchmark: 10,000 curves, drugbayes screen vs plain NumPyro NUTS (same run, same GPU);
+#   5. benchmark: map on the 300,000-curve screen through drugbayes.fit (MAP=0 skips it).
+# Measured on an H200 (steps 1-4, thinning 3): about 6.5 minutes.
 # Every result goes to one folder.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]
@@ -63,5 +65,12 @@ stamp "benchmark: ${SIZES_PEER:-10000} curves, screen vs plain NumPyro NUTS"
 $py benchmarks/screen_scale.py --sizes "${SIZES_PEER:-10000}" --methods screen,plain_nuts \
   "${budget[@]}" --out "$out/screen_scale_gpu_peer" 2>&1 | grep -v "^INFO" \
   | tee "$out/bench_peer.log" | tail -4
+if [ "${MAP:-1}" = "1" ]; then
+  # last, so that a run out of time loses only this: map through drugbayes.fit from the long
+  # table (table validation timed apart)
+  stamp "benchmark: ${SIZES_BIG:-300000} curves, map"
+  $py benchmarks/screen_scale.py --sizes "${SIZES_BIG:-300000}" --methods map \
+    --out "$out/screen_scale_gpu_map" 2>&1 | grep -v "^INFO" | tee "$out/bench_map.log" | tail -3
+fi
 stamp "done"
 cat "$out"/*.md 2>/dev/null | grep -E "^\| (screen|plain)" || true

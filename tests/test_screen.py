@@ -215,3 +215,13 @@ def test_vectorised_diagnostics_path_matches_arviz(monkeypatch):
         assert g["r_hat"] == pytest.approx(r["r_hat"], abs=2e-3)
         assert g["ess_bulk"] == pytest.approx(r["ess_bulk"], rel=0.03)
         assert g["ess_tail"] == pytest.approx(r["ess_tail"], rel=0.05)
+
+
+def test_fit_refuses_draws_beyond_host_memory(monkeypatch):
+    """Too many draws for the host: a clear config error before sampling, not an OOM crash."""
+    df, _ = db.simulate_dose_response(3, 2, seed=0)
+    monkeypatch.setattr(sc, "HOST_BYTES_PER_CURVE_DRAW", 10 ** 12)
+    with pytest.raises(ConfigError) as e:
+        db.fit(df, dose_unit="uM", response_scale="fraction",
+               inference={"method": "screen", "num_samples": 100})
+    assert "keep_draws=False" in str(e.value)

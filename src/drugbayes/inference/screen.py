@@ -34,6 +34,7 @@ quantiles, rank-normalised R-hat and ESS) are computed there.
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -1047,12 +1048,41 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
 
 
 # ----------------------------------------------------------------------------- API glue
+# bytes per curve draw on the host through drugbayes.fit: 4 parameters in float32, plus the
+# summary's derived quantities (about 15 arrays in float64, all held at once)
+HOST_BYTES_PER_CURVE_DRAW = 4 * 4 + 15 * 8
+
+
+def _check_host_memory(n_curves: int, num_chains: int, num_samples: int) -> None:
+    """Refuse (exit 2, before sampling) a ``drugbayes.fit`` run whose draws cannot fit in host
+    memory: that path keeps every draw of every curve (``posterior.nc``, ``summary.csv``)."""
+    from ..errors import ConfigError, Issue
+
+    need = n_curves * num_chains * num_samples * HOST_BYTES_PER_CURVE_DRAW
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return
+    if need > 0.6 * total:
+        fit_draws = max(1, int(0.6 * total / (n_curves * num_chains * HOST_BYTES_PER_CURVE_DRAW)))
+        raise ConfigError([Issue(
+            "<config>", None, "inference.num_samples", str(num_samples),
+            f"at most {fit_draws} draws per chain for {n_curves} curves x {num_chains} chains "
+            f"on this machine: drugbayes.fit keeps every draw of every curve on the host "
+            f"(about {need / 2 ** 30:.0f} GiB, {total / 2 ** 30:.0f} GiB here). Thin "
+            f"(inference.thinning) or use fewer draws or chains; or call "
+            f"drugbayes.inference.screen.sample_screen(..., keep_draws=False), which keeps "
+            f"only per-curve summaries computed on the device")])
+
+
+
 def run_screen(arrays: dict, spec, settings, rng_seed: int) -> InferenceResult:
     """The screen back-end for :func:`drugbayes.api.infer` (``inference.method = "screen"``).
 
     Returns draws under the family's site names, in the family's group order.
     """
     grid = grid_from_arrays(arrays)
+    _check_host_memory(int(grid.present.sum()), settings.num_chains, settings.num_samples)
     m = ScreenModel.from_spec(spec, grid.n_exp)
     cfg = SamplerSettings(num_chains=settings.num_chains, num_warmup=settings.num_warmup,
                           num_samples=settings.num_samples, thinning=settings.thinning,
