@@ -6,19 +6,21 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
 
 1. **curve block** (centred): every curve's parameters ``(log10 IC50, log Hill, logit bottom,
    log top)`` are conditionally independent given the global parameters, so all curves take an
-   HMC step at once, each with its own step size (dual averaging per curve) and its own 4 x 4
-   metric (from the curve's Fisher information plus prior precision, averaged over chains and
-   refreshed during warmup);
+   HMC step at once, each with its own step size (dual averaging per curve), its own 4 x 4
+   metric (Fisher information plus prior precision, averaged over chains, refreshed during
+   warmup) and a random trajectory length;
 2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
-3. **global block** (non-centred): HMC over the drug means, cell-line and experiment effects
-   and the log curve scales with the standardised curve deviations held fixed, so a drug whose
-   curves are all flat (weakly informed) still moves. Its metric is the diagonal of the
-   expected curvature, assembled from the curves' Fisher information.
+3. **drug block** (partially non-centred): one small HMC per drug over its three means, each
+   curve following by a weight that is 1 for curves its data do not inform and near 0 for
+   well-informed ones;
+4. **global block** (non-centred): one HMC over the drug means, the cell-line and experiment
+   effects and the log curve scales with the standardised curve deviations held fixed, with a diagonal metric of
+   expected curvature assembled from the curves' Fisher information.
 
-Steps 1 and 2 mix well where curves are informative, step 3 where they are not (the two
-parameterisations interweave). All three leave the posterior invariant, so the chain targets
+Steps 1-2 mix well where curves are informative, steps 3-4 where they are not (the
+parameterisations interweave). Every step leaves the posterior invariant, so the chain targets
 the same posterior as NUTS on the family's model; ``tests/test_screen.py`` checks agreement.
 
 Layout: a dense masked grid ``[cell_line, drug, point]`` (point = dose x replicate x
@@ -342,12 +344,6 @@ def _metric_from_precision(P, floor=1e-3):
     return V * (1.0 / jnp.sqrt(lam))[..., None, :]
 
 
-def _sqrt_cov(C, floor=1e-8):
-    lam, V = jnp.linalg.eigh(0.5 * (C + jnp.swapaxes(C, -1, -2)))
-    lam = jnp.clip(lam, floor, 1e8)
-    return V * jnp.sqrt(lam)[..., None, :]
-
-
 # ----------------------------------------------------------------------------- dual averaging
 def _da_init(log_eps):
     z = jnp.zeros_like(log_eps)
@@ -531,7 +527,7 @@ def _project(p, inv_m, a):
     return p - a * jnp.sum(a * inv_m * p) / jnp.maximum(jnp.sum(a * a * inv_m), 1e-30)
 
 
-def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: float):
+def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
     """One HMC transition of the global block in non-centred coordinates."""
     sig = s["sig"]
     loc, _ = _locs(s, m)
@@ -592,7 +588,7 @@ def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm: bool, target: f
     return s, ad, acc
 
 
-def _sweep(key, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm: bool):
+def _sweep(key, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm):
     k1, k2, k3 = jax.random.split(key, 3)
     k1, k4 = jax.random.split(k1)
     s, ad, acc_c = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
