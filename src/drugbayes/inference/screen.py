@@ -16,8 +16,8 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
    curve following by a weight that is 1 for curves its data do not inform and near 0 for
    well-informed ones;
 4. **global block** (non-centred): one HMC over the drug means, the cell-line and experiment
-   effects and the log curve scales with the standardised curve deviations held fixed, with a diagonal metric of
-   expected curvature assembled from the curves' Fisher information.
+   effects and the log curve scales with the standardised curve deviations held fixed, with
+   a diagonal metric of expected curvature assembled from the curves' Fisher information.
 
 Steps 1-2 mix well where curves are informative, steps 3-4 where they are not (the
 parameterisations interweave). Every step leaves the posterior invariant, so the chain targets
