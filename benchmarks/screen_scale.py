@@ -108,7 +108,7 @@ def run_screen(grid, args) -> tuple[dict, dict]:
     return res, conv
 
 
-def run_map(grid, long, args) -> dict:
+def run_map(long, args) -> dict:
     """drugbayes ``method = "map"`` through the public API, from a long table (validation and
     encoding timed apart from the fit)."""
     import pandas as pd
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
             elif method == "plain_svi":
                 res = peers.run_plain_svi(long, num_steps=args.svi_steps, seed=args.seed)
             elif method == "map":
-                res = run_map(grid, long, args)
+                res = run_map(long, args)
             elif method == "scipy":
                 res = peers.run_scipy(long)
             else:

@@ -6,7 +6,8 @@
 #   3. benchmark: the 300,000-curve screen (1,000 cell lines x 300 drugs);
 #   4. benchmark: 10,000 curves, drugbayes screen vs plain NumPyro NUTS (same run, same GPU);
 #   5. benchmark: map on the 300,000-curve screen through drugbayes.fit (MAP=0 skips it).
-# Measured on an H200 (steps 1-4, thinning 3): about 6.5 minutes.
+# Measured on an H200 (steps 1-4): 6.2 min with a 300 + 300 budget; 5.2 min without the
+# tests at 600 warmup + 1,500 sweeps (thinning 3). Not yet run with the defaults below.
 # Every result goes to one folder.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]

@@ -11,11 +11,29 @@ MCMC = ("nuts", "screen")  # back-ends whose draws are Markov chains (R-hat, ESS
 VECTORISED_ABOVE = 2000  # sites with more components use the vectorised (JAX) diagnostics
 
 
-def _per_param(ary: np.ndarray, fn, **kw) -> np.ndarray:
-    """Apply an array_stats diagnostic to ``(chain, draw, ...)``; returns the trailing shape."""
-    a = np.asarray(ary, np.float64)
-    a = np.moveaxis(a.reshape(a.shape[0], a.shape[1], -1), (0, 1), (-2, -1))
-    return np.asarray(fn(a, chain_axis=-2, draw_axis=-1, **kw))
+def rank_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rank R-hat, bulk ESS and tail ESS (5%/95%) of every component of finite
+    ``(chain, draw, ...)`` draws, each flattened over the trailing axes.
+
+    ArviZ loops over components in Python (about 1.5 ms per component here, minutes for a
+    screen), so above ``VECTORISED_ABOVE`` components the vectorised JAX version is used; the
+    two agree (``tests/test_screen.py``). Rank diagnostics are invariant to monotone maps, so
+    the draws are scaled into a float32-safe range first.
+    """
+    a = np.asarray(draws, np.float64)
+    flat = a.reshape(a.shape[0], a.shape[1], -1)
+    if flat.shape[2] > VECTORISED_ABOVE:
+        from .inference.screen import summarize_curves
+
+        big = np.max(np.abs(flat), axis=(0, 1))  # per component: ranks are kept
+        sm = summarize_curves((flat / np.where(big > 0, big, 1.0)).astype(np.float32))
+        return tuple(np.asarray(sm[k], np.float64) for k in ("r_hat", "ess_bulk", "ess_tail"))
+    x = np.moveaxis(flat, (0, 1), (-2, -1))
+    with np.errstate(all="ignore"):  # constant components give 0/0; callers skip them
+        kw = {"chain_axis": -2, "draw_axis": -1}
+        return (np.asarray(array_stats.rhat(x, **kw)),
+                np.asarray(array_stats.ess(x, method="bulk", **kw)),
+                np.asarray(array_stats.ess(x, method="tail", prob=0.05, **kw)))
 
 
 def param_diagnostics(samples: dict[str, np.ndarray],
@@ -29,18 +47,8 @@ def param_diagnostics(samples: dict[str, np.ndarray],
             continue
         flat = a.reshape(a.shape[0], a.shape[1], -1)
         const = np.ptp(flat, axis=(0, 1)) == 0
-        if flat.shape[2] > VECTORISED_ABOVE:
-            # ArviZ loops over components in Python (about 1.5 ms per component here, minutes
-            # for a screen); the vectorised JAX version agrees with it (tests/test_screen.py)
-            from .inference.screen import summarize_curves
-
-            sm = summarize_curves(flat.astype(np.float32))
-            rhat, ess_b, ess_t = sm["r_hat"], sm["ess_bulk"], sm["ess_tail"]
-        else:
-            with np.errstate(all="ignore"):  # constant components give 0/0; skipped below
-                rhat = _per_param(a, array_stats.rhat)
-                ess_b = _per_param(a, array_stats.ess, method="bulk")
-                ess_t = _per_param(a, array_stats.ess, method="tail", prob=0.05)
+        # non-finite components are skipped below; zero them so the rest stay finite
+        rhat, ess_b, ess_t = rank_diagnostics(np.where(np.isfinite(flat), flat, 0.0))
         names = labels.get(name)
         for i in range(flat.shape[2]):
             if const[i] or not np.isfinite(flat[..., i]).all():

@@ -300,6 +300,11 @@ def _mu_prior(d, m: ScreenModel):
                             jnp.full_like(sd, m.logit_bottom_sd)], -1)
 
 
+def _scale_prior_sd(m: ScreenModel, dtype=jnp.float32):
+    """HalfNormal scales of the curve-level sds (log10 IC50, log Hill, logit bottom)."""
+    return jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd], dtype)
+
+
 def _locs(s, m: ScreenModel):
     """Prior means and scales of the curve parameters ``[C, D, K]``."""
     mu, cell = s["mu"], s["cell"]
@@ -464,8 +469,8 @@ def _conjugate(key, s, d, m: ScreenModel):
     n_d = jnp.sum(pf, 0)
     sig = s["sig"]
     prior_mean, prior_sd = _mu_prior(d, m)
-    shift = jnp.stack([s["cell"][:, None] * jnp.ones_like(pf), jnp.zeros_like(pf),
-                       jnp.zeros_like(pf)], -1)
+    # the curves' locations minus their drug means: the cell-line shift of log10 IC50 only
+    shift = _locs({**s, "mu": jnp.zeros_like(s["mu"])}, m)[0][..., :3]
     r = jnp.sum(jnp.where(pres[..., None], G[..., :3] - shift, 0.0), 0)  # [D, 3]
     prec = 1.0 / prior_sd ** 2 + n_d[:, None] / sig ** 2
     mean = (prior_mean / prior_sd ** 2 + r / sig ** 2) / prec
@@ -480,11 +485,10 @@ def _conjugate(key, s, d, m: ScreenModel):
     var = jnp.where(valid, 1.0 / pc, 0.0)
     x = jnp.where(valid, x - var * jnp.sum(jnp.where(valid, x, 0.0)) / jnp.sum(var), 0.0)
     # curve scales, cell-line scale
-    dev = G[..., :3] - jnp.stack([mu[None, :, 0] + x[:, None], jnp.broadcast_to(
-        mu[None, :, 1], pf.shape), jnp.broadcast_to(mu[None, :, 2], pf.shape)], -1)
+    dev = G[..., :3] - _locs({**s, "mu": mu, "cell": x}, m)[0][..., :3]
     ss = jnp.sum(jnp.where(pres[..., None], dev * dev, 0.0), (0, 1))
     n_g = jnp.sum(pf)
-    sd0 = jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd], G.dtype)
+    sd0 = _scale_prior_sd(m, G.dtype)
     sig = jnp.stack([_gamma_scale(ks[2 + i], n_g, ss[i], sd0[i], sig[i]) for i in range(3)])
     n_cells = jnp.sum(valid.astype(G.dtype))
     # sum-to-zero effects over n cell lines carry n - 1 degrees of freedom
@@ -512,7 +516,7 @@ def _nc_logp_parts(th, z, s, d, m: ScreenModel):
     ll = jnp.where(d["present"], _curve_loglik(G, d, m, th["exp"], s["sigma"]), 0.0)
     prior_mean, prior_sd = _mu_prior(d, m)
     zm = (th["mu"] - prior_mean) / prior_sd
-    sd0 = jnp.array([m.curve_ic50_sd, m.curve_log_hill_sd, m.curve_logit_bottom_sd])
+    sd0 = _scale_prior_sd(m)
     sig = jnp.exp(th["lsig"])
     lp = (-0.5 * jnp.sum(zm * zm) - 0.5 * jnp.sum(th["cell"] ** 2) / s["sigma_cell"] ** 2
           - 0.5 * jnp.sum((sig / sd0) ** 2) + jnp.sum(th["lsig"]))
@@ -631,11 +635,10 @@ def _fisher_metric(s, ad, d, m: ScreenModel):
     global coordinate)."""
     def one(s, ad):
         F = _fisher(s["G"], s, d, m)  # [C, D, K, K] (wells only)
-        _, scale = _locs(s, m)
+        loc, scale = _locs(s, m)
         P = F + jnp.eye(m.k) / scale ** 2
         neg = jnp.where(d["present"][..., None], jnp.diagonal(F, 0, -2, -1), 0.0)
         sig = s["sig"]
-        loc, _ = _locs(s, m)
         z = (s["G"][..., :3] - loc[..., :3]) / sig
         _, prior_sd = _mu_prior(d, m)
         c_mu = jnp.sum(neg[..., :3], 0) + 1.0 / prior_sd ** 2

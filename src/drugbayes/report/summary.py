@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from arviz_stats.base import array_stats
 
-from ..diagnostics import VECTORISED_ABOVE
+from ..diagnostics import rank_diagnostics
 from ..errors import ConfigError, Issue
 
 COLUMNS = ["cell_line", "drug", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
@@ -38,21 +37,7 @@ def _stats(draws: np.ndarray, prob: float, diag: bool) -> dict[str, np.ndarray]:
         # rank-based diagnostics are invariant to monotone maps: clip infinities to finite
         big = np.nanmax(np.abs(np.where(np.isfinite(d), d, 0.0))) + 1.0
         fin = np.clip(np.nan_to_num(d, nan=0.0, posinf=big, neginf=-big), -big, big)
-        if n > VECTORISED_ABOVE:  # screens: the vectorised (JAX) diagnostics, as in check()
-            from ..inference.screen import summarize_curves
-
-            # ranks only: rescale to a float32-safe range first
-            sm = summarize_curves((fin / big).astype(np.float32))
-            res.update({k: np.asarray(sm[k], np.float64) for k in ("r_hat", "ess_bulk",
-                                                                   "ess_tail")})
-        else:
-            a = np.moveaxis(fin, -1, 0)  # (n, chain, draw)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                res["r_hat"] = np.asarray(array_stats.rhat(a, chain_axis=-2, draw_axis=-1))
-                res["ess_bulk"] = np.asarray(array_stats.ess(a, chain_axis=-2, draw_axis=-1,
-                                                             method="bulk"))
-                res["ess_tail"] = np.asarray(array_stats.ess(a, chain_axis=-2, draw_axis=-1,
-                                                             method="tail", prob=0.05))
+        res["r_hat"], res["ess_bulk"], res["ess_tail"] = rank_diagnostics(fin)
         const = np.ptp(fin.reshape(-1, n), axis=0) == 0
         for k in ("r_hat", "ess_bulk", "ess_tail"):
             res[k] = np.where(const, np.nan, res[k])
