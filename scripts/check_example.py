@@ -12,7 +12,15 @@ Regression (``--regression``): ``configs/examples/results/her2_xenograft_regress
 (``summary.csv``): per arm the true regrowth rate, regression rate (arms with a sensitive
 fraction), cure fraction (cure arms) and initial growth rate against their 95% intervals.
 
+Combination (``--combination``): ``configs/examples/results/lapatinib_trastuzumab_combination``.
+Per cell line, the true beta, log alpha12, log alpha21 and Bliss/HSA/Loewe excess (averaged
+over the combination wells) against their 95% and 99% intervals, beside the mean over the two
+experiments of the values each experiment's matrix was simulated with (``realised``: what the
+data carry). Then per matrix (experiment), the realised beta and log alphas against the
+matrix-level posterior (``mat_*``).
+
 Usage: ``python scripts/check_example.py [RUN_DIR]``,
+``python scripts/check_example.py --combination [RUN_DIR]``,
 ``python scripts/check_example.py --xenograft [RUN_DIR]`` or
 ``python scripts/check_example.py --regression [RUN_DIR]``
 """
@@ -55,6 +63,63 @@ def check_xenograft(run: Path) -> int:
     return 0
 
 
+def _interval_rows(draws: dict, truth: dict, realised: dict) -> pd.DataFrame:
+    rows = []
+    for key, d in draws.items():
+        q = np.quantile(d, [0.005, 0.025, 0.5, 0.975, 0.995])
+        t = truth[key]
+        rows.append({"group": key[0], "quantity": key[1], "truth": t,
+                     "realised": realised.get(key, np.nan), "median": q[2], "lower95": q[1],
+                     "upper95": q[3], "lower99": q[0], "upper99": q[4],
+                     "in95": q[1] <= t <= q[3], "in99": q[0] <= t <= q[4]})
+    return pd.DataFrame(rows)
+
+
+def check_combination(run: Path) -> int:
+    data = REPO / "configs" / "examples" / "data"
+    name = "lapatinib_trastuzumab_combination"
+    truth = pd.read_csv(data / f"{name}_truth.csv")
+    per_exp = pd.read_csv(data / f"{name}_truth_experiments.csv")
+    tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf")
+    post = tree["posterior"]
+    cw = tree["constant_data"]["grid_combination_well"]
+    params = {"beta": "beta", "log_alpha12": "log_alpha12", "log_alpha21": "log_alpha21"}
+    excess = ("bliss_excess", "hsa_excess", "loewe_excess")
+    draws, tv, rv = {}, {}, {}
+    for t in truth.itertuples():
+        combo = f"{t.cell_line}|{t.drug_a}|{t.drug_b}"
+        mine = per_exp[per_exp["cell_line"] == t.cell_line]
+        for q, col in params.items():
+            draws[(t.cell_line, q)] = post[f"grp_{col}"].sel(combination=combo).values.ravel()
+            tv[(t.cell_line, q)] = getattr(t, q)
+            rv[(t.cell_line, q)] = float(mine[q].mean())
+        w = cw.sel(combination=combo).values
+        for q in excess:
+            surf = post[q].sel(combination=combo).values  # chain, draw, a, b
+            draws[(t.cell_line, q)] = surf[..., w].mean(axis=-1).ravel()
+            tv[(t.cell_line, q)] = getattr(t, q)
+            rv[(t.cell_line, q)] = float(mine[q].mean())
+    df = _interval_rows(draws, tv, rv)
+    fmt = {"display.width": 180, "display.float_format": lambda v: f"{v:.4g}"}
+    with pd.option_context(*[x for kv in fmt.items() for x in kv]):
+        print(df.to_string(index=False))
+    print(f"\ncell-line level: {int(df.in95.sum())}/{len(df)} true values in their 95% "
+          f"intervals, {int(df.in99.sum())}/{len(df)} in their 99% intervals")
+    # matrix level: what each experiment's matrix was simulated with
+    draws, tv = {}, {}
+    for r in per_exp.itertuples():
+        mat = f"{r.cell_line}|{r.drug_a}|{r.drug_b}|{r.experiment}"
+        for q in params:
+            draws[(mat, q)] = post[f"mat_{q}"].sel(matrix=mat).values.ravel()
+            tv[(mat, q)] = getattr(r, q)
+    dm = _interval_rows(draws, tv, {})
+    with pd.option_context(*[x for kv in fmt.items() for x in kv]):
+        print(dm.drop(columns="realised").to_string(index=False))
+    print(f"\nmatrix level: {int(dm.in95.sum())}/{len(dm)} realised values in their 95% "
+          f"intervals, {int(dm.in99.sum())}/{len(dm)} in their 99% intervals")
+    return 0
+
+
 def check_regression(run: Path) -> int:
     truth = pd.read_csv(REPO / "configs" / "examples" / "data"
                         / "her2_xenograft_regression_truth.csv")
@@ -85,6 +150,10 @@ def main() -> int:
         args = [a for a in sys.argv[1:] if a != "--regression"]
         return check_regression(Path(args[0]) if args else REPO / "configs" / "examples"
                                 / "results" / "her2_xenograft_regression")
+    if "--combination" in sys.argv:
+        args = [a for a in sys.argv[1:] if a != "--combination"]
+        return check_combination(Path(args[0]) if args else REPO / "configs" / "examples"
+                                 / "results" / "lapatinib_trastuzumab_combination")
     if "--xenograft" in sys.argv:
         args = [a for a in sys.argv[1:] if a != "--xenograft"]
         return check_xenograft(Path(args[0]) if args else

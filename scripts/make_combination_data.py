@@ -9,9 +9,11 @@ lapatinib range (its own grid). One well is left empty (a failed read) to show h
 wells are dropped and listed. Viability in percent of untreated, doses in uM (trastuzumab
 0.67 uM is about 100 ug/mL).
 
-Writes ``configs/examples/data/lapatinib_trastuzumab_combination.csv`` and ``..._truth.csv``
+Writes ``configs/examples/data/lapatinib_trastuzumab_combination.csv``, ``..._truth.csv``
 (one row per cell line: MuSyC parameters and the true Bliss/HSA/Loewe excess averaged over the
-combination wells). Fixed seed: running it again reproduces the committed files byte for byte.
+combination wells) and ``..._truth_experiments.csv`` (the same per experiment, with the
+parameters each experiment's matrix was simulated with: the truth plus its deviations).
+Fixed seed: running it again reproduces the committed files byte for byte.
 
 Usage: ``python scripts/make_combination_data.py``
 """
@@ -53,8 +55,9 @@ def truth_table() -> pd.DataFrame:
 
 def main() -> None:
     truth = truth_table()
-    wells = simulate_wells(truth, LAPATINIB, TRASTUZUMAB, n_replicates=3, n_experiments=2,
-                           noise_sd=0.05, seed=SEED)
+    wells, realised = simulate_wells(truth, LAPATINIB, TRASTUZUMAB, n_replicates=3,
+                                     n_experiments=2, noise_sd=0.05, seed=SEED,
+                                     return_realised=True)
     wells["plate"] = "P-" + wells["experiment"] + "-" + wells["cell_line"]
     wells["response"] = (100.0 * wells["response"]).round(2)
     wells = wells[["experiment", "plate", "cell_line", "drug_a", "dose_a", "drug_b", "dose_b",
@@ -71,6 +74,9 @@ def main() -> None:
     wells.to_csv(OUT / f"{NAME}.csv", index=False)
     t = true_excess(truth, LAPATINIB, TRASTUZUMAB)
     t.round(6).to_csv(OUT / f"{NAME}_truth.csv", index=False)
+    r = true_excess(realised.drop(columns="experiment"), LAPATINIB, TRASTUZUMAB)
+    r.insert(0, "experiment", realised["experiment"])
+    r.round(6).to_csv(OUT / f"{NAME}_truth_experiments.csv", index=False)
     print(f"wrote {OUT / (NAME + '.csv')} ({len(wells)} wells) and the truth")
 
 

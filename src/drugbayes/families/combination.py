@@ -697,7 +697,9 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
                    *, n_replicates: int = 3,
                    n_experiments: int = 1, noise_sd: float = 0.05,
                    experiment_beta_sd: float = 0.05, experiment_log_alpha_sd: float = 0.1,
-                   experiment_log_top_sd: float = 0.03, seed: int = 0) -> pd.DataFrame:
+                   experiment_log_top_sd: float = 0.03, seed: int = 0,
+                   return_realised: bool = False
+                   ) -> pd.DataFrame | tuple[pd.DataFrame, pd.DataFrame]:
     """Checkerboard wells (``0`` plus ``doses_*`` for each drug) for each truth row.
 
     Parameters
@@ -707,9 +709,15 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
         h1, h2, log_alpha12, log_alpha21`` (doses in the unit of ``doses_*``).
     doses_a, doses_b : array or dict
         Positive doses, or ``{cell_line: doses}``.
+    return_realised : bool
+        Also return the parameters each matrix was simulated with (the truth plus that
+        experiment's deviations): one row per experiment x truth row, the truth's columns with
+        ``beta``, ``log_alpha12``, ``log_alpha21``, ``e0``, ``e1``, ``e2`` replaced by the
+        realised values, and ``experiment``. The random stream, hence the wells, is the same
+        either way.
     """
     rng = np.random.default_rng(seed)
-    rows = []
+    rows, realised = [], []
     for e in range(n_experiments):
         ename = f"EXP{e + 1}" if n_experiments > 1 else ""
         for r in truth.itertuples():
@@ -726,6 +734,9 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
                                     if n_experiments > 1 else 0)
             top = np.exp(rng.normal(0, experiment_log_top_sd)) if n_experiments > 1 else 1.0
             e0, e1, e2 = r.e0 * top, r.e1 * top, r.e2 * top
+            realised.append({**r._asdict(), "experiment": ename, "beta": beta,
+                             "log_alpha12": la12, "log_alpha21": la21, "e0": e0, "e1": e1,
+                             "e2": e2})
             emin = min(e1, e2)
             e3 = emin - beta * (e0 - emin)
             with np.errstate(divide="ignore"):
@@ -743,6 +754,8 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
     df = pd.DataFrame(rows)
     if n_experiments == 1:
         df = df.drop(columns="experiment")
+    if return_realised:
+        return df, pd.DataFrame(realised).drop(columns="Index")
     return df
 
 
