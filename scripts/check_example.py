@@ -6,7 +6,8 @@ relative IC50 and its 95% and 99% posterior intervals, and how many lie inside.
 
 Xenograft (``--xenograft``): the same for the arm growth rates of
 ``configs/examples/results/her2_xenograft``, with the per-mouse least-squares mean slope of the
-simulated mice beside the truth (what these mice realised).
+simulated mice and the mean of the rates they were drawn with beside the truth (what these
+mice realised).
 
 Regression (``--regression``): ``configs/examples/results/her2_xenograft_regression``
 (``summary.csv``): per arm the true regrowth rate, regression rate (arms with a sensitive
@@ -51,6 +52,7 @@ def check_xenograft(run: Path) -> int:
         d = post.sel(arm_group=f"{t.cell_line}|{t.arm}").values.ravel()
         q = np.quantile(d, [0.005, 0.025, 0.5, 0.975, 0.995])
         rows.append({"cell_line": t.cell_line, "arm": t.arm, "true_rate": t.growth_rate,
+                     "mice_drawn_mean": t.mice_mean_rate,
                      "mice_ols_mean": ols[(t.cell_line, t.arm)], "median": q[2],
                      "lower95": q[1], "upper95": q[3], "lower99": q[0], "upper99": q[4],
                      "in95": q[1] <= t.growth_rate <= q[3],

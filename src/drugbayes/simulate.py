@@ -245,7 +245,10 @@ def simulate_xenograft(
         ``mouse, cell_line, arm, experiment, day, length, width`` (or ``volume``), ``status``.
     truth : DataFrame
         ``cell_line, arm, growth_rate, baseline_volume, deceleration`` (the typical mouse: zero
-        experiment effect); with ``regrowth`` also ``regrowth_rate``, ``regression_rate``,
+        experiment effect), and (not with ``regrowth``) ``mice_mean_rate``, the mean over the
+        arm's simulated mice of the rate each was drawn with (arm rate + its own deviation +
+        its experiment's shift): what these mice realised; with ``regrowth`` also
+        ``regrowth_rate``, ``regression_rate``,
         ``sensitive_fraction``, ``cure_fraction``, and ``growth_rate`` is the initial rate
         ``(1 - f) g - f d``.
     """
@@ -271,12 +274,14 @@ def simulate_xenograft(
                 row_t.update(growth_rate=(1 - f) * r_arm - f * d, regrowth_rate=r_arm,
                              regression_rate=d, sensitive_fraction=f, cure_fraction=cure)
             truth.append(row_t)
+            mouse_rates = []
             for k in range(n_mice_per_arm):
                 e = k % n_experiments
                 m += 1
                 b, r = rng.multivariate_normal([np.log(baseline_volume), r_arm], cov)
                 b += exp_base[e]
                 r += exp_rate[e]
+                mouse_rates.append(r)
                 if growth == "gompertz":
                     lv = b + r * (-np.expm1(-deceleration * t) / deceleration)
                 elif growth == "regrowth":
@@ -305,6 +310,8 @@ def simulate_xenograft(
                     rows.append(row)
                     if culled:
                         break
+            if growth != "regrowth":
+                row_t["mice_mean_rate"] = float(np.mean(mouse_rates))
     table = pd.DataFrame(rows)
     if n_experiments == 1:
         table = table.drop(columns="experiment")
