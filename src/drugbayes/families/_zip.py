@@ -22,16 +22,23 @@ of centred log10 doses (finite in float32 at any dose); slopes are fitted on the
 Two conventions, which differ only in details (both are documented, both are tested):
 
 - ``"synergyfinder"`` (default; SynergyFinder Plus 3.x): the refit's baseline is the
-  *observed* monotherapy response of the other drug at that dose, the refit bottom is free,
-  the reference uses each monotherapy fit with its own top;
+  *observed* monotherapy response of the other drug at that dose (the line's untreated well),
+  the other asymptote is free, and, as with ``drc``'s LL.4, either sign of the slope: in the
+  other orientation the fixed baseline is the *high-dose* asymptote and the free level holds
+  at dose 0 and low doses (non-monotone lines take it). The reference uses each monotherapy
+  fit with its own top;
 - ``"synergy"`` (the ``synergy`` Python package, ``synergy.combination.ZIP``): the baseline is
   the *fitted* monotherapy value of the other drug, the refit bottom is bounded to
-  ``[0, 1.5]``, the reference uses both monotherapy curves with the *average* of their two
-  fitted tops, and each refit is evaluated with that averaged top as its baseline.
+  ``[0, 1.5]``, the slope is positive (the baseline is always the dose-0 value), the
+  reference uses both monotherapy curves with the *average* of their two fitted tops, and
+  each refit is evaluated with that averaged top as its baseline.
 
-Known difference from SynergyFinder: its ``drc`` refit may choose a negative slope (then the
-fixed "baseline" becomes the high-dose asymptote); here slopes are positive (the fixed top is
-always the dose-0 value), as in the ``synergy`` package.
+Difference from SynergyFinder: it keeps whatever point ``drc``'s optimiser (BFGS from its
+self-starter) stops at; here every fit is the least-squares optimum over a grid of starts.
+On real, irregular lines the two differ: its published mean ZIP of the Mathews Griner blocks 19
+and 45 (19.57 and -2.98), reproduced exactly with ``drc`` 3.0-1, rests on fits whose residual
+sums of squares are up to 250 times the optimum; with optimal fits its algorithm gives 11.50
+and -15.69, as here (``benchmarks/results/synergyfinder_drc_reproduction.md``).
 """
 
 from __future__ import annotations
@@ -137,16 +144,30 @@ def _fit_4pl(x, zero, y, w, n_iter):
     return _best(ps, ss)
 
 
-def _fit_3p(x, zero, y, w, top, starts, lo_bottom, hi_bottom, n_iter):
-    """Hill fit with ``top`` fixed: ``[bottom, log_hill, c]``, best of ``starts [S, 3]``."""
+def refit_curve(x: jnp.ndarray, zero: jnp.ndarray, fixed: jnp.ndarray, p: jnp.ndarray,
+                flipped: jnp.ndarray) -> jnp.ndarray:
+    """A refit curve with one asymptote ``fixed`` and ``p = [free level, log_hill, c]``.
+
+    Not ``flipped``: the usual orientation, ``fixed`` at dose 0 and the free level at high
+    doses. ``flipped`` (drc's LL.4 with the other sign of its slope): the free level at dose 0
+    and at low doses, ``fixed`` the high-dose asymptote.
+    """
+    return jnp.where(flipped, hill(x, zero, p[0], fixed, p[1], p[2]),
+                     hill(x, zero, fixed, p[0], p[1], p[2]))
+
+
+def _fit_3p(x, zero, y, w, top, starts, lo_bottom, hi_bottom, n_iter, flipped=False):
+    """Hill fit with one asymptote fixed: ``[free level, log_hill, c]``, best of ``starts
+    [S, 3]``; returns ``(params, sum of squares)``. See :func:`refit_curve`."""
     lo = jnp.asarray([lo_bottom, LOG_HILL_BOUNDS[0], -C_BOUND], jnp.float32)
     hi = jnp.asarray([hi_bottom, LOG_HILL_BOUNDS[1], C_BOUND], jnp.float32)
 
     def resid(p):
-        return (hill(x, zero, top, p[0], p[1], p[2]) - y) * w
+        return (refit_curve(x, zero, top, p, flipped) - y) * w
 
     ps, ss = jax.vmap(lambda p0: _lm(resid, p0, lo, hi, n_iter))(starts)
-    return _best(ps, ss)
+    best = _best(ps, ss)
+    return best, jnp.sum(jnp.square(resid(best)))
 
 
 def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
@@ -162,6 +183,7 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
     pb = _fit_4pl(x_b, zb, y0[0, :], w[0, :], n_iter)  # drug b alone (d_a = 0)
     fa = hill(x_a, za, *pa)  # [I] own top
     fb = hill(x_b, zb, *pb)  # [J]
+    signed = convention == "synergyfinder"
     if convention == "synergy":
         e0 = 0.5 * (pa[0] + pb[0])
         fa_ref = hill(x_a, za, e0, pa[1], pa[2], pa[3])
@@ -181,23 +203,40 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
         g = jnp.concatenate([jnp.stack([p[1], p[2], p[3]])[None], _start_grid(x, yy, ww, zero)])
         return g.at[:, 0].set(jnp.clip(g[:, 0], lo_b, hi_b))
 
-    def col_fit(yc, wc, top):
-        return _fit_3p(x_a, za, yc, wc, top, starts(pa, x_a, yc, wc, za), lo_b, hi_b, n_iter)
+    def flipped_starts(x, yy, ww, zero):
+        """Starts of the flipped orientation: the free (low-dose) level at the response of
+        the untreated well, of the lowest tested dose and the largest response."""
+        g = _start_grid(x, yy, ww, zero)
+        ok = ~zero & (ww > 0)
+        ylow = yy[jnp.argmin(jnp.where(ok, x, jnp.inf))]
+        y00 = jnp.sum(jnp.where(zero, yy * ww, 0.0)) / jnp.maximum(
+            jnp.sum(jnp.where(zero, ww, 0.0)), 1)
+        levels = jnp.stack([ylow, y00, jnp.max(jnp.where(ok, yy, -jnp.inf))])
+        g = jnp.repeat(g, 3, axis=0)
+        return g.at[:, 0].set(jnp.tile(levels, g.shape[0] // 3))
 
-    def row_fit(yr, wr, top):
-        return _fit_3p(x_b, zb, yr, wr, top, starts(pb, x_b, yr, wr, zb), lo_b, hi_b, n_iter)
+    def fit_line(x, zero, yy, ww, top, p_mono):
+        p, s = _fit_3p(x, zero, yy, ww, top, starts(p_mono, x, yy, ww, zero), lo_b, hi_b,
+                       n_iter)
+        if not signed:
+            return p, jnp.asarray(False)
+        pf, sf = _fit_3p(x, zero, yy, ww, top, flipped_starts(x, yy, ww, zero), lo_b, hi_b,
+                         n_iter, flipped=True)
+        flip = sf < s
+        return jnp.where(flip, pf, p), flip
 
-    pc = jax.vmap(col_fit, in_axes=(1, 1, 0))(y0, w, base_col)  # [J, 3]
-    pr = jax.vmap(row_fit, in_axes=(0, 0, 0))(y0, w, base_row)  # [I, 3]
+    pc, flip_c = jax.vmap(lambda yc, wc, t: fit_line(x_a, za, yc, wc, t, pa),
+                          in_axes=(1, 1, 0))(y0, w, base_col)  # [J, 3], [J]
+    pr, flip_r = jax.vmap(lambda yr, wr, t: fit_line(x_b, zb, yr, wr, t, pb),
+                          in_axes=(0, 0, 0))(y0, w, base_row)  # [I, 3], [I]
     if convention == "synergy":
         top_col, top_row = fb_ref, fa_ref
     else:
         top_col, top_row = base_col, base_row
     # fit_col[i, j]: curve of drug a at d_b = j; fit_row[i, j]: curve of drug b at d_a = i
-    fit_col = hill(x_a[:, None], za[:, None], top_col[None, :], pc[None, :, 0],
-                   pc[None, :, 1], pc[None, :, 2])
-    fit_row = hill(x_b[None, :], zb[None, :], top_row[:, None], pr[:, None, 0],
-                   pr[:, None, 1], pr[:, None, 2])
+    fit_col = jax.vmap(lambda t, p, f: refit_curve(x_a, za, t, p, f), out_axes=1)(
+        top_col, pc, flip_c)
+    fit_row = jax.vmap(lambda t, p, f: refit_curve(x_b, zb, t, p, f))(top_row, pr, flip_r)
     fit = 0.5 * (fit_col + fit_row)
     combo = za[:, None] | zb[None, :]
     delta = jnp.where(combo, 0.0, ref - fit)
@@ -205,14 +244,14 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
     delta = jnp.where(tested, delta, jnp.nan)
     mean = jnp.sum(jnp.where(cw, delta, 0.0)) / jnp.maximum(jnp.sum(cw), 1)
     # residual sums of squares of each refit, with the baseline it was fitted with
-    own_col = hill(x_a[:, None], za[:, None], base_col[None, :], pc[None, :, 0],
-                   pc[None, :, 1], pc[None, :, 2])
-    own_row = hill(x_b[None, :], zb[None, :], base_row[:, None], pr[:, None, 0],
-                   pr[:, None, 1], pr[:, None, 2])
+    own_col = jax.vmap(lambda t, p, f: refit_curve(x_a, za, t, p, f), out_axes=1)(
+        base_col, pc, flip_c)
+    own_row = jax.vmap(lambda t, p, f: refit_curve(x_b, zb, t, p, f))(base_row, pr, flip_r)
     sse_col = jnp.sum(jnp.square((own_col - y0) * w), axis=0)
     sse_row = jnp.sum(jnp.square((own_row - y0) * w), axis=1)
     return {"delta": delta, "mean": mean, "reference": ref, "fit": fit,
             "mono_a": pa, "mono_b": pb, "refit_col": pc, "refit_row": pr,
+            "flipped_col": flip_c, "flipped_row": flip_r,
             "sse_col": sse_col, "sse_row": sse_row}
 
 
