@@ -31,7 +31,8 @@ def test_agrees_with_nuts():
     posterior means differ by at most 0.25 NUTS posterior sd, and the posterior sds agree
     within a factor 1.25. With about 1,000 effective draws on each side the Monte Carlo
     error of a mean is about 0.03 sd, so these bounds catch a wrong target, not noise.
-    Measured when written: at most 0.08 sd apart, sd ratios 0.88-1.07.
+    Measured when written: at most 0.08 sd apart, sd ratios 0.88-1.07; with the matrix
+    drug-block shift: 0.07 sd, sd ratios 0.89-1.10.
     """
     df, _ = db.simulate_dose_response(6, 3, seed=2)
     common = {"dose_unit": "uM", "response_scale": "fraction", "seed": 1}

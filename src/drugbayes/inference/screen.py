@@ -13,8 +13,8 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
 3. **drug block** (partially non-centred): one small HMC per drug over its three means, each
-   curve following by a weight that is 1 for curves its data do not inform and near 0 for
-   well-informed ones;
+   curve following by the shift of its conditional mean (a ``K x 3`` matrix per curve: the
+   identity for curves their data do not inform, near 0 for well-informed ones);
 4. **global block** (non-centred): one HMC over the drug means, the cell-line and experiment
    effects and the log curve scales with the standardised curve deviations held fixed, with
    a diagonal metric of expected curvature assembled from the curves' Fisher information.
@@ -423,19 +423,22 @@ def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
 
 def _drug_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
     """Partially non-centred drug block: each drug's means ``(log10 IC50, log Hill, logit
-    bottom)`` move and every curve of the drug follows by ``w`` times the change (``w`` per
-    curve and parameter: prior precision / (prior + data precision), so uninformed curves
-    move fully with their drug mean, as non-centred, and well-informed ones stay, as centred;
-    Papaspiliopoulos, Roberts & Skold 2003). The shear ``(mu, G - w mu)`` has unit Jacobian
-    and ``w`` is fixed between warmup metric updates. Drugs are independent of each other
-    given the rest, so every drug gets its own step size and 3 x 3 metric."""
-    w = ad["w_drug"]
+    bottom)`` move by ``delta`` and every curve of the drug follows by ``W delta``, with ``W``
+    (``K x 3`` per curve) the shift of the curve's conditional mean under a Gaussian
+    approximation: ``W = (F + P)^-1 P0``, ``F`` its Fisher information, ``P`` the prior
+    precision of all its parameters and ``P0`` that of the three that have drug means. An
+    uninformed curve moves fully with its drug mean (non-centred), a well-informed one stays
+    (centred), and a curve informed only along a ridge moves along the ridge (Papaspiliopoulos,
+    Roberts & Skold 2003, with the matrix weights of the Gaussian case). The shear ``(mu, G -
+    W mu)`` has unit Jacobian and ``W`` is fixed between warmup metric updates. Drugs are
+    independent of each other given the rest, so every drug gets its own step size and 3 x 3
+    metric."""
+    w = ad["w_drug"]  # [C, D, K, 3]
     mu0 = s["mu"]
     prior_mean, prior_sd = _mu_prior(d, m)
 
     def unpack(mu):
-        G3 = s["G"][..., :3] + w * (mu - mu0)[None]
-        return jnp.concatenate([G3, s["G"][..., 3:]], -1) if m.four_pl else G3
+        return s["G"] + jnp.einsum("cdkj,dj->cdk", w, mu - mu0)
 
     def logp(mu):  # [D]
         lp = jnp.where(d["present"], _curve_logp(unpack(mu), {**s, "mu": mu}, d, m), 0.0)
@@ -650,14 +653,16 @@ def _fisher_metric(s, ad, d, m: ScreenModel):
                  "cell": jnp.where(d["cell_valid"], 1.0 / c_cell, 0.0),
                  "lsig": 1.0 / c_sig,
                  "exp": 1.0 / c_exp if m.exp_effects else jnp.zeros_like(s["exp"])}
-        # partial non-centring weights of the drug block and its curvature
+        # partial non-centring of the drug block: each curve's conditional-mean shift W
+        # [C, D, K, 3] per unit move of its drug means, and the block's curvature
         prec0 = 1.0 / sig ** 2
-        w = jnp.where(d["present"][..., None], prec0 / (prec0 + neg[..., :3]), 1.0)
+        E = jnp.eye(m.k, 3, dtype=sig.dtype)
         pres = d["present"][..., None, None]
-        Fd = jnp.sum(jnp.where(pres, w[..., :, None] * w[..., None, :] * F[..., :3, :3], 0.0),
-                     0)
-        Fd = Fd + jnp.eye(3) * jnp.sum(jnp.where(d["present"][..., None],
-                                                 (1.0 - w) ** 2 * prec0, 0.0), 0)[..., None]
+        w = jnp.where(pres, jnp.linalg.solve(P, jnp.broadcast_to(E * prec0, P.shape[:-1] + (3,))),
+                      E)
+        R = w - E  # the move of each curve relative to its prior location
+        Fd = jnp.einsum("cdki,cdkl,cdlj->dij", jnp.where(pres, w, 0.0), F, w)
+        Fd = Fd + jnp.einsum("cdki,k,cdkj->dij", jnp.where(pres, R, 0.0), 1.0 / scale ** 2, R)
         Pd = Fd + jnp.eye(3) / prior_sd[..., None] ** 2
         return {**ad, "inv_m": inv_m, "w_drug": w}, (P, Pd)
 
@@ -742,7 +747,7 @@ def _adapt_init(s: dict, m: ScreenModel) -> dict:
             "gda": _np_da(np.full(nc, math.log(0.3), f)),
             "dda": _np_da(np.full((nc, D), math.log(0.5), f)),
             "S_drug": np.tile(np.eye(3, dtype=f), (nc, D, 1, 1)),
-            "w_drug": np.ones((nc, C, D, 3), f),
+            "w_drug": np.tile(np.eye(k, 3, dtype=f), (nc, C, D, 1, 1)),
             "inv_m": {"mu": np.ones_like(s["mu"]), "cell": np.ones_like(s["cell"]),
                       "lsig": np.ones_like(s["sig"]), "exp": np.ones_like(s["exp"])}}
 
