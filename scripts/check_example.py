@@ -85,14 +85,14 @@ def check_combination(run: Path) -> int:
     tree = xr.open_datatree(run / "posterior.nc", engine="h5netcdf")
     post = tree["posterior"]
     cw = tree["constant_data"]["grid_combination_well"]
-    params = {"beta": "beta", "log_alpha12": "log_alpha12", "log_alpha21": "log_alpha21"}
+    params = ("beta", "log_alpha12", "log_alpha21")
     excess = ("bliss_excess", "hsa_excess", "loewe_excess")
     draws, tv, rv = {}, {}, {}
     for t in truth.itertuples():
         combo = f"{t.cell_line}|{t.drug_a}|{t.drug_b}"
         mine = per_exp[per_exp["cell_line"] == t.cell_line]
-        for q, col in params.items():
-            draws[(t.cell_line, q)] = post[f"grp_{col}"].sel(combination=combo).values.ravel()
+        for q in params:
+            draws[(t.cell_line, q)] = post[f"grp_{q}"].sel(combination=combo).values.ravel()
             tv[(t.cell_line, q)] = getattr(t, q)
             rv[(t.cell_line, q)] = float(mine[q].mean())
         w = cw.sel(combination=combo).values
@@ -102,8 +102,8 @@ def check_combination(run: Path) -> int:
             tv[(t.cell_line, q)] = getattr(t, q)
             rv[(t.cell_line, q)] = float(mine[q].mean())
     df = _interval_rows(draws, tv, rv)
-    fmt = {"display.width": 180, "display.float_format": lambda v: f"{v:.4g}"}
-    with pd.option_context(*[x for kv in fmt.items() for x in kv]):
+    fmt = ("display.width", 180, "display.float_format", lambda v: f"{v:.4g}")
+    with pd.option_context(*fmt):
         print(df.to_string(index=False))
     print(f"\ncell-line level: {int(df.in95.sum())}/{len(df)} true values in their 95% "
           f"intervals, {int(df.in99.sum())}/{len(df)} in their 99% intervals")
@@ -115,7 +115,7 @@ def check_combination(run: Path) -> int:
             draws[(mat, q)] = post[f"mat_{q}"].sel(matrix=mat).values.ravel()
             tv[(mat, q)] = getattr(r, q)
     dm = _interval_rows(draws, tv, {})
-    with pd.option_context(*[x for kv in fmt.items() for x in kv]):
+    with pd.option_context(*fmt):
         print(dm.drop(columns="realised").to_string(index=False))
     print(f"\nmatrix level: {int(dm.in95.sum())}/{len(dm)} realised values in their 95% "
           f"intervals, {int(dm.in99.sum())}/{len(dm)} in their 99% intervals")
