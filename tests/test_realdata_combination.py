@@ -42,7 +42,7 @@ def zips():
     df = bench.load_blocks(DATA_DIR)
     ids, y, xa, xb = bench.block_grids(df, [19, 45])
     out = {c: zip_delta_classic(y, xa, xb, convention=c) for c in ("synergyfinder", "synergy")}
-    return ids, out, bench.load_reference(DATA_DIR), (ids, y, xa, xb)
+    return ids, out, bench.load_reference(DATA_DIR), (y, xa, xb)
 
 
 def test_classic_zip_of_blocks_19_and_45_is_finite_and_ordered(zips):
@@ -61,7 +61,7 @@ def test_classic_zip_of_blocks_19_and_45_is_synergyfinders_algorithm_at_its_opti
     within 0.05 (% inhibition) of the scipy reference (11.50 and -15.69)."""
     from zip_reference import zip_synergyfinder
 
-    ids, out, _, (_, y, xa, xb) = zips
+    ids, out, _, (y, xa, xb) = zips
     z = out["synergyfinder"]
     for k in range(len(ids)):
         da = np.concatenate([[0.0], 10.0 ** xa[k, 1:]])

@@ -166,8 +166,7 @@ def _fit_3p(x, zero, y, w, top, starts, lo_bottom, hi_bottom, n_iter, flipped=Fa
         return (refit_curve(x, zero, top, p, flipped) - y) * w
 
     ps, ss = jax.vmap(lambda p0: _lm(resid, p0, lo, hi, n_iter))(starts)
-    best = _best(ps, ss)
-    return best, jnp.sum(jnp.square(resid(best)))
+    return _best(ps, ss), jnp.min(jnp.where(jnp.isfinite(ss), ss, jnp.inf))
 
 
 def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
@@ -219,16 +218,18 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
         p, s = _fit_3p(x, zero, yy, ww, top, starts(p_mono, x, yy, ww, zero), lo_b, hi_b,
                        n_iter)
         if not signed:
-            return p, jnp.asarray(False)
+            return p, jnp.asarray(False), s
         pf, sf = _fit_3p(x, zero, yy, ww, top, flipped_starts(x, yy, ww, zero), lo_b, hi_b,
                          n_iter, flipped=True)
         flip = sf < s
-        return jnp.where(flip, pf, p), flip
+        return jnp.where(flip, pf, p), flip, jnp.minimum(s, sf)
 
-    pc, flip_c = jax.vmap(lambda yc, wc, t: fit_line(x_a, za, yc, wc, t, pa),
-                          in_axes=(1, 1, 0))(y0, w, base_col)  # [J, 3], [J]
-    pr, flip_r = jax.vmap(lambda yr, wr, t: fit_line(x_b, zb, yr, wr, t, pb),
-                          in_axes=(0, 0, 0))(y0, w, base_row)  # [I, 3], [I]
+    # parameters, orientation and residual sum of squares (with the baseline each refit was
+    # fitted with) of every refit
+    pc, flip_c, sse_col = jax.vmap(lambda yc, wc, t: fit_line(x_a, za, yc, wc, t, pa),
+                                   in_axes=(1, 1, 0))(y0, w, base_col)  # [J, 3], [J], [J]
+    pr, flip_r, sse_row = jax.vmap(lambda yr, wr, t: fit_line(x_b, zb, yr, wr, t, pb),
+                                   in_axes=(0, 0, 0))(y0, w, base_row)  # [I, 3], [I], [I]
     if convention == "synergy":
         top_col, top_row = fb_ref, fa_ref
     else:
@@ -243,12 +244,6 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
     cw = tested & ~combo
     delta = jnp.where(tested, delta, jnp.nan)
     mean = jnp.sum(jnp.where(cw, delta, 0.0)) / jnp.maximum(jnp.sum(cw), 1)
-    # residual sums of squares of each refit, with the baseline it was fitted with
-    own_col = jax.vmap(lambda t, p, f: refit_curve(x_a, za, t, p, f), out_axes=1)(
-        base_col, pc, flip_c)
-    own_row = jax.vmap(lambda t, p, f: refit_curve(x_b, zb, t, p, f))(base_row, pr, flip_r)
-    sse_col = jnp.sum(jnp.square((own_col - y0) * w), axis=0)
-    sse_row = jnp.sum(jnp.square((own_row - y0) * w), axis=1)
     return {"delta": delta, "mean": mean, "reference": ref, "fit": fit,
             "mono_a": pa, "mono_b": pb, "refit_col": pc, "refit_row": pr,
             "flipped_col": flip_c, "flipped_row": flip_r,
