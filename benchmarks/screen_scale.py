@@ -58,7 +58,37 @@ def shape_for(n: int) -> tuple[int, int]:
     return max(2, n // n_drug), n_drug
 
 
-def run_screen(grid, args) -> tuple[dict, dict]:
+def worst_curves(s: dict, present: np.ndarray, truth: dict, adapt: dict | None,
+                 chains: list[dict] | None = None) -> list[dict]:
+    """The curves with the lowest bulk ESS, the lowest tail ESS and the highest (nested) R-hat
+    of log10 IC50: where they are, their true parameters, their summaries, each chain's final
+    step size and (``chains``, from the sampler's ``info["worst_curves"]``) each chain's mean,
+    sd and range, so that a run that misses a target says which curve and why."""
+    rhat = s.get("r_hat_nested", s["r_hat"])
+    out = []
+    for stat, values, pick in (("ess_bulk", s["ess_bulk"], np.argmin),
+                               ("ess_tail", s["ess_tail"], np.argmin),
+                               ("r_hat_nested" if "r_hat_nested" in s else "r_hat", rhat,
+                                np.argmax)):
+        masked = np.where(present, values, np.inf if pick is np.argmin else -np.inf)
+        c, d = np.unravel_index(int(pick(masked)), masked.shape)
+        rec = {"worst": stat, "cell_line": int(c), "drug": int(d),
+               "truth": {k: float(truth[k][c, d]) for k in
+                         ("log10_ic50", "log_hill", "logit_bottom", "log_top")},
+               "drug_mean_truth": [float(v) for v in truth["mu"][d]]}
+        rec.update({k: float(v[c, d]) for k, v in s.items()})
+        if adapt is not None:
+            bar = np.asarray(adapt["da"]["bar"][:, c, d])
+            rec["step_size_per_chain"] = [round(float(v), 4) for v in np.exp(bar)]
+        for ch in chains or []:
+            if ch["worst"] == stat and (ch["cell"], ch["drug"]) == (c, d):
+                rec.update({k: ch[k] for k in ("chain_mean", "chain_sd", "chain_min",
+                                                "chain_max")})
+        out.append(rec)
+    return out
+
+
+def run_screen(grid, args, truth: dict | None = None) -> tuple[dict, dict]:
     """The drugbayes screen back-end; returns a peers-style result and the IC50 summary."""
     from drugbayes.api import _spec
     from drugbayes.inference import screen as sc
@@ -99,12 +129,16 @@ def run_screen(grid, args) -> tuple[dict, dict]:
                                                ic50.get("max_rhat_nested")) if v is not None)
             if conv_h.get("max_rhat_nested") is not None else None,
             "ic50": ic50, "hyper": {k: v for k, v in conv_h.items() if k != "per_parameter"}}
+    if truth is not None:
+        conv["worst_curves"] = worst_curves(
+            s, pres, truth, fit.adapt, fit.info.get("worst_curves", {}).get("grp_log10_ic50"))
     res = {"median": s["median"][pres] + DOSE_SHIFT, "lo90": s["q5"][pres] + DOSE_SHIFT,
            "hi90": s["q95"][pres] + DOSE_SHIFT, "timings": tm,
            "num_grad_evals": fit.info["num_gradient_evals"], "info": fit.info,
            "settings": {"num_chains": cfg.num_chains, "num_warmup": cfg.num_warmup,
                         "num_samples": cfg.num_samples, "thinning": cfg.thinning,
-                        "curve_steps": cfg.curve_steps, "global_steps": cfg.global_steps}}
+                        "curve_steps": cfg.curve_steps, "global_steps": cfg.global_steps,
+                        "mode_jump": cfg.mode_jump}}
     return res, conv
 
 
@@ -192,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
             t = time.perf_counter()
             conv = None
             if method == "screen":
-                res, conv = run_screen(grid, args)
+                res, conv = run_screen(grid, args, truth)
             elif method == "plain_nuts":
                 res = peers.run_plain_nuts(long, num_chains=4, num_warmup=300, num_samples=300,
                                            seed=args.seed)
@@ -210,6 +244,17 @@ def main(argv: list[str] | None = None) -> int:
                                     hi_dose=hi, peak_memory=peers.peak_device_memory(),
                                     size=n, shape=[n_cell, n_drug])
             records.append(rec)
+            for w in (conv or {}).get("worst_curves", []):
+                tr = w["truth"]
+                notes.append(
+                    f"{n} curves, screen: {w['worst']} worst at cell line {w['cell_line']}, "
+                    f"drug {w['drug']} (truth log10 IC50 {tr['log10_ic50']:.2f}, log Hill "
+                    f"{tr['log_hill']:.2f}, logit bottom {tr['logit_bottom']:.2f}; drug mean "
+                    f"log10 IC50 {w['drug_mean_truth'][0]:.2f}): bulk ESS {w['ess_bulk']:.0f}, "
+                    f"tail ESS {w['ess_tail']:.0f}, R-hat {w['r_hat']:.3f}, posterior median "
+                    f"{w['median']:.2f} [{w['q5']:.2f}, {w['q95']:.2f}]; step size per chain "
+                    f"{min(w.get('step_size_per_chain', [np.nan])):.3f}-"
+                    f"{max(w.get('step_size_per_chain', [np.nan])):.3f}")
             eps = (rec.get("ess_per_second") or {}).get("min_ess_bulk_per_s")
             if eps:
                 ratio_ref[method] = eps

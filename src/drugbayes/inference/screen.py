@@ -8,7 +8,11 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
    log top)`` are conditionally independent given the global parameters, so all curves take an
    HMC step at once, each with its own step size (dual averaging per curve), its own 4 x 4
    metric (Fisher information plus prior precision, averaged over chains, refreshed during
-   warmup) and a random trajectory length;
+   warmup) and a random trajectory length; then a **mode jump**: an independence
+   Metropolis-Hastings proposal from a two-component Gaussian mixture at each curve's modes
+   (found by multi-start Gauss-Newton at each warmup metric refresh), so that a curve whose
+   posterior has two separated modes (a response begun only at the top doses) moves between
+   them, and a well-behaved curve gets a near-independent draw;
 2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
@@ -266,6 +270,7 @@ class SamplerSettings:
     drug_steps: int = 6
     global_steps: int = 4
     target_accept: float = 0.8
+    mode_jump: bool = True  # independence MH move between each curve's two modes
     keep_draws: bool = True  # per-curve draws back to the host (False: device summaries only)
 
 
@@ -380,7 +385,8 @@ def _block_hmc(key, x0, logp, S, da, warm, steps: int, active, target: float):
     ``da``: each block's dual-averaging state; ``active [...]``: blocks that exist. Every
     block's trajectory runs a random number of steps in 1..steps (blocks step in lockstep; a
     block whose trajectory has ended is frozen): random trajectory lengths avoid the periodic
-    returns of fixed-length HMC on near-Gaussian targets. Returns ``(x, da, acceptance)``.
+    returns of fixed-length HMC on near-Gaussian targets. Returns ``(x, da, acceptance,
+    logp(x))``.
     """
     k1, k2, k3, k4 = jax.random.split(key, 4)
     eps = jnp.exp(jnp.where(warm, da["log_eps"], da["bar"]))
@@ -411,14 +417,133 @@ def _block_hmc(key, x0, logp, S, da, warm, steps: int, active, target: float):
     take = (jax.random.uniform(k2, acc.shape) < acc) & active
     x = jnp.where(take[..., None], x1, x0)
     acc = jnp.where(active, acc, target)
-    return x, _when(warm, _da_update(da, acc, target), da), acc
+    return x, _when(warm, _da_update(da, acc, target), da), acc, jnp.where(take, lp1, lp0)
 
 
 def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
     """Centred curve block: every curve's parameters given the globals, all at once."""
-    G, da, acc = _block_hmc(key, s["G"], lambda G: _curve_logp(G, s, d, m), ad["S"], ad["da"],
-                            warm, steps, d["present"], target)
-    return {**s, "G": G}, {**ad, "da": da}, acc
+    G, da, acc, lp = _block_hmc(key, s["G"], lambda G: _curve_logp(G, s, d, m), ad["S"],
+                                ad["da"], warm, steps, d["present"], target)
+    return {**s, "G": G}, {**ad, "da": da}, acc, lp
+
+
+JUMP_INFLATE = 1.2  # proposal scales of the mode jump, relative to each mode's Laplace sds
+JUMP_DF = 3  # Student-t proposal components (integer degrees of freedom): heavy tails bring a chain back from a tail
+JUMP_MIN_WEIGHT = 0.1  # the least often a second mode is proposed
+
+
+def _gauss_newton(G, s, d, m: ScreenModel, n_iter: int):
+    """Ascend every curve's conditional log density from ``G [C, D, K]`` by damped
+    Gauss-Newton steps (Fisher information plus prior precision as the curvature, the best of a
+    few step lengths per curve). Returns ``(G, logp, precision)`` at the end."""
+    _, scale = _locs(s, m)
+    prior_prec = jnp.eye(m.k, dtype=G.dtype) / scale ** 2
+
+    def logp(x):
+        return jnp.where(d["present"], _curve_logp(x, s, d, m), 0.0)
+
+    def body(_, G):
+        g = jax.grad(lambda x: jnp.sum(logp(x)))(G)
+        H = _fisher(G, s, d, m) + prior_prec
+        step = jnp.linalg.solve(H, g[..., None])[..., 0]
+        best, best_lp = G, logp(G)
+        for a in (1.0, 0.5, 0.2, 0.05):
+            Gn = G + a * step
+            lpn = logp(Gn)
+            better = jnp.isfinite(lpn) & (lpn > best_lp)
+            best = jnp.where(better[..., None], Gn, best)
+            best_lp = jnp.where(better, lpn, best_lp)
+        return best
+
+    G = lax.fori_loop(0, n_iter, body, G)
+    return G, logp(G), _fisher(G, s, d, m) + prior_prec
+
+
+@partial(jax.jit, static_argnames=("m", "n_iter"))
+def _curve_modes(s, d, m: ScreenModel, n_iter: int = 30):
+    """Two modes of every curve's conditional posterior, for the mode-jump proposal.
+
+    Given the chain-averaged globals, damped Gauss-Newton runs from six starts per curve (log10
+    IC50 below, inside and above the tested doses, each with a low and a high bottom). The
+    first mode is the end with the largest Laplace mass; the second the largest among the ends
+    more than 3 Laplace sds from it (by either end's curvature), else the first again. Curves
+    whose response has begun only at the top doses are the typical two-mode case: a curve that
+    is just starting to fall towards a low bottom, or one already flattening at a high bottom.
+    Returns the proposal: component means ``[C, D, 2, K]``, eigenvectors and scaled square-root
+    eigenvalues of each component's precision, and log weights ``[C, D, 2]``."""
+    sm = jax.tree_util.tree_map(lambda a: jnp.mean(a, 0), {k: v for k, v in s.items()
+                                                           if k != "G"})
+    loc, _ = _locs(sm, m)
+    hr = jnp.broadcast_to(d["half_range"][None, :], loc.shape[:2])
+    starts = []
+    for ic50 in (-hr - 0.5, jnp.zeros_like(hr), hr + 0.5):
+        for shift in (-1.5, 1.5):
+            starts.append(loc.at[..., 0].set(ic50).at[..., 2].add(shift))
+    # one start at a time (one compiled search, memory of one)
+    G, lp, H = lax.map(lambda G0: _gauss_newton(G0, sm, d, m, n_iter), jnp.stack(starts))
+    lam, V = jnp.linalg.eigh(H)
+    lam = jnp.clip(lam, 1e-3, 1e8)
+    mass = lp - 0.5 * jnp.sum(jnp.log(lam), -1)
+    mass = jnp.where(jnp.isfinite(mass), mass, -jnp.inf)
+    i1 = jnp.argmax(mass, 0)
+
+    def pick(a, i):
+        return jnp.take_along_axis(a, i.reshape((1,) + i.shape + (1,) * (a.ndim - 3)), 0)[0]
+
+    G1, H1 = pick(G, i1), pick(H, i1)
+    diff = G - G1[None]
+    far = ((jnp.einsum("scdk,cdkl,scdl->scd", diff, H1, diff) > 9.0)
+           & (jnp.einsum("scdk,scdkl,scdl->scd", diff, H, diff) > 9.0))
+    m2 = jnp.where(far, mass, -jnp.inf)
+    has2 = jnp.any(far, 0)
+    i2 = jnp.where(has2, jnp.argmax(m2, 0), i1)
+    means = jnp.stack([G1, pick(G, i2)], 2)
+    Vs = jnp.stack([pick(V, i1), pick(V, i2)], 2)
+    sl = jnp.stack([pick(lam, i1), pick(lam, i2)], 2) ** 0.5 / JUMP_INFLATE
+    w2 = jnp.clip(nn.sigmoid(pick(mass, i2) - pick(mass, i1)), JUMP_MIN_WEIGHT,
+                  1.0 - JUMP_MIN_WEIGHT)
+    w2 = jnp.where(has2, w2, 0.0)
+    logw = jnp.log(jnp.stack([1.0 - w2, w2], -1))
+    return {"mean": means, "V": Vs, "sqrt_lam": sl, "logw": logw, "two": has2}
+
+
+def _jump_logq(x, jp):
+    """Log density (constants dropped) of the mode-jump mixture of multivariate Student-t
+    components at ``x [C, D, K]``."""
+    z = jp["sqrt_lam"] * jnp.einsum("cdjkl,cdjk->cdjl", jp["V"], x[..., None, :] - jp["mean"])
+    k = x.shape[-1]
+    comp = (jp["logw"] + jnp.sum(jnp.log(jp["sqrt_lam"]), -1)
+            - 0.5 * (JUMP_DF + k) * jnp.log1p(jnp.sum(z * z, -1) / JUMP_DF))
+    return jax.scipy.special.logsumexp(comp, -1)
+
+
+def _curve_jump(key, s, lp, jp, d, m: ScreenModel):
+    """Mode jump of every curve: an independence Metropolis-Hastings step given the globals,
+    with a fixed two-component Gaussian mixture at the curve's modes (:func:`_curve_modes`,
+    Laplace sds inflated by ``JUMP_INFLATE``) as the proposal. It leaves each curve's
+    conditional posterior invariant whatever the mixture. It lets a curve whose posterior has
+    two separated modes move between them, and brings back in one step a chain that wandered
+    along a flat ridge (bottom near the top, IC50 then free), where local HMC steps take
+    hundreds of sweeps; the components are Student-t (``JUMP_DF``) so that their density in
+    such a tail is not negligible, which a Gaussian proposal's is. ``lp``: the
+    current curves' log densities. Returns the state and the acceptance rate per curve."""
+    k1, k2, k3, k4 = jax.random.split(key, 4)
+    G = s["G"]
+    j = (jax.random.uniform(k1, G.shape[:2]) < jnp.exp(jp["logw"][..., 1])).astype(jnp.int32)
+    sel = j[..., None, None]
+    mean = jnp.take_along_axis(jp["mean"], sel, 2)[..., 0, :]
+    V = jnp.take_along_axis(jp["V"], sel[..., None], 2)[..., 0, :, :]
+    sl = jnp.take_along_axis(jp["sqrt_lam"], sel, 2)[..., 0, :]
+    z = jax.random.normal(k2, G.shape, G.dtype)
+    # chi-square(JUMP_DF) / JUMP_DF from squared normals (far cheaper than a gamma draw)
+    u = jnp.mean(jax.random.normal(k4, (JUMP_DF,) + G.shape[:2], G.dtype) ** 2, 0)
+    Gp = mean + jnp.einsum("cdkl,cdl->cdk", V, z / sl) / jnp.sqrt(u)[..., None]
+    lpp = _curve_logp(Gp, s, d, m)
+    log_r = (lpp - lp) + (_jump_logq(G, jp) - _jump_logq(Gp, jp))
+    log_r = jnp.where(jnp.isfinite(log_r), log_r, -jnp.inf)
+    take = (jnp.log(jax.random.uniform(k3, lp.shape)) < log_r) & d["present"]
+    acc = jnp.where(d["present"], jnp.exp(jnp.minimum(log_r, 0.0)), 0.0)
+    return {**s, "G": jnp.where(take[..., None], Gp, G)}, acc
 
 
 def _drug_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
@@ -445,7 +570,7 @@ def _drug_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
         zm = (mu - prior_mean) / prior_sd
         return jnp.sum(lp, 0) - 0.5 * jnp.sum(zm * zm, -1)
 
-    mu, da, acc = _block_hmc(key, mu0, logp, ad["S_drug"], ad["dda"], warm, steps,
+    mu, da, acc, _ = _block_hmc(key, mu0, logp, ad["S_drug"], ad["dda"], warm, steps,
                              jnp.any(d["present"], 0), target)
     G = jnp.where(d["present"][..., None], unpack(mu), s["G"])
     return {**s, "mu": mu, "G": G}, {**ad, "dda": da}, acc
@@ -595,30 +720,39 @@ def _global_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
     return s, ad, acc
 
 
-def _sweep(key, s, ad, d, m: ScreenModel, cfg: SamplerSettings, warm):
+def _sweep(key, s, ad, d, jp, m: ScreenModel, cfg: SamplerSettings, warm):
     k1, k2, k3 = jax.random.split(key, 3)
     k1, k4 = jax.random.split(k1)
-    s, ad, acc_c = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
+    k4, k5 = jax.random.split(k4)
+    s, ad, acc_c, lp = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
+    pf = d["present"].astype(acc_c.dtype)
+    stats = {}
+    if cfg.mode_jump:
+        s, acc_j = _curve_jump(k5, s, lp, jp, d, m)
+        two = jp["two"] & d["present"]
+        stats["accept_jump"] = jnp.sum(acc_j * pf) / jnp.sum(pf)
+        stats["accept_jump_two_modes"] = (jnp.sum(jnp.where(two, acc_j, 0.0))
+                                          / jnp.maximum(jnp.sum(two), 1))
     s = _conjugate(k2, s, d, m)
     s, ad, acc_d = _drug_hmc(k4, s, ad, d, m, cfg.drug_steps, warm, cfg.target_accept)
     s, ad, acc_g = _global_hmc(k3, s, ad, d, m, cfg.global_steps, warm, cfg.target_accept)
-    pf = d["present"].astype(acc_c.dtype)
     return s, ad, {"accept_curve": jnp.sum(acc_c * pf) / jnp.sum(pf), "accept_global": acc_g,
-                   "accept_drug": jnp.mean(acc_d)}
+                   "accept_drug": jnp.mean(acc_d), **stats}
 
 
 # ----------------------------------------------------------------------------- compiled steps
 @partial(jax.jit, static_argnames=("m", "cfg", "length", "keep"))
-def _run_chunk(keys, s, ad, d, warm, m: ScreenModel, cfg: SamplerSettings, length: int,
+def _run_chunk(keys, s, ad, d, jp, warm, m: ScreenModel, cfg: SamplerSettings, length: int,
                keep: tuple[int, ...]):
     """``length`` sweeps of every chain (vmapped), as one compiled scan.
 
-    ``warm`` (a traced boolean, so warmup and sampling share one compiled program) switches
-    step-size adaptation on; ``keep``: the curve parameters returned for every sweep."""
+    ``jp``: the mode-jump proposal (shared by all chains); ``warm`` (a traced boolean, so
+    warmup and sampling share one compiled program) switches step-size adaptation on;
+    ``keep``: the curve parameters returned for every sweep."""
     def one_chain(key, s, ad):
         def body(c, k):
             s, ad = c
-            s, ad, st = _sweep(k, s, ad, d, m, cfg, warm)
+            s, ad, st = _sweep(k, s, ad, d, jp, m, cfg, warm)
             out = {"G": s["G"][..., list(keep)]}
             out.update({"mu": s["mu"], "cell": s["cell"], "sig": s["sig"],
                    "sigma_cell": s["sigma_cell"], "sigma": s["sigma"], "exp": s["exp"], **st})
@@ -873,6 +1007,24 @@ def summarize_curves(draws, chunk: int = 16384, n_super: int = 0) -> dict[str, n
     return {k: np.concatenate([p[k] for p in parts])[:N].reshape(grid_shape) for k in parts[0]}
 
 
+def _worst_curves(draws, summary: dict, present: np.ndarray) -> list[dict]:
+    """Each chain's mean, sd and range for the curves with the lowest bulk ESS, the lowest
+    tail ESS and the highest R-hat (nested where computed), from ``draws [chain, draw, C,
+    D]`` on the device: a run that misses a target then shows whether one chain wandered."""
+    out = []
+    for stat, pick in (("ess_bulk", np.argmin), ("ess_tail", np.argmin),
+                       ("r_hat_nested" if "r_hat_nested" in summary else "r_hat", np.argmax)):
+        v = np.where(present, summary[stat], np.inf if pick is np.argmin else -np.inf)
+        c, d = (int(i) for i in np.unravel_index(int(pick(v)), v.shape))
+        x = np.asarray(draws[:, :, c, d], np.float64)  # [chain, draw]
+        out.append({"worst": stat, "cell": c, "drug": d, "value": float(summary[stat][c, d]),
+                    "chain_mean": x.mean(1).round(4).tolist(),
+                    "chain_sd": x.std(1).round(4).tolist(),
+                    "chain_min": x.min(1).round(3).tolist(),
+                    "chain_max": x.max(1).round(3).tolist()})
+    return out
+
+
 # ----------------------------------------------------------------------------- driver
 @dataclass
 class ScreenFit:
@@ -933,6 +1085,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
          "exp": grid.exp, "present": present, "cell_valid": grid.cell_valid,
          "n_obs": grid.mask.sum(-1).astype(np.float32),
          "mu_ic50_sd": (grid.half_range + m.log10_ic50_extra_sd).astype(np.float32),
+         "half_range": grid.half_range.astype(np.float32),
          "n_wells": np.float32(grid.mask.sum())}
     s = initial_state(grid, m, cfg.num_chains, seed)
     ad = _adapt_init(s, m)
@@ -977,13 +1130,24 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     warm_on, warm_off = jnp.asarray(True), jnp.asarray(False)
     timings = {}
     acc_log = []
+    def modes():
+        # the mode-jump proposal, from the chain-averaged globals (sharded like the grid)
+        if not cfg.mode_jump:
+            return None
+        jp = _curve_modes(s, d, m)
+        if n_dev > 1:
+            jp = jax.tree_util.tree_map(lambda v: jax.device_put(v, NS(mesh, Ps("cells"))), jp)
+        return jp
+
     ad = _fisher_metric(s, ad, d, m)
+    jp = modes()
     t_c = time.perf_counter()
     for i in range(n_warm_chunks):
         if i in (1, 3, 6, 9):
             ad = _restart_da(_fisher_metric(s, ad, d, m))
+            jp = modes()
         key, k = jax.random.split(key)
-        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, warm_on, m,
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, jp, warm_on, m,
                                 cfg, chunk, keep_idx)
         acc = (float(np.nanmean(np.asarray(out["accept_curve"]))),
                float(np.mean(np.asarray(out["accept_global"]))))
@@ -1005,8 +1169,8 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     first = True
     while got < n_keep:
         key, k = jax.random.split(key)
-        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, warm_off, m,
-                                cfg, per_chunk, keep_idx)
+        s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, jp, warm_off,
+                                m, cfg, per_chunk, keep_idx)
         if first:
             timings["first_sampling_chunk"] = time.perf_counter() - t1
             first = False
@@ -1017,7 +1181,8 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
         curves_dev.append(Gd[:, :take])
         glob.append({k_: np.asarray(out[k_][:, sel][:, :take]) for k_ in
                      ("mu", "cell", "sig", "sigma_cell", "sigma", "exp", "accept_curve",
-                      "accept_global", "accept_drug")})
+                      "accept_global", "accept_drug", "accept_jump", "accept_jump_two_modes")
+                     if k_ in out})
         got += take
         if progress:
             log.info("screen: %d/%d draws per chain", got, n_keep)
@@ -1025,7 +1190,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     jax.block_until_ready(G_all)
     timings["sampling"] = time.perf_counter() - t1
     t2 = time.perf_counter()
-    summary = {}
+    summary, worst = {}, {}
     for name in summarize:
         j = GROUP_SITES.index(name)
         if j >= m.k:
@@ -1033,6 +1198,8 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
         # nested R-hat over 4 superchains when there are at least 8 chains
         n_super = 4 if cfg.num_chains >= 8 and cfg.num_chains % 4 == 0 else 0
         summary[name] = summarize_curves(G_all[..., list(keep_idx).index(j)], n_super=n_super)
+        worst[name] = _worst_curves(G_all[..., list(keep_idx).index(j)], summary[name],
+                                    present)
     curves = None
     if cfg.keep_draws:
         curves = {name: np.asarray(G_all[..., j]) for j, name in enumerate(GROUP_SITES[:m.k])}
@@ -1040,14 +1207,21 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
     glob_all = {k_: np.concatenate([g[k_] for g in glob], 1) for k_ in glob[0]}
     timings["total"] = time.perf_counter() - t0
     n_grad = cfg.num_chains * (n_warm_chunks * chunk + n_sweeps) * (
-        cfg.curve_steps + cfg.drug_steps + cfg.global_steps + 6)
+        cfg.curve_steps + cfg.drug_steps + cfg.global_steps + 6 + int(cfg.mode_jump))
     info = {"grid_shape": [C, D, P], "n_devices": n_dev, "warmup_acceptance": acc_log,
             "accept_curve": float(np.nanmean(glob_all["accept_curve"])),
             "accept_global": float(np.mean(glob_all["accept_global"])),
             "num_gradient_evals": int(n_grad),
             "note_gradient_evals": "per chain and sweep: curve_steps + drug_steps gradient "
                                    "passes over all wells (every block steps in lockstep), "
-                                   "at most global_steps more, and 6 log-density passes"}
+                                   "at most global_steps more, and 6 log-density passes "
+                                   "(7 with the mode jump)"}
+    if worst:
+        info["worst_curves"] = worst
+    if cfg.mode_jump:
+        info["accept_jump"] = float(np.mean(glob_all["accept_jump"]))
+        info["accept_jump_two_modes"] = float(np.mean(glob_all["accept_jump_two_modes"]))
+        info["curves_with_two_modes"] = int(np.sum(np.asarray(jp["two"]) & present))
     return ScreenFit(glob_all, curves, summary, timings, info, ad)
 
 
