@@ -117,6 +117,7 @@ class InferenceConfig(_Strict):
     screen_drug_steps: int = Field(6, ge=1, le=100)
     screen_global_steps: int = Field(4, ge=1, le=100)
     screen_target_accept: float = Field(0.8, gt=0, lt=1)
+    screen_mode_jump: bool = True
     screen_shard: bool = False
 
 

@@ -428,7 +428,9 @@ def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
 
 
 JUMP_INFLATE = 1.2  # proposal scales of the mode jump, relative to each mode's Laplace sds
-JUMP_DF = 3  # Student-t proposal components (integer degrees of freedom): heavy tails bring a chain back from a tail
+# Student-t proposal components (integer degrees of freedom): heavy tails bring a chain back
+# from a tail of its curve's posterior
+JUMP_DF = 3
 JUMP_MIN_WEIGHT = 0.1  # the least often a second mode is proposed
 
 
@@ -1267,7 +1269,8 @@ def run_screen(arrays: dict, spec, settings, rng_seed: int) -> InferenceResult:
                           curve_steps=settings.screen_curve_steps,
                           drug_steps=settings.screen_drug_steps,
                           global_steps=settings.screen_global_steps,
-                          target_accept=settings.screen_target_accept)
+                          target_accept=settings.screen_target_accept,
+                          mode_jump=settings.screen_mode_jump)
     shard = settings.screen_shard
     fit = sample_screen(grid, m, cfg, seed=rng_seed, shard=shard, summarize=())
     g = fit.globals
