@@ -98,7 +98,8 @@ def whole_sampler() -> list[dict]:
                      "warmup_s": fit.timings["warmup"], "sampling_s": fit.timings["sampling"],
                      "ess_bulk_min": float(e.min()), "ess_bulk_q01": float(np.quantile(e, 0.01)),
                      "ess_bulk_median": float(np.median(e)),
-                     "accept_jump": fit.info.get("accept_jump")})
+                     "accept_jump": fit.info.get("accept_jump"),
+                     "worst_curves": fit.info.get("worst_curves", {}).get("grp_log10_ic50")})
         print(rows[-1], flush=True)
     return rows
 
@@ -137,6 +138,12 @@ def main() -> None:
         md.append(f"| {r['mode_jump']} | {r['total_s']:.1f} | {r['warmup_s']:.1f} | "
                   f"{r['sampling_s']:.1f} | {r['ess_bulk_min']:.0f} | {r['ess_bulk_q01']:.0f} | "
                   f"{r['ess_bulk_median']:.0f} | {acc} |")
+    md += ["", "Lowest bulk ESS per run (cell line, drug: each chain's mean log10 IC50):", ""]
+    for r in rows:
+        w = (r["worst_curves"] or [{}])[0]
+        if w:
+            md.append(f"- mode jump {r['mode_jump']}: ({w['cell']}, {w['drug']}) ESS "
+                      f"{w['value']:.0f}: " + ", ".join(f"{v:.2f}" for v in w["chain_mean"]))
     (OUT / "screen_mode_jump.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
