@@ -1,0 +1,119 @@
+"""The slowest kind of curve for the screen back-end, measured on its own (2 CPU cores).
+
+Cell line 419 x drug 19 of ``simulate_screen(1000, 20, seed=0)`` had the lowest log10 IC50
+bulk ESS of that 20,000-curve screen (39-51 from 8 chains x 120 draws; see
+``screen_mode_jump.md``): its IC50 lies beyond the top dose (truth 2.55, top dose 2) and its
+response is nearly flat, so the posterior runs along a curved ridge (IC50 from about 0.8 to
+2.7 as the bottom rises towards the top). Here the curve alone is sampled with the globals
+fixed at the truth: 256 chains x 1,500 sweeps from its mode (first 300 dropped), with the
+curve HMC alone and with the mode jump, the jump's Student-t scale at 1.2 (default), 2 and 3
+times the Laplace sds. Reported: posterior mean, sd and 1% quantile of log10 IC50, its
+autocorrelation at lags 1, 5, 20, 50 and the integrated autocorrelation time (sweeps per
+effective draw).
+
+Writes ``benchmarks/results/screen_slow_curve.{json,md}``.
+Usage: ``python benchmarks/screen_slow_curve.py``
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from drugbayes.api import _spec
+from drugbayes.inference import screen as sc
+
+OUT = Path(__file__).resolve().parent / "results"
+CURVE = (419, 19)
+
+
+def main() -> None:
+    grid, truth = sc.simulate_screen(1000, 20, seed=0)
+    c0, d0 = CURVE
+    n, P = 256, grid.y.shape[2]
+    d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
+         "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
+         "mask": jnp.ones((n, 1, P), bool), "is_zero": jnp.zeros((n, 1, P), bool),
+         "exp": jnp.zeros((n, 1, P), jnp.int32), "present": jnp.ones((n, 1), bool),
+         "n_obs": jnp.full((n, 1), float(P)), "half_range": jnp.array([2.0])}
+    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
+    mu = np.array(truth["mu"][d0], np.float32)
+    mu[0] += truth["cell"][c0]
+    s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
+         "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
+         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
+    rows = []
+    default = sc.JUMP_INFLATE
+    try:
+        for infl, jump in ((default, False), (default, True), (2.0, True), (3.0, True)):
+            sc.JUMP_INFLATE = infl
+            sc._curve_modes.clear_cache()  # the scale is read when the search is traced
+            jp = sc._curve_modes({name: v[None] for name, v in s.items()}, d, m)
+            Gm = jp["mean"][:, :, 0]
+            _, scale = sc._locs(s, m)
+            S = sc._metric_from_precision(sc._fisher(Gm, {**s, "G": Gm}, d, m)
+                                          + jnp.eye(4) / scale ** 2)
+            da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
+
+            @jax.jit
+            def run(key, G, jp=jp, S=S, da=da, jump=jump):
+                def body(G, k):
+                    k1, k2 = jax.random.split(k)
+                    st = {**s, "G": G}
+                    G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m),
+                                                S, da, jnp.asarray(False), 10, d["present"], 0.8)
+                    acc = jnp.zeros(G.shape[:2])
+                    if jump:
+                        st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
+                        G = st["G"]
+                    return G, (G[:, 0], acc)
+
+                return jax.lax.scan(body, G, jax.random.split(key, 1500))[1]
+
+            dr, acc = run(jax.random.PRNGKey(0), jnp.broadcast_to(Gm, (n, 1, 4)))
+            x = np.asarray(dr[300:, :, 0])
+            xc = x - x.mean()
+            v = np.mean(xc * xc)
+            rho = [float(np.mean(xc[lag:] * xc[:-lag]) / v) for lag in range(1, 100)]
+            rows.append({"kernel": "hmc+jump" if jump else "hmc", "jump_scale": infl if jump
+                         else None, "mean": float(x.mean()), "sd": float(x.std()),
+                         "q01": float(np.quantile(x, 0.01)),
+                         "autocorrelation": {lag: rho[lag - 1] for lag in (1, 5, 20, 50)},
+                         "tau": 1 + 2 * sum(max(0.0, r) for r in rho),
+                         "accept_jump": float(np.mean(np.asarray(acc))) if jump else None})
+            print(rows[-1], flush=True)
+    finally:
+        sc.JUMP_INFLATE = default
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True, cwd=Path(__file__).parent).stdout.strip()
+    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+           "curve": CURVE, "truth": {name: float(truth[name][c0, d0]) for name in
+                                     ("log10_ic50", "log_hill", "logit_bottom", "log_top")},
+           "rows": rows}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "screen_slow_curve.json").write_text(json.dumps(res, indent=2, default=float))
+    md = [f"# Screen back-end: the slowest kind of curve ({res['timestamp']}, commit {commit})",
+          "", "`python benchmarks/screen_slow_curve.py`: curve (419, 19) of "
+          "`simulate_screen(1000, 20, seed=0)` alone, globals at the truth, 256 chains x 1,500 "
+          "sweeps (first 300 dropped).", "",
+          "| kernel | jump scale | mean | sd | 1% quantile | autocorr. lag 1 / 5 / 20 / 50 | "
+          "sweeps per effective draw | jump acceptance |",
+          "|---|---:|---:|---:|---:|---|---:|---:|"]
+    for r in rows:
+        a = r["autocorrelation"]
+        acc = "" if r["accept_jump"] is None else f"{r['accept_jump']:.2f}"
+        md.append(f"| {r['kernel']} | {r['jump_scale'] or ''} | {r['mean']:.3f} | "
+                  f"{r['sd']:.3f} | {r['q01']:.2f} | {a[1]:.2f} / {a[5]:.2f} / {a[20]:.2f} / "
+                  f"{a[50]:.2f} | {r['tau']:.0f} | {acc} |")
+    (OUT / "screen_slow_curve.md").write_text("\n".join(md) + "\n")
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
