@@ -37,8 +37,12 @@ RIDGE_START = (1.3, 0.0, 2.9, 0.0)
 CHECK_SWEEPS = (10, 30, 100, 300, 1000, 2000)
 
 
-def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
-    c0, d0 = CURVE
+def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
+                      n: int) -> tuple[dict, sc.ScreenModel, dict]:
+    """``n`` copies of one curve of a simulated screen as a ``[n, 1, P]`` grid, with its
+    globals fixed at the simulation's truth (the cell-line effect folded into the drug mean):
+    the data dict, the model and the global state for the curve kernels."""
+    c0, d0 = curve
     P = grid.y.shape[2]
     d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
          "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
@@ -51,6 +55,11 @@ def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int =
     s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
          "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
          "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
+    return d, m, s
+
+
+def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
+    d, m, s = one_curve_problem(grid, truth, CURVE, n)
     jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
     Gm = jp["mean"][:, :, 0]
     _, scale = sc._locs(s, m)

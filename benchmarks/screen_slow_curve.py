@@ -25,8 +25,8 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
+from screen_mode_jump import one_curve_problem
 
-from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -36,18 +36,8 @@ CURVE = (419, 19)
 def main() -> None:
     grid, truth = sc.simulate_screen(1000, 20, seed=0)
     c0, d0 = CURVE
-    n, P = 256, grid.y.shape[2]
-    d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
-         "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
-         "mask": jnp.ones((n, 1, P), bool), "is_zero": jnp.zeros((n, 1, P), bool),
-         "exp": jnp.zeros((n, 1, P), jnp.int32), "present": jnp.ones((n, 1), bool),
-         "n_obs": jnp.full((n, 1), float(P)), "half_range": jnp.array([2.0])}
-    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
-    mu = np.array(truth["mu"][d0], np.float32)
-    mu[0] += truth["cell"][c0]
-    s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
-         "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
-         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
+    n = 256
+    d, m, s = one_curve_problem(grid, truth, CURVE, n)
     rows = []
     default = sc.JUMP_INFLATE
     try:
