@@ -521,14 +521,16 @@ def _jump_logq(x, jp):
 
 def _curve_jump(key, s, lp, jp, d, m: ScreenModel):
     """Mode jump of every curve: an independence Metropolis-Hastings step given the globals,
-    with a fixed two-component Gaussian mixture at the curve's modes (:func:`_curve_modes`,
-    Laplace sds inflated by ``JUMP_INFLATE``) as the proposal. It leaves each curve's
-    conditional posterior invariant whatever the mixture. It lets a curve whose posterior has
-    two separated modes move between them, and brings back in one step a chain that wandered
-    along a flat ridge (bottom near the top, IC50 then free), where local HMC steps take
-    hundreds of sweeps; the components are Student-t (``JUMP_DF``) so that their density in
-    such a tail is not negligible, which a Gaussian proposal's is. ``lp``: the
-    current curves' log densities. Returns the state and the acceptance rate per curve."""
+    with a fixed two-component multivariate Student-t mixture at the curve's modes
+    (:func:`_curve_modes`, Laplace sds inflated by ``JUMP_INFLATE``) as the proposal.
+
+    It leaves each curve's conditional posterior invariant whatever the mixture. It lets a
+    curve whose posterior has two separated modes move between them, and brings back in one
+    step a chain that wandered along a flat ridge (bottom near the top, IC50 then free), where
+    local HMC steps take hundreds of sweeps; the components are Student-t (``JUMP_DF``) so
+    that their density in such a tail is not negligible, which a Gaussian proposal's is.
+    ``lp``: the current curves' log densities. Returns the state and the acceptance rate per
+    curve."""
     k1, k2, k3, k4 = jax.random.split(key, 4)
     G = s["G"]
     j = (jax.random.uniform(k1, G.shape[:2]) < jnp.exp(jp["logw"][..., 1])).astype(jnp.int32)
