@@ -58,30 +58,44 @@ def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
     return d, m, s
 
 
-def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
-    d, m, s = one_curve_problem(grid, truth, CURVE, n)
-    jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
+def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
+                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Chains of the curve block alone (globals fixed): the curve HMC (metric from the Fisher
+    information plus prior precision at the first mode, step size 0.7, the sampler's typical
+    adapted value), followed by the mode jump when ``jump``. Returns the draws ``[sweep,
+    chain, K]`` and the jump's acceptance probabilities ``[sweep, chain]``."""
+    n = G0.shape[0]
     Gm = jp["mean"][:, :, 0]
     _, scale = sc._locs(s, m)
     S = sc._metric_from_precision(sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))  # the sampler's typical step
+    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
+
+    @jax.jit
+    def run(key, G):
+        def body(G, k):
+            k1, k2 = jax.random.split(k)
+            st = {**s, "G": G}
+            G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m), S, da,
+                                        jnp.asarray(False), 10, d["present"], 0.8)
+            acc = jnp.zeros(G.shape[:2])
+            if jump:
+                st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
+                G = st["G"]
+            return G, (G[:, 0], acc[:, 0])
+
+        return jax.lax.scan(body, G, jax.random.split(key, n_sweeps))[1]
+
+    dr, acc = run(jax.random.PRNGKey(seed), G0)
+    return np.asarray(dr), np.asarray(acc)
+
+
+def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
+    d, m, s = one_curve_problem(grid, truth, CURVE, n)
+    jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
     G0 = jnp.broadcast_to(jnp.asarray(RIDGE_START, jnp.float32), (n, 1, 4))
     out = {}
     for jump in (False, True):
-        @jax.jit
-        def run(key, G, jump=jump):
-            def body(G, k):
-                k1, k2 = jax.random.split(k)
-                st = {**s, "G": G}
-                G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m), S, da,
-                                            jnp.asarray(False), 10, d["present"], 0.8)
-                if jump:
-                    G = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)[0]["G"]
-                return G, G[:, 0]
-
-            return jax.lax.scan(body, G, jax.random.split(key, n_sweeps))[1]
-
-        dr = np.asarray(run(jax.random.PRNGKey(0), G0))  # [sweep, chain, K]
+        dr, _ = curve_chain(d, m, s, jp, jump, G0, n_sweeps)  # [sweep, chain, K]
         ref = dr[1000:, :, 0]
         lo, hi = np.quantile(ref, [0.005, 0.995])
         x = ref - ref.mean(0)

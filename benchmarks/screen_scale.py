@@ -58,32 +58,21 @@ def shape_for(n: int) -> tuple[int, int]:
     return max(2, n // n_drug), n_drug
 
 
-def worst_curves(s: dict, present: np.ndarray, truth: dict, adapt: dict | None,
-                 chains: list[dict] | None = None) -> list[dict]:
-    """The curves with the lowest bulk ESS, the lowest tail ESS and the highest (nested) R-hat
-    of log10 IC50: where they are, their true parameters, their summaries, each chain's final
-    step size and (``chains``, from the sampler's ``info["worst_curves"]``) each chain's mean,
-    sd and range, so that a run that misses a target says which curve and why."""
-    rhat = s.get("r_hat_nested", s["r_hat"])
+def worst_curves(chains: list[dict], s: dict, truth: dict, adapt: dict | None) -> list[dict]:
+    """The sampler's slowest curves (``info["worst_curves"]``: lowest bulk ESS, lowest tail
+    ESS, highest (nested) R-hat of log10 IC50, each chain's mean, sd and range) with their
+    true parameters, their summaries and each chain's final step size, so that a run that
+    misses a target says which curve and why."""
     out = []
-    for stat, values, pick in (("ess_bulk", s["ess_bulk"], np.argmin),
-                               ("ess_tail", s["ess_tail"], np.argmin),
-                               ("r_hat_nested" if "r_hat_nested" in s else "r_hat", rhat,
-                                np.argmax)):
-        masked = np.where(present, values, np.inf if pick is np.argmin else -np.inf)
-        c, d = np.unravel_index(int(pick(masked)), masked.shape)
-        rec = {"worst": stat, "cell_line": int(c), "drug": int(d),
-               "truth": {k: float(truth[k][c, d]) for k in
+    for ch in chains:
+        c, d = ch["cell"], ch["drug"]
+        rec = {**ch, "truth": {k: float(truth[k][c, d]) for k in
                          ("log10_ic50", "log_hill", "logit_bottom", "log_top")},
                "drug_mean_truth": [float(v) for v in truth["mu"][d]]}
         rec.update({k: float(v[c, d]) for k, v in s.items()})
         if adapt is not None:
             bar = np.asarray(adapt["da"]["bar"][:, c, d])
             rec["step_size_per_chain"] = [round(float(v), 4) for v in np.exp(bar)]
-        for ch in chains or []:
-            if ch["worst"] == stat and (ch["cell"], ch["drug"]) == (c, d):
-                rec.update({k: ch[k] for k in ("chain_mean", "chain_sd", "chain_min",
-                                                "chain_max")})
         out.append(rec)
     return out
 
@@ -130,8 +119,8 @@ def run_screen(grid, args, truth: dict | None = None) -> tuple[dict, dict]:
             if conv_h.get("max_rhat_nested") is not None else None,
             "ic50": ic50, "hyper": {k: v for k, v in conv_h.items() if k != "per_parameter"}}
     if truth is not None:
-        conv["worst_curves"] = worst_curves(
-            s, pres, truth, fit.adapt, fit.info.get("worst_curves", {}).get("grp_log10_ic50"))
+        conv["worst_curves"] = worst_curves(fit.info["worst_curves"]["grp_log10_ic50"], s,
+                                            truth, fit.adapt)
     res = {"median": s["median"][pres] + DOSE_SHIFT, "lo90": s["q5"][pres] + DOSE_SHIFT,
            "hi90": s["q95"][pres] + DOSE_SHIFT, "timings": tm,
            "num_grad_evals": fit.info["num_gradient_evals"], "info": fit.info,
@@ -247,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in (conv or {}).get("worst_curves", []):
                 tr = w["truth"]
                 notes.append(
-                    f"{n} curves, screen: {w['worst']} worst at cell line {w['cell_line']}, "
+                    f"{n} curves, screen: {w['worst']} worst at cell line {w['cell']}, "
                     f"drug {w['drug']} (truth log10 IC50 {tr['log10_ic50']:.2f}, log Hill "
                     f"{tr['log_hill']:.2f}, logit bottom {tr['logit_bottom']:.2f}; drug mean "
                     f"log10 IC50 {w['drug_mean_truth'][0]:.2f}): bulk ESS {w['ess_bulk']:.0f}, "

@@ -22,10 +22,9 @@ import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-from screen_mode_jump import one_curve_problem
+from screen_mode_jump import curve_chain, one_curve_problem
 
 from drugbayes.inference import screen as sc
 
@@ -45,28 +44,8 @@ def main() -> None:
             sc.JUMP_INFLATE = infl
             sc._curve_modes.clear_cache()  # the scale is read when the search is traced
             jp = sc._curve_modes({name: v[None] for name, v in s.items()}, d, m)
-            Gm = jp["mean"][:, :, 0]
-            _, scale = sc._locs(s, m)
-            S = sc._metric_from_precision(sc._fisher(Gm, {**s, "G": Gm}, d, m)
-                                          + jnp.eye(4) / scale ** 2)
-            da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
-
-            @jax.jit
-            def run(key, G, jp=jp, S=S, da=da, jump=jump):
-                def body(G, k):
-                    k1, k2 = jax.random.split(k)
-                    st = {**s, "G": G}
-                    G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m),
-                                                S, da, jnp.asarray(False), 10, d["present"], 0.8)
-                    acc = jnp.zeros(G.shape[:2])
-                    if jump:
-                        st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
-                        G = st["G"]
-                    return G, (G[:, 0], acc)
-
-                return jax.lax.scan(body, G, jax.random.split(key, 1500))[1]
-
-            dr, acc = run(jax.random.PRNGKey(0), jnp.broadcast_to(Gm, (n, 1, 4)))
+            dr, acc = curve_chain(d, m, s, jp, jump,
+                                  jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4)), 1500)
             x = np.asarray(dr[300:, :, 0])
             xc = x - x.mean()
             v = np.mean(xc * xc)
@@ -76,7 +55,7 @@ def main() -> None:
                          "q01": float(np.quantile(x, 0.01)),
                          "autocorrelation": {lag: rho[lag - 1] for lag in (1, 5, 20, 50)},
                          "tau": 1 + 2 * sum(max(0.0, r) for r in rho),
-                         "accept_jump": float(np.mean(np.asarray(acc))) if jump else None})
+                         "accept_jump": float(np.mean(acc)) if jump else None})
             print(rows[-1], flush=True)
     finally:
         sc.JUMP_INFLATE = default
