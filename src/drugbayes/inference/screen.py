@@ -9,10 +9,10 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
    HMC step at once, each with its own step size (dual averaging per curve), its own 4 x 4
    metric (Fisher information plus prior precision, averaged over chains, refreshed during
    warmup) and a random trajectory length; then a **mode jump**: an independence
-   Metropolis-Hastings proposal from a two-component Gaussian mixture at each curve's modes
-   (found by multi-start Gauss-Newton at each warmup metric refresh), so that a curve whose
-   posterior has two separated modes (a response begun only at the top doses) moves between
-   them, and a well-behaved curve gets a near-independent draw;
+   Metropolis-Hastings proposal from a two-component Student-t mixture at each curve's modes
+   (found by multi-start Gauss-Newton at each warmup metric refresh), so that a chain that
+   wandered along a flat ridge (bottom near the top, IC50 free) comes back at once and a
+   curve whose posterior has two separated modes moves between them;
 2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
@@ -270,7 +270,7 @@ class SamplerSettings:
     drug_steps: int = 6
     global_steps: int = 4
     target_accept: float = 0.8
-    mode_jump: bool = True  # independence MH move between each curve's two modes
+    mode_jump: bool = True  # independence MH move to each curve's modes (Student-t mixture)
     keep_draws: bool = True  # per-curve draws back to the host (False: device summaries only)
 
 
