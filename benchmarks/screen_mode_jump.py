@@ -59,11 +59,11 @@ def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
 
 
 def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
-                seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Chains of the curve block alone (globals fixed): the curve HMC (metric from the Fisher
-    information plus prior precision at the first mode, step size 0.7, the sampler's typical
-    adapted value), followed by the mode jump when ``jump``. Returns the draws ``[sweep,
-    chain, K]`` and the jump's acceptance probabilities ``[sweep, chain]``."""
+                seed: int = 0, hmc: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """Chains of the curve block alone (globals fixed): the curve HMC (``hmc``; metric from
+    the Fisher information plus prior precision at the first mode, step size 0.7, the
+    sampler's typical adapted value), followed by the mode jump when ``jump``. Returns the
+    draws ``[sweep, chain, K]`` and the jump's acceptance probabilities ``[sweep, chain]``."""
     n = G0.shape[0]
     Gm = jp["mean"][:, :, 0]
     _, scale = sc._locs(s, m)
@@ -75,8 +75,10 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n
         def body(G, k):
             k1, k2 = jax.random.split(k)
             st = {**s, "G": G}
-            G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m), S, da,
-                                        jnp.asarray(False), 10, d["present"], 0.8)
+            lp = sc._curve_logp(G, st, d, m)
+            if hmc:
+                G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m), S,
+                                            da, jnp.asarray(False), 10, d["present"], 0.8)
             acc = jnp.zeros(G.shape[:2])
             if jump:
                 st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)

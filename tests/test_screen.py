@@ -282,30 +282,16 @@ def _importance_reference(d, m, s, jp, n_draws: int = 400_000):
 def _run_curve_kernel(kernel: str, d, m, s, jp, G0, n_steps: int, seed: int = 11):
     """Draws ``[step, copy, K]`` of a curve-only chain with the globals fixed: ``"jump"`` (the
     mode jump alone), ``"hmc"`` (the curve HMC alone: metric at the first mode, step size 0.7,
-    the sampler's typical adapted value) or ``"hmc+jump"`` (one sweep of the curve block)."""
-    n = G0.shape[0]
-    Gm = jnp.broadcast_to(jp["mean"][:, :, 0], G0.shape)
-    _, scale = sc._locs(s, m)
-    S = sc._metric_from_precision(sc._fisher(Gm, {**s, "G": Gm}, d, m)
-                                  + jnp.eye(4) / scale ** 2)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
+    the sampler's typical adapted value) or ``"hmc+jump"`` (one sweep of the curve block);
+    ``benchmarks/screen_mode_jump.py``'s ``curve_chain``."""
+    import sys
+    from pathlib import Path
 
-    @jax.jit
-    def run(key, G):
-        def body(G, k):
-            k1, k2 = jax.random.split(k)
-            st = {**s, "G": G}
-            lp = sc._curve_logp(G, st, d, m)
-            if "hmc" in kernel:
-                G, _, _, lp = sc._block_hmc(k1, G, lambda x: sc._curve_logp(x, st, d, m), S,
-                                            da, jnp.asarray(False), 10, d["present"], 0.8)
-            if "jump" in kernel:
-                G = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)[0]["G"]
-            return G, G[:, 0]
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from screen_mode_jump import curve_chain
 
-        return jax.lax.scan(body, G, jax.random.split(key, n_steps))[1]
-
-    return np.asarray(run(jax.random.PRNGKey(seed), G0))
+    return curve_chain(d, m, s, jp, "jump" in kernel, G0, n_steps, seed=seed,
+                       hmc="hmc" in kernel)[0]
 
 
 @pytest.mark.parametrize("kernel", ["jump", "hmc"])
@@ -354,8 +340,9 @@ def test_mode_jump_brings_chains_back_from_a_flat_ridge():
 
     256 chains start on the ridge (log10 IC50 1.3, logit bottom 2.9; the posterior is about
     2.42 +- 0.15 and -1.8). Measured when written, the fraction of chains still outside the
-    posterior's central 99% (importance-sampling reference) after 20 sweeps: 0.008 with the
-    jump, 0.81 with the curve HMC alone. Asserted: below 0.1 with the jump, above 0.5
+    posterior's central 99% (importance-sampling reference) after 20 sweeps: 0.004-0.008
+    with the jump (one or two of 256 chains, depending on float rounding in the compiled
+    loop), 0.81 with the curve HMC alone. Asserted: below 0.1 with the jump, above 0.5
     without it (the contrast that makes the jump worth its cost)."""
     n = 256
     d, m, s, jp = _one_curve_problem(n, RIDGE_Y, [2.32, 0.23, -1.85])
