@@ -59,16 +59,24 @@ def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
 
 
 def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
-                seed: int = 0, hmc: bool = True) -> tuple[np.ndarray, np.ndarray]:
+                seed: int = 0, hmc: bool = True, top: bool = False,
+                eps: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
     """Chains of the curve block alone (globals fixed): the curve HMC (``hmc``; metric from
-    the Fisher information plus prior precision at the first mode, step size 0.7, the
-    sampler's typical adapted value), followed by the mode jump when ``jump``. Returns the
-    draws ``[sweep, chain, K]`` and the jump's acceptance probabilities ``[sweep, chain]``."""
+    the Fisher information plus prior precision at the first mode, step size ``eps``, 0.7 by
+    default: the sampler's typical adapted value; in the sampler's top-dose coordinates when
+    ``top``), followed by the mode jump when ``jump``. Returns the draws ``[sweep, chain, K]``
+    and the jump's acceptance probabilities ``[sweep, chain]``."""
     n = G0.shape[0]
     Gm = jp["mean"][:, :, 0]
     _, scale = sc._locs(s, m)
-    S = sc._metric_from_precision(sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
+    P = sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2
+    xt = jnp.max(jnp.where(d["mask"] & ~d["is_zero"], d["x"], -jnp.inf), -1)
+    if top:
+        A = sc._top_jacobian(sc._to_top(Gm, xt), xt)
+        P = jnp.einsum("cdki,cdkl,cdlj->cdij", A, P, A)
+    S = sc._metric_from_precision(P)
+    da = sc._da_init(jnp.full((n, 1), np.log(eps), jnp.float32))
+    dd = {**d, "x_top": xt}
 
     @jax.jit
     def run(key, G):
@@ -77,8 +85,9 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n
             st = {**s, "G": G}
             lp = sc._curve_logp(G, st, d, m)
             if hmc:
-                G, _, _, lp = sc._block_hmc(k1, G, lambda g_: sc._curve_logp(g_, st, d, m), S,
-                                            da, jnp.asarray(False), 10, d["present"], 0.8)
+                st, _, _, lp = sc._curve_hmc(k1, st, {"S": S, "da": da}, dd, m, 10,
+                                             jnp.asarray(False), 0.8, top)
+                G = st["G"]
             acc = jnp.zeros(G.shape[:2])
             if jump:
                 st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)

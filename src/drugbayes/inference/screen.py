@@ -271,6 +271,7 @@ class SamplerSettings:
     global_steps: int = 4
     target_accept: float = 0.8
     mode_jump: bool = True  # independence MH move to each curve's modes (Student-t mixture)
+    top_dose_coords: bool = True  # curve HMC in top-dose coordinates (see _to_top)
     keep_draws: bool = True  # per-curve draws back to the host (False: device summaries only)
 
 
@@ -420,11 +421,54 @@ def _block_hmc(key, x0, logp, S, da, warm, steps: int, active, target: float):
     return x, _when(warm, _da_update(da, acc, target), da), acc, jnp.where(take, lp1, lp0)
 
 
-def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float):
-    """Centred curve block: every curve's parameters given the globals, all at once."""
-    G, da, acc, lp = _block_hmc(key, s["G"], lambda G: _curve_logp(G, s, d, m), ad["S"],
-                                ad["da"], warm, steps, d["present"], target)
-    return {**s, "G": G}, {**ad, "da": da}, acc, lp
+def _to_top(G, x_top):
+    """Curve parameters ``[..., K]`` in top-dose coordinates ``(l, log Hill, w[, log top])``.
+
+    With ``t = Hill ln10 (x_top - log10 IC50)`` (``x_top``: the curve's highest dose) and
+    ``beta`` the logit bottom: ``w = beta + softplus(t)`` and ``l = t - softplus(w)``, the
+    logit of the fraction of the top lost at the highest dose. A curve that has barely
+    responded there pins ``l`` while its IC50 and bottom trade off along a curved ridge (a
+    higher bottom, a lower IC50); in these coordinates the ridge is nearly straight. The map
+    ``(l, w) -> (t, beta)`` (``t = l + softplus(w)``, ``beta = w - softplus(t)``) has unit
+    Jacobian determinant, so the log density gains only ``-log Hill`` (from ``t -> IC50``)."""
+    t = jnp.exp(G[..., 1]) * LN10 * (x_top - G[..., 0])
+    w = G[..., 2] + nn.softplus(t)
+    return jnp.stack([t - nn.softplus(w), G[..., 1], w] + [G[..., k] for k in
+                                                          range(3, G.shape[-1])], -1)
+
+
+def _from_top(Z, x_top):
+    """Inverse of :func:`_to_top`."""
+    t = Z[..., 0] + nn.softplus(Z[..., 2])
+    L = x_top - t / (jnp.exp(Z[..., 1]) * LN10)
+    return jnp.stack([L, Z[..., 1], Z[..., 2] - nn.softplus(t)] + [Z[..., k] for k in
+                                                                  range(3, Z.shape[-1])], -1)
+
+
+def _top_jacobian(Z, x_top):
+    """``d G / d Z`` of :func:`_from_top` per curve ``[..., K, K]`` (one forward-mode product
+    per coordinate)."""
+    cols = [jax.jvp(lambda z: _from_top(z, x_top), (Z,),
+                    (jnp.zeros_like(Z).at[..., k].set(1.0),))[1] for k in range(Z.shape[-1])]
+    return jnp.stack(cols, -1)
+
+
+def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float, top: bool):
+    """Centred curve block: every curve's parameters given the globals, all at once (in
+    top-dose coordinates when ``top``; the metric ``ad["S"]`` is then in those coordinates).
+    Returns the state, the adaptation state, the acceptance rates and the curves' log
+    densities in the original coordinates."""
+    if not top:
+        G, da, acc, lp = _block_hmc(key, s["G"], lambda G: _curve_logp(G, s, d, m), ad["S"],
+                                    ad["da"], warm, steps, d["present"], target)
+        return {**s, "G": G}, {**ad, "da": da}, acc, lp
+    xt = d["x_top"]
+    Z0 = _to_top(s["G"], xt)
+    Z, da, acc, lp = _block_hmc(key, Z0, lambda Z: _curve_logp(_from_top(Z, xt), s, d, m)
+                                - Z[..., 1], ad["S"], ad["da"], warm, steps, d["present"], target)
+    # a rejected move keeps the exact old parameters (no float32 round trip)
+    G = jnp.where(jnp.all(Z == Z0, -1)[..., None], s["G"], _from_top(Z, xt))
+    return {**s, "G": G}, {**ad, "da": da}, acc, lp + Z[..., 1]
 
 
 JUMP_INFLATE = 1.2  # proposal scales of the mode jump, relative to each mode's Laplace sds
@@ -728,7 +772,8 @@ def _sweep(key, s, ad, d, jp, m: ScreenModel, cfg: SamplerSettings, warm):
     k1, k2, k3 = jax.random.split(key, 3)
     k1, k4 = jax.random.split(k1)
     k4, k5 = jax.random.split(k4)
-    s, ad, acc_c, lp = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept)
+    s, ad, acc_c, lp = _curve_hmc(k1, s, ad, d, m, cfg.curve_steps, warm, cfg.target_accept,
+                                  cfg.top_dose_coords)
     pf = d["present"].astype(acc_c.dtype)
     stats = {}
     if cfg.mode_jump:
@@ -769,11 +814,12 @@ def _run_chunk(keys, s, ad, d, jp, warm, m: ScreenModel, cfg: SamplerSettings, l
     return jax.vmap(one_chain)(keys, s, ad)
 
 
-@partial(jax.jit, static_argnames=("m",))
-def _fisher_metric(s, ad, d, m: ScreenModel):
-    """Curve metric from the Fisher information at the current state plus the prior precision;
-    global diagonal metric from the curves' Fisher information (expected curvature of each
-    global coordinate)."""
+@partial(jax.jit, static_argnames=("m", "top"))
+def _fisher_metric(s, ad, d, m: ScreenModel, top: bool = False):
+    """Curve metric from the Fisher information at the current state plus the prior precision
+    (in top-dose coordinates when ``top``: ``A^T P A`` with ``A`` the Jacobian of
+    :func:`_from_top`); global diagonal metric from the curves' Fisher information (expected
+    curvature of each global coordinate)."""
     def one(s, ad):
         F = _fisher(s["G"], s, d, m)  # [C, D, K, K] (wells only)
         loc, scale = _locs(s, m)
@@ -802,6 +848,9 @@ def _fisher_metric(s, ad, d, m: ScreenModel):
         Fd = jnp.einsum("cdki,cdkl,cdlj->dij", jnp.where(pres, w, 0.0), F, w)
         Fd = Fd + jnp.einsum("cdki,k,cdkj->dij", jnp.where(pres, R, 0.0), 1.0 / scale ** 2, R)
         Pd = Fd + jnp.eye(3) / prior_sd[..., None] ** 2
+        if top:
+            A = _top_jacobian(_to_top(s["G"], d["x_top"]), d["x_top"])
+            P = jnp.einsum("cdki,cdkl,cdlj->cdij", A, P, A)
         return {**ad, "inv_m": inv_m, "w_drug": w}, (P, Pd)
 
     ad, (P, Pd) = jax.vmap(one)(s, ad)
@@ -1063,6 +1112,12 @@ def _shardings(n_dev: int):
     return mesh, NamedSharding, Ps
 
 
+def _top_doses(grid: ScreenGrid) -> np.ndarray:
+    """Highest treated log10 dose of every curve ``[C, D]`` (0 for curves without one)."""
+    x = np.where(grid.mask & ~grid.is_zero, grid.x, -np.inf).max(-1)
+    return np.where(np.isfinite(x), x, 0.0).astype(np.float32)
+
+
 def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: int = 0,
                   shard: bool | int = False, summarize: tuple[str, ...] = ("grp_log10_ic50",),
                   progress: bool = True) -> ScreenFit:
@@ -1090,6 +1145,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
          "n_obs": grid.mask.sum(-1).astype(np.float32),
          "mu_ic50_sd": (grid.half_range + m.log10_ic50_extra_sd).astype(np.float32),
          "half_range": grid.half_range.astype(np.float32),
+         "x_top": _top_doses(grid),
          "n_wells": np.float32(grid.mask.sum())}
     s = initial_state(grid, m, cfg.num_chains, seed)
     ad = _adapt_init(s, m)
@@ -1102,7 +1158,8 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
 
         def data_axis(path, nd):
             name = path[0].key
-            if name in ("x", "y", "mask", "is_zero", "exp", "present", "n_obs", "cell_valid"):
+            if name in ("x", "y", "mask", "is_zero", "exp", "present", "n_obs", "cell_valid",
+                        "x_top"):
                 return Ps("cells")
             return Ps()
 
@@ -1143,12 +1200,12 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
             jp = jax.tree_util.tree_map(lambda v: jax.device_put(v, NS(mesh, Ps("cells"))), jp)
         return jp
 
-    ad = _fisher_metric(s, ad, d, m)
+    ad = _fisher_metric(s, ad, d, m, cfg.top_dose_coords)
     jp = modes()
     t_c = time.perf_counter()
     for i in range(n_warm_chunks):
         if i in (1, 3, 6, 9):
-            ad = _restart_da(_fisher_metric(s, ad, d, m))
+            ad = _restart_da(_fisher_metric(s, ad, d, m, cfg.top_dose_coords))
             jp = modes()
         key, k = jax.random.split(key)
         s, ad, out = _run_chunk(jax.random.split(k, cfg.num_chains), s, ad, d, jp, warm_on, m,
