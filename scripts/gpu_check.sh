@@ -8,14 +8,14 @@
 #   5. optionally (MAP=1), map on the 300,000-curve screen through drugbayes.fit.
 # Measured on an H200 (steps 1-4): 6.2 min with a 300 + 300 budget; 5.2 min without the
 # tests at 600 warmup + 1,500 sweeps (thinning 3), before the mode jump. Not yet run with the
-# defaults below (thinning 5: 2,500 sweeps; the mode jump adds about a tenth per sweep), whose
+# defaults below (thinning 4: 2,000 sweeps; the mode jump adds about a tenth per sweep), whose
 # 300,000-curve fit should take about 4 minutes; MAP=1 adds the map run (about a minute),
 # which can take the whole script past 9 minutes.
 # Every result goes to one folder.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]
 # Environment: SIZES_PEER (default 10000), SIZES_BIG (default 300000), CHAINS (16),
-# WARMUP (600), SAMPLES (500 kept draws per chain), THIN (5), TESTS (1: run the tests),
+# WARMUP (600), SAMPLES (500 kept draws per chain), THIN (4), TESTS (1: run the tests),
 # MAP (0: skip the map run), PYTHON (python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -58,7 +58,7 @@ if [ "${TESTS:-1}" = "1" ]; then
 fi
 
 budget=(--num-chains "${CHAINS:-16}" --num-warmup "${WARMUP:-600}"
-        --num-samples "${SAMPLES:-500}" --thinning "${THIN:-5}")
+        --num-samples "${SAMPLES:-500}" --thinning "${THIN:-4}")
 # the big screen first: if the command runs out of time in the peer comparison, the
 # 300,000-curve result is already written
 stamp "benchmark: ${SIZES_BIG:-300000} curves, screen"
