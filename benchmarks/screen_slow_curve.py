@@ -6,10 +6,15 @@ bulk ESS of that 20,000-curve screen (39-51 from 8 chains x 120 draws; see
 response is nearly flat, so the posterior runs along a curved ridge (IC50 from about 0.8 to
 2.7 as the bottom rises towards the top). Here the curve alone is sampled with the globals
 fixed at the truth: 256 chains x 1,500 sweeps from its mode (first 300 dropped), with the
-curve HMC alone and with the mode jump, the jump's Student-t scale at 1.2 (default), 2 and 3
-times the Laplace sds. Reported: posterior mean, sd and 1% quantile of log10 IC50, its
-autocorrelation at lags 1, 5, 20, 50 and the integrated autocorrelation time (sweeps per
-effective draw).
+curve HMC alone and with the mode jump (the jump's Student-t scale at 1.2 (default), 2 and 3
+times the Laplace sds), in the original coordinates and in the sampler's top-dose
+coordinates. Reported: posterior mean, sd and 1% quantile of log10 IC50, its autocorrelation
+at lags 1, 5, 20, 50 and the integrated autocorrelation time (sweeps per effective draw).
+
+Then the whole sampler on that screen (20,000 curves, 8 chains x (120 warmup + 120 draws),
+mode jump on) with and without the top-dose coordinates: sampling seconds (compilation
+excluded) and the minimum, 0.1% and 1% quantiles and median of the curves' log10 IC50 bulk
+and tail ESS.
 
 Writes ``benchmarks/results/screen_slow_curve.{json,md}``.
 Usage: ``python benchmarks/screen_slow_curve.py``
@@ -40,17 +45,21 @@ def main() -> None:
     rows = []
     default = sc.JUMP_INFLATE
     try:
-        for infl, jump in ((default, False), (default, True), (2.0, True), (3.0, True)):
+        for infl, jump, top in ((default, False, False), (default, True, False),
+                                (2.0, True, False), (3.0, True, False), (default, False, True),
+                                (default, True, True)):
             sc.JUMP_INFLATE = infl
             sc._curve_modes.clear_cache()  # the scale is read when the search is traced
             jp = sc._curve_modes({name: v[None] for name, v in s.items()}, d, m)
             dr, acc = curve_chain(d, m, s, jp, jump,
-                                  jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4)), 1500)
+                                  jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4)), 1500,
+                                  top=top)
             x = np.asarray(dr[300:, :, 0])
             xc = x - x.mean()
             v = np.mean(xc * xc)
             rho = [float(np.mean(xc[lag:] * xc[:-lag]) / v) for lag in range(1, 100)]
-            rows.append({"kernel": "hmc+jump" if jump else "hmc", "jump_scale": infl if jump
+            kernel = ("hmc-top" if top else "hmc") + ("+jump" if jump else "")
+            rows.append({"kernel": kernel, "jump_scale": infl if jump
                          else None, "mean": float(x.mean()), "sd": float(x.std()),
                          "q01": float(np.quantile(x, 0.01)),
                          "autocorrelation": {lag: rho[lag - 1] for lag in (1, 5, 20, 50)},
@@ -59,12 +68,13 @@ def main() -> None:
             print(rows[-1], flush=True)
     finally:
         sc.JUMP_INFLATE = default
+    whole = whole_sampler(grid)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                             text=True, cwd=Path(__file__).parent).stdout.strip()
     res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
            "curve": CURVE, "truth": {name: float(truth[name][c0, d0]) for name in
                                      ("log10_ic50", "log_hill", "logit_bottom", "log_top")},
-           "rows": rows}
+           "rows": rows, "whole_sampler": whole}
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "screen_slow_curve.json").write_text(json.dumps(res, indent=2, default=float))
     md = [f"# Screen back-end: the slowest kind of curve ({res['timestamp']}, commit {commit})",
@@ -80,8 +90,41 @@ def main() -> None:
         md.append(f"| {r['kernel']} | {r['jump_scale'] or ''} | {r['mean']:.3f} | "
                   f"{r['sd']:.3f} | {r['q01']:.2f} | {a[1]:.2f} / {a[5]:.2f} / {a[20]:.2f} / "
                   f"{a[50]:.2f} | {r['tau']:.0f} | {acc} |")
+    md += ["", "Whole sampler, `simulate_screen(1000, 20, seed=0)`, 8 chains x (120 warmup + 120 "
+           "draws), mode jump on; log10 IC50 of every curve:", "",
+           "| curve coordinates | sampling s | bulk ESS min / 0.1% / 1% / median | "
+           "tail ESS min / 1% | slowest curve (bulk) |", "|---|---:|---|---|---|"]
+    for r in whole:
+        b, tl = r["ess_bulk"], r["ess_tail"]
+        md.append(f"| {'top-dose' if r['top_dose_coords'] else 'original'} | "
+                  f"{r['sampling_s']:.1f} | {b['min']:.0f} / {b['q001']:.0f} / {b['q01']:.0f} / "
+                  f"{b['median']:.0f} | {tl['min']:.0f} / {tl['q01']:.0f} | {r['slowest']} |")
     (OUT / "screen_slow_curve.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
+
+
+def whole_sampler(grid: sc.ScreenGrid) -> list[dict]:
+    """The whole sampler with and without the top-dose coordinates (see the module doc)."""
+    from drugbayes.api import _spec
+
+    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), grid.n_exp)
+    out = []
+    for top in (False, True):
+        cfg = sc.SamplerSettings(num_chains=8, num_warmup=120, num_samples=120,
+                                 keep_draws=False, top_dose_coords=top)
+        fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
+        summ = fit.curve_summary["grp_log10_ic50"]
+        b, tl = summ["ess_bulk"][grid.present], summ["ess_tail"][grid.present]
+        c, d = np.unravel_index(np.nanargmin(np.where(grid.present, summ["ess_bulk"], np.inf)),
+                                grid.present.shape)
+        out.append({"top_dose_coords": top, "sampling_s": fit.timings["sampling"],
+                    "ess_bulk": {"min": float(b.min()), "q001": float(np.quantile(b, 0.001)),
+                                 "q01": float(np.quantile(b, 0.01)),
+                                 "median": float(np.median(b))},
+                    "ess_tail": {"min": float(tl.min()), "q01": float(np.quantile(tl, 0.01))},
+                    "slowest": f"({c}, {d})"})
+        print(out[-1], flush=True)
+    return out
 
 
 if __name__ == "__main__":
