@@ -8,11 +8,13 @@ drug curve parameters. Only the sampler differs. One sweep of every chain is
    log top)`` are conditionally independent given the global parameters, so all curves take an
    HMC step at once, each with its own step size (dual averaging per curve), its own 4 x 4
    metric (Fisher information plus prior precision, averaged over chains, refreshed during
-   warmup) and a random trajectory length; then a **mode jump**: an independence
-   Metropolis-Hastings proposal from a two-component Student-t mixture at each curve's modes
-   (found by multi-start Gauss-Newton at each warmup metric refresh), so that a chain that
-   wandered along a flat ridge (bottom near the top, IC50 free) comes back at once and a
-   curve whose posterior has two separated modes moves between them;
+   warmup) and a random trajectory length, in top-dose coordinates (:func:`_to_top`: the
+   logit of the fraction of the top lost at the highest dose replaces the IC50, which
+   straightens the IC50-bottom ridge of a curve that barely responds); then a **mode jump**:
+   an independence Metropolis-Hastings proposal from a two-component Student-t mixture at
+   each curve's modes (found by multi-start Gauss-Newton at each warmup metric refresh), so
+   that a chain that wandered along a flat ridge (bottom near the top, IC50 free) comes back
+   at once and a curve whose posterior has two separated modes moves between them;
 2. **conjugate updates** (centred): drug means, cell-line effects (sum-to-zero, by conditioning
    the Gaussian on the constraint) and every scale (an independence Metropolis step with the
    Gamma full conditional of the precision as proposal) given the curve parameters;
