@@ -387,9 +387,11 @@ def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
     2) and a nearly flat response, so its IC50 and bottom trade off along a curved ridge.
     256 chains x 1,200 sweeps of the curve HMC from the mode (first 200 dropped), globals
     fixed at the truth. Measured: the integrated autocorrelation time of log10 IC50 is about
-    80 sweeps in the original coordinates and about 10 in the top-dose coordinates at step
-    size 0.7. Asserted: below 25 sweeps with them, above 40 without; and both estimates of
-    the posterior sd of log10 IC50 in 0.2-0.45."""
+    130 sweeps in the original coordinates and about 4 in the top-dose coordinates (step size
+    0.7), and the posterior sd of log10 IC50 0.31 with them (0.22 without: the slow chains
+    miss the lower tail; 0.33 in ``benchmarks/results/screen_slow_curve.md`` for the unrounded
+    curve). Asserted: below 25 sweeps with them, above 40 without; the sd with them in
+    0.25-0.40."""
     n = 256
     d, m, s, jp = _one_curve_problem(n, SLOW_Y, [1.04, 0.45, -2.16])
     G0 = jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4))
@@ -404,4 +406,4 @@ def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
         sd[kernel] = float(x.std())
     assert tau["hmc-top"] < 25, tau
     assert tau["hmc"] > 40, tau
-    assert all(0.2 < v < 0.45 for v in sd.values()), sd
+    assert 0.25 < sd["hmc-top"] < 0.40, sd
