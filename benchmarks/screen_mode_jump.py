@@ -59,23 +59,22 @@ def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
 
 
 def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
-                seed: int = 0, hmc: bool = True, top: bool = False,
-                eps: float = 0.7) -> tuple[np.ndarray, np.ndarray]:
+                seed: int = 0, hmc: bool = True,
+                top: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Chains of the curve block alone (globals fixed): the curve HMC (``hmc``; metric from
-    the Fisher information plus prior precision at the first mode, step size ``eps``, 0.7 by
-    default: the sampler's typical adapted value; in the sampler's top-dose coordinates when
-    ``top``), followed by the mode jump when ``jump``. Returns the draws ``[sweep, chain, K]``
+    the Fisher information plus prior precision at the first mode, step size 0.7, the
+    sampler's typical adapted value; in the sampler's top-dose coordinates when ``top``),
+    followed by the mode jump when ``jump``. Returns the draws ``[sweep, chain, K]``
     and the jump's acceptance probabilities ``[sweep, chain]``."""
     n = G0.shape[0]
     Gm = jp["mean"][:, :, 0]
     _, scale = sc._locs(s, m)
     P = sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2
-    xt = jnp.max(jnp.where(d["mask"] & ~d["is_zero"], d["x"], -jnp.inf), -1)
+    xt = jnp.asarray(sc._top_doses(d["x"], d["mask"], d["is_zero"]))
     if top:
-        A = sc._top_jacobian(sc._to_top(Gm, xt), xt)
-        P = jnp.einsum("cdki,cdkl,cdlj->cdij", A, P, A)
+        P = sc._top_precision(P, Gm, xt)
     S = sc._metric_from_precision(P)
-    da = sc._da_init(jnp.full((n, 1), np.log(eps), jnp.float32))
+    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
     dd = {**d, "x_top": xt}
 
     @jax.jit

@@ -455,6 +455,13 @@ def _top_jacobian(Z, x_top):
     return jnp.stack(cols, -1)
 
 
+def _top_precision(P, G, x_top):
+    """Per-curve precision ``P [..., K, K]`` in the original coordinates at ``G``, carried to
+    the top-dose coordinates: ``A^T P A`` with ``A`` the Jacobian of :func:`_from_top`."""
+    A = _top_jacobian(_to_top(G, x_top), x_top)
+    return jnp.einsum("...ki,...kl,...lj->...ij", A, P, A)
+
+
 def _curve_hmc(key, s, ad, d, m: ScreenModel, steps: int, warm, target: float, top: bool):
     """Centred curve block: every curve's parameters given the globals, all at once (in
     top-dose coordinates when ``top``; the metric ``ad["S"]`` is then in those coordinates).
@@ -851,8 +858,7 @@ def _fisher_metric(s, ad, d, m: ScreenModel, top: bool = False):
         Fd = Fd + jnp.einsum("cdki,k,cdkj->dij", jnp.where(pres, R, 0.0), 1.0 / scale ** 2, R)
         Pd = Fd + jnp.eye(3) / prior_sd[..., None] ** 2
         if top:
-            A = _top_jacobian(_to_top(s["G"], d["x_top"]), d["x_top"])
-            P = jnp.einsum("cdki,cdkl,cdlj->cdij", A, P, A)
+            P = _top_precision(P, s["G"], d["x_top"])
         return {**ad, "inv_m": inv_m, "w_drug": w}, (P, Pd)
 
     ad, (P, Pd) = jax.vmap(one)(s, ad)
@@ -1114,10 +1120,11 @@ def _shardings(n_dev: int):
     return mesh, NamedSharding, Ps
 
 
-def _top_doses(grid: ScreenGrid) -> np.ndarray:
-    """Highest treated log10 dose of every curve ``[C, D]`` (0 for curves without one)."""
-    x = np.where(grid.mask & ~grid.is_zero, grid.x, -np.inf).max(-1)
-    return np.where(np.isfinite(x), x, 0.0).astype(np.float32)
+def _top_doses(x, mask, is_zero) -> np.ndarray:
+    """Highest treated log10 dose of every curve ``[C, D]`` from the grid's ``x``, ``mask``
+    and ``is_zero`` ``[C, D, P]`` (0 for curves without one)."""
+    top = np.where(np.asarray(mask) & ~np.asarray(is_zero), np.asarray(x), -np.inf).max(-1)
+    return np.where(np.isfinite(top), top, 0.0).astype(np.float32)
 
 
 def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: int = 0,
@@ -1147,7 +1154,7 @@ def sample_screen(grid: ScreenGrid, m: ScreenModel, cfg: SamplerSettings, seed: 
          "n_obs": grid.mask.sum(-1).astype(np.float32),
          "mu_ic50_sd": (grid.half_range + m.log10_ic50_extra_sd).astype(np.float32),
          "half_range": grid.half_range.astype(np.float32),
-         "x_top": _top_doses(grid),
+         "x_top": _top_doses(grid.x, grid.mask, grid.is_zero),
          "n_wells": np.float32(grid.mask.sum())}
     s = initial_state(grid, m, cfg.num_chains, seed)
     ad = _adapt_init(s, m)
