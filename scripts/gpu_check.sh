@@ -6,11 +6,10 @@
 #   3. benchmark: the 300,000-curve screen (1,000 cell lines x 300 drugs);
 #   4. benchmark: 10,000 curves, drugbayes screen vs plain NumPyro NUTS (same run, same GPU);
 #   5. optionally (MAP=1), map on the 300,000-curve screen through drugbayes.fit.
-# Measured on an H200 (steps 1-4): 6.2 min with a 300 + 300 budget; 5.2 min without the
-# tests at 600 warmup + 1,500 sweeps (thinning 3), before the mode jump. Not yet run with the
-# defaults below (thinning 4: 2,000 sweeps; the mode jump adds about a tenth per sweep), whose
-# 300,000-curve fit should take about 4 minutes; MAP=1 adds the map run (about a minute),
-# which can take the whole script past 9 minutes.
+# Measured on an H200 with the defaults below (16 chains x (600 warmup + 2,000 sweeps thinned
+# by 4)): 520 s in all (tests 92 s, the 300,000-curve step 210 s, the 10,000-curve comparison
+# 208 s; benchmarks/results/screen_scale_gpu_h200_gpu_check.log). MAP=1 adds the map run
+# (about a minute), which can take the whole script past 9 minutes.
 # Every result goes to one folder.
 #
 #   bash scripts/gpu_check.sh [OUT_DIR] [WHEEL_DIR]
