@@ -99,6 +99,14 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n
     return np.asarray(dr), np.asarray(acc)
 
 
+def autocorrelation(x: np.ndarray, max_lag: int) -> list[float]:
+    """Autocorrelation of draws ``[sweep, chain]`` at lags ``1..max_lag`` (centred on the
+    overall mean, pooled over chains)."""
+    xc = x - x.mean()
+    v = np.mean(xc * xc)
+    return [float(np.mean(xc[lag:] * xc[:-lag]) / v) for lag in range(1, max_lag + 1)]
+
+
 def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
     d, m, s = one_curve_problem(grid, truth, CURVE, n)
     jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)

@@ -29,8 +29,9 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-from screen_mode_jump import curve_chain, one_curve_problem
+from screen_mode_jump import autocorrelation, curve_chain, one_curve_problem
 
+from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
 
 OUT = Path(__file__).resolve().parent / "results"
@@ -55,9 +56,7 @@ def main() -> None:
                                   jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4)), 1500,
                                   top=top)
             x = np.asarray(dr[300:, :, 0])
-            xc = x - x.mean()
-            v = np.mean(xc * xc)
-            rho = [float(np.mean(xc[lag:] * xc[:-lag]) / v) for lag in range(1, 100)]
+            rho = autocorrelation(x, 99)
             kernel = ("hmc-top" if top else "hmc") + ("+jump" if jump else "")
             rows.append({"kernel": kernel, "jump_scale": infl if jump
                          else None, "mean": float(x.mean()), "sd": float(x.std()),
@@ -105,8 +104,6 @@ def main() -> None:
 
 def whole_sampler(grid: sc.ScreenGrid) -> list[dict]:
     """The whole sampler with and without the top-dose coordinates (see the module doc)."""
-    from drugbayes.api import _spec
-
     m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), grid.n_exp)
     out = []
     for top in (False, True):

@@ -192,15 +192,22 @@ def test_validate_refuses_screen_on_raw_signal(tmp_path, example_config):
     assert main(["validate", str(cfg)]) == 2
 
 
-def test_nested_rhat_matches_screen_peers():
-    """The device's nested R-hat equals the benchmark's numpy version (itself checked against
-    arviz_stats there)."""
+def _bench(name: str):
+    """A module of ``benchmarks/`` (helpers the tests share with the benchmarks)."""
+    import importlib
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    import screen_peers
+    path = str(Path(__file__).resolve().parents[1] / "benchmarks")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(name)
 
+
+def test_nested_rhat_matches_screen_peers():
+    """The device's nested R-hat equals the benchmark's numpy version (itself checked against
+    arviz_stats there)."""
+    screen_peers = _bench("screen_peers")
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 200, 5))
     x[:2] += 0.4  # one superchain shifted
@@ -285,14 +292,9 @@ def _run_curve_kernel(kernel: str, d, m, s, jp, G0, n_steps: int, seed: int = 11
     the sampler's typical adapted value) or ``"hmc+jump"`` (one sweep of the curve block);
     ``"hmc-top"``: the curve HMC in the sampler's top-dose coordinates;
     ``benchmarks/screen_mode_jump.py``'s ``curve_chain``."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from screen_mode_jump import curve_chain
-
-    return curve_chain(d, m, s, jp, "jump" in kernel, G0, n_steps, seed=seed,
-                       hmc="hmc" in kernel, top=kernel.endswith("top"))[0]
+    chain = _bench("screen_mode_jump").curve_chain
+    return chain(d, m, s, jp, "jump" in kernel, G0, n_steps, seed=seed, hmc="hmc" in kernel,
+                 top=kernel.endswith("top"))[0]
 
 
 @pytest.mark.parametrize("kernel", ["jump", "hmc", "hmc-top"])
@@ -398,9 +400,7 @@ def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
     tau, sd = {}, {}
     for kernel in ("hmc", "hmc-top"):
         x = _run_curve_kernel(kernel, d, m, s, jp, G0, 1200)[200:, :, 0]
-        xc = x - x.mean()
-        v = np.mean(xc * xc)
-        rho = [np.mean(xc[lag:] * xc[:-lag]) / v for lag in range(1, 200)]
+        rho = _bench("screen_mode_jump").autocorrelation(x, 199)
         cut = next((i for i, r in enumerate(rho) if r < 0), len(rho))
         tau[kernel] = 1 + 2 * float(np.sum(rho[:cut]))
         sd[kernel] = float(x.std())
