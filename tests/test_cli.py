@@ -107,3 +107,64 @@ def test_killed_run_leaves_no_complete_folder(tmp_path, example_config):
     assert not out.exists()
     leftovers = list(tmp_path.glob(".killed.incomplete-*"))
     assert leftovers and not (leftovers[0] / "manifest.json").exists()
+
+
+MINIMAL = REPO / "configs" / "smoke" / "minimal_map.toml"
+
+
+def _run_minimal(out, capsys, *configs):
+    rc = main(["run", *(str(c) for c in (configs or (MINIMAL,))), "--quiet",
+               "--set", f"run.output_dir={out}", *TINY])
+    return rc, capsys.readouterr().err
+
+
+def test_existing_user_folder_is_never_touched(tmp_path, capsys):
+    """An output_dir that is a user's folder: exit 2 before fitting, its files intact."""
+    notes = tmp_path / "notes"
+    notes.mkdir()
+    (notes / "notes.txt").write_text("my lab notes")
+    rc, err = _run_minimal(notes, capsys)
+    assert rc == 2
+    assert "not a drugbayes run directory" in err and "run.output_dir" in err
+    assert [p.name for p in notes.iterdir()] == ["notes.txt"]
+    assert (notes / "notes.txt").read_text() == "my lab notes"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes"]  # no .incomplete folder
+    # a plain file at the output path is refused the same way
+    f = tmp_path / "afile"
+    f.write_text("x")
+    rc, err = _run_minimal(f, capsys)
+    assert rc == 2 and "is a file" in err and f.read_text() == "x"
+
+
+def test_run_directory_is_replaced_but_not_with_extra_files(tmp_path, capsys):
+    """A finished run directory is replaced by a rerun; one a user added files to is not."""
+    out = tmp_path / "run"
+    out.mkdir()  # an empty folder is a valid target
+    assert _run_minimal(out, capsys)[0] == 0
+    first = json.loads((out / "manifest.json").read_text())["wall_seconds"]
+    assert _run_minimal(out, capsys)[0] == 0
+    assert json.loads((out / "manifest.json").read_text())["wall_seconds"] != first
+    (out / "my_analysis.R").write_text("library(ggplot2)")
+    rc, err = _run_minimal(out, capsys)
+    assert rc == 2 and "my_analysis.R" in err
+    assert (out / "my_analysis.R").read_text() == "library(ggplot2)"
+
+
+def test_batch_configs_sharing_a_run_directory_are_refused(tmp_path, capsys):
+    out = tmp_path / "shared"
+    rc, err = _run_minimal(out, capsys, MINIMAL, REPO / "configs" / "smoke" /
+                           "percent_3pl_student_t.toml")
+    assert rc == 2 and "the same run directory" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_api_run_config_refuses_user_folder(tmp_path):
+    from drugbayes.api import run_config
+    from drugbayes.config import load_config
+    from drugbayes.errors import InputError
+
+    (tmp_path / "keep.txt").write_text("keep")
+    cfg = load_config(MINIMAL, [f"run.output_dir={tmp_path}"])
+    with pytest.raises(InputError, match="not a drugbayes run directory"):
+        run_config(cfg)
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]

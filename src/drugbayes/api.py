@@ -36,6 +36,7 @@ from .inference.map import run_map
 from .inference.nuts import run_nuts
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .inference.svi import run_svi
+from .outputs import output_dir_problem, replace_dir
 from .posterior import add_nd_coords, to_datatree
 
 log = logging.getLogger("drugbayes")
@@ -388,6 +389,11 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
     end, so a run killed midway never leaves a folder that looks complete.
     """
     out = cfg.resolved_output_dir()
+    problems = output_dir_issues([cfg])
+    if problems:
+        from .errors import InputError
+
+        raise InputError(problems, title="run directory refused (nothing was run)")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
     handler = logging.FileHandler(tmp / "run.log")
@@ -414,7 +420,7 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
     log.removeHandler(handler)
     handler.close()
     log.setLevel(prev_level)
-    _replace_dir(tmp, out)
+    replace_dir(tmp, out)
     if not result.diagnostics["passed"] and cfg.diagnostics.on_fail == "error":
         raise DiagnosticsError(f"diagnostics failed for {out} (see diagnostics.json)")
     if not result.diagnostics["passed"]:
@@ -425,14 +431,28 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
     return result, out
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    old = None
-    if out.exists():
-        old = out.parent / f".{out.name}.old-{os.getpid()}-{time.time_ns()}"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+def output_dir_issues(cfgs: list[Config]) -> list[Issue]:
+    """Problems with the configs' run directories, all at once, before anything runs.
+
+    An output path that exists and is not a drugbayes run directory is refused (it is never
+    deleted or overwritten), and so are two configs of one batch writing the same directory.
+    """
+    issues: list[Issue] = []
+    seen: dict[Path, str] = {}
+    for cfg in cfgs:
+        out = cfg.resolved_output_dir()
+        src = cfg.source or "<config>"
+        problem = output_dir_problem(out)
+        if problem is not None:
+            issues.append(Issue(src, None, "run.output_dir", str(out), problem))
+        key = Path(os.path.abspath(out))
+        if key in seen:
+            issues.append(Issue(src, None, "run.output_dir", str(out),
+                                f"the same run directory as {seen[key]} in this batch; "
+                                "give each config its own run.output_dir or run.name"))
+        else:
+            seen[key] = src
+    return issues
 
 
 def _json_default(o):
@@ -566,6 +586,7 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
                 issues += e.issues
             else:
                 raise
+    issues += output_dir_issues([cfg for cfg, _ in cfgs])
     if issues:
         from .errors import InputError
 
