@@ -17,7 +17,7 @@ import pytest
 
 import drugbayes as db
 from drugbayes.cli import main
-from drugbayes.families._curves import musyc_viability
+from drugbayes.curves import musyc_viability
 from drugbayes.families.combination import (
     bliss_null,
     hill_fraction,

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from drugbayes.families._curves import absolute_log10_ic50, log_logistic, mean_viability
+from drugbayes.curves import absolute_log10_ic50, log_logistic, mean_viability
 
 
 def test_limits_and_midpoint():

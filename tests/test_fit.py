@@ -6,7 +6,7 @@ import pytest
 import xarray as xr
 
 import drugbayes as db
-from drugbayes.report.summary import COLUMNS, QUANTITY_ORDER
+from drugbayes.families.dose_response.summary import COLUMNS, QUANTITY_ORDER
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError, Issue
-from ._base import Family, Spec
+from ._contract import Family, Spec
 from .combination import FAMILY as _COMBINATION
 from .dose_response import FAMILY as _DOSE_RESPONSE
 from .xenograft import FAMILY as _XENOGRAFT

@@ -7,7 +7,8 @@ import numpyro
 import numpyro.distributions as dist
 
 
-def zero_sum_effect(name: str, n: int, scale: float, centered: bool = False) -> jnp.ndarray:
+def zero_sum_effect(name: str, n: int, scale: float | dist.Distribution,
+                    centered: bool = False) -> jnp.ndarray:
     """Non-centred sum-to-zero effects ``sigma * z`` over ``n`` levels.
 
     Collapses to zeros when ``n == 1`` (a single level carries no identified effect), so no
@@ -19,12 +20,13 @@ def zero_sum_effect(name: str, n: int, scale: float, centered: bool = False) -> 
         Prefix of the sites: ``sigma_<name>`` and ``z_<name>``.
     n : int
         Number of levels.
-    scale : float
-        Half-normal scale of ``sigma_<name>``.
+    scale : float or Distribution
+        Half-normal scale of ``sigma_<name>``, or its prior distribution.
     """
     if n <= 1:
         return jnp.zeros((max(n, 1),))
-    sigma = numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale))
+    prior = scale if isinstance(scale, dist.Distribution) else dist.HalfNormal(scale)
+    sigma = numpyro.sample(f"sigma_{name}", prior)
     if centered:
         return numpyro.sample(f"eff_{name}", dist.ZeroSumNormal(sigma, event_shape=(n,)))
     z = numpyro.sample(f"z_{name}", dist.ZeroSumNormal(1.0, event_shape=(n,)))

@@ -55,8 +55,8 @@ from jax import nn
 from numpy.typing import ArrayLike
 from pydantic import Field
 
-from ._base import Family, Spec, StrictModel
-from ._curves import musyc_viability
+from ..curves import musyc_viability
+from ._contract import Family, Spec, StrictModel
 from ._zip import zip_delta_classic, zip_delta_classic_data  # noqa: F401  (public here)
 
 if TYPE_CHECKING:

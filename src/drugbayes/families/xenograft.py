@@ -36,7 +36,7 @@ import numpyro.distributions as dist
 from jax.scipy.special import log_ndtr
 from pydantic import Field
 
-from ._base import Family, Spec, StrictModel
+from ._contract import Family, Spec, StrictModel
 
 
 class XenograftOptions(StrictModel):

@@ -1,14 +1,56 @@
-"""The family contract: what every registered model family provides."""
+"""The family contract: what every registered model family provides.
+
+Every family's NumPyro model is split in two pure pieces that other code can call:
+
+- ``latents(spec, a, shared=None) -> dict``: samples the hierarchy (every latent site, in a
+  fixed order) and returns the parameters the likelihood needs;
+- ``likelihood(params, a, spec) -> dict[str, Observed]``: the distribution of each observed
+  site given those parameters, with its observed values and mask.
+
+``model(a, spec, observed)`` is ``sample_observed(likelihood(latents(spec, a), a, spec),
+observed)``. A blocked back-end evaluates the same ``likelihood`` (``Observed.log_prob``) on
+its own layout of the data, so the posterior is written once.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
+import jax.numpy as jnp
+import numpyro
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..errors import ConfigError, Issue
+
+
+class Observed(NamedTuple):
+    """One observed site: its distribution given the parameters, its data and its mask."""
+
+    dist: Any
+    value: Any
+    mask: Any = None
+
+    def log_prob(self) -> jnp.ndarray:
+        """Elementwise log density of the data, 0 where masked out."""
+        lp = self.dist.log_prob(self.value)
+        return lp if self.mask is None else jnp.where(self.mask, lp, 0.0)
+
+
+def sample_observed(obs: dict[str, Observed], observed: bool = True) -> None:
+    """Emit the NumPyro sample statements of a likelihood (in its order).
+
+    Parameters
+    ----------
+    obs : dict
+        Output of a family's ``likelihood``.
+    observed : bool
+        Condition on the data (False draws predictive values at the same sites).
+    """
+    for name, o in obs.items():
+        fn = o.dist if o.mask is None else o.dist.mask(o.mask)
+        numpyro.sample(name, fn, obs=o.value if observed else None)
 
 
 class StrictModel(BaseModel):

@@ -1,0 +1,51 @@
+"""Family ``dose_response``: hierarchical 4PL / 3PL log-logistic IC50 model.
+
+The package: :mod:`.spec` (options, priors), :mod:`.data` (model arrays and data summaries),
+:mod:`.model` (prior terms, latents, likelihood), :mod:`.derived` (derived quantities, labelled
+posterior), :mod:`.summary`, :mod:`.plots`, :mod:`.simulate`. This module assembles
+:data:`FAMILY`.
+"""
+
+from __future__ import annotations
+
+from .._contract import Family
+from .data import arrays, contract_data, describe, extra_sites, informed_groups, prepare
+from .derived import QUANTITY_UNITS, derived, observed, posterior_dims
+from .model import init_values, latents, likelihood, model, prior_terms
+from .plots import plot_dose_response
+from .simulate import simulate_dose_response
+from .spec import DETERMINISTIC, DoseResponseOptions, DoseResponsePriors
+from .summary import summarize_dose_response, validate_contrasts
+
+
+def summarize(*args, spec=None, **kwargs):
+    """:func:`.summary.summarize_dose_response` (the spec is not needed)."""
+    return summarize_dose_response(*args, **kwargs)
+
+
+FAMILY = Family(
+    name="dose_response",
+    kind="dose_response",
+    description="Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or "
+    "raw plate-reader signal with plate background and untreated signal learned jointly.",
+    options=DoseResponseOptions,
+    priors=DoseResponsePriors,
+    model=model,
+    arrays=arrays,
+    deterministic_sites=DETERMINISTIC,
+    init_values=init_values,
+    posterior_dims=posterior_dims,
+    summarize=summarize,
+    simulate=simulate_dose_response,
+    prepare=prepare,
+    validate_contrasts=validate_contrasts,
+    observed=observed,
+    describe=describe,
+    contract_data=contract_data,
+    headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
+    extra_sites=extra_sites,
+    plot=plot_dose_response,
+)
+
+__all__ = ["FAMILY", "QUANTITY_UNITS", "DoseResponseOptions", "DoseResponsePriors", "arrays",
+           "derived", "informed_groups", "latents", "likelihood", "model", "prior_terms"]

@@ -1,0 +1,88 @@
+"""Plots of the ``dose_response`` family: fitted curves with bands and the wells."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ...report.plots import _safe
+
+
+def _viability_points(result):
+    """Observed responses as viability (raw signal normalised by posterior-mean plate levels)."""
+    data = result.data
+    y = np.asarray(data.y, np.float64)
+    if data.is_raw:
+        s = result.inference.samples
+        bg = np.asarray(s["background"]).reshape(-1, len(data.plates)).mean(axis=0)
+        un = np.asarray(s["untreated_signal"]).reshape(-1, len(data.plate_cells)).mean(axis=0)
+        b = bg[data.plate_cell_plate][data.point_plate_cell]
+        y = (y - b) / un[data.point_plate_cell]
+    return y
+
+
+def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",),
+                       max_draws: int = 400) -> list[Path]:
+    """One figure per drug: each cell line's fitted curve, its band and the data points.
+
+    The band is the interval of the group-level curve (experiment effects at zero) with the
+    run's interval probability; points are wells (viability; raw signal is normalised with the
+    posterior-mean background and untreated signal of its plate).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = result.data
+    s = result.inference.samples
+    prob = result.interval_prob
+
+    def flat(name):
+        a = np.asarray(s[name], np.float64)
+        return a.reshape(-1, a.shape[-1])
+
+    L, lh, lb, lt = (flat(k) for k in ("grp_log10_ic50", "grp_log_hill", "grp_logit_bottom",
+                                       "grp_log_top"))
+    n = L.shape[0]
+    idx = np.linspace(0, n - 1, min(n, max_draws)).astype(int)
+    L, lh, lb, lt = L[idx], lh[idx], lb[idx], lt[idx]
+    yv = _viability_points(result)
+    files = []
+    cmap = plt.get_cmap("tab10")
+    for j, drug in enumerate(data.drugs):
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        groups = np.flatnonzero(data.group_drug == j)
+        for k, g in enumerate(groups):
+            color = cmap(k % 10)
+            lo, hi = data.group_log10_min[g], data.group_log10_max[g]
+            xg = np.linspace(lo - 0.5, hi + 0.5, 120)
+            z = -np.exp(lh[:, g])[:, None] * np.log(10.0) * (xg[None] - L[:, g][:, None])
+            bf = 1 / (1 + np.exp(-lb[:, g]))[:, None]
+            v = np.exp(lt[:, g])[:, None] * (bf + (1 - bf) / (1 + np.exp(-np.clip(z, -700, 700))))
+            xu = xg + data.drug_center[j] - data.unit_offset
+            qlo, med, qhi = np.quantile(v, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
+            ax.fill_between(10 ** xu, qlo, qhi, color=color, alpha=0.2, lw=0)
+            ax.plot(10 ** xu, med, color=color, lw=1.8, label=data.cell_lines[data.group_cell[g]])
+            rows = np.flatnonzero(data.curve_group == g)
+            m = data.mask[rows] & ~data.is_zero[rows]
+            xd = data.x[rows][m] + data.drug_center[j] - data.unit_offset
+            ax.scatter(10 ** xd, yv[rows][m], s=10, color=color, alpha=0.7, lw=0)
+        ax.set_xscale("log")
+        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel(f"{drug} dose ({data.dose_unit})")
+        ax.set_ylabel("viability (fraction of untreated)")
+        ax.set_title(f"{drug}: fitted curves, {prob:.0%} bands ({result.inference.method})")
+        ax.legend(fontsize=8, frameon=False, loc="lower left")
+        fig.tight_layout()
+        for fmt in formats:
+            f = folder / f"dose_response_{_safe(drug)}.{fmt}"
+            fig.savefig(f, dpi=110)
+            files.append(f)
+        plt.close(fig)
+    return files

@@ -1,0 +1,40 @@
+"""Options and priors of the ``dose_response`` family."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .._contract import StrictModel
+
+
+class DoseResponseOptions(StrictModel):
+    """Options of the ``dose_response`` family."""
+
+    curve: Literal["4pl", "3pl"] = "4pl"
+    likelihood: Literal["normal", "student_t"] = "normal"
+    student_t_df: float = Field(4.0, gt=0)
+    experiment_effects: bool = True
+    parameterization: Literal["auto", "centered", "noncentered"] = "auto"
+
+
+class DoseResponsePriors(StrictModel):
+    """Prior scales (log10 IC50 in decades, viability as a fraction of untreated)."""
+
+    log10_ic50_extra_sd: float = Field(1.0, gt=0, description="added to the half tested range")
+    cell_line_sd: float = Field(1.0, gt=0)
+    curve_ic50_sd: float = Field(0.5, gt=0)
+    experiment_sd: float = Field(0.2, gt=0)
+    log_hill_mean: float = 0.0
+    log_hill_sd: float = Field(0.5, gt=0)
+    curve_log_hill_sd: float = Field(0.3, gt=0)
+    logit_bottom_mean: float = -1.5
+    logit_bottom_sd: float = Field(1.5, gt=0)
+    curve_logit_bottom_sd: float = Field(1.0, gt=0)
+    log_top_sd: float = Field(0.1, gt=0)
+    noise_sd: float = Field(0.2, gt=0)
+    plate_log_signal_sd: float = Field(0.3, gt=0)
+
+
+DETERMINISTIC = ("grp_log10_ic50", "grp_log_hill", "grp_logit_bottom", "grp_log_top")
