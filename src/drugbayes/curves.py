@@ -176,3 +176,75 @@ def musyc_viability(
     lw = jnp.stack(jnp.broadcast_arrays(*lw), axis=0)
     p = nn.softmax(lw, axis=0)
     return p[0] * e0 + p[1] * e1 + p[2] * e2 + p[3] * e3
+
+
+GROWTH_FORMS = {
+    "exponential": "log V = b + r t",
+    "gompertz": "log V = b + r (1 - exp(-beta t)) / beta",
+    "simeoni": "exponential at rate r until V reaches lambda1 / r, then linear at lambda1 "
+               "(mm3/day)",
+    "regrowth": "V = V0 [f exp(-d t) + (1 - f) exp(r t)]: a sensitive fraction f decays at d, "
+                "a resistant fraction grows at r",
+}
+
+
+def _log_sigmoid(x, xp):
+    return -xp.logaddexp(0.0, -x)
+
+
+def growth_curve(t, rate, deceleration, xp=jnp):
+    """``g(t)`` times the rate: ``r t`` (deceleration 0) or ``r (1 - exp(-beta t)) / beta``.
+
+    Float32-safe for any ``beta >= 0``: ``-expm1(-beta t) / beta`` is evaluated as
+    ``t * (-expm1(-x) / x)`` with ``x = beta t``, which is 1 at ``x = 0``.
+    """
+    x = deceleration * t
+    small = x < 1e-4
+    xs = xp.where(small, 1.0, x)
+    ratio = xp.where(small, 1.0 - 0.5 * x, -xp.expm1(-xs) / xs)
+    return rate * t * ratio
+
+
+def log_volume(t, b, r, growth: str = "exponential", deceleration=0.0, log_linear_rate=0.0,
+               log_regression_rate=0.0, logit_sensitive=0.0, xp=jnp):
+    """Model log volume ``log V(t)`` of a mouse with log baseline ``b`` and rate ``r``.
+
+    Parameters
+    ----------
+    t : array
+        Time since the start of treatment (any unit; rates in the same unit).
+    b, r : array
+        Log baseline volume and growth rate (the resistant fraction's rate for ``regrowth``).
+    growth : {"exponential", "gompertz", "simeoni", "regrowth"}
+        See :data:`GROWTH_FORMS`.
+    deceleration : array
+        Gompertz ``beta``.
+    log_linear_rate : array
+        Simeoni: log of the linear growth rate ``lambda1`` (volume per time unit).
+    log_regression_rate, logit_sensitive : array
+        Regrowth: log of the decay rate ``d`` and logit of the sensitive fraction ``f``.
+    xp : module
+        ``jax.numpy`` (model) or ``numpy`` (summaries, float64).
+
+    Notes
+    -----
+    Every form is finite in float32 at any time and parameter value: Gompertz through an
+    ``expm1`` ratio, regrowth as ``logaddexp(log f - d t, log(1 - f) + r t)`` (never a sum of
+    exponentials), Simeoni's linear phase as ``log(V_s) + log1p(lambda1 (t - t_s) / V_s)``.
+    """
+    if growth in ("exponential", "gompertz"):
+        return b + growth_curve(t, r, deceleration if growth == "gompertz" else 0.0, xp)
+    if growth == "regrowth":
+        d = xp.exp(log_regression_rate)
+        return b + xp.logaddexp(_log_sigmoid(logit_sensitive, xp) - d * t,
+                                _log_sigmoid(-logit_sensitive, xp) + r * t)
+    if growth == "simeoni":
+        eps = 1e-6
+        rp = xp.maximum(r, eps)
+        lv_switch = log_linear_rate - xp.log(rp)  # the volume where r V = lambda1
+        lv_start = xp.maximum(b, lv_switch)
+        t_switch = xp.maximum((lv_switch - b) / rp, 0.0)
+        dt = xp.maximum(t - t_switch, 0.0)
+        linear = lv_start + xp.log1p(xp.exp(log_linear_rate - lv_start) * dt)
+        return xp.where((r > eps) & (t > t_switch), linear, b + r * t)
+    raise ValueError(f"unknown growth {growth!r}")
