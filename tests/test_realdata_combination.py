@@ -37,7 +37,7 @@ pytestmark = [
 def zips():
     import validate_mathews_griner_zip as bench
 
-    from drugbayes.families._zip import zip_delta_classic
+    from drugbayes.families.combination.zip import zip_delta_classic
 
     df = bench.load_blocks(DATA_DIR)
     ids, y, xa, xb = bench.block_grids(df, [19, 45])
