@@ -1,27 +1,21 @@
-"""Run configuration: TOML files validated at the edge (unknown keys are errors).
+"""The pydantic models of a run config: one TOML file, unknown keys are errors.
 
-A config holds one run. ``[model] preset = "dose_response/hier_4pl"`` loads a preset from
-``models/`` (shipped in the wheel as ``drugbayes/presets``); explicit ``options`` and ``priors``
-override the preset's. Paths are relative to the config file.
+A config holds one run. Paths are relative to the config file. The ``[inference]`` table is
+flat (the keys of every back-end side by side, as users write them); which keys each back-end
+reads, and which back-ends exist, is declared by the back-end registry
+(:mod:`drugbayes.inference.registry`), which validates ``inference.method``.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
-import tomllib
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from .errors import ConfigError, Issue
-
-DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl",
-                   "xenograft": "xenograft/exponential",
-                   "combination": "combination/musyc"}
+from ..errors import ConfigError, Issue
 
 KIND_KEYS: dict[str, tuple[str, ...]] = {
     "dose_response": ("dose_unit", "response_scale", "min_doses"),
@@ -94,10 +88,21 @@ class ModelConfig(_Strict):
     priors: dict[str, float] = Field(default_factory=dict)
 
 
-class InferenceConfig(_Strict):
-    """``[inference]``: back-end and its budget (NumPyro argument names where they exist)."""
+def _default_method() -> str:
+    from ..inference.registry import BACKENDS
 
-    method: Literal["nuts", "svi", "map", "screen"] = "nuts"
+    return next(iter(BACKENDS))
+
+
+class InferenceConfig(_Strict):
+    """``[inference]``: back-end and its budget (NumPyro argument names where they exist).
+
+    ``method`` names a registered back-end; each back-end declares the keys it reads
+    (:attr:`drugbayes.inference.registry.Backend.keys`), the others are ignored by it.
+    """
+
+    method: str = Field(default_factory=_default_method,
+                        description="a registered back-end (default: the registry's first)")
     num_chains: int = Field(4, ge=1)
     num_warmup: int = Field(500, ge=1)
     num_samples: int = Field(500, ge=1)
@@ -119,6 +124,16 @@ class InferenceConfig(_Strict):
     screen_target_accept: float = Field(0.8, gt=0, lt=1)
     screen_mode_jump: bool = True
     screen_shard: bool = False
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ..inference.registry import method_problem
+
+        problem = method_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class DiagnosticsConfig(_Strict):
@@ -192,118 +207,3 @@ def _drop_none(obj: Any) -> Any:
     return obj
 
 
-def parse_override(text: str) -> tuple[list[str], Any]:
-    """Parse ``section.key=value``; the value is a TOML value, else a bare string."""
-    if "=" not in text:
-        raise ConfigError([Issue("--set", None, None, text, "expected section.key=value")])
-    key, raw = text.split("=", 1)
-    parts = [p.strip() for p in key.strip().split(".") if p.strip()]
-    if len(parts) < 2:
-        raise ConfigError([Issue("--set", None, key, text, "expected section.key=value")])
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return parts, value
-
-
-def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply ``--set`` overrides to a raw config dict (returns a new dict)."""
-    out = copy.deepcopy(raw)
-    for text in overrides:
-        parts, value = parse_override(text)
-        node = out
-        for p in parts[:-1]:
-            nxt = node.setdefault(p, {})
-            if not isinstance(nxt, dict):
-                raise ConfigError([Issue("--set", None, ".".join(parts), text,
-                                         f"'{p}' is not a section")])
-            node = nxt
-        node[parts[-1]] = value
-    return out
-
-
-def _issues_from_pydantic(err: ValidationError, source: str) -> list[Issue]:
-    issues = []
-    for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
-        if e["type"] == "extra_forbidden":
-            msg = "unknown key"
-        else:
-            msg = e["msg"]
-        val = e.get("input")
-        issues.append(Issue(source, None, loc, None if isinstance(val, dict) else repr(val)
-                            if val is not None else None, msg))
-    return issues
-
-
-def config_from_dict(raw: dict[str, Any], source: str = "<config>",
-                     base_dir: str | Path | None = None) -> Config:
-    """Validate a raw config dict; every problem is reported at once as :class:`ConfigError`."""
-    try:
-        cfg = Config.model_validate(raw)
-    except ValidationError as err:
-        raise ConfigError(_issues_from_pydantic(err, source)) from None
-    cfg.source = source
-    cfg.base_dir = str(base_dir) if base_dir is not None else None
-    return cfg
-
-
-def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
-    """Read, override and validate a TOML config file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([Issue(str(path), None, None, None, "config file not found")])
-    try:
-        raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([Issue(str(path), None, None, None, f"not valid TOML: {exc}")]) from None
-    raw = apply_overrides(raw, overrides or [])
-    return config_from_dict(raw, source=str(path), base_dir=path.resolve().parent)
-
-
-# ---------------------------------------------------------------------------------- presets
-def _preset_roots() -> list[Path]:
-    roots = []
-    try:
-        pkg = resources.files("drugbayes") / "presets"
-        if pkg.is_dir():
-            roots.append(Path(str(pkg)))
-    except (ModuleNotFoundError, TypeError):
-        pass
-    repo_models = Path(__file__).resolve().parents[2] / "models"
-    if repo_models.is_dir():
-        roots.append(repo_models)
-    return roots
-
-
-def list_presets() -> list[str]:
-    """Names of every preset (``family/name``)."""
-    names = set()
-    for root in _preset_roots():
-        for f in root.glob("*/*.toml"):
-            names.add(f"{f.parent.name}/{f.stem}")
-    return sorted(names)
-
-
-def load_preset(name: str) -> dict[str, Any]:
-    """Load a preset TOML by name (``family/name``)."""
-    for root in _preset_roots():
-        f = root / f"{name}.toml"
-        if f.is_file():
-            return tomllib.loads(f.read_text())
-    raise ConfigError([Issue("<config>", None, "model.preset", name,
-                             f"unknown preset; available: {', '.join(list_presets())}")])
-
-
-def resolve_model(model: ModelConfig, kind: str) -> ModelConfig:
-    """Merge the preset (or the kind's default preset) with explicit options and priors."""
-    name = model.preset or (None if model.family else DEFAULT_PRESETS[kind])
-    base: dict[str, Any] = {"options": {}, "priors": {}}
-    if name is not None:
-        base = load_preset(name)
-    family = model.family or base.get("family") or kind
-    options = {**base.get("options", {}), **model.options}
-    priors = {**base.get("priors", {}), **model.priors}
-    return ModelConfig(preset=name, family=family, description=base.get("description"),
-                       options=options, priors=priors)
