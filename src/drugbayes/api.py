@@ -184,12 +184,13 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     log_lik = {}
     if fam.pointwise:
         t_pw = time.perf_counter()
-        pw = fam.pointwise(data, spec, res.samples)
+        pw = fam.pointwise(data, spec, res.samples, seed=seed)
         log_lik = {k: v for k, v in pw.items() if k.startswith("log_lik_")}
         res.samples.update({k: v for k, v in pw.items() if k not in log_lik})
         diag["timings"]["pointwise"] = time.perf_counter() - t_pw
     tree = _posterior_tree(fam, spec, data, res, attrs, log_lik)
-    result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped)
+    result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped,
+                       seed=seed)
     if not diag["passed"]:
         msg = "diagnostics failed: " + ", ".join(
             f"{k}={v['value']}" for k, v in diag["checks"].items() if not v["passed"])

@@ -31,6 +31,9 @@ class FitResult:
         The validated model spec.
     inference : InferenceResult
         Raw draws and timings of the back-end.
+    seed : int
+        The run's seed: every random draw after the fit (predictive quantities in summaries,
+        tables and plots) derives from it (:mod:`drugbayes.seeding`).
     """
 
     posterior: xr.DataTree
@@ -42,6 +45,7 @@ class FitResult:
     interval_prob: float = 0.95
     dropped: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
+    seed: int = 0
     _summaries: dict = field(default_factory=dict, repr=False)
 
     def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
@@ -55,7 +59,7 @@ class FitResult:
             fam = get_family(self.spec.family)
             self._summaries[prob] = fam.summarize(self.data, self.inference.samples,
                                                   self.contrasts, prob, self.inference.method,
-                                                  spec=self.spec)
+                                                  spec=self.spec, seed=self.seed)
         return self._summaries[prob].copy()
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:

@@ -85,7 +85,9 @@ class Family:
     arrays : callable(data) -> dict of numpy arrays passed to ``model``
     posterior_dims : callable(data) -> (dims: dict, coords: dict)
     derived : callable(data, spec, draws) -> dict of derived quantity draws
-    summarize : callable(data, spec, draws, contrasts, prob) -> DataFrame
+    summarize : callable(data, draws, contrasts, prob, method, *, spec, seed) -> DataFrame
+        The summary table; ``seed`` is the run's seed, from which any predictive draw derives
+        (:mod:`drugbayes.seeding`).
     simulate : callable(...) -> (DataFrame, truth)
     prepare : callable(table, DataConfig) -> (validated table, encoded data)
         Read, validate (every problem at once) and encode a table of this family's kind.
@@ -106,7 +108,7 @@ class Family:
         A small simulated table for the contract tests over the registry.
     check_spec : callable(spec, data, source) -> None, optional
         Check model options that name things in the data (raises :class:`ConfigError`).
-    pointwise : callable(result) -> dict, optional
+    pointwise : callable(data, spec, samples, *, seed) -> dict, optional
         Per-unit log-likelihood draws (``log_lik_<dim>``) and other per-unit posterior
         quantities computed from the draws after the fit, for LOO and summaries.
     extra_tables : callable(result) -> dict of file name -> DataFrame, optional

@@ -5,25 +5,26 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...inference.registry import get_backend
 from .._contract import Spec
 from .derived import PROBS, QUANTITY_ORDER, QUANTITY_UNITS, derived, pooled
 
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
-              method: str = "nuts", spec: Spec | None = None) -> pd.DataFrame:
+              method: str = "nuts", spec: Spec | None = None, seed: int = 0) -> pd.DataFrame:
     """Summary table: one row per cell line x pair x quantity, then the pooled rows per pair.
 
     Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
     r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
-    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` is accepted
-    for the family contract (the quantities do not depend on it).
+    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` and ``seed``
+    are accepted for the family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
     from ...report.summary import _prob_stats, _stats
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
-    diag = method == "nuts"
+    diag = get_backend(method).chains
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
     frames = []

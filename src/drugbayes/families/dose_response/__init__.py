@@ -18,8 +18,8 @@ from .spec import DETERMINISTIC, DoseResponseOptions, DoseResponsePriors
 from .summary import summarize_dose_response, validate_contrasts
 
 
-def summarize(*args, spec=None, **kwargs):
-    """:func:`.summary.summarize_dose_response` (the spec is not needed)."""
+def summarize(*args, spec=None, seed: int = 0, **kwargs):
+    """:func:`.summary.summarize_dose_response` (no random draws: spec and seed unused)."""
     return summarize_dose_response(*args, **kwargs)
 
 

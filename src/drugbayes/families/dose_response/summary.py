@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, Issue
+from ...inference.registry import get_backend
 from ...report.summary import _prob_stats, _stats
 
 COLUMNS = ["cell_line", "drug", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
@@ -37,7 +38,7 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
 
     dq = derived(data, draws)
     unit = data.dose_unit
-    diag = method in ("nuts", "screen")
+    diag = get_backend(method).chains
     cl = [data.cell_lines[c] for c in data.group_cell]
     dr = [data.drugs[d] for d in data.group_drug]
     frames = []

@@ -32,7 +32,7 @@ def summarize(*args, spec: Spec | None = None, **kwargs):
 def extra_tables(result) -> dict:
     """``mice.csv``: one row per mouse (see :func:`.summary.mouse_table`)."""
     return {"mice.csv": mouse_table(result.data, result.inference.samples,
-                                    result.spec.options.growth)}
+                                    result.spec.options.growth, seed=result.seed)}
 
 
 FAMILY = Family(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import jax
 import numpy as np
 
+from ... import seeding
 from ...curves import log_volume
 from .._contract import Spec
 from .data import _cure_groups, arrays
@@ -50,7 +50,7 @@ def observed(data, samples: dict) -> dict:
             "constant": const, "constant_dims": cdims}
 
 
-def pointwise(data, spec: Spec, samples: dict, chunk: int = 256) -> dict:
+def pointwise(data, spec: Spec, samples: dict, chunk: int = 256, seed: int = 0) -> dict:
     """Per-mouse log-likelihood draws ``log_lik_mouse`` (for LOO; with a cure component the
     marginal over cured / not cured) and, with a cure component,
     ``p_complete_regression_mouse``: each mouse's probability of being cured given its data
@@ -73,7 +73,7 @@ def pointwise(data, spec: Spec, samples: dict, chunk: int = 256) -> dict:
     flat = {k: np.asarray(v).reshape(C * D, *np.asarray(v).shape[2:])
             for k, v in samples.items() if k not in sites}
     parts: dict[str, list] = {k: [] for k in sites}
-    key = jax.random.PRNGKey(0)
+    key = seeding.jax_key(seed, "xenograft.pointwise")
     for i in range(0, C * D, chunk):
         sl = {k: v[i:i + chunk] for k, v in flat.items()}
         n = next(iter(sl.values())).shape[0]
@@ -83,11 +83,6 @@ def pointwise(data, spec: Spec, samples: dict, chunk: int = 256) -> dict:
         for k in sites:
             parts[k].append(out[k][:n])
     return {k: np.concatenate(v).reshape(C, D, -1) for k, v in parts.items()}
-
-
-PREDICTIVE_SEED = 20261127
-"""Seed of the posterior predictive draws in summaries and plots (fixed: same draws, same
-table)."""
 
 
 def _g(t: float | np.ndarray, beta: np.ndarray) -> np.ndarray:
@@ -188,9 +183,13 @@ def _time_to_target_grid(b, r, params: dict, target: float, t_max: float) -> np.
     return np.where(hit, np.where(k == 0, 0.0, t), np.inf)
 
 
-def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED,
+def derived(data, draws: dict, scale: str = "log", seed: int = 0,
             growth: str = "exponential") -> dict:
-    """Per-arm-group derived quantity draws ``(chain, draw, group)`` (float64)."""
+    """Per-arm-group derived quantity draws ``(chain, draw, group)`` (float64).
+
+    ``seed`` is the run's seed: the posterior-predictive quantities (time to volume of a new
+    mouse, Simeoni T/C) take their own stream derived from it (:mod:`drugbayes.seeding`).
+    """
     rate = _draws(draws, "grp_rate")
     beta = _draws(draws, "grp_deceleration")
     sr = _draws(draws, "sd_mouse_rate")[..., None]
@@ -209,7 +208,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = PREDICTIVE_SEED,
     with np.errstate(divide="ignore"):
         out["doubling_time"] = np.where(gr > 0, np.log(2.0) / np.where(gr > 0, gr, 1.0), np.inf)
     t_tc = data.tc_day - data.start_day
-    rng = np.random.default_rng(seed)
+    rng = seeding.rng(seed, "xenograft.derived")
     cure = _draws(draws, "grp_cure_fraction") if "grp_cure_fraction" in draws else None
     if growth in ("exponential", "gompertz"):
         g_tc = _g(t_tc, beta)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .derived import PREDICTIVE_SEED, _draws, _log_v, _new_mice, curve_params
+from ... import seeding
+from .derived import _draws, _log_v, _new_mice, curve_params
 
 # --------------------------------------------------------------------------------- mRECIST
 MRECIST_CLASSES = ("cr", "pr", "sd", "pd")
@@ -71,22 +72,22 @@ def _schedule(data, g: int) -> np.ndarray:
 
 
 def predictive_mrecist(data, draws: dict, growth: str, per: str = "arm",
-                       max_draws: int = 400, seed: int = PREDICTIVE_SEED) -> np.ndarray:
+                       max_draws: int = 400, seed: int = 0) -> np.ndarray:
     """mRECIST class probabilities from posterior-predictive measured trajectories.
 
     ``per = "arm"``: a new mouse of each arm group (baseline, rate and cure drawn from the
     arm's population, typical experiment); ``per = "mouse"``: each mouse of the study (its own
     posterior baseline and rate, cured with its posterior probability). Trajectories are
     measured on the arm's schedule with the model's measurement error; values below the
-    detection limit read 0. Each kind has its own random stream (``seed``), so either is
-    reproducible on its own.
+    detection limit read 0. Each kind has its own random stream derived from the run's
+    ``seed`` (:mod:`drugbayes.seeding`), so either is reproducible on its own.
 
     Returns
     -------
     ndarray (group or mouse, 4)
         Probabilities of CR, PR, SD, PD.
     """
-    rng = np.random.default_rng([seed, 0 if per == "arm" else 1])
+    rng = seeding.rng(seed, f"xenograft.mrecist.{per}")
     names = ("grp_baseline", "grp_rate", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
              "grp_deceleration", "log_linear_rate_10d", "log_regression_rate_10d",
              "logit_sensitive", "grp_cure_fraction", "sigma", "sigma_caliper",

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ... import seeding
 from ...report.plots import _safe
-from .derived import PREDICTIVE_SEED, _log_v, _new_mice, curve_params, initial_rate
+from .derived import _log_v, _new_mice, curve_params, initial_rate
 from .mrecist import _flat_sub, _noise_sd
 
 
@@ -35,7 +36,7 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     log1p = getattr(result.spec.options, "scale", "log") == "log1p"
 
     growth = getattr(result.spec.options, "growth", "exponential")
-    rng = np.random.default_rng(PREDICTIVE_SEED)
+    rng = seeding.rng(getattr(result, "seed", 0), "xenograft.plots")
     names = ("grp_baseline", "grp_rate", "grp_deceleration", "sd_mouse_baseline",
              "sd_mouse_rate", "corr_mouse", "log_linear_rate_10d", "log_regression_rate_10d",
              "logit_sensitive", "grp_cure_fraction", "sigma", "sigma_caliper")

@@ -62,6 +62,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, Issue
+from ...inference.registry import get_backend
 from ...report.summary import _prob_stats, _stats
 from .derived import _draws, derived
 from .mrecist import MRECIST_CLASSES, observed_mrecist, predictive_mrecist
@@ -70,10 +71,10 @@ COLUMNS = ["cell_line", "arm", "quantity", "unit", "mean", "sd", "median", "lowe
            "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
 
 
-def mouse_table(data, draws: dict, growth: str = "exponential") -> pd.DataFrame:
+def mouse_table(data, draws: dict, growth: str = "exponential", seed: int = 0) -> pd.DataFrame:
     """One row per mouse: arm, status, observed mRECIST, posterior probability of complete
     regression (cure component), mRECIST class probabilities, posterior median growth rate."""
-    pm = predictive_mrecist(data, draws, growth, per="mouse")
+    pm = predictive_mrecist(data, draws, growth, per="mouse", seed=seed)
     rate = _draws(draws, "mouse_rate")
     df = pd.DataFrame({
         "cell_line": [data.cell_lines[data.group_cell[g]] for g in data.mouse_group],
@@ -114,7 +115,7 @@ def _control_groups(data) -> dict[int, int]:
 def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
                         prob: float = 0.95, method: str = "nuts",
                         scale: str = "log", growth: str | None = None,
-                        mrecist_rows: bool = True) -> pd.DataFrame:
+                        mrecist_rows: bool = True, seed: int = 0) -> pd.DataFrame:
     """Summary table of the ``xenograft`` family (one row per arm group and quantity).
 
     Parameters
@@ -137,9 +138,9 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     mrecist_rows : bool
         Add the per-arm mRECIST class probabilities (posterior predictive).
     """
-    diag = method == "nuts"
+    diag = get_backend(method).chains
     growth = growth or "exponential"
-    dq = derived(data, draws, scale, growth=growth)
+    dq = derived(data, draws, scale, seed=seed, growth=growth)
     gompertz = growth == "gompertz"
     cl = [data.cell_lines[c] for c in data.group_cell]
     arm = [data.arms[a] for a in data.group_arm]
@@ -192,7 +193,7 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     rows("time_to_volume", _stats(ttv, prob, False), allg,
          np.where(p_inf > 0.5, "not_reached", ""))
     if mrecist_rows:
-        p_cls = predictive_mrecist(data, draws, growth, per="arm")
+        p_cls = predictive_mrecist(data, draws, growth, per="arm", seed=seed)
         for k, c in enumerate(MRECIST_CLASSES):
             rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
     for c in contrasts or []:
