@@ -365,7 +365,10 @@ def test_surfaces_reused_once_and_loewe_margins(map_fits):
     """The DataTree and the summary share one computation of the surfaces (reused once, by
     identity of the draws), and the Loewe null computed on the inner wells only equals the
     full-grid ``loewe_null``."""
-    from drugbayes.families.combination import surfaces as fc
+    import importlib
+
+    # the module (the package exports its function ``surfaces`` under the same name)
+    fc = importlib.import_module("drugbayes.families.combination.surfaces")
 
     r, _, _ = map_fits
     draws = r.inference.samples
