@@ -108,3 +108,17 @@ def test_every_module_imports_in_any_order():
         res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              timeout=300)
         assert res.returncode == 0, f"order seed {seed}: {res.stderr[-2000:]}"
+def test_family_names_live_in_the_registry_only():
+    """api, config, cli and diagnostics name no family (the registry is the only list)."""
+    names = ("dose_response", "xenograft", "combination")
+    for mod in ("api.py", "cli.py", "diagnostics.py", "results.py", "outputs.py",
+                "config/__init__.py", "config/schema.py", "config/loading.py",
+                "config/presets.py", "config/toml.py"):
+        path = SRC / mod
+        if not path.exists():
+            continue
+        code = ast.unparse(ast.parse(path.read_text()))  # docstrings/comments aside
+        tree = ast.parse(code)
+        strings = [n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str) and n.value in names]
+        assert strings == [], f"{mod} names families {strings}"

@@ -22,7 +22,7 @@ from .config import (
 )
 from .diagnostics import check
 from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
-from .families import Spec, family_for_kind, get_family
+from .families import Spec, family_for_kind, get_family, kinds
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .outputs import assembling, logging_to, output_dir_issues, write_run_directory
@@ -36,14 +36,16 @@ log = logging.getLogger("drugbayes")
 
 
 # ----------------------------------------------------------------------------- stages
-def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = None,
+def prepare(table: Any, *, kind: str | None = None, columns: dict | None = None,
             **options: Any) -> tuple[Any, Any]:
     """Read, validate and encode a table (raises on bad input, listing every problem).
 
     Parameters
     ----------
     table : path or DataFrame
-    kind : {"dose_response", "xenograft", "combination"}
+    kind : str, optional
+        A registered data kind (``drugbayes families``); default: the first registered one
+        (dose-response wells).
     columns : dict, optional
         Canonical column name -> the table's column name.
     **options
@@ -55,8 +57,8 @@ def prepare(table: Any, *, kind: str = "dose_response", columns: dict | None = N
     -------
     (validated table, encoded data)
     """
-    dc = _validated(DataConfig, {"kind": kind, "columns": dict(columns or {}), **options},
-                    "data")
+    dc = _validated(DataConfig, {"kind": kind or kinds()[0], "columns": dict(columns or {}),
+                                 **options}, "data")
     return family_for_kind(dc.kind).prepare(table, dc)
 
 
@@ -103,7 +105,7 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
     return add_nd_coords(tree, extra.get("coords_nd", {}))
 
 
-def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = None,
+def fit(table: Any, kind: str | None = None, *, model: str | dict | None = None,
         inference: dict | InferenceConfig | None = None, seed: int = 0,
         columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
         diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
@@ -115,8 +117,9 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
     table : path or DataFrame
         CSV/Parquet path or a DataFrame: one row per well (dose-response) or per mouse and
         measurement day (xenograft).
-    kind : {"dose_response", "xenograft", "combination"}
-        Data kind.
+    kind : str, optional
+        A registered data kind (``drugbayes families``); default: the first registered one
+        (dose-response wells).
     model : str or dict, optional
         Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
         "priors":...}``; default: the kind's default preset.
@@ -156,6 +159,7 @@ def fit(table: Any, kind: str = "dose_response", *, model: str | dict | None = N
                 else _validated(InferenceConfig, inference or {}, "inference"))
     thresholds = (diagnostics if isinstance(diagnostics, DiagnosticsConfig)
                   else _validated(DiagnosticsConfig, diagnostics or {}, "diagnostics"))
+    kind = kind or kinds()[0]
     spec = _spec(model, kind)
     fam = get_family(spec.family)
     if fam.kind != kind:

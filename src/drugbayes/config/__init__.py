@@ -16,9 +16,8 @@ from .loading import (
     load_config,
     parse_override,
 )
-from .presets import DEFAULT_PRESETS, list_presets, load_preset, resolve_model
+from .presets import list_presets, load_preset, resolve_model
 from .schema import (
-    KIND_KEYS,
     Config,
     DataConfig,
     DiagnosticsConfig,
@@ -26,11 +25,12 @@ from .schema import (
     ModelConfig,
     ReportConfig,
     RunConfig,
+    kind_keys,
 )
 from .toml import dump_toml
 
 __all__ = [
-    "DEFAULT_PRESETS", "KIND_KEYS", "Config", "DataConfig", "DiagnosticsConfig",
+    "Config", "DataConfig", "DiagnosticsConfig", "kind_keys",
     "InferenceConfig", "ModelConfig", "ReportConfig", "RunConfig", "apply_overrides",
     "config_from_dict",
     "dump_toml", "list_presets", "load_config", "load_preset", "parse_override",

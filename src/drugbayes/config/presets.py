@@ -12,9 +12,6 @@ from typing import Any
 from ..errors import ConfigError, Issue
 from .schema import ModelConfig
 
-DEFAULT_PRESETS = {"dose_response": "dose_response/hier_4pl",
-                   "xenograft": "xenograft/exponential",
-                   "combination": "combination/musyc"}
 
 def _preset_roots() -> list[Path]:
     roots = []
@@ -51,7 +48,9 @@ def load_preset(name: str) -> dict[str, Any]:
 
 def resolve_model(model: ModelConfig, kind: str) -> ModelConfig:
     """Merge the preset (or the kind's default preset) with explicit options and priors."""
-    name = model.preset or (None if model.family else DEFAULT_PRESETS[kind])
+    from ..families import family_for_kind
+
+    name = model.preset or (None if model.family else family_for_kind(kind).default_preset)
     base: dict[str, Any] = {"options": {}, "priors": {}}
     if name is not None:
         base = load_preset(name)

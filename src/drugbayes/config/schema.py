@@ -17,14 +17,22 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..errors import ConfigError, Issue
 
-KIND_KEYS: dict[str, tuple[str, ...]] = {
-    "dose_response": ("dose_unit", "response_scale", "min_doses"),
-    "xenograft": ("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
-                  "start_day", "tc_day", "target_volume"),
-    "combination": ("dose_unit", "response_scale", "min_doses"),
-}
-"""The flat ``[data]`` keys that belong to each kind (``path``, ``kind``, ``missing`` and
-``columns`` are common to all)."""
+
+def kind_keys() -> dict[str, tuple[str, ...]]:
+    """The flat ``[data]`` keys of each kind, from the family registry (``path``, ``kind``,
+    ``missing`` and ``columns`` are common to all)."""
+    from ..families import REGISTRY
+
+    out: dict[str, tuple[str, ...]] = {}
+    for fam in REGISTRY.values():
+        out.setdefault(fam.kind, fam.data_keys)
+    return out
+
+
+def _default_kind() -> str:
+    from ..families import kinds
+
+    return kinds()[0]
 
 
 class _Strict(BaseModel):
@@ -43,7 +51,7 @@ class DataConfig(_Strict):
     """``[data]``: the input table and how to read it."""
 
     path: str | None = None
-    kind: Literal["dose_response", "xenograft", "combination"] = "dose_response"
+    kind: str = Field(default_factory=_default_kind, description="a registered data kind")
     missing: Literal["drop", "error"] = "drop"
     columns: dict[str, str] = Field(default_factory=dict)
     # dose_response
@@ -64,18 +72,22 @@ class DataConfig(_Strict):
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> DataConfig:
-        own = set(KIND_KEYS[self.kind])
-        foreign = sorted({k for kind, keys in KIND_KEYS.items() if kind != self.kind
+        keys_of = kind_keys()
+        if self.kind not in keys_of:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of "
+                             f"{', '.join(keys_of)}")
+        own = set(keys_of[self.kind])
+        foreign = sorted({k for kind, keys in keys_of.items() if kind != self.kind
                           for k in keys if k in self.model_fields_set and k not in own})
         if foreign:
             raise ValueError(f"key(s) {', '.join(foreign)} do not apply to kind "
-                             f"{self.kind!r} (its keys: {', '.join(KIND_KEYS[self.kind])})")
+                             f"{self.kind!r} (its keys: {', '.join(keys_of[self.kind])})")
         return self
 
     def options(self) -> dict[str, Any]:
         """The kind's flat keys plus ``missing`` (what ``prepare`` takes)."""
         return {"missing": self.missing,
-                **{k: getattr(self, k) for k in KIND_KEYS[self.kind]}}
+                **{k: getattr(self, k) for k in kind_keys()[self.kind]}}
 
 
 class ModelConfig(_Strict):

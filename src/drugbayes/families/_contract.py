@@ -113,6 +113,15 @@ class Family:
         quantities computed from the draws after the fit, for LOO and summaries.
     extra_tables : callable(result) -> dict of file name -> DataFrame, optional
         Further tables of the run directory (e.g. one row per mouse).
+    default_preset : str
+        The preset a config of this family's kind gets without ``[model]``.
+    data_keys : tuple of str
+        The flat ``[data]`` keys of this kind (besides ``path``, ``kind``, ``missing``,
+        ``columns``), passed to ``prepare``.
+    simulate_cli : callable(args) -> (table, truth, message), optional
+        ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
+        arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
+        ``mice_per_arm``, ``response_scale``, ``seed``) and a line describing the table.
     """
 
     name: str
@@ -139,6 +148,9 @@ class Family:
     check_spec: Callable[..., None] | None = None
     pointwise: Callable[..., dict] | None = None
     extra_tables: Callable[..., dict] | None = None
+    default_preset: str = ""
+    data_keys: tuple[str, ...] = ()
+    simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,
                   preset: str | None = None, description: str | None = None) -> Spec:

@@ -14,7 +14,7 @@ from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
 from .model import init_values, latents, likelihood, model
 from .plots import plot_combination
-from .simulate import simulate, simulate_wells, true_excess
+from .simulate import simulate, simulate_cli, simulate_wells, true_excess
 from .spec import DETERMINISTIC, CombinationOptions, CombinationPriors
 from .summary import summarize, validate_contrasts
 from .surfaces import bliss_null, hill_fraction, hsa_null, loewe_null, musyc_surface, surfaces
@@ -45,6 +45,9 @@ FAMILY = Family(
                "loewe_excess")),
     extra_sites=extra_sites,
     plot=plot_combination,
+    default_preset="combination/musyc",
+    data_keys=("dose_unit", "response_scale", "min_doses"),
+    simulate_cli=simulate_cli,
 )
 
 __all__ = ["FAMILY", "QUANTITY_ORDER", "QUANTITY_UNITS", "CombinationOptions", "CombinationPriors",

@@ -129,3 +129,11 @@ def simulate(n_cell_lines: int = 4, *, n_doses: int = 5, n_replicates: int = 3,
     wells = simulate_wells(truth, doses, doses, n_replicates=n_replicates,
                            n_experiments=n_experiments, noise_sd=noise_sd, seed=seed + 1)
     return wells, true_excess(truth, doses, doses)
+
+
+def simulate_cli(args) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``drugbayes simulate --kind combination``: wells, truth and a line about them."""
+    table, truth = simulate(args.cell_lines, n_replicates=args.replicates,
+                            n_experiments=args.experiments, seed=args.seed)
+    return table, truth, (f"{len(table)} wells of {len(truth)} checkerboards, drugs DA x DB; "
+                          "doses in uM, viability fraction")

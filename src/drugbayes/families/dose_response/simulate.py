@@ -171,3 +171,11 @@ def simulate_dose_response(
     wells = simulate_wells(truth, doses, n_replicates=n_replicates, experiment_effects=exp,
                            response_scale=response_scale, noise_sd=noise_sd, seed=seed + 1)
     return wells, truth
+
+
+def simulate_cli(args) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``drugbayes simulate --kind dose_response``: wells, truth and a line about them."""
+    wells, truth = simulate_dose_response(
+        args.cell_lines, args.drugs, n_replicates=args.replicates,
+        n_experiments=args.experiments, response_scale=args.response_scale, seed=args.seed)
+    return wells, truth, f"{len(wells)} wells; doses in uM"

@@ -16,7 +16,7 @@ from .data import arrays, check_spec, contract_data, describe, prepare
 from .derived import observed, pointwise, posterior_dims
 from .model import _obs_loglik, init_values, latents, likelihood, map_start, model
 from .plots import plot_xenograft
-from .simulate import simulate_xenograft
+from .simulate import simulate_cli, simulate_xenograft
 from .spec import DETERMINISTIC, TIME_SCALE, XenograftOptions, XenograftPriors
 from .summary import mouse_table, summarize_xenograft, validate_xenograft_contrasts
 
@@ -64,6 +64,10 @@ FAMILY = Family(
               ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
                "p_complete_regression", "bliss_excess", "hsa_excess")),
     plot=plot_xenograft,
+    default_preset="xenograft/exponential",
+    data_keys=("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
+               "start_day", "tc_day", "target_volume"),
+    simulate_cli=simulate_cli,
 )
 
 __all__ = ["FAMILY", "GROWTH_FORMS", "TIME_SCALE", "XenograftOptions", "XenograftPriors",

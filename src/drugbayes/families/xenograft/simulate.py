@@ -156,3 +156,11 @@ def simulate_xenograft(
     if n_experiments == 1:
         table = table.drop(columns="experiment")
     return table, pd.DataFrame(truth)
+
+
+def simulate_cli(args) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``drugbayes simulate --kind xenograft``: measurements, truth and a line about them."""
+    table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=args.experiments,
+                                      seed=args.seed)
+    return table, truth, (f"{len(table)} measurements of {table['mouse'].nunique()} mice; "
+                          "calipers in mm")
