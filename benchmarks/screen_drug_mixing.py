@@ -22,10 +22,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-import screen_peers as peers
 
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
+from drugbayes.testing import convergence
 
 OUT = Path(__file__).resolve().parent / "results"
 DRUGS = (219, 2)
@@ -63,7 +63,7 @@ def main() -> None:
         mu = fit.globals["mu"]  # [chain, draw, D, 3]
         for j, drug in enumerate(DRUGS):
             for k, name in enumerate(("mu_log10_ic50", "mu_log_hill", "mu_logit_bottom")):
-                c = peers.convergence({name: mu[..., j, k]})
+                c = convergence({name: mu[..., j, k]})
                 runs.append({"seed": seed, "drug": drug, "parameter": name,
                              "truth": float(truth["mu"][drug, k]),
                              "posterior_mean": float(mu[..., j, k].mean()),

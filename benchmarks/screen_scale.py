@@ -42,6 +42,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import screen_peers as peers  # noqa: E402
 
+from drugbayes.testing import convergence  # noqa: E402
+
 SHAPES = {1000: (100, 10), 2000: (200, 10), 10000: (200, 50), 100000: (500, 200),
           300000: (1000, 300)}
 DOSE_SHIFT = -1.0  # simulated doses 0.001-10 uM: log10 uM = centred x - 1
@@ -102,7 +104,7 @@ def run_screen(grid, args, truth: dict | None = None) -> tuple[dict, dict]:
     hyper = {"mu_log10_ic50": g["mu"][..., 0], "mu_log_hill": g["mu"][..., 1],
              "mu_logit_bottom": g["mu"][..., 2], "sigma_cell_line": g["sigma_cell"],
              "eff_cell_line": g["cell"], "sigma_curve": g["sig"], "sigma": g["sigma"]}
-    conv_h = peers.convergence(hyper)
+    conv_h = convergence(hyper)
     ic50 = {"min_ess_bulk": float(np.min(s["ess_bulk"][pres])),
             "min_ess_tail": float(np.min(s["ess_tail"][pres])),
             "max_rhat": float(np.max(s["r_hat"][pres])),
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = peers.run_plain_nuts(long, num_chains=4, num_warmup=300, num_samples=300,
                                            seed=args.seed)
                 hyper = dict(res["hyper"])
-                conv = peers.convergence({"log10_ic50": res["log10_ic50"], **hyper})
+                conv = convergence({"log10_ic50": res["log10_ic50"], **hyper})
             elif method == "plain_svi":
                 res = peers.run_plain_svi(long, num_steps=args.svi_steps, seed=args.seed)
             elif method == "map":

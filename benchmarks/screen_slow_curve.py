@@ -29,10 +29,10 @@ from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
-from screen_mode_jump import autocorrelation, curve_chain, one_curve_problem
 
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
+from drugbayes.testing import autocorrelation, curve_chain, one_curve_problem
 
 OUT = Path(__file__).resolve().parent / "results"
 CURVE = (419, 19)

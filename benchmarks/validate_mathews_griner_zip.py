@@ -49,11 +49,16 @@ import numpy as np
 import pandas as pd
 from combination_scale import combinations_passing  # sibling script in benchmarks/
 
+from drugbayes.testing import (
+    MATHEWS_GRINER_FILE,
+    block_grids,
+    mathews_griner_blocks,
+    synergyfinder_reference,
+)
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "benchmarks" / "results"
 DEFAULT_DATA = "../shared/data/combination_mathews_griner"
-DATA_FILE = "mathews_griner_TMD8_ibrutinib_combos.csv"
-REF_FILE = "synergyfinder_vignette_reference.csv"
 SEED = 20261127
 BLOCKS = (19, 45)
 
@@ -62,38 +67,6 @@ def data_dir(path: str | None = None) -> Path:
     """``path`` (default ``../shared/data/...``) resolved against the repository root."""
     p = Path(path if path is not None else DEFAULT_DATA)
     return (p if p.is_absolute() else REPO / p).resolve()
-
-
-def load_blocks(folder: Path) -> pd.DataFrame:
-    """The screen's wells as given (one row per well)."""
-    return pd.read_csv(folder / DATA_FILE)
-
-
-def load_reference(folder: Path) -> dict[int, float]:
-    """SynergyFinder's mean ZIP per block (% inhibition, positive = synergy)."""
-    ref = pd.read_csv(folder / REF_FILE)
-    ref = ref[(ref["method"] == "ZIP") & (ref["statistic"] == "mean_synergy_over_matrix")]
-    return {int(b): float(v) for b, v in zip(ref["BlockId"], ref["value"])}
-
-
-def block_grids(df: pd.DataFrame, blocks: list[int] | None = None
-                ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
-    """``(block ids, y [K, 6, 6] viability fraction, log10 ibrutinib doses [K, 6], log10 partner
-    doses [K, 6])``; axis 1 is ibrutinib (``ColConcs``), axis 2 the partner (``RowConcs``),
-    index 0 dose 0, doses ascending."""
-    ids = sorted(df["BlockId"].unique()) if blocks is None else list(blocks)
-    ys, xa, xb = [], [], []
-    for b in ids:
-        g = df[df["BlockId"] == b]
-        da = np.sort(g["ColConcs"].unique())
-        dbb = np.sort(g["RowConcs"].unique())
-        y = np.full((len(da), len(dbb)), np.nan)
-        y[np.searchsorted(da, g["ColConcs"]), np.searchsorted(dbb, g["RowConcs"])] = (
-            g["viability"].to_numpy(float) / 100.0)
-        ys.append(y)
-        xa.append(np.log10(np.where(da > 0, da, 1.0)))
-        xb.append(np.log10(np.where(dbb > 0, dbb, 1.0)))
-    return ids, np.array(ys), np.array(xa), np.array(xb)
 
 
 def wells_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -186,12 +159,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     folder = data_dir(args.data_dir)
-    if not (folder / DATA_FILE).is_file():
-        print(f"data not found: {folder / DATA_FILE} (see ../shared/data/README.md)",
+    if not (folder / MATHEWS_GRINER_FILE).is_file():
+        print(f"data not found: {folder / MATHEWS_GRINER_FILE} (see ../shared/data/README.md)",
               file=sys.stderr)
         return 2
-    df = load_blocks(folder)
-    ref = load_reference(folder)
+    df = mathews_griner_blocks(folder)
+    ref = synergyfinder_reference(folder)
     res: dict = {"data": str(folder), "seed": SEED,
                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version()}}
