@@ -11,28 +11,27 @@
    warmup + 120 draws), with and without the jump: seconds and the 1% quantile, minimum and
    median of the curves' log10 IC50 bulk ESS.
 
-Writes ``benchmarks/results/screen_mode_jump.{json,md}``.
+Writes ``benchmarks/results/sampler/screen_mode_jump.{json,md}``.
 
-Usage: ``python benchmarks/screen_mode_jump.py``
+Usage: ``python -m benchmarks.sampler.screen_mode_jump``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks._common import git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
 from drugbayes.testing import curve_chain, one_curve_problem
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("sampler")
 CURVE = (23, 270)
 RIDGE_START = (1.3, 0.0, 2.9, 0.0)
 CHECK_SWEEPS = (10, 30, 100, 300, 1000, 2000)
@@ -76,22 +75,20 @@ def whole_sampler() -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     t0 = time.perf_counter()
     grid, truth = sc.simulate_screen(1000, 300, seed=0)
     esc = ridge_escape(grid, truth)
     del grid
     print(json.dumps(esc, indent=1), flush=True)
     rows = whole_sampler()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+    commit = git_commit()
+    res = {"timestamp": utc_timestamp(), "commit": commit,
            "device": str(jax.devices()[0]), "ridge_escape": esc, "whole_sampler": rows,
            "wall_s": time.perf_counter() - t0}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "screen_mode_jump.json").write_text(json.dumps(res, indent=2, default=float))
     md = [f"# Screen back-end: the mode jump ({res['timestamp']}, commit {commit}, "
-          f"{res['device']}, 2 cores)", "", "`python benchmarks/screen_mode_jump.py`", "",
+          f"{res['device']}, 2 cores)", "", "`python -m benchmarks.sampler.screen_mode_jump`", "",
           f"## Ridge escape: curve {CURVE} of the 300,000-curve screen, 512 chains from "
           f"{RIDGE_START}", "",
           "| kernel | " + " | ".join(f"outside 99% after {t}" for t in CHECK_SWEEPS)
@@ -116,7 +113,7 @@ def main() -> None:
         if w:
             md.append(f"- mode jump {r['mode_jump']}: ({w['cell']}, {w['drug']}) ESS "
                       f"{w['value']:.0f}: " + ", ".join(f"{v:.2f}" for v in w["chain_mean"]))
-    (OUT / "screen_mode_jump.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "screen_mode_jump", res, md)
     print("\n".join(md))
 
 

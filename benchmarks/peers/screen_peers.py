@@ -1,4 +1,4 @@
-"""Peers and scoring for the screen-scale benchmark (``benchmarks/screen_scale.py``).
+"""Peers and scoring for the screen-scale benchmark (``benchmarks/scale/screen_scale.py``).
 
 This module holds what the screen-scale benchmark compares drugbayes against, and how every
 method is scored, so that the main script only simulates the screen, runs drugbayes and calls in
@@ -9,7 +9,7 @@ here:
   initialisation, model data baked into the program), deliberately *not* optimised, sampled with
   stock NumPyro NUTS or fitted with stock ``AutoNormal`` SVI;
 - ``run_scipy``: the per-curve bounded ``scipy.optimize.curve_fit`` loop of
-  ``dose_response_screen.scipy_loop`` with Wald intervals;
+  ``benchmarks.peers.dose_response_screen.scipy_loop`` with Wald intervals;
 - ``convergence`` (bulk/tail ESS, rank-normalised split R-hat, nested R-hat; from
   ``drugbayes.testing``), vectorised over parameters so that it handles 300,000 curves x 8
   chains x 300 draws in chunks; its numbers are those of ``arviz_stats``
@@ -27,7 +27,7 @@ Input format (one entry per well; a group is one curve = one cell line x drug)::
 
 Self-check (small simulated screen; writes ``/tmp/screen_peers_check.{json,md}``)::
 
-    python benchmarks/screen_peers.py
+    python -m benchmarks.peers.screen_peers
 """
 
 from __future__ import annotations
@@ -44,19 +44,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from dose_response_screen import (  # noqa: E402
-    BOUNDS,
-    HI,
-    LO,
-    _cov,
-    _err_stats,
-    scipy_loop,
-)
-from dose_response_screen import environment as _screen_environment  # noqa: E402
-
-from drugbayes.testing import check_convergence_against_arviz_stats, convergence  # noqa: E402
+from benchmarks._common import environment as _base_environment
+from benchmarks.peers.dose_response_screen import BOUNDS, HI, LO, _cov, _err_stats, scipy_loop
+from drugbayes.testing import check_convergence_against_arviz_stats, convergence
 
 Long = Mapping[str, Any]
 
@@ -476,10 +466,10 @@ def peak_device_memory() -> int | None:
 
 
 def environment() -> dict:
-    """``dose_response_screen.environment()`` plus the JAX device kinds and x64 flag."""
+    """``benchmarks._common.environment()`` plus the JAX device kinds and x64 flag."""
     import jax
 
-    env = _screen_environment()
+    env = _base_environment()
     env["jax_device_kind"] = [d.device_kind for d in jax.devices()]
     env["jax_platform"] = jax.devices()[0].platform
     env["jax_enable_x64"] = bool(jax.config.jax_enable_x64)
@@ -678,7 +668,7 @@ def _self_check(out_stem: Path = Path("/tmp/screen_peers_check")) -> None:
           file=sys.stderr)
 
     meta = {"title": "screen_peers self-check (20 cell lines x 5 drugs, 9 doses, 2 reps)",
-            "command": "python benchmarks/screen_peers.py",
+            "command": "python -m benchmarks.peers.screen_peers",
             "environment": environment(),
             "nested_rhat_check": {"convergence": nested, "arviz_stats": nested_check},
             "notes": ["plain_nuts: 2 chains x (100 warmup + 100 samples); 'compile' is "

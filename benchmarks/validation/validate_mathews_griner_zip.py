@@ -25,18 +25,17 @@ matrices. Ibrutinib's monotherapy curve is shared by every block (one cell line)
 
 Usage
 -----
-    nice -n 10 .venv/bin/python benchmarks/validate_mathews_griner_zip.py --method svi
-    nice -n 10 .venv/bin/python benchmarks/validate_mathews_griner_zip.py --method nuts \\
+    nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip --method svi
+    nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip --method nuts \\
         --chains 2 --warmup 300 --samples 300
     ... --method none     (classic ZIP only)
 
-Writes ``benchmarks/results/mathews_griner_zip_<method>.json`` and ``.md``.
+Writes ``benchmarks/results/validation/mathews_griner_zip_<method>.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -47,8 +46,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from combination_scale import combinations_passing  # sibling script in benchmarks/
 
+from benchmarks._common import REPO, results_dir, write_result
+from benchmarks.scale.combination_scale import combinations_passing
 from drugbayes.testing import (
     MATHEWS_GRINER_FILE,
     block_grids,
@@ -56,8 +56,7 @@ from drugbayes.testing import (
     synergyfinder_reference,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results"
+OUT = results_dir("validation")
 DEFAULT_DATA = "../shared/data/combination_mathews_griner"
 SEED = 20261127
 BLOCKS = (19, 45)
@@ -175,11 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         res["bayes"] = bayes(df, args.method, args.chains, args.warmup, args.samples,
                              args.steps)
     res["machine"]["load_avg_at_end"] = os.getloadavg()
-    OUT.mkdir(parents=True, exist_ok=True)
     stem = f"mathews_griner_zip_{args.method}"
-    (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float))
     c = res["classic"]
-    cmd = (f"nice -n 10 python benchmarks/validate_mathews_griner_zip.py --method {args.method}"
+    cmd = (f"nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip "
+           f"--method {args.method}"
            + (f" --chains {args.chains} --warmup {args.warmup} --samples {args.samples}"
               if args.method == "nuts" else "")
            + (f" --steps {args.steps}" if args.method == "svi" else ""))
@@ -242,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{be['mean']:.3f} ({be['lower']:.3f}, {be['upper']:.3f}) | "
                          f"{q['p_beta_positive']['mean']:.3f} | "
                          f"{c['synergyfinder']['mean_percent'][b]:.2f} |")
-    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_result(OUT / stem, res, lines)
     print("\n".join(lines))
     return 0
 
