@@ -52,7 +52,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import REPO, results_dir
+from benchmarks._common import REPO, command, results_dir
 
 DEFAULT_DATA = "../shared/data/dose_response_sarcoma_curvecurator"
 DATA_FILE = "sarcoma_viability_long.csv"
@@ -473,8 +473,8 @@ def main(argv=None) -> int:
     res = {
         "benchmark": "curvecurator_sarcoma",
         "method": args.method,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None
-        else "main(" + repr(argv) + ")",
+        "command": command("benchmarks.validation.validate_curvecurator_sarcoma",
+                           sys.argv[1:] if argv is None else argv),
         "environment": env,
         "data_dir": str(data_dir),
         "reference_file": REF_FILE.format(mode=args.reference),
