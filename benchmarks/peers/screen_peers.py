@@ -684,5 +684,17 @@ def _self_check(out_stem: Path = Path("/tmp/screen_peers_check")) -> None:
     print(f"wrote {jpath} and {mpath}", file=sys.stderr)
 
 
+def main(argv: list[str] | None = None) -> None:
+    """The self-check from the command line (``--out``: the result path without extension)."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="screen_peers self-check on a small simulated "
+                                             "screen (plain NumPyro NUTS and SVI, scipy, "
+                                             "convergence against arviz_stats)")
+    ap.add_argument("--out", default="/tmp/screen_peers_check",
+                    help="output path without extension (.json and .md are written)")
+    _self_check(Path(ap.parse_args(argv).out))
+
+
 if __name__ == "__main__":
-    _self_check()
+    main()
