@@ -494,7 +494,7 @@ def test_same_seed_same_result():
 def test_synergy_musyc_estimates_inside_our_intervals():
     """synergy's MuSyC point estimates (per combination, least squares) inside our 95% NUTS
     intervals for >= 90% of the 11 parameters x 6 combinations (the full 20-combination run
-    with bootstraps is ``benchmarks/combination_vs_synergy.py``)."""
+    with bootstraps is ``benchmarks/peers/combination_vs_synergy.py``)."""
     pytest.importorskip("synergy")
     import warnings
 

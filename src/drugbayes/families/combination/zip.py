@@ -38,7 +38,7 @@ self-starter) stops at; here every fit is the least-squares optimum over a grid 
 On real, irregular lines the two differ: its published mean ZIP of the Mathews Griner blocks 19
 and 45 (19.57 and -2.98), reproduced exactly with ``drc`` 3.0-1, rests on fits whose residual
 sums of squares are up to 250 times the optimum; with optimal fits its algorithm gives 11.50
-and -15.69, as here (``benchmarks/results/synergyfinder_drc_reproduction.md``).
+and -15.69, as here (``benchmarks/results/validation/synergyfinder_drc_reproduction.md``).
 """
 
 from __future__ import annotations

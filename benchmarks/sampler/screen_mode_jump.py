@@ -11,100 +11,30 @@
    warmup + 120 draws), with and without the jump: seconds and the 1% quantile, minimum and
    median of the curves' log10 IC50 bulk ESS.
 
-Writes ``benchmarks/results/screen_mode_jump.{json,md}``.
+Writes ``benchmarks/results/sampler/screen_mode_jump.{json,md}``.
 
-Usage: ``python benchmarks/screen_mode_jump.py``
+Usage: ``python -m benchmarks.sampler.screen_mode_jump``
 """
 
 from __future__ import annotations
 
+import argparse
 import json
-import subprocess
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from benchmarks._common import git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
+from drugbayes.testing import curve_chain, one_curve_problem
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("sampler")
 CURVE = (23, 270)
 RIDGE_START = (1.3, 0.0, 2.9, 0.0)
 CHECK_SWEEPS = (10, 30, 100, 300, 1000, 2000)
-
-
-def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
-                      n: int) -> tuple[dict, sc.ScreenModel, dict]:
-    """``n`` copies of one curve of a simulated screen as a ``[n, 1, P]`` grid, with its
-    globals fixed at the simulation's truth (the cell-line effect folded into the drug mean):
-    the data dict, the model and the global state for the curve kernels."""
-    c0, d0 = curve
-    P = grid.y.shape[2]
-    d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
-         "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
-         "mask": jnp.ones((n, 1, P), bool), "is_zero": jnp.zeros((n, 1, P), bool),
-         "exp": jnp.zeros((n, 1, P), jnp.int32), "present": jnp.ones((n, 1), bool),
-         "n_obs": jnp.full((n, 1), float(P)), "half_range": jnp.array([2.0])}
-    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
-    mu = np.array(truth["mu"][d0], np.float32)
-    mu[0] += truth["cell"][c0]
-    s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
-         "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
-         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
-    return d, m, s
-
-
-def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
-                seed: int = 0, hmc: bool = True,
-                top: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Chains of the curve block alone (globals fixed): the curve HMC (``hmc``; metric from
-    the Fisher information plus prior precision at the first mode, step size 0.7, the
-    sampler's typical adapted value; in the sampler's top-dose coordinates when ``top``),
-    followed by the mode jump when ``jump``. Returns the draws ``[sweep, chain, K]``
-    and the jump's acceptance probabilities ``[sweep, chain]``."""
-    n = G0.shape[0]
-    Gm = jp["mean"][:, :, 0]
-    _, scale = sc._locs(s, m)
-    P = sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2
-    xt = jnp.asarray(sc._top_doses(d["x"], d["mask"], d["is_zero"]))
-    if top:
-        P = sc._top_precision(P, Gm, xt)
-    S = sc._metric_from_precision(P)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
-    dd = {**d, "x_top": xt}
-
-    @jax.jit
-    def run(key, G):
-        def body(G, k):
-            k1, k2 = jax.random.split(k)
-            st = {**s, "G": G}
-            lp = sc._curve_logp(G, st, d, m)
-            if hmc:
-                st, _, _, lp = sc._curve_hmc(k1, st, {"S": S, "da": da}, dd, m, 10,
-                                             jnp.asarray(False), 0.8, top)
-                G = st["G"]
-            acc = jnp.zeros(G.shape[:2])
-            if jump:
-                st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
-                G = st["G"]
-            return G, (G[:, 0], acc[:, 0])
-
-        return jax.lax.scan(body, G, jax.random.split(key, n_sweeps))[1]
-
-    dr, acc = run(jax.random.PRNGKey(seed), G0)
-    return np.asarray(dr), np.asarray(acc)
-
-
-def autocorrelation(x: np.ndarray, max_lag: int) -> list[float]:
-    """Autocorrelation of draws ``[sweep, chain]`` at lags ``1..max_lag`` (centred on the
-    overall mean, pooled over chains)."""
-    xc = x - x.mean()
-    v = np.mean(xc * xc)
-    return [float(np.mean(xc[lag:] * xc[:-lag]) / v) for lag in range(1, max_lag + 1)]
 
 
 def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
@@ -145,22 +75,20 @@ def whole_sampler() -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     t0 = time.perf_counter()
     grid, truth = sc.simulate_screen(1000, 300, seed=0)
     esc = ridge_escape(grid, truth)
     del grid
     print(json.dumps(esc, indent=1), flush=True)
     rows = whole_sampler()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+    commit = git_commit()
+    res = {"timestamp": utc_timestamp(), "commit": commit,
            "device": str(jax.devices()[0]), "ridge_escape": esc, "whole_sampler": rows,
            "wall_s": time.perf_counter() - t0}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "screen_mode_jump.json").write_text(json.dumps(res, indent=2, default=float))
     md = [f"# Screen back-end: the mode jump ({res['timestamp']}, commit {commit}, "
-          f"{res['device']}, 2 cores)", "", "`python benchmarks/screen_mode_jump.py`", "",
+          f"{res['device']}, 2 cores)", "", "`python -m benchmarks.sampler.screen_mode_jump`", "",
           f"## Ridge escape: curve {CURVE} of the 300,000-curve screen, 512 chains from "
           f"{RIDGE_START}", "",
           "| kernel | " + " | ".join(f"outside 99% after {t}" for t in CHECK_SWEEPS)
@@ -185,7 +113,7 @@ def main() -> None:
         if w:
             md.append(f"- mode jump {r['mode_jump']}: ({w['cell']}, {w['drug']}) ESS "
                       f"{w['value']:.0f}: " + ", ".join(f"{v:.2f}" for v in w["chain_mean"]))
-    (OUT / "screen_mode_jump.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "screen_mode_jump", res, md)
     print("\n".join(md))
 
 

@@ -19,19 +19,17 @@ validation, JIT compilation, and for nuts the MAP warm start).
 
 Usage::
 
-    python benchmarks/dose_response_screen.py                      # full: 100 x 10 curves
-    python benchmarks/dose_response_screen.py --n-cell-lines 10 --n-drugs 3 \
+    python -m benchmarks.peers.dose_response_screen               # full: 100 x 10 curves
+    python -m benchmarks.peers.dose_response_screen --n-cell-lines 10 --n-drugs 3 \
         --num-warmup 200 --num-samples 200 --out /tmp/tiny          # quick check
+
+Writes ``benchmarks/results/peers/dose_response_screen_cpu.{json,md}`` (``--out``).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 import warnings
@@ -41,14 +39,11 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-HERE = Path(__file__).resolve().parent
+from benchmarks._common import command, environment, log, results_dir
+
 DOSES = np.logspace(-3, 1, 9)  # uM
 LO, HI = float(np.log10(DOSES.min())), float(np.log10(DOSES.max()))
 ALL_METHODS = ("scipy", "map", "map_warm", "svi", "nuts")
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 # ----------------------------------------------------------------------------- scipy baseline
@@ -191,42 +186,6 @@ def score(est: pd.DataFrame, truth: pd.DataFrame) -> dict:
     return out
 
 
-# ----------------------------------------------------------------------------- environment
-def environment() -> dict:
-    import jax
-    import numpyro
-    import scipy
-
-    import drugbayes
-
-    def git(*a):
-        try:
-            return subprocess.run(["git", *a], cwd=HERE.parent, capture_output=True, text=True,
-                                  timeout=10).stdout.strip()
-        except Exception:  # noqa: BLE001
-            return None
-
-    try:
-        affinity = len(os.sched_getaffinity(0))
-    except AttributeError:
-        affinity = None
-    dirty = git("status", "--porcelain", "--", "src")
-    return {
-        "timestamp_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "jax_devices": [str(d) for d in jax.devices()],
-        "jax_backend": jax.default_backend(),
-        "versions": {"python": platform.python_version(), "jax": jax.__version__,
-                     "jaxlib": getattr(__import__("jaxlib"), "__version__", None),
-                     "numpyro": numpyro.__version__, "scipy": scipy.__version__,
-                     "numpy": np.__version__, "pandas": pd.__version__,
-                     "drugbayes": drugbayes.__version__},
-        "cpu_count": os.cpu_count(), "cpu_affinity": affinity,
-        "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-        "git_commit": git("rev-parse", "HEAD"),
-        "git_src_uncommitted_changes": dirty.splitlines() if dirty else [],
-    }
-
-
 # ----------------------------------------------------------------------------- report
 def _f(x, nd=3):
     if x is None or (isinstance(x, float) and not np.isfinite(x)):
@@ -335,7 +294,7 @@ def main(argv=None) -> int:
     ap.add_argument("--svi-lr", type=float, default=0.01)
     ap.add_argument("--map-steps", type=int, default=500)
     ap.add_argument("--map-learning-rate", type=float, default=0.05)
-    ap.add_argument("--out", default=str(HERE / "results" / "dose_response_screen_cpu"),
+    ap.add_argument("--out", default=str(results_dir("peers") / "dose_response_screen_cpu"),
                     help="output path without extension (.json and .md are written)")
     args = ap.parse_args(argv)
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
@@ -431,8 +390,8 @@ def main(argv=None) -> int:
         targets["nuts max R-hat <= 1.01"] = bool(rh is not None and rh <= 1.01)
         targets["nuts wall time under 5 minutes"] = bool(results["nuts"]["wall_time_s"] < 300)
 
-    out = {"benchmark": "dose_response_screen", "command": " ".join(
-        ["python", os.path.relpath(__file__, HERE.parent)] + (argv or sys.argv[1:])),
+    out = {"benchmark": "dose_response_screen",
+           "command": command("benchmarks.peers.dose_response_screen", argv or sys.argv[1:]),
         "environment": env, "setup": setup, "methods": results, "targets": targets,
         "args": vars(args)}
     base = Path(args.out)

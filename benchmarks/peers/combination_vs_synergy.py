@@ -15,26 +15,26 @@ fraction of synergy's MuSyC point estimates that fall inside our 95% intervals (
 and overall; the issue asks for >= 90%), coverage of the true parameters by our 95% intervals
 and by synergy's 95% bootstrap intervals, and point errors against the truth.
 
-Writes ``benchmarks/results/combination_vs_synergy.{json,md}``.
+Writes ``benchmarks/results/peers/combination_vs_synergy[_quick].{json,md}``.
 
-Usage: ``nice -n 10 python benchmarks/combination_vs_synergy.py [--quick]``
+Usage: ``nice -n 10 python -m benchmarks.peers.combination_vs_synergy [--quick]``
 (``--quick``: 4 combinations, 2 chains x 200, 20 bootstraps; a smoke run, not a result).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "results"
+from benchmarks._common import results_dir, write_result
+
+OUT = results_dir("peers")
 SEED = 20261127
 PARAMS = ["e0", "e1", "e2", "e3", "h1", "h2", "c1", "c2", "alpha12", "alpha21", "beta"]
 SYNERGY_NAME = {"e0": "E0", "e1": "E1", "e2": "E2", "e3": "E3", "h1": "h1", "h2": "h2",
@@ -97,10 +97,10 @@ def run_synergy(wells: pd.DataFrame, bootstraps: int, seed: int) -> dict:
     return {"table": pd.DataFrame(rows), "wall": time.perf_counter() - t0, "per": per}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from drugbayes.families.combination import simulate
 
     n, chains, draws, boots = (4, 2, 200, 20) if args.quick else (20, 4, 500, 100)
@@ -151,14 +151,12 @@ def main() -> None:
         "median_abs_error_vs_truth_synergy": err_syn,
         "error_scale": "log for h, C, alpha; linear for E and beta",
     }
-    OUT.mkdir(parents=True, exist_ok=True)
     stem = "combination_vs_synergy" + ("_quick" if args.quick else "")
-    (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float))
     lines = [
         "# drugbayes combination vs synergy MuSyC", "",
         f"{n} simulated combinations (6 x 6 checkerboards, 3 replicates, known MuSyC "
         f"parameters, seed {SEED}); one run on {os.cpu_count()} CPU cores "
-        f"(`nice -n 10 python benchmarks/combination_vs_synergy.py"
+        f"(`nice -n 10 python -m benchmarks.peers.combination_vs_synergy"
         f"{' --quick' if args.quick else ''}`).", "",
         "| | drugbayes (NUTS, joint) | synergy MuSyC (+bootstrap) |", "|---|---|---|",
         f"| settings | {chains} chains x {draws} warmup + {draws} draws | "
@@ -178,7 +176,7 @@ def main() -> None:
     lines += ["", f"synergy's MuSyC point estimates inside our 95% intervals, all parameters: "
               f"**{all_inside:.1%}** (target >= 90%).", "",
               "Errors on the log scale for h, C and alpha, linear for E and beta."]
-    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_result(OUT / stem, res, lines)
     print("\n".join(lines))
 
 

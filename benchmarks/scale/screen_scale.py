@@ -12,7 +12,7 @@ Methods (peers in the same run, same device, each with a capped budget):
 - ``screen``: drugbayes' screen back-end (blocked Gibbs with batched per-curve HMC, dense grid,
   device summaries); budget from ``--num-chains/--num-warmup/--num-samples``;
 - ``plain_nuts``: a hierarchical 4PL written the way users write it, stock NumPyro NUTS, 4
-  vectorised chains, 300 warmup + 300 draws (``screen_peers.run_plain_nuts``);
+  vectorised chains, 300 warmup + 300 draws (``benchmarks.peers.screen_peers.run_plain_nuts``);
 - ``plain_svi``: the same model with NumPyro ``AutoNormal`` SVI;
 - ``scipy``: a per-curve ``scipy.optimize.curve_fit`` loop (CPU only);
 - ``map``: drugbayes ``method = "map"`` through ``drugbayes.fit`` on the long table (joint
@@ -20,8 +20,8 @@ Methods (peers in the same run, same device, each with a capped budget):
 
 Usage::
 
-    python benchmarks/screen_scale.py --sizes 2000 --out benchmarks/results/screen_scale_cpu
-    python benchmarks/screen_scale.py --sizes 10000,300000 --methods screen,plain_nuts \
+    python -m benchmarks.scale.screen_scale --sizes 2000   # results/scale/screen_scale_cpu
+    python -m benchmarks.scale.screen_scale --sizes 10000,300000 --methods screen,plain_nuts \
         --num-chains 16 --out $OUT/screen_scale_gpu       # on a GPU (scripts/gpu_check.sh)
 
 Plain NumPyro runs only at sizes up to ``--peer-max-curves`` (default 10,000); scipy up to
@@ -38,17 +38,13 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import screen_peers as peers  # noqa: E402
+from benchmarks._common import command, log, results_dir
+from benchmarks.peers import screen_peers as peers
+from drugbayes.testing import convergence
 
 SHAPES = {1000: (100, 10), 2000: (200, 10), 10000: (200, 50), 100000: (500, 200),
           300000: (1000, 300)}
 DOSE_SHIFT = -1.0  # simulated doses 0.001-10 uM: log10 uM = centred x - 1
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def shape_for(n: int) -> tuple[int, int]:
@@ -102,7 +98,7 @@ def run_screen(grid, args, truth: dict | None = None) -> tuple[dict, dict]:
     hyper = {"mu_log10_ic50": g["mu"][..., 0], "mu_log_hill": g["mu"][..., 1],
              "mu_logit_bottom": g["mu"][..., 2], "sigma_cell_line": g["sigma_cell"],
              "eff_cell_line": g["cell"], "sigma_curve": g["sig"], "sigma": g["sigma"]}
-    conv_h = peers.convergence(hyper)
+    conv_h = convergence(hyper)
     ic50 = {"min_ess_bulk": float(np.min(s["ess_bulk"][pres])),
             "min_ess_tail": float(np.min(s["ess_tail"][pres])),
             "max_rhat": float(np.max(s["r_hat"][pres])),
@@ -179,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scipy-max-curves", type=int, default=10000)
     ap.add_argument("--svi-steps", type=int, default=2000)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "screen_scale_cpu"))
+    ap.add_argument("--out", default=str(results_dir("scale") / "screen_scale_cpu"),
+                    help="output path without extension (.json and .md are written)")
     args = ap.parse_args(argv)
 
     import jax
@@ -220,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
                 res = peers.run_plain_nuts(long, num_chains=4, num_warmup=300, num_samples=300,
                                            seed=args.seed)
                 hyper = dict(res["hyper"])
-                conv = peers.convergence({"log10_ic50": res["log10_ic50"], **hyper})
+                conv = convergence({"log10_ic50": res["log10_ic50"], **hyper})
             elif method == "plain_svi":
                 res = peers.run_plain_svi(long, num_steps=args.svi_steps, seed=args.seed)
             elif method == "map":
@@ -258,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         # write after every size, so a run cut short keeps what it measured
         peers.write_results(records, {
             "title": f"Screen-scale benchmark ({'CPU' if on_cpu else 'GPU'})",
-            "command": "python benchmarks/screen_scale.py " + " ".join(argv or sys.argv[1:]),
+            "command": command("benchmarks.scale.screen_scale", argv or sys.argv[1:]),
             "environment": env, "notes": notes + [
                 "screen: drugbayes inference.method = 'screen' (blocked Gibbs: batched per-curve"
                 " HMC + conjugate updates + non-centred global HMC; dense grid; summaries on "

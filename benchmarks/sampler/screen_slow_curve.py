@@ -16,29 +16,28 @@ mode jump on) with and without the top-dose coordinates: sampling seconds (compi
 excluded) and the minimum, 0.1% and 1% quantiles and median of the curves' log10 IC50 bulk
 and tail ESS.
 
-Writes ``benchmarks/results/screen_slow_curve.{json,md}``.
-Usage: ``python benchmarks/screen_slow_curve.py``
+Writes ``benchmarks/results/sampler/screen_slow_curve.{json,md}``.
+Usage: ``python -m benchmarks.sampler.screen_slow_curve``
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-from datetime import UTC, datetime
-from pathlib import Path
+import argparse
 
 import jax.numpy as jnp
 import numpy as np
-from screen_mode_jump import autocorrelation, curve_chain, one_curve_problem
 
+from benchmarks._common import git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
+from drugbayes.testing import autocorrelation, curve_chain, one_curve_problem
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("sampler")
 CURVE = (419, 19)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     grid, truth = sc.simulate_screen(1000, 20, seed=0)
     c0, d0 = CURVE
     n = 256
@@ -68,16 +67,13 @@ def main() -> None:
     finally:
         sc.JUMP_INFLATE = default
     whole = whole_sampler(grid)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True, cwd=Path(__file__).parent).stdout.strip()
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit,
+    commit = git_commit()
+    res = {"timestamp": utc_timestamp(), "commit": commit,
            "curve": CURVE, "truth": {name: float(truth[name][c0, d0]) for name in
                                      ("log10_ic50", "log_hill", "logit_bottom", "log_top")},
            "rows": rows, "whole_sampler": whole}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "screen_slow_curve.json").write_text(json.dumps(res, indent=2, default=float))
     md = [f"# Screen back-end: the slowest kind of curve ({res['timestamp']}, commit {commit})",
-          "", "`python benchmarks/screen_slow_curve.py`: curve (419, 19) of "
+          "", "`python -m benchmarks.sampler.screen_slow_curve`: curve (419, 19) of "
           "`simulate_screen(1000, 20, seed=0)` alone, globals at the truth, 256 chains x 1,500 "
           "sweeps (first 300 dropped).", "",
           "| kernel | jump scale | mean | sd | 1% quantile | autocorr. lag 1 / 5 / 20 / 50 | "
@@ -98,7 +94,7 @@ def main() -> None:
         md.append(f"| {'top-dose' if r['top_dose_coords'] else 'original'} | "
                   f"{r['sampling_s']:.1f} | {b['min']:.0f} / {b['q001']:.0f} / {b['q01']:.0f} / "
                   f"{b['median']:.0f} | {tl['min']:.0f} / {tl['q01']:.0f} | {r['slowest']} |")
-    (OUT / "screen_slow_curve.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "screen_slow_curve", res, md)
     print("\n".join(md))
 
 

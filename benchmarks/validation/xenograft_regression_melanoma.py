@@ -14,31 +14,34 @@ NUTS and reports:
 - PSIS-LOO per preset (unit: a mouse's whole series) and ``arviz_stats.compare``.
 
 Reads ``../shared/data/xenograft_tumr/`` (never copied into the repository). Writes
-``benchmarks/results/xenograft_regression_melanoma.{json,md}``.
+``benchmarks/results/validation/xenograft_regression_melanoma.{json,md}``.
 
-Usage: ``python benchmarks/xenograft_regression_melanoma.py [--draws 500]``
+Usage: ``python -m benchmarks.validation.xenograft_regression_melanoma [--draws 500]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import time
 import warnings
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
 
 import drugbayes as db
-from drugbayes.report.xenograft import mouse_table
+from benchmarks._common import (
+    SHARED_DATA,
+    results_dir,
+    utc_timestamp,
+    write_json,
+    write_markdown,
+)
+from drugbayes.families.xenograft.summary import mouse_table
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "xenograft_tumr"
-OUT = REPO / "benchmarks" / "results"
+DATA = SHARED_DATA / "xenograft_tumr"
+OUT = results_dir("validation")
 COLUMNS = {"mouse": "ID", "day": "Day", "volume": "Volume", "arm": "Treatment"}
 PRESETS = ("exponential", "gompertz", "simeoni", "regrowth", "regrowth_cure")
 
@@ -52,10 +55,10 @@ def fit(preset: str, draws: int, seed: int = 0):
     return r, time.perf_counter() - t0
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=500)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from arviz_stats import compare
 
     fits, rows, elpd_i = {}, [], {}
@@ -101,7 +104,7 @@ def main() -> None:
                                   "sensitive_fraction"])]
     from importlib.metadata import version
 
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    res = {"timestamp": utc_timestamp(),
            "device": str(jax.devices()[0]), "platform": platform.platform(),
            "jax": version("jax"), "numpyro": version("numpyro"), "draws": args.draws,
            "presets": rows, "compare": cmp_rows,
@@ -110,9 +113,7 @@ def main() -> None:
            "mrecist_per_arm": mrec.to_dict("records"),
            "mice": mt.drop(columns=["cell_line", "experiment"]).to_dict("records"),
            "rates": rates[["arm", "quantity", "median", "lower", "upper"]].to_dict("records")}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "xenograft_regression_melanoma.json").write_text(
-        json.dumps(res, indent=2, default=float))
+    write_json(OUT / "xenograft_regression_melanoma.json", res)
 
     def f(x, n=3):
         return "-" if x is None or (isinstance(x, float) and np.isnan(x)) else f"{x:.{n}f}"
@@ -120,7 +121,7 @@ def main() -> None:
     L = [f"# Complete regression and model comparison on tumr melanoma1 ({res['timestamp']})",
          "", f"A375 xenografts, 35 mice (A control, B vemurafenib, C BSO, D both). NUTS 4 x "
          f"{args.draws} + {args.draws}, device {res['device']}, jax {res['jax']}, numpyro "
-         f"{res['numpyro']}. `python benchmarks/xenograft_regression_melanoma.py`.", "",
+         f"{res['numpyro']}. `python -m benchmarks.validation.xenograft_regression_melanoma`.", "",
          "## Growth presets: PSIS-LOO (unit: one mouse's whole series)", "",
          "| preset | wall s | elpd_loo (SE) | p_loo | Pareto k > 0.7 | max R-hat | min bulk "
          "ESS | divergences |", "|---|---|---|---|---|---|---|---|"]
@@ -162,7 +163,7 @@ def main() -> None:
     for x in res["rates"]:
         L.append(f"| {x['arm']} | {x['quantity']} | {f(x['median'], 4)} | "
                  f"{f(x['lower'], 4)} - {f(x['upper'], 4)} |")
-    (OUT / "xenograft_regression_melanoma.md").write_text("\n".join(L) + "\n")
+    write_markdown(OUT / "xenograft_regression_melanoma.md", L)
     print("\n".join(L))
 
 

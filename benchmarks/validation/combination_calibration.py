@@ -10,33 +10,31 @@ Bliss/HSA/Loewe excess: 10 x 4 x 6 = 240 values. A calibrated model covers about
 at 95%. The true values are the cell-line (population-of-experiments) values, as in the
 example's truth table, not what the two experiments realised.
 
-Writes ``benchmarks/results/combination_calibration.{json,md}``.
+Writes ``benchmarks/results/validation/combination_calibration.{json,md}``.
 
-Usage: ``python benchmarks/combination_calibration.py [--studies 10]``
+Usage: ``python -m benchmarks.validation.combination_calibration [--studies 10]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
 import drugbayes as db
+from benchmarks._common import results_dir, utc_timestamp, write_result
 from drugbayes.families.combination import simulate
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("validation")
 QUANTITIES = ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
               "loewe_excess")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=10)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows, fits = [], []
     for seed in range(201, 201 + args.studies):
         wells, truth = simulate(4, n_doses=5, n_replicates=3, n_experiments=2, noise_sd=0.05,
@@ -62,19 +60,18 @@ def main() -> None:
                              "lower": x.lower, "upper": x.upper,
                              "inside": bool(x.lower <= t <= x.upper)})
     df = pd.DataFrame(rows)
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    res = {"timestamp": utc_timestamp(),
            "studies": args.studies, "fits": fits,
            "coverage": {str(p): {"inside": int(g["inside"].sum()), "values": int(len(g))}
                         for p, g in df.groupby("prob")},
            "rows": df.to_dict("records")}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "combination_calibration.json").write_text(json.dumps(res, indent=2, default=float))
     cov = res["coverage"]
     fd = pd.DataFrame(fits)
     md = [f"# Combination synergy calibration ({res['timestamp']})", "",
           f"{args.studies} simulated studies shaped like the combination example (seeds "
           f"201-{200 + args.studies}), default preset, NUTS 4 x (500 + 500), target acceptance "
-          "0.98; `python benchmarks/combination_calibration.py`. Truth = the cell-line value "
+          "0.98; `python -m benchmarks.validation.combination_calibration`. Truth = the "
+          "cell-line value "
           "(population of experiments).", "",
           "| interval | true values inside | expected if calibrated |", "|---|---|---|"]
     for p in ("0.95", "0.9"):
@@ -89,7 +86,7 @@ def main() -> None:
     md += ["", f"Per fit: {fd['seconds'].median():.0f} s median wall time on this machine; "
            f"max R-hat {fd['max_rhat'].max():.4f}; min bulk ESS {fd['min_ess_bulk'].min():.0f}; "
            f"{int(fd['divergences'].sum())} divergences in all."]
-    (OUT / "combination_calibration.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "combination_calibration", res, md)
     print("\n".join(md))
 
 

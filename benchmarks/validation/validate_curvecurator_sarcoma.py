@@ -29,11 +29,12 @@ the dose-0 rows (DMSO vehicle, 1.0 by construction) as the untreated point of ea
 
 Usage
 -----
-    .venv/bin/python benchmarks/validate_curvecurator_sarcoma.py --method map
-    .venv/bin/python benchmarks/validate_curvecurator_sarcoma.py --method svi
-    .venv/bin/python benchmarks/validate_curvecurator_sarcoma.py --method nuts --max-curves 288
+    python -m benchmarks.validation.validate_curvecurator_sarcoma --method map
+    python -m benchmarks.validation.validate_curvecurator_sarcoma --method svi
+    python -m benchmarks.validation.validate_curvecurator_sarcoma --method nuts --max-curves 288
 
-Writes ``<out>/curvecurator_sarcoma_<method>[_<tag>].json`` and ``.md``.
+Writes ``<out>/curvecurator_sarcoma_<method>[_<tag>].json`` and ``.md`` (``--out``, default
+``benchmarks/results/validation``).
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-REPO = Path(__file__).resolve().parent.parent
+from benchmarks._common import REPO, command, results_dir
+
 DEFAULT_DATA = "../shared/data/dose_response_sarcoma_curvecurator"
 DATA_FILE = "sarcoma_viability_long.csv"
 REF_FILE = "curvecurator_fits_{mode}.csv"
@@ -386,8 +388,8 @@ def parse_args(argv=None):
     p.add_argument("--num-warmup", type=int, default=None)
     p.add_argument("--num-samples", type=int, default=None)
     p.add_argument("--num-chains", type=int, default=None)
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results"),
-                   help="output folder (default benchmarks/results)")
+    p.add_argument("--out", default=str(results_dir("validation")),
+                   help="output folder (default benchmarks/results/validation)")
     p.add_argument("--tag", default="", help="suffix of the output file names")
     p.add_argument("--quiet", action="store_true")
     return p.parse_args(argv)
@@ -471,8 +473,8 @@ def main(argv=None) -> int:
     res = {
         "benchmark": "curvecurator_sarcoma",
         "method": args.method,
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if argv is None
-        else "main(" + repr(argv) + ")",
+        "command": command("benchmarks.validation.validate_curvecurator_sarcoma",
+                           sys.argv[1:] if argv is None else argv),
         "environment": env,
         "data_dir": str(data_dir),
         "reference_file": REF_FILE.format(mode=args.reference),

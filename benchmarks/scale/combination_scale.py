@@ -21,27 +21,27 @@ Timed, one after the other in one process on the same machine:
   first ``--synergy-cap`` combinations only, extrapolated linearly to 1,000 (**an
   extrapolation**, not a measurement).
 
-Usage: ``nice -n 10 python benchmarks/combination_scale.py [--n 1000] [--methods svi,nuts]
-[--synergy-cap 10] [--chains 2 --warmup 300 --samples 300] [--steps 4000]``.
-Writes ``benchmarks/results/combination_scale_cpu[_<tag>].{json,md}`` (``_quick`` with
-``--n < 1000``).
+Usage: ``nice -n 10 python -m benchmarks.scale.combination_scale [--n 1000] [--methods svi,nuts]
+[--synergy-cap 10] [--chains 2 --warmup 300 --samples 300] [--steps 4000] [--tag TAG]``.
+Writes ``benchmarks/results/scale/combination_scale_cpu[_quick][_<tag>].{json,md}``
+(``_quick`` with ``--n < 1000``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
 import time
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-OUT = Path(__file__).resolve().parent / "results"
+from benchmarks._common import results_dir, write_result
+
+OUT = results_dir("scale")
 SEED = 20261127
 
 
@@ -131,7 +131,7 @@ def run_drugbayes(wells: pd.DataFrame, truth: pd.DataFrame, inference: dict) -> 
 
 def run_classic_zip(wells: pd.DataFrame) -> dict:
     import drugbayes as db
-    from drugbayes.families._zip import zip_delta_classic_data
+    from drugbayes.families.combination.zip import zip_delta_classic_data
 
     _, data = db.prepare(wells, kind="combination", dose_unit="uM")
     t0 = time.perf_counter()
@@ -162,7 +162,7 @@ def run_synergy(wells: pd.DataFrame, cap: int, boots: int) -> dict:
             "wall_s": float(sum(per)), "per_combination_s": float(np.mean(per))}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--methods", default="svi,nuts")
@@ -173,7 +173,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--tag", default="", help="suffix of the result files")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     t0 = time.perf_counter()
     wells, truth, _ = make_screen(args.n)
@@ -196,13 +196,11 @@ def main() -> None:
         res["synergy_musyc"]["extrapolated_s_for_all"] = (
             res["synergy_musyc"]["per_combination_s"] * res["n_combinations"])
     res["machine"]["load_avg_at_end"] = os.getloadavg()
-    OUT.mkdir(parents=True, exist_ok=True)
     stem = ("combination_scale_cpu" + ("" if args.n >= 1000 else "_quick")
             + (f"_{args.tag}" if args.tag else ""))
-    (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float))
     n = res["n_combinations"]
     lines = [f"# {n} simulated 6 x 6 combinations in one program (CPU)", "",
-             f"`nice -n 10 python benchmarks/combination_scale.py --n {args.n} --methods "
+             f"`nice -n 10 python -m benchmarks.scale.combination_scale --n {args.n} --methods "
              f"{args.methods} --synergy-cap {args.synergy_cap} --chains {args.chains} --warmup "
              f"{args.warmup} --samples {args.samples} --steps {args.steps}` on "
              f"{os.cpu_count()} CPU cores (shared with another job; load average at the end "
@@ -236,7 +234,7 @@ def main() -> None:
     lines += ["", "drugbayes timings (s): " + "; ".join(
         f"{m}: " + ", ".join(f"{k} {v:.1f}" for k, v in res[m]["timings"].items())
         for m in ("svi", "nuts") if m in res)]
-    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_result(OUT / stem, res, lines)
     print("\n".join(lines))
 
 

@@ -4,31 +4,29 @@ Simulates the reference study (2 cell lines x 4 arms, 10 mice per arm over 2 exp
 calipers twice weekly for 5 weeks, culled at 1,500 mm3) with seeds 101..110, fits each with the
 default preset (NUTS, 4 chains x 500 + 500), and counts how often the true arm growth rate lies
 in its 95% (and 90%) posterior interval: 80 arms in all. A calibrated model covers about 76 of
-80 at 95% (binomial 5-95% range 73-79). Writes ``benchmarks/results/xenograft_calibration.
-{json,md}``.
+80 at 95% (binomial 5-95% range 73-79). Writes
+``benchmarks/results/validation/xenograft_calibration.{json,md}``.
 
-Usage: ``python benchmarks/xenograft_calibration.py [--studies 10]``
+Usage: ``python -m benchmarks.validation.xenograft_calibration [--studies 10]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-from datetime import UTC, datetime
-from pathlib import Path
 
 import pandas as pd
 
 import drugbayes as db
+from benchmarks._common import results_dir, utc_timestamp, write_result
 from drugbayes.simulate import simulate_xenograft
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("validation")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=10)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     rows = []
     for seed in range(101, 101 + args.studies):
         table, truth = simulate_xenograft(10, n_experiments=2, seed=seed)
@@ -45,19 +43,18 @@ def main() -> None:
                              "inside": bool(x.lower <= x.growth_rate <= x.upper),
                              "max_rhat": r.diagnostics["checks"]["max_rhat"]["value"]})
     df = pd.DataFrame(rows)
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    res = {"timestamp": utc_timestamp(),
            "studies": args.studies,
            "coverage": {str(p): {"inside": int(g["inside"].sum()), "arms": int(len(g))}
                         for p, g in df.groupby("prob")},
            "mean_abs_error": float((df.query("prob == 0.95")["median"]
                                     - df.query("prob == 0.95")["truth"]).abs().mean()),
            "max_rhat": float(df["max_rhat"].max()), "rows": df.to_dict("records")}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "xenograft_calibration.json").write_text(json.dumps(res, indent=2, default=float))
     cov = res["coverage"]
     md = [f"# Xenograft growth-rate calibration ({res['timestamp']})", "",
           f"{args.studies} simulated reference studies (seeds 101-{100 + args.studies}), "
-          "default preset, NUTS 4 x (500 + 500); `python benchmarks/xenograft_calibration.py`.",
+          "default preset, NUTS 4 x (500 + 500); "
+          "`python -m benchmarks.validation.xenograft_calibration`.",
           "", "| interval | true arm rates inside | expected if calibrated |", "|---|---|---|"]
     for p in ("0.95", "0.9"):
         n = cov[p]["arms"]
@@ -68,7 +65,7 @@ def main() -> None:
     by = df.query("prob == 0.95").groupby("arm")["inside"].agg(["sum", "count"])
     md += ["", "| arm | inside 95% |", "|---|---|"]
     md += [f"| {a} | {int(r['sum'])}/{int(r['count'])} |" for a, r in by.iterrows()]
-    (OUT / "xenograft_calibration.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "xenograft_calibration", res, md)
     print("\n".join(md))
 
 

@@ -5,36 +5,34 @@ every 3 days from day 0 to day 57 (20 measurements; no culling, so every mouse h
 fitted with ``nuts`` (4 chains, 500 + 500) and ``svi`` (mean-field normal, 4,000 steps) with the
 default preset. Records wall, compile/warmup/sampling seconds, diagnostics and the arm growth
 rates against the truth (error, 95% coverage). Writes
-``benchmarks/results/xenograft_scale_cpu.{json,md}`` (or ``_gpu``).
+``benchmarks/results/scale/xenograft_scale_cpu.{json,md}`` (or ``_gpu``).
 
 With ``--growth regrowth`` the study is simulated from the regression-regrowth process with
 cures (``REFERENCE_REGRESSION``: lapatinib regresses and regrows, the combination regresses
 completely in most mice) and fitted with ``xenograft/regrowth_cure`` (cure arms lapatinib and
 the combination); it records the regrowth and regression rates and cure fractions against the
-truth. Writes ``benchmarks/results/xenograft_scale_regrowth_cpu.{json,md}``.
+truth. Writes ``benchmarks/results/scale/xenograft_scale_regrowth_cpu[_<tag>].{json,md}``.
 
-Usage: ``python benchmarks/xenograft_scale.py [--mice-per-arm 250] [--methods nuts svi]
-[--growth exponential|regrowth]``
+Usage: ``python -m benchmarks.scale.xenograft_scale [--mice-per-arm 250] [--methods nuts svi]
+[--growth exponential|regrowth] [--draws 500] [--tag TAG]``
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import numpy as np
 
 import drugbayes as db
+from benchmarks._common import command, results_dir, utc_timestamp, write_result
 from drugbayes.simulate import simulate_xenograft
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("scale")
 DAYS = tuple(range(0, 60, 3))
 
 
@@ -87,7 +85,7 @@ def run(method: str, table, truth, growth: str = "exponential", draws: int = 500
             "sd_mouse_rate_truth": 0.008, "truth_checks": checks}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     import logging
 
     logging.basicConfig(format="[%(asctime)s] %(message)s", level=logging.INFO)
@@ -98,7 +96,7 @@ def main() -> None:
     ap.add_argument("--draws", type=int, default=500, help="nuts warmup = samples per chain")
     ap.add_argument("--max-tree-depth", type=int, default=8)
     ap.add_argument("--tag", default="", help="suffix of the result files")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=2, days=DAYS,
                                       cull_volume=np.inf, calipers=False, seed=7,
                                       growth=args.growth)
@@ -108,7 +106,7 @@ def main() -> None:
     from importlib.metadata import version
 
     dev = jax.devices()[0]
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    res = {"timestamp": utc_timestamp(),
            "device": str(dev), "platform": platform.platform(), "cpu_count": os.cpu_count(),
            "jax": version("jax"), "numpyro": version("numpyro"), "n_mice": int(n_mice),
            "n_measurements": int(len(table)), "results": results}
@@ -117,10 +115,7 @@ def main() -> None:
         tag = f"{args.growth}_{tag}"
     if args.tag:
         tag = f"{tag}_{args.tag}"
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"xenograft_scale_{tag}.json").write_text(json.dumps(res, indent=2, default=float))
-    cmd = "python benchmarks/xenograft_scale.py " + " ".join(
-        a for a in sys.argv[1:])
+    cmd = command("benchmarks.scale.xenograft_scale", sys.argv[1:] if argv is None else argv)
     lines = [f"# Xenograft family ({args.growth}): {n_mice} mice x {len(DAYS)} measurements "
              f"({res['timestamp']})",
              "", f"Device {res['device']} ({res['cpu_count']} CPU cores), jax {res['jax']}, "
@@ -145,7 +140,7 @@ def main() -> None:
             lines.append(f"{x['method']}: `{c['quantity']}` truth inside the 95% interval for "
                          f"{c['inside95']}/{c['n']} arms, mean abs error "
                          f"{c['mean_abs_error']:.4f}.")
-    (OUT / f"xenograft_scale_{tag}.md").write_text("\n".join(lines) + "\n")
+    write_result(OUT / f"xenograft_scale_{tag}", res, lines)
     print("\n".join(lines))
 
 

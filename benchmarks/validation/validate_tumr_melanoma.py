@@ -10,30 +10,27 @@
    the in-vivo Bliss/HSA contrast, diagnostics.
 
 Reads ``../shared/data/xenograft_tumr/`` (never copied into the repository). Writes
-``benchmarks/results/tumr_melanoma.{json,md}``.
+``benchmarks/results/validation/tumr_melanoma.{json,md}``.
 
-Usage: ``python benchmarks/validate_tumr_melanoma.py [--draws 1000]``
+Usage: ``python -m benchmarks.validation.validate_tumr_melanoma [--draws 1000]``
 """
 
 from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import platform
 import time
-from datetime import UTC, datetime
-from pathlib import Path
 
 import jax
 import numpy as np
 import pandas as pd
 
 import drugbayes as db
+from benchmarks._common import SHARED_DATA, results_dir, utc_timestamp, write_result
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "xenograft_tumr"
-OUT = REPO / "benchmarks" / "results"
+DATA = SHARED_DATA / "xenograft_tumr"
+OUT = results_dir("validation")
 COLUMNS = {"mouse": "ID", "day": "Day", "volume": "Volume", "arm": "Treatment"}
 
 
@@ -134,19 +131,17 @@ def _md(res: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--draws", type=int, default=1000)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     from importlib.metadata import version
 
-    res = {"timestamp": datetime.now(UTC).isoformat(timespec="seconds"),
+    res = {"timestamp": utc_timestamp(),
            "device": str(jax.devices()[0]), "platform": platform.platform(),
            "jax": version("jax"), "numpyro": version("numpyro"), "draws": args.draws,
            "melanoma2": melanoma2(args.draws), "melanoma1": melanoma1(args.draws)}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "tumr_melanoma.json").write_text(json.dumps(res, indent=2, default=float))
-    (OUT / "tumr_melanoma.md").write_text(_md(res))
+    write_result(OUT / "tumr_melanoma", res, _md(res))
     print(_md(res))
 
 

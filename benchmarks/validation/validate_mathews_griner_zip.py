@@ -7,16 +7,16 @@ pair, viability in % of control. Read in place, never copied into the repository
 
 What is computed
 ----------------
-1. The classic ZIP delta (:func:`drugbayes.families._zip.zip_delta_classic`) of all 466 blocks
-   in one compiled program, with both conventions (``synergyfinder``, ``synergy``), in %
+1. The classic ZIP delta (:func:`drugbayes.families.combination.zip.zip_delta_classic`) of all 466
+   blocks in one compiled program, with both conventions (``synergyfinder``, ``synergy``), in %
    inhibition (x 100). Blocks 19 (ispinesib) and 45 (canertinib) are compared with SynergyFinder
-   Plus's published mean ZIP (19.57 and -2.98; its vignette added small noise first, so about
-   +-1.5 agreement is expected) and with the ``synergy`` package's ZIP on the same wells.
-2. One hierarchical Bayesian MuSyC fit (family ``combination``) of all 466 blocks in one
-   compiled program (``--method svi`` or ``nuts``): wall time, the run's diagnostics, how many
-   combinations pass per-combination diagnostics (NUTS: every summary quantity of that
-   combination with R-hat <= 1.01 and bulk/tail ESS >= 400, the run's thresholds), and the
-   posterior ``zip_delta`` (model-based ZIP, x 100) and ``beta`` of blocks 19 and 45.
+   Plus's published mean ZIP (19.57 and -2.98; its vignette added small noise first, so about +-1.5
+   agreement is expected) and with the ``synergy`` package's ZIP on the same wells. 2. One
+   hierarchical Bayesian MuSyC fit (family ``combination``) of all 466 blocks in one compiled
+   program (``--method svi`` or ``nuts``): wall time, the run's diagnostics, how many combinations
+   pass per-combination diagnostics (NUTS: every summary quantity of that combination with R-hat <=
+   1.01 and bulk/tail ESS >= 400, the run's thresholds), and the posterior ``zip_delta``
+   (model-based ZIP, x 100) and ``beta`` of blocks 19 and 45.
 
 Design of the fit: ``cell_line = TMD8``, ``drug_a = ibrutinib``, ``drug_b`` = the partner,
 ``experiment`` = ``tech_rep`` (blocks 157, 179 and 237 repeat a partner of blocks 143, 178
@@ -25,18 +25,17 @@ matrices. Ibrutinib's monotherapy curve is shared by every block (one cell line)
 
 Usage
 -----
-    nice -n 10 .venv/bin/python benchmarks/validate_mathews_griner_zip.py --method svi
-    nice -n 10 .venv/bin/python benchmarks/validate_mathews_griner_zip.py --method nuts \\
+    nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip --method svi
+    nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip --method nuts \\
         --chains 2 --warmup 300 --samples 300
     ... --method none     (classic ZIP only)
 
-Writes ``benchmarks/results/mathews_griner_zip_<method>.json`` and ``.md``.
+Writes ``benchmarks/results/validation/mathews_griner_zip_<method>.json`` and ``.md``.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import platform
@@ -47,13 +46,18 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from combination_scale import combinations_passing  # sibling script in benchmarks/
 
-REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "benchmarks" / "results"
+from benchmarks._common import REPO, results_dir, write_result
+from benchmarks.scale.combination_scale import combinations_passing
+from drugbayes.testing import (
+    MATHEWS_GRINER_FILE,
+    block_grids,
+    mathews_griner_blocks,
+    synergyfinder_reference,
+)
+
+OUT = results_dir("validation")
 DEFAULT_DATA = "../shared/data/combination_mathews_griner"
-DATA_FILE = "mathews_griner_TMD8_ibrutinib_combos.csv"
-REF_FILE = "synergyfinder_vignette_reference.csv"
 SEED = 20261127
 BLOCKS = (19, 45)
 
@@ -62,38 +66,6 @@ def data_dir(path: str | None = None) -> Path:
     """``path`` (default ``../shared/data/...``) resolved against the repository root."""
     p = Path(path if path is not None else DEFAULT_DATA)
     return (p if p.is_absolute() else REPO / p).resolve()
-
-
-def load_blocks(folder: Path) -> pd.DataFrame:
-    """The screen's wells as given (one row per well)."""
-    return pd.read_csv(folder / DATA_FILE)
-
-
-def load_reference(folder: Path) -> dict[int, float]:
-    """SynergyFinder's mean ZIP per block (% inhibition, positive = synergy)."""
-    ref = pd.read_csv(folder / REF_FILE)
-    ref = ref[(ref["method"] == "ZIP") & (ref["statistic"] == "mean_synergy_over_matrix")]
-    return {int(b): float(v) for b, v in zip(ref["BlockId"], ref["value"])}
-
-
-def block_grids(df: pd.DataFrame, blocks: list[int] | None = None
-                ) -> tuple[list[int], np.ndarray, np.ndarray, np.ndarray]:
-    """``(block ids, y [K, 6, 6] viability fraction, log10 ibrutinib doses [K, 6], log10 partner
-    doses [K, 6])``; axis 1 is ibrutinib (``ColConcs``), axis 2 the partner (``RowConcs``),
-    index 0 dose 0, doses ascending."""
-    ids = sorted(df["BlockId"].unique()) if blocks is None else list(blocks)
-    ys, xa, xb = [], [], []
-    for b in ids:
-        g = df[df["BlockId"] == b]
-        da = np.sort(g["ColConcs"].unique())
-        dbb = np.sort(g["RowConcs"].unique())
-        y = np.full((len(da), len(dbb)), np.nan)
-        y[np.searchsorted(da, g["ColConcs"]), np.searchsorted(dbb, g["RowConcs"])] = (
-            g["viability"].to_numpy(float) / 100.0)
-        ys.append(y)
-        xa.append(np.log10(np.where(da > 0, da, 1.0)))
-        xb.append(np.log10(np.where(dbb > 0, dbb, 1.0)))
-    return ids, np.array(ys), np.array(xa), np.array(xb)
 
 
 def wells_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -120,7 +92,7 @@ def synergy_zip(df: pd.DataFrame, block: int) -> float | None:
 
 def classic(df: pd.DataFrame) -> dict:
     """Classic ZIP of every block, both conventions, timed (compilation included)."""
-    from drugbayes.families._zip import zip_delta_classic
+    from drugbayes.families.combination.zip import zip_delta_classic
 
     ids, y, xa, xb = block_grids(df)
     out: dict = {"n_blocks": len(ids)}
@@ -186,12 +158,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     folder = data_dir(args.data_dir)
-    if not (folder / DATA_FILE).is_file():
-        print(f"data not found: {folder / DATA_FILE} (see ../shared/data/README.md)",
+    if not (folder / MATHEWS_GRINER_FILE).is_file():
+        print(f"data not found: {folder / MATHEWS_GRINER_FILE} (see ../shared/data/README.md)",
               file=sys.stderr)
         return 2
-    df = load_blocks(folder)
-    ref = load_reference(folder)
+    df = mathews_griner_blocks(folder)
+    ref = synergyfinder_reference(folder)
     res: dict = {"data": str(folder), "seed": SEED,
                  "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                              "python": platform.python_version()}}
@@ -202,11 +174,10 @@ def main(argv: list[str] | None = None) -> int:
         res["bayes"] = bayes(df, args.method, args.chains, args.warmup, args.samples,
                              args.steps)
     res["machine"]["load_avg_at_end"] = os.getloadavg()
-    OUT.mkdir(parents=True, exist_ok=True)
     stem = f"mathews_griner_zip_{args.method}"
-    (OUT / f"{stem}.json").write_text(json.dumps(res, indent=2, default=float))
     c = res["classic"]
-    cmd = (f"nice -n 10 python benchmarks/validate_mathews_griner_zip.py --method {args.method}"
+    cmd = (f"nice -n 10 python -m benchmarks.validation.validate_mathews_griner_zip "
+           f"--method {args.method}"
            + (f" --chains {args.chains} --warmup {args.warmup} --samples {args.samples}"
               if args.method == "nuts" else "")
            + (f" --steps {args.steps}" if args.method == "svi" else ""))
@@ -269,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
                          f"{be['mean']:.3f} ({be['lower']:.3f}, {be['upper']:.3f}) | "
                          f"{q['p_beta_positive']['mean']:.3f} | "
                          f"{c['synergyfinder']['mean_percent'][b]:.2f} |")
-    (OUT / f"{stem}.md").write_text("\n".join(lines) + "\n")
+    write_result(OUT / stem, res, lines)
     print("\n".join(lines))
     return 0
 

@@ -5,28 +5,28 @@ jump (``mode_jump``) each add work to every sweep. This times the sampling phase
 excluded: warmup and sampling share one compiled program) of ``simulate_screen`` screens of
 2,000 and 20,000 curves, 4 chains x (24 warmup + 96 draws), with each combination of the two
 switched on and off, and reports milliseconds per sweep and the ratio to neither. Writes
-``benchmarks/results/screen_sweep_cost.{json,md}``.
+``benchmarks/results/sampler/screen_sweep_cost.{json,md}``.
 
-Usage: ``python benchmarks/screen_sweep_cost.py``
+Usage: ``python -m benchmarks.sampler.screen_sweep_cost``
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+import argparse
 
-import screen_peers as peers
-
+from benchmarks._common import results_dir, write_result
+from benchmarks.peers import screen_peers as peers
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
 
-OUT = Path(__file__).resolve().parent / "results"
+OUT = results_dir("sampler")
 SHAPES = ((200, 10), (1000, 20))
 VARIANTS = ((False, False), (True, False), (False, True), (True, True))
 N_SWEEPS = 96
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args(argv)
     rows = []
     for n_cell, n_drug in SHAPES:
         grid, _ = sc.simulate_screen(n_cell, n_drug, seed=0)
@@ -43,12 +43,10 @@ def main() -> None:
             print(rows[-1], flush=True)
     env = peers.environment()
     res = {"environment": env, "rows": rows}
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "screen_sweep_cost.json").write_text(json.dumps(res, indent=2, default=float))
     md = [f"# Screen back-end: cost per sweep of the curve-block additions "
           f"({env['timestamp_utc']}, git {env.get('git_commit', '')[:10]}, "
           f"{env.get('cpu_count')} CPUs)", "",
-          "`python benchmarks/screen_sweep_cost.py`: 4 chains, sampling phase of "
+          "`python -m benchmarks.sampler.screen_sweep_cost`: 4 chains, sampling phase of "
           f"{N_SWEEPS} sweeps, compilation excluded.", "",
           "| curves | top-dose coordinates | mode jump | ms per sweep | vs neither |",
           "|---:|---|---|---:|---:|"]
@@ -56,7 +54,7 @@ def main() -> None:
         md.append(f"| {r['curves']:,} | {'on' if r['top_dose_coords'] else 'off'} | "
                   f"{'on' if r['mode_jump'] else 'off'} | {r['ms_per_sweep']:.1f} | "
                   f"{r['ratio']:.2f} |")
-    (OUT / "screen_sweep_cost.md").write_text("\n".join(md) + "\n")
+    write_result(OUT / "screen_sweep_cost", res, md)
     print("\n".join(md))
 
 
