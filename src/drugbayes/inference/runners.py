@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import jax
 import jax.numpy as jnp
@@ -19,9 +20,11 @@ from ..config import InferenceConfig
 from ..families import Spec
 from .map import run_map
 from .nuts import run_nuts
-from .registry import FitTask
 from .settings import InferenceResult
 from .svi import run_svi
+
+if TYPE_CHECKING:
+    from .registry import FitTask
 
 __all__ = ["run_map_backend", "run_nuts_backend", "run_svi_backend"]
 
