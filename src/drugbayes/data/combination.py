@@ -16,7 +16,7 @@ import pandas as pd
 
 from ..errors import DataValidationError, Issue
 from ..io import TableSource
-from .encode import _levels
+from .fields import DoseScale, Levels
 from .schemas import DOSE_UNITS, Schema
 from .validate import _numeric, _text
 
@@ -227,7 +227,8 @@ class CombinationData:
 
     Log10 doses are molar and centred per drug on the middle of its tested positive range
     (``x = log10(dose_M) - drug_center[drug]``), so changing the dose unit changes nothing but
-    the reported units.
+    the reported units (:class:`~drugbayes.data.fields.DoseScale`, which also converts them
+    back).
     """
 
     cell_lines: list[str]
@@ -250,15 +251,13 @@ class CombinationData:
     zero_b: np.ndarray
     y: np.ndarray  # [matrix, point] viability fraction
     mask: np.ndarray  # [matrix, point]
-    drug_center: np.ndarray  # [drug] log10 M
-    drug_half_range: np.ndarray  # [drug] decades
+    dose_scale: DoseScale  # centring per drug and back-conversion to dose_unit
     # per-combination dose grids (index 0 = dose 0, then the tested positive doses ascending)
     grid_dose_a: np.ndarray  # [combo, ia] data unit, NaN padded
     grid_dose_b: np.ndarray  # [combo, ib]
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
-    dose_unit: str = "M"
     response_scale: str = "fraction"
     n_wells: int = 0
 
@@ -271,9 +270,22 @@ class CombinationData:
         return len(self.matrix_combo)
 
     @property
-    def unit_offset(self) -> float:
-        """log10 of the data's dose unit in M: log10(dose_unit) = log10(M) - unit_offset."""
-        return float(np.log10(DOSE_UNITS[self.dose_unit]))
+    def dose_unit(self) -> str:
+        return self.dose_scale.unit
+
+    @property
+    def drug_center(self) -> np.ndarray:
+        """``[drug]`` log10 M of the centre of each drug's tested range."""
+        return self.dose_scale.center
+
+    @property
+    def drug_half_range(self) -> np.ndarray:
+        """``[drug]`` half of each drug's tested range, in decades."""
+        return self.dose_scale.half_range
+
+    def slot_drug(self, which: str) -> np.ndarray:
+        """``[combo]`` drug of slot ``which`` ("a" or "b") of each combination."""
+        return (self.pair_a if which == "a" else self.pair_b)[self.combo_pair]
 
     @property
     def combo_labels(self) -> list[str]:
@@ -296,51 +308,39 @@ class CombinationData:
     def grid_x(self, which: str) -> np.ndarray:
         """Centred log10 doses of the grid of drug ``which`` ("a" or "b"), 0 at dose 0."""
         dose = self.grid_dose_a if which == "a" else self.grid_dose_b
-        drug = (self.pair_a if which == "a" else self.pair_b)[self.combo_pair]
-        factor = DOSE_UNITS[self.dose_unit]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log10(np.where(dose > 0, dose, 1.0) * factor) - self.drug_center[drug][:, None]
-        return np.where(dose > 0, x, 0.0)
+        return self.dose_scale.centre(dose, self.slot_drug(which)[:, None])
 
 
 def encode_combination(vt: CombinationTable) -> CombinationData:
     """Encode a :class:`CombinationTable` into :class:`CombinationData`."""
     df = vt.df.copy()
-    factor = DOSE_UNITS[vt.dose_unit]
     df["response"] = df["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
-    cell_lines = _levels(df["cell_line"])
-    drugs = list(pd.unique(pd.concat([df["drug_a"], df["drug_b"]]).astype(str)))
-    experiments = _levels(df["experiment"])
-    ci = {c: i for i, c in enumerate(cell_lines)}
-    di = {d: i for i, d in enumerate(drugs)}
-    ei = {e: i for i, e in enumerate(experiments)}
+    cells = Levels.of(df["cell_line"], "cell line")
+    drugs = Levels.of(pd.concat([df["drug_a"], df["drug_b"]]), "drug")
+    exps = Levels.of(df["experiment"], "experiment")
     pairs_df = df[["drug_a", "drug_b"]].drop_duplicates()
-    pairs = [f"{a}|{b}" for a, b in pairs_df.itertuples(index=False)]
-    pi = {p: i for i, p in enumerate(pairs)}
-    pair_a = np.array([di[a] for a in pairs_df["drug_a"]], np.int32)
-    pair_b = np.array([di[b] for b in pairs_df["drug_b"]], np.int32)
+    pairs = Levels([f"{a}|{b}" for a, b in pairs_df.itertuples(index=False)], "drug pair")
+    pair_a = drugs.codes(pairs_df["drug_a"])
+    pair_b = drugs.codes(pairs_df["drug_b"])
 
     # doses per drug (both slots), centre and half range in log10 M
-    center = np.zeros(len(drugs))
-    half = np.zeros(len(drugs))
-    for j, d in enumerate(drugs):
-        v = np.concatenate([df.loc[df["drug_a"].eq(d) & df["dose_a"].gt(0), "dose_a"],
-                            df.loc[df["drug_b"].eq(d) & df["dose_b"].gt(0), "dose_b"]])
-        lv = np.log10(v * factor)
-        center[j] = 0.5 * (lv.min() + lv.max())
-        half[j] = 0.5 * (lv.max() - lv.min())
+    pos_a, pos_b = df["dose_a"].gt(0), df["dose_b"].gt(0)
+    scale = DoseScale.from_doses(
+        np.concatenate([df.loc[pos_a, "dose_a"], df.loc[pos_b, "dose_b"]]),
+        np.concatenate([drugs.codes(df.loc[pos_a, "drug_a"]),
+                        drugs.codes(df.loc[pos_b, "drug_b"])]), len(drugs), vt.dose_unit)
 
-    df["_pair"] = (df["drug_a"] + "|" + df["drug_b"]).map(pi)
+    df["_pair"] = pairs.codes(df["drug_a"] + "|" + df["drug_b"])
     combos_df = df[["cell_line", "_pair"]].drop_duplicates()
     combo_key = {(c, p): k for k, (c, p) in enumerate(combos_df.itertuples(index=False))}
-    combo_cell = np.array([ci[c] for c, _ in combo_key], np.int32)
+    combo_cell = cells.codes([c for c, _ in combo_key])
     combo_pair = np.array([p for _, p in combo_key], np.int32)
     mono_key: dict[tuple[int, int], int] = {}
     combo_mono_a = np.zeros(len(combo_key), np.int32)
     combo_mono_b = np.zeros(len(combo_key), np.int32)
     for k, (c, p) in enumerate(combo_key):
         for arr, d in ((combo_mono_a, pair_a[p]), (combo_mono_b, pair_b[p])):
-            arr[k] = mono_key.setdefault((ci[c], int(d)), len(mono_key))
+            arr[k] = mono_key.setdefault((cells.index[c], int(d)), len(mono_key))
     mono_cell = np.array([c for c, _ in mono_key], np.int32)
     mono_drug = np.array([d for _, d in mono_key], np.int32)
 
@@ -348,7 +348,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     mats = df[["_combo", "experiment"]].drop_duplicates()
     mat_key = {(k, e): m for m, (k, e) in enumerate(mats.itertuples(index=False))}
     matrix_combo = np.array([k for k, _ in mat_key], np.int32)
-    matrix_exp = np.array([ei[e] for _, e in mat_key], np.int32)
+    matrix_exp = exps.codes([e for _, e in mat_key])
     df["_mat"] = [mat_key[(k, e)] for k, e in zip(df["_combo"], df["experiment"])]
     counts = df["_mat"].value_counts()
     n_mat, n_pt = len(mat_key), int(counts.max())
@@ -358,13 +358,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     zero_b = np.zeros((n_mat, n_pt), bool)
     y = np.zeros((n_mat, n_pt), np.float32)
     mask = np.zeros((n_mat, n_pt), bool)
-    da_c = center[pair_a[df["_pair"].to_numpy()]]
-    db_c = center[pair_b[df["_pair"].to_numpy()]]
     dose_a = df["dose_a"].to_numpy()
     dose_b = df["dose_b"].to_numpy()
-    with np.errstate(divide="ignore"):
-        xa_all = np.where(dose_a > 0, np.log10(np.where(dose_a > 0, dose_a, 1) * factor) - da_c, 0)
-        xb_all = np.where(dose_b > 0, np.log10(np.where(dose_b > 0, dose_b, 1) * factor) - db_c, 0)
+    xa_all = scale.centre(dose_a, pair_a[df["_pair"].to_numpy()])
+    xb_all = scale.centre(dose_b, pair_b[df["_pair"].to_numpy()])
     resp = df["response"].to_numpy()
     mat_rows = df.groupby("_mat", sort=True).indices
     for m, idx in mat_rows.items():
@@ -401,11 +398,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         with np.errstate(invalid="ignore", divide="ignore"):
             gy[k] = np.where(tested[k], s / np.maximum(gn[k], 1), np.nan)
     return CombinationData(
-        cell_lines=cell_lines, drugs=drugs, pairs=pairs, experiments=experiments,
+        cell_lines=cells.names, drugs=drugs.names, pairs=pairs.names, experiments=exps.names,
         pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
         combo_cell=combo_cell, combo_pair=combo_pair, combo_mono_a=combo_mono_a,
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
-        drug_center=center, drug_half_range=half, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, dose_unit=vt.dose_unit,
-        response_scale=vt.response_scale, n_wells=len(df))
+        dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
+        grid_tested=tested, grid_y=gy, grid_n=gn, response_scale=vt.response_scale, n_wells=len(df))
