@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, Issue
 from ..io import TableSource
+from .checks import IssueCollector, numeric, text
 from .fields import DoseScale, Levels
-from .schemas import DOSE_UNITS, Schema
-from .validate import _numeric, _text
+from .schemas import Schema
 
 COMBINATION = Schema(
     kind="combination",
@@ -91,74 +90,49 @@ def validate_combination(
     DataValidationError
         With every problem found (line numbers count the CSV header as line 1).
     """
-    names = {c: c for c in COMBINATION.known}
-    names.update(column_names or {})
-    src = source.name
-    issues: list[Issue] = []
-
-    def add(pos: int | None, col: str | None, value, msg: str, line: int | None = None) -> None:
-        ln = line if pos is None else source.line(pos)
-        issues.append(Issue(src, ln, None if col is None else names.get(col, col),
-                            None if value is None else str(value), msg))
-
+    chk = IssueCollector(source, COMBINATION.known, column_names)
+    add = chk.add
     header_line = 1 if source.line_offset else None
-    if dose_unit not in DOSE_UNITS:
-        add(None, None, dose_unit, f"unknown dose unit; expected one of {', '.join(DOSE_UNITS)}")
+    chk.dose_unit(dose_unit)
     if response_scale not in ("fraction", "percent"):
         add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
             "for kind combination (viability normalised to untreated wells)")
-    for c in COMBINATION.required:
-        if c not in df.columns:
-            add(None, c, None, f"required column '{names.get(c, c)}' is missing (map it with "
-                f"[data.columns] {c} = \"<your column>\"; table has: "
-                f"{', '.join(map(str, df.columns))})", line=header_line)
+    missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
             add(None, None, c, f"unknown column; kind combination reads "
                 f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
                 line=header_line)
-    if any(c not in df.columns for c in COMBINATION.required):
-        raise DataValidationError(issues)
+    if missing_cols:
+        chk.raise_if_any(sort=False)
 
     out = pd.DataFrame(index=df.index)
     for c in ("cell_line", "drug_a", "drug_b", "experiment", "plate", "replicate", "well"):
-        out[c] = _text(df[c]) if c in df.columns else ""
-    da, da_empty, da_bad = _numeric(df["dose_a"])
-    db, db_empty, db_bad = _numeric(df["dose_b"])
-    resp, resp_empty, resp_bad = _numeric(df["response"])
+        out[c] = text(df[c]) if c in df.columns else ""
+    da, da_empty, da_bad = numeric(df["dose_a"])
+    db, db_empty, db_bad = numeric(df["dose_b"])
+    resp, resp_empty, resp_bad = numeric(df["response"])
     for col, vals, empty, bad in (("dose_a", da, da_empty, da_bad),
                                   ("dose_b", db, db_empty, db_bad)):
-        for pos in np.flatnonzero(bad):
-            add(pos, col, df[col].iloc[pos], "dose is not a number")
-        for pos in np.flatnonzero(~bad & vals.lt(0)):
-            add(pos, col, df[col].iloc[pos], "dose must be >= 0")
-        for pos in np.flatnonzero(empty):
-            add(pos, col, "", "dose is empty (write 0 for a well without this drug)")
+        chk.number_column(df, col, bad, vals, label="dose")
+        chk.rows(empty, col, "dose is empty (write 0 for a well without this drug)", "")
     for c in ("cell_line", "drug_a", "drug_b"):
-        for pos in np.flatnonzero(out[c].eq("")):
-            add(pos, c, "", f"{c.replace('_', ' ')} is empty" + (
-                " (monotherapy and untreated wells still name both drugs of their matrix)"
-                if c != "cell_line" else ""))
-    for pos in np.flatnonzero(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"])):
-        add(pos, "drug_b", out["drug_b"].iloc[pos], "drug_b is the same drug as drug_a; a "
-            "combination needs two different drugs")
-    for pos in np.flatnonzero(out["cell_line"].str.lower().eq(POOLED)):
-        add(pos, "cell_line", out["cell_line"].iloc[pos],
-            f"'{POOLED}' is reserved for the population-level rows of the summary")
-    for pos in np.flatnonzero(resp_bad):
-        add(pos, "response", df["response"].iloc[pos], "response is not a number")
+        chk.rows(out[c].eq(""), c, f"{c.replace('_', ' ')} is empty" + (
+            " (monotherapy and untreated wells still name both drugs of their matrix)"
+            if c != "cell_line" else ""), "")
+    chk.rows(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"]), "drug_b",
+             "drug_b is the same drug as drug_a; a combination needs two different drugs",
+             out["drug_b"])
+    chk.rows(out["cell_line"].str.lower().eq(POOLED), "cell_line",
+             f"'{POOLED}' is reserved for the population-level rows of the summary",
+             out["cell_line"])
+    chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     dropped = []
     if missing == "error":
-        for pos in np.flatnonzero(resp_empty):
-            add(pos, "response", "", "response is empty (missing = \"error\"; use "
-                "missing = \"drop\" to drop missing wells)")
+        chk.empty_responses(resp_empty)
     else:
-        for pos in np.flatnonzero(resp_empty):
-            dropped.append({"line": source.line(pos), "cell_line": out["cell_line"].iloc[pos],
-                            "drug_a": out["drug_a"].iloc[pos], "drug_b": out["drug_b"].iloc[pos],
-                            "dose_a": None if np.isnan(da.iloc[pos]) else float(da.iloc[pos]),
-                            "dose_b": None if np.isnan(db.iloc[pos]) else float(db.iloc[pos]),
-                            "reason": "missing response"})
+        dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
+                              drug_a=out["drug_a"], drug_b=out["drug_b"], dose_a=da, dose_b=db)
     dose_ok = ~da_bad & ~db_bad & ~da_empty & ~db_empty
     out["dose_a"] = da
     out["dose_b"] = db
@@ -173,18 +147,7 @@ def validate_combination(
     else:
         id_cols = []
     if id_cols:
-        key = pd.Series(["\x1f".join(map(str, t)) for t in out[id_cols].itertuples(index=False)],
-                        index=out.index)
-        dup = key.duplicated(keep=False) & dose_ok
-        first_line: dict[str, int] = {}
-        for pos in np.flatnonzero(dup):
-            k = key.iloc[pos]
-            if k in first_line:
-                add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
-                    f"duplicate well: same {', '.join(names.get(c, c) for c in id_cols)} as "
-                    f"line {first_line[k]}")
-            else:
-                first_line[k] = source.line(pos)
+        chk.duplicate_wells(out, id_cols, dose_ok)
 
     # design of each matrix (rows whose doses parsed and that name a matrix)
     named = out["cell_line"].ne("") & out["drug_a"].ne("") & out["drug_b"].ne("")
@@ -207,9 +170,7 @@ def validate_combination(
                     f"of {drug}; at least {min_doses} are needed (min_doses)")
         if not (g["dose_a"].gt(0) & g["dose_b"].gt(0)).any():
             add(first, None, None, f"{where} has no combination wells (both doses > 0)")
-    if issues:
-        issues.sort(key=lambda i: (i.line is None, i.line or 0))
-        raise DataValidationError(issues)
+    chk.raise_if_any()
     kept = out[~resp_empty].reset_index(drop=True)
     return CombinationTable(df=kept, dropped=dropped, source=source,
                             response_scale=response_scale, dose_unit=dose_unit)
