@@ -9,15 +9,16 @@ A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text
-from .fields import DoseScale, Levels
+from .fields import DosedData, DoseScale, Levels
 from .schemas import Schema
+from .validate import ValidatedTable
 
 COMBINATION = Schema(
     kind="combination",
@@ -33,8 +34,8 @@ POOLED = "pooled"
 
 
 @dataclass
-class CombinationTable:
-    """A validated combination table.
+class CombinationTable(ValidatedTable):
+    """A validated combination table (the fields of :class:`ValidatedTable`).
 
     Attributes
     ----------
@@ -44,12 +45,6 @@ class CombinationTable:
     dropped : list of dict
         Rows left out on purpose (missing responses), each with line and reason.
     """
-
-    df: pd.DataFrame
-    dropped: list[dict] = field(default_factory=list)
-    source: TableSource | None = None
-    response_scale: str = "fraction"
-    dose_unit: str = "M"
 
 
 def validate_combination(
@@ -178,7 +173,7 @@ def validate_combination(
 
 # ------------------------------------------------------------------------------- encoding
 @dataclass
-class CombinationData:
+class CombinationData(DosedData):
     """Combination data as arrays, with the category names kept.
 
     Levels: drugs (either slot), cell lines, ordered pairs ``(drug_a, drug_b)``, experiments;
@@ -229,20 +224,6 @@ class CombinationData:
     @property
     def n_matrices(self) -> int:
         return len(self.matrix_combo)
-
-    @property
-    def dose_unit(self) -> str:
-        return self.dose_scale.unit
-
-    @property
-    def drug_center(self) -> np.ndarray:
-        """``[drug]`` log10 M of the centre of each drug's tested range."""
-        return self.dose_scale.center
-
-    @property
-    def drug_half_range(self) -> np.ndarray:
-        """``[drug]`` half of each drug's tested range, in decades."""
-        return self.dose_scale.half_range
 
     def slot_drug(self, which: str) -> np.ndarray:
         """``[combo]`` drug of slot ``which`` ("a" or "b") of each combination."""

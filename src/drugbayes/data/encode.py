@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .fields import DoseScale, Levels
+from .fields import DosedData, DoseScale, Levels
 from .validate import ValidatedTable
 
 
 @dataclass
-class DoseResponseData:
+class DoseResponseData(DosedData):
     """Dose-response data as arrays, with the category names kept.
 
     Curves (``[curve, point]`` padded arrays) are the measured curves, one per cell line x drug
@@ -66,20 +67,6 @@ class DoseResponseData:
     @property
     def is_raw(self) -> bool:
         return self.response_scale == "raw"
-
-    @property
-    def dose_unit(self) -> str:
-        return self.dose_scale.unit
-
-    @property
-    def drug_center(self) -> np.ndarray:
-        """``[drug]`` log10 M of the centre of each drug's tested range."""
-        return self.dose_scale.center
-
-    @property
-    def drug_half_range(self) -> np.ndarray:
-        """``[drug]`` half of each drug's tested range, in decades."""
-        return self.dose_scale.half_range
 
 
 def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
@@ -185,6 +172,23 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         data.vehicle_plate_cell = plate_cells.codes(v["_pc"])
         data.signal_scale = signal_scale
     return data
+
+
+def prepare_wells(table, data_cfg, validate: Callable, encode: Callable) -> tuple:
+    """Read a table of wells, validate it with the ``[data]`` options of the well kinds (dose
+    unit, response scale, missing responses, fewest doses, column names) and encode it.
+
+    Returns
+    -------
+    (validated table, encoded data)
+    """
+    from ..io import read_table
+
+    df, src = read_table(table, data_cfg.columns)
+    vt = validate(df, src, dose_unit=data_cfg.dose_unit, response_scale=data_cfg.response_scale,
+                  missing=data_cfg.missing, min_doses=data_cfg.min_doses,
+                  column_names=data_cfg.columns)
+    return vt, encode(vt)
 
 
 # ---------------------------------------------------------------------------------- xenograft

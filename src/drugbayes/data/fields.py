@@ -176,3 +176,25 @@ class DoseScale:
         lx = self.to_log10(x, drug)
         d = np.where(np.isinf(lx), np.where(lx > 0, np.inf, 0.0), 10.0 ** np.clip(lx, -300, 300))
         return d if is_zero is None else np.where(is_zero, 0.0, d)
+
+
+class DosedData:
+    """Mixin of encoded data holding a :class:`DoseScale` (``dose_scale``): its unit and
+    per-drug centring as attributes of the data."""
+
+    dose_scale: DoseScale
+
+    @property
+    def dose_unit(self) -> str:
+        """The data's dose unit."""
+        return self.dose_scale.unit
+
+    @property
+    def drug_center(self) -> np.ndarray:
+        """``[drug]`` log10 M of the centre of each drug's tested range."""
+        return self.dose_scale.center
+
+    @property
+    def drug_half_range(self) -> np.ndarray:
+        """``[drug]`` half of each drug's tested range, in decades."""
+        return self.dose_scale.half_range

@@ -70,15 +70,9 @@ def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
-    """Sample the hierarchy; return the per-matrix MuSyC parameters and the noise.
-
-    Parameters
-    ----------
-    spec : Spec
-    a : dict
-        Output of :func:`drugbayes.families.combination.data.arrays`.
-    shared : dict, optional
-        Reserved for parameters shared with other families (a joint model); unused here.
+    """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
+    ``shared`` parameters used); return the per-matrix MuSyC parameters and
+    the noise.
 
     Returns
     -------
@@ -205,13 +199,8 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
     """NumPyro model of the ``combination`` family: :func:`latents` then :func:`likelihood`.
 
-    Parameters
-    ----------
-    a : dict
-        Output of :func:`drugbayes.families.combination.data.arrays`.
-    spec : Spec
-    observed : bool
-        Condition on the responses (False gives prior/posterior predictive draws).
+    ``a`` is the output of :func:`.data.arrays`; with ``observed=False`` the responses are
+    not conditioned on (prior or posterior predictive draws).
     """
     sample_observed(likelihood(latents(spec, a), a, spec), observed)
 

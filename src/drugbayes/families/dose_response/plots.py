@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ...curves import log_logistic, sigmoid
-from ...report.plots import _safe
+from ...report.plots import _safe, figure_folder, pyplot, save_figure
 
 
 def _viability_points(result):
@@ -31,15 +31,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
     run's interval probability; points are wells (viability; raw signal is normalised with the
     posterior-mean background and untreated signal of its plate).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
+    folder = figure_folder(folder)
     data = result.data
     s = result.inference.samples
     prob = result.interval_prob
@@ -79,10 +72,5 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
         ax.set_ylabel("viability (fraction of untreated)")
         ax.set_title(f"{drug}: fitted curves, {prob:.0%} bands ({result.inference.method})")
         ax.legend(fontsize=8, frameon=False, loc="lower left")
-        fig.tight_layout()
-        for fmt in formats:
-            f = folder / f"dose_response_{_safe(drug)}.{fmt}"
-            fig.savefig(f, dpi=110)
-            files.append(f)
-        plt.close(fig)
+        files += save_figure(fig, folder, f"dose_response_{_safe(drug)}", formats)
     return files
