@@ -12,7 +12,7 @@ mark it (``is_zero``, ``zero_a``/``zero_b``) and the curve takes its dose-0 valu
 
 Contents: the 4PL (:func:`hill_sigmoid`, :func:`log_logistic`, its mean over a dose range
 :func:`mean_viability` and the absolute IC50 :func:`absolute_log10_ic50`); the MuSyC surface
-(:func:`musyc_state_log_weights`, :func:`musyc_viability`); tumour growth forms
+(:func:`musyc_e3`, :func:`musyc_state_log_weights`, :func:`musyc_viability`); tumour growth forms
 (:func:`growth_curve`, :func:`regrowth_log_ratio`, :func:`log_volume`).
 """
 
@@ -208,6 +208,14 @@ def musyc_state_log_weights(
     lw_12 = xp.logaddexp(xp.logaddexp(ly_b + lx_a, ly_a + lx_b),
                          ly_a + ly_b + xp.logaddexp(lx_a, lx_b))
     return lw_u, lw_1, lw_2, lw_12
+
+
+def musyc_e3(e0: Array, e1: Array, e2: Array, beta: Array, xp: ModuleType = jnp) -> Array:
+    """Viability at saturating doses of both drugs from MuSyC's synergistic efficacy ``beta``:
+    ``E3 = min(E1, E2) - beta * (E0 - min(E1, E2))`` (``beta > 0``: the combination goes below
+    the stronger drug's maximum effect)."""
+    emin = xp.minimum(e1, e2)
+    return emin - beta * (e0 - emin)
 
 
 def _softmax0(lw: Array, xp: ModuleType) -> Array:

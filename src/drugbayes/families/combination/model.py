@@ -48,7 +48,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax import nn
 
-from ...curves import musyc_viability
+from ...curves import musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .spec import CENTERED_SITES
 
@@ -152,8 +152,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     e0 = jnp.exp(m_top)
     e1 = e0 * nn.sigmoid(g_ba[mk])
     e2 = e0 * nn.sigmoid(g_bb[mk])
-    emin = jnp.minimum(e1, e2)
-    e3 = emin - m_beta * (e0 - emin)
+    e3 = musyc_e3(e0, e1, e2, m_beta)
     return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
@@ -222,5 +221,3 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
         out[k] = v
     return out
 
-
-_SURFACES_CACHE: list = []

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...curves import LN10, log_logistic, musyc_viability, sigmoid
+from ...curves import LN10, log_logistic, musyc_e3, musyc_viability, sigmoid
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -111,8 +111,7 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
     ba = sigmoid(g["logit_bottom_a"], np)
     bb = sigmoid(g["logit_bottom_b"], np)
     e1, e2 = e0 * ba, e0 * bb
-    emin = np.minimum(e1, e2)
-    e3 = emin - g["beta"] * (e0 - emin)
+    e3 = musyc_e3(e0, e1, e2, g["beta"], np)
     return {"e0": e0, "e1": e1, "e2": e2, "e3": e3, "b_a": ba, "b_b": bb,
             "log10_c_a": g["log10_c_a"], "log10_c_b": g["log10_c_b"],
             "h_a": np.exp(g["log_hill_a"]), "h_b": np.exp(g["log_hill_b"]), "beta": g["beta"],
