@@ -17,7 +17,7 @@ from .plots import plot_combination
 from .simulate import simulate, simulate_cli, simulate_wells, true_excess
 from .spec import DETERMINISTIC, CombinationOptions, CombinationPriors
 from .summary import summarize, validate_contrasts
-from .surfaces import bliss_null, hill_fraction, hsa_null, loewe_null, musyc_surface, surfaces
+from .surfaces import bliss_null, hill_fraction, hsa_null, loewe_null, musyc_surface
 from .zip import zip_delta_classic, zip_delta_classic_data
 
 FAMILY = Family(

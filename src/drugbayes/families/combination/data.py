@@ -32,13 +32,9 @@ def arrays(data: CombinationData) -> dict:
 def prepare(table, data_cfg) -> tuple:
     """Read, validate and encode a combination table (see ``[data]`` in the docs)."""
     from ...data.combination import encode_combination, validate_combination
-    from ...io import read_table
+    from ...data.encode import prepare_wells
 
-    df, src = read_table(table, data_cfg.columns)
-    vt = validate_combination(df, src, dose_unit=data_cfg.dose_unit,
-                              response_scale=data_cfg.response_scale, missing=data_cfg.missing,
-                              min_doses=data_cfg.min_doses, column_names=data_cfg.columns)
-    return vt, encode_combination(vt)
+    return prepare_wells(table, data_cfg, validate_combination, encode_combination)
 
 
 def describe(vt, data) -> str:

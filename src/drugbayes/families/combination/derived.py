@@ -55,17 +55,12 @@ def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     the fitted surface where the fitted E0 is 1.
     """
     q = _flat_params(data, draws)
-    shift_a = data.drug_center[data.pair_a[data.combo_pair]] - data.unit_offset
-    shift_b = data.drug_center[data.pair_b[data.combo_pair]] - data.unit_offset
     out = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
-           "log10_c1": q["log10_c_a"] + shift_a, "log10_c2": q["log10_c_b"] + shift_b,
            "h1": q["h_a"], "h2": q["h_b"], "beta": q["beta"],
            "log_alpha12": q["log_alpha12"], "log_alpha21": q["log_alpha21"],
            "log_gamma12": q["log_gamma12"], "log_gamma21": q["log_gamma21"]}
-    out["c1"] = 10.0 ** np.clip(out["log10_c1"], -300, 300)
-    out["c2"] = 10.0 ** np.clip(out["log10_c2"], -300, 300)
-    out["alpha12"] = np.exp(np.clip(q["log_alpha12"], -700, 700))
-    out["alpha21"] = np.exp(np.clip(q["log_alpha21"], -700, 700))
+    _potencies(data, out, q["log10_c_a"], q["log10_c_b"], data.slot_drug("a"),
+               data.slot_drug("b"))
     s = surfaces(data, draws)
     cw = combination_wells(data)
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
@@ -96,14 +91,10 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     if "pop_log_gamma12" in draws:
         out["log_gamma12"] = np.asarray(draws["pop_log_gamma12"], np.float64)
         out["log_gamma21"] = np.asarray(draws["pop_log_gamma21"], np.float64)
-    out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
-    out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
     mu_c = np.asarray(draws["mu_log10_c"], np.float64)
     mu_h = np.exp(np.asarray(draws["mu_log_hill"], np.float64))
-    out["log10_c1"] = mu_c[..., data.pair_a] + data.drug_center[data.pair_a] - data.unit_offset
-    out["log10_c2"] = mu_c[..., data.pair_b] + data.drug_center[data.pair_b] - data.unit_offset
-    out["c1"] = 10.0 ** np.clip(out["log10_c1"], -300, 300)
-    out["c2"] = 10.0 ** np.clip(out["log10_c2"], -300, 300)
+    _potencies(data, out, mu_c[..., data.pair_a], mu_c[..., data.pair_b], data.pair_a,
+               data.pair_b)
     out["h1"], out["h2"] = mu_h[..., data.pair_a], mu_h[..., data.pair_b]
     onehot = np.zeros((data.n_combos, len(data.pairs)))
     onehot[np.arange(data.n_combos), data.combo_pair] = 1.0
@@ -112,6 +103,19 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
               "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
         out[k] = dq[k] @ onehot
     return out
+
+
+def _potencies(data: CombinationData, out: dict, log10_c_a: np.ndarray, log10_c_b: np.ndarray,
+               drug_a: np.ndarray, drug_b: np.ndarray) -> None:
+    """Potencies in the data's dose unit (``log10_c*``, ``c*``) from centred log10 values of
+    drugs ``drug_a``/``drug_b``, and ``alpha*`` from ``out["log_alpha*"]``, into ``out``."""
+    scale = data.dose_scale
+    out["log10_c1"] = scale.to_log10(log10_c_a, drug_a)
+    out["log10_c2"] = scale.to_log10(log10_c_b, drug_b)
+    out["c1"] = scale.to_dose(log10_c_a, drug_a)
+    out["c2"] = scale.to_dose(log10_c_b, drug_b)
+    out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
+    out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
 
 
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
@@ -165,14 +169,11 @@ def observed(data: CombinationData, samples: dict) -> dict:
                        "dose_a_index": list(range(na)), "dose_b_index": list(range(nb))}
     extra["coords_nd"] = {"dose_a": (["combination", "dose_a_index"], data.grid_dose_a),
                           "dose_b": (["combination", "dose_b_index"], data.grid_dose_b)}
-    dose_a = np.full(data.x_a.shape, np.nan)
-    dose_b = np.full(data.x_b.shape, np.nan)
-    ca = data.drug_center[data.pair_a[data.combo_pair[data.matrix_combo]]][:, None]
-    cb = data.drug_center[data.pair_b[data.combo_pair[data.matrix_combo]]][:, None]
-    dose_a[data.mask] = np.where(data.zero_a, 0.0, 10.0 ** (data.x_a + ca - data.unit_offset))[
-        data.mask]
-    dose_b[data.mask] = np.where(data.zero_b, 0.0, 10.0 ** (data.x_b + cb - data.unit_offset))[
-        data.mask]
+    scale = data.dose_scale
+    drug_a = data.slot_drug("a")[data.matrix_combo][:, None]
+    drug_b = data.slot_drug("b")[data.matrix_combo][:, None]
+    dose_a = np.where(data.mask, scale.to_dose(data.x_a, drug_a, data.zero_a), np.nan)
+    dose_b = np.where(data.mask, scale.to_dose(data.x_b, drug_b, data.zero_b), np.nan)
     extra["observed"] = {"y": np.where(data.mask, data.y, np.nan)}
     extra["observed_dims"] = {"y": ["matrix", "point"]}
     extra["constant"] = {"well_dose_a": dose_a, "well_dose_b": dose_b,

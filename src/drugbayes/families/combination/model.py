@@ -48,7 +48,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax import nn
 
-from ...curves import musyc_viability
+from ...curves import musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .spec import CENTERED_SITES
 
@@ -70,15 +70,9 @@ def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
-    """Sample the hierarchy; return the per-matrix MuSyC parameters and the noise.
-
-    Parameters
-    ----------
-    spec : Spec
-    a : dict
-        Output of :func:`drugbayes.families.combination.data.arrays`.
-    shared : dict, optional
-        Reserved for parameters shared with other families (a joint model); unused here.
+    """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
+    ``shared`` parameters used); return the per-matrix MuSyC parameters and
+    the noise.
 
     Returns
     -------
@@ -158,8 +152,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     e0 = jnp.exp(m_top)
     e1 = e0 * nn.sigmoid(g_ba[mk])
     e2 = e0 * nn.sigmoid(g_bb[mk])
-    emin = jnp.minimum(e1, e2)
-    e3 = emin - m_beta * (e0 - emin)
+    e3 = musyc_e3(e0, e1, e2, m_beta)
     return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
@@ -205,13 +198,8 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
     """NumPyro model of the ``combination`` family: :func:`latents` then :func:`likelihood`.
 
-    Parameters
-    ----------
-    a : dict
-        Output of :func:`drugbayes.families.combination.data.arrays`.
-    spec : Spec
-    observed : bool
-        Condition on the responses (False gives prior/posterior predictive draws).
+    ``a`` is the output of :func:`.data.arrays`; with ``observed=False`` the responses are
+    not conditioned on (prior or posterior predictive draws).
     """
     sample_observed(likelihood(latents(spec, a), a, spec), observed)
 
@@ -233,5 +221,3 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
         out[k] = v
     return out
 
-
-_SURFACES_CACHE: list = []

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...report.plots import _safe
+from ...report.plots import _safe, figure_folder, pyplot, save_figure
 
 
 def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
@@ -16,15 +16,11 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
     Heatmaps are on each combination's own dose grid (index 0 = dose 0). Excess =
     null - combination viability (fraction of E0), so positive (red) = synergy.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     from .surfaces import surfaces
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = figure_folder(folder)
     data = result.data
     s = surfaces(data, result.inference.samples)
     files = []
@@ -70,10 +66,5 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
             ax.set_title(title, fontsize=9)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
         fig.suptitle(f"{cell}: {a} x {b}")
-        fig.tight_layout()
-        for fmt in formats:
-            f = folder / f"combination_{_safe(label)}.{fmt}"
-            fig.savefig(f, dpi=100)
-            files.append(f)
-        plt.close(fig)
+        files += save_figure(fig, folder, f"combination_{_safe(label)}", formats, dpi=100)
     return files

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
+from ...curves import musyc_e3
 from .surfaces import hill_fraction, loewe_null, musyc_surface
 
 
@@ -54,8 +55,7 @@ def simulate_wells(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: Arra
             realised.append({**r._asdict(), "experiment": ename, "beta": beta,
                              "log_alpha12": la12, "log_alpha21": la21, "e0": e0, "e1": e1,
                              "e2": e2})
-            emin = min(e1, e2)
-            e3 = emin - beta * (e0 - emin)
+            e3 = musyc_e3(e0, e1, e2, beta, np)
             with np.errstate(divide="ignore"):
                 xa = np.where(A > 0, np.log10(np.where(A > 0, A, 1)), -np.inf)
                 xb = np.where(B > 0, np.log10(np.where(B > 0, B, 1)), -np.inf)
@@ -85,8 +85,7 @@ def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLi
         da = np.asarray(doses_a[r.cell_line] if isinstance(doses_a, dict) else doses_a, float)
         dbb = np.asarray(doses_b[r.cell_line] if isinstance(doses_b, dict) else doses_b, float)
         A, B = np.meshgrid(np.log10(da), np.log10(dbb), indexing="ij")
-        emin = min(r.e1, r.e2)
-        e3 = emin - r.beta * (r.e0 - emin)
+        e3 = musyc_e3(r.e0, r.e1, r.e2, r.beta, np)
         v = musyc_surface(A, B, np.log10(r.c1), np.log10(r.c2), r.h1, r.h2, r.e0, r.e1, r.e2,
                           e3, r.log_alpha12, r.log_alpha21) / r.e0
         fa = hill_fraction(A, np.log10(r.c1), r.h1, r.e1 / r.e0)

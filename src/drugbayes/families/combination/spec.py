@@ -4,12 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import numpy as np
 from pydantic import Field
 
 from .._contract import StrictModel
-
-LN10 = np.log(10.0)
 
 
 class CombinationOptions(StrictModel):

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .spec import LN10
+from ...curves import LN10, log_logistic, musyc_e3, musyc_viability, sigmoid
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -18,38 +18,26 @@ def hill_fraction(x: ArrayLike, log10_c: ArrayLike, hill: ArrayLike,
                   bottom_fraction: ArrayLike) -> np.ndarray:
     """Monotherapy viability as a fraction of E0: ``b + (1 - b) / (1 + (d / C)^h)`` (float64).
 
-    ``x`` and ``log10_c`` are log10 doses with the same origin; pass ``x = -inf`` for dose 0.
+    :func:`drugbayes.curves.log_logistic` with top 1. ``x`` and ``log10_c`` are log10 doses with
+    the same origin; pass ``x = -inf`` for dose 0.
     """
-    z = np.clip(hill * LN10 * (np.asarray(x, np.float64) - log10_c), -700.0, 700.0)
-    return bottom_fraction + (1.0 - bottom_fraction) / (1.0 + np.exp(z))
+    return log_logistic(np.asarray(x, np.float64), log10_c, hill, 1.0, bottom_fraction, xp=np)
 
 
 def musyc_surface(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
                   h_a: ArrayLike, h_b: ArrayLike, e0: ArrayLike, e1: ArrayLike, e2: ArrayLike,
                   e3: ArrayLike, log_alpha12: ArrayLike, log_alpha21: ArrayLike,
                   log_gamma12: ArrayLike = 0.0, log_gamma21: ArrayLike = 0.0) -> np.ndarray:
-    """MuSyC viability surface in float64 numpy (same maths as ``_curves.musyc_viability``).
+    """MuSyC viability surface in float64 (:func:`drugbayes.curves.musyc_viability`).
 
     ``x_a``/``x_b`` are log10 doses; ``-inf`` marks dose 0. Everything broadcasts.
     """
+    x_a, x_b = np.asarray(x_a, np.float64), np.asarray(x_b, np.float64)
+    zero_a, zero_b = np.isneginf(x_a), np.isneginf(x_b)
     with np.errstate(invalid="ignore", over="ignore"):
-        neg = -1.0e300
-        lx_a = np.where(np.isneginf(x_a), neg, h_a * LN10 * (x_a - log10_c_a))
-        lx_b = np.where(np.isneginf(x_b), neg, h_b * LN10 * (x_b - log10_c_b))
-        ly_a = np.exp(log_gamma21) * (lx_a + h_a * log_alpha21)
-        ly_b = np.exp(log_gamma12) * (lx_b + h_b * log_alpha12)
-        l2 = np.log(2.0)
-        lw = np.stack(np.broadcast_arrays(
-            np.logaddexp(np.logaddexp(l2, ly_a), ly_b),
-            np.logaddexp(lx_a + np.logaddexp(l2, ly_a), ly_a + lx_b),
-            np.logaddexp(lx_b + np.logaddexp(l2, ly_b), ly_b + lx_a),
-            np.logaddexp(np.logaddexp(ly_b + lx_a, ly_a + lx_b),
-                         ly_a + ly_b + np.logaddexp(lx_a, lx_b))))
-    lw = np.maximum(lw, -1.0e300)
-    lw = lw - lw.max(axis=0)
-    w = np.exp(lw)
-    w = w / w.sum(axis=0)
-    return w[0] * e0 + w[1] * e1 + w[2] * e2 + w[3] * e3
+        return musyc_viability(np.where(zero_a, 0.0, x_a), np.where(zero_b, 0.0, x_b), zero_a,
+                               zero_b, log10_c_a, log10_c_b, h_a, h_b, e0, e1, e2, e3,
+                               log_alpha12, log_alpha21, log_gamma12, log_gamma21, xp=np)
 
 
 def bliss_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
@@ -120,11 +108,10 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
     g = {k[len(prefix):]: np.asarray(draws[k], np.float64) for k in draws
          if k.startswith(prefix)}
     e0 = np.exp(g["log_top"])
-    ba = 1.0 / (1.0 + np.exp(-g["logit_bottom_a"]))
-    bb = 1.0 / (1.0 + np.exp(-g["logit_bottom_b"]))
+    ba = sigmoid(g["logit_bottom_a"], np)
+    bb = sigmoid(g["logit_bottom_b"], np)
     e1, e2 = e0 * ba, e0 * bb
-    emin = np.minimum(e1, e2)
-    e3 = emin - g["beta"] * (e0 - emin)
+    e3 = musyc_e3(e0, e1, e2, g["beta"], np)
     return {"e0": e0, "e1": e1, "e2": e2, "e3": e3, "b_a": ba, "b_b": bb,
             "log10_c_a": g["log10_c_a"], "log10_c_b": g["log10_c_b"],
             "h_a": np.exp(g["log_hill_a"]), "h_b": np.exp(g["log_hill_b"]), "beta": g["beta"],

@@ -49,10 +49,10 @@ from typing import Literal
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import nn
 from numpy.typing import ArrayLike
 
-LN10 = 2.302585092994046
+from ...curves import hill_sigmoid
+
 LOG_HILL_BOUNDS = (-7.0, 5.0)  # slopes in [0.001, 148]: beyond, fitted values do not change
 C_BOUND = 10.0  # potency within +-10 decades of the centre of the tested doses
 
@@ -65,7 +65,7 @@ def hill(x: jnp.ndarray, zero: jnp.ndarray, top: jnp.ndarray, bottom: jnp.ndarra
 
     ``x`` are log10 doses (any origin shared with ``c``); where ``zero`` the value is ``top``.
     """
-    s = nn.sigmoid(-jnp.exp(log_hill) * LN10 * (x - c))
+    s = hill_sigmoid(x, c, jnp.exp(log_hill))
     return jnp.where(zero, top, bottom + (top - bottom) * s)
 
 

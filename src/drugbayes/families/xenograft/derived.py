@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ... import seeding
-from ...curves import log_volume
+from ...curves import growth_curve, log_volume, sigmoid
 from .._contract import Spec
 from .data import _cure_groups, arrays
 from .spec import TIME_SCALE
@@ -86,12 +86,8 @@ def pointwise(data, spec: Spec, samples: dict, chunk: int = 256, seed: int = 0) 
 
 
 def _g(t: float | np.ndarray, beta: np.ndarray) -> np.ndarray:
-    t = np.asarray(t, np.float64)
-    beta = np.asarray(beta, np.float64)
-    x = beta * t
-    with np.errstate(divide="ignore", invalid="ignore"):
-        r = np.where(x > 1e-8, -np.expm1(-x) / np.where(x > 1e-8, x, 1.0), 1.0 - 0.5 * x)
-    return t * r
+    """Gompertz ``g(t) = (1 - exp(-beta t)) / beta`` in float64 (:func:`curves.growth_curve`)."""
+    return growth_curve(np.asarray(t, np.float64), 1.0, np.asarray(beta, np.float64), xp=np)
 
 
 def _draws(draws: dict, name: str) -> np.ndarray:
@@ -156,7 +152,7 @@ def initial_rate(draws: dict, growth: str) -> np.ndarray:
     if growth != "regrowth":
         return rate
     p = curve_params(draws, growth)
-    f = 1.0 / (1.0 + np.exp(-p["logit_sensitive"]))
+    f = sigmoid(p["logit_sensitive"], np)
     return (1 - f) * rate - f * np.exp(p["log_regression_rate"])
 
 
@@ -197,7 +193,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = 0,
     params = curve_params(draws, growth)
     out = {"growth_rate": rate}
     if growth == "regrowth":
-        f = 1.0 / (1.0 + np.exp(-params["logit_sensitive"]))
+        f = sigmoid(params["logit_sensitive"], np)
         d = np.exp(params["log_regression_rate"])
         out["regression_rate"], out["regrowth_rate"], out["sensitive_fraction"] = d, rate, f
         out["growth_rate"] = initial_rate(draws, growth)

@@ -77,15 +77,8 @@ def _obs_loglik(mu, a: dict, scale: str, calipers: bool, noise: dict):
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
-    """Sample the hierarchy; return what the likelihood needs.
-
-    Parameters
-    ----------
-    spec : Spec
-    a : dict
-        Output of :func:`drugbayes.families.xenograft.data.arrays`.
-    shared : dict, optional
-        Reserved for parameters shared with other families (a joint model); unused here.
+    """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
+    ``shared`` parameters used); return what the likelihood needs.
 
     Returns
     -------
@@ -273,14 +266,8 @@ def _predictive(params: dict, a: dict, spec: Spec, lik: dict) -> None:
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
     """NumPyro model of the ``xenograft`` family: :func:`latents` then :func:`likelihood`.
 
-    Parameters
-    ----------
-    a : dict
-        Output of :func:`drugbayes.families.xenograft.data.arrays`.
-    spec : Spec
-    observed : bool
-        Condition on the volumes (False gives prior/posterior predictive draws of ``y``, the
-        log volume).
+    ``a`` is the output of :func:`.data.arrays`; with ``observed=False`` the volumes are not
+    conditioned on (prior or posterior predictive draws of ``y``, the log volume).
     """
     params = latents(spec, a)
     lik = likelihood(params, a, spec)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import seeding
-from ...report.plots import _safe
+from ...report.plots import _safe, figure_folder, pyplot, save_figure
 from .derived import _log_v, _new_mice, curve_params, initial_rate
 from .mrecist import _flat_sub, _noise_sd
 
@@ -22,14 +22,8 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     (mouse variability and measurement error included, typical experiment); the line is the
     typical mouse's median trajectory.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
+    folder = figure_folder(folder)
     data = result.data
     s = result.inference.samples
     prob = result.interval_prob
@@ -87,12 +81,7 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
             axes[k // ncol][k % ncol].set_visible(False)
         fig.suptitle(f"{cname or 'xenograft'}: mice and {prob:.0%} posterior predictive band "
                      f"({result.inference.method}); v = at/below detection limit", fontsize=9)
-        fig.tight_layout()
-        for fmt in formats:
-            f = folder / f"xenograft_growth_{_safe(cname or 'all')}.{fmt}"
-            fig.savefig(f, dpi=110)
-            files.append(f)
-        plt.close(fig)
+        files += save_figure(fig, folder, f"xenograft_growth_{_safe(cname or 'all')}", formats)
     # forest plot of growth rates
     r = initial_rate(_flat_sub(s, names, 10 ** 9), growth)[0]
     lo, med, hi = np.quantile(r, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
@@ -104,10 +93,4 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("growth rate at the start of treatment (1/day)")
     ax.set_title(f"growth rates: posterior median and {prob:.0%} interval", fontsize=9)
-    fig.tight_layout()
-    for fmt in formats:
-        f = folder / f"xenograft_growth_rates.{fmt}"
-        fig.savefig(f, dpi=110)
-        files.append(f)
-    plt.close(fig)
-    return files
+    return files + save_figure(fig, folder, "xenograft_growth_rates", formats)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...curves import growth_curve, regrowth_log_ratio
+
 # ---------------------------------------------------------------------------------- xenograft
 REFERENCE_ARMS = ("vehicle", "lapatinib", "trastuzumab", "lapatinib+trastuzumab")
 
@@ -123,13 +125,13 @@ def simulate_xenograft(
                 r += exp_rate[e]
                 mouse_rates.append(r)
                 if growth == "gompertz":
-                    lv = b + r * (-np.expm1(-deceleration * t) / deceleration)
+                    lv = b + growth_curve(t, r, deceleration, xp=np)
                 elif growth == "regrowth":
                     if rng.random() < cure:
                         lv = b - d * t
                     else:
                         with np.errstate(divide="ignore"):
-                            lv = b + np.logaddexp(np.log(f) - d * t, np.log1p(-f) + r * t)
+                            lv = b + regrowth_log_ratio(t, np.log(f), np.log1p(-f), d, r, np)
                 else:
                     lv = b + r * t
                 v = np.exp(lv + rng.normal(0, noise_sd, len(t)))

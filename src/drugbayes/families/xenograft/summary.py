@@ -63,7 +63,7 @@ import pandas as pd
 
 from ...errors import ConfigError, Issue
 from ...inference.registry import get_backend
-from ...report.summary import _prob_stats, _stats
+from ...report.summary import _prob_stats, _stats, in_group_order
 from .derived import _draws, derived
 from .mrecist import MRECIST_CLASSES, observed_mrecist, predictive_mrecist
 
@@ -198,12 +198,7 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
             rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
     for c in contrasts or []:
         frames += _synergy_rows(data, dq, c, prob, diag)
-    out = pd.concat(frames, ignore_index=True)
-    out["interval_prob"] = prob
-    order = {(a, b): i for i, (a, b) in enumerate(zip(cl, arm))}
-    out["_g"] = [order.get((a, b), len(order)) for a, b in zip(out["cell_line"], out["arm"])]
-    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
-    return out[COLUMNS]
+    return in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
 
 
 def _point(p: np.ndarray) -> dict[str, np.ndarray]:
