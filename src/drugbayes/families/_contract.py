@@ -14,8 +14,9 @@ its own layout of the data, so the posterior is written once.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import types
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, NamedTuple
 
 import jax.numpy as jnp
@@ -151,6 +152,31 @@ class Family:
     default_preset: str = ""
     data_keys: tuple[str, ...] = ()
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
+
+    @classmethod
+    def assemble(cls, namespace: Mapping[str, Any], **given: Any) -> Family:
+        """A family from its package's namespace.
+
+        Every field not ``given`` is taken from ``namespace`` under its own name (``model``,
+        ``arrays``, ``summarize``, ``plot``, ...); optional fields may be absent. So a family
+        package names its pieces after the contract and assembles itself with
+        ``Family.assemble(globals(), name=..., kind=..., ...)``.
+
+        Raises
+        ------
+        TypeError
+            A piece taken from the namespace is a module or not callable (a submodule that
+            shadows the function of the same name).
+        """
+        taken = {}
+        for f in fields(cls):
+            if f.name in given or f.name not in namespace:
+                continue
+            value = namespace[f.name]
+            if isinstance(value, types.ModuleType) or not callable(value):
+                raise TypeError(f"family piece {f.name!r} is {value!r}, not a function")
+            taken[f.name] = value
+        return cls(**taken, **given)
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,
                   preset: str | None = None, description: str | None = None) -> Spec:

@@ -20,7 +20,10 @@ from .summary import summarize, validate_contrasts
 from .surfaces import bliss_null, hill_fraction, hsa_null, loewe_null, musyc_surface
 from .zip import zip_delta_classic, zip_delta_classic_data
 
-FAMILY = Family(
+plot = plot_combination
+
+FAMILY = Family.assemble(
+    globals(),
     name="combination",
     kind="combination",
     description="Bayesian MuSyC combination surface (viability) with hierarchical pooling of "
@@ -28,29 +31,17 @@ FAMILY = Family(
     "Loewe excess posteriors (positive = synergy).",
     options=CombinationOptions,
     priors=CombinationPriors,
-    model=model,
-    arrays=arrays,
     deterministic_sites=DETERMINISTIC,
-    init_values=init_values,
-    posterior_dims=posterior_dims,
-    summarize=summarize,
-    simulate=simulate,
-    prepare=prepare,
-    validate_contrasts=validate_contrasts,
-    observed=observed,
-    describe=describe,
-    contract_data=contract_data,
     headline=("Synergy (positive = synergy; excess = null - combination viability)",
               ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
                "loewe_excess")),
-    extra_sites=extra_sites,
-    plot=plot_combination,
     default_preset="combination/musyc",
     data_keys=("dose_unit", "response_scale", "min_doses"),
-    simulate_cli=simulate_cli,
 )
 
-__all__ = ["FAMILY", "QUANTITY_ORDER", "QUANTITY_UNITS", "CombinationOptions", "CombinationPriors",
-           "bliss_null", "derived", "hill_fraction", "hsa_null", "latents", "likelihood",
-           "loewe_null", "model", "musyc_surface", "pooled", "simulate", "simulate_wells",
-           "surfaces", "true_excess", "zip_delta_classic", "zip_delta_classic_data"]
+__all__ = ["FAMILY", "QUANTITY_ORDER", "QUANTITY_UNITS", "arrays", "bliss_null",
+           "CombinationOptions", "CombinationPriors", "contract_data", "derived", "describe",
+           "extra_sites", "hill_fraction", "hsa_null", "init_values", "latents", "likelihood",
+           "loewe_null", "model", "musyc_surface", "observed", "pooled", "posterior_dims",
+           "prepare", "simulate", "simulate_cli", "simulate_wells", "summarize", "surfaces",
+           "true_excess", "validate_contrasts", "zip_delta_classic", "zip_delta_classic_data"]

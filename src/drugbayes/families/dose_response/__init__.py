@@ -23,32 +23,24 @@ def summarize(*args, spec=None, seed: int = 0, **kwargs):
     return summarize_dose_response(*args, **kwargs)
 
 
-FAMILY = Family(
+simulate = simulate_dose_response
+plot = plot_dose_response
+
+FAMILY = Family.assemble(
+    globals(),
     name="dose_response",
     kind="dose_response",
     description="Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or "
     "raw plate-reader signal with plate background and untreated signal learned jointly.",
     options=DoseResponseOptions,
     priors=DoseResponsePriors,
-    model=model,
-    arrays=arrays,
     deterministic_sites=DETERMINISTIC,
-    init_values=init_values,
-    posterior_dims=posterior_dims,
-    summarize=summarize,
-    simulate=simulate_dose_response,
-    prepare=prepare,
-    validate_contrasts=validate_contrasts,
-    observed=observed,
-    describe=describe,
-    contract_data=contract_data,
     headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
-    extra_sites=extra_sites,
-    plot=plot_dose_response,
     default_preset="dose_response/hier_4pl",
     data_keys=("dose_unit", "response_scale", "min_doses"),
-    simulate_cli=simulate_cli,
 )
 
-__all__ = ["FAMILY", "QUANTITY_UNITS", "DoseResponseOptions", "DoseResponsePriors", "arrays",
-           "derived", "informed_groups", "latents", "likelihood", "model", "prior_terms"]
+__all__ = ["FAMILY", "QUANTITY_UNITS", "arrays", "contract_data", "derived", "describe",
+           "DoseResponseOptions", "DoseResponsePriors", "extra_sites", "informed_groups",
+           "init_values", "latents", "likelihood", "model", "observed", "posterior_dims",
+           "prepare", "prior_terms", "simulate_cli", "validate_contrasts"]

@@ -35,7 +35,12 @@ def extra_tables(result) -> dict:
                                     result.spec.options.growth, seed=result.seed)}
 
 
-FAMILY = Family(
+simulate = simulate_xenograft
+validate_contrasts = validate_xenograft_contrasts
+plot = plot_xenograft
+
+FAMILY = Family.assemble(
+    globals(),
     name="xenograft",
     kind="xenograft",
     description="Hierarchical xenograft tumour growth (exponential or Gompertz on log volume) "
@@ -44,31 +49,16 @@ FAMILY = Family(
     "Bliss/HSA synergy.",
     options=XenograftOptions,
     priors=XenograftPriors,
-    model=model,
-    arrays=arrays,
     deterministic_sites=DETERMINISTIC,
-    init_values=init_values,
-    posterior_dims=posterior_dims,
-    summarize=summarize,
-    simulate=simulate_xenograft,
-    prepare=prepare,
-    validate_contrasts=validate_xenograft_contrasts,
-    observed=observed,
-    describe=describe,
-    contract_data=contract_data,
-    map_start=map_start,
-    check_spec=check_spec,
-    pointwise=pointwise,
-    extra_tables=extra_tables,
     headline=("growth rates and treatment effects (posterior median and interval)",
               ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
                "p_complete_regression", "bliss_excess", "hsa_excess")),
-    plot=plot_xenograft,
     default_preset="xenograft/exponential",
     data_keys=("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
                "start_day", "tc_day", "target_volume"),
-    simulate_cli=simulate_cli,
 )
 
-__all__ = ["FAMILY", "GROWTH_FORMS", "TIME_SCALE", "XenograftOptions", "XenograftPriors",
-           "_obs_loglik", "growth_curve", "latents", "likelihood", "log_volume", "model"]
+__all__ = ["FAMILY", "GROWTH_FORMS", "TIME_SCALE", "_obs_loglik", "arrays", "check_spec",
+           "contract_data", "describe", "growth_curve", "init_values", "latents", "likelihood",
+           "log_volume", "map_start", "model", "observed", "pointwise", "posterior_dims",
+           "prepare", "simulate_cli", "XenograftOptions", "XenograftPriors"]
