@@ -62,7 +62,8 @@ def hill_sigmoid(log10_dose: Array, log10_ic50: Array, hill: Array,
     """The falling part of a Hill curve, ``1 / (1 + (d / IC50)^hill)``, from 1 to 0.
 
     Evaluated as ``sigmoid(-hill * ln(10) * (log10_dose - log10_ic50))`` (:func:`sigmoid`), so
-    it never overflows. Every 4PL parameterisation is ``lower + (upper - lower)`` times this.
+    it never overflows. Every 4PL is ``lower + (upper - lower)`` times this (as written here or
+    rearranged, e.g. :func:`log_logistic`).
     """
     return sigmoid(-hill * LN10 * (log10_dose - log10_ic50), xp)
 
