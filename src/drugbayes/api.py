@@ -105,7 +105,7 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
     return add_nd_coords(tree, extra.get("coords_nd", {}))
 
 
-def fit(table: Any, kind: str | None = None, *, model: str | dict | None = None,
+def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig | None = None,
         inference: dict | InferenceConfig | None = None, seed: int = 0,
         columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
         diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
@@ -120,9 +120,9 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | None = None,
     kind : str, optional
         A registered data kind (``drugbayes families``); default: the first registered one
         (dose-response wells).
-    model : str or dict, optional
-        Preset name (``"dose_response/hier_3pl"``) or ``{"preset":..., "options":...,
-        "priors":...}``; default: the kind's default preset.
+    model : str, dict or ModelConfig, optional
+        Preset name (``"dose_response/hier_3pl"``), ``{"preset":..., "options":...,
+        "priors":...}`` or a config's ``[model]``; default: the kind's default preset.
     inference : dict or InferenceConfig, optional
         ``{"method": "nuts", "num_chains": 4, ...}``: ``method`` is a registered back-end
         (``drugbayes.inference.registry.BACKENDS``), the other keys its settings.
@@ -222,7 +222,7 @@ def _validated(cls, raw: dict, section: str):
 def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
     """Validate a config fully (model spec, data, contrasts) without fitting."""
     issues: list = []
-    spec = None
+    spec: Spec | None = None
     try:
         spec = _spec(cfg.model, cfg.data.kind)
     except ConfigError as e:
@@ -234,6 +234,7 @@ def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
         raise ConfigError(issues + e.issues) from None
     if issues:
         raise ConfigError(issues)
+    assert spec is not None  # _spec raised otherwise
     fam = family_for_kind(cfg.data.kind)
     fam.validate_contrasts(data, cfg.contrasts, cfg.source or "<config>")
     spec_fam = get_family(spec.family)
@@ -298,7 +299,7 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
         Called after each run (e.g. to print its table).
     """
     cfgs = []
-    issues = []
+    issues: list[Issue | str] = []
     for c in configs:
         try:
             cfg = load_config(c, overrides)

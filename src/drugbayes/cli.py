@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             from .config import load_config
             from .families import family_for_kind
 
-            issues = []
+            issues: list[InputError] = []
             for c in args.configs:
                 try:
                     cfg = load_config(c, args.overrides)
@@ -102,8 +102,8 @@ def main(argv: list[str] | None = None) -> int:
                           "dropped)")
                 except InputError as e:
                     issues.append(e)
-            for e in issues:
-                print(str(e), file=sys.stderr)
+            for err in issues:
+                print(str(err), file=sys.stderr)
             return EXIT_INPUT if issues else EXIT_OK
         # run
         from .api import run

@@ -31,7 +31,8 @@ def rank_diagnostics(draws: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndar
 
         big = np.max(np.abs(flat), axis=(0, 1))  # per component: ranks are kept
         sm = summarize_curves((flat / np.where(big > 0, big, 1.0)).astype(np.float32))
-        return tuple(np.asarray(sm[k], np.float64) for k in ("r_hat", "ess_bulk", "ess_tail"))
+        return (np.asarray(sm["r_hat"], np.float64), np.asarray(sm["ess_bulk"], np.float64),
+                np.asarray(sm["ess_tail"], np.float64))
     x = np.moveaxis(flat, (0, 1), (-2, -1))
     with np.errstate(all="ignore"):  # constant components give 0/0; callers skip them
         kw = {"chain_axis": -2, "draw_axis": -1}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -54,8 +55,8 @@ class DrugbayesError(Exception):
 class InputError(DrugbayesError):
     """Bad user input (data or config); carries every problem found at once (exit code 2)."""
 
-    def __init__(self, issues: list[Issue] | list[str], title: str = "invalid input") -> None:
-        self.issues = list(issues)
+    def __init__(self, issues: Sequence[Issue | str], title: str = "invalid input") -> None:
+        self.issues: list[Issue | str] = list(issues)
         self.title = title
         lines = [f"{title}: {len(self.issues)} problem(s)"] + [f"  - {i}" for i in self.issues]
         super().__init__("\n".join(lines))
@@ -71,7 +72,7 @@ class DataValidationError(InputError):
 class ConfigError(InputError):
     """The config (or an override or a preset) failed validation."""
 
-    def __init__(self, issues: list[Issue] | list[str]) -> None:
+    def __init__(self, issues: Sequence[Issue | str]) -> None:
         super().__init__(issues, title="invalid config")
 
 

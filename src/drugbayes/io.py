@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import SupportsInt
 
 import pandas as pd
 
@@ -30,8 +31,9 @@ class TableSource:
     name: str
     line_offset: int
 
-    def line(self, position: int) -> int:
-        """Reported line (or row index) of the row at 0-based ``position``."""
+    def line(self, position: SupportsInt) -> int:
+        """Reported line (or row index) of the row at 0-based ``position`` (an int or numpy
+        integer)."""
         return int(position) + self.line_offset
 
 

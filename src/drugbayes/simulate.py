@@ -5,7 +5,7 @@ The simulators live in their family packages; this module gathers the public one
 
 from __future__ import annotations
 
-from .families.combination import simulate as _simulate_combination
+from .families.combination.simulate import simulate as _simulate_combination
 from .families.dose_response.simulate import (
     draw_dose_response_truth,
     simulate_dose_response,

@@ -404,7 +404,7 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
         n_nonfinite += int(nonfin.sum())
         n_rhat_bad += int((res["rhat"] > 1.01).sum())
         n_ess_bad += int((res["ess_bulk"] < 400).sum())
-        pv = {"n": p, "n_nonfinite": int(nonfin.sum())}
+        pv: dict[str, Any] = {"n": p, "n_nonfinite": int(nonfin.sum())}
         for k in keys:
             v = res[k]
             fin = np.isfinite(v)

@@ -159,12 +159,19 @@ class DiagnosticsConfig(_Strict):
     on_fail: Literal["warn", "error"] = "warn"
 
 
+PlotFormat = Literal["png", "pdf", "svg"]
+
+
+def _default_formats() -> list[PlotFormat]:
+    return ["png"]
+
+
 class ReportConfig(_Strict):
     """``[report]``: interval probability and plots."""
 
     interval_prob: float = Field(0.95, gt=0, lt=1)
     plots: bool = True
-    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png"])
+    formats: list[PlotFormat] = Field(default_factory=_default_formats)
 
 
 class Config(_Strict):

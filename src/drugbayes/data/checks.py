@@ -9,6 +9,7 @@ file does) and raises one :class:`~drugbayes.errors.DataValidationError` at the 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import SupportsInt
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ class IssueCollector:
         """The user's name of canonical column ``col``."""
         return self.names.get(col, col)
 
-    def add(self, pos: int | None, col: str | None, value: object, msg: str,
+    def add(self, pos: SupportsInt | None, col: str | None, value: object, msg: str,
             line: int | None = None) -> None:
         """One problem at row position ``pos`` (or at file ``line`` when ``pos`` is None)."""
         ln = line if pos is None else self.source.line(pos)

@@ -139,7 +139,7 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         y[c, :n] = resp_v[idx] / (signal_scale if raw else 1.0)
         mask[c, :n] = True
         zero[c, :n] = isz
-        if raw:
+        if pc_codes is not None:  # raw data
             ppc[c, :n] = pc_codes[idx]
 
     gmin = np.full(len(group_key), np.inf)

@@ -151,7 +151,7 @@ class DoseScale:
         """``[drug]``: add to a centred log10 dose to get log10 dose in ``unit``."""
         return self.center - self.unit_offset
 
-    def centre(self, dose: ArrayLike, drug: ArrayLike) -> np.ndarray:
+    def centre(self, dose: ArrayLike, drug: int | np.ndarray) -> np.ndarray:
         """Centred log10 M of doses in ``unit`` (0 where the dose is 0, negative or NaN).
 
         ``drug`` (codes) broadcasts against ``dose``.
@@ -162,11 +162,11 @@ class DoseScale:
             x = np.log10(np.where(pos, dose, 1.0) * self.factor) - self.center[drug]
         return np.where(pos, x, 0.0)
 
-    def to_log10(self, x: ArrayLike, drug: ArrayLike) -> np.ndarray:
+    def to_log10(self, x: ArrayLike, drug: int | np.ndarray) -> np.ndarray:
         """Log10 dose in ``unit`` of centred values ``x`` of drugs ``drug`` (broadcast)."""
         return x + self.shift[drug]
 
-    def to_dose(self, x: ArrayLike, drug: ArrayLike, is_zero: ArrayLike | None = None
+    def to_dose(self, x: ArrayLike, drug: int | np.ndarray, is_zero: ArrayLike | None = None
                 ) -> np.ndarray:
         """Dose in ``unit`` of centred values ``x`` of drugs ``drug`` (broadcast).
 

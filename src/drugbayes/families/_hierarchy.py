@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax.numpy as jnp
 import numpyro
 import numpyro.distributions as dist
+from jax.typing import ArrayLike
 
 
 def zero_sum_effect(name: str, n: int, scale: float | dist.Distribution,
@@ -34,7 +35,7 @@ def zero_sum_effect(name: str, n: int, scale: float | dist.Distribution,
 
 
 def mixed_effect(name: str, loc: jnp.ndarray, sigma: jnp.ndarray,
-                 centered: jnp.ndarray | None) -> jnp.ndarray:
+                 centered: ArrayLike | None) -> jnp.ndarray:
     """Hierarchical members ``theta ~ Normal(loc, sigma)`` with per-member parameterisation.
 
     Members well informed by their own data are sampled centred (``theta`` itself is the
@@ -49,7 +50,7 @@ def mixed_effect(name: str, loc: jnp.ndarray, sigma: jnp.ndarray,
         Site name of the raw parameter (``raw_<name>``).
     loc, sigma : array
         Member means and the shared scale.
-    centered : bool array or None
+    centered : bool array (numpy or JAX) or None
         Per-member choice (None: all non-centred).
     """
     n = loc.shape[0]

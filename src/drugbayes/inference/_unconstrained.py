@@ -30,7 +30,7 @@ class Unconstrained:
     model: Callable
     model_args: tuple
 
-    def init(self, start: dict | None = None) -> dict[str, jnp.ndarray]:
+    def init(self, start: dict | None = None) -> dict[str, np.ndarray]:
         """Unconstrained start: ``start``'s constrained values where given, else zeros
         (location 0, scales 1, sum-to-zero effects 0)."""
         out = {k: np.zeros(self.ushapes[k], np.float32) for k in self.names}

@@ -24,7 +24,7 @@ def run_in_chunks(run_chunk: Callable, state, num_steps: int, chunk: int, t0: fl
 
     Returns ``(state, losses, seconds_to_first_chunk, steps_done)``.
     """
-    losses = []
+    chunks: list[np.ndarray] = []
     done = 0
     t_first = None
     while done < num_steps:
@@ -32,11 +32,11 @@ def run_in_chunks(run_chunk: Callable, state, num_steps: int, chunk: int, t0: fl
         loss = np.asarray(loss)
         if t_first is None:
             t_first = time.perf_counter() - t0
-        losses.append(loss)
+        chunks.append(loss)
         done += chunk
         log.info("%s: step %d/%d, %s %.6g", label, min(done, num_steps), num_steps, what,
                  float(np.mean(loss[-min(len(loss), 100):])))
-    losses = np.concatenate(losses) if losses else np.zeros(0)
+    losses = np.concatenate(chunks) if chunks else np.zeros(0)
     return state, losses, t_first or 0.0, done
 
 

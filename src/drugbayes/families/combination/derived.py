@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,8 +37,10 @@ QUANTITY_UNITS = {
 QUANTITY_ORDER = list(QUANTITY_UNITS)
 
 
-def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
+def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
+
+    Every entry is an array, except ``_surfaces``: the :func:`surfaces` dict they came from.
 
     ``log10_c*`` are in the data's dose unit; ``*_excess`` and ``zip_delta`` are averaged
     over the tested wells with both doses > 0 (each dose pair once, replicates and experiments
@@ -55,7 +57,7 @@ def derived(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     the fitted surface where the fitted E0 is 1.
     """
     q = _flat_params(data, draws)
-    out = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
+    out: dict[str, Any] = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
            "h1": q["h_a"], "h2": q["h_b"], "beta": q["beta"],
            "log_alpha12": q["log_alpha12"], "log_alpha21": q["log_alpha21"],
            "log_gamma12": q["log_gamma12"], "log_gamma21": q["log_gamma21"]}

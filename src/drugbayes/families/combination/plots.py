@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,9 +39,12 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
             x = s[name][:, :, k]
             return x.reshape((-1,) + x.shape[-2:])
 
-        panels = [("observed viability (mean of wells)", grid(data.grid_y[k]), "viridis", 0, 1.1),
-                  ("fitted viability (posterior mean)", grid(draws("viability").mean(0)),
-                   "viridis", 0, 1.1), (None, None, None, None, None)]
+        # (title, values, colour map, vmin, vmax); the all-None panel holds the legend text
+        panels: list[tuple[str | None, Any, str | None, float | None, float | None]] = [
+            ("observed viability (mean of wells)", grid(data.grid_y[k]), "viridis", 0, 1.1),
+            ("fitted viability (posterior mean)", grid(draws("viability").mean(0)),
+             "viridis", 0, 1.1),
+            (None, None, None, None, None)]
         for null in ("bliss", "hsa", "loewe"):
             panels.append((f"{null} excess (mean; + = synergy)",
                            grid(draws(f"{null}_excess").mean(0)), "RdBu_r", -0.3, 0.3))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ... import seeding
@@ -94,10 +96,11 @@ def _draws(draws: dict, name: str) -> np.ndarray:
     return np.asarray(draws[name], np.float64)
 
 
-def curve_params(draws: dict, growth: str) -> dict[str, np.ndarray]:
-    """Arm-level curve parameters per day, ``(chain, draw, group)``, for :func:`log_volume`."""
+def curve_params(draws: dict, growth: str) -> dict[str, Any]:
+    """Arm-level curve parameters per day, ``(chain, draw, group)``, for :func:`log_volume`;
+    entry ``growth`` is the growth curve's name."""
     S = TIME_SCALE
-    out: dict[str, np.ndarray] = {"growth": growth}
+    out: dict[str, Any] = {"growth": growth}
     if growth == "gompertz":
         out["deceleration"] = _draws(draws, "grp_deceleration")
     if growth == "simeoni":

@@ -116,6 +116,7 @@ def predictive_mrecist(data, draws: dict, growth: str, per: str = "arm",
             b = b_all[0, :, u][:, None]
             lv = _log_v(tt[None], b, r_all[0, :, u][:, None], p_g)
             if has_cure:  # a cured tumour decays at the arm's d with nothing to regrow
+                assert cure_all is not None  # the cure component's sites are in the draws
                 cured = rng.random(lv.shape[0]) < cure_all[0, :, u]
                 lv = np.where(cured[:, None], b - np.exp(p_g["log_regression_rate"]) * tt[None],
                               lv)

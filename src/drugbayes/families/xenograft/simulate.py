@@ -142,9 +142,9 @@ def simulate_xenograft(
                     if calipers:
                         ratio = rng.uniform(1.1, 1.6)
                         w = (vol / (volume_constant * ratio)) ** (1 / 3)
-                        row["length"] = round(float(ratio * w), 1)
-                        row["width"] = round(float(w), 1)
-                        vol = volume_constant * row["length"] * row["width"] ** 2
+                        length, width = round(float(ratio * w), 1), round(float(w), 1)
+                        row["length"], row["width"] = length, width
+                        vol = volume_constant * length * width ** 2
                     else:
                         row["volume"] = round(float(vol), 2)
                     culled = vol >= cull_volume

@@ -196,8 +196,8 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
         p_cls = predictive_mrecist(data, draws, growth, per="arm", seed=seed)
         for k, c in enumerate(MRECIST_CLASSES):
             rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
-    for c in contrasts or []:
-        frames += _synergy_rows(data, dq, c, prob, diag)
+    for contrast in contrasts or []:
+        frames += _synergy_rows(data, dq, contrast, prob, diag)
     return in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
 
 
@@ -209,7 +209,7 @@ def _point(p: np.ndarray) -> dict[str, np.ndarray]:
 def _contrast_cells(data, c: dict) -> list[int]:
     arms = [str(c.get(k)) for k in ("combination", "a", "b")]
     arms.append(str(c.get("control", data.control_arm)))
-    cells = range(len(data.cell_lines))
+    cells: range | list[int] = range(len(data.cell_lines))
     if "cell_line" in c:
         name = str(c["cell_line"])
         cells = [data.cell_lines.index(name)] if name in data.cell_lines else []
