@@ -29,7 +29,14 @@ import jax.numpy as jnp
 import numpy as np
 
 from drugbayes.api import _spec
+from drugbayes.families.dose_response.blocks import Globals, GridData
+from drugbayes.families.dose_response.grid import top_doses
 from drugbayes.inference import screen as sc
+from drugbayes.inference.blocked.adaptation import coords_precision, unit_precision
+from drugbayes.inference.blocked.driver import unit_modes, unit_step
+from drugbayes.inference.blocked.kernels import da_init, metric_from_precision
+from drugbayes.inference.blocked.mode_jump import JumpProposal, mode_jump
+from drugbayes.inference.blocked.plan import Adaptation, ChainState
 
 OUT = Path(__file__).resolve().parent / "results"
 CURVE = (23, 270)
@@ -38,28 +45,45 @@ CHECK_SWEEPS = (10, 30, 100, 300, 1000, 2000)
 
 
 def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
-                      n: int) -> tuple[dict, sc.ScreenModel, dict]:
+                      n: int) -> tuple[GridData, sc.ScreenModel, Globals]:
     """``n`` copies of one curve of a simulated screen as a ``[n, 1, P]`` grid, with its
     globals fixed at the simulation's truth (the cell-line effect folded into the drug mean):
-    the data dict, the model and the global state for the curve kernels."""
+    the data, the plan and the globals for the curve kernels."""
     c0, d0 = curve
-    P = grid.y.shape[2]
-    d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
-         "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
-         "mask": jnp.ones((n, 1, P), bool), "is_zero": jnp.zeros((n, 1, P), bool),
-         "exp": jnp.zeros((n, 1, P), jnp.int32), "present": jnp.ones((n, 1), bool),
-         "n_obs": jnp.full((n, 1), float(P)), "half_range": jnp.array([2.0])}
-    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
     mu = np.array(truth["mu"][d0], np.float32)
     mu[0] += truth["cell"][c0]
-    s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
-         "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
-         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
+    return curve_copies(grid.x[c0, d0], grid.y[c0, d0], n, mu, truth["sig"], truth["sigma"])
+
+
+def curve_copies(x, y, n: int, mu, sig=(0.5, 0.25, 0.7),
+                 sigma: float = 0.05) -> tuple[GridData, sc.ScreenModel, Globals]:
+    """``n`` copies of one curve (doses ``x``, responses ``y``) as a ``[n, 1, P]`` grid of
+    the dose-response plan, with globals fixed: drug means ``mu`` (cell-line effect folded
+    in), curve scales ``sig``, noise ``sigma``, cell-line scale 0.4 (unused)."""
+    P = len(y)
+    shape = (n, 1, P)
+    xx = jnp.broadcast_to(jnp.asarray(x, jnp.float32), shape)
+    mask, is_zero = jnp.ones(shape, bool), jnp.zeros(shape, bool)
+    d = GridData(x=xx, y=jnp.broadcast_to(jnp.asarray(y, jnp.float32), shape), mask=mask,
+                 is_zero=is_zero, exp=jnp.zeros(shape, jnp.int32),
+                 present=jnp.ones((n, 1), bool), cell_valid=jnp.ones(n, bool),
+                 n_obs=jnp.full((n, 1), float(P)), half_range=jnp.array([2.0]),
+                 x_top=jnp.asarray(top_doses(xx, mask, is_zero)),
+                 n_wells=jnp.float32(n * P))
+    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
+    s = Globals(drug_mean=jnp.asarray(np.asarray(mu, np.float32)[None]),
+                cell_effect=jnp.zeros(n), curve_sd=jnp.asarray(sig, jnp.float32),
+                cell_sd=jnp.float32(0.4), noise_sd=jnp.float32(sigma), exp_effect=jnp.zeros(1))
     return d, m, s
 
 
-def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n_sweeps: int,
-                seed: int = 0, hmc: bool = True,
+def curve_modes(d: GridData, m: sc.ScreenModel, s: Globals) -> JumpProposal:
+    """The mode-jump proposal of every copy, given the fixed globals."""
+    return unit_modes(jax.tree_util.tree_map(lambda v: v[None], s), d, m)
+
+
+def curve_chain(d: GridData, m: sc.ScreenModel, s: Globals, jp: JumpProposal, jump: bool, G0,
+                n_sweeps: int, seed: int = 0, hmc: bool = True,
                 top: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Chains of the curve block alone (globals fixed): the curve HMC (``hmc``; metric from
     the Fisher information plus prior precision at the first mode, step size 0.7, the
@@ -67,30 +91,25 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0, n
     followed by the mode jump when ``jump``. Returns the draws ``[sweep, chain, K]``
     and the jump's acceptance probabilities ``[sweep, chain]``."""
     n = G0.shape[0]
-    Gm = jp["mean"][:, :, 0]
-    _, scale = sc._locs(s, m)
-    P = sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2
-    xt = jnp.asarray(sc._top_doses(d["x"], d["mask"], d["is_zero"]))
+    Gm = jp.mean[:, :, 0]
+    _, P = unit_precision(m, Gm, s, d)
     if top:
-        P = sc._top_precision(P, Gm, xt)
-    S = sc._metric_from_precision(P)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
-    dd = {**d, "x_top": xt}
+        P = coords_precision(m, P, Gm, d)
+    S = metric_from_precision(P)
+    ad = Adaptation(S, da_init(jnp.full((n, 1), np.log(0.7), jnp.float32)), None)
 
     @jax.jit
     def run(key, G):
         def body(G, k):
             k1, k2 = jax.random.split(k)
-            st = {**s, "G": G}
-            lp = sc._curve_logp(G, st, d, m)
+            lp = m.unit_logp(G, s, d)
             if hmc:
-                st, _, _, lp = sc._curve_hmc(k1, st, {"S": S, "da": da}, dd, m, 10,
-                                             jnp.asarray(False), 0.8, top)
-                G = st["G"]
+                st, _, _, lp = unit_step(k1, ChainState(G, s), ad, d, m, 10,
+                                         jnp.asarray(False), 0.8, top)
+                G = st.units
             acc = jnp.zeros(G.shape[:2])
             if jump:
-                st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
-                G = st["G"]
+                G, acc = mode_jump(k2, G, lp, jp, lambda x: m.unit_logp(x, s, d), d.present)
             return G, (G[:, 0], acc[:, 0])
 
         return jax.lax.scan(body, G, jax.random.split(key, n_sweeps))[1]
@@ -109,7 +128,7 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> list[float]:
 
 def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
     d, m, s = one_curve_problem(grid, truth, CURVE, n)
-    jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
+    jp = curve_modes(d, m, s)
     G0 = jnp.broadcast_to(jnp.asarray(RIDGE_START, jnp.float32), (n, 1, 4))
     out = {}
     for jump in (False, True):
@@ -134,7 +153,7 @@ def whole_sampler() -> list[dict]:
         cfg = sc.SamplerSettings(num_chains=8, num_warmup=120, num_samples=120,
                                  keep_draws=False, mode_jump=jump)
         fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
-        e = fit.curve_summary["grp_log10_ic50"]["ess_bulk"]
+        e = fit.unit_summary["grp_log10_ic50"]["ess_bulk"]
         rows.append({"mode_jump": jump, "total_s": fit.timings["total"],
                      "warmup_s": fit.timings["warmup"], "sampling_s": fit.timings["sampling"],
                      "ess_bulk_min": float(e.min()), "ess_bulk_q01": float(np.quantile(e, 0.01)),

@@ -111,6 +111,9 @@ class Family:
         quantities computed from the draws after the fit, for LOO and summaries.
     extra_tables : callable(result) -> dict of file name -> DataFrame, optional
         Further tables of the run directory (e.g. one row per mouse).
+    blocks : PlanBuilder, optional
+        The family's plan for the blocked back-end (``inference.method = "screen"``; see
+        :mod:`drugbayes.inference.blocked.plan`).
     """
 
     name: str
@@ -137,6 +140,7 @@ class Family:
     check_spec: Callable[..., None] | None = None
     pointwise: Callable[..., dict] | None = None
     extra_tables: Callable[..., dict] | None = None
+    blocks: Any | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,
                   preset: str | None = None, description: str | None = None) -> Spec:
