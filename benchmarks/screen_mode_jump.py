@@ -64,13 +64,13 @@ def curve_copies(x, y, n: int, mu, sig=(0.5, 0.25, 0.7),
     shape = (n, 1, P)
     xx = jnp.broadcast_to(jnp.asarray(x, jnp.float32), shape)
     mask, is_zero = jnp.ones(shape, bool), jnp.zeros(shape, bool)
+    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
     d = GridData(x=xx, y=jnp.broadcast_to(jnp.asarray(y, jnp.float32), shape), mask=mask,
                  is_zero=is_zero, exp=jnp.zeros(shape, jnp.int32),
                  present=jnp.ones((n, 1), bool), cell_valid=jnp.ones(n, bool),
-                 n_obs=jnp.full((n, 1), float(P)), half_range=jnp.array([2.0]),
+                 half_range=jnp.array([2.0]),
                  x_top=jnp.asarray(top_doses(xx, mask, is_zero)),
-                 n_wells=jnp.float32(n * P))
-    m = sc.ScreenModel.from_spec(_spec(None, "dose_response"), 1)
+                 n_wells=jnp.float32(n * P), priors=m.prior_values())
     s = Globals(drug_mean=jnp.asarray(np.asarray(mu, np.float32)[None]),
                 cell_effect=jnp.zeros(n), curve_sd=jnp.asarray(sig, jnp.float32),
                 cell_sd=jnp.float32(0.4), noise_sd=jnp.float32(sigma), exp_effect=jnp.zeros(1))

@@ -48,7 +48,8 @@ FAMILY = Family(
     headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
     extra_sites=extra_sites,
     plot=plot_dose_response,
-    blocks=PlanBuilder(build=blocks.build, problems=blocks.problems),
+    blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
+                       contract_data=blocks.contract_data),
 )
 
 __all__ = ["FAMILY", "QUANTITY_UNITS", "DoseResponseOptions", "DoseResponsePriors", "arrays",

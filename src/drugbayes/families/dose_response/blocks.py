@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
 import jax
@@ -62,9 +62,9 @@ from ...inference.blocked.kernels import (
     tree_hmc,
 )
 from ...inference.blocked.plan import ChainState
-from .._contract import Spec
+from .._contract import Observed, Spec
 from .grid import ScreenGrid, grid_from_arrays, top_doses
-from .model import prior_terms, viability
+from .model import likelihood, prior_terms, viability
 from .spec import DETERMINISTIC
 
 Array = Any
@@ -97,14 +97,14 @@ class GridData(NamedTuple):
         Curves with data.
     cell_valid : bool ``[C]``
         Real cell lines (False for padding).
-    n_obs : float32 ``[C, D]``
-        Wells per curve.
     half_range : float32 ``[D]``
         Half the tested log10 dose range of each drug.
     x_top : float32 ``[C, D]``
         Highest treated dose of each curve.
     n_wells : float32
         Observed wells in all.
+    priors : dict of float32
+        The spec's prior values, by field name.
     """
 
     x: Array
@@ -114,10 +114,10 @@ class GridData(NamedTuple):
     exp: Array
     present: Array
     cell_valid: Array
-    n_obs: Array
     half_range: Array
     x_top: Array
     n_wells: Array
+    priors: dict[str, Array]
 
 
 class Globals(NamedTuple):
@@ -211,13 +211,15 @@ def from_top(Z: Array, x_top: Array) -> Array:
 class DoseResponsePlan:
     """The ``dose_response`` posterior in blocks on a screen grid (see the module docstring).
 
-    Hashable on ``n_exp`` and ``fingerprint`` (the spec's options and priors), so a second fit
-    of the same shapes and model reuses the compiled sweep.
+    Hashable on ``n_exp`` and ``options`` (the spec's options, as JSON): a second fit of the
+    same shapes and options reuses the compiled sweep. The priors' values are data
+    (:attr:`GridData.priors`), so a fit with other priors reuses it too; traced code must read
+    them there (:meth:`priors`), never from ``spec``.
     """
 
     spec: Spec = field(compare=False, repr=False)
     n_exp: int
-    fingerprint: tuple[str, str]
+    options: str
 
     unit_label: ClassVar[str] = "curve"
     unit_axes: ClassVar[tuple[str, ...]] = ("cell", "drug")
@@ -226,8 +228,7 @@ class DoseResponsePlan:
     @classmethod
     def from_spec(cls, spec: Spec, n_exp: int) -> DoseResponsePlan:
         """The plan of ``spec`` for data with ``n_exp`` experiments."""
-        return cls(spec, int(n_exp), (spec.options.model_dump_json(),
-                                      spec.priors.model_dump_json()))
+        return cls(spec, int(n_exp), spec.options.model_dump_json())
 
     @property
     def four_pl(self) -> bool:
@@ -247,31 +248,60 @@ class DoseResponsePlan:
 
     # --- the family's pieces ------------------------------------------------------------
     def priors(self, data: GridData) -> dict[str, dist.Distribution]:
-        """The family's prior terms (:func:`.model.prior_terms`) for this grid."""
-        return prior_terms(self.spec, {"half_range": data.half_range, "n_exp": self.n_exp})
+        """The family's prior terms (:func:`.model.prior_terms`) for this grid, with the
+        priors' values from the data (traced)."""
+        spec = replace(self.spec, priors=self.spec.priors.model_construct(**data.priors))
+        return prior_terms(spec, {"half_range": data.half_range, "n_exp": self.n_exp})
 
-    def _mean(self, G: Array, data: GridData, exp_eff: Array) -> Array:
-        """Viability of every well ``[..., C, D, P]`` from curve parameters ``[..., C, D, K]``
-        (:func:`.model.viability`)."""
+    def _well_params(self, G: Array, data: GridData, exp_eff: Array,
+                     sigma: Array | None = None) -> dict:
+        """The likelihood's per-well parameters on the grid, from curve parameters ``[...,
+        C, D, K]``: the curve's own, broadcast over points, its log10 IC50 shifted by each
+        well's experiment effect."""
         L = G[..., 0:1]
         if self.exp_effects:
             # a sum over the (few) experiments rather than a per-well gather: its gradient is
             # then a reduction, not a scatter-add over millions of wells
             L = L + sum(exp_eff[..., e] * (data.exp == e) for e in range(self.n_exp))
-        params = {"log10_ic50": L, "log_hill": G[..., 1:2], "logit_bottom": G[..., 2:3],
-                  "log_top": G[..., 3:4] if self.four_pl else 0.0}
-        return viability(params, data.x, data.is_zero)
+        return {"log10_ic50": L, "log_hill": G[..., 1:2], "logit_bottom": G[..., 2:3],
+                "log_top": G[..., 3:4] if self.four_pl else 0.0, "sigma": sigma}
+
+    def _mean(self, G: Array, data: GridData, exp_eff: Array) -> Array:
+        """Viability of every well ``[..., C, D, P]`` (:func:`.model.viability`)."""
+        return viability(self._well_params(G, data, exp_eff), data.x, data.is_zero)
+
+    def _wells(self, G: Array, data: GridData, exp_eff: Array, sigma: Array) -> Observed:
+        """The wells' distribution on the grid: the family's :func:`.model.likelihood`."""
+        a = {"x": data.x, "is_zero": data.is_zero, "y": data.y, "mask": data.mask}
+        return likelihood(self._well_params(G, data, exp_eff, sigma), a, self.spec)["y"]
 
     def _loglik(self, G: Array, data: GridData, exp_eff: Array, sigma: Array) -> Array:
         """Log likelihood of each curve's wells ``[C, D]``."""
-        r = (data.y - self._mean(G, data, exp_eff)) / sigma
-        return (jnp.sum(jnp.where(data.mask, -0.5 * r * r, 0.0), axis=-1)
-                - data.n_obs * jnp.log(sigma))
+        return jnp.sum(self._wells(G, data, exp_eff, sigma).log_prob(), axis=-1)
 
-    def _noise_ss(self, G: Array, data: GridData, exp_eff: Array) -> Array:
-        """Sum of squared residuals of all wells (the Normal noise's sufficient statistic)."""
-        r_w = data.y - self._mean(G, data, exp_eff)
-        return jnp.sum(jnp.sum(jnp.where(data.mask, r_w * r_w, 0.0), -1))
+    def _noise_ss(self, G: Array, data: GridData, exp_eff: Array, sigma: Array) -> Array:
+        """Sum of squared residuals of all wells around the likelihood's Normal means (the
+        noise's sufficient statistic)."""
+        obs = self._wells(G, data, exp_eff, sigma)
+        if not isinstance(obs.dist, dist.Normal):
+            raise NotImplementedError("the conjugate noise update needs Normal wells")
+        r_w = obs.value - obs.dist.loc
+        return jnp.sum(jnp.sum(jnp.where(obs.mask, r_w * r_w, 0.0), -1))
+
+    def _unit_prior(self, G: Array, glob: Globals, data: GridData) -> Array:
+        """Each curve's conditional prior log density ``[C, D]``: ``Normal(loc, sigma_curve_*)``
+        for the hierarchical members, ``prior_terms["log_top"]`` for log top."""
+        loc = self._loc(glob)
+        lp = jnp.sum(dist.Normal(loc[..., :3], glob.curve_sd).log_prob(G[..., :3]), -1)
+        if self.four_pl:
+            lp = lp + self.priors(data)["log_top"].log_prob(G[..., 3])
+        return lp
+
+    def _drug_mean_prior(self, mu: Array, data: GridData) -> Array:
+        """Log prior density of the drug means ``mu [D, 3]``, per drug ``[D]``."""
+        pri = self.priors(data)
+        return sum(pri[f"mu_{n}"].log_prob(mu[..., i]) for i, n in
+                   enumerate(("log10_ic50", "log_hill", "logit_bottom")))
 
     def _mu_prior(self, data: GridData) -> tuple[Array, Array]:
         """Prior means and sds ``[D, 3]`` of the drug means (log10 IC50, log Hill,
@@ -314,9 +344,8 @@ class DoseResponsePlan:
         return data.present
 
     def unit_logp(self, G: Array, glob: Globals, data: GridData) -> Array:
-        zz = (G - self._loc(glob)) / self.unit_prior_scale(glob, data)
         return (self._loglik(G, data, glob.exp_effect, glob.noise_sd)
-                - 0.5 * jnp.sum(zz * zz, -1))
+                + self._unit_prior(G, glob, data))
 
     def unit_fisher(self, G: Array, glob: Globals, data: GridData) -> Array:
         """Per-curve Fisher information of the wells ``[C, D, K, K]`` (``J^T J / sigma^2``
@@ -410,8 +439,8 @@ class DoseResponsePlan:
         sc = gamma_scale(ks[5], n_cells - 1.0, jnp.sum(x * x), pri["sigma_cell_line"].scale,
                          g.cell_sd)
         # noise
-        sigma = gamma_scale(ks[6], data.n_wells + 0.0, self._noise_ss(G, data, g.exp_effect),
-                            pri["sigma"].scale, g.noise_sd)
+        ss_w = self._noise_ss(G, data, g.exp_effect, g.noise_sd)
+        sigma = gamma_scale(ks[6], data.n_wells + 0.0, ss_w, pri["sigma"].scale, g.noise_sd)
         return ChainState(G, g._replace(drug_mean=mu, cell_effect=x, curve_sd=sig, cell_sd=sc,
                                         noise_sd=sigma))
 
@@ -432,7 +461,6 @@ class DoseResponsePlan:
         w = adapt.drug_shift  # [C, D, K, 3]
         g = state.glob
         mu0 = g.drug_mean
-        prior_mean, prior_sd = self._mu_prior(data)
 
         def unpack(mu):
             return state.units + jnp.einsum("cdkj,dj->cdk", w, mu - mu0)
@@ -440,8 +468,7 @@ class DoseResponsePlan:
         def logp(mu):  # [D]
             lp = jnp.where(data.present, self.unit_logp(unpack(mu), g._replace(drug_mean=mu),
                                                         data), 0.0)
-            zm = (mu - prior_mean) / prior_sd
-            return jnp.sum(lp, 0) - 0.5 * jnp.sum(zm * zm, -1)
+            return jnp.sum(lp, 0) + self._drug_mean_prior(mu, data)
 
         mu, da, acc, _ = block_hmc(key, mu0, logp, adapt.drug_metric, adapt.drug_da, warm,
                                    steps, jnp.any(data.present, 0), target)
@@ -464,16 +491,19 @@ class DoseResponsePlan:
         G = self._nc_unpack(th, z, state)
         ll = jnp.where(data.present, self._loglik(G, data, th.exp_effect, state.glob.noise_sd),
                        0.0)
-        prior_mean, prior_sd = self._mu_prior(data)
-        zm = (th.drug_mean - prior_mean) / prior_sd
-        sd0 = self._scale_prior_sd(data)
+        pri = self.priors(data)
         sig = jnp.exp(th.log_curve_sd)
-        lp = (-0.5 * jnp.sum(zm * zm)
-              - 0.5 * jnp.sum(th.cell_effect ** 2) / state.glob.cell_sd ** 2
-              - 0.5 * jnp.sum((sig / sd0) ** 2) + jnp.sum(th.log_curve_sd))
+        # the cell-line effects' ZeroSumNormal(sigma_cell_line) restricted to the sum-to-zero
+        # surface (where the block's momenta keep them) is iid Normal up to a constant, and
+        # sigma_cell_line is fixed in this block
+        cell = jnp.where(data.cell_valid, dist.Normal(0.0, state.glob.cell_sd).log_prob(
+            th.cell_effect), 0.0)
+        lp = (jnp.sum(self._drug_mean_prior(th.drug_mean, data)) + jnp.sum(cell)
+              + sum(pri[f"sigma_curve_{n}"].log_prob(sig[i]) for i, n in
+                    enumerate(("log10_ic50", "log_hill", "logit_bottom")))
+              + jnp.sum(th.log_curve_sd))
         if self.exp_effects:
-            exp_sd = self.priors(data)["experiment_effect"].scale
-            lp = lp - 0.5 * jnp.sum(th.exp_effect ** 2) / exp_sd ** 2
+            lp = lp + pri["experiment_effect"].log_prob(th.exp_effect)
         return ll, lp
 
     def _global_hmc(self, key: Array, state: ChainState, adapt: PlanAdaptation,
@@ -552,13 +582,16 @@ class DoseResponsePlan:
     # --- data, start, records -----------------------------------------------------------
     def device_data(self, grid: ScreenGrid) -> GridData:
         return GridData(grid.x, grid.y, grid.mask, grid.is_zero, grid.exp, grid.present,
-                        grid.cell_valid, grid.mask.sum(-1).astype(np.float32),
-                        grid.half_range.astype(np.float32),
+                        grid.cell_valid, grid.half_range.astype(np.float32),
                         top_doses(grid.x, grid.mask, grid.is_zero),
-                        np.float32(grid.mask.sum()))
+                        np.float32(grid.mask.sum()), self.prior_values())
+
+    def prior_values(self) -> dict[str, np.float32]:
+        """The spec's prior values (:attr:`GridData.priors`)."""
+        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
 
     def sharded_data(self) -> tuple[str, ...]:
-        return ("x", "y", "mask", "is_zero", "exp", "present", "cell_valid", "n_obs", "x_top")
+        return ("x", "y", "mask", "is_zero", "exp", "present", "cell_valid", "x_top")
 
     def sharded_state(self) -> tuple[str, ...]:
         return ("cell_effect", "drug_shift")
@@ -690,3 +723,12 @@ def build(spec: Spec, arrays: dict) -> tuple[DoseResponsePlan, ScreenGrid]:
     """The plan of ``spec`` and the screen grid of the family's model arrays."""
     grid = grid_from_arrays(arrays)
     return DoseResponsePlan.from_spec(spec, grid.n_exp), grid
+
+
+def contract_data(seed: int = 2) -> tuple:
+    """The contract problem of the plan (agreement with NUTS): a simulated screen of 6 cell
+    lines x 3 drugs in 2 experiments, normalised viability."""
+    from .simulate import simulate_dose_response
+
+    wells, _ = simulate_dose_response(6, 3, n_experiments=2, seed=seed)
+    return wells, {"dose_unit": "uM", "response_scale": "fraction"}

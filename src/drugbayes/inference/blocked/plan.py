@@ -186,10 +186,14 @@ class PlanBuilder(NamedTuple):
     problems : callable
         ``problems(spec, arrays) -> [(what, its value, what the plan needs), ...]``: why the
         plan cannot fit this model and data (empty where it can).
+    contract_data : callable
+        ``contract_data(seed) -> (table, data options)``: a small simulated problem on which
+        the blocked back-end must agree with NUTS (``tests/test_blocked_contract.py``).
     """
 
     build: Callable[..., tuple[Plan, Any]]
     problems: Callable[..., list[tuple[str, str, str]]]
+    contract_data: Callable[..., tuple[Any, dict]]
 
 
 __all__ = ["Adaptation", "ChainState", "DualAveraging", "Plan", "PlanBuilder"]
