@@ -8,7 +8,7 @@
 #   5. optionally (MAP=1), map on the 300,000-curve screen through drugbayes.fit.
 # Measured on an H200 with the defaults below (16 chains x (600 warmup + 2,000 sweeps thinned
 # by 4)): 520 s in all (tests 92 s, the 300,000-curve step 210 s, the 10,000-curve comparison
-# 208 s; benchmarks/results/screen_scale_gpu_h200_gpu_check.log). MAP=1 adds the map run
+# 208 s; benchmarks/results/scale/screen_scale_gpu_h200_gpu_check.log). MAP=1 adds the map run
 # (about a minute), which can take the whole script past 9 minutes.
 # Every result goes to one folder.
 #
@@ -61,18 +61,19 @@ budget=(--num-chains "${CHAINS:-16}" --num-warmup "${WARMUP:-600}"
 # the big screen first: if the command runs out of time in the peer comparison, the
 # 300,000-curve result is already written
 stamp "benchmark: ${SIZES_BIG:-300000} curves, screen"
-$py benchmarks/screen_scale.py --sizes "${SIZES_BIG:-300000}" --methods screen "${budget[@]}" \
-  --out "$out/screen_scale_gpu_big" 2>&1 | grep -v "^INFO" | tee "$out/bench_big.log" | tail -4
+$py -m benchmarks.scale.screen_scale --sizes "${SIZES_BIG:-300000}" --methods screen \
+  "${budget[@]}" --out "$out/screen_scale_gpu_big" 2>&1 | grep -v "^INFO" \
+  | tee "$out/bench_big.log" | tail -4
 
 stamp "benchmark: ${SIZES_PEER:-10000} curves, screen vs plain NumPyro NUTS"
-$py benchmarks/screen_scale.py --sizes "${SIZES_PEER:-10000}" --methods screen,plain_nuts \
+$py -m benchmarks.scale.screen_scale --sizes "${SIZES_PEER:-10000}" --methods screen,plain_nuts \
   "${budget[@]}" --out "$out/screen_scale_gpu_peer" 2>&1 | grep -v "^INFO" \
   | tee "$out/bench_peer.log" | tail -4
 if [ "${MAP:-0}" = "1" ]; then
   # last, so that a run out of time loses only this: map through drugbayes.fit from the long
   # table (table validation timed apart)
   stamp "benchmark: ${SIZES_BIG:-300000} curves, map"
-  $py benchmarks/screen_scale.py --sizes "${SIZES_BIG:-300000}" --methods map \
+  $py -m benchmarks.scale.screen_scale --sizes "${SIZES_BIG:-300000}" --methods map \
     --out "$out/screen_scale_gpu_map" 2>&1 | grep -v "^INFO" | tee "$out/bench_map.log" | tail -3
 fi
 stamp "done"

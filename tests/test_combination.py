@@ -337,7 +337,7 @@ def test_model_based_zip_rows_datatree_and_identity(map_fits):
     DataTree, 0 where a dose is 0; per draw ``zip = E0^2 f_a f_b - v = E0^2 bliss_excess +
     (E0 - 1) v``; and close to the classic ZIP of the same wells (two estimators of one
     quantity: here within 0.03, measured differences 0.008-0.010)."""
-    from drugbayes.families._zip import zip_delta_classic_data
+    from drugbayes.families.combination.zip import zip_delta_classic_data
 
     r, _, truth = map_fits
     s = r.summary()
@@ -365,7 +365,10 @@ def test_surfaces_reused_once_and_loewe_margins(map_fits):
     """The DataTree and the summary share one computation of the surfaces (reused once, by
     identity of the draws), and the Loewe null computed on the inner wells only equals the
     full-grid ``loewe_null``."""
-    from drugbayes.families import combination as fc
+    import importlib
+
+    # the module (the package exports its function ``surfaces`` under the same name)
+    fc = importlib.import_module("drugbayes.families.combination.surfaces")
 
     r, _, _ = map_fits
     draws = r.inference.samples
@@ -491,7 +494,7 @@ def test_same_seed_same_result():
 def test_synergy_musyc_estimates_inside_our_intervals():
     """synergy's MuSyC point estimates (per combination, least squares) inside our 95% NUTS
     intervals for >= 90% of the 11 parameters x 6 combinations (the full 20-combination run
-    with bootstraps is ``benchmarks/combination_vs_synergy.py``)."""
+    with bootstraps is ``benchmarks/peers/combination_vs_synergy.py``)."""
     pytest.importorskip("synergy")
     import warnings
 

@@ -57,3 +57,17 @@ def test_absolute_ic50_cases():
     assert float(absolute_log10_ic50(-6.0, 1.0, 0.4, 0.1)) == -np.inf
     # bottom 0.2: crossing is right of the midpoint
     assert float(absolute_log10_ic50(-6.0, 1.0, 1.0, 0.2)) > -6.0
+
+
+def test_numpy_and_jax_forms_agree():
+    rng = np.random.default_rng(1)
+    x, L = rng.normal(0, 2, 200), rng.normal(0, 1, 200)
+    h, top, b = np.exp(rng.normal(0, 0.5, 200)), rng.uniform(0.9, 1.1, 200), rng.uniform(0, 1, 200)
+    lo, hi = -np.abs(rng.normal(1, 0.5, 200)), np.abs(rng.normal(1, 0.5, 200))
+    for f, args in ((log_logistic, (x, L, h, top, b)),
+                    (mean_viability, (lo, hi, L, h, top, b)),
+                    (absolute_log10_ic50, (L, h, top, b))):
+        got = f(*args, xp=np)  # float64 numpy; the default is float32 jax.numpy
+        assert isinstance(got, np.ndarray) and got.dtype == np.float64
+        ref = np.asarray(f(*(jnp.asarray(a, jnp.float32) for a in args)), np.float64)
+        np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)

@@ -10,7 +10,7 @@ import drugbayes as db
 from drugbayes.api import _spec
 from drugbayes.config import list_presets
 from drugbayes.families import REGISTRY
-from drugbayes.families.xenograft import OPTIONAL_SITES
+from drugbayes.families.xenograft.spec import OPTIONAL_SITES
 
 PRESETS = list_presets()
 CASES = [(name, {}) for name in REGISTRY] + [("dose_response", {"response_scale": "raw"})]

@@ -37,9 +37,12 @@ def test_ic50_interval_widens_with_fewer_vehicle_wells(plate_design):
     def untreated_sd(r):
         return float(r.posterior["posterior"]["untreated_signal"].std())
 
-    # measured (seed 0): 0.132 -> 0.154 decades (+17%); the untreated signal's SD grows more
+    # measured (seed 0): 0.132 -> 0.154 decades (+17%); the untreated signal's SD grows more.
+    # Its ratio (a third of the vehicle wells left) was 1.46, 1.56, 1.57, 1.60, 1.59, 1.54 for
+    # seeds 0-5 (jax 0.12.1, numpyro 0.22; mean 1.56, sd 0.05: the Monte Carlo error of two
+    # posterior sds from 1,000 draws each); the bound sits three of those sds below the mean
     assert width(few) > 1.08 * width(many)
-    assert untreated_sd(few) > 1.5 * untreated_sd(many)
+    assert untreated_sd(few) > 1.4 * untreated_sd(many)
     # plate parameters are named in the posterior, in raw signal units
     post = many.posterior["posterior"]
     assert list(post["background"].dims) == ["chain", "draw", "plate"]

@@ -2,14 +2,15 @@
 
 Needs ``../shared/data/dose_response_sarcoma_curvecurator`` (skipped when absent). Fits one cell
 line x 10 drugs that CurveCurator calls regulated with MAP (a few seconds) and compares the
-relative pEC50 with CurveCurator's ``combined`` fits, reusing the helpers of
-``benchmarks/validate_curvecurator_sarcoma.py``.
+relative pEC50 with CurveCurator's ``combined`` fits by running the benchmark
+``python -m benchmarks.validation.validate_curvecurator_sarcoma`` on those curves (a
+subprocess: the tests never import ``benchmarks/``) and reading its result file.
 
 Curves: 10 drugs drawn with a fixed seed from those CurveCurator calls regulated (up/down)
 for cell line A204 whose CurveCurator EC50 lies inside the tested dose range (0.17-10000 nM),
 i.e. curves with a well-defined EC50 on which the two fits should agree.
 
-Tolerances, from the full MAP run over all 2448 curves (``benchmarks/results/
+Tolerances, from the full MAP run over all 2448 curves (``benchmarks/results/validation/
 curvecurator_sarcoma_map.md``, 17 cell lines x 144 drugs, drugbayes a439f97): on the 1348
 regulated curves with the EC50 in range the median absolute pEC50 difference is 0.013 log10
 units (Pearson r 0.992). Drawing 10 of those curves from one cell line at a time (500 draws per
@@ -25,15 +26,17 @@ the bound.
 
 from __future__ import annotations
 
-import importlib.util
+import json
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "benchmarks" / "validate_curvecurator_sarcoma.py"
+BENCHMARK = "benchmarks.validation.validate_curvecurator_sarcoma"
 DATA_DIR = (REPO / "../shared/data/dose_response_sarcoma_curvecurator").resolve()
 
 CELL_LINE = "A204"
@@ -49,18 +52,18 @@ pytestmark = [
 ]
 
 
-def _bench():
-    spec = importlib.util.spec_from_file_location("validate_curvecurator_sarcoma", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, mod)
-    spec.loader.exec_module(mod)
-    return mod
+def _reference() -> pd.DataFrame:
+    """CurveCurator's ``combined`` fits, read as the benchmark reads them."""
+    ref = pd.read_csv(DATA_DIR / "curvecurator_fits_combined.csv")
+    for c in ("cell_line", "drug"):
+        ref[c] = ref[c].astype(str).str.strip()
+    ref["Curve Regulation"] = ref["Curve Regulation"].fillna("").astype(str).str.strip()
+    return ref
 
 
-def test_map_pec50_agrees_with_curvecurator():
-    bench = _bench()
-    ref = bench.load_reference(DATA_DIR, "combined")
-    df = bench.load_viability(DATA_DIR)
+def test_map_pec50_agrees_with_curvecurator(tmp_path):
+    ref = _reference()
+    df = pd.read_csv(DATA_DIR / "sarcoma_viability_long.csv", dtype=str, keep_default_na=False)
     cell = df[df["cell_line"] == CELL_LINE]
     dose = cell["dose_nM"].astype(float)
     p_lo, p_hi = 9 - np.log10(dose.max()), 9 - np.log10(dose[dose > 0].min())
@@ -72,14 +75,21 @@ def test_map_pec50_agrees_with_curvecurator():
     sub = cell[cell["drug"].isin(drugs)].reset_index(drop=True)
     assert len(sub) == N_DRUGS * 36  # 3 replicates x (DMSO + 11 doses)
 
-    _, est, _ = bench.fit_drugbayes(sub, "map", seed=0)
-    both, info = bench.join(est, ref, bench.curve_table(sub))
-    assert info["failed_join"] == 0
+    run = subprocess.run(
+        [sys.executable, "-m", BENCHMARK, "--method", "map", "--seed", "0", "--quiet",
+         "--data-dir", str(DATA_DIR), "--cell-lines", CELL_LINE, "--drugs", ",".join(drugs),
+         "--out", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    res = json.loads((tmp_path / "curvecurator_sarcoma_map.json").read_text())
+    assert res["fit"]["wells"] + res["fit"]["dropped_wells"] == len(sub)
+    both = pd.DataFrame(res["curves"]["rows"], columns=res["curves"]["columns"])
+    assert res["join"]["failed_join"] == 0
     assert len(both) == N_DRUGS
-    assert set(both["Curve Regulation"]) <= {"down", "up"}
+    assert set(both["regulation"]) <= {"down", "up"}
     assert both["cc_in_range"].all()
 
-    s = bench.stats(both)
-    detail = both[["drug", "pEC50", "pEC50_db", "diff"]].round(3).to_string(index=False)
+    s = res["stats"]["all_joined"]  # every joined curve: the 10 fitted here
+    detail = both[["drug", "pEC50_cc", "pEC50_db"]].to_string(index=False)
     assert s["median_abs_diff"] < MAX_MEDIAN_ABS_DIFF, detail
     assert s["pearson_r"] > MIN_PEARSON, detail

@@ -1,22 +1,21 @@
 """Real data: classic ZIP on the Mathews Griner ibrutinib screen (``../shared/data``).
 
 Small on purpose (two of the 466 blocks, classic ZIP only); the full run with the Bayesian fit
-of every block is ``benchmarks/validate_mathews_griner_zip.py``. Skipped when the data folder
-is absent.
+of every block is ``python -m benchmarks.validation.validate_mathews_griner_zip``. Skipped when
+the data folder is absent.
 
 The issue expects our classic ZIP of blocks 19 and 45 within about 1.5 (% inhibition) of
 SynergyFinder Plus's published means (19.57 and -2.98). Measured: 11.50 and -15.70
 (``synergyfinder`` convention). SynergyFinder's published values were reproduced exactly with
 drc 3.0-1 and its own code path; they rest on drc fits with up to 250 times the least-squares
 residual sum of squares, and with optimal fits its algorithm gives 11.50 and -15.69
-(``benchmarks/results/synergyfinder_drc_reproduction.md``). The tests check that our fits
-are those optima (against the independent scipy reference ``tests/zip_reference.py``) and
-keep the published comparison as a strict expected failure.
+(``benchmarks/results/validation/synergyfinder_drc_reproduction.md``). The tests check that
+our fits are those optima (against the independent scipy reference ``tests/zip_reference.py``)
+and keep the published comparison as a strict expected failure.
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DATA_DIR = (REPO / "../shared/data/combination_mathews_griner").resolve()
-sys.path.insert(0, str(REPO / "benchmarks"))
 
 pytestmark = [
     pytest.mark.realdata,
@@ -35,14 +33,13 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def zips():
-    import validate_mathews_griner_zip as bench
+    from drugbayes.families.combination.zip import zip_delta_classic
+    from drugbayes.testing import block_grids, mathews_griner_blocks, synergyfinder_reference
 
-    from drugbayes.families._zip import zip_delta_classic
-
-    df = bench.load_blocks(DATA_DIR)
-    ids, y, xa, xb = bench.block_grids(df, [19, 45])
+    df = mathews_griner_blocks(DATA_DIR)
+    ids, y, xa, xb = block_grids(df, [19, 45])
     out = {c: zip_delta_classic(y, xa, xb, convention=c) for c in ("synergyfinder", "synergy")}
-    return ids, out, bench.load_reference(DATA_DIR), (y, xa, xb)
+    return ids, out, synergyfinder_reference(DATA_DIR), (y, xa, xb)
 
 
 def test_classic_zip_of_blocks_19_and_45_is_finite_and_ordered(zips):
@@ -74,7 +71,7 @@ def test_classic_zip_of_blocks_19_and_45_is_synergyfinders_algorithm_at_its_opti
 
 @pytest.mark.xfail(reason="measured 11.50 / -15.70 against SynergyFinder's published 19.57 / "
                    "-2.98, which rest on drc fits far from the least-squares optimum; see "
-                   "benchmarks/results/synergyfinder_drc_reproduction.md", strict=True)
+                   "benchmarks/results/validation/synergyfinder_drc_reproduction.md", strict=True)
 def test_classic_zip_matches_synergyfinder_within_1_5(zips):
     _, out, ref, _ = zips
     ours = 100 * out["synergyfinder"]["mean"]

@@ -5,9 +5,9 @@ that mirrors the published model (``xenograft/tumr_log1p_linear``), NUTS with a 
 (2 chains x 300 + 300): every arm's posterior mean slope lies inside the published posterior
 90% interval, and every one of the ten slope differences has the published sign where the
 published 90% interval excludes zero, and is within 0.005 per day of the published mean (the
-full run, ``benchmarks/results/tumr_melanoma.md``, agrees to 0.001; the published intervals
-are about 0.04 wide). ``melanoma1.csv`` (217 zeros, culled controls) runs with the default
-preset and finite summaries.
+full run, ``benchmarks/results/validation/tumr_melanoma.md``, agrees to 0.001; the published
+intervals are about 0.04 wide). ``melanoma1.csv`` (217 zeros, culled controls) runs with the
+default preset and finite summaries.
 """
 
 from __future__ import annotations

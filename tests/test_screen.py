@@ -163,27 +163,16 @@ def test_validate_refuses_screen_on_raw_signal(tmp_path, example_config):
     assert main(["validate", str(cfg)]) == 2
 
 
-def _bench(name: str):
-    """A module of ``benchmarks/`` (helpers the tests share with the benchmarks)."""
-    import importlib
-    import sys
-    from pathlib import Path
-
-    path = str(Path(__file__).resolve().parents[1] / "benchmarks")
-    if path not in sys.path:
-        sys.path.insert(0, path)
-    return importlib.import_module(name)
-
-
 def test_nested_rhat_matches_screen_peers():
-    """The device's nested R-hat equals the benchmark's numpy version (itself checked against
-    arviz_stats there)."""
-    screen_peers = _bench("screen_peers")
+    """The device's nested R-hat equals the numpy version ``drugbayes.testing.convergence``
+    (itself checked against arviz_stats by ``check_convergence_against_arviz_stats``)."""
+    from drugbayes.testing import convergence
+
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 200, 5))
     x[:2] += 0.4  # one superchain shifted
     dev = np.asarray(device_summary(jnp.asarray(x, jnp.float32), 4)["r_hat_nested"])
-    ref = screen_peers.convergence({"a": x}, n_super=4, keep_per_parameter=True)
+    ref = convergence({"a": x}, n_super=4, keep_per_parameter=True)
     want = np.asarray(ref["per_parameter"]["a"]["rhat_nested"])
     assert np.allclose(dev, want, atol=2e-3), (dev, want)
 
@@ -224,10 +213,11 @@ RIDGE_Y = [1.05, 1.05, 1.01, 1.08, 1.12, 1.04, 1.02, 0.96, 0.84,
 def _one_curve_problem(n_copies: int, y, mu):
     """Copies of one curve of ``simulate_screen(1000, 300, seed=0)`` (9 doses over [-2, 2],
     2 replicates; ``y`` rounded to 0.01), its globals fixed at the simulation's truth."""
-    mj = _bench("screen_mode_jump")
+    from drugbayes.testing import curve_copies, curve_modes
+
     x1 = np.linspace(-2.0, 2.0, 9)
-    d, m, s = mj.curve_copies(np.tile(x1, 2), np.asarray(y, np.float32), n_copies, mu)
-    jp = mj.curve_modes(d, m, s)
+    d, m, s = curve_copies(np.tile(x1, 2), np.asarray(y, np.float32), n_copies, mu)
+    jp = curve_modes(d, m, s)
     return d, m, s, jp
 
 
@@ -257,8 +247,9 @@ def _run_curve_kernel(kernel: str, d, m, s, jp, G0, n_steps: int, seed: int = 11
     mode jump alone), ``"hmc"`` (the curve HMC alone: metric at the first mode, step size 0.7,
     the sampler's typical adapted value) or ``"hmc+jump"`` (one sweep of the curve block);
     ``"hmc-top"``: the curve HMC in the sampler's top-dose coordinates;
-    ``benchmarks/screen_mode_jump.py``'s ``curve_chain``."""
-    chain = _bench("screen_mode_jump").curve_chain
+    ``drugbayes.testing.curve_chain``."""
+    from drugbayes.testing import curve_chain as chain
+
     return chain(d, m, s, jp, "jump" in kernel, G0, n_steps, seed=seed, hmc="hmc" in kernel,
                  top=kernel.endswith("top"))[0]
 
@@ -359,16 +350,18 @@ def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
     fixed at the truth. Measured: the integrated autocorrelation time of log10 IC50 is about
     130 sweeps in the original coordinates and about 4 in the top-dose coordinates (step size
     0.7), and the posterior sd of log10 IC50 0.31 with them (0.22 without: the slow chains
-    miss the lower tail; 0.33 in ``benchmarks/results/screen_slow_curve.md`` for the unrounded
-    curve). Asserted: below 25 sweeps with them, above 40 without; the sd with them in
+    miss the lower tail; 0.33 in ``benchmarks/results/sampler/screen_slow_curve.md`` for the
+    unrounded curve). Asserted: below 25 sweeps with them, above 40 without; the sd with them in
     0.25-0.40."""
+    from drugbayes.testing import autocorrelation
+
     n = 256
     d, m, s, jp = _one_curve_problem(n, SLOW_Y, [1.04, 0.45, -2.16])
     G0 = jnp.broadcast_to(jp.mean[:, :, 0], (n, 1, 4))
     tau, sd = {}, {}
     for kernel in ("hmc", "hmc-top"):
         x = _run_curve_kernel(kernel, d, m, s, jp, G0, 1200)[200:, :, 0]
-        rho = _bench("screen_mode_jump").autocorrelation(x, 199)
+        rho = autocorrelation(x, 199)
         cut = next((i for i, r in enumerate(rho) if r < 0), len(rho))
         tau[kernel] = 1 + 2 * float(np.sum(rho[:cut]))
         sd[kernel] = float(x.std())

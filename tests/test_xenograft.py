@@ -12,7 +12,7 @@ import drugbayes as db
 from drugbayes.cli import main
 from drugbayes.errors import ConfigError, DataValidationError
 from drugbayes.families.xenograft import growth_curve
-from drugbayes.report.xenograft import time_to_log_volume
+from drugbayes.families.xenograft.derived import time_to_log_volume
 from drugbayes.simulate import simulate_xenograft
 
 REPO = Path(__file__).resolve().parents[1]
@@ -110,7 +110,7 @@ def test_dose_response_keys_rejected_for_xenograft():
 
 def test_contrast_needs_four_arms_and_control():
     _, data = db.prepare(_table(), kind="xenograft")
-    from drugbayes.report.xenograft import validate_xenograft_contrasts
+    from drugbayes.families.xenograft.summary import validate_xenograft_contrasts
 
     with pytest.raises(ConfigError) as e:
         validate_xenograft_contrasts(data, [{"combination": "lapatinib+trastuzumab",

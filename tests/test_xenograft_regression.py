@@ -12,7 +12,7 @@ import drugbayes as db
 from drugbayes.cli import main
 from drugbayes.errors import ConfigError
 from drugbayes.families.xenograft import _obs_loglik, log_volume
-from drugbayes.report.xenograft import MRECIST_CLASSES, mrecist
+from drugbayes.families.xenograft.mrecist import MRECIST_CLASSES, mrecist
 from drugbayes.simulate import simulate_xenograft
 
 REPO = Path(__file__).resolve().parents[1]
@@ -180,7 +180,7 @@ def test_cured_and_regrowing_mice_told_apart(cure_fit):
     """A mouse undetectable over its last 5 measurements (20 days) is more likely cured than
     not; a mouse measurable at the end is not cured (P < 0.05)."""
     r, _, table = cure_fit
-    from drugbayes.report.xenograft import mouse_table
+    from drugbayes.families.xenograft.summary import mouse_table
 
     mt = mouse_table(r.data, r.inference.samples, "regrowth").set_index("mouse")
     vol = 0.5 * table["length"] * table["width"] ** 2

@@ -1,5 +1,5 @@
-"""Classic ZIP delta (``families._zip``): identities, sign, invariances, and the ``synergy``
-package's ZIP on the same simulated matrices.
+"""Classic ZIP delta (``families.combination.zip``): identities, sign, invariances, and the
+``synergy`` package's ZIP on the same simulated matrices.
 
 Tolerances: identities to 2e-3 (float32 least squares on exact surfaces); agreement with
 ``synergy.combination.ZIP`` within 0.01 viability per well (the issue's tolerance; it refits
@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 import pytest
 
-from drugbayes.families._zip import zip_delta_classic
 from drugbayes.families.combination import hill_fraction, musyc_surface, simulate
+from drugbayes.families.combination.zip import zip_delta_classic
 
 SEED = 20261127
 

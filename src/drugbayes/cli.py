@@ -27,11 +27,10 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
-    s = sub.add_parser("simulate", help="write a simulated table (dose-response wells, "
-                       "xenograft measurements or combination checkerboards) with its truth")
-    s.add_argument("--kind", choices=["dose_response", "xenograft", "combination"],
-                   default="dose_response")
-    s.add_argument("--mice-per-arm", type=int, default=10, help="xenograft: mice per arm")
+    s = sub.add_parser("simulate", help="write a simulated table of a data kind (see "
+                       "`drugbayes families`) with its truth")
+    s.add_argument("--kind", default=None, help="data kind (default: the first registered)")
+    s.add_argument("--mice-per-arm", type=int, default=10, help="mice per arm (in vivo kinds)")
     s.add_argument("--cell-lines", type=int, default=5)
     s.add_argument("--drugs", type=int, default=2)
     s.add_argument("--replicates", type=int, default=3)
@@ -76,41 +75,17 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  {p}")
             return EXIT_OK
         if args.command == "simulate":
-            from .simulate import (
-                simulate_combination,
-                simulate_dose_response,
-                simulate_xenograft,
-            )
+            from .families import family_for_kind, kinds
 
-            if args.kind == "combination":
-                table, truth = simulate_combination(args.cell_lines,
-                                                    n_replicates=args.replicates,
-                                                    n_experiments=args.experiments,
-                                                    seed=args.seed)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                table.to_csv(args.out, index=False)
-                truth.to_csv(args.out.with_name(args.out.stem + "_truth.csv"), index=False)
-                print(f"wrote {args.out} ({len(table)} wells of {len(truth)} checkerboards, "
-                      "drugs DA x DB; doses in uM, viability fraction)")
-                return EXIT_OK
-            if args.kind == "xenograft":
-                table, truth = simulate_xenograft(args.mice_per_arm,
-                                                  n_experiments=args.experiments,
-                                                  seed=args.seed)
-                args.out.parent.mkdir(parents=True, exist_ok=True)
-                table.to_csv(args.out, index=False)
-                truth.to_csv(args.out.with_name(args.out.stem + "_truth.csv"), index=False)
-                print(f"wrote {args.out} ({len(table)} measurements of "
-                      f"{table['mouse'].nunique()} mice; calipers in mm)")
-                return EXIT_OK
-            wells, truth = simulate_dose_response(
-                args.cell_lines, args.drugs, n_replicates=args.replicates,
-                n_experiments=args.experiments, response_scale=args.response_scale,
-                seed=args.seed)
+            fam = family_for_kind(args.kind or kinds()[0])
+            if fam.simulate_cli is None:
+                print(f"error: kind {fam.kind!r} has no simulator", file=sys.stderr)
+                return EXIT_INPUT
+            table, truth, message = fam.simulate_cli(args)
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            wells.to_csv(args.out, index=False)
+            table.to_csv(args.out, index=False)
             truth.to_csv(args.out.with_name(args.out.stem + "_truth.csv"), index=False)
-            print(f"wrote {args.out} ({len(wells)} wells; doses in uM)")
+            print(f"wrote {args.out} ({message})")
             return EXIT_OK
         if args.command == "validate":
             from .api import check_config

@@ -1,4 +1,8 @@
-"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences, BFMI) against thresholds."""
+"""Convergence diagnostics (R-hat, bulk/tail ESS, divergences, BFMI) against thresholds.
+
+Which checks apply is decided by the back-end's capabilities in the registry
+(:class:`drugbayes.inference.registry.Backend`), never by its name.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +10,8 @@ import numpy as np
 from arviz_stats.base import array_stats
 
 from .config import DiagnosticsConfig
+from .inference.registry import get_backend
 
-MCMC = ("nuts", "screen")  # back-ends whose draws are Markov chains (R-hat, ESS checked)
 VECTORISED_ABOVE = 2000  # sites with more components use the vectorised (JAX) diagnostics
 
 
@@ -73,62 +77,68 @@ def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, n
           info: dict | None = None) -> dict:
     """Compare diagnostics with thresholds.
 
+    The checks follow the back-end's capabilities: a point estimate has only its loss checked;
+    Markov chains have R-hat (several chains) and bulk/tail ESS; divergences and BFMI where the
+    back-end records them; a variational fit has its loss checked (its independent draws'
+    R-hat/ESS describe the approximation, not the posterior, and are skipped).
+
     Returns a JSON-ready dict: ``passed``, ``thresholds``, ``checks`` (each with value, limit,
     passed), ``offending`` parameters, ``divergences``, ``bfmi``.
     """
+    backend = get_backend(method)
     out: dict = {"method": method, "thresholds": thresholds.model_dump(), "checks": {},
                  "offending": []}
     info = info or {}
-    if method == "map":
+    if backend.point_estimate:
         ok = bool(info.get("loss_finite", True))
         out["checks"]["loss_finite"] = {"value": ok, "passed": ok}
-        out["note"] = "map gives a point estimate: R-hat, ESS and divergences do not apply"
+        out["note"] = (f"{method} gives a point estimate: R-hat, ESS and divergences do not "
+                       "apply")
         out["passed"] = ok
         return out
-    # svi draws are independent draws of the guide: their R-hat/ESS say nothing; skip the cost
-    rows = param_diagnostics(samples, labels) if method in MCMC else []
+    chains = backend.chains
+    rows = param_diagnostics(samples, labels) if chains else []
     n_chain = next(iter(samples.values())).shape[0]
     checks = out["checks"]
     if rows:
         rh = np.array([r["r_hat"] for r in rows])
         eb = np.array([r["ess_bulk"] for r in rows])
         et = np.array([r["ess_tail"] for r in rows])
-        if method in MCMC and n_chain > 1:
+        if n_chain > 1:
             checks["max_rhat"] = {"value": float(np.nanmax(rh)), "limit": thresholds.max_rhat,
                                   "passed": bool(np.nanmax(rh) <= thresholds.max_rhat)}
-        if method in MCMC:
-            checks["min_ess_bulk"] = {"value": float(np.nanmin(eb)),
-                                      "limit": thresholds.min_ess_bulk,
-                                      "passed": bool(np.nanmin(eb) >= thresholds.min_ess_bulk)}
-            checks["min_ess_tail"] = {"value": float(np.nanmin(et)),
-                                      "limit": thresholds.min_ess_tail,
-                                      "passed": bool(np.nanmin(et) >= thresholds.min_ess_tail)}
+        checks["min_ess_bulk"] = {"value": float(np.nanmin(eb)),
+                                  "limit": thresholds.min_ess_bulk,
+                                  "passed": bool(np.nanmin(eb) >= thresholds.min_ess_bulk)}
+        checks["min_ess_tail"] = {"value": float(np.nanmin(et)),
+                                  "limit": thresholds.min_ess_tail,
+                                  "passed": bool(np.nanmin(et) >= thresholds.min_ess_tail)}
         for r in rows:
             bad = []
-            if method in MCMC and n_chain > 1 and r["r_hat"] > thresholds.max_rhat:
+            if n_chain > 1 and r["r_hat"] > thresholds.max_rhat:
                 bad.append("r_hat")
-            if method in MCMC and r["ess_bulk"] < thresholds.min_ess_bulk:
+            if r["ess_bulk"] < thresholds.min_ess_bulk:
                 bad.append("ess_bulk")
-            if method in MCMC and r["ess_tail"] < thresholds.min_ess_tail:
+            if r["ess_tail"] < thresholds.min_ess_tail:
                 bad.append("ess_tail")
             if bad:
                 out["offending"].append({**r, "failed": bad})
         out["offending"].sort(key=lambda r: -r["r_hat"])
         out["n_parameters"] = len(rows)
-    if method == "nuts" and "diverging" in sample_stats:
+    if backend.divergences and "diverging" in sample_stats:
         nd = int(np.asarray(sample_stats["diverging"]).sum())
         out["divergences"] = nd
         checks["divergences"] = {"value": nd, "limit": thresholds.max_divergences,
                                  "passed": nd <= thresholds.max_divergences}
-    if method == "nuts" and "energy" in sample_stats:
+    if backend.energy and "energy" in sample_stats:
         b = bfmi(sample_stats["energy"])
         out["bfmi"] = [float(x) for x in b]
         checks["min_bfmi"] = {"value": float(np.nanmin(b)), "limit": thresholds.min_bfmi,
                               "passed": bool(np.nanmin(b) >= thresholds.min_bfmi)}
-    if method == "svi":
+    if backend.variational:
         ok = bool(info.get("loss_finite", True))
         checks["loss_finite"] = {"value": ok, "passed": ok}
-        out["note"] = ("svi draws are independent draws from the fitted guide: R-hat and ESS "
-                       "describe the guide, not the posterior, and are not checked")
+        out["note"] = (f"{method} draws are independent draws from the fitted guide: R-hat and "
+                       "ESS describe the guide, not the posterior, and are not checked")
     out["passed"] = all(c["passed"] for c in checks.values())
     return out

@@ -1,4 +1,5 @@
-"""Run directories: what counts as one, and replacing one only with a complete new one.
+"""Run directories: what counts as one, writing one, and replacing one only with a complete
+new one.
 
 A *run directory* is a folder drugbayes wrote: it holds a ``manifest.json`` with
 ``"complete": true`` and nothing but the files that manifest lists (plus the manifest itself and
@@ -10,12 +11,29 @@ overwritten: the run stops before fitting with an input error (exit code 2).
 from __future__ import annotations
 
 import json
+import logging
 import os
+import platform
 import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["output_dir_problem", "replace_dir"]
+import numpy as np
+
+from .config import Config, dump_toml
+from .errors import Issue
+
+if TYPE_CHECKING:
+    from .results import FitResult
+
+__all__ = ["assembling", "logging_to", "output_dir_issues", "output_dir_problem", "replace_dir",
+           "write_run_directory"]
+
+log = logging.getLogger("drugbayes")
 
 
 def output_dir_problem(out: Path) -> str | None:
@@ -91,3 +109,136 @@ def replace_dir(tmp: Path, out: Path) -> None:
     tmp.rename(out)
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+def output_dir_issues(cfgs: list[Config]) -> list[Issue]:
+    """Problems with the configs' run directories, all at once, before anything runs.
+
+    An output path that exists and is not a drugbayes run directory is refused (it is never
+    deleted or overwritten), and so are two configs of one batch writing the same directory.
+    """
+    issues: list[Issue] = []
+    seen: dict[Path, str] = {}
+    for cfg in cfgs:
+        out = cfg.resolved_output_dir()
+        src = cfg.source or "<config>"
+        problem = output_dir_problem(out)
+        if problem is not None:
+            issues.append(Issue(src, None, "run.output_dir", str(out), problem))
+        key = Path(os.path.abspath(out))
+        if key in seen:
+            issues.append(Issue(src, None, "run.output_dir", str(out),
+                                f"the same run directory as {seen[key]} in this batch; "
+                                "give each config its own run.output_dir or run.name"))
+        else:
+            seen[key] = src
+    return issues
+
+
+@contextmanager
+def assembling(out: Path) -> Iterator[Path]:
+    """Assemble a run directory in a hidden temporary sibling of ``out``, then move it in.
+
+    Yields the temporary folder. On success it replaces ``out`` (:func:`replace_dir`); on any
+    exception (an interrupt included) it is deleted, so a run killed or failing midway never
+    leaves a folder that looks complete.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    replace_dir(tmp, out)
+
+
+@contextmanager
+def logging_to(path: Path, logger: logging.Logger = log) -> Iterator[None]:
+    """Copy ``logger``'s messages (INFO and up) into the file ``path`` while the block runs."""
+    handler = logging.FileHandler(path)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.addHandler(handler)
+    prev_level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+        logger.setLevel(prev_level)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    return str(o)
+
+
+def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float) -> None:
+    """Write posterior.nc, summary.csv, diagnostics.json, plots, config and manifest.
+
+    Parameters
+    ----------
+    result : FitResult
+    cfg : Config
+        The run's config (written resolved as ``config.resolved.toml``).
+    folder : Path
+        An existing, empty folder.
+    t0 : float
+        ``time.perf_counter()`` at the start of the run (the manifest's wall time).
+    """
+    import jax
+
+    from . import __version__
+
+    folder = Path(folder)
+    summary = result.summary()
+    summary.to_csv(folder / "summary.csv", index=False)
+    for name, table in result.extra_tables().items():
+        table.to_csv(folder / name, index=False)
+    result.to_netcdf(folder / "posterior.nc")
+    (folder / "diagnostics.json").write_text(
+        json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))
+    (folder / "config.resolved.toml").write_text(dump_toml(_resolved(cfg, result)))
+    plots = []
+    if cfg.report.plots:
+        plots = result.plot(folder / "plots", tuple(cfg.report.formats))
+    manifest = {
+        "drugbayes": __version__, "python": platform.python_version(),
+        "versions": _versions(), "device": [str(d) for d in jax.devices()],
+        "platform": jax.default_backend(), "seed": cfg.run.seed,
+        "config": cfg.source, "config_hash": cfg.config_hash(),
+        "method": cfg.inference.method, "timings": result.inference.timings,
+        "wall_seconds": time.perf_counter() - t0,
+        "files": sorted(p.name for p in folder.iterdir()) + [f"plots/{p.name}" for p in plots],
+        "complete": True,
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+
+
+def _resolved(cfg: Config, result: FitResult) -> dict:
+    """The config as run: the resolved model spec and absolute paths."""
+    d = cfg.to_toml_dict()
+    d["model"] = {"preset": result.spec.preset or "", "family": result.spec.family,
+                  "options": result.spec.options.model_dump(),
+                  "priors": result.spec.priors.model_dump()}
+    d["data"]["path"] = str(cfg.resolved_data_path())
+    d["run"]["output_dir"] = str(cfg.resolved_output_dir())
+    return d
+
+
+def _versions() -> dict[str, str]:
+    """Versions of the numerical packages (for the manifest)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in ("jax", "jaxlib", "numpyro", "arviz-base", "arviz-stats", "xarray", "pandas",
+              "numpy"):
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = "not installed"
+    return out

@@ -9,16 +9,16 @@ A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, Issue
 from ..io import TableSource
-from .encode import _levels
-from .schemas import DOSE_UNITS, Schema
-from .validate import _numeric, _text
+from .checks import IssueCollector, numeric, text
+from .fields import DosedData, DoseScale, Levels
+from .schemas import Schema
+from .validate import ValidatedTable
 
 COMBINATION = Schema(
     kind="combination",
@@ -34,8 +34,8 @@ POOLED = "pooled"
 
 
 @dataclass
-class CombinationTable:
-    """A validated combination table.
+class CombinationTable(ValidatedTable):
+    """A validated combination table (the fields of :class:`ValidatedTable`).
 
     Attributes
     ----------
@@ -45,12 +45,6 @@ class CombinationTable:
     dropped : list of dict
         Rows left out on purpose (missing responses), each with line and reason.
     """
-
-    df: pd.DataFrame
-    dropped: list[dict] = field(default_factory=list)
-    source: TableSource | None = None
-    response_scale: str = "fraction"
-    dose_unit: str = "M"
 
 
 def validate_combination(
@@ -91,74 +85,49 @@ def validate_combination(
     DataValidationError
         With every problem found (line numbers count the CSV header as line 1).
     """
-    names = {c: c for c in COMBINATION.known}
-    names.update(column_names or {})
-    src = source.name
-    issues: list[Issue] = []
-
-    def add(pos: int | None, col: str | None, value, msg: str, line: int | None = None) -> None:
-        ln = line if pos is None else source.line(pos)
-        issues.append(Issue(src, ln, None if col is None else names.get(col, col),
-                            None if value is None else str(value), msg))
-
+    chk = IssueCollector(source, COMBINATION.known, column_names)
+    add = chk.add
     header_line = 1 if source.line_offset else None
-    if dose_unit not in DOSE_UNITS:
-        add(None, None, dose_unit, f"unknown dose unit; expected one of {', '.join(DOSE_UNITS)}")
+    chk.dose_unit(dose_unit)
     if response_scale not in ("fraction", "percent"):
         add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
             "for kind combination (viability normalised to untreated wells)")
-    for c in COMBINATION.required:
-        if c not in df.columns:
-            add(None, c, None, f"required column '{names.get(c, c)}' is missing (map it with "
-                f"[data.columns] {c} = \"<your column>\"; table has: "
-                f"{', '.join(map(str, df.columns))})", line=header_line)
+    missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
             add(None, None, c, f"unknown column; kind combination reads "
                 f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
                 line=header_line)
-    if any(c not in df.columns for c in COMBINATION.required):
-        raise DataValidationError(issues)
+    if missing_cols:
+        chk.raise_if_any(sort=False)
 
     out = pd.DataFrame(index=df.index)
     for c in ("cell_line", "drug_a", "drug_b", "experiment", "plate", "replicate", "well"):
-        out[c] = _text(df[c]) if c in df.columns else ""
-    da, da_empty, da_bad = _numeric(df["dose_a"])
-    db, db_empty, db_bad = _numeric(df["dose_b"])
-    resp, resp_empty, resp_bad = _numeric(df["response"])
+        out[c] = text(df[c]) if c in df.columns else ""
+    da, da_empty, da_bad = numeric(df["dose_a"])
+    db, db_empty, db_bad = numeric(df["dose_b"])
+    resp, resp_empty, resp_bad = numeric(df["response"])
     for col, vals, empty, bad in (("dose_a", da, da_empty, da_bad),
                                   ("dose_b", db, db_empty, db_bad)):
-        for pos in np.flatnonzero(bad):
-            add(pos, col, df[col].iloc[pos], "dose is not a number")
-        for pos in np.flatnonzero(~bad & vals.lt(0)):
-            add(pos, col, df[col].iloc[pos], "dose must be >= 0")
-        for pos in np.flatnonzero(empty):
-            add(pos, col, "", "dose is empty (write 0 for a well without this drug)")
+        chk.number_column(df, col, bad, vals, label="dose")
+        chk.rows(empty, col, "dose is empty (write 0 for a well without this drug)", "")
     for c in ("cell_line", "drug_a", "drug_b"):
-        for pos in np.flatnonzero(out[c].eq("")):
-            add(pos, c, "", f"{c.replace('_', ' ')} is empty" + (
-                " (monotherapy and untreated wells still name both drugs of their matrix)"
-                if c != "cell_line" else ""))
-    for pos in np.flatnonzero(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"])):
-        add(pos, "drug_b", out["drug_b"].iloc[pos], "drug_b is the same drug as drug_a; a "
-            "combination needs two different drugs")
-    for pos in np.flatnonzero(out["cell_line"].str.lower().eq(POOLED)):
-        add(pos, "cell_line", out["cell_line"].iloc[pos],
-            f"'{POOLED}' is reserved for the population-level rows of the summary")
-    for pos in np.flatnonzero(resp_bad):
-        add(pos, "response", df["response"].iloc[pos], "response is not a number")
+        chk.rows(out[c].eq(""), c, f"{c.replace('_', ' ')} is empty" + (
+            " (monotherapy and untreated wells still name both drugs of their matrix)"
+            if c != "cell_line" else ""), "")
+    chk.rows(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"]), "drug_b",
+             "drug_b is the same drug as drug_a; a combination needs two different drugs",
+             out["drug_b"])
+    chk.rows(out["cell_line"].str.lower().eq(POOLED), "cell_line",
+             f"'{POOLED}' is reserved for the population-level rows of the summary",
+             out["cell_line"])
+    chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     dropped = []
     if missing == "error":
-        for pos in np.flatnonzero(resp_empty):
-            add(pos, "response", "", "response is empty (missing = \"error\"; use "
-                "missing = \"drop\" to drop missing wells)")
+        chk.empty_responses(resp_empty)
     else:
-        for pos in np.flatnonzero(resp_empty):
-            dropped.append({"line": source.line(pos), "cell_line": out["cell_line"].iloc[pos],
-                            "drug_a": out["drug_a"].iloc[pos], "drug_b": out["drug_b"].iloc[pos],
-                            "dose_a": None if np.isnan(da.iloc[pos]) else float(da.iloc[pos]),
-                            "dose_b": None if np.isnan(db.iloc[pos]) else float(db.iloc[pos]),
-                            "reason": "missing response"})
+        dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
+                              drug_a=out["drug_a"], drug_b=out["drug_b"], dose_a=da, dose_b=db)
     dose_ok = ~da_bad & ~db_bad & ~da_empty & ~db_empty
     out["dose_a"] = da
     out["dose_b"] = db
@@ -173,18 +142,7 @@ def validate_combination(
     else:
         id_cols = []
     if id_cols:
-        key = pd.Series(["\x1f".join(map(str, t)) for t in out[id_cols].itertuples(index=False)],
-                        index=out.index)
-        dup = key.duplicated(keep=False) & dose_ok
-        first_line: dict[str, int] = {}
-        for pos in np.flatnonzero(dup):
-            k = key.iloc[pos]
-            if k in first_line:
-                add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
-                    f"duplicate well: same {', '.join(names.get(c, c) for c in id_cols)} as "
-                    f"line {first_line[k]}")
-            else:
-                first_line[k] = source.line(pos)
+        chk.duplicate_wells(out, id_cols, dose_ok)
 
     # design of each matrix (rows whose doses parsed and that name a matrix)
     named = out["cell_line"].ne("") & out["drug_a"].ne("") & out["drug_b"].ne("")
@@ -207,9 +165,7 @@ def validate_combination(
                     f"of {drug}; at least {min_doses} are needed (min_doses)")
         if not (g["dose_a"].gt(0) & g["dose_b"].gt(0)).any():
             add(first, None, None, f"{where} has no combination wells (both doses > 0)")
-    if issues:
-        issues.sort(key=lambda i: (i.line is None, i.line or 0))
-        raise DataValidationError(issues)
+    chk.raise_if_any()
     kept = out[~resp_empty].reset_index(drop=True)
     return CombinationTable(df=kept, dropped=dropped, source=source,
                             response_scale=response_scale, dose_unit=dose_unit)
@@ -217,7 +173,7 @@ def validate_combination(
 
 # ------------------------------------------------------------------------------- encoding
 @dataclass
-class CombinationData:
+class CombinationData(DosedData):
     """Combination data as arrays, with the category names kept.
 
     Levels: drugs (either slot), cell lines, ordered pairs ``(drug_a, drug_b)``, experiments;
@@ -227,7 +183,8 @@ class CombinationData:
 
     Log10 doses are molar and centred per drug on the middle of its tested positive range
     (``x = log10(dose_M) - drug_center[drug]``), so changing the dose unit changes nothing but
-    the reported units.
+    the reported units (:class:`~drugbayes.data.fields.DoseScale`, which also converts them
+    back).
     """
 
     cell_lines: list[str]
@@ -250,15 +207,13 @@ class CombinationData:
     zero_b: np.ndarray
     y: np.ndarray  # [matrix, point] viability fraction
     mask: np.ndarray  # [matrix, point]
-    drug_center: np.ndarray  # [drug] log10 M
-    drug_half_range: np.ndarray  # [drug] decades
+    dose_scale: DoseScale  # centring per drug and back-conversion to dose_unit
     # per-combination dose grids (index 0 = dose 0, then the tested positive doses ascending)
     grid_dose_a: np.ndarray  # [combo, ia] data unit, NaN padded
     grid_dose_b: np.ndarray  # [combo, ib]
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
-    dose_unit: str = "M"
     response_scale: str = "fraction"
     n_wells: int = 0
 
@@ -270,10 +225,9 @@ class CombinationData:
     def n_matrices(self) -> int:
         return len(self.matrix_combo)
 
-    @property
-    def unit_offset(self) -> float:
-        """log10 of the data's dose unit in M: log10(dose_unit) = log10(M) - unit_offset."""
-        return float(np.log10(DOSE_UNITS[self.dose_unit]))
+    def slot_drug(self, which: str) -> np.ndarray:
+        """``[combo]`` drug of slot ``which`` ("a" or "b") of each combination."""
+        return (self.pair_a if which == "a" else self.pair_b)[self.combo_pair]
 
     @property
     def combo_labels(self) -> list[str]:
@@ -296,51 +250,39 @@ class CombinationData:
     def grid_x(self, which: str) -> np.ndarray:
         """Centred log10 doses of the grid of drug ``which`` ("a" or "b"), 0 at dose 0."""
         dose = self.grid_dose_a if which == "a" else self.grid_dose_b
-        drug = (self.pair_a if which == "a" else self.pair_b)[self.combo_pair]
-        factor = DOSE_UNITS[self.dose_unit]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log10(np.where(dose > 0, dose, 1.0) * factor) - self.drug_center[drug][:, None]
-        return np.where(dose > 0, x, 0.0)
+        return self.dose_scale.centre(dose, self.slot_drug(which)[:, None])
 
 
 def encode_combination(vt: CombinationTable) -> CombinationData:
     """Encode a :class:`CombinationTable` into :class:`CombinationData`."""
     df = vt.df.copy()
-    factor = DOSE_UNITS[vt.dose_unit]
     df["response"] = df["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
-    cell_lines = _levels(df["cell_line"])
-    drugs = list(pd.unique(pd.concat([df["drug_a"], df["drug_b"]]).astype(str)))
-    experiments = _levels(df["experiment"])
-    ci = {c: i for i, c in enumerate(cell_lines)}
-    di = {d: i for i, d in enumerate(drugs)}
-    ei = {e: i for i, e in enumerate(experiments)}
+    cells = Levels.of(df["cell_line"], "cell line")
+    drugs = Levels.of(pd.concat([df["drug_a"], df["drug_b"]]), "drug")
+    exps = Levels.of(df["experiment"], "experiment")
     pairs_df = df[["drug_a", "drug_b"]].drop_duplicates()
-    pairs = [f"{a}|{b}" for a, b in pairs_df.itertuples(index=False)]
-    pi = {p: i for i, p in enumerate(pairs)}
-    pair_a = np.array([di[a] for a in pairs_df["drug_a"]], np.int32)
-    pair_b = np.array([di[b] for b in pairs_df["drug_b"]], np.int32)
+    pairs = Levels([f"{a}|{b}" for a, b in pairs_df.itertuples(index=False)], "drug pair")
+    pair_a = drugs.codes(pairs_df["drug_a"])
+    pair_b = drugs.codes(pairs_df["drug_b"])
 
     # doses per drug (both slots), centre and half range in log10 M
-    center = np.zeros(len(drugs))
-    half = np.zeros(len(drugs))
-    for j, d in enumerate(drugs):
-        v = np.concatenate([df.loc[df["drug_a"].eq(d) & df["dose_a"].gt(0), "dose_a"],
-                            df.loc[df["drug_b"].eq(d) & df["dose_b"].gt(0), "dose_b"]])
-        lv = np.log10(v * factor)
-        center[j] = 0.5 * (lv.min() + lv.max())
-        half[j] = 0.5 * (lv.max() - lv.min())
+    pos_a, pos_b = df["dose_a"].gt(0), df["dose_b"].gt(0)
+    scale = DoseScale.from_doses(
+        np.concatenate([df.loc[pos_a, "dose_a"], df.loc[pos_b, "dose_b"]]),
+        np.concatenate([drugs.codes(df.loc[pos_a, "drug_a"]),
+                        drugs.codes(df.loc[pos_b, "drug_b"])]), len(drugs), vt.dose_unit)
 
-    df["_pair"] = (df["drug_a"] + "|" + df["drug_b"]).map(pi)
+    df["_pair"] = pairs.codes(df["drug_a"] + "|" + df["drug_b"])
     combos_df = df[["cell_line", "_pair"]].drop_duplicates()
     combo_key = {(c, p): k for k, (c, p) in enumerate(combos_df.itertuples(index=False))}
-    combo_cell = np.array([ci[c] for c, _ in combo_key], np.int32)
+    combo_cell = cells.codes([c for c, _ in combo_key])
     combo_pair = np.array([p for _, p in combo_key], np.int32)
     mono_key: dict[tuple[int, int], int] = {}
     combo_mono_a = np.zeros(len(combo_key), np.int32)
     combo_mono_b = np.zeros(len(combo_key), np.int32)
     for k, (c, p) in enumerate(combo_key):
         for arr, d in ((combo_mono_a, pair_a[p]), (combo_mono_b, pair_b[p])):
-            arr[k] = mono_key.setdefault((ci[c], int(d)), len(mono_key))
+            arr[k] = mono_key.setdefault((cells.index[c], int(d)), len(mono_key))
     mono_cell = np.array([c for c, _ in mono_key], np.int32)
     mono_drug = np.array([d for _, d in mono_key], np.int32)
 
@@ -348,7 +290,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     mats = df[["_combo", "experiment"]].drop_duplicates()
     mat_key = {(k, e): m for m, (k, e) in enumerate(mats.itertuples(index=False))}
     matrix_combo = np.array([k for k, _ in mat_key], np.int32)
-    matrix_exp = np.array([ei[e] for _, e in mat_key], np.int32)
+    matrix_exp = exps.codes([e for _, e in mat_key])
     df["_mat"] = [mat_key[(k, e)] for k, e in zip(df["_combo"], df["experiment"])]
     counts = df["_mat"].value_counts()
     n_mat, n_pt = len(mat_key), int(counts.max())
@@ -358,13 +300,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     zero_b = np.zeros((n_mat, n_pt), bool)
     y = np.zeros((n_mat, n_pt), np.float32)
     mask = np.zeros((n_mat, n_pt), bool)
-    da_c = center[pair_a[df["_pair"].to_numpy()]]
-    db_c = center[pair_b[df["_pair"].to_numpy()]]
     dose_a = df["dose_a"].to_numpy()
     dose_b = df["dose_b"].to_numpy()
-    with np.errstate(divide="ignore"):
-        xa_all = np.where(dose_a > 0, np.log10(np.where(dose_a > 0, dose_a, 1) * factor) - da_c, 0)
-        xb_all = np.where(dose_b > 0, np.log10(np.where(dose_b > 0, dose_b, 1) * factor) - db_c, 0)
+    xa_all = scale.centre(dose_a, pair_a[df["_pair"].to_numpy()])
+    xb_all = scale.centre(dose_b, pair_b[df["_pair"].to_numpy()])
     resp = df["response"].to_numpy()
     mat_rows = df.groupby("_mat", sort=True).indices
     for m, idx in mat_rows.items():
@@ -401,11 +340,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         with np.errstate(invalid="ignore", divide="ignore"):
             gy[k] = np.where(tested[k], s / np.maximum(gn[k], 1), np.nan)
     return CombinationData(
-        cell_lines=cell_lines, drugs=drugs, pairs=pairs, experiments=experiments,
+        cell_lines=cells.names, drugs=drugs.names, pairs=pairs.names, experiments=exps.names,
         pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
         combo_cell=combo_cell, combo_pair=combo_pair, combo_mono_a=combo_mono_a,
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
-        drug_center=center, drug_half_range=half, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, dose_unit=vt.dose_unit,
-        response_scale=vt.response_scale, n_wells=len(df))
+        dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
+        grid_tested=tested, grid_y=gy, grid_n=gn, response_scale=vt.response_scale, n_wells=len(df))

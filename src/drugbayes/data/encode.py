@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from .schemas import DOSE_UNITS
+from .fields import DosedData, DoseScale, Levels
 from .validate import ValidatedTable
 
 
-def _levels(values: pd.Series) -> list[str]:
-    return list(pd.unique(values.astype(str)))
-
-
 @dataclass
-class DoseResponseData:
+class DoseResponseData(DosedData):
     """Dose-response data as arrays, with the category names kept.
 
     Curves (``[curve, point]`` padded arrays) are the measured curves, one per cell line x drug
     x experiment; groups are the cell line x drug pairs reported in the summary.
 
     Log10 doses are molar and centred per drug on the middle of that drug's tested range
-    (``x = log10(dose_M) - drug_center[drug]``).
+    (``x = log10(dose_M) - drug_center[drug]``; see :class:`~drugbayes.data.fields.DoseScale`,
+    which also converts them back to the data's unit).
     """
 
     cell_lines: list[str]
@@ -37,11 +35,9 @@ class DoseResponseData:
     y: np.ndarray  # [curve, point] response (viability fraction, or raw / signal_scale)
     mask: np.ndarray  # [curve, point] bool
     is_zero: np.ndarray  # [curve, point] bool: untreated (dose 0)
-    drug_center: np.ndarray  # [drug] log10 M
-    drug_half_range: np.ndarray  # [drug] decades
+    dose_scale: DoseScale  # centring per drug and back-conversion to dose_unit
     group_log10_min: np.ndarray  # [group] lowest positive tested dose, centred log10
     group_log10_max: np.ndarray  # [group] highest tested dose, centred log10
-    dose_unit: str = "M"
     response_scale: str = "fraction"
     # raw signal
     plates: list[str] = field(default_factory=list)  # "experiment/plate"
@@ -72,53 +68,34 @@ class DoseResponseData:
     def is_raw(self) -> bool:
         return self.response_scale == "raw"
 
-    @property
-    def unit_offset(self) -> float:
-        """log10 of the data's dose unit in M: log10(dose_unit) = log10(M) - unit_offset."""
-        return float(np.log10(DOSE_UNITS[self.dose_unit]))
-
 
 def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
     """Encode a :class:`ValidatedTable` into :class:`DoseResponseData`."""
     df = vt.df
-    factor = DOSE_UNITS[vt.dose_unit]
     scale = {"fraction": 1.0, "percent": 0.01, "raw": 1.0}[vt.response_scale]
     cells_df = df[df["well_role"].ne("blank")]
     samples = cells_df[cells_df["well_role"].eq("sample")]
-    cell_lines = _levels(samples["cell_line"])
-    drugs = _levels(samples["drug"])
-    experiments = _levels(cells_df["experiment"]) if len(cells_df) else [""]
-    cell_idx = {c: i for i, c in enumerate(cell_lines)}
-    drug_idx = {d: i for i, d in enumerate(drugs)}
-    exp_idx = {e: i for i, e in enumerate(experiments)}
-
-    logd = np.log10(samples["dose"].to_numpy() * factor)
-    center = np.zeros(len(drugs))
-    half = np.zeros(len(drugs))
-    sdrug = samples["drug"].map(drug_idx).to_numpy()
-    for j in range(len(drugs)):
-        lo, hi = logd[sdrug == j].min(), logd[sdrug == j].max()
-        center[j] = 0.5 * (lo + hi)
-        half[j] = 0.5 * (hi - lo)
+    cells = Levels.of(samples["cell_line"], "cell line")
+    drugs = Levels.of(samples["drug"], "drug")
+    exps = Levels.of(cells_df["experiment"], "experiment") if len(cells_df) else Levels([""])
+    doses = DoseScale.from_doses(samples["dose"].to_numpy(), drugs.codes(samples["drug"]),
+                                 len(drugs), vt.dose_unit)
 
     groups = samples[["cell_line", "drug"]].drop_duplicates()
     group_key = {(r.cell_line, r.drug): g for g, r in enumerate(groups.itertuples())}
-    group_cell = np.array([cell_idx[c] for c, _ in group_key], dtype=np.int32)
-    group_drug = np.array([drug_idx[d] for _, d in group_key], dtype=np.int32)
+    group_cell = cells.codes(groups["cell_line"])
+    group_drug = drugs.codes(groups["drug"])
 
     raw = vt.response_scale == "raw"
-    plates: list[str] = []
-    plate_cells: list[str] = []
+    plates = Levels([], "plate")
+    plate_cells = Levels([], "plate x cell line")
     signal_scale = 1.0
     if raw:
-        def plate_label(r):
-            return f"{r['experiment']}/{r['plate']}" if r["experiment"] else str(r["plate"])
-
         df = df.copy()
         df["_plate"] = [f"{e}/{p}" if e else str(p) for e, p in zip(df["experiment"], df["plate"])]
         df["_pc"] = df["_plate"] + "/" + df["cell_line"]
-        plates = _levels(df["_plate"])
-        plate_cells = _levels(df.loc[df["well_role"].ne("blank"), "_pc"])
+        plates = Levels.of(df["_plate"], "plate")
+        plate_cells = Levels.of(df.loc[df["well_role"].ne("blank"), "_pc"], "plate x cell line")
         blanks = df[df["well_role"].eq("blank")]
         vehicles = df[df["well_role"].eq("vehicle")]
         signal_scale = float(vehicles["response"].median() - blanks["response"].median())
@@ -150,21 +127,20 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
     resp_v = cells_df["response"].to_numpy() * scale
     curve_group = np.zeros(n_curve, np.int32)
     curve_exp = np.zeros(n_curve, np.int32)
-    pc_idx = {p: i for i, p in enumerate(plate_cells)}
+    pc_codes = plate_cells.codes(cells_df["_pc"]) if raw else None
     for (cl, dr, ex), c in curve_key.items():
         curve_group[c] = group_key[(cl, dr)]
-        curve_exp[c] = exp_idx[ex]
-        j = drug_idx[dr]
+        curve_exp[c] = exps.index[ex]
         idx = np.array(pts[c], dtype=int)
         n = len(idx)
         d = dose_v[idx]
         isz = d <= 0
-        x[c, :n] = np.where(isz, 0.0, np.log10(np.where(isz, 1.0, d) * factor) - center[j])
+        x[c, :n] = doses.centre(d, drugs.index[dr])
         y[c, :n] = resp_v[idx] / (signal_scale if raw else 1.0)
         mask[c, :n] = True
         zero[c, :n] = isz
         if raw:
-            ppc[c, :n] = [pc_idx[p] for p in cells_df["_pc"].to_numpy()[idx]]
+            ppc[c, :n] = pc_codes[idx]
 
     gmin = np.full(len(group_key), np.inf)
     gmax = np.full(len(group_key), -np.inf)
@@ -175,28 +151,44 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         gmax[g] = max(gmax[g], x[c][m].max())
 
     data = DoseResponseData(
-        cell_lines=cell_lines, drugs=drugs, experiments=experiments,
+        cell_lines=cells.names, drugs=drugs.names, experiments=exps.names,
         group_cell=group_cell, group_drug=group_drug, curve_group=curve_group,
-        curve_experiment=curve_exp, x=x, y=y, mask=mask, is_zero=zero,
-        drug_center=center, drug_half_range=half, group_log10_min=gmin, group_log10_max=gmax,
-        dose_unit=vt.dose_unit, response_scale=vt.response_scale, n_wells=len(vt.df),
+        curve_experiment=curve_exp, x=x, y=y, mask=mask, is_zero=zero, dose_scale=doses,
+        group_log10_min=gmin, group_log10_max=gmax, response_scale=vt.response_scale,
+        n_wells=len(vt.df),
     )
     if raw:
-        plate_of = {p: i for i, p in enumerate(plates)}
         pcs = df.loc[df["well_role"].ne("blank"), ["_pc", "_plate"]].drop_duplicates("_pc")
-        data.plates = plates
-        data.plate_cells = plate_cells
-        data.plate_cell_plate = np.array(
-            [plate_of[dict(zip(pcs["_pc"], pcs["_plate"]))[p]] for p in plate_cells], np.int32)
+        plate_of_pc = dict(zip(pcs["_pc"], pcs["_plate"]))
+        data.plates = plates.names
+        data.plate_cells = plate_cells.names
+        data.plate_cell_plate = plates.codes([plate_of_pc[p] for p in plate_cells])
         data.point_plate_cell = ppc
         b = df[df["well_role"].eq("blank")]
         v = df[df["well_role"].eq("vehicle")]
         data.blank_y = (b["response"].to_numpy() / signal_scale).astype(np.float32)
-        data.blank_plate = b["_plate"].map(plate_of).to_numpy().astype(np.int32)
+        data.blank_plate = plates.codes(b["_plate"])
         data.vehicle_y = (v["response"].to_numpy() / signal_scale).astype(np.float32)
-        data.vehicle_plate_cell = v["_pc"].map(pc_idx).to_numpy().astype(np.int32)
+        data.vehicle_plate_cell = plate_cells.codes(v["_pc"])
         data.signal_scale = signal_scale
     return data
+
+
+def prepare_wells(table, data_cfg, validate: Callable, encode: Callable) -> tuple:
+    """Read a table of wells, validate it with the ``[data]`` options of the well kinds (dose
+    unit, response scale, missing responses, fewest doses, column names) and encode it.
+
+    Returns
+    -------
+    (validated table, encoded data)
+    """
+    from ..io import read_table
+
+    df, src = read_table(table, data_cfg.columns)
+    vt = validate(df, src, dose_unit=data_cfg.dose_unit, response_scale=data_cfg.response_scale,
+                  missing=data_cfg.missing, min_doses=data_cfg.min_doses,
+                  column_names=data_cfg.columns)
+    return vt, encode(vt)
 
 
 # ---------------------------------------------------------------------------------- xenograft
@@ -267,12 +259,9 @@ def encode_xenograft(vx) -> XenograftData:
     dl = float(dl) if dl is not None else c * float(o.get("caliper_resolution", 1.0)) ** 3
     start = o.get("start_day")
     start = float(df["day"].min()) if start is None else float(start)
-    cell_lines = _levels(df["cell_line"])
-    arms = _levels(df["arm"])
-    experiments = _levels(df["experiment"])
-    ci = {v: i for i, v in enumerate(cell_lines)}
-    ai = {v: i for i, v in enumerate(arms)}
-    ei = {v: i for i, v in enumerate(experiments)}
+    cells = Levels.of(df["cell_line"], "cell line")
+    arms = Levels.of(df["arm"], "arm")
+    exps = Levels.of(df["experiment"], "experiment")
     mkey = list(zip(df["experiment"], df["mouse"]))
     mice_keys = list(dict.fromkeys(mkey))
     ids = [m for _, m in mice_keys]
@@ -321,12 +310,12 @@ def encode_xenograft(vx) -> XenograftData:
         ok = per_day[per_day >= 0.5 * n_sel]
         tc_day = float(ok.index.max()) if len(ok) else float(df["day"].max())
     return XenograftData(
-        mice=labels, arms=arms, cell_lines=cell_lines, experiments=experiments,
-        group_cell=np.array([ci[g[0]] for g in groups], np.int32),
-        group_arm=np.array([ai[g[1]] for g in groups], np.int32),
+        mice=labels, arms=arms.names, cell_lines=cells.names, experiments=exps.names,
+        group_cell=cells.codes([g[0] for g in groups]),
+        group_arm=arms.codes([g[1] for g in groups]),
         mouse_group=np.array([gidx[(first.loc[k, "cell_line"], first.loc[k, "arm"])]
                               for k in mice_keys], np.int32),
-        mouse_experiment=np.array([ei[e] for e, _ in mice_keys], np.int32),
+        mouse_experiment=exps.codes([e for e, _ in mice_keys]),
         t=t, volume=vol, mask=mask, censored=censored, day=day, mouse_status=status,
         start_day=start, t_end=float(t[mask].max()) if mask.any() else 0.0,
         detection_limit=dl, volume_constant=c,

@@ -7,9 +7,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ..errors import DataValidationError, Issue
+from ..errors import Issue
 from ..io import TableSource
-from .schemas import DOSE_RESPONSE, DOSE_UNITS, WELL_ROLES, XENOGRAFT
+from .checks import IssueCollector, numeric, text
+from .schemas import DOSE_RESPONSE, WELL_ROLES, XENOGRAFT
 
 
 @dataclass
@@ -33,20 +34,6 @@ class ValidatedTable:
     response_scale: str = "fraction"
     dose_unit: str = "M"
     ignored_columns: list[str] = field(default_factory=list)
-
-
-def _text(s: pd.Series) -> pd.Series:
-    # plain Python strings (object dtype): iterating Arrow-backed strings row by row is slow
-    return s.astype("string").fillna("").str.strip().astype(object)
-
-
-def _numeric(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """(values, empty mask, unparseable mask)."""
-    txt = _text(s)
-    empty = txt.isin(["", "NA", "NaN", "nan", "N/A", "null", "None"])
-    vals = pd.to_numeric(txt.where(~empty, None), errors="coerce").astype(float)
-    bad = ~empty & (vals.isna() | ~np.isfinite(vals.fillna(0.0)))
-    return vals, empty, bad
 
 
 def validate_dose_response(
@@ -80,76 +67,53 @@ def validate_dose_response(
     DataValidationError
         With every problem found.
     """
-    names = {c: c for c in DOSE_RESPONSE.known}
-    names.update(column_names or {})
-    src = source.name
-    issues: list[Issue] = []
-
-    def add(pos: int | None, col: str | None, value, msg: str) -> None:
-        line = None if pos is None else source.line(pos)
-        issues.append(Issue(src, line, None if col is None else names.get(col, col),
-                            None if value is None else str(value), msg))
-
-    if dose_unit not in DOSE_UNITS:
-        add(None, None, dose_unit, f"unknown dose unit; expected one of {', '.join(DOSE_UNITS)}")
+    chk = IssueCollector(source, DOSE_RESPONSE.known, column_names)
+    add = chk.add
+    chk.dose_unit(dose_unit)
     if response_scale not in ("fraction", "percent", "raw"):
         add(None, None, response_scale, "unknown response_scale; expected fraction, percent or raw")
     required = list(DOSE_RESPONSE.required)
     if response_scale == "raw":
         required += ["plate", "well_role"]
-    missing_cols = [c for c in required if c not in df.columns]
-    for c in missing_cols:
-        add(None, c, None, f"required column '{names.get(c, c)}' is missing "
-            f"(map it with [data.columns] {c} = \"<your column>\"; table has: "
-            f"{', '.join(map(str, df.columns))})")
-    if missing_cols or issues:
-        raise DataValidationError(issues)
+    chk.required_columns(df, required)
+    chk.raise_if_any()
 
     out = pd.DataFrame(index=df.index)
     for c in ("cell_line", "drug", "experiment", "plate", "replicate", "well"):
-        out[c] = _text(df[c]) if c in df.columns else ""
+        out[c] = text(df[c]) if c in df.columns else ""
     if "well_role" in df.columns:
-        role = _text(df["well_role"]).str.lower()
+        role = text(df["well_role"]).str.lower()
     else:
         role = pd.Series("", index=df.index)
-    dose, dose_empty, dose_bad = _numeric(df["dose"])
-    resp, resp_empty, resp_bad = _numeric(df["response"])
+    dose, dose_empty, dose_bad = numeric(df["dose"])
+    resp, resp_empty, resp_bad = numeric(df["response"])
 
-    for pos in np.flatnonzero(role.ne("") & ~role.isin(WELL_ROLES)):
-        add(pos, "well_role", df["well_role"].iloc[pos],
-            f"unknown well role; expected one of {', '.join(WELL_ROLES)}")
+    chk.rows(role.ne("") & ~role.isin(WELL_ROLES), "well_role",
+             f"unknown well role; expected one of {', '.join(WELL_ROLES)}", df.get("well_role"))
     blank = role.eq("blank")
     if response_scale != "raw":
-        for pos in np.flatnonzero(blank):
-            add(pos, "well_role", "blank", "blank wells need response_scale = \"raw\" "
-                "(normalised viability is already blank-corrected)")
+        chk.rows(blank, "well_role", "blank wells need response_scale = \"raw\" "
+                 "(normalised viability is already blank-corrected)", "blank")
     # doses
-    for pos in np.flatnonzero(dose_bad):
-        add(pos, "dose", df["dose"].iloc[pos], "dose is not a number")
-    for pos in np.flatnonzero(~dose_bad & dose.lt(0)):
-        add(pos, "dose", df["dose"].iloc[pos], "dose must be >= 0")
-    for pos in np.flatnonzero(dose_empty & ~blank):
-        add(pos, "dose", "", "dose is empty (only blank wells may leave it empty)")
+    chk.number_column(df, "dose", dose_bad, dose)
+    chk.rows(dose_empty & ~blank, "dose", "dose is empty (only blank wells may leave it empty)",
+             "")
     is_zero = dose.eq(0) & ~blank
     vehicle = (role.eq("vehicle") | is_zero) & ~blank
-    for pos in np.flatnonzero(role.eq("vehicle") & dose.gt(0)):
-        add(pos, "dose", df["dose"].iloc[pos], "a vehicle well must have dose 0 or empty")
+    chk.rows(role.eq("vehicle") & dose.gt(0), "dose", "a vehicle well must have dose 0 or empty",
+             df["dose"])
     # identities
-    for pos in np.flatnonzero(out["cell_line"].eq("") & ~blank):
-        add(pos, "cell_line", "", "cell line is empty (only blank wells may leave it empty)")
+    chk.rows(out["cell_line"].eq("") & ~blank, "cell_line",
+             "cell line is empty (only blank wells may leave it empty)", "")
     need_drug = ~blank & ~(vehicle & (response_scale == "raw"))
     for pos in np.flatnonzero(out["drug"].eq("") & need_drug):
         msg = "drug is empty" + (" (in normalised data a dose-0 row must name the drug whose "
                                  "curve it belongs to)" if is_zero.iloc[pos] else "")
         add(pos, "drug", "", msg)
     # responses
-    for pos in np.flatnonzero(resp_bad):
-        add(pos, "response", df["response"].iloc[pos], "response is not a number")
-    dropped = []
+    chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     if missing == "error":
-        for pos in np.flatnonzero(resp_empty):
-            add(pos, "response", "", "response is empty (missing = \"error\"; use "
-                "missing = \"drop\" to drop missing wells)")
+        chk.empty_responses(resp_empty)
     # negative raw readings (instrument-subtracted backgrounds) are noisy data, not errors
 
     out["dose"] = dose
@@ -162,27 +126,13 @@ def validate_dose_response(
     if "well" in df.columns:
         id_cols = [c for c in ("experiment", "plate", "well") if c in df.columns]
     if "replicate" in df.columns or "well" in df.columns:
-        key = pd.Series(["\x1f".join(map(str, t)) for t in
-                         out[id_cols].itertuples(index=False)], index=out.index)
-        dup = key.duplicated(keep=False) & ~dose_bad
-        if dup.any():
-            first_line = {}
-            for pos in np.flatnonzero(dup):
-                k = key.iloc[pos]
-                if k in first_line:
-                    add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
-                        f"duplicate well: same {', '.join(names.get(c, c) for c in id_cols)} "
-                        f"as line {first_line[k]}")
-                else:
-                    first_line[k] = source.line(pos)
+        chk.duplicate_wells(out, id_cols, ~dose_bad)
 
     keep = ~resp_empty
+    dropped = []
     if missing == "drop":
-        for pos in np.flatnonzero(resp_empty):
-            dropped.append({"line": source.line(pos), "cell_line": out["cell_line"].iloc[pos],
-                            "drug": out["drug"].iloc[pos],
-                            "dose": None if np.isnan(dose.iloc[pos]) else float(dose.iloc[pos]),
-                            "reason": "missing response"})
+        dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
+                              drug=out["drug"], dose=dose)
 
     ok_rows = keep & ~dose_bad & ~resp_bad
     kept = out[ok_rows]
@@ -211,9 +161,7 @@ def validate_dose_response(
                 if not veh.any():
                     add(int(g.index[0]), "plate", pl, f"{label} has no vehicle wells (dose 0) "
                         f"for cell line {cl!r}; raw signal needs untreated wells on each plate")
-    if issues:
-        issues.sort(key=lambda i: (i.line is None, i.line or 0))
-        raise DataValidationError(issues)
+    chk.raise_if_any()
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
                           ignored_columns=[c for c in df.columns
@@ -278,28 +226,16 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
         calipers, width > length, a day listed twice for one mouse, a mouse in two arms (or cell
         lines), a volume that disagrees with ``volume_constant * L * W^2``, an unknown control arm.
     """
-    names = {c: c for c in XENOGRAFT.known}
-    names.update(column_names or {})
-    src = source.name
-    issues: list[Issue] = []
-
-    def add(pos: int | None, col: str | None, value, msg: str) -> None:
-        line = None if pos is None else source.line(pos)
-        issues.append(Issue(src, line, None if col is None else names.get(col, col),
-                            None if value is None else str(value), msg))
-
+    chk = IssueCollector(source, XENOGRAFT.known, column_names)
+    add = chk.add
     header = 1 if source.line_offset else None
     for c in df.columns:
         if c not in XENOGRAFT.known:
-            issues.append(Issue(src, header, str(c), None,
-                                "unknown column (expected mouse, arm, day, volume or length + "
-                                "width, and optionally cell_line, experiment, status; map yours "
-                                "with [data.columns])"))
-    for c in XENOGRAFT.required:
-        if c not in df.columns:
-            add(None, c, None, f"required column '{names.get(c, c)}' is missing (map it with "
-                f"[data.columns] {c} = \"<your column>\"; table has: "
-                f"{', '.join(map(str, df.columns))})")
+            chk.issues.append(Issue(source.name, header, str(c), None,
+                                    "unknown column (expected mouse, arm, day, volume or length "
+                                    "+ width, and optionally cell_line, experiment, status; map "
+                                    "yours with [data.columns])"))
+    chk.required_columns(df, XENOGRAFT.required)
     calipers = "length" in df.columns or "width" in df.columns
     if calipers and not ("length" in df.columns and "width" in df.columns):
         add(None, "width" if "length" in df.columns else "length", None,
@@ -307,42 +243,32 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     if "volume" not in df.columns and not calipers:
         add(None, "volume", None, "give a 'volume' column (mm3) or 'length' and 'width' (mm)")
     n_unknown = sum(c not in XENOGRAFT.known for c in df.columns)
-    if len(issues) > n_unknown:  # a missing column: nothing further can be checked
-        issues.sort(key=lambda i: (i.line is None, i.line or 0))
-        raise DataValidationError(issues)
+    if len(chk.issues) > n_unknown:  # a missing column: nothing further can be checked
+        chk.raise_if_any()
 
     out = pd.DataFrame(index=df.index)
     for c in ("mouse", "arm", "cell_line", "experiment", "status"):
-        out[c] = _text(df[c]) if c in df.columns else ""
-    day, day_empty, day_bad = _numeric(df["day"])
-    for pos in np.flatnonzero(day_bad):
-        add(pos, "day", df["day"].iloc[pos], "day is not a number")
-    for pos in np.flatnonzero(day_empty):
-        add(pos, "day", "", "day is empty")
+        out[c] = text(df[c]) if c in df.columns else ""
+    day, day_empty, day_bad = numeric(df["day"])
+    chk.number_column(df, "day", day_bad, day, nonnegative=False)
+    chk.rows(day_empty, "day", "day is empty", "")
     for c in ("mouse", "arm"):
-        for pos in np.flatnonzero(out[c].eq("")):
-            add(pos, c, "", f"{names.get(c, c)} is empty")
+        chk.rows(out[c].eq(""), c, f"{chk.name(c)} is empty", "")
 
     measured = pd.Series(False, index=df.index)
     empty_all = pd.Series(True, index=df.index)
     vol = pd.Series(np.nan, index=df.index)
     length = width = pd.Series(np.nan, index=df.index)
     if "volume" in df.columns:
-        vol, v_empty, v_bad = _numeric(df["volume"])
-        for pos in np.flatnonzero(v_bad):
-            add(pos, "volume", df["volume"].iloc[pos], "volume is not a number (mm3)")
-        for pos in np.flatnonzero(~v_bad & vol.lt(0)):
-            add(pos, "volume", df["volume"].iloc[pos], "volume must be >= 0 (mm3)")
+        vol, v_empty, v_bad = numeric(df["volume"])
+        chk.number_column(df, "volume", v_bad, vol, unit=" (mm3)")
         empty_all &= v_empty
         measured |= ~v_empty & ~v_bad
     if calipers:
-        length, l_empty, l_bad = _numeric(df["length"])
-        width, w_empty, w_bad = _numeric(df["width"])
-        for col, v, bad in (("length", length, l_bad), ("width", width, w_bad)):
-            for pos in np.flatnonzero(bad):
-                add(pos, col, df[col].iloc[pos], f"{col} is not a number (mm)")
-            for pos in np.flatnonzero(~bad & v.lt(0)):
-                add(pos, col, df[col].iloc[pos], f"{col} must be >= 0 (mm)")
+        length, l_empty, l_bad = numeric(df["length"])
+        width, w_empty, w_bad = numeric(df["width"])
+        chk.number_column(df, "length", l_bad, length, unit=" (mm)")
+        chk.number_column(df, "width", w_bad, width, unit=" (mm)")
         for pos in np.flatnonzero(l_empty ^ w_empty):
             col = "width" if w_empty.iloc[pos] else "length"
             add(pos, col, "", "a caliper row needs both length and width")
@@ -369,15 +295,12 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
         empty_all &= l_empty & w_empty
 
     dropped = []
-    for pos in np.flatnonzero(empty_all):
-        if missing == "error":
-            add(pos, "volume", "", "no measurement on this row (missing = \"error\"; use "
-                "missing = \"drop\" to drop rows without a measurement)")
-        else:
-            dropped.append({"line": source.line(pos), "mouse": out["mouse"].iloc[pos],
-                            "arm": out["arm"].iloc[pos],
-                            "day": None if np.isnan(day.iloc[pos]) else float(day.iloc[pos]),
-                            "reason": "missing measurement"})
+    if missing == "error":
+        chk.rows(empty_all, "volume", "no measurement on this row (missing = \"error\"; use "
+                 "missing = \"drop\" to drop rows without a measurement)", "")
+    else:
+        dropped = chk.dropped(empty_all, "missing measurement", mouse=out["mouse"],
+                              arm=out["arm"], day=day)
 
     out["day"] = day
     out["volume"] = vol
@@ -412,12 +335,10 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     if control_arm is not None:
         arms = set(out["arm"])
         if str(control_arm) not in arms:
-            issues.append(Issue(src, None, "control_arm", str(control_arm),
-                                f"[data] control_arm is not an arm of the table (arms: "
-                                f"{', '.join(sorted(a for a in arms if a))})"))
-    if issues:
-        issues.sort(key=lambda i: (i.line is None, i.line or 0))
-        raise DataValidationError(issues)
+            chk.issues.append(Issue(source.name, None, "control_arm", str(control_arm),
+                                    f"[data] control_arm is not an arm of the table (arms: "
+                                    f"{', '.join(sorted(a for a in arms if a))})"))
+    chk.raise_if_any()
     kept = out[measured].reset_index(drop=True)
     opts = {"volume_constant": volume_constant, "control_arm": control_arm, **options}
     return ValidatedXenograft(df=kept, dropped=dropped, source=source, options=opts,

@@ -24,6 +24,11 @@ def get_family(name: str) -> Family:
                                  f"unknown family; registered: {', '.join(REGISTRY)}")]) from None
 
 
+def kinds() -> list[str]:
+    """The data kinds, in registry order (the first is the default kind)."""
+    return list(dict.fromkeys(f.kind for f in REGISTRY.values()))
+
+
 def family_for_kind(kind: str) -> Family:
     """The family that reads and encodes tables of a data kind (its first registered one)."""
     for fam in REGISTRY.values():
@@ -34,4 +39,4 @@ def family_for_kind(kind: str) -> Family:
                              f"{', '.join(sorted({f.kind for f in REGISTRY.values()}))}")])
 
 
-__all__ = ["Family", "Spec", "REGISTRY", "family_for_kind", "get_family"]
+__all__ = ["Family", "Spec", "REGISTRY", "family_for_kind", "get_family", "kinds"]

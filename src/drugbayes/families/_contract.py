@@ -85,7 +85,9 @@ class Family:
     arrays : callable(data) -> dict of numpy arrays passed to ``model``
     posterior_dims : callable(data) -> (dims: dict, coords: dict)
     derived : callable(data, spec, draws) -> dict of derived quantity draws
-    summarize : callable(data, spec, draws, contrasts, prob) -> DataFrame
+    summarize : callable(data, draws, contrasts, prob, method, *, spec, seed) -> DataFrame
+        The summary table; ``seed`` is the run's seed, from which any predictive draw derives
+        (:mod:`drugbayes.seeding`).
     simulate : callable(...) -> (DataFrame, truth)
     prepare : callable(table, DataConfig) -> (validated table, encoded data)
         Read, validate (every problem at once) and encode a table of this family's kind.
@@ -106,11 +108,20 @@ class Family:
         A small simulated table for the contract tests over the registry.
     check_spec : callable(spec, data, source) -> None, optional
         Check model options that name things in the data (raises :class:`ConfigError`).
-    pointwise : callable(result) -> dict, optional
+    pointwise : callable(data, spec, samples, *, seed) -> dict, optional
         Per-unit log-likelihood draws (``log_lik_<dim>``) and other per-unit posterior
         quantities computed from the draws after the fit, for LOO and summaries.
     extra_tables : callable(result) -> dict of file name -> DataFrame, optional
         Further tables of the run directory (e.g. one row per mouse).
+    default_preset : str
+        The preset a config of this family's kind gets without ``[model]``.
+    data_keys : tuple of str
+        The flat ``[data]`` keys of this kind (besides ``path``, ``kind``, ``missing``,
+        ``columns``), passed to ``prepare``.
+    simulate_cli : callable(args) -> (table, truth, message), optional
+        ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
+        arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
+        ``mice_per_arm``, ``response_scale``, ``seed``) and a line describing the table.
     blocks : PlanBuilder, optional
         The family's plan for the blocked back-end (``inference.method = "screen"``; see
         :mod:`drugbayes.inference.blocked.plan`).
@@ -140,6 +151,9 @@ class Family:
     check_spec: Callable[..., None] | None = None
     pointwise: Callable[..., dict] | None = None
     extra_tables: Callable[..., dict] | None = None
+    default_preset: str = ""
+    data_keys: tuple[str, ...] = ()
+    simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
     blocks: Any | None = None
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,

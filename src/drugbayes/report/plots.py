@@ -1,82 +1,48 @@
-"""Plots (matplotlib, imported lazily, non-interactive backend)."""
+"""Plots (matplotlib, imported lazily, non-interactive backend): helpers shared by the families'
+figures."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 
 def _safe(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_") or "x"
 
 
-def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-    """One figure per combination (cell line x pair): observed and fitted viability, and the
-    Bliss/HSA/Loewe synergy maps (posterior mean excess and P(synergy)).
-
-    Heatmaps are on each combination's own dose grid (index 0 = dose 0). Excess =
-    null - combination viability (fraction of E0), so positive (red) = synergy.
-    """
+def pyplot() -> Any:
+    """``matplotlib.pyplot`` on the non-interactive ``Agg`` backend (imported on first use)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ..families.combination import surfaces
+    return plt
 
+
+def figure_folder(folder: Path | str) -> Path:
+    """The folder figures are written to (created if needed)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    data = result.data
-    s = surfaces(data, result.inference.samples)
+    return folder
+
+
+def save_figure(fig: Any, folder: Path, stem: str, formats: tuple[str, ...],
+                dpi: int = 110) -> list[Path]:
+    """Lay out ``fig``, write it as ``folder/<stem>.<format>`` for each format and close it.
+
+    Returns
+    -------
+    list of Path
+        The files written.
+    """
+    fig.tight_layout()
     files = []
-    for k, label in enumerate(data.combo_labels):
-        cell = data.cell_lines[data.combo_cell[k]]
-        a = data.drugs[data.pair_a[data.combo_pair[k]]]
-        b = data.drugs[data.pair_b[data.combo_pair[k]]]
-        ga, gb = data.grid_dose_a[k], data.grid_dose_b[k]
-        na, nb = int(np.sum(~np.isnan(ga))), int(np.sum(~np.isnan(gb)))
-
-        def grid(v, na=na, nb=nb):
-            return np.asarray(v)[:na, :nb]
-
-        def draws(name, k=k):
-            x = s[name][:, :, k]
-            return x.reshape((-1,) + x.shape[-2:])
-
-        panels = [("observed viability (mean of wells)", grid(data.grid_y[k]), "viridis", 0, 1.1),
-                  ("fitted viability (posterior mean)", grid(draws("viability").mean(0)),
-                   "viridis", 0, 1.1), (None, None, None, None, None)]
-        for null in ("bliss", "hsa", "loewe"):
-            panels.append((f"{null} excess (mean; + = synergy)",
-                           grid(draws(f"{null}_excess").mean(0)), "RdBu_r", -0.3, 0.3))
-        for null in ("bliss", "hsa", "loewe"):
-            pos = (data.grid_dose_a[k] > 0)[:, None] & (data.grid_dose_b[k] > 0)[None, :]
-            p = np.where(pos, (draws(f"{null}_excess") > 0).mean(0), np.nan)
-            panels.append((f"P(synergy), {null}", grid(p), "RdBu_r", 0, 1))
-        fig, axes = plt.subplots(3, 3, figsize=(12, 11))
-        for ax, (title, z, cmap, vmin, vmax) in zip(axes.ravel(), panels):
-            if title is None:
-                ax.axis("off")
-                ax.text(0.0, 0.5, "surfaces: viability (fraction of untreated)\n"
-                        "excess = null - combination viability\npositive = synergy\n"
-                        f"method: {result.inference.method}", fontsize=10, va="center")
-                continue
-            im = ax.imshow(z.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")
-            ax.set_xticks(range(na))
-            ax.set_xticklabels([f"{d:.3g}" for d in ga[:na]], rotation=45, fontsize=7)
-            ax.set_yticks(range(nb))
-            ax.set_yticklabels([f"{d:.3g}" for d in gb[:nb]], fontsize=7)
-            ax.set_xlabel(f"{a} ({data.dose_unit})", fontsize=8)
-            ax.set_ylabel(f"{b} ({data.dose_unit})", fontsize=8)
-            ax.set_title(title, fontsize=9)
-            fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        fig.suptitle(f"{cell}: {a} x {b}")
-        fig.tight_layout()
-        for fmt in formats:
-            f = folder / f"combination_{_safe(label)}.{fmt}"
-            fig.savefig(f, dpi=100)
-            files.append(f)
-        plt.close(fig)
+    for fmt in formats:
+        f = Path(folder) / f"{stem}.{fmt}"
+        fig.savefig(f, dpi=dpi)
+        files.append(f)
+    pyplot().close(fig)
     return files

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from ..diagnostics import rank_diagnostics
 
@@ -45,3 +46,18 @@ def _prob_stats(ind: np.ndarray) -> dict[str, np.ndarray]:
             "r_hat": nan, "ess_bulk": nan, "ess_tail": nan}
 
 
+
+
+def in_group_order(frames: list[pd.DataFrame], groups: list[tuple[str, str]],
+                   by: tuple[str, str], prob: float, columns: list[str]) -> pd.DataFrame:
+    """Stack summary rows group by group, in the order of ``groups``.
+
+    Rows whose ``by`` columns name no group (contrasts) follow, in their order; every row gets
+    ``interval_prob = prob``; the table has ``columns``.
+    """
+    out = pd.concat(frames, ignore_index=True)
+    out["interval_prob"] = prob
+    order = {g: i for i, g in enumerate(groups)}
+    out["_g"] = [order.get(g, len(order)) for g in zip(out[by[0]], out[by[1]])]
+    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
+    return out[columns]

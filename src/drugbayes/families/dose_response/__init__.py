@@ -16,13 +16,13 @@ from .data import arrays, contract_data, describe, extra_sites, informed_groups,
 from .derived import QUANTITY_UNITS, derived, observed, posterior_dims
 from .model import init_values, latents, likelihood, model, prior_terms
 from .plots import plot_dose_response
-from .simulate import simulate_dose_response
+from .simulate import simulate_cli, simulate_dose_response
 from .spec import DETERMINISTIC, DoseResponseOptions, DoseResponsePriors
 from .summary import summarize_dose_response, validate_contrasts
 
 
-def summarize(*args, spec=None, **kwargs):
-    """:func:`.summary.summarize_dose_response` (the spec is not needed)."""
+def summarize(*args, spec=None, seed: int = 0, **kwargs):
+    """:func:`.summary.summarize_dose_response` (no random draws: spec and seed unused)."""
     return summarize_dose_response(*args, **kwargs)
 
 
@@ -48,6 +48,9 @@ FAMILY = Family(
     headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
     extra_sites=extra_sites,
     plot=plot_dose_response,
+    default_preset="dose_response/hier_4pl",
+    data_keys=("dose_unit", "response_scale", "min_doses"),
+    simulate_cli=simulate_cli,
     blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
                        contract_data=blocks.contract_data),
 )

@@ -116,16 +116,10 @@ def informed_plates(data) -> tuple[np.ndarray, np.ndarray]:
 
 def prepare(table, data_cfg) -> tuple:
     """Read, validate and encode a dose-response table (see ``[data]`` in the docs)."""
-    from ...data.encode import encode_dose_response
+    from ...data.encode import encode_dose_response, prepare_wells
     from ...data.validate import validate_dose_response
-    from ...io import read_table
 
-    df, src = read_table(table, data_cfg.columns)
-    vt = validate_dose_response(df, src, dose_unit=data_cfg.dose_unit,
-                                response_scale=data_cfg.response_scale,
-                                missing=data_cfg.missing, min_doses=data_cfg.min_doses,
-                                column_names=data_cfg.columns)
-    return vt, encode_dose_response(vt)
+    return prepare_wells(table, data_cfg, validate_dose_response, encode_dose_response)
 
 
 def describe(vt, data) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...curves import absolute_log10_ic50, log_logistic, mean_viability, sigmoid
+
 
 def posterior_dims(data) -> tuple[dict, dict]:
     """Dims of every site and their coords."""
@@ -49,27 +51,17 @@ def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """
     L = np.asarray(draws["grp_log10_ic50"], np.float64)
     hill = np.exp(np.asarray(draws["grp_log_hill"], np.float64))
-    bfrac = 1.0 / (1.0 + np.exp(-np.asarray(draws["grp_logit_bottom"], np.float64)))
+    bfrac = sigmoid(np.asarray(draws["grp_logit_bottom"], np.float64), np)
     top = np.exp(np.asarray(draws["grp_log_top"], np.float64))
     lo, hi = data.group_log10_min, data.group_log10_max
-    shift = data.drug_center[data.group_drug] - data.unit_offset
-    # float64 numpy versions of the _curves formulas (no JAX dispatch on the host side)
-    s_ = (0.5 / top - bfrac) / np.maximum(1.0 - bfrac, 1e-300)
-    inside = (s_ > 0) & (s_ < 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        abs_in = L - (np.log(s_) - np.log1p(-s_)) / (hill * np.log(10.0))
-    abs_L = np.where(inside, abs_in, np.where(s_ <= 0, np.inf, -np.inf))
-    k = hill * np.log(10.0)
-    v_max = top * (bfrac + (1 - bfrac) / (1 + np.exp(np.clip(k * (hi - L), -700, 700))))
-    width = np.maximum(hi - lo, 1e-6)
-    integral = (np.logaddexp(0.0, -k * (lo - L)) - np.logaddexp(0.0, -k * (hi - L))) / k
-    auc = top * (bfrac + (1 - bfrac) * integral / width)
+    scale, drug = data.dose_scale, data.group_drug
+    abs_L = absolute_log10_ic50(L, hill, top, bfrac, xp=np)
+    v_max = log_logistic(hi, L, hill, top, bfrac, xp=np)
+    auc = mean_viability(lo, hi, L, hill, top, bfrac, xp=np)
     out = {
-        "log10_ic50": L + shift,
-        "ic50": 10.0 ** np.clip(L + shift, -300, 300),
-        "log10_ic50_absolute": abs_L + shift,
-        "ic50_absolute": np.where(np.isfinite(abs_L), 10.0 ** np.clip(abs_L + shift, -300, 300),
-                                  np.where(abs_L > 0, np.inf, 0.0)),
+        "log10_ic50": scale.to_log10(L, drug), "ic50": scale.to_dose(L, drug),
+        "log10_ic50_absolute": scale.to_log10(abs_L, drug),
+        "ic50_absolute": scale.to_dose(abs_L, drug),
         "hill": hill, "top": top, "bottom": top * bfrac,
         "viability_at_max_dose": v_max, "emax": 1.0 - v_max, "auc": auc, "aac": 1.0 - auc,
         "_above_rel": (L > hi).astype(np.float64), "_above_abs": (abs_L > hi).astype(np.float64),
@@ -101,9 +93,9 @@ def observed(data, samples: dict) -> dict:
     y = np.where(data.mask, data.y * (data.signal_scale if data.is_raw else 1.0), np.nan)
     obs = {"y": y}
     odims = {"y": ["measured_curve", "point"]}
+    curve_drug = data.group_drug[data.curve_group][:, None]
     const = {"log10_dose": np.where(data.mask & ~data.is_zero,
-                                    data.x + data.drug_center[data.group_drug[data.curve_group]]
-                                    [:, None] - data.unit_offset, np.nan),
+                                    data.dose_scale.to_log10(data.x, curve_drug), np.nan),
              "untreated": data.is_zero & data.mask}
     cdims = {"log10_dose": ["measured_curve", "point"], "untreated": ["measured_curve", "point"]}
     if data.is_raw:

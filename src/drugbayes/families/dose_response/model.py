@@ -76,15 +76,9 @@ def cen_all(n: int, par: str) -> np.ndarray:
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
-    """Sample the hierarchy; return the per-group curve parameters and the noise.
-
-    Parameters
-    ----------
-    spec : Spec
-    a : dict
-        Output of :func:`drugbayes.families.dose_response.data.arrays`.
-    shared : dict, optional
-        Reserved for parameters shared with other families (a joint model); unused here.
+    """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
+    ``shared`` parameters used); return the per-group curve parameters and the
+    noise.
 
     Returns
     -------
@@ -223,13 +217,8 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
     """NumPyro model of the ``dose_response`` family.
 
-    Parameters
-    ----------
-    a : dict
-        Output of :func:`drugbayes.families.dose_response.data.arrays`.
-    spec : Spec
-    observed : bool
-        Condition on the responses (False gives prior/posterior predictive draws).
+    ``a`` is the output of :func:`.data.arrays`; with ``observed=False`` the responses are
+    not conditioned on (prior or posterior predictive draws).
     """
     lat = latents(spec, a)
     sample_observed(likelihood(well_params(lat, a), a, spec), observed)

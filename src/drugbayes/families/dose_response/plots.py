@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...report.plots import _safe
+from ...curves import log_logistic, sigmoid
+from ...report.plots import _safe, figure_folder, pyplot, save_figure
 
 
 def _viability_points(result):
@@ -30,15 +31,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
     run's interval probability; points are wells (viability; raw signal is normalised with the
     posterior-mean background and untreated signal of its plate).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    plt = pyplot()
+    folder = figure_folder(folder)
     data = result.data
     s = result.inference.samples
     prob = result.interval_prob
@@ -62,27 +56,21 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
             color = cmap(k % 10)
             lo, hi = data.group_log10_min[g], data.group_log10_max[g]
             xg = np.linspace(lo - 0.5, hi + 0.5, 120)
-            z = -np.exp(lh[:, g])[:, None] * np.log(10.0) * (xg[None] - L[:, g][:, None])
-            bf = 1 / (1 + np.exp(-lb[:, g]))[:, None]
-            v = np.exp(lt[:, g])[:, None] * (bf + (1 - bf) / (1 + np.exp(-np.clip(z, -700, 700))))
-            xu = xg + data.drug_center[j] - data.unit_offset
+            v = log_logistic(xg[None], L[:, g][:, None], np.exp(lh[:, g])[:, None],
+                             np.exp(lt[:, g])[:, None], sigmoid(lb[:, g], np)[:, None], xp=np)
+            dg = data.dose_scale.to_dose(xg, j)
             qlo, med, qhi = np.quantile(v, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
-            ax.fill_between(10 ** xu, qlo, qhi, color=color, alpha=0.2, lw=0)
-            ax.plot(10 ** xu, med, color=color, lw=1.8, label=data.cell_lines[data.group_cell[g]])
+            ax.fill_between(dg, qlo, qhi, color=color, alpha=0.2, lw=0)
+            ax.plot(dg, med, color=color, lw=1.8, label=data.cell_lines[data.group_cell[g]])
             rows = np.flatnonzero(data.curve_group == g)
             m = data.mask[rows] & ~data.is_zero[rows]
-            xd = data.x[rows][m] + data.drug_center[j] - data.unit_offset
-            ax.scatter(10 ** xd, yv[rows][m], s=10, color=color, alpha=0.7, lw=0)
+            ax.scatter(data.dose_scale.to_dose(data.x[rows][m], j), yv[rows][m], s=10,
+                       color=color, alpha=0.7, lw=0)
         ax.set_xscale("log")
         ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel(f"{drug} dose ({data.dose_unit})")
         ax.set_ylabel("viability (fraction of untreated)")
         ax.set_title(f"{drug}: fitted curves, {prob:.0%} bands ({result.inference.method})")
         ax.legend(fontsize=8, frameon=False, loc="lower left")
-        fig.tight_layout()
-        for fmt in formats:
-            f = folder / f"dose_response_{_safe(drug)}.{fmt}"
-            fig.savefig(f, dpi=110)
-            files.append(f)
-        plt.close(fig)
+        files += save_figure(fig, folder, f"dose_response_{_safe(drug)}", formats)
     return files

@@ -5,11 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...curves import log_logistic, sigmoid
 from ...data.schemas import DOSE_UNITS
-
-
-def _sigmoid(x):
-    return 1.0 / (1.0 + np.exp(-x))
 
 
 def draw_dose_response_truth(
@@ -50,7 +47,7 @@ def draw_dose_response_truth(
                 "cell_line": f"CL{i + 1:03d}", "drug": f"D{j + 1:03d}", "log10_ic50": L,
                 "ic50": 10.0 ** L, "hill": float(np.exp(mu_hill[j] + rng.normal(0, 0.2))),
                 "top": float(np.exp(rng.normal(0, 0.03))) if curve == "4pl" else 1.0,
-                "bottom_fraction": float(_sigmoid(mu_bot[j] + rng.normal(0, 0.7))),
+                "bottom_fraction": float(sigmoid(mu_bot[j] + rng.normal(0, 0.7), np)),
             })
     truth = pd.DataFrame(rows)
     truth["bottom"] = truth["top"] * truth["bottom_fraction"]
@@ -61,12 +58,12 @@ def draw_dose_response_truth(
 
 def viability(dose: np.ndarray, log10_ic50: float, hill: float, top: float,
               bottom_fraction: float) -> np.ndarray:
-    """True 4PL viability at ``dose`` (same unit as the IC50); dose 0 gives ``top``."""
+    """True 4PL viability at ``dose`` (same unit as the IC50); dose 0 gives ``top``
+    (:func:`drugbayes.curves.log_logistic` in float64)."""
     dose = np.asarray(dose, np.float64)
-    with np.errstate(divide="ignore"):
-        z = -hill * np.log(10.0) * (np.log10(np.where(dose > 0, dose, 1.0)) - log10_ic50)
-    frac = bottom_fraction + (1 - bottom_fraction) * _sigmoid(z)
-    return top * np.where(dose > 0, frac, 1.0)
+    pos = dose > 0
+    return log_logistic(np.log10(np.where(pos, dose, 1.0)), log10_ic50, hill, top,
+                        bottom_fraction, is_zero=~pos, xp=np)
 
 
 def simulate_wells(
@@ -171,3 +168,11 @@ def simulate_dose_response(
     wells = simulate_wells(truth, doses, n_replicates=n_replicates, experiment_effects=exp,
                            response_scale=response_scale, noise_sd=noise_sd, seed=seed + 1)
     return wells, truth
+
+
+def simulate_cli(args) -> tuple[pd.DataFrame, pd.DataFrame, str]:
+    """``drugbayes simulate --kind dose_response``: wells, truth and a line about them."""
+    wells, truth = simulate_dose_response(
+        args.cell_lines, args.drugs, n_replicates=args.replicates,
+        n_experiments=args.experiments, response_scale=args.response_scale, seed=args.seed)
+    return wells, truth, f"{len(wells)} wells; doses in uM"

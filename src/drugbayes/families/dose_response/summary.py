@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ConfigError, Issue
-from ...report.summary import _prob_stats, _stats
+from ...inference.registry import get_backend
+from ...report.summary import _prob_stats, _stats, in_group_order
 
 COLUMNS = ["cell_line", "drug", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
            "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
@@ -37,7 +38,7 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
 
     dq = derived(data, draws)
     unit = data.dose_unit
-    diag = method in ("nuts", "screen")
+    diag = get_backend(method).chains
     cl = [data.cell_lines[c] for c in data.group_cell]
     dr = [data.drugs[d] for d in data.group_drug]
     frames = []
@@ -60,12 +61,7 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
                                     "censored": cens}))
     for c in contrasts or []:
         frames.append(_contrast(data, dq, c, prob, diag))
-    out = pd.concat(frames, ignore_index=True)
-    out["interval_prob"] = prob
-    order = {(a, b): i for i, (a, b) in enumerate(zip(cl, dr))}
-    out["_g"] = [order.get((a, b), len(order)) for a, b in zip(out["cell_line"], out["drug"])]
-    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
-    return out[COLUMNS]
+    return in_group_order(frames, list(zip(cl, dr)), ("cell_line", "drug"), prob, COLUMNS)
 
 
 def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:

@@ -1,0 +1,1 @@
+"""Validation: real data against published fits, and calibration on simulated studies."""

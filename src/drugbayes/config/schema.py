@@ -1,0 +1,221 @@
+"""The pydantic models of a run config: one TOML file, unknown keys are errors.
+
+A config holds one run. Paths are relative to the config file. The ``[inference]`` table is
+flat (the keys of every back-end side by side, as users write them); which keys each back-end
+reads, and which back-ends exist, is declared by the back-end registry
+(:mod:`drugbayes.inference.registry`), which validates ``inference.method``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..errors import ConfigError, Issue
+
+
+def kind_keys() -> dict[str, tuple[str, ...]]:
+    """The flat ``[data]`` keys of each kind, from the family registry (``path``, ``kind``,
+    ``missing`` and ``columns`` are common to all)."""
+    from ..families import REGISTRY
+
+    out: dict[str, tuple[str, ...]] = {}
+    for fam in REGISTRY.values():
+        out.setdefault(fam.kind, fam.data_keys)
+    return out
+
+
+def _default_kind() -> str:
+    from ..families import kinds
+
+    return kinds()[0]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class RunConfig(_Strict):
+    """``[run]``: name, output folder and seed."""
+
+    name: str | None = None
+    output_dir: str | None = None
+    seed: int = 0
+
+
+class DataConfig(_Strict):
+    """``[data]``: the input table and how to read it."""
+
+    path: str | None = None
+    kind: str = Field(default_factory=_default_kind, description="a registered data kind")
+    missing: Literal["drop", "error"] = "drop"
+    columns: dict[str, str] = Field(default_factory=dict)
+    # dose_response
+    dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
+    response_scale: Literal["fraction", "percent", "raw"] = "fraction"
+    min_doses: int = Field(3, ge=1, description="dose_response: per curve; combination: "
+                           "monotherapy doses per drug and matrix")
+    # xenograft
+    volume_constant: float = Field(0.5, gt=0, le=1, description="V = c * L * W^2")
+    control_arm: str | None = None
+    detection_limit: float | None = Field(None, gt=0, description="mm3; default "
+                                          "volume_constant * caliper_resolution**3")
+    caliper_resolution: float = Field(1.0, gt=0, description="smallest measurable tumour "
+                                      "diameter, mm")
+    start_day: float | None = None
+    tc_day: float | None = Field(None, gt=0)
+    target_volume: float = Field(1000.0, gt=0)
+
+    @model_validator(mode="after")
+    def _keys_of_kind(self) -> DataConfig:
+        keys_of = kind_keys()
+        if self.kind not in keys_of:
+            raise ValueError(f"unknown kind {self.kind!r}; expected one of "
+                             f"{', '.join(keys_of)}")
+        own = set(keys_of[self.kind])
+        foreign = sorted({k for kind, keys in keys_of.items() if kind != self.kind
+                          for k in keys if k in self.model_fields_set and k not in own})
+        if foreign:
+            raise ValueError(f"key(s) {', '.join(foreign)} do not apply to kind "
+                             f"{self.kind!r} (its keys: {', '.join(keys_of[self.kind])})")
+        return self
+
+    def options(self) -> dict[str, Any]:
+        """The kind's flat keys plus ``missing`` (what ``prepare`` takes)."""
+        return {"missing": self.missing,
+                **{k: getattr(self, k) for k in kind_keys()[self.kind]}}
+
+
+class ModelConfig(_Strict):
+    """``[model]``: a preset and/or a family with options and priors."""
+
+    preset: str | None = None
+    family: str | None = None
+    description: str | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+    priors: dict[str, float] = Field(default_factory=dict)
+
+
+def _default_method() -> str:
+    from ..inference.registry import BACKENDS
+
+    return next(iter(BACKENDS))
+
+
+class InferenceConfig(_Strict):
+    """``[inference]``: back-end and its budget (NumPyro argument names where they exist).
+
+    ``method`` names a registered back-end; each back-end declares the keys it reads
+    (:attr:`drugbayes.inference.registry.Backend.keys`), the others are ignored by it.
+    """
+
+    method: str = Field(default_factory=_default_method,
+                        description="a registered back-end (default: the registry's first)")
+    num_chains: int = Field(4, ge=1)
+    num_warmup: int = Field(500, ge=1)
+    num_samples: int = Field(500, ge=1)
+    chain_method: Literal["vectorized", "parallel", "sequential"] = "vectorized"
+    target_accept_prob: float = Field(0.95, gt=0, lt=1)
+    max_tree_depth: int = Field(8, ge=1, le=15)
+    init: Literal["map", "median"] = "map"
+    dense_mass: bool = False
+    chunk_size: int = Field(250, ge=1)
+    thinning: int = Field(1, ge=1)
+    num_steps: int = Field(4000, ge=1)
+    learning_rate: float = Field(0.01, gt=0)
+    guide: Literal["normal", "lowrank"] = "normal"
+    map_num_steps: int = Field(500, ge=1)
+    map_learning_rate: float = Field(0.05, gt=0)
+    screen_curve_steps: int = Field(10, ge=1, le=100)
+    screen_drug_steps: int = Field(6, ge=1, le=100)
+    screen_global_steps: int = Field(4, ge=1, le=100)
+    screen_target_accept: float = Field(0.8, gt=0, lt=1)
+    screen_mode_jump: bool = True
+    screen_shard: bool = False
+
+    @field_validator("method")
+    @classmethod
+    def _registered(cls, value: str) -> str:
+        from ..inference.registry import method_problem
+
+        problem = method_problem(value)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
+
+
+class DiagnosticsConfig(_Strict):
+    """``[diagnostics]``: thresholds checked after sampling."""
+
+    max_rhat: float = 1.01
+    min_ess_bulk: float = 400.0
+    min_ess_tail: float = 400.0
+    max_divergences: int = 0
+    min_bfmi: float = 0.3
+    on_fail: Literal["warn", "error"] = "warn"
+
+
+class ReportConfig(_Strict):
+    """``[report]``: interval probability and plots."""
+
+    interval_prob: float = Field(0.95, gt=0, lt=1)
+    plots: bool = True
+    formats: list[Literal["png", "pdf", "svg"]] = Field(default_factory=lambda: ["png"])
+
+
+class Config(_Strict):
+    """A whole run config (one TOML file)."""
+
+    run: RunConfig = Field(default_factory=RunConfig)
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    inference: InferenceConfig = Field(default_factory=InferenceConfig)
+    diagnostics: DiagnosticsConfig = Field(default_factory=DiagnosticsConfig)
+    contrasts: list[dict[str, Any]] = Field(default_factory=list)
+    report: ReportConfig = Field(default_factory=ReportConfig)
+
+    # not part of the file: where it came from
+    source: str | None = Field(default=None, exclude=True)
+    base_dir: str | None = Field(default=None, exclude=True)
+
+    def resolved_data_path(self) -> Path:
+        """The data path, resolved against the config's folder."""
+        if self.data.path is None:
+            raise ConfigError([Issue(self.source or "<config>", None, "data.path", None,
+                                     "a data path is required")])
+        p = Path(self.data.path)
+        if not p.is_absolute() and self.base_dir:
+            p = Path(self.base_dir) / p
+        return p
+
+    def resolved_output_dir(self) -> Path:
+        """The run directory (default ``results/<name>`` next to the config)."""
+        name = self.run.name or (Path(self.source).stem if self.source else "run")
+        base = Path(self.base_dir) if self.base_dir else Path.cwd()
+        if self.run.output_dir is None:
+            return base / "results" / name
+        p = Path(self.run.output_dir)
+        return p if p.is_absolute() else base / p
+
+    def to_toml_dict(self) -> dict[str, Any]:
+        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed."""
+        return _drop_none(self.model_dump(mode="json"))
+
+    def config_hash(self) -> str:
+        """SHA-256 of the resolved config (first 16 hex digits)."""
+        blob = json.dumps(self.to_toml_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _drop_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _drop_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list):
+        return [_drop_none(v) for v in obj]
+    return obj
+
+

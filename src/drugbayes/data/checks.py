@@ -1,0 +1,148 @@
+"""Shared pieces of table validation: text and number parsing, and one issue collector.
+
+Every validator (:mod:`drugbayes.data.validate`, :mod:`drugbayes.data.combination`) reports
+every problem at once: it adds :class:`~drugbayes.errors.Issue` records to an
+:class:`IssueCollector` (which names columns as the user's file does and numbers lines as the
+file does) and raises one :class:`~drugbayes.errors.DataValidationError` at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataValidationError, Issue
+from ..io import TableSource
+from .schemas import DOSE_UNITS
+
+EMPTY = ("", "NA", "NaN", "nan", "N/A", "null", "None")
+"""Cell texts read as empty."""
+
+
+def text(s: pd.Series) -> pd.Series:
+    """Stripped text of a column (plain Python strings; missing values as ``""``)."""
+    # plain Python strings (object dtype): iterating Arrow-backed strings row by row is slow
+    return s.astype("string").fillna("").str.strip().astype(object)
+
+
+def numeric(s: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Parse a column as numbers: ``(values, empty mask, unparseable mask)``.
+
+    Empty cells (:data:`EMPTY`) and unparseable or infinite ones are NaN in ``values``.
+    """
+    txt = text(s)
+    empty = txt.isin(list(EMPTY))
+    vals = pd.to_numeric(txt.where(~empty, None), errors="coerce").astype(float)
+    bad = ~empty & (vals.isna() | ~np.isfinite(vals.fillna(0.0)))
+    return vals, empty, bad
+
+
+class IssueCollector:
+    """The problems found in one table, reported all at once.
+
+    Parameters
+    ----------
+    source : TableSource
+        Where the table came from (its name and how row positions map to file lines).
+    known : iterable of str
+        Canonical column names of the table's kind.
+    column_names : dict, optional
+        Canonical -> the file's column name, to name columns as the user knows them.
+    """
+
+    def __init__(self, source: TableSource, known: Iterable[str],
+                 column_names: dict[str, str] | None = None) -> None:
+        self.source = source
+        self.names = {c: c for c in known}
+        self.names.update(column_names or {})
+        self.issues: list[Issue] = []
+
+    def name(self, col: str) -> str:
+        """The user's name of canonical column ``col``."""
+        return self.names.get(col, col)
+
+    def add(self, pos: int | None, col: str | None, value: object, msg: str,
+            line: int | None = None) -> None:
+        """One problem at row position ``pos`` (or at file ``line`` when ``pos`` is None)."""
+        ln = line if pos is None else self.source.line(pos)
+        self.issues.append(Issue(self.source.name, ln, None if col is None else self.name(col),
+                                 None if value is None else str(value), msg))
+
+    def rows(self, mask: pd.Series | np.ndarray, col: str, msg: str,
+             values: pd.Series | str | None = None) -> None:
+        """The same problem on every row where ``mask``; the value shown is the row's entry of
+        ``values`` (a column) or ``values`` itself."""
+        for pos in np.flatnonzero(mask):
+            v = values.iloc[pos] if isinstance(values, pd.Series) else values
+            self.add(pos, col, v, msg)
+
+    def number_column(self, df: pd.DataFrame, col: str, bad: pd.Series, vals: pd.Series,
+                      label: str | None = None, unit: str = "", nonnegative: bool = True
+                      ) -> None:
+        """Rows of ``col`` that are not numbers, then (``nonnegative``) the negative ones:
+        ``"<label> is not a number<unit>"`` and ``"<label> must be >= 0<unit>"``."""
+        label = label or col
+        self.rows(bad, col, f"{label} is not a number{unit}", df[col])
+        if nonnegative:
+            self.rows(~bad & vals.lt(0), col, f"{label} must be >= 0{unit}", df[col])
+
+    def dose_unit(self, dose_unit: str) -> None:
+        """The dose unit is one of :data:`~drugbayes.data.schemas.DOSE_UNITS`."""
+        if dose_unit not in DOSE_UNITS:
+            self.add(None, None, dose_unit,
+                     f"unknown dose unit; expected one of {', '.join(DOSE_UNITS)}")
+
+    def required_columns(self, df: pd.DataFrame, required: Iterable[str],
+                         line: int | None = None) -> list[str]:
+        """One problem per missing required column; returns the missing ones."""
+        missing = [c for c in required if c not in df.columns]
+        for c in missing:
+            self.add(None, c, None, f"required column '{self.name(c)}' is missing (map it with "
+                     f"[data.columns] {c} = \"<your column>\"; table has: "
+                     f"{', '.join(map(str, df.columns))})", line=line)
+        return missing
+
+    def empty_responses(self, empty: pd.Series) -> None:
+        """``missing = "error"``: every empty response is a problem."""
+        self.rows(empty, "response", "response is empty (missing = \"error\"; use "
+                  "missing = \"drop\" to drop missing wells)", "")
+
+    def duplicate_wells(self, out: pd.DataFrame, id_cols: list[str],
+                        valid: pd.Series) -> None:
+        """Rows (among ``valid``) that repeat another row's ``id_cols``; the problem is named
+        on the last identifying column and points at the first row."""
+        key = pd.Series(["\x1f".join(map(str, t)) for t in out[id_cols].itertuples(index=False)],
+                        index=out.index)
+        dup = key.duplicated(keep=False) & valid
+        first_line: dict[str, int] = {}
+        for pos in np.flatnonzero(dup):
+            k = key.iloc[pos]
+            if k in first_line:
+                self.add(pos, id_cols[-1], out[id_cols[-1]].iloc[pos],
+                         f"duplicate well: same {', '.join(self.name(c) for c in id_cols)} as "
+                         f"line {first_line[k]}")
+            else:
+                first_line[k] = self.source.line(pos)
+
+    def dropped(self, mask: pd.Series, reason: str, **columns: pd.Series) -> list[dict]:
+        """Records of the rows left out on purpose: ``line``, the given columns (numbers as
+        float, NaN as None) and ``reason``."""
+        out = []
+        for pos in np.flatnonzero(mask):
+            rec: dict = {"line": self.source.line(pos)}
+            for k, s in columns.items():
+                v = s.iloc[pos]
+                rec[k] = (None if np.isnan(v) else float(v)) if isinstance(
+                    v, (float, np.floating)) else v
+            rec["reason"] = reason
+            out.append(rec)
+        return out
+
+    def raise_if_any(self, sort: bool = True) -> None:
+        """Raise :class:`DataValidationError` with every problem (by line, ``sort``)."""
+        if self.issues:
+            if sort:
+                self.issues.sort(key=lambda i: (i.line is None, i.line or 0))
+            raise DataValidationError(self.issues)

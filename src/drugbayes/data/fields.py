@@ -1,0 +1,200 @@
+"""Encoded fields shared by every kind: category levels and the dose scale.
+
+- :class:`Levels`: the names of a categorical column (first appearance order) and their integer
+  codes; the same levels encode another table's values with the same codes.
+- :class:`DoseScale`: doses as centred log10 molar values per drug (what the models see) and
+  the way back to the data's unit (what summaries, plots and the DataTree report), in one
+  object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from .schemas import DOSE_UNITS
+
+
+class UnknownLevelError(ValueError):
+    """Values that are not among the levels they are encoded with."""
+
+
+@dataclass
+class Levels:
+    """Category names, in order of first appearance, and their codes ``0..n-1``.
+
+    Parameters
+    ----------
+    names : list of str
+        The levels; code ``i`` is ``names[i]``.
+    what : str
+        What the levels are ("cell line", "drug", ...), for error messages.
+    """
+
+    names: list[str]
+    what: str = "level"
+    _index: dict[str, int] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        self.names = [str(n) for n in self.names]
+        self._index = {n: i for i, n in enumerate(self.names)}
+
+    @classmethod
+    def of(cls, values: Iterable, what: str = "level") -> Levels:
+        """The distinct values (as text) of a column, in order of first appearance."""
+        return cls(list(pd.unique(pd.Series(values).astype(str))), what)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names)
+
+    def __getitem__(self, code: int) -> str:
+        return self.names[code]
+
+    @property
+    def index(self) -> dict[str, int]:
+        """Name -> code."""
+        return self._index
+
+    def code(self, name: object) -> int:
+        """The code of one name (:class:`UnknownLevelError` if it is not a level)."""
+        return int(self.codes([name])[0])
+
+    def codes(self, values: Iterable) -> np.ndarray:
+        """``int32`` codes of ``values`` (compared as text), e.g. another table's column.
+
+        Raises
+        ------
+        UnknownLevelError
+            Naming every value that is not a level.
+        """
+        text = [str(v) for v in values]
+        index = self._index
+        codes = np.fromiter((index.get(t, -1) for t in text), np.int32, count=len(text))
+        if (codes < 0).any():
+            bad = list(dict.fromkeys(t for t, c in zip(text, codes) if c < 0))
+            shown = ", ".join(repr(b) for b in bad[:10]) + (" ..." if len(bad) > 10 else "")
+            known = ", ".join(repr(n) for n in self.names[:10]) + (
+                " ..." if len(self.names) > 10 else "")
+            raise UnknownLevelError(f"unknown {self.what}(s) {shown}; the levels are {known}")
+        return codes
+
+
+@dataclass(frozen=True)
+class DoseScale:
+    """Per-drug centring of log10 molar doses, and the way back to the data's unit.
+
+    A positive dose ``d`` (in ``unit``) of drug ``j`` enters the models as
+    ``x = log10(d * unit_in_M) - center[j]``, with ``center[j]`` the middle of the drug's tested
+    positive range in log10 M, so changing the dose unit changes nothing but the reported
+    units; dose 0 is ``x = 0`` (models mark it separately). :meth:`to_log10` and :meth:`to_dose`
+    bring centred values (IC50s, potencies, doses) back to the user's unit.
+
+    Attributes
+    ----------
+    center : array ``[drug]``
+        Log10 M at the middle of each drug's tested positive doses.
+    half_range : array ``[drug]``
+        Half of each drug's tested range, in decades.
+    unit : str
+        The data's dose unit (a key of :data:`~drugbayes.data.schemas.DOSE_UNITS`).
+    """
+
+    center: np.ndarray
+    half_range: np.ndarray
+    unit: str = "M"
+
+    @classmethod
+    def from_doses(cls, doses: ArrayLike, drug: ArrayLike, n_drugs: int,
+                   unit: str = "M") -> DoseScale:
+        """Centre each drug on its tested positive doses.
+
+        Parameters
+        ----------
+        doses : array
+            Positive doses in ``unit`` (one per well or per distinct dose).
+        drug : array of int
+            The drug code of each dose.
+        n_drugs : int
+            Number of drugs (each must have at least one dose).
+        unit : str
+        """
+        logd = np.log10(np.asarray(doses, np.float64) * DOSE_UNITS[unit])
+        drug = np.asarray(drug)
+        center = np.zeros(n_drugs)
+        half = np.zeros(n_drugs)
+        for j in range(n_drugs):
+            lo, hi = logd[drug == j].min(), logd[drug == j].max()
+            center[j] = 0.5 * (lo + hi)
+            half[j] = 0.5 * (hi - lo)
+        return cls(center, half, unit)
+
+    @property
+    def factor(self) -> float:
+        """One ``unit`` in M."""
+        return DOSE_UNITS[self.unit]
+
+    @property
+    def unit_offset(self) -> float:
+        """``log10`` of one ``unit`` in M: ``log10(dose in unit) = log10(dose in M) -
+        unit_offset``."""
+        return float(np.log10(self.factor))
+
+    @property
+    def shift(self) -> np.ndarray:
+        """``[drug]``: add to a centred log10 dose to get log10 dose in ``unit``."""
+        return self.center - self.unit_offset
+
+    def centre(self, dose: ArrayLike, drug: ArrayLike) -> np.ndarray:
+        """Centred log10 M of doses in ``unit`` (0 where the dose is 0, negative or NaN).
+
+        ``drug`` (codes) broadcasts against ``dose``.
+        """
+        dose = np.asarray(dose, np.float64)
+        pos = dose > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.log10(np.where(pos, dose, 1.0) * self.factor) - self.center[drug]
+        return np.where(pos, x, 0.0)
+
+    def to_log10(self, x: ArrayLike, drug: ArrayLike) -> np.ndarray:
+        """Log10 dose in ``unit`` of centred values ``x`` of drugs ``drug`` (broadcast)."""
+        return x + self.shift[drug]
+
+    def to_dose(self, x: ArrayLike, drug: ArrayLike, is_zero: ArrayLike | None = None
+                ) -> np.ndarray:
+        """Dose in ``unit`` of centred values ``x`` of drugs ``drug`` (broadcast).
+
+        ``+inf`` and ``0`` for ``x = +inf`` and ``-inf`` (an IC50 never reached or always
+        passed), 0 where ``is_zero``; finite log10 doses are clipped to ``[-300, 300]``.
+        """
+        lx = self.to_log10(x, drug)
+        d = np.where(np.isinf(lx), np.where(lx > 0, np.inf, 0.0), 10.0 ** np.clip(lx, -300, 300))
+        return d if is_zero is None else np.where(is_zero, 0.0, d)
+
+
+class DosedData:
+    """Mixin of encoded data holding a :class:`DoseScale` (``dose_scale``): its unit and
+    per-drug centring as attributes of the data."""
+
+    dose_scale: DoseScale
+
+    @property
+    def dose_unit(self) -> str:
+        """The data's dose unit."""
+        return self.dose_scale.unit
+
+    @property
+    def drug_center(self) -> np.ndarray:
+        """``[drug]`` log10 M of the centre of each drug's tested range."""
+        return self.dose_scale.center
+
+    @property
+    def drug_half_range(self) -> np.ndarray:
+        """``[drug]`` half of each drug's tested range, in decades."""
+        return self.dose_scale.half_range

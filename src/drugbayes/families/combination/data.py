@@ -1,0 +1,57 @@
+"""Model arrays of the ``combination`` family: encoded table -> arrays."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from ...data.combination import CombinationData
+
+
+def arrays(data: CombinationData) -> dict:
+    """Numeric arrays (and sizes) the model needs, from :class:`CombinationData`."""
+    n_cells_per_drug = np.bincount(data.mono_drug, minlength=len(data.drugs))
+    n_cells_per_pair = np.bincount(data.combo_pair, minlength=len(data.pairs))
+    return {
+        "n_drug": len(data.drugs), "n_pair": len(data.pairs), "n_mono": len(data.mono_drug),
+        "n_combo": data.n_combos, "n_matrix": data.n_matrices,
+        "mono_drug": data.mono_drug, "combo_pair": data.combo_pair,
+        "combo_mono_a": data.combo_mono_a, "combo_mono_b": data.combo_mono_b,
+        "matrix_combo": data.matrix_combo,
+        "x_a": data.x_a, "x_b": data.x_b, "zero_a": data.zero_a, "zero_b": data.zero_b,
+        "y": data.y, "mask": data.mask, "half_range": data.drug_half_range.astype(np.float32),
+        "mono_active": bool(n_cells_per_drug.max() > 1),
+        "combo_active": bool(n_cells_per_pair.max() > 1),
+        "matrix_active": bool(data.n_matrices > data.n_combos),
+    }
+
+
+# ------------------------------------------------------------------------ contract pieces
+def prepare(table, data_cfg) -> tuple:
+    """Read, validate and encode a combination table (see ``[data]`` in the docs)."""
+    from ...data.combination import encode_combination, validate_combination
+    from ...data.encode import prepare_wells
+
+    return prepare_wells(table, data_cfg, validate_combination, encode_combination)
+
+
+def describe(vt, data) -> str:
+    """One line about the encoded data."""
+    return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.pairs)} "
+            f"pair(s), {len(data.experiments)} experiment(s), {data.n_combos} combinations, "
+            f"{data.n_matrices} matrices ({data.response_scale} viability)")
+
+
+def extra_sites(data) -> tuple[str, ...]:
+    """Population-level sites kept from MAP/SVI draws (they are latent, so always kept)."""
+    return ()
+
+
+def contract_data(seed: int = 1) -> tuple:
+    """A small simulated checkerboard for the contract tests (2 cell lines, 2 experiments)."""
+    from .simulate import simulate
+
+    wells, _ = simulate(2, n_doses=3, n_replicates=1, n_experiments=2, seed=seed)
+    return wells, {"dose_unit": "uM", "response_scale": "fraction"}

@@ -1,0 +1,223 @@
+"""Family ``combination``: Bayesian MuSyC with Bliss, HSA and Loewe posteriors.
+
+The combination surface is MuSyC (Meyer et al. 2019; Wooten et al. 2021) on viability, with
+the two monotherapy curves inside the same model (a matrix's ``dose_b = 0`` row *is* drug a's
+Hill curve). Log10 doses are molar, centred per drug on the middle of its tested range, so
+potencies are relative to the tested range and changing the dose unit changes nothing but units.
+
+Structure (levels with one member collapse; ``parameterization = "centered"``, the default,
+samples the monotherapy curves and the per-combination beta centred, since each is pinned by
+its own checkerboard, while log alpha, log gamma and the matrix level are always non-centred):
+
+- drug level: ``mu_log10_c[drug] ~ Normal(0, half_range + log10_c_extra_sd)``, ``mu_log_hill``,
+  ``mu_logit_bottom`` (bottom = Emax as a fraction of E0);
+- monotherapy level (cell line x drug, shared by every pair the drug is in): deviations of
+  log10 C, log Hill and logit bottom;
+- pair level (population, the *pooled* rows): ``pop_beta``, ``pop_log_alpha12``,
+  ``pop_log_alpha21`` (and ``pop_log_gamma*`` with ``fit_gamma``);
+- combination level (cell line x pair, the summary groups): deviations of beta and log alpha
+  across cell lines, ``log E0`` per combination;
+- matrix level (combination x experiment): deviations of beta, log alpha and log E0 across
+  replicate experiments (``experiment_effects``).
+
+``E1 = E0 * sigmoid(logit_bottom_a)``, ``E2 = E0 * sigmoid(logit_bottom_b)`` and
+``E3 = min(E1, E2) - beta * (E0 - min(E1, E2))``, so ``beta > 0`` means the combination kills
+more than the stronger drug's maximum (synergistic efficacy), ``log_alpha12 > 0`` means drug a
+makes drug b more potent, ``log_alpha21 > 0`` drug b makes drug a more potent.
+
+Sign convention (every output says it): surfaces are **viability**; synergy quantities are
+reported so that **positive = synergy**. The excess over a null is
+``null viability - combination viability`` on viability normalised by the fitted E0.
+
+Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f_b``
+(viability / E0):
+
+- Bliss: ``f_a * f_b``; HSA: ``min(f_a, f_b)``;
+- Loewe: the viability ``E`` with ``d_a / D_a(E) + d_b / D_b(E) = 1``, ``D_i`` the inverse
+  Hill curve, solved by vectorised bisection in float64. Where ``E`` lies beyond one drug's
+  maximum effect that drug's term is 0 (it cannot reach ``E`` at any dose): the continuous
+  extension of the Loewe equation, which gives ``min(f_a, f_b)`` exactly where the stronger
+  drug alone already goes past the weaker drug's maximum. That is the ``synergy`` package's
+  ``Loewe(mode="delta_HSA")``.
+"""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpyro
+import numpyro.distributions as dist
+from jax import nn
+
+from ...curves import musyc_e3, musyc_viability
+from .._contract import Observed, Spec, sample_observed
+from .spec import CENTERED_SITES
+
+
+def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: bool,
+            centered: bool) -> jnp.ndarray:
+    """Members ``site ~ Normal(loc, sigma)``: sampled directly (centred), as
+    ``loc + sigma * z_<site>`` (non-centred), or ``loc`` when the level has one member."""
+    if not active:
+        return numpyro.deterministic(site, loc)
+    if centered:
+        return numpyro.sample(site, dist.Normal(loc, sigma).to_event(1))
+    z = numpyro.sample(f"z_{site}", dist.Normal(0.0, 1.0).expand(list(loc.shape)).to_event(1))
+    return numpyro.deterministic(site, loc + sigma * z)
+
+
+def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
+    return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
+
+
+def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
+    """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
+    ``shared`` parameters used); return the per-matrix MuSyC parameters and
+    the noise.
+
+    Returns
+    -------
+    dict
+        Per matrix (``[matrix]``): ``log10_c_a``, ``log10_c_b``, ``log_hill_a``,
+        ``log_hill_b``, ``e0``, ``e1``, ``e2``, ``e3``, ``log_alpha12``, ``log_alpha21``,
+        ``log_gamma12``, ``log_gamma21``; and ``sigma``.
+    """
+    p, o = spec.priors, spec.options
+    cen = o.parameterization == "centered"
+    n_combo, n_mat = a["n_combo"], a["n_matrix"]
+    with numpyro.plate("drug", a["n_drug"]):
+        mu_c = numpyro.sample("mu_log10_c", dist.Normal(
+            0.0, jnp.asarray(a["half_range"]) + p.log10_c_extra_sd))
+        mu_h = numpyro.sample("mu_log_hill", dist.Normal(p.log_hill_mean, p.log_hill_sd))
+        mu_b = numpyro.sample("mu_logit_bottom",
+                              dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
+    md = a["mono_drug"]
+    act = a["mono_active"]
+    m_c = _effect("mono_log10_c", mu_c[md], _sigma("mono_log10_c", p.mono_log10_c_sd, act),
+                  act, cen)
+    m_h = _effect("mono_log_hill", mu_h[md], _sigma("mono_log_hill", p.mono_log_hill_sd, act),
+                  act, cen)
+    m_b = _effect("mono_logit_bottom", mu_b[md],
+                  _sigma("mono_logit_bottom", p.mono_logit_bottom_sd, act), act, cen)
+    with numpyro.plate("pair", a["n_pair"]):
+        pop_beta = numpyro.sample("pop_beta", dist.Normal(0.0, p.beta_sd))
+        pop_la12 = numpyro.sample("pop_log_alpha12", dist.Normal(0.0, p.log_alpha_sd))
+        pop_la21 = numpyro.sample("pop_log_alpha21", dist.Normal(0.0, p.log_alpha_sd))
+        if o.fit_gamma:
+            pop_lg12 = numpyro.sample("pop_log_gamma12", dist.Normal(0.0, p.log_gamma_sd))
+            pop_lg21 = numpyro.sample("pop_log_gamma21", dist.Normal(0.0, p.log_gamma_sd))
+    cp = a["combo_pair"]
+    cact = a["combo_active"]
+    g_beta = _effect("grp_beta", pop_beta[cp], _sigma("combo_beta", p.cell_beta_sd, cact),
+                     cact, cen)
+    s_la = _sigma("combo_log_alpha", p.cell_log_alpha_sd, cact)
+    # potency (and cooperativity) shifts are weakly pinned by one checkerboard: non-centred
+    g_la12 = _effect("grp_log_alpha12", pop_la12[cp], s_la, cact, False)
+    g_la21 = _effect("grp_log_alpha21", pop_la21[cp], s_la, cact, False)
+    if o.fit_gamma:
+        s_lg = _sigma("combo_log_gamma", p.cell_log_gamma_sd, cact)
+        g_lg12 = _effect("grp_log_gamma12", pop_lg12[cp], s_lg, cact, False)
+        g_lg21 = _effect("grp_log_gamma21", pop_lg21[cp], s_lg, cact, False)
+    else:
+        g_lg12 = numpyro.deterministic("grp_log_gamma12", jnp.zeros(n_combo))
+        g_lg21 = numpyro.deterministic("grp_log_gamma21", jnp.zeros(n_combo))
+    z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
+    g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
+    ia, ib = a["combo_mono_a"], a["combo_mono_b"]
+    g_ca = numpyro.deterministic("grp_log10_c_a", m_c[ia])
+    g_cb = numpyro.deterministic("grp_log10_c_b", m_c[ib])
+    g_ha = numpyro.deterministic("grp_log_hill_a", m_h[ia])
+    g_hb = numpyro.deterministic("grp_log_hill_b", m_h[ib])
+    g_ba = numpyro.deterministic("grp_logit_bottom_a", m_b[ia])
+    g_bb = numpyro.deterministic("grp_logit_bottom_b", m_b[ib])
+
+    # matrix level: replicate experiments of a combination
+    mk = a["matrix_combo"]
+    mact = o.experiment_effects and a["matrix_active"]
+    if mact:
+        s_eb = numpyro.sample("sigma_matrix_beta", dist.HalfNormal(p.experiment_beta_sd))
+        s_ea = numpyro.sample("sigma_matrix_log_alpha",
+                              dist.HalfNormal(p.experiment_log_alpha_sd))
+        z_m = numpyro.sample("z_matrix", dist.Normal(0.0, 1.0).expand([4, n_mat]).to_event(2))
+        m_beta = g_beta[mk] + s_eb * z_m[0]
+        m_la12 = g_la12[mk] + s_ea * z_m[1]
+        m_la21 = g_la21[mk] + s_ea * z_m[2]
+        m_top = g_top[mk] + p.experiment_log_top_sd * z_m[3]
+    else:
+        m_beta, m_la12, m_la21, m_top = g_beta[mk], g_la12[mk], g_la21[mk], g_top[mk]
+    m_beta = numpyro.deterministic("mat_beta", m_beta)
+    m_la12 = numpyro.deterministic("mat_log_alpha12", m_la12)
+    m_la21 = numpyro.deterministic("mat_log_alpha21", m_la21)
+    m_top = numpyro.deterministic("mat_log_top", m_top)
+
+    e0 = jnp.exp(m_top)
+    e1 = e0 * nn.sigmoid(g_ba[mk])
+    e2 = e0 * nn.sigmoid(g_bb[mk])
+    e3 = musyc_e3(e0, e1, e2, m_beta)
+    return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
+            "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
+            "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
+            "log_gamma21": g_lg21[mk],
+            "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
+
+
+def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
+    """Distribution of the observed wells given the per-matrix MuSyC parameters.
+
+    Parameters
+    ----------
+    params : dict
+        Output of :func:`latents`: per-matrix parameters (broadcast over the matrix's wells)
+        and ``sigma``.
+    a : dict
+        ``x_a``, ``x_b``, ``zero_a``, ``zero_b``, ``y``, ``mask`` (``[matrix, well]``).
+    spec : Spec
+
+    Returns
+    -------
+    dict of Observed
+        ``y`` (masked).
+    """
+    o = spec.options
+
+    def col(k):
+        return params[k][:, None]
+
+    v = musyc_viability(jnp.asarray(a["x_a"]), jnp.asarray(a["x_b"]), jnp.asarray(a["zero_a"]),
+                        jnp.asarray(a["zero_b"]), col("log10_c_a"), col("log10_c_b"),
+                        jnp.exp(col("log_hill_a")), jnp.exp(col("log_hill_b")), col("e0"),
+                        col("e1"), col("e2"), col("e3"), col("log_alpha12"),
+                        col("log_alpha21"), col("log_gamma12"), col("log_gamma21"))
+    sigma = params["sigma"]
+    if o.likelihood == "student_t":
+        obs_dist = dist.StudentT(o.student_t_df, v, sigma)
+    else:
+        obs_dist = dist.Normal(v, sigma)
+    return {"y": Observed(obs_dist, jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
+
+
+def model(a: dict, spec: Spec, observed: bool = True) -> None:
+    """NumPyro model of the ``combination`` family: :func:`latents` then :func:`likelihood`.
+
+    ``a`` is the output of :func:`.data.arrays`; with ``observed=False`` the responses are
+    not conditioned on (prior or posterior predictive draws).
+    """
+    sample_observed(likelihood(latents(spec, a), a, spec), observed)
+
+
+def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
+    """Start values for ``spec``'s coordinates from the MAP taken in non-centred coordinates.
+
+    Centred members take the values of the matching deterministic sites of that fit; the
+    other deterministic sites are dropped.
+    """
+    cen = spec.options.parameterization == "centered"
+    latent_names = set(CENTERED_SITES) if cen else set()
+    out = {}
+    for k, v in noncentered.items():
+        if k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names:
+            continue
+        if cen and k.startswith("z_") and k[2:] in CENTERED_SITES:
+            continue
+        out[k] = v
+    return out
+

@@ -1,0 +1,57 @@
+"""Options and priors of the ``combination`` family."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from .._contract import StrictModel
+
+
+class CombinationOptions(StrictModel):
+    """Options of the ``combination`` family."""
+
+    likelihood: Literal["normal", "student_t"] = "normal"
+    student_t_df: float = Field(4.0, gt=0)
+    experiment_effects: bool = True
+    fit_gamma: bool = False
+    parameterization: Literal["centered", "noncentered"] = "centered"
+
+
+class CombinationPriors(StrictModel):
+    """Prior scales (log10 C in decades, viability as a fraction of untreated, log = ln)."""
+
+    log10_c_extra_sd: float = Field(1.0, gt=0, description="added to the half tested range")
+    mono_log10_c_sd: float = Field(0.5, gt=0)
+    log_hill_mean: float = 0.0
+    log_hill_sd: float = Field(0.5, gt=0)
+    mono_log_hill_sd: float = Field(0.3, gt=0)
+    logit_bottom_mean: float = -1.0
+    logit_bottom_sd: float = Field(1.5, gt=0)
+    mono_logit_bottom_sd: float = Field(1.0, gt=0)
+    log_top_sd: float = Field(0.1, gt=0)
+    beta_sd: float = Field(0.5, gt=0)
+    cell_beta_sd: float = Field(0.3, gt=0)
+    log_alpha_sd: float = Field(1.0, gt=0)
+    cell_log_alpha_sd: float = Field(0.5, gt=0)
+    log_gamma_sd: float = Field(0.5, gt=0)
+    cell_log_gamma_sd: float = Field(0.3, gt=0)
+    experiment_beta_sd: float = Field(0.1, gt=0)
+    experiment_log_alpha_sd: float = Field(0.2, gt=0)
+    experiment_log_top_sd: float = Field(0.05, gt=0)
+    noise_sd: float = Field(0.2, gt=0)
+
+
+GRP = ("grp_log_top", "grp_log10_c_a", "grp_log10_c_b", "grp_log_hill_a", "grp_log_hill_b",
+       "grp_logit_bottom_a", "grp_logit_bottom_b", "grp_beta", "grp_log_alpha12",
+       "grp_log_alpha21", "grp_log_gamma12", "grp_log_gamma21")
+
+
+MAT = ("mat_beta", "mat_log_alpha12", "mat_log_alpha21", "mat_log_top")
+
+
+DETERMINISTIC = GRP + MAT + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom")
+
+
+CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")

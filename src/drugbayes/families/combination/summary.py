@@ -1,0 +1,75 @@
+"""Summary table of the ``combination`` family (sign convention: positive = synergy)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...inference.registry import get_backend
+from .._contract import Spec
+from .derived import PROBS, QUANTITY_ORDER, QUANTITY_UNITS, derived, pooled
+
+
+def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
+              method: str = "nuts", spec: Spec | None = None, seed: int = 0) -> pd.DataFrame:
+    """Summary table: one row per cell line x pair x quantity, then the pooled rows per pair.
+
+    Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
+    r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
+    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` and ``seed``
+    are accepted for the family contract (the quantities do not depend on them).
+    """
+    from ...data.combination import POOLED
+    from ...report.summary import _prob_stats, _stats
+
+    dq = derived(data, draws)
+    pq = pooled(data, draws, dq)
+    diag = get_backend(method).chains
+    gamma = "pop_log_gamma12" in draws
+    order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
+    frames = []
+    for level, src, n in (("combo", dq, data.n_combos), ("pool", pq, len(data.pairs))):
+        if level == "combo":
+            cl = [data.cell_lines[c] for c in data.combo_cell]
+            pair_idx = data.combo_pair
+        else:
+            cl = [POOLED] * n
+            pair_idx = np.arange(n)
+        da = [data.drugs[data.pair_a[p]] for p in pair_idx]
+        db = [data.drugs[data.pair_b[p]] for p in pair_idx]
+        for q in order:
+            if q in PROBS:
+                st = _prob_stats((src[PROBS[q]] > 0).astype(float))
+            elif q in src:
+                st = _stats(src[q], prob, diag)
+            else:
+                continue
+            cens = np.full(n, "", dtype=object)
+            if level == "combo" and q in ("c1", "c2", "log10_c1", "log10_c2"):
+                k = q[-1]
+                above = dq[f"_above_{k}"].reshape(-1, n).mean(axis=0)
+                below = dq[f"_below_{k}"].reshape(-1, n).mean(axis=0)
+                cens = np.where(above > 0.5, "above_max_dose",
+                                np.where(below > 0.5, "below_min_dose", ""))
+            frames.append(pd.DataFrame({
+                "cell_line": cl, "drug_a": da, "drug_b": db, "quantity": q,
+                "unit": QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit), **st,
+                "censored": cens, "_g": np.arange(n) + (0 if level == "combo" else 10**6)}))
+    out = pd.concat(frames, ignore_index=True)
+    out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
+    out["interval_prob"] = prob
+    out["sign_convention"] = "positive = synergy; surfaces are viability"
+    return out[["cell_line", "drug_a", "drug_b", "quantity", "unit", "mean", "sd", "median",
+                "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob",
+                "sign_convention"]]
+
+
+def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:
+    """Kind ``combination`` defines no ``[[contrasts]]`` yet: any entry is an error."""
+    from ...errors import ConfigError, Issue
+
+    if contrasts:
+        raise ConfigError([Issue(source, None, f"contrasts[{i}]", None,
+                                 "contrasts are not defined for kind combination (the summary "
+                                 "already has pooled rows per pair)")
+                           for i in range(len(contrasts))])

@@ -1,0 +1,204 @@
+"""Float64 surfaces of the ``combination`` family: MuSyC and the Bliss, HSA, Loewe nulls."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from ...curves import LN10, log_logistic, musyc_e3, musyc_viability, sigmoid
+
+if TYPE_CHECKING:
+    from ...data.combination import CombinationData
+
+
+# ------------------------------------------------------------------- float64 numpy maths
+def hill_fraction(x: ArrayLike, log10_c: ArrayLike, hill: ArrayLike,
+                  bottom_fraction: ArrayLike) -> np.ndarray:
+    """Monotherapy viability as a fraction of E0: ``b + (1 - b) / (1 + (d / C)^h)`` (float64).
+
+    :func:`drugbayes.curves.log_logistic` with top 1. ``x`` and ``log10_c`` are log10 doses with
+    the same origin; pass ``x = -inf`` for dose 0.
+    """
+    return log_logistic(np.asarray(x, np.float64), log10_c, hill, 1.0, bottom_fraction, xp=np)
+
+
+def musyc_surface(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
+                  h_a: ArrayLike, h_b: ArrayLike, e0: ArrayLike, e1: ArrayLike, e2: ArrayLike,
+                  e3: ArrayLike, log_alpha12: ArrayLike, log_alpha21: ArrayLike,
+                  log_gamma12: ArrayLike = 0.0, log_gamma21: ArrayLike = 0.0) -> np.ndarray:
+    """MuSyC viability surface in float64 (:func:`drugbayes.curves.musyc_viability`).
+
+    ``x_a``/``x_b`` are log10 doses; ``-inf`` marks dose 0. Everything broadcasts.
+    """
+    x_a, x_b = np.asarray(x_a, np.float64), np.asarray(x_b, np.float64)
+    zero_a, zero_b = np.isneginf(x_a), np.isneginf(x_b)
+    with np.errstate(invalid="ignore", over="ignore"):
+        return musyc_viability(np.where(zero_a, 0.0, x_a), np.where(zero_b, 0.0, x_b), zero_a,
+                               zero_b, log10_c_a, log10_c_b, h_a, h_b, e0, e1, e2, e3,
+                               log_alpha12, log_alpha21, log_gamma12, log_gamma21, xp=np)
+
+
+def bliss_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
+    """Bliss independence on viability: ``f_a * f_b``."""
+    return np.asarray(f_a) * np.asarray(f_b)
+
+
+def hsa_null(f_a: ArrayLike, f_b: ArrayLike) -> np.ndarray:
+    """Highest single agent on viability: ``min(f_a, f_b)``."""
+    return np.minimum(f_a, f_b)
+
+
+def loewe_null(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: ArrayLike,
+               h_a: ArrayLike, h_b: ArrayLike, b_a: ArrayLike, b_b: ArrayLike,
+               iterations: int = 54) -> np.ndarray:
+    """Loewe additivity on viability (fraction of E0), solved by vectorised bisection (float64).
+
+    Finds ``E`` with ``d_a / D_a(E) + d_b / D_b(E) = 1`` where ``D_i(E) = C_i ((1 - E) /
+    (E - b_i))^(1 / h_i)`` inverts drug i's Hill curve ``b_i + (1 - b_i) / (1 + (d / C_i)^h_i)``.
+    The left side increases with ``E`` from 0 (at ``E <= min(b_a, b_b)``) to infinity
+    (``E -> 1``), so the root is unique and bracketed by ``[min(b_a, b_b), 1]``; 54 halvings
+    of a bracket inside [0, 1] reach float64 resolution (2^-53).
+
+    Policy where one drug's effect exceeds the other's maximum: a drug that cannot reach ``E``
+    at any dose contributes 0 (``D_i = inf``). This is the continuous extension of the
+    equation; it returns ``min(f_a, f_b)`` exactly where the stronger drug alone goes past the
+    weaker drug's maximum (``Loewe(mode="delta_HSA")`` of the ``synergy`` package).
+    Where a dose is 0 (``x = -inf``) the null is the other drug's curve.
+
+    Parameters
+    ----------
+    x_a, x_b : array
+        Log10 doses (same origin as ``log10_c_*``); ``-inf`` for dose 0.
+    log10_c_a, log10_c_b, h_a, h_b, b_a, b_b : array
+        Hill parameters (potency, slope, bottom as a fraction of E0, in (0, 1)).
+    """
+    x_a, x_b, ca, cb, ha, hb, ba, bb = np.broadcast_arrays(
+        *(np.asarray(v, np.float64) for v in (x_a, x_b, log10_c_a, log10_c_b, h_a, h_b, b_a,
+                                              b_b)))
+    lo = np.minimum(ba, bb).copy()
+    hi = np.ones_like(lo)
+    la = LN10 * (x_a - ca)
+    lb = LN10 * (x_b - cb)
+
+    def term(e, l1, lx, b, h):
+        t = np.exp(lx + (np.log(e - b) - l1) / h)
+        return np.where(e > b, t, 0.0)
+
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for _ in range(iterations):
+            mid = 0.5 * (lo + hi)
+            l1 = np.log1p(-mid)  # shared by both drugs' terms
+            g = term(mid, l1, la, ba, ha) + term(mid, l1, lb, bb, hb) - 1.0
+            up = g > 0.0
+            hi = np.where(up, mid, hi)
+            lo = np.where(up, lo, mid)
+    e = 0.5 * (lo + hi)
+    fa = hill_fraction(x_a, ca, ha, ba)
+    fb = hill_fraction(x_b, cb, hb, bb)
+    za, zb = np.isneginf(x_a), np.isneginf(x_b)
+    return np.where(za & zb, 1.0, np.where(za, fb, np.where(zb, fa, e)))
+
+
+# ------------------------------------------------------------------------ derived quantities
+def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
+                 ) -> dict[str, np.ndarray]:
+    """Per-combination parameter draws ``(chain, draw, combo)`` as float64 natural values."""
+    g = {k[len(prefix):]: np.asarray(draws[k], np.float64) for k in draws
+         if k.startswith(prefix)}
+    e0 = np.exp(g["log_top"])
+    ba = sigmoid(g["logit_bottom_a"], np)
+    bb = sigmoid(g["logit_bottom_b"], np)
+    e1, e2 = e0 * ba, e0 * bb
+    e3 = musyc_e3(e0, e1, e2, g["beta"], np)
+    return {"e0": e0, "e1": e1, "e2": e2, "e3": e3, "b_a": ba, "b_b": bb,
+            "log10_c_a": g["log10_c_a"], "log10_c_b": g["log10_c_b"],
+            "h_a": np.exp(g["log_hill_a"]), "h_b": np.exp(g["log_hill_b"]), "beta": g["beta"],
+            "log_alpha12": g["log_alpha12"], "log_alpha21": g["log_alpha21"],
+            "log_gamma12": g.get("log_gamma12", np.zeros_like(e0)),
+            "log_gamma21": g.get("log_gamma21", np.zeros_like(e0))}
+
+
+_SURFACES_CACHE: list = []
+
+
+def surfaces(data: CombinationData, draws: dict, keep: bool = False
+             ) -> dict[str, np.ndarray]:
+    """Per-well posterior surfaces on each combination's dose grid, float64 (see
+    :func:`_surfaces`).
+
+    The DataTree (:func:`observed`, ``keep=True``) and then the summary (:func:`derived`)
+    need them for the same draws: a call for the same ``data`` and draw arrays (compared by
+    identity) as a kept result takes it instead of recomputing (the Loewe bisection dominates
+    the post-processing of a large screen). A kept result serves one reuse only and only
+    the latest is kept, so a screen's surfaces are not held after both consumers have them.
+    """
+    keys = sorted(k for k in draws if k.startswith("grp_"))
+    arrays = [draws[k] for k in keys]
+    for i, (d, arr, out) in enumerate(_SURFACES_CACHE):
+        if d is data and len(arr) == len(arrays) and all(a is b for a, b in zip(arr, arrays)):
+            del _SURFACES_CACHE[i]
+            return out
+    out = _surfaces(data, draws)
+    _SURFACES_CACHE[:] = [(data, arrays, out)] if keep else []
+    return out
+
+
+def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
+    """Per-well posterior surfaces on each combination's dose grid, float64.
+
+    Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
+    MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
+    the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
+    observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
+    delta ``zip_delta = (E0 f_a)(E0 f_b) - viability`` (0 where a dose is 0; see
+    :func:`derived`). Positive = synergy.
+    """
+    q = _flat_params(data, draws)
+    xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
+    xb = np.where(data.grid_dose_b > 0, data.grid_x("b"), -np.inf)
+    xa = np.where(np.isnan(data.grid_dose_a), -np.inf, xa)
+    xb = np.where(np.isnan(data.grid_dose_b), -np.inf, xb)
+    A = xa[None, None, :, :, None]
+    B = xb[None, None, :, None, :]
+
+    def par(k):
+        return q[k][..., None, None]
+
+    v = musyc_surface(A, B, par("log10_c_a"), par("log10_c_b"), par("h_a"), par("h_b"),
+                      par("e0"), par("e1"), par("e2"), par("e3"), par("log_alpha12"),
+                      par("log_alpha21"), par("log_gamma12"), par("log_gamma21"))
+    fa = np.where(np.isneginf(A), 1.0, hill_fraction(A, par("log10_c_a"), par("h_a"),
+                                                      par("b_a")))
+    fb = np.where(np.isneginf(B), 1.0, hill_fraction(B, par("log10_c_b"), par("h_b"),
+                                                      par("b_b")))
+    # Loewe by bisection only where both doses are > 0 (index 0 of each grid is dose 0, where
+    # the null is the other drug's curve)
+    inner = loewe_null(A[..., 1:, :], B[..., :, 1:], par("log10_c_a"), par("log10_c_b"),
+                       par("h_a"), par("h_b"), par("b_a"), par("b_b"))
+    loewe = np.empty(v.shape)
+    loewe[..., 0, :] = np.broadcast_to(fb, v.shape)[..., 0, :]
+    loewe[..., :, 0] = np.broadcast_to(fa, v.shape)[..., :, 0]
+    loewe[..., 1:, 1:] = inner
+    nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb), "loewe": loewe}
+    valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
+    out = {"viability": np.where(valid, v, np.nan)}
+    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
+    # scale (fraction of untreated) like the classic score; 0 where a dose is 0
+    e0 = par("e0")
+    margin = np.isneginf(A) | np.isneginf(B)
+    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, (e0 * fa) * (e0 * fb) - v), np.nan)
+    vn = v / par("e0")
+    yn = data.grid_y[None, None] / par("e0")
+    for k, n in nulls.items():
+        out[k] = np.where(valid, n, np.nan)
+        out[f"{k}_excess"] = np.where(valid, n - vn, np.nan)
+        out[f"{k}_excess_observed"] = np.where(data.grid_tested, n - yn, np.nan)
+    return out
+
+
+def combination_wells(data: CombinationData) -> np.ndarray:
+    """``[combo, ia, ib]`` mask of the tested wells with both doses > 0."""
+    pos = (data.grid_dose_a > 0)[:, :, None] & (data.grid_dose_b > 0)[:, None, :]
+    return data.grid_tested & pos

@@ -1,0 +1,278 @@
+"""Xenograft summaries, contrasts and plots.
+
+Definitions (``t`` in days since ``start_day``; ``r``, ``b`` a mouse's growth rate and log
+baseline volume; ``g(t) = t`` for exponential growth, ``(1 - exp(-beta t)) / beta`` for
+Gompertz; the *typical mouse* of an arm has the arm's mean ``r`` and ``b`` and a zero
+experiment effect):
+
+- ``growth_rate``: the arm's mean specific growth rate ``d log V / dt`` at the start of
+  treatment (per day); for exponential growth it is the rate at every time.
+- ``mean_growth_rate`` (Gompertz only): its average over the study window ``[0, T]``,
+  ``r (1 - exp(-beta T)) / (beta T)``, ``T`` the last measurement.
+- ``doubling_time``: ``ln 2 / growth_rate`` where the rate is positive, else ``inf``;
+  ``censored = "no_growth"`` when more than half of the posterior has a rate <= 0.
+- ``growth_rate_difference``, ``growth_rate_ratio``: against the control arm of the same cell
+  line (``[data] control_arm``); ``p_slower_than_control`` = P(rate < control rate).
+- ``tc_ratio``: the ratio of model-based *mean* relative tumour volumes at ``tc_day``,
+  ``E[V(t)/V(0)]`` over all mice of the treated arm divided by the same for the control arm;
+  with mouse rates ``r ~ Normal(R, sd_r)``, ``E[V(t)/V(0)] = exp(R g(t) + sd_r^2 g(t)^2 / 2)``.
+  Computed for every mouse the arm randomised, so culled mice do not bias it. ``tgi`` =
+  1 - ``tc_ratio``.
+- ``time_to_volume``: posterior predictive days until a new mouse of the arm (baseline and rate
+  drawn from the arm's mouse distribution, typical experiment) reaches ``target_volume``:
+  0 if it starts above it, ``inf`` if it never does (``censored = "not_reached"`` when more
+  than half of the draws are ``inf``). Extrapolates beyond the study window by the model.
+- contrasts (factorial designs, ``[[contrasts]] combination, a, b``): ``bliss_excess`` =
+  ``(r_ctrl - r_AB) - [(r_ctrl - r_A) + (r_ctrl - r_B)]`` (per day; for exponential growth
+  this is Bliss independence on relative tumour volume), ``hsa_excess`` =
+  ``min(r_A, r_B) - r_AB``; positive = synergy; ``p_synergy_bliss``, ``p_synergy_hsa`` =
+  P(excess > 0).
+
+Regression and regrowth (``growth = "regrowth"``: ``V = V0 [f exp(-d t) + (1 - f) exp(r t)]``):
+
+- ``growth_rate`` is the specific growth rate at the start of treatment, ``(1 - f) r - f d``
+  (negative while the tumour shrinks); ``regression_rate`` = ``d``, ``regrowth_rate`` = the
+  arm's mean ``r`` (the resistant fraction's rate), ``sensitive_fraction`` = ``f``.
+- ``tc_ratio`` uses ``E[V(t)/V(0)] = f exp(-d t) + (1 - f) exp(R t + sd_r^2 t^2 / 2)`` and,
+  with a cure component, ``pi exp(-d t) + (1 - pi) (...)``; Simeoni curves average 64 new mice
+  per draw. ``time_to_volume`` for Simeoni and regrowth curves is searched on a grid up to
+  :data:`HORIZON` times the study window.
+- ``linear_growth_rate`` (Simeoni): ``lambda1`` in mm3/day.
+
+Complete regression (``cure = true``), for the arms with a cure component:
+
+- ``p_complete_regression``: the arm's cure fraction ``pi``, the probability that a mouse of
+  the arm has its tumour eradicated (posterior, with an interval);
+- ``p_all_complete_regression``: the posterior probability that every mouse of the arm in this
+  study is cured, ``E[prod_i P(cured_i | data_i, theta)]`` (no interval: it is a probability
+  of an event, not a parameter);
+- per mouse (``mice.csv``, and ``p_complete_regression_mouse`` in the DataTree):
+  ``P(cured_i | data)``.
+
+mRECIST (Gao et al. 2015): ``p_mrecist_cr``, ``p_mrecist_pr``, ``p_mrecist_sd``,
+``p_mrecist_pd`` per arm are the class probabilities of a new mouse of the arm; per mouse (in
+``mice.csv``) of that mouse; both from posterior-predictive measured trajectories on the arm's
+measurement days (measurement error included, values below the detection limit read as 0) and
+the rules of :func:`mrecist`. ``mice.csv`` also gives each mouse's observed class.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ...errors import ConfigError, Issue
+from ...inference.registry import get_backend
+from ...report.summary import _prob_stats, _stats, in_group_order
+from .derived import _draws, derived
+from .mrecist import MRECIST_CLASSES, observed_mrecist, predictive_mrecist
+
+COLUMNS = ["cell_line", "arm", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
+           "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
+
+
+def mouse_table(data, draws: dict, growth: str = "exponential", seed: int = 0) -> pd.DataFrame:
+    """One row per mouse: arm, status, observed mRECIST, posterior probability of complete
+    regression (cure component), mRECIST class probabilities, posterior median growth rate."""
+    pm = predictive_mrecist(data, draws, growth, per="mouse", seed=seed)
+    rate = _draws(draws, "mouse_rate")
+    df = pd.DataFrame({
+        "cell_line": [data.cell_lines[data.group_cell[g]] for g in data.mouse_group],
+        "arm": [data.arms[data.group_arm[g]] for g in data.mouse_group],
+        "experiment": [data.experiments[e] for e in data.mouse_experiment],
+        "mouse": data.mice, "status": data.mouse_status,
+        "observed_mrecist": observed_mrecist(data),
+        "growth_rate_median": np.median(rate.reshape(-1, rate.shape[-1]), axis=0)})
+    if "p_complete_regression_mouse" in draws:
+        p = _draws(draws, "p_complete_regression_mouse")
+        df["p_complete_regression"] = p.reshape(-1, p.shape[-1]).mean(axis=0)
+    for k, c in enumerate(MRECIST_CLASSES):
+        df[f"p_mrecist_{c}"] = pm[:, k]
+    return df
+
+
+UNITS = {"growth_rate": "1/day", "mean_growth_rate": "1/day", "doubling_time": "day",
+         "growth_rate_difference": "1/day", "growth_rate_ratio": "ratio",
+         "p_slower_than_control": "probability", "tc_ratio": "ratio", "tgi": "fraction",
+         "time_to_volume": "day", "bliss_excess": "1/day", "p_synergy_bliss": "probability",
+         "hsa_excess": "1/day", "p_synergy_hsa": "probability",
+         "regression_rate": "1/day", "regrowth_rate": "1/day",
+         "sensitive_fraction": "fraction", "linear_growth_rate": "mm3/day",
+         "p_complete_regression": "probability", "p_all_complete_regression": "probability",
+         **{f"p_mrecist_{c}": "probability" for c in MRECIST_CLASSES}}
+
+
+def _control_groups(data) -> dict[int, int]:
+    """Arm group -> the control arm group of its cell line (where there is one)."""
+    if data.control_arm is None or data.control_arm not in data.arms:
+        return {}
+    ca = data.arms.index(data.control_arm)
+    ctrl = {int(c): g for g, (c, a) in enumerate(zip(data.group_cell, data.group_arm))
+            if a == ca}
+    return {g: ctrl[int(c)] for g, c in enumerate(data.group_cell) if int(c) in ctrl}
+
+
+def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
+                        prob: float = 0.95, method: str = "nuts",
+                        scale: str = "log", growth: str | None = None,
+                        mrecist_rows: bool = True, seed: int = 0) -> pd.DataFrame:
+    """Summary table of the ``xenograft`` family (one row per arm group and quantity).
+
+    Parameters
+    ----------
+    data : XenograftData
+    draws : dict
+        Posterior draws ``(chain, draw, ...)`` of the family's deterministic sites.
+    contrasts : list of dict
+        ``{"combination": arm, "a": arm, "b": arm}`` (optional ``cell_line``, ``control``).
+    prob : float
+        Interval probability (equal-tailed).
+    method : str
+        Back-end; R-hat/ESS are reported for ``nuts`` only.
+    scale : {"log", "log1p"}
+        The model's volume scale (``time_to_volume`` target).
+    growth : str, optional
+        The growth form (``"gompertz"`` adds ``mean_growth_rate``, ``"regrowth"``
+        ``regression_rate``, ``regrowth_rate`` and ``sensitive_fraction``, ``"simeoni"``
+        ``linear_growth_rate``).
+    mrecist_rows : bool
+        Add the per-arm mRECIST class probabilities (posterior predictive).
+    """
+    diag = get_backend(method).chains
+    growth = growth or "exponential"
+    dq = derived(data, draws, scale, seed=seed, growth=growth)
+    gompertz = growth == "gompertz"
+    cl = [data.cell_lines[c] for c in data.group_cell]
+    arm = [data.arms[a] for a in data.group_arm]
+    G = data.n_groups
+    ctrl = _control_groups(data)
+    frames = []
+
+    def rows(q, st, groups, cens=None):
+        frames.append(pd.DataFrame({
+            "cell_line": [cl[g] for g in groups], "arm": [arm[g] for g in groups],
+            "quantity": q, "unit": UNITS[q], **st,
+            "censored": cens if cens is not None else [""] * len(groups)}))
+
+    allg = list(range(G))
+    rows("growth_rate", _stats(dq["growth_rate"], prob, diag), allg)
+    if gompertz:
+        rows("mean_growth_rate", _stats(dq["mean_growth_rate"], prob, diag), allg)
+    for q in ("regression_rate", "regrowth_rate", "sensitive_fraction", "linear_growth_rate"):
+        if q in dq:
+            rows(q, _stats(dq[q], prob, diag), allg)
+    if "grp_cure_fraction" in draws:
+        cure_g = [g for g in allg if np.any(_draws(draws, "grp_cure_fraction")[..., g] > 0)]
+        if cure_g:
+            idx = np.array(cure_g)
+            rows("p_complete_regression",
+                 _stats(_draws(draws, "grp_cure_fraction")[..., idx], prob, diag), cure_g)
+            pm = _draws(draws, "p_complete_regression_mouse")
+            p_all = np.stack([np.prod(pm[..., data.mouse_group == g], axis=-1)
+                              for g in cure_g], -1)
+            rows("p_all_complete_regression", _prob_stats(p_all), cure_g)
+
+    p_neg = (dq["growth_rate"] <= 0).reshape(-1, G).mean(axis=0)
+    rows("doubling_time", _stats(dq["doubling_time"], prob, diag), allg,
+         np.where(p_neg > 0.5, "no_growth", ""))
+    treated = [g for g in allg if g in ctrl and ctrl[g] != g]
+    if treated:
+        idx = np.array(treated)
+        cidx = np.array([ctrl[g] for g in treated])
+        r = dq["growth_rate"]
+        rows("growth_rate_difference", _stats(r[..., idx] - r[..., cidx], prob, diag), treated)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rows("growth_rate_ratio", _stats(r[..., idx] / r[..., cidx], prob, diag), treated)
+        rows("p_slower_than_control",
+             _prob_stats((r[..., idx] < r[..., cidx]).astype(float)), treated)
+        tc = np.exp(np.clip(dq["_log_rtv"][..., idx] - dq["_log_rtv"][..., cidx], -700, 700))
+        rows("tc_ratio", _stats(tc, prob, diag), treated)
+        rows("tgi", _stats(1.0 - tc, prob, diag), treated)
+    ttv = dq["time_to_volume"]
+    p_inf = np.isinf(ttv).reshape(-1, G).mean(axis=0)
+    rows("time_to_volume", _stats(ttv, prob, False), allg,
+         np.where(p_inf > 0.5, "not_reached", ""))
+    if mrecist_rows:
+        p_cls = predictive_mrecist(data, draws, growth, per="arm", seed=seed)
+        for k, c in enumerate(MRECIST_CLASSES):
+            rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
+    for c in contrasts or []:
+        frames += _synergy_rows(data, dq, c, prob, diag)
+    return in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
+
+
+def _point(p: np.ndarray) -> dict[str, np.ndarray]:
+    """A posterior-predictive probability (no interval, no diagnostics)."""
+    return _prob_stats(np.asarray(p, np.float64)[None, None])
+
+
+def _contrast_cells(data, c: dict) -> list[int]:
+    arms = [str(c.get(k)) for k in ("combination", "a", "b")]
+    arms.append(str(c.get("control", data.control_arm)))
+    cells = range(len(data.cell_lines))
+    if "cell_line" in c:
+        name = str(c["cell_line"])
+        cells = [data.cell_lines.index(name)] if name in data.cell_lines else []
+    have = {(int(cc), data.arms[a]) for cc, a in zip(data.group_cell, data.group_arm)}
+    return [cc for cc in cells if all((cc, a) in have for a in arms)]
+
+
+def _synergy_rows(data, dq: dict, c: dict, prob: float, diag: bool) -> list[pd.DataFrame]:
+    gid = {(data.cell_lines[cc], data.arms[a]): g
+           for g, (cc, a) in enumerate(zip(data.group_cell, data.group_arm))}
+    r = dq["growth_rate"]
+    out = []
+    control = str(c.get("control", data.control_arm))
+    for cc in _contrast_cells(data, c):
+        name = data.cell_lines[cc]
+        ab, a, b, k = (gid[(name, str(c[x]))] if x != "control" else gid[(name, control)]
+                       for x in ("combination", "a", "b", "control"))
+        r_ab, r_a, r_b, r_c = r[..., ab], r[..., a], r[..., b], r[..., k]
+        bliss = (r_c - r_ab) - ((r_c - r_a) + (r_c - r_b))
+        hsa = np.minimum(r_a, r_b) - r_ab
+        st = {q: _stats(v[..., None], prob, diag) for q, v in (("bliss", bliss), ("hsa", hsa))}
+        p = {q: _prob_stats((v > 0)[..., None].astype(float))
+             for q, v in (("bliss", bliss), ("hsa", hsa))}
+        quantities = [("bliss_excess", st["bliss"]), ("p_synergy_bliss", p["bliss"]),
+                      ("hsa_excess", st["hsa"]), ("p_synergy_hsa", p["hsa"])]
+        out.append(pd.DataFrame({
+            "cell_line": name, "arm": str(c["combination"]),
+            "quantity": [q for q, _ in quantities], "unit": [UNITS[q] for q, _ in quantities],
+            **{k: [s[k][0] for _, s in quantities] for k in quantities[0][1]},
+            "censored": ""}))
+    return out
+
+
+def validate_xenograft_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:
+    """Check every ``[[contrasts]]`` entry against the data (all problems at once)."""
+    issues = []
+    arms = set(data.arms)
+    for i, c in enumerate(contrasts):
+        for k in sorted(set(c) - {"combination", "a", "b", "cell_line", "control"}):
+            issues.append(Issue(source, None, f"contrasts[{i}].{k}", None,
+                                "unknown key (expected combination, a, b, and optionally "
+                                "cell_line, control)"))
+        for k in ("combination", "a", "b"):
+            if k not in c:
+                issues.append(Issue(source, None, f"contrasts[{i}].{k}", None,
+                                    "required (an arm name)"))
+        control = c.get("control", data.control_arm)
+        if control is None:
+            issues.append(Issue(source, None, f"contrasts[{i}]", None,
+                                "a control arm is required: set [data] control_arm or the "
+                                "contrast's control"))
+        for k in ("combination", "a", "b", "control"):
+            v = c.get(k, control if k == "control" else None)
+            if v is not None and str(v) not in arms:
+                issues.append(Issue(source, None, f"contrasts[{i}].{k}", str(v),
+                                    f"not an arm of the data (arms: {', '.join(data.arms)})"))
+        if "cell_line" in c and str(c["cell_line"]) not in data.cell_lines:
+            issues.append(Issue(source, None, f"contrasts[{i}].cell_line", str(c["cell_line"]),
+                                "not a cell line of the data"))
+        if not issues and {"combination", "a", "b"} <= set(c) and not _contrast_cells(data, c):
+            issues.append(Issue(source, None, f"contrasts[{i}]", None,
+                                "no cell line has all four arms (control, a, b, combination)"))
+    if issues:
+        raise ConfigError(issues)
+
+
