@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--old-src", help="src/ of the old checkout")
     ap.add_argument("--new-src", default=str(REPO / "src"))
+    ap.add_argument("--old-commit", default="", help="the old src's commit (default: git)")
+    ap.add_argument("--new-commit", default="", help="the new src's commit (e.g. for a copy "
+                    "made with git archive, so that edits during the run do not count)")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--skip", default="", help="comma-separated: sweep, ess")
@@ -189,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.old_src:
         ap.error("--old-src is required")
     srcs = {"old": Path(args.old_src).resolve(), "new": Path(args.new_src).resolve()}
-    commits = {v: _git(p) for v, p in srcs.items()}
+    commits = {v: getattr(args, f"{v}_commit") or _git(p) for v, p in srcs.items()}
     skip = set(args.skip.split(","))
     t0 = time.perf_counter()
     sweep = [] if "sweep" in skip else _pairs(
