@@ -215,9 +215,10 @@ def unit_modes(glob: Any, data: Any, plan: Plan, n_iter: int = 30) -> JumpPropos
 
 # ----------------------------------------------------------------------------- host memory
 def check_host_memory(n_units: int, num_chains: int, num_samples: int,
-                      bytes_per_unit_draw: int) -> None:
+                      bytes_per_unit_draw: int, label: str = "unit") -> None:
     """Refuse (exit 2, before sampling) a ``drugbayes.fit`` run whose draws cannot fit in host
-    memory: that path keeps every draw of every unit (``posterior.nc``, ``summary.csv``)."""
+    memory: that path keeps every draw of every unit (``posterior.nc``, ``summary.csv``).
+    ``label`` names a unit in the message (the plan's ``unit_label``)."""
     from ...errors import ConfigError, Issue
 
     need = n_units * num_chains * num_samples * bytes_per_unit_draw
@@ -229,12 +230,12 @@ def check_host_memory(n_units: int, num_chains: int, num_samples: int,
         fit_draws = max(1, int(0.6 * total / (n_units * num_chains * bytes_per_unit_draw)))
         raise ConfigError([Issue(
             "<config>", None, "inference.num_samples", str(num_samples),
-            f"at most {fit_draws} draws per chain for {n_units} curves x {num_chains} chains "
-            f"on this machine: drugbayes.fit keeps every draw of every curve on the host "
-            f"(about {need / 2 ** 30:.0f} GiB, {total / 2 ** 30:.0f} GiB here). Thin "
+            f"at most {fit_draws} draws per chain for {n_units} {label}s x {num_chains} "
+            f"chains on this machine: drugbayes.fit keeps every draw of every {label} on the "
+            f"host (about {need / 2 ** 30:.0f} GiB, {total / 2 ** 30:.0f} GiB here). Thin "
             f"(inference.thinning) or use fewer draws or chains; or call "
             f"drugbayes.inference.blocked.sample(..., keep_draws=False), which keeps "
-            f"only per-curve summaries computed on the device")])
+            f"only per-{label} summaries computed on the device")])
 
 
 # ----------------------------------------------------------------------------- sharding

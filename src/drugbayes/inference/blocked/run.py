@@ -31,7 +31,7 @@ def run(arrays: dict, spec: Any, settings: Any, rng_seed: int) -> InferenceResul
         raise ValueError(f"family {spec.family!r} has no blocked plan")
     plan, host = builder.build(spec, arrays)
     check_host_memory(plan.n_units(host), settings.num_chains, settings.num_samples,
-                      plan.host_bytes_per_unit_draw)
+                      plan.host_bytes_per_unit_draw, plan.unit_label)
     cfg = settings_from(settings)
     fit = sample(plan, host, cfg, seed=rng_seed, shard=settings.screen_shard, summarize=())
     samples = plan.to_sites(fit.globals, fit.units, host)
