@@ -1,4 +1,7 @@
-"""The screen back-end: agreement with NUTS, device summaries, sharding, compilation."""
+"""The screen back-end: device summaries, sharding, compilation, the curve kernels (agreement
+with NUTS: ``tests/test_blocked_contract.py``)."""
+
+from types import SimpleNamespace
 
 import jax
 import jax.numpy as jnp
@@ -6,8 +9,12 @@ import numpy as np
 import pytest
 
 import drugbayes as db
+from drugbayes.curves import LN10
 from drugbayes.errors import ConfigError
+from drugbayes.families.dose_response import blocks
 from drugbayes.inference import screen as sc
+from drugbayes.inference.blocked import device_summary
+from drugbayes.inference.blocked.adaptation import coords_jacobian
 
 TINY = sc.SamplerSettings(num_chains=2, num_warmup=48, num_samples=20)
 
@@ -24,42 +31,6 @@ def _model(grid):
     return sc.ScreenModel.from_spec(_spec(None, "dose_response"), grid.n_exp)
 
 
-def test_agrees_with_nuts():
-    """Same posterior as NUTS on the family's model (small screen, normalised viability).
-
-    Tolerance, in posterior units: for every curve parameter and every hyper-parameter the two
-    posterior means differ by at most 0.25 NUTS posterior sd, and the posterior sds agree
-    within a factor 1.25. With about 1,000 effective draws on each side the Monte Carlo
-    error of a mean is about 0.03 sd, so these bounds catch a wrong target, not noise.
-    Measured when written: at most 0.08 sd apart, sd ratios 0.88-1.07; with the matrix
-    drug-block shift: 0.07 sd, sd ratios 0.89-1.10.
-    """
-    df, _ = db.simulate_dose_response(6, 3, seed=2)
-    common = {"dose_unit": "uM", "response_scale": "fraction", "seed": 1}
-    r = db.fit(df, inference={"method": "screen", "num_chains": 4, "num_warmup": 300,
-                              "num_samples": 400}, **common)
-    ref = db.fit(df, inference={"method": "nuts", "num_chains": 4, "num_warmup": 400,
-                                "num_samples": 600}, **common)
-    a, b = r.inference.samples, ref.inference.samples
-    sites = ["grp_log10_ic50", "grp_log_hill", "grp_logit_bottom", "grp_log_top",
-             "mu_log10_ic50", "mu_log_hill", "mu_logit_bottom", "sigma_curve_log10_ic50",
-             "sigma_curve_log_hill", "sigma_curve_logit_bottom", "sigma_cell_line",
-             "eff_cell_line", "sigma"]
-    worst = {}
-    for k in sites:
-        x = a[k].reshape(-1, *a[k].shape[2:])
-        y = b[k].reshape(-1, *b[k].shape[2:])
-        sd = y.std(0)
-        dmean = np.max(np.abs(x.mean(0) - y.mean(0)) / sd)
-        ratio = x.std(0) / sd
-        worst[k] = (float(dmean), float(ratio.min()), float(ratio.max()))
-    bad = {k: v for k, v in worst.items() if v[0] > 0.25 or v[1] < 0.8 or v[2] > 1.25}
-    assert not bad, bad
-    assert r.diagnostics["checks"]["max_rhat"]["value"] < 1.05
-    s = r.summary()
-    assert set(s.quantity) >= {"log10_ic50", "hill", "auc"}
-
-
 def test_device_summary_matches_arviz():
     from arviz_stats.base import array_stats
 
@@ -70,7 +41,7 @@ def test_device_summary_matches_arviz():
     for t in range(1, n):
         x[:, t] = phi * x[:, t - 1] + rng.standard_normal((c, k))
     x[1] += 0.3  # one chain shifted: R-hat above 1
-    out = {kk: np.asarray(v) for kk, v in sc.device_summary(jnp.asarray(x, jnp.float32)).items()}
+    out = {kk: np.asarray(v) for kk, v in device_summary(jnp.asarray(x, jnp.float32)).items()}
     for j in range(k):
         xj = x[..., j]
         ref_b = float(array_stats.ess(xj, method="bulk", chain_axis=0, draw_axis=1))
@@ -122,14 +93,14 @@ def test_sharded_run_matches_single_device(tiny_grid):
     a1 = np.array(one.info["warmup_acceptance"][:2])
     a2 = np.array(two.info["warmup_acceptance"][:2])
     assert np.allclose(a1, a2, atol=1e-4), (a1, a2)
-    g1, g2 = one.curves["grp_log10_ic50"], two.curves["grp_log10_ic50"]
+    g1, g2 = one.units["grp_log10_ic50"], two.units["grp_log10_ic50"]
     assert g1.shape == g2.shape and np.all(np.isfinite(g2))
     # with the mode jump: the sharded search finds the same modes, and the run is finite
     cfg = sc.SamplerSettings(num_chains=2, num_warmup=12, num_samples=3)
     one = sc.sample_screen(grid, m, cfg, seed=3, progress=False)
     two = sc.sample_screen(grid, m, cfg, seed=3, shard=2, progress=False)
     assert two.info["curves_with_two_modes"] == one.info["curves_with_two_modes"]
-    assert np.all(np.isfinite(two.curves["grp_log10_ic50"]))
+    assert np.all(np.isfinite(two.units["grp_log10_ic50"]))
     assert 0.0 < two.info["accept_jump"] <= 1.0
 
 
@@ -170,11 +141,11 @@ def test_recovers_simulated_screen(tiny_grid):
     m = _model(grid)
     cfg = sc.SamplerSettings(num_chains=2, num_warmup=120, num_samples=100)
     fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
-    med = fit.curve_summary["grp_log10_ic50"]["median"]
+    med = fit.unit_summary["grp_log10_ic50"]["median"]
     err = np.abs(med - truth["log10_ic50"])
     inside = (truth["log10_ic50"] > -2) & (truth["log10_ic50"] < 2)
     assert np.median(err[inside]) < 0.15
-    assert np.all(np.isfinite(fit.curve_summary["grp_log10_ic50"]["ess_bulk"]))
+    assert np.all(np.isfinite(fit.unit_summary["grp_log10_ic50"]["ess_bulk"]))
 
 
 def test_validate_refuses_screen_on_raw_signal(tmp_path, example_config):
@@ -200,7 +171,7 @@ def test_nested_rhat_matches_screen_peers():
     rng = np.random.default_rng(1)
     x = rng.standard_normal((8, 200, 5))
     x[:2] += 0.4  # one superchain shifted
-    dev = np.asarray(sc.device_summary(jnp.asarray(x, jnp.float32), 4)["r_hat_nested"])
+    dev = np.asarray(device_summary(jnp.asarray(x, jnp.float32), 4)["r_hat_nested"])
     ref = convergence({"a": x}, n_super=4, keep_per_parameter=True)
     want = np.asarray(ref["per_parameter"]["a"]["rhat_nested"])
     assert np.allclose(dev, want, atol=2e-3), (dev, want)
@@ -226,7 +197,7 @@ def test_vectorised_diagnostics_path_matches_arviz(monkeypatch):
 def test_fit_refuses_draws_beyond_host_memory(monkeypatch):
     """Too many draws for the host: a clear config error before sampling, not an OOM crash."""
     df, _ = db.simulate_dose_response(3, 2, seed=0)
-    monkeypatch.setattr(sc, "HOST_BYTES_PER_CURVE_DRAW", 10 ** 12)
+    monkeypatch.setattr(sc.ScreenModel, "host_bytes_per_unit_draw", 10 ** 12)
     with pytest.raises(ConfigError) as e:
         db.fit(df, dose_unit="uM", response_scale="fraction",
                inference={"method": "screen", "num_samples": 100})
@@ -242,36 +213,32 @@ RIDGE_Y = [1.05, 1.05, 1.01, 1.08, 1.12, 1.04, 1.02, 0.96, 0.84,
 def _one_curve_problem(n_copies: int, y, mu):
     """Copies of one curve of ``simulate_screen(1000, 300, seed=0)`` (9 doses over [-2, 2],
     2 replicates; ``y`` rounded to 0.01), its globals fixed at the simulation's truth."""
+    from drugbayes.testing import curve_copies, curve_modes
+
     x1 = np.linspace(-2.0, 2.0, 9)
-    y = np.asarray(y, np.float32)
-    P = y.size
-    d = {"x": jnp.broadcast_to(jnp.asarray(np.tile(x1, 2), jnp.float32), (n_copies, 1, P)),
-         "y": jnp.broadcast_to(jnp.asarray(y), (n_copies, 1, P)),
-         "mask": jnp.ones((n_copies, 1, P), bool), "is_zero": jnp.zeros((n_copies, 1, P), bool),
-         "exp": jnp.zeros((n_copies, 1, P), jnp.int32), "present": jnp.ones((n_copies, 1), bool),
-         "n_obs": jnp.full((n_copies, 1), float(P)), "half_range": jnp.array([2.0])}
-    m = _model(sc.simulate_screen(2, 2, seed=0)[0])
-    s = {"mu": jnp.array([mu]), "cell": jnp.zeros(n_copies),
-         "sig": jnp.array([0.5, 0.25, 0.7]), "sigma": jnp.float32(0.05),
-         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
-    jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
+    d, m, s = curve_copies(np.tile(x1, 2), np.asarray(y, np.float32), n_copies, mu)
+    jp = curve_modes(d, m, s)
     return d, m, s, jp
 
 
 def _importance_reference(d, m, s, jp, n_draws: int = 400_000):
     """The curve's posterior by self-normalised importance sampling from the mode-jump
     mixture: draws ``[N, K]`` and weights."""
+    from drugbayes.inference.blocked.mode_jump import JUMP_DF, jump_logq
+
     kj, kz, ku = jax.random.split(jax.random.PRNGKey(3), 3)
-    comp = (jax.random.uniform(kj, (n_draws,)) < jnp.exp(jp["logw"][0, 0, 1])).astype(int)
+    comp = (jax.random.uniform(kj, (n_draws,)) < jnp.exp(jp.logw[0, 0, 1])).astype(int)
     z = jax.random.normal(kz, (n_draws, 4))
-    u = jax.random.chisquare(ku, sc.JUMP_DF, (n_draws,)) / sc.JUMP_DF
-    mean, V, sl = (jp[k][0, 0][comp] for k in ("mean", "V", "sqrt_lam"))
+    u = jax.random.chisquare(ku, JUMP_DF, (n_draws,)) / JUMP_DF
+    mean, V, sl = (v[0, 0][comp] for v in (jp.mean, jp.V, jp.sqrt_lam))
     Gr = (mean + jnp.einsum("nkl,nl->nk", V, z / sl) / jnp.sqrt(u)[:, None])[:, None, :]
-    dr = {k: (jnp.broadcast_to(v[:1], (n_draws,) + v.shape[1:]) if k != "half_range" else v)
-          for k, v in d.items()}
-    jpr = {k: jnp.broadcast_to(v[:1], (n_draws,) + v.shape[1:]) for k, v in jp.items()}
-    logw = (sc._curve_logp(Gr, {**s, "cell": jnp.zeros(n_draws)}, dr, m)
-            - sc._jump_logq(Gr, jpr))[:, 0]
+    dr = d._replace(**{k: jnp.broadcast_to(v[:1], (n_draws,) + v.shape[1:])
+                       for k, v in d._asdict().items()
+                       if k not in ("half_range", "n_wells", "priors")})
+    jpr = jax.tree_util.tree_map(lambda v: jnp.broadcast_to(v[:1], (n_draws,) + v.shape[1:]),
+                                 jp)
+    logw = (m.unit_logp(Gr, s._replace(cell_effect=jnp.zeros(n_draws)), dr)
+            - jump_logq(Gr, jpr))[:, 0]
     return np.asarray(Gr[:, 0]), np.asarray(jax.nn.softmax(logw))
 
 
@@ -305,16 +272,16 @@ def test_mode_jump_targets_the_curve_posterior(kernel):
     out of the acceptance ratio fails, and so does the top-dose coordinates' Jacobian term."""
     n = 256
     d, m, s, jp = _one_curve_problem(n, TWO_MODE_Y, [1.38, 0.44, -2.11])
-    assert bool(jp["two"].all())
-    gap = float(jnp.abs(jp["mean"][0, 0, 0, 0] - jp["mean"][0, 0, 1, 0]))
+    assert bool(jp.two.all())
+    gap = float(jnp.abs(jp.mean[0, 0, 0, 0] - jp.mean[0, 0, 1, 0]))
     assert 0.5 < gap < 0.7, gap
     G_ref, w = _importance_reference(d, m, s, jp)
     assert 1.0 / np.sum(w ** 2) > 40_000  # the importance sampler is efficient
     ref_mean = w @ G_ref
     ref_sd = np.sqrt(w @ (G_ref - ref_mean) ** 2)
     ref_upper = float(w @ (G_ref[:, 0] > 1.8))
-    low = int(jnp.argmin(jp["mean"][0, 0, :, 0]))
-    G0 = jnp.broadcast_to(jp["mean"][:, :, low], (n, 1, 4))
+    low = int(jnp.argmin(jp.mean[0, 0, :, 0]))
+    G0 = jnp.broadcast_to(jp.mean[:, :, low], (n, 1, 4))
     # local HMC moves between the modes slowly: it gets a longer run
     n_steps = 400 if kernel == "jump" else 2000
     x = _run_curve_kernel(kernel, d, m, s, jp, G0, n_steps)[n_steps // 4:].reshape(-1, 4)
@@ -365,12 +332,14 @@ def test_top_dose_coordinates_round_trip_with_unit_jacobian():
     G = G.at[0, 0].set(jnp.array([-4.0, 1.5, 3.0, 0.0])).at[0, 1].set(
         jnp.array([5.0, -1.0, -4.0, 0.0]))
     xt = jnp.asarray(rng.uniform(1.0, 2.5, (64, 3)), jnp.float32)
-    back = sc._from_top(sc._to_top(G, xt), xt)
+    back = blocks.from_top(blocks.to_top(G, xt), xt)
     assert np.all(np.isfinite(np.asarray(back)))
     np.testing.assert_allclose(np.asarray(back), np.asarray(G), atol=2e-3)
-    Z = sc._to_top(G, xt)
-    logdet = np.linalg.slogdet(np.asarray(sc._top_jacobian(Z, xt), np.float64))[1]
-    np.testing.assert_allclose(logdet, -np.asarray(Z[..., 1]) - np.log(sc.LN10), atol=1e-3)
+    Z = blocks.to_top(G, xt)
+    plan = _model(sc.simulate_screen(2, 2, seed=0)[0])
+    jac = coords_jacobian(plan, Z, SimpleNamespace(x_top=xt))
+    logdet = np.linalg.slogdet(np.asarray(jac, np.float64))[1]
+    np.testing.assert_allclose(logdet, -np.asarray(Z[..., 1]) - np.log(LN10), atol=1e-3)
 
 
 def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
@@ -388,7 +357,7 @@ def test_top_dose_coordinates_mix_a_curve_beyond_the_top_dose():
 
     n = 256
     d, m, s, jp = _one_curve_problem(n, SLOW_Y, [1.04, 0.45, -2.16])
-    G0 = jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4))
+    G0 = jnp.broadcast_to(jp.mean[:, :, 0], (n, 1, 4))
     tau, sd = {}, {}
     for kernel in ("hmc", "hmc-top"):
         x = _run_curve_kernel(kernel, d, m, s, jp, G0, 1200)[200:, :, 0]

@@ -57,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
         fit = sc.sample_screen(g, m, cfg, seed=seed, summarize=("grp_log10_ic50",),
                                progress=False)
         wall = time.perf_counter() - t0
-        mu = fit.globals["mu"]  # [chain, draw, D, 3]
+        mu = np.stack([fit.globals[k] for k in ("mu_log10_ic50", "mu_log_hill",
+                                                 "mu_logit_bottom")], -1)  # [chain, draw, D, 3]
         for j, drug in enumerate(DRUGS):
             for k, name in enumerate(("mu_log10_ic50", "mu_log_hill", "mu_logit_bottom")):
                 c = convergence({name: mu[..., j, k]})

@@ -29,7 +29,7 @@ import numpy as np
 from benchmarks._common import git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
-from drugbayes.testing import curve_chain, one_curve_problem
+from drugbayes.testing import curve_chain, curve_modes, one_curve_problem
 
 OUT = results_dir("sampler")
 CURVE = (23, 270)
@@ -39,7 +39,7 @@ CHECK_SWEEPS = (10, 30, 100, 300, 1000, 2000)
 
 def ridge_escape(grid: sc.ScreenGrid, truth: dict, n: int = 512, n_sweeps: int = 3000) -> dict:
     d, m, s = one_curve_problem(grid, truth, CURVE, n)
-    jp = sc._curve_modes({k: v[None] for k, v in s.items()}, d, m)
+    jp = curve_modes(d, m, s)
     G0 = jnp.broadcast_to(jnp.asarray(RIDGE_START, jnp.float32), (n, 1, 4))
     out = {}
     for jump in (False, True):
@@ -64,7 +64,7 @@ def whole_sampler() -> list[dict]:
         cfg = sc.SamplerSettings(num_chains=8, num_warmup=120, num_samples=120,
                                  keep_draws=False, mode_jump=jump)
         fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
-        e = fit.curve_summary["grp_log10_ic50"]["ess_bulk"]
+        e = fit.unit_summary["grp_log10_ic50"]["ess_bulk"]
         rows.append({"mode_jump": jump, "total_s": fit.timings["total"],
                      "warmup_s": fit.timings["warmup"], "sampling_s": fit.timings["sampling"],
                      "ess_bulk_min": float(e.min()), "ess_bulk_q01": float(np.quantile(e, 0.01)),

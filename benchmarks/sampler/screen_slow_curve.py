@@ -30,7 +30,9 @@ import numpy as np
 from benchmarks._common import git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.api import _spec
 from drugbayes.inference import screen as sc
-from drugbayes.testing import autocorrelation, curve_chain, one_curve_problem
+from drugbayes.inference.blocked import driver
+from drugbayes.inference.blocked import mode_jump as mj
+from drugbayes.testing import autocorrelation, curve_chain, curve_modes, one_curve_problem
 
 OUT = results_dir("sampler")
 CURVE = (419, 19)
@@ -43,16 +45,16 @@ def main(argv: list[str] | None = None) -> None:
     n = 256
     d, m, s = one_curve_problem(grid, truth, CURVE, n)
     rows = []
-    default = sc.JUMP_INFLATE
+    default = mj.JUMP_INFLATE
     try:
         for infl, jump, top in ((default, False, False), (default, True, False),
                                 (2.0, True, False), (3.0, True, False), (default, False, True),
                                 (default, True, True)):
-            sc.JUMP_INFLATE = infl
-            sc._curve_modes.clear_cache()  # the scale is read when the search is traced
-            jp = sc._curve_modes({name: v[None] for name, v in s.items()}, d, m)
+            mj.JUMP_INFLATE = infl
+            driver.unit_modes.clear_cache()  # the scale is read when the search is traced
+            jp = curve_modes(d, m, s)
             dr, acc = curve_chain(d, m, s, jp, jump,
-                                  jnp.broadcast_to(jp["mean"][:, :, 0], (n, 1, 4)), 1500,
+                                  jnp.broadcast_to(jp.mean[:, :, 0], (n, 1, 4)), 1500,
                                   top=top)
             x = np.asarray(dr[300:, :, 0])
             rho = autocorrelation(x, 99)
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> None:
                          "accept_jump": float(np.mean(acc)) if jump else None})
             print(rows[-1], flush=True)
     finally:
-        sc.JUMP_INFLATE = default
+        mj.JUMP_INFLATE = default
     whole = whole_sampler(grid)
     commit = git_commit()
     res = {"timestamp": utc_timestamp(), "commit": commit,
@@ -106,7 +108,7 @@ def whole_sampler(grid: sc.ScreenGrid) -> list[dict]:
         cfg = sc.SamplerSettings(num_chains=8, num_warmup=120, num_samples=120,
                                  keep_draws=False, top_dose_coords=top)
         fit = sc.sample_screen(grid, m, cfg, seed=0, progress=False)
-        summ = fit.curve_summary["grp_log10_ic50"]
+        summ = fit.unit_summary["grp_log10_ic50"]
         b, tl = summ["ess_bulk"][grid.present], summ["ess_tail"][grid.present]
         c, d = np.unravel_index(np.nanargmin(np.where(grid.present, summ["ess_bulk"], np.inf)),
                                 grid.present.shape)

@@ -54,7 +54,7 @@ def shape_for(n: int) -> tuple[int, int]:
     return max(2, n // n_drug), n_drug
 
 
-def worst_curves(chains: list[dict], s: dict, truth: dict, adapt: dict | None) -> list[dict]:
+def worst_curves(chains: list[dict], s: dict, truth: dict, adapt) -> list[dict]:
     """The sampler's slowest curves (``info["worst_curves"]``: lowest bulk ESS, lowest tail
     ESS, highest (nested) R-hat of log10 IC50, each chain's mean, sd and range) with their
     true parameters, their summaries and each chain's final step size, so that a run that
@@ -67,7 +67,7 @@ def worst_curves(chains: list[dict], s: dict, truth: dict, adapt: dict | None) -
                "drug_mean_truth": [float(v) for v in truth["mu"][d]]}
         rec.update({k: float(v[c, d]) for k, v in s.items()})
         if adapt is not None:
-            bar = np.asarray(adapt["da"]["bar"][:, c, d])
+            bar = np.asarray(adapt.unit_da.bar[:, c, d])
             rec["step_size_per_chain"] = [round(float(v), 4) for v in np.exp(bar)]
         out.append(rec)
     return out
@@ -92,12 +92,14 @@ def run_screen(grid, args, truth: dict | None = None) -> tuple[dict, dict]:
     per_warm = max(0.0, (tm["warmup"] - tm["first_chunk"]) / 11)
     tm["compile"] = max(0.0, tm["first_chunk"] - per_warm)
     tm["total"] = wall
-    s = fit.curve_summary["grp_log10_ic50"]
+    s = fit.unit_summary["grp_log10_ic50"]
     pres = grid.present
     g = fit.globals
-    hyper = {"mu_log10_ic50": g["mu"][..., 0], "mu_log_hill": g["mu"][..., 1],
-             "mu_logit_bottom": g["mu"][..., 2], "sigma_cell_line": g["sigma_cell"],
-             "eff_cell_line": g["cell"], "sigma_curve": g["sig"], "sigma": g["sigma"]}
+    hyper = {k: g[k] for k in ("mu_log10_ic50", "mu_log_hill", "mu_logit_bottom",
+                               "sigma_cell_line", "eff_cell_line")}
+    hyper["sigma_curve"] = np.stack([g[f"sigma_curve_{k}"] for k in
+                                     ("log10_ic50", "log_hill", "logit_bottom")], -1)
+    hyper["sigma"] = g["sigma"]
     conv_h = convergence(hyper)
     ic50 = {"min_ess_bulk": float(np.min(s["ess_bulk"][pres])),
             "min_ess_tail": float(np.min(s["ess_tail"][pres])),

@@ -3,10 +3,10 @@
 Helpers that both ``tests/`` and ``benchmarks/`` use live here, so that the tests never import
 from ``benchmarks/``:
 
-- **one-curve chains of the screen back-end** (``one_curve_problem``, ``curve_chain``,
-  ``autocorrelation``): the curve block of the screen sampler run alone, with the globals
-  fixed, to measure how a kernel (curve HMC, mode jump, top-dose coordinates) mixes on one
-  curve;
+- **one-curve chains of the screen back-end** (``one_curve_problem``, ``curve_copies``,
+  ``curve_modes``, ``curve_chain``, ``autocorrelation``): the curve block of the screen
+  sampler run alone, with the globals fixed, to measure how a kernel (curve HMC, mode jump,
+  top-dose coordinates) mixes on one curve;
 - **convergence diagnostics in numpy** (``convergence``, ``superchain_ids``,
   ``check_convergence_against_arviz_stats``): bulk / tail ESS, rank R-hat and nested R-hat
   vectorised over parameters, equal to ``arviz_stats`` to rounding; the reference for the
@@ -15,8 +15,8 @@ from ``benchmarks/``:
   ``synergyfinder_reference``, ``block_grids``): readers of the real combination data in
   ``../shared/data/combination_mathews_griner/``.
 
-This module is not part of the modelling API; the screen back-end's internals are reached
-through ``sc`` (``drugbayes.inference.screen``) only.
+This module is not part of the modelling API; it reaches into the blocked engine
+(``drugbayes.inference.blocked``) and the dose-response plan.
 """
 
 from __future__ import annotations
@@ -34,7 +34,14 @@ from scipy import fft as sp_fft
 from scipy import special
 
 from drugbayes import api
+from drugbayes.families.dose_response.blocks import Globals, GridData
+from drugbayes.families.dose_response.grid import top_doses
 from drugbayes.inference import screen as sc
+from drugbayes.inference.blocked.adaptation import coords_precision, unit_precision
+from drugbayes.inference.blocked.driver import unit_modes, unit_step
+from drugbayes.inference.blocked.kernels import da_init, metric_from_precision
+from drugbayes.inference.blocked.mode_jump import JumpProposal, mode_jump
+from drugbayes.inference.blocked.plan import Adaptation, ChainState
 
 MATHEWS_GRINER_FILE = "mathews_griner_TMD8_ibrutinib_combos.csv"
 SYNERGYFINDER_REFERENCE_FILE = "synergyfinder_vignette_reference.csv"
@@ -42,7 +49,7 @@ SYNERGYFINDER_REFERENCE_FILE = "synergyfinder_vignette_reference.csv"
 
 # ============================================================================= one-curve chains
 def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
-                      n: int) -> tuple[dict, sc.ScreenModel, dict]:
+                      n: int) -> tuple[GridData, sc.ScreenModel, Globals]:
     """``n`` copies of one curve of a simulated screen, globals fixed at the truth.
 
     Parameters
@@ -57,27 +64,60 @@ def one_curve_problem(grid: sc.ScreenGrid, truth: dict, curve: tuple[int, int],
     Returns
     -------
     tuple
-        The data dict of a ``[n, 1, P]`` grid, the model and the global state for the curve
+        The data of a ``[n, 1, P]`` grid, the dose-response plan and the globals for the curve
         kernels (the cell-line effect folded into the drug mean).
     """
     c0, d0 = curve
-    P = grid.y.shape[2]
-    d = {"x": jnp.broadcast_to(jnp.asarray(grid.x[c0, d0]), (n, 1, P)),
-         "y": jnp.broadcast_to(jnp.asarray(grid.y[c0, d0]), (n, 1, P)),
-         "mask": jnp.ones((n, 1, P), bool), "is_zero": jnp.zeros((n, 1, P), bool),
-         "exp": jnp.zeros((n, 1, P), jnp.int32), "present": jnp.ones((n, 1), bool),
-         "n_obs": jnp.full((n, 1), float(P)), "half_range": jnp.array([2.0])}
-    m = sc.ScreenModel.from_spec(api._spec(None, "dose_response"), 1)
     mu = np.array(truth["mu"][d0], np.float32)
     mu[0] += truth["cell"][c0]
-    s = {"mu": jnp.asarray(mu[None]), "cell": jnp.zeros(n),
-         "sig": jnp.asarray(truth["sig"], jnp.float32), "sigma": jnp.float32(truth["sigma"]),
-         "sigma_cell": jnp.float32(0.4), "exp": jnp.zeros(1)}
+    return curve_copies(grid.x[c0, d0], grid.y[c0, d0], n, mu, truth["sig"], truth["sigma"])
+
+
+def curve_copies(x: Any, y: Any, n: int, mu: Any, sig: Sequence[float] = (0.5, 0.25, 0.7),
+                 sigma: float = 0.05) -> tuple[GridData, sc.ScreenModel, Globals]:
+    """``n`` copies of one curve as a ``[n, 1, P]`` grid of the dose-response plan.
+
+    Parameters
+    ----------
+    x, y : array ``[P]``
+        Centred log10 doses and responses of the curve.
+    n : int
+        Number of copies (chains).
+    mu : array ``[3]``
+        Drug means of log10 IC50 (the cell-line effect folded in), log Hill, logit bottom.
+    sig : sequence of float
+        Curve-level sds.
+    sigma : float
+        Well noise. (The cell-line scale is 0.4; it plays no part in the curve kernels.)
+
+    Returns
+    -------
+    tuple
+        The grid data, the plan (default priors) and the globals.
+    """
+    P = len(y)
+    shape = (n, 1, P)
+    xx = jnp.broadcast_to(jnp.asarray(x, jnp.float32), shape)
+    mask, is_zero = jnp.ones(shape, bool), jnp.zeros(shape, bool)
+    m = sc.ScreenModel.from_spec(api._spec(None, "dose_response"), 1)
+    d = GridData(x=xx, y=jnp.broadcast_to(jnp.asarray(y, jnp.float32), shape), mask=mask,
+                 is_zero=is_zero, exp=jnp.zeros(shape, jnp.int32),
+                 present=jnp.ones((n, 1), bool), cell_valid=jnp.ones(n, bool),
+                 half_range=jnp.array([2.0]), x_top=jnp.asarray(top_doses(xx, mask, is_zero)),
+                 n_wells=jnp.float32(n * P), priors=m.prior_values())
+    s = Globals(drug_mean=jnp.asarray(np.asarray(mu, np.float32)[None]),
+                cell_effect=jnp.zeros(n), curve_sd=jnp.asarray(sig, jnp.float32),
+                cell_sd=jnp.float32(0.4), noise_sd=jnp.float32(sigma), exp_effect=jnp.zeros(1))
     return d, m, s
 
 
-def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0: jax.Array,
-                n_sweeps: int, seed: int = 0, hmc: bool = True,
+def curve_modes(d: GridData, m: sc.ScreenModel, s: Globals) -> JumpProposal:
+    """The mode-jump proposal of every copy of a curve, given the fixed globals."""
+    return unit_modes(jax.tree_util.tree_map(lambda v: v[None], s), d, m)
+
+
+def curve_chain(d: GridData, m: sc.ScreenModel, s: Globals, jp: JumpProposal, jump: bool,
+                G0: jax.Array, n_sweeps: int, seed: int = 0, hmc: bool = True,
                 top: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Chains of the curve block alone (globals fixed).
 
@@ -87,10 +127,10 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0: j
 
     Parameters
     ----------
-    d, m, s : dict, ScreenModel, dict
-        Data, model and global state (``one_curve_problem``).
-    jp : dict
-        The curve modes (``sc._curve_modes``).
+    d, m, s : GridData, DoseResponsePlan, Globals
+        Data, plan and globals (``one_curve_problem``, ``curve_copies``).
+    jp : JumpProposal
+        The curve modes (``curve_modes``).
     jump, hmc, top : bool
         Which kernels run, and in which coordinates.
     G0 : jax.Array
@@ -105,30 +145,25 @@ def curve_chain(d: dict, m: sc.ScreenModel, s: dict, jp: dict, jump: bool, G0: j
         ``[sweep, chain]``.
     """
     n = G0.shape[0]
-    Gm = jp["mean"][:, :, 0]
-    _, scale = sc._locs(s, m)
-    P = sc._fisher(Gm, {**s, "G": Gm}, d, m) + jnp.eye(4) / scale ** 2
-    xt = jnp.asarray(sc._top_doses(d["x"], d["mask"], d["is_zero"]))
+    Gm = jp.mean[:, :, 0]
+    _, P = unit_precision(m, Gm, s, d)
     if top:
-        P = sc._top_precision(P, Gm, xt)
-    S = sc._metric_from_precision(P)
-    da = sc._da_init(jnp.full((n, 1), np.log(0.7), jnp.float32))
-    dd = {**d, "x_top": xt}
+        P = coords_precision(m, P, Gm, d)
+    S = metric_from_precision(P)
+    ad = Adaptation(S, da_init(jnp.full((n, 1), np.log(0.7), jnp.float32)), None)
 
     @jax.jit
     def run(key, G):
         def body(G, k):
             k1, k2 = jax.random.split(k)
-            st = {**s, "G": G}
-            lp = sc._curve_logp(G, st, d, m)
+            lp = m.unit_logp(G, s, d)
             if hmc:
-                st, _, _, lp = sc._curve_hmc(k1, st, {"S": S, "da": da}, dd, m, 10,
-                                             jnp.asarray(False), 0.8, top)
-                G = st["G"]
+                st, _, _, lp = unit_step(k1, ChainState(G, s), ad, d, m, 10,
+                                         jnp.asarray(False), 0.8, top)
+                G = st.units
             acc = jnp.zeros(G.shape[:2])
             if jump:
-                st, acc = sc._curve_jump(k2, {**st, "G": G}, lp, jp, d, m)
-                G = st["G"]
+                G, acc = mode_jump(k2, G, lp, jp, lambda x: m.unit_logp(x, s, d), d.present)
             return G, (G[:, 0], acc[:, 0])
 
         return jax.lax.scan(body, G, jax.random.split(key, n_sweeps))[1]

@@ -123,6 +123,9 @@ class Family:
         ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
         arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
         ``mice_per_arm``, ``response_scale``, ``seed``) and a line describing the table.
+    blocks : PlanBuilder, optional
+        The family's plan for the blocked back-end (``inference.method = "screen"``; see
+        :mod:`drugbayes.inference.blocked.plan`).
     """
 
     name: str
@@ -152,6 +155,7 @@ class Family:
     default_preset: str = ""
     data_keys: tuple[str, ...] = ()
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
+    blocks: Any | None = None
 
     @classmethod
     def assemble(cls, namespace: Mapping[str, Any], **given: Any) -> Family:

@@ -1,7 +1,8 @@
 """What the screen back-end can fit (asked through the back-end registry).
 
-The screen back-end fits the ``dose_response`` model with normalised viability, Normal wells
-and at least 2 cell lines and 2 drugs.
+The screen (blocked) back-end fits the families that register a blocked plan
+(``Family.blocks``); the plan says what it cannot fit (for ``dose_response``: raw plate
+signal, Student-t wells, fewer than 2 cell lines or drugs).
 """
 
 from __future__ import annotations
@@ -26,18 +27,11 @@ def screen_problems(spec: Any, arrays: dict | None) -> list[tuple[str, str, str]
     list of (what, its value, what the screen needs)
         Empty where the screen can fit it.
     """
-    problems: list[tuple[str, str, str]] = []
-    if spec.family != "dose_response" or arrays is None:
-        problems.append(("model.family", spec.family, "dose_response (the screen back-end "
-                         "fits the dose-response model only)"))
-        return problems
-    if arrays["raw"]:
-        problems.append(("data.response_scale", "raw", "normalised viability (raw plate "
-                         "signal needs method nuts, svi or map)"))
-    if spec.options.likelihood != "normal":
-        problems.append(("model.options.likelihood", spec.options.likelihood,
-                         "normal (Student-t wells need method nuts, svi or map)"))
-    if arrays["n_cell"] < 2 or arrays["n_drug"] < 2:
-        problems.append(("data", f"{arrays['n_cell']} cell line(s) x {arrays['n_drug']} "
-                         "drug(s)", "at least 2 cell lines and 2 drugs (a screen)"))
-    return problems
+    from ..families import REGISTRY
+
+    fam = REGISTRY.get(spec.family)
+    if fam is None or fam.blocks is None or arrays is None:
+        with_plan = [name for name, f in REGISTRY.items() if f.blocks is not None]
+        return [("model.family", spec.family, f"{' or '.join(with_plan)} (the screen "
+                 "back-end fits the families with a blocked plan only)")]
+    return list(fam.blocks.problems(spec, arrays))

@@ -2,13 +2,16 @@
 
 The package: :mod:`.spec` (options, priors), :mod:`.data` (model arrays and data summaries),
 :mod:`.model` (prior terms, latents, likelihood), :mod:`.derived` (derived quantities, labelled
-posterior), :mod:`.summary`, :mod:`.plots`, :mod:`.simulate`. This module assembles
+posterior), :mod:`.summary`, :mod:`.plots`, :mod:`.simulate`, :mod:`.grid` (the screen layout) and
+:mod:`.blocks` (the posterior in blocks for the blocked back-end). This module assembles
 :data:`FAMILY`.
 """
 
 from __future__ import annotations
 
+from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
+from . import blocks
 from .data import arrays, contract_data, describe, extra_sites, informed_groups, prepare
 from .derived import QUANTITY_UNITS, derived, observed, posterior_dims
 from .model import init_values, latents, likelihood, model, prior_terms
@@ -38,6 +41,8 @@ FAMILY = Family.assemble(
     headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
     default_preset="dose_response/hier_4pl",
     data_keys=("dose_unit", "response_scale", "min_doses"),
+    blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
+                       contract_data=blocks.contract_data),
 )
 
 __all__ = ["FAMILY", "QUANTITY_UNITS", "arrays", "contract_data", "derived", "describe",

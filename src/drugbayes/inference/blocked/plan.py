@@ -1,0 +1,209 @@
+"""What a plan tells the blocked engine, and the engine's typed states.
+
+A **plan** describes one family's posterior in blocks, in the family's package (e.g.
+:mod:`drugbayes.families.dose_response.blocks`); its densities call the family's own
+``likelihood`` and prior terms. The engine (:mod:`.driver`) knows blocks, not what they mean:
+
+- **unit blocks**: one small block of ``k`` coordinates per unit (a curve, a mouse, ...), all
+  units conditionally independent given the globals, laid out as an array ``[*U, k]`` (``U``
+  the unit axes; the first one may be sharded over devices). The engine moves all units at
+  once by batched HMC (:func:`.kernels.block_hmc`), each with its own step size and ``k x k``
+  metric (the plan's curvature: Fisher information plus prior precision), optionally in the
+  plan's own coordinates, then by the mode jump (:mod:`.mode_jump`);
+- **global blocks**: the plan's updates of everything else given the units, in order: exact
+  conditional (conjugate) updates where they exist, HMC otherwise (built from
+  :func:`.kernels.block_hmc` and :func:`.kernels.tree_hmc`);
+- **records**: what each sweep keeps, under the family's site names, and how unit draws map
+  back to the family's sites.
+
+A plan must be hashable (it is a static argument of the compiled sweep): a frozen dataclass
+whose compared fields fix the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol
+
+from .kernels import DualAveraging
+
+Array = Any
+
+
+class ChainState(NamedTuple):
+    """The state of one chain (leading chain axis when batched).
+
+    Attributes
+    ----------
+    units : array ``[*U, k]``
+        Every unit block's coordinates (in the plan's natural coordinates).
+    glob : pytree
+        The plan's global parameters (its own typed state).
+    """
+
+    units: Array
+    glob: Any
+
+
+class Adaptation(NamedTuple):
+    """Tuning of one chain: the unit blocks' metrics and step sizes, and the plan's own.
+
+    Attributes
+    ----------
+    unit_metric : array ``[*U, k, k]``
+        A square root of each unit's covariance metric (in the coordinates the unit HMC uses).
+    unit_da : DualAveraging
+        Each unit's step size ``[*U]``.
+    plan : pytree
+        The plan's adaptation state (its global blocks' metrics and step sizes).
+    """
+
+    unit_metric: Array
+    unit_da: DualAveraging
+    plan: Any
+
+
+class Plan(Protocol):
+    """A family's posterior in blocks (see the module docstring).
+
+    Attributes
+    ----------
+    k : int
+        Coordinates per unit.
+    unit_sites : tuple of str
+        The family's site name of each unit coordinate (``k`` names).
+    unit_label : str
+        What a unit is (``"curve"``): names the engine's statistics (``accept_curve``,
+        ``curves_with_two_modes``, ``worst_curves``).
+    unit_axes : tuple of str
+        Names of the unit axes ``U`` (``("cell", "drug")``).
+    host_bytes_per_unit_draw : int
+        Host memory per unit draw of a full fit (draws and derived quantities), for the
+        engine's host-memory guard.
+    """
+
+    # read-only members: a plan may give them as class attributes or properties
+    @property
+    def k(self) -> int: ...
+
+    @property
+    def unit_sites(self) -> tuple[str, ...]: ...
+
+    @property
+    def unit_label(self) -> str: ...
+
+    @property
+    def unit_axes(self) -> tuple[str, ...]: ...
+
+    @property
+    def host_bytes_per_unit_draw(self) -> int: ...
+
+    # --- data and start -----------------------------------------------------------------
+    def device_data(self, host: Any) -> Any:
+        """The data pytree the densities read (numpy leaves; the engine moves it)."""
+
+    def sharded_data(self) -> tuple[str, ...]:
+        """Fields of the data pytree with the first unit axis leading (sharded)."""
+
+    def sharded_state(self) -> tuple[str, ...]:
+        """Field names, in the plan's global state and adaptation state, of leaves whose
+        first axis after the chain axis is the first unit axis (sharded)."""
+
+    def pad_units(self, host: Any, multiple: int) -> Any:
+        """The host data with absent units appended so the first unit axis divides
+        ``multiple``."""
+
+    def initial_state(self, host: Any, num_chains: int, seed: int) -> ChainState:
+        """Start of every chain (numpy, leading chain axis)."""
+
+    def initial_adaptation(self, state: ChainState) -> Any:
+        """The plan's adaptation state at the start (numpy, leading chain axis)."""
+
+    def active(self, data: Any) -> Array:
+        """Units that exist ``[*U]``."""
+
+    def n_units(self, host: Any) -> int:
+        """The number of units that exist (host data)."""
+
+    def to_sites(self, globals_: dict, units: dict, host: Any) -> dict:
+        """Draws under the family's site names, from the records of the globals and the unit
+        draws ``[chain, draw, *U]`` (in the family's own order of units)."""
+
+    # --- unit blocks --------------------------------------------------------------------
+    def unit_logp(self, x: Array, glob: Any, data: Any) -> Array:
+        """Log density ``[*U]`` of each unit's coordinates ``x [*U, k]`` given the globals
+        (likelihood of its data plus its conditional prior)."""
+
+    def unit_fisher(self, x: Array, glob: Any, data: Any) -> Array:
+        """Fisher information of each unit's data ``[*U, k, k]`` at ``x``."""
+
+    def unit_prior_scale(self, glob: Any, data: Any) -> Array:
+        """The sd of each unit coordinate's conditional prior (broadcasts to ``[*U, k]``)."""
+
+    def to_coords(self, x: Array, data: Any) -> Array:
+        """The unit HMC's coordinates ``z`` of ``x`` (a bijection)."""
+
+    def from_coords(self, z: Array, data: Any) -> Array:
+        """Inverse of :meth:`to_coords`."""
+
+    def coords_log_det(self, z: Array) -> Array:
+        """``log |det dx/dz|`` per unit ``[*U]``, up to a constant."""
+
+    def mode_starts(self, glob: Any, data: Any) -> Array:
+        """Starts ``[n_start, *U, k]`` of the mode search, given the chain-averaged
+        globals."""
+
+    # --- global blocks ------------------------------------------------------------------
+    def global_blocks(self) -> tuple[str, ...]:
+        """Names of the global blocks, in the order of a sweep."""
+
+    def global_step(self, name: str, key: Array, state: ChainState, adapt: Any, data: Any,
+                    warm: Array, settings: Any) -> tuple[ChainState, Any, Array | None]:
+        """One update of global block ``name``: the new state and plan adaptation state, and
+        its acceptance rate (None for an exact conditional draw)."""
+
+    def refresh_metrics(self, state: ChainState, adapt: Any, fisher: Array, precision: Array,
+                        data: Any) -> Any:
+        """The plan's metrics from the chains' states (leading chain axis on ``state``,
+        ``adapt``, the units' Fisher information ``fisher`` and, added to it, their prior
+        precision ``precision``)."""
+
+    def restart_adaptation(self, adapt: Any) -> Any:
+        """The plan's step sizes restarted after a metric change (one chain)."""
+
+    def describe(self, host: Any) -> dict:
+        """Facts about the layout for the fit's ``info`` (e.g. ``grid_shape``)."""
+
+    # --- records ------------------------------------------------------------------------
+    def record(self, glob: Any) -> dict[str, Array]:
+        """What a sweep keeps of the globals, under the family's site names."""
+
+    def gradient_passes(self, settings: Any) -> tuple[int, str]:
+        """Gradient or log-density passes over all the data per chain and sweep, and a
+        note of how they are counted."""
+
+
+
+
+class PlanBuilder(NamedTuple):
+    """What a family registers for the blocked back-end (``Family.blocks``).
+
+    Attributes
+    ----------
+    build : callable
+        ``build(spec, arrays) -> (plan, host)``: the plan of a spec and the plan's host data
+        from the family's model arrays.
+    problems : callable
+        ``problems(spec, arrays) -> [(what, its value, what the plan needs), ...]``: why the
+        plan cannot fit this model and data (empty where it can).
+    contract_data : callable
+        ``contract_data(seed) -> (table, data options)``: a small simulated problem on which
+        the blocked back-end must agree with NUTS (``tests/test_blocked_contract.py``).
+    """
+
+    build: Callable[..., tuple[Plan, Any]]
+    problems: Callable[..., list[tuple[str, str, str]]]
+    contract_data: Callable[..., tuple[Any, dict]]
+
+
+__all__ = ["Adaptation", "ChainState", "DualAveraging", "Plan", "PlanBuilder"]
