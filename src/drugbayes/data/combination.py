@@ -18,7 +18,7 @@ from ..io import TableSource
 from .checks import IssueCollector, numeric, text
 from .fields import DosedData, DoseScale, Levels
 from .schemas import Schema
-from .validate import ValidatedTable
+from .validate import ValidatedTable, WellTableOptions
 
 COMBINATION = Schema(
     kind="combination",
@@ -47,16 +47,8 @@ class CombinationTable(ValidatedTable):
     """
 
 
-def validate_combination(
-    df: pd.DataFrame,
-    source: TableSource,
-    *,
-    dose_unit: str = "M",
-    response_scale: str = "fraction",
-    missing: str = "drop",
-    min_doses: int = 3,
-    column_names: dict[str, str] | None = None,
-) -> CombinationTable:
+def validate_combination(df: pd.DataFrame, source: TableSource,
+                         opts: WellTableOptions | None = None) -> CombinationTable:
     """Validate a combination table (canonical column names), reporting every problem at once.
 
     Checks: required and unknown columns; doses numeric, >= 0 and present; cell line and drug
@@ -68,23 +60,21 @@ def validate_combination(
 
     Parameters
     ----------
-    df : DataFrame
-        Output of :func:`drugbayes.io.read_table`.
-    source : TableSource
-    dose_unit : {"M", "mM", "uM", "nM", "pM"}
-    response_scale : {"fraction", "percent"}
-        Viability normalised to untreated wells (``raw`` signal is not supported here).
-    missing : {"drop", "error"}
-    min_doses : int
-        Fewest distinct positive monotherapy doses per drug and matrix.
-    column_names : dict, optional
-        Canonical -> the file's column name, to name columns as the user knows them.
+    df, source : DataFrame, TableSource
+        The table and where it came from (:func:`drugbayes.io.read_table`).
+    opts : WellTableOptions, optional
+        Dose unit, response scale (``fraction`` or ``percent``: viability normalised to
+        untreated wells; ``raw`` signal is not supported here), missing responses, fewest
+        distinct positive monotherapy doses per drug and matrix, column names.
 
     Raises
     ------
     DataValidationError
         With every problem found (line numbers count the CSV header as line 1).
     """
+    opts = opts or WellTableOptions()
+    dose_unit, response_scale, missing = opts.dose_unit, opts.response_scale, opts.missing
+    min_doses, column_names = opts.min_doses, opts.column_names
     chk = IssueCollector(source, COMBINATION.known, column_names)
     add = chk.add
     header_line = 1 if source.line_offset else None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .fields import DosedData, DoseScale, Levels
-from .validate import ValidatedTable
+from .validate import ValidatedTable, WellTableOptions
 
 
 @dataclass
@@ -185,9 +185,7 @@ def prepare_wells(table, data_cfg, validate: Callable, encode: Callable) -> tupl
     from ..io import read_table
 
     df, src = read_table(table, data_cfg.columns)
-    vt = validate(df, src, dose_unit=data_cfg.dose_unit, response_scale=data_cfg.response_scale,
-                  missing=data_cfg.missing, min_doses=data_cfg.min_doses,
-                  column_names=data_cfg.columns)
+    vt = validate(df, src, WellTableOptions.from_config(data_cfg))
     return vt, encode(vt)
 
 

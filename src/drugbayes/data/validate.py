@@ -36,16 +36,40 @@ class ValidatedTable:
     ignored_columns: list[str] = field(default_factory=list)
 
 
-def validate_dose_response(
-    df: pd.DataFrame,
-    source: TableSource,
-    *,
-    dose_unit: str = "M",
-    response_scale: str = "fraction",
-    missing: str = "drop",
-    min_doses: int = 3,
-    column_names: dict[str, str] | None = None,
-) -> ValidatedTable:
+@dataclass(frozen=True)
+class WellTableOptions:
+    """The ``[data]`` options of the well kinds (dose response, combination).
+
+    Attributes
+    ----------
+    dose_unit : {"M", "mM", "uM", "nM", "pM"}
+    response_scale : str
+        ``fraction`` or ``percent`` (viability normalised to untreated wells), or ``raw``
+        plate-reader signal (dose response only).
+    missing : {"drop", "error"}
+        What to do with empty responses.
+    min_doses : int
+        Fewest distinct positive doses a curve (or a monotherapy of a matrix) needs.
+    column_names : dict, optional
+        Canonical -> the file's column name, to name columns as the user knows them.
+    """
+
+    dose_unit: str = "M"
+    response_scale: str = "fraction"
+    missing: str = "drop"
+    min_doses: int = 3
+    column_names: dict[str, str] | None = None
+
+    @classmethod
+    def from_config(cls, data_cfg) -> WellTableOptions:
+        """The options of a ``[data]`` section (:class:`drugbayes.config.DataConfig`)."""
+        return cls(dose_unit=data_cfg.dose_unit, response_scale=data_cfg.response_scale,
+                   missing=data_cfg.missing, min_doses=data_cfg.min_doses,
+                   column_names=data_cfg.columns)
+
+
+def validate_dose_response(df: pd.DataFrame, source: TableSource,
+                           opts: WellTableOptions | None = None) -> ValidatedTable:
     """Validate a dose-response table (canonical column names).
 
     Parameters
@@ -53,20 +77,18 @@ def validate_dose_response(
     df : DataFrame
         Output of :func:`drugbayes.io.read_table`.
     source : TableSource
-    dose_unit : {"M", "mM", "uM", "nM", "pM"}
-    response_scale : {"fraction", "percent", "raw"}
-    missing : {"drop", "error"}
-        What to do with empty responses.
-    min_doses : int
-        Fewest distinct positive doses a curve (cell line x drug x experiment) needs.
-    column_names : dict, optional
-        Canonical -> the file's column name, to name columns as the user knows them.
+    opts : WellTableOptions, optional
+        Dose unit, response scale (``fraction``, ``percent`` or ``raw``), missing responses,
+        fewest distinct positive doses per curve (cell line x drug x experiment), column names.
 
     Raises
     ------
     DataValidationError
         With every problem found.
     """
+    opts = opts or WellTableOptions()
+    dose_unit, response_scale, missing = opts.dose_unit, opts.response_scale, opts.missing
+    min_doses, column_names = opts.min_doses, opts.column_names
     chk = IssueCollector(source, DOSE_RESPONSE.known, column_names)
     add = chk.add
     chk.dose_unit(dose_unit)

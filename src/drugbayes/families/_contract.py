@@ -71,6 +71,12 @@ class Spec:
     description: str | None = None
 
 
+_DECLARED = {"name": "NAME", "description": "DESCRIPTION", "options": "OPTIONS",
+             "priors": "PRIORS", "deterministic_sites": "DETERMINISTIC", "headline": "HEADLINE",
+             "default_preset": "DEFAULT_PRESET", "data_keys": "DATA_KEYS"}
+"""Family fields declared as constants of the family's ``spec`` module."""
+
+
 @dataclass(frozen=True)
 class Family:
     """One model family (one file + one registry line).
@@ -158,13 +164,17 @@ class Family:
     blocks: Any | None = None
 
     @classmethod
-    def assemble(cls, namespace: Mapping[str, Any], **given: Any) -> Family:
-        """A family from its package's namespace.
+    def assemble(cls, namespace: Mapping[str, Any], spec: types.ModuleType,
+                 **given: Any) -> Family:
+        """A family from its package's namespace and its ``spec`` module.
 
-        Every field not ``given`` is taken from ``namespace`` under its own name (``model``,
-        ``arrays``, ``summarize``, ``plot``, ...); optional fields may be absent. So a family
+        Every callable field not ``given`` is taken from ``namespace`` under its own name
+        (``model``, ``arrays``, ``summarize``, ``plot``, ...); optional fields may be absent.
+        The declared fields come from the constants of ``spec``: ``NAME``, ``DESCRIPTION``,
+        ``OPTIONS``, ``PRIORS``, ``DETERMINISTIC`` (the deterministic sites), ``HEADLINE``,
+        ``DEFAULT_PRESET`` and ``DATA_KEYS``; ``kind`` is the name unless given. So a family
         package names its pieces after the contract and assembles itself with
-        ``Family.assemble(globals(), name=..., kind=..., ...)``.
+        ``Family.assemble(globals(), spec)``.
 
         Raises
         ------
@@ -172,14 +182,22 @@ class Family:
             A piece taken from the namespace is a module or not callable (a submodule that
             shadows the function of the same name).
         """
-        taken = {}
+        taken: dict[str, Any] = {}
         for f in fields(cls):
-            if f.name in given or f.name not in namespace:
+            const = _DECLARED.get(f.name)
+            if f.name in given:
+                continue
+            if const is not None:
+                if hasattr(spec, const):
+                    taken[f.name] = getattr(spec, const)
+                continue
+            if f.name not in namespace:
                 continue
             value = namespace[f.name]
             if isinstance(value, types.ModuleType) or not callable(value):
                 raise TypeError(f"family piece {f.name!r} is {value!r}, not a function")
             taken[f.name] = value
+        taken.setdefault("kind", given.get("name", taken.get("name")))
         return cls(**taken, **given)
 
     def make_spec(self, options: dict | None = None, priors: dict | None = None,

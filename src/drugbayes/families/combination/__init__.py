@@ -10,34 +10,20 @@ The package: :mod:`.spec` (options, priors), :mod:`.data` (model arrays), :mod:`
 from __future__ import annotations
 
 from .._contract import Family
+from . import spec
 from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
 from .model import init_values, latents, likelihood, model
 from .plots import plot_combination
 from .simulate import simulate, simulate_cli, simulate_wells, true_excess
-from .spec import DETERMINISTIC, CombinationOptions, CombinationPriors
+from .spec import CombinationOptions, CombinationPriors
 from .summary import summarize, validate_contrasts
 from .surfaces import bliss_null, hill_fraction, hsa_null, loewe_null, musyc_surface
 from .zip import zip_delta_classic, zip_delta_classic_data
 
 plot = plot_combination
 
-FAMILY = Family.assemble(
-    globals(),
-    name="combination",
-    kind="combination",
-    description="Bayesian MuSyC combination surface (viability) with hierarchical pooling of "
-    "monotherapy curves, beta and log alpha across cell lines and experiments; Bliss, HSA and "
-    "Loewe excess posteriors (positive = synergy).",
-    options=CombinationOptions,
-    priors=CombinationPriors,
-    deterministic_sites=DETERMINISTIC,
-    headline=("Synergy (positive = synergy; excess = null - combination viability)",
-              ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
-               "loewe_excess")),
-    default_preset="combination/musyc",
-    data_keys=("dose_unit", "response_scale", "min_doses"),
-)
+FAMILY = Family.assemble(globals(), spec)
 
 __all__ = ["FAMILY", "QUANTITY_ORDER", "QUANTITY_UNITS", "arrays", "bliss_null",
            "CombinationOptions", "CombinationPriors", "contract_data", "derived", "describe",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from functools import partial
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from ...data.combination import CombinationData
+from ...data.combination import CombinationData, encode_combination, validate_combination
+from ...data.encode import prepare_wells
 
 
 def arrays(data: CombinationData) -> dict:
@@ -29,12 +29,8 @@ def arrays(data: CombinationData) -> dict:
 
 
 # ------------------------------------------------------------------------ contract pieces
-def prepare(table, data_cfg) -> tuple:
-    """Read, validate and encode a combination table (see ``[data]`` in the docs)."""
-    from ...data.combination import encode_combination, validate_combination
-    from ...data.encode import prepare_wells
-
-    return prepare_wells(table, data_cfg, validate_combination, encode_combination)
+prepare = partial(prepare_wells, validate=validate_combination, encode=encode_combination)
+"""Read, validate and encode a combination table (see ``[data]`` in the docs)."""
 
 
 def describe(vt, data) -> str:

@@ -55,3 +55,15 @@ DETERMINISTIC = GRP + MAT + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom
 
 
 CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")
+
+
+NAME = "combination"
+DESCRIPTION = ("Bayesian MuSyC combination surface (viability) with hierarchical pooling of "
+               "monotherapy curves, beta and log alpha across cell lines and experiments; Bliss, "
+               "HSA and Loewe excess posteriors (positive = synergy).")
+OPTIONS, PRIORS = CombinationOptions, CombinationPriors
+HEADLINE = ("Synergy (positive = synergy; excess = null - combination viability)",
+            ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
+             "loewe_excess"))
+DEFAULT_PRESET = "combination/musyc"
+DATA_KEYS = ("dose_unit", "response_scale", "min_doses")

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
-from . import blocks
+from . import blocks, spec
 from .data import arrays, contract_data, describe, extra_sites, informed_groups, prepare
 from .derived import QUANTITY_UNITS, derived, observed, posterior_dims
 from .model import init_values, latents, likelihood, model, prior_terms
 from .plots import plot_dose_response
 from .simulate import simulate_cli, simulate_dose_response
-from .spec import DETERMINISTIC, DoseResponseOptions, DoseResponsePriors
+from .spec import DoseResponseOptions, DoseResponsePriors
 from .summary import summarize_dose_response, validate_contrasts
 
 
@@ -29,21 +29,9 @@ def summarize(*args, spec=None, seed: int = 0, **kwargs):
 simulate = simulate_dose_response
 plot = plot_dose_response
 
-FAMILY = Family.assemble(
-    globals(),
-    name="dose_response",
-    kind="dose_response",
-    description="Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or "
-    "raw plate-reader signal with plate background and untreated signal learned jointly.",
-    options=DoseResponseOptions,
-    priors=DoseResponsePriors,
-    deterministic_sites=DETERMINISTIC,
-    headline=("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change")),
-    default_preset="dose_response/hier_4pl",
-    data_keys=("dose_unit", "response_scale", "min_doses"),
-    blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
-                       contract_data=blocks.contract_data),
-)
+FAMILY = Family.assemble(globals(), spec,
+                         blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
+                                            contract_data=blocks.contract_data))
 
 __all__ = ["FAMILY", "QUANTITY_UNITS", "arrays", "contract_data", "derived", "describe",
            "DoseResponseOptions", "DoseResponsePriors", "extra_sites", "informed_groups",

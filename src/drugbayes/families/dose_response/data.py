@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
+
+from ...data.encode import encode_dose_response, prepare_wells
+from ...data.validate import validate_dose_response
 
 
 def arrays(data) -> dict:
@@ -114,12 +119,8 @@ def informed_plates(data) -> tuple[np.ndarray, np.ndarray]:
     return bg, un
 
 
-def prepare(table, data_cfg) -> tuple:
-    """Read, validate and encode a dose-response table (see ``[data]`` in the docs)."""
-    from ...data.encode import encode_dose_response, prepare_wells
-    from ...data.validate import validate_dose_response
-
-    return prepare_wells(table, data_cfg, validate_dose_response, encode_dose_response)
+prepare = partial(prepare_wells, validate=validate_dose_response, encode=encode_dose_response)
+"""Read, validate and encode a dose-response table (see ``[data]`` in the docs)."""
 
 
 def describe(vt, data) -> str:

@@ -38,3 +38,12 @@ class DoseResponsePriors(StrictModel):
 
 
 DETERMINISTIC = ("grp_log10_ic50", "grp_log_hill", "grp_logit_bottom", "grp_log_top")
+
+
+NAME = "dose_response"
+DESCRIPTION = ("Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or raw "
+               "plate-reader signal with plate background and untreated signal learned jointly.")
+OPTIONS, PRIORS = DoseResponseOptions, DoseResponsePriors
+HEADLINE = ("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change"))
+DEFAULT_PRESET = "dose_response/hier_4pl"
+DATA_KEYS = ("dose_unit", "response_scale", "min_doses")

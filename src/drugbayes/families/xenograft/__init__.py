@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from ...curves import GROWTH_FORMS, growth_curve, log_volume
 from .._contract import Family, Spec
+from . import spec
 from .data import arrays, check_spec, contract_data, describe, prepare
 from .derived import observed, pointwise, posterior_dims
 from .model import _obs_loglik, init_values, latents, likelihood, map_start, model
 from .plots import plot_xenograft
 from .simulate import simulate_cli, simulate_xenograft
-from .spec import DETERMINISTIC, TIME_SCALE, XenograftOptions, XenograftPriors
+from .spec import TIME_SCALE, XenograftOptions, XenograftPriors
 from .summary import mouse_table, summarize_xenograft, validate_xenograft_contrasts
 
 
@@ -39,24 +40,7 @@ simulate = simulate_xenograft
 validate_contrasts = validate_xenograft_contrasts
 plot = plot_xenograft
 
-FAMILY = Family.assemble(
-    globals(),
-    name="xenograft",
-    kind="xenograft",
-    description="Hierarchical xenograft tumour growth (exponential or Gompertz on log volume) "
-    "with correlated per-mouse baseline and rate, arm and experiment effects, left-censored "
-    "volumes below the detection limit; growth rates, T/C, TGI, time to volume, in-vivo "
-    "Bliss/HSA synergy.",
-    options=XenograftOptions,
-    priors=XenograftPriors,
-    deterministic_sites=DETERMINISTIC,
-    headline=("growth rates and treatment effects (posterior median and interval)",
-              ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
-               "p_complete_regression", "bliss_excess", "hsa_excess")),
-    default_preset="xenograft/exponential",
-    data_keys=("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
-               "start_day", "tc_day", "target_volume"),
-)
+FAMILY = Family.assemble(globals(), spec)
 
 __all__ = ["FAMILY", "GROWTH_FORMS", "TIME_SCALE", "_obs_loglik", "arrays", "check_spec",
            "contract_data", "describe", "growth_curve", "init_values", "latents", "likelihood",

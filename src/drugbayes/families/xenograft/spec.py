@@ -71,3 +71,17 @@ DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
 OPTIONAL_SITES = frozenset({"grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
                             "grp_cure_fraction", "sigma_caliper"})
 """Deterministic sites that exist only with some options (growth form, cure, calipers)."""
+
+
+NAME = "xenograft"
+DESCRIPTION = ("Hierarchical xenograft tumour growth (exponential or Gompertz on log volume) with "
+               "correlated per-mouse baseline and rate, arm and experiment effects, left-censored "
+               "volumes below the detection limit; growth rates, T/C, TGI, time to volume, "
+               "in-vivo Bliss/HSA synergy.")
+OPTIONS, PRIORS = XenograftOptions, XenograftPriors
+HEADLINE = ("growth rates and treatment effects (posterior median and interval)",
+            ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
+             "p_complete_regression", "bliss_excess", "hsa_excess"))
+DEFAULT_PRESET = "xenograft/exponential"
+DATA_KEYS = ("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
+             "start_day", "tc_day", "target_volume")
