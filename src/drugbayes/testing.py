@@ -7,10 +7,10 @@ from ``benchmarks/``:
   ``curve_modes``, ``curve_chain``, ``autocorrelation``): the curve block of the screen
   sampler run alone, with the globals fixed, to measure how a kernel (curve HMC, mode jump,
   top-dose coordinates) mixes on one curve;
-- **convergence diagnostics in numpy** (``convergence``, ``superchain_ids``,
-  ``check_convergence_against_arviz_stats``): bulk / tail ESS, rank R-hat and nested R-hat
-  vectorised over parameters, equal to ``arviz_stats`` to rounding; the reference for the
-  screen back-end's device summaries and the diagnostics of the screen-scale benchmark;
+- **convergence over many parameters** (``convergence``,
+  ``check_convergence_against_arviz_stats``): the extremes of bulk / tail ESS, rank R-hat and
+  nested R-hat over every scalar, from the blocked engine's device summaries (the package's
+  one vectorised copy), and their comparison with ``arviz_stats``;
 - **the Mathews Griner ibrutinib screen** (``mathews_griner_blocks``,
   ``synergyfinder_reference``, ``block_grids``): readers of the real combination data in
   ``../shared/data/combination_mathews_griner/``.
@@ -30,8 +30,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pandas as pd
-from scipy import fft as sp_fft
-from scipy import special
 
 from drugbayes import api
 from drugbayes.families.dose_response.blocks import Globals, GridData
@@ -189,208 +187,30 @@ def autocorrelation(x: np.ndarray, max_lag: int) -> list[float]:
 # 8 x 300 draws, i.e. minutes for 300,000 curves); these work on [chain, draw, P] blocks at once
 # and agree with arviz_stats to rounding (see check_convergence_against_arviz_stats).
 
-def _split(x: np.ndarray) -> np.ndarray:
-    """[P, C, N] -> [P, 2C, N // 2]: first and last halves as separate chains (drops middle)."""
-    half = x.shape[2] // 2
-    return np.concatenate([x[:, :, :half], x[:, :, x.shape[2] - half:]], axis=1)
-
-
-def _rank_average(a: np.ndarray) -> np.ndarray:
-    """Ranks 1..S along the last axis of [P, S], ties averaged (``scipy.stats.rankdata``)."""
-    p, s = a.shape
-    order = np.argsort(a, axis=1)
-    srt = np.take_along_axis(a, order, axis=1)
-    tie = srt[:, 1:] == srt[:, :-1]
-    del srt
-    sorted_ranks = np.empty((p, s))
-    sorted_ranks[:] = np.arange(1, s + 1)
-    rows = np.nonzero(tie.any(axis=1))[0]
-    if len(rows):  # only rows with ties need the (slower) averaging
-        idx = np.arange(s, dtype=np.int32)
-        starts = np.ones((len(rows), s), bool)
-        starts[:, 1:] = ~tie[rows]
-        first = np.maximum.accumulate(np.where(starts, idx, 0), axis=1)
-        ends = np.ones((len(rows), s), bool)
-        ends[:, :-1] = starts[:, 1:]
-        last = np.minimum.accumulate(np.where(ends, idx, s)[:, ::-1], axis=1)[:, ::-1]
-        sorted_ranks[rows] = 0.5 * (first + last) + 1.0
-    ranks = np.empty((p, s))
-    np.put_along_axis(ranks, order, sorted_ranks, axis=1)
-    return ranks
-
-
-def _z_scale(x: np.ndarray) -> np.ndarray:
-    """Rank-normalise per parameter over all chains and draws (average ties, Blom c = 3/8)."""
-    p, c, n = x.shape
-    r = _rank_average(x.reshape(p, c * n))
-    s = c * n
-    return special.ndtri((r - 0.375) / (s - 0.75 + 1.0)).reshape(p, c, n)
-
-
-def _rhat_basic(x: np.ndarray) -> np.ndarray:
-    """Gelman-Rubin R-hat of [P, C, N] (no split, no rank) -> [P]."""
-    n = x.shape[2]
-    chain_mean = x.mean(axis=2)
-    chain_var = x.var(axis=2, ddof=1)
-    b = n * chain_mean.var(axis=1, ddof=1)
-    w = chain_var.mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt((b / w + n - 1) / n)
-
-
-def _rhat_nested_basic(x: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Nested R-hat of [P, C, N] given superchain ids [C] (equal-sized superchains) -> [P]."""
-    p, c, n = x.shape
-    ks = np.unique(ids)
-    m = c // len(ks)
-    chain_mean = x.mean(axis=2)  # [P, C]
-    chain_var = x.var(axis=2, ddof=1) if n > 1 else np.zeros((p, c))
-    sc_mean = np.stack([chain_mean[:, ids == k].mean(axis=1) for k in ks], axis=1)  # [P, K]
-    if m > 1:
-        b_k = np.stack([chain_mean[:, ids == k].var(axis=1, ddof=1) for k in ks], axis=1)
-    else:
-        b_k = np.zeros((p, len(ks)))
-    w_k = np.stack([chain_var[:, ids == k].mean(axis=1) for k in ks], axis=1)
-    b_nu = sc_mean.var(axis=1, ddof=1)
-    w_nu = (w_k + b_k).mean(axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.sqrt(1.0 + b_nu / w_nu)
-
-
-def _ess_basic(x: np.ndarray) -> np.ndarray:
-    """ESS of [P, C, N] (Geyer initial positive + monotone sequence, as arviz_stats) -> [P].
-
-    Pairs ``S_k = rho[2k] + rho[2k+1]`` of the combined autocorrelation estimate; ``K`` is the
-    first ``k`` with ``S_k <= 0`` (at most ``kmax``, the last pair arviz_stats looks at), the pair
-    sums before ``K`` are replaced by their running minimum, and ``tau = -1 + 2 sum_{k<K} S_k +
-    rho[2K]`` (``rho[2K]`` clipped at 0 when ``S_K < 0``), ``ESS = C N / max(tau, 1/log10(C N))``
-    -- the loops of ``arviz_stats.base.diagnostics._ess`` written as array operations.
-    """
-    p, c, n = x.shape
-    size = c * n
-    const = (x.max(axis=(1, 2)) - x.min(axis=(1, 2))) < np.finfo(float).resolution
-    m = sp_fft.next_fast_len(2 * n)
-    xc = x - x.mean(axis=2, keepdims=True)
-    f = sp_fft.rfft(xc, n=m, axis=2, workers=-1)
-    del xc
-    f *= np.conjugate(f)
-    acov = sp_fft.irfft(f, n=m, axis=2, workers=-1)[:, :, :n] / n  # [P, C, N]
-    del f
-    mean_acov = acov.mean(axis=1)  # [P, N]
-    del acov
-    mean_var = mean_acov[:, 0] * n / (n - 1.0)
-    var_plus = mean_var * (n - 1.0) / n
-    if c > 1:
-        var_plus = var_plus + x.mean(axis=2).var(axis=1, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rho = 1.0 - (mean_var[:, None] - mean_acov) / var_plus[:, None]  # [P, N]
-    rho[:, 0] = 1.0
-    # pairs k = 0..kmax of (rho[2k], rho[2k+1]); arviz computes pair k >= 1 while 2k - 1 < n - 3
-    kmax = max(k for k in range(0, n) if k == 0 or 2 * k - 1 < n - 3)
-    pair = rho[:, 0:2 * kmax + 1:2] + rho[:, 1:2 * kmax + 2:2]  # [P, kmax + 1]
-    nonpos = pair <= 0.0
-    big_k = np.where(nonpos.any(axis=1), nonpos.argmax(axis=1), kmax)
-    big_k = np.minimum(big_k, kmax)
-    mono = np.minimum.accumulate(pair, axis=1)
-    idx = np.arange(kmax + 1)[None, :]
-    head = np.where(idx < big_k[:, None], mono, 0.0).sum(axis=1)
-    rows = np.arange(p)
-    rho_k = rho[rows, 2 * big_k]
-    pair_k = pair[rows, big_k]
-    last = np.where(pair_k >= 0.0, rho_k, np.maximum(rho_k, 0.0))
-    tau = -1.0 + 2.0 * head + last
-    tau = np.maximum(tau, 1.0 / np.log10(size))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ess = size / tau
-    ess = np.where(np.isnan(rho).any(axis=1), np.nan, ess)
-    return np.where(const, float(size), ess)
-
-
-def _diagnostics_block(x: np.ndarray, ids: np.ndarray | None,
-                       tail_prob: tuple[float, float] = (0.05, 0.95)) -> dict[str, np.ndarray]:
-    """Bulk ESS, tail ESS, rank R-hat and (if ``ids``) nested rank R-hat of [C, N, P]."""
-    c, n, p = x.shape
-    # [P, C, N], contiguous along draws (sorting and FFTs run along the last axis)
-    x = np.ascontiguousarray(np.moveaxis(np.asarray(x), 2, 0), dtype=np.float64)
-    bad = ~np.isfinite(x).all(axis=(1, 2))
-    if bad.any():  # as arviz_stats: NaN for a parameter with a non-finite draw
-        x[bad] = 0.0
-    xs = _split(x)
-    z = _z_scale(xs)
-    ess_bulk = _ess_basic(z)
-    q = np.quantile(x.reshape(p, c * n), tail_prob, axis=1)  # [2, P], linear
-    ess_tail = np.minimum(_ess_basic(_split((x <= q[0][:, None, None]).astype(np.float64))),
-                          _ess_basic(_split((x <= q[1][:, None, None]).astype(np.float64))))
-    del x
-    folded = np.abs(xs - np.median(xs.reshape(p, -1), axis=1)[:, None, None])
-    del xs
-    zf = _z_scale(folded)
-    del folded
-    out = {"ess_bulk": ess_bulk, "ess_tail": ess_tail}
-    if c >= 2:
-        out["rhat"] = np.maximum(_rhat_basic(z), _rhat_basic(zf))
-    else:
-        out["rhat"] = np.full(p, np.nan)
-    if ids is not None:
-        ids2 = np.concatenate([ids, ids])
-        out["rhat_nested"] = np.maximum(_rhat_nested_basic(z, ids2), _rhat_nested_basic(zf, ids2))
-    if n < 4:
-        for k in out:
-            out[k] = np.full(p, np.nan)
-    for k in out:
-        out[k] = np.where(bad, np.nan, out[k])
-    return out
-
-
-def superchain_ids(num_chains: int, n_super: int = 4) -> np.ndarray:
-    """Contiguous superchains: chain ``c`` belongs to superchain ``c * n_super // num_chains``."""
-    if num_chains % n_super:
-        raise ValueError(f"{num_chains} chains do not split into {n_super} equal superchains")
-    return np.arange(num_chains) * n_super // num_chains
-
-
-def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
-                superchains: Sequence[int] | None = None, chunk: int = 10_000,
+def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4, chunk: int = 16384,
                 keep_per_parameter: bool = False) -> dict:
     """Min bulk / tail ESS, max rank R-hat and nested R-hat over every scalar of every array.
 
-    Numbers are those of ``arviz_stats`` (``ess(method="bulk")``, ``ess(method="tail",
-    prob=(0.05, 0.95))``, ``rhat(method="rank")``, ``rhat_nested(method="rank")``): draws are
-    split in halves, rank-normalised over all chains (Blom, average ties), bulk ESS and R-hat use
-    the normalised values, the tail versions the folded ``|x - median|`` (R-hat) or the 5% / 95%
-    quantile indicators (ESS); ESS uses Geyer's initial positive and monotone sequences. The
-    computation is vectorised over parameters and runs in chunks of ``chunk`` scalars (float64
-    internally: about ``chunk * chains * draws * 8`` bytes times ~10 at a time), e.g. 300,000
-    curves x 8 chains x 300 draws in 30 chunks.
+    The numbers are the device summaries of the blocked engine
+    (:func:`drugbayes.inference.blocked.summaries.summarize_units`, the package's one
+    vectorised R-hat / ESS; :func:`check_convergence_against_arviz_stats` compares them with
+    ``arviz_stats``): split halves, rank-normalised over all chains, bulk ESS and R-hat on the
+    normalised values, the tail versions on the folded ``|x - median|`` (R-hat) or the 5% / 95%
+    quantile indicators (ESS), Geyer's initial positive and monotone sequences for ESS; in
+    chunks of ``chunk`` scalars.
 
-    Nested R-hat (Margossian et al. 2024, "Nested R-hat: assessing the convergence of Markov
-    chain Monte Carlo when running many short chains", Bayesian Analysis), computed when there
-    are at least 8 chains: the chains are grouped into ``K`` superchains of ``M`` chains each
-    (``superchains`` ids, default ``n_super`` contiguous blocks), the split halves keep their
-    chain's superchain, and with chain means ``xbar_.mk``, chain variances ``s2_mk`` (ddof 1),
-    superchain means ``xbar_..k`` and overall mean ``xbar_...``::
-
-        B_nu = 1/(K-1) sum_k (xbar_..k - xbar_...)^2            between superchains
-        B_k  = 1/(M-1) sum_m (xbar_.mk - xbar_..k)^2  (0 if M=1) between chains in superchain k
-        W_k  = 1/M sum_m s2_mk                                  within chains of superchain k
-        W_nu = 1/K sum_k (B_k + W_k)                            within superchains
-        nR   = sqrt(1 + B_nu / W_nu)
-
-    on the rank-normalised draws and on the rank-normalised folded draws, reporting the larger
-    (arviz_stats' ``method="rank"``). The statistic is meant for superchains whose chains start
-    from the same point; chains with independent starts (plain NumPyro) make it a conservative
-    grouping of ordinary chains. Nested R-hat with M = 1 is not R-hat (it is lower-bounded by 1
-    and has no ``(N-1)/N`` term).
+    Nested R-hat (Margossian et al. 2024, Bayesian Analysis) is computed when there are at
+    least 8 chains that split into ``n_super`` equal contiguous superchains. It is meant for
+    superchains whose chains start from the same point; chains with independent starts make it
+    a conservative grouping of ordinary chains.
 
     Parameters
     ----------
     draws : mapping of str to ndarray [chain, draw, ...]
         Every array is flattened to scalars over its trailing dimensions.
     n_super : int, default 4
-        Number of superchains for nested R-hat (chains must split evenly).
-    superchains : sequence of int, optional
-        Explicit superchain id per chain (overrides ``n_super``).
-    chunk : int, default 10000
+        Number of superchains for nested R-hat.
+    chunk : int, default 16384
         Scalars per vectorised block.
     keep_per_parameter : bool, default False
         Also return the per-scalar arrays (``per_parameter[name][diagnostic]``).
@@ -399,12 +219,14 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
     -------
     dict
         ``n_parameters``, ``n_chains``, ``n_draws``, ``min_ess_bulk``, ``min_ess_tail``,
-        ``max_rhat``, ``max_rhat_nested`` (None with fewer than 8 chains), each with
+        ``max_rhat``, ``max_rhat_nested`` (None without superchains), each with
         ``<key>_param`` ("name[i, j]" of the worst scalar); ``n_nonfinite`` (scalars with a
         non-finite diagnostic, excluded from the min / max), ``n_rhat_gt_1_01``,
         ``n_ess_bulk_lt_400`` (both over finite values), ``per_variable`` (the same extremes per
         array), ``seconds``.
     """
+    from drugbayes.inference.blocked.summaries import summarize_units
+
     t0 = time.perf_counter()
     shapes = {k: np.shape(v) for k, v in draws.items()}
     n_chains = {s[0] for s in shapes.values()}
@@ -412,12 +234,10 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
     if len(n_chains) != 1 or len(n_draws) != 1:
         raise ValueError(f"all arrays need the same [chain, draw]: {shapes}")
     c, n = n_chains.pop(), n_draws.pop()
-    ids = None
-    if superchains is not None:
-        ids = np.asarray(superchains, np.int64)
-    elif c >= 8 and c % n_super == 0:
-        ids = superchain_ids(c, n_super)
-    keys = ["ess_bulk", "ess_tail", "rhat"] + (["rhat_nested"] if ids is not None else [])
+    nested = c >= 8 and c % n_super == 0
+    keys = {"ess_bulk": "ess_bulk", "ess_tail": "ess_tail", "rhat": "r_hat"}
+    if nested:
+        keys["rhat_nested"] = "r_hat_nested"
     worst_is_min = {"ess_bulk": True, "ess_tail": True, "rhat": False, "rhat_nested": False}
 
     per_var: dict[str, dict] = {}
@@ -429,11 +249,12 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
         tail = arr.shape[2:]
         flat = arr.reshape(c, n, -1)
         p = flat.shape[2]
-        res = {k: np.empty(p) for k in keys}
-        for s in range(0, p, chunk):
-            block = _diagnostics_block(flat[:, :, s:s + chunk], ids)
-            for k in keys:
-                res[k][s:s + chunk] = block[k]
+        sm = summarize_units(jnp.asarray(flat, jnp.float32), chunk=chunk,
+                             n_super=n_super if nested else 0)
+        res = {k: np.asarray(sm[v], np.float64).reshape(p) for k, v in keys.items()}
+        bad = ~np.isfinite(flat).all(axis=(0, 1))
+        for k in res:
+            res[k] = np.where(bad | (n < 4), np.nan, res[k])
         nonfin = ~np.all([np.isfinite(res[k]) for k in keys], axis=0)
         n_params += p
         n_nonfinite += int(nonfin.sum())
@@ -442,8 +263,7 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
         pv: dict[str, Any] = {"n": p, "n_nonfinite": int(nonfin.sum())}
         for k in keys:
             v = res[k]
-            fin = np.isfinite(v)
-            if not fin.any():
+            if not np.isfinite(v).any():
                 pv[k] = None
                 continue
             i = int(np.nanargmin(v) if worst_is_min[k] else np.nanargmax(v))
@@ -458,7 +278,7 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
             per_param[name] = {k: res[k].reshape(tail) for k in keys}
 
     out: dict[str, Any] = {"n_parameters": n_params, "n_chains": c, "n_draws": n,
-                           "n_super": int(len(np.unique(ids))) if ids is not None else None}
+                           "n_super": n_super if nested else None}
     for k, name in (("ess_bulk", "min_ess_bulk"), ("ess_tail", "min_ess_tail"),
                     ("rhat", "max_rhat"), ("rhat_nested", "max_rhat_nested")):
         out[name] = glob[k][0] if k in glob else None
@@ -473,11 +293,10 @@ def convergence(draws: Mapping[str, np.ndarray], *, n_super: int = 4,
 
 def check_convergence_against_arviz_stats(draws: Mapping[str, np.ndarray], *,
                                           max_params: int = 20, n_super: int = 4) -> dict:
-    """Largest relative difference between ``convergence`` and ``arviz_stats`` on a few scalars.
-
-    Runs ``arviz_stats.ess`` (bulk; tail with prob (0.05, 0.95)), ``arviz_stats.rhat`` and, with
-    >= 8 chains, ``arviz_stats.rhat_nested`` on the first ``max_params`` scalars of every array.
-    """
+    """Largest relative difference between :func:`convergence` and ``arviz_stats`` on a few
+    scalars: ``arviz_stats.ess`` (bulk; tail with prob (0.05, 0.95)), ``arviz_stats.rhat``
+    and, with >= 8 chains, ``arviz_stats.rhat_nested`` on the first ``max_params`` scalars of
+    every array."""
     import arviz_stats as azs
 
     diffs: dict[str, float] = {}
@@ -485,13 +304,14 @@ def check_convergence_against_arviz_stats(draws: Mapping[str, np.ndarray], *,
         arr = np.asarray(arr, np.float64)
         c, n = arr.shape[:2]
         flat = arr.reshape(c, n, -1)[:, :, :max_params]
-        ids = superchain_ids(c, n_super) if c >= 8 and c % n_super == 0 else None
-        ours = _diagnostics_block(flat, ids)
+        ours = convergence({"a": flat}, n_super=n_super, keep_per_parameter=True)
+        ours = ours["per_parameter"]["a"]
         ref = {"ess_bulk": azs.ess(flat, method="bulk", chain_axis=0, draw_axis=1),
                "ess_tail": azs.ess(flat, method="tail", prob=(0.05, 0.95), chain_axis=0,
                                    draw_axis=1),
                "rhat": azs.rhat(flat, chain_axis=0, draw_axis=1)}
-        if ids is not None:
+        if "rhat_nested" in ours:
+            ids = np.arange(c) * n_super // c
             ref["rhat_nested"] = azs.rhat_nested(flat, superchain_ids=list(ids), chain_axis=0,
                                                  draw_axis=1)
         for k, v in ref.items():
