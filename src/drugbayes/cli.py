@@ -1,4 +1,4 @@
-"""Command line: ``drugbayes run|validate|simulate|families``.
+"""Command line: ``drugbayes run|validate|simulate|families|report``.
 
 Exit codes: 0 ok, 2 bad input or config, 3 diagnostics failed with ``on_fail = "error"``,
 1 anything else.
@@ -39,6 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="CSV of wells (truth: *_truth.csv)")
     sub.add_parser("families", help="list model families and presets")
+    rp = sub.add_parser("report", help="(re)write report.html in run directories and the "
+                        "index page of the folders holding them")
+    rp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    rp.add_argument("--no-index", action="store_true", help="write no index page")
     return p
 
 
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             for p in list_presets():
                 print(f"  {p}")
             return EXIT_OK
+        if args.command == "report":
+            return _write_reports(args.run_dirs, index=not args.no_index)
         if args.command == "simulate":
             from .families import family_for_kind, kinds
 
@@ -145,6 +151,34 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _write_reports(run_dirs: list[Path], index: bool) -> int:
+    """``drugbayes report``: every directory is checked first; nothing is written if one is
+    not a complete run directory holding only its manifest's files."""
+    from .errors import InputError, Issue
+    from .outputs import output_dir_problem
+    from .report.html import write_indexes, write_report
+    from .report.rundir import read_manifest
+
+    issues: list[Issue | str] = []
+    for d in run_dirs:
+        if not d.is_dir() or d.is_symlink():
+            problem: str | None = "is not a folder"
+        elif read_manifest(d) is None:
+            problem = "is not a drugbayes run directory (no complete manifest.json)"
+        else:
+            problem = output_dir_problem(d)
+        if problem is not None:
+            issues.append(Issue(str(d), None, None, None, problem))
+    if issues:
+        raise InputError(issues, title="not run directories (no report written)")
+    for d in run_dirs:
+        print(f"wrote {write_report(d)}")
+    if index:
+        for root, path, why in write_indexes(run_dirs):
+            print(f"wrote {path}" if path is not None else f"no index page in {root}: {why}")
+    return EXIT_OK
 
 
 def _report(result, out: Path) -> None:
