@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override a config value (TOML value, "
                    "else a bare string); repeatable")
-    r.add_argument("--quiet", action="store_true", help="no progress messages")
+    r.add_argument("--quiet", action="store_true", help="no progress messages (a bar on a "
+                   "terminal, plain lines otherwise)")
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
@@ -113,10 +114,12 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INPUT if issues else EXIT_OK
         # run
         from .api import run
+        from .progress import ProgressHandler
 
         logger = logging.getLogger("drugbayes")
-        if not args.quiet:
-            h = logging.StreamHandler(sys.stderr)
+        h = None
+        if not args.quiet:  # bars on a terminal, plain lines otherwise (logs, CI)
+            h = ProgressHandler(sys.stderr)
             h.setFormatter(logging.Formatter("[drugbayes] %(message)s"))
             logger.addHandler(h)
             logger.setLevel(logging.INFO)
@@ -130,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             except DiagnosticsError as e:
                 failed_diag.append(str(e))
                 outs = []
+            finally:
+                if h is not None:
+                    logger.removeHandler(h)
+                    h.close()
         for w in caught:
             if issubclass(w.category, DrugbayesWarning):
                 print(f"warning: {w.message}", file=sys.stderr)

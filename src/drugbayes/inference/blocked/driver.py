@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ...progress import progress_extra
 from .adaptation import (
     METRIC_REFRESH,
     WARMUP_CHUNKS,
@@ -348,7 +349,9 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
             timings["first_chunk"] = time.perf_counter() - t_c
         if progress:
             log.info("%s: warmup %d/%d, acceptance %ss %.2f, globals %.2f", name,
-                     (i + 1) * chunk, WARMUP_CHUNKS * chunk, plan.unit_label, *acc)
+                     (i + 1) * chunk, WARMUP_CHUNKS * chunk, plan.unit_label, *acc,
+                     extra=progress_extra((i + 1) * chunk, WARMUP_CHUNKS * chunk,
+                                          f"{name} warmup"))
     jax.block_until_ready(state)
     timings["warmup"] = time.perf_counter() - t0
     # sampling
@@ -375,7 +378,8 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
                      if k_ != "units"})
         got += take
         if progress:
-            log.info("%s: %d/%d draws per chain", name, got, n_keep)
+            log.info("%s: %d/%d draws per chain", name, got, n_keep,
+                     extra=progress_extra(got, n_keep, f"{name} draws"))
     U_all = jnp.concatenate(units_dev, 1) if len(units_dev) > 1 else units_dev[0]
     jax.block_until_ready(U_all)
     timings["sampling"] = time.perf_counter() - t1
