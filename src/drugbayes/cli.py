@@ -1,4 +1,4 @@
-"""Command line: ``drugbayes run|validate|simulate|families|report``.
+"""Command line: ``drugbayes run|validate|simulate|families|report|devices``.
 
 Exit codes: 0 ok, 2 bad input or config, 3 diagnostics failed with ``on_fail = "error"``,
 1 anything else.
@@ -40,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="CSV of wells (truth: *_truth.csv)")
     sub.add_parser("families", help="list model families and presets")
+    dv = sub.add_parser("devices", help="what JAX sees (platform, memory) and the largest "
+                        "screen that fits by the memory guard")
+    dv.add_argument("--chains", type=int, default=None, help="chains (default: [inference])")
+    dv.add_argument("--samples", type=int, default=None,
+                    help="kept draws per chain (default: [inference])")
     rp = sub.add_parser("report", help="(re)write report.html in run directories and the "
                         "index page of the folders holding them")
     rp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
@@ -78,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             print("\npresets:")
             for p in list_presets():
                 print(f"  {p}")
+            return EXIT_OK
+        if args.command == "devices":
+            from .devices import device_report, format_report
+
+            print(format_report(device_report(args.chains, args.samples)))
             return EXIT_OK
         if args.command == "report":
             return _write_reports(args.run_dirs, index=not args.no_index)

@@ -190,6 +190,11 @@ class ReportConfig(_Strict):
         if "csv" not in v:
             raise ValueError("summary.csv is always written (reports and tools read it): "
                              'list "csv" and add "parquet" and/or "xlsx"')
+        if "xlsx" in v:
+            import importlib.util
+
+            if importlib.util.find_spec("openpyxl") is None:
+                raise ValueError('"xlsx" tables need the openpyxl package (pip install openpyxl)')
         return list(dict.fromkeys(v))
 
 
