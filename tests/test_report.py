@@ -293,3 +293,24 @@ def test_report_in_headless_chromium(nuts_run, tmp_path):
 
     with Image.open(shot) as im:
         assert im.size == (1280, 3000)
+
+
+def test_large_tables_are_cut_and_missing_files_reported(tmp_path):
+    """A screen-sized summary shows its first MAX_ROWS headline rows and says so; a run
+    directory missing its files still gets a report that names what is missing."""
+    from drugbayes.report.html import MAX_ROWS, render_report, write_report
+
+    run = _fake_run(tmp_path / "big")
+    assert "summary.csv is missing" in render_report(run)
+    n = MAX_ROWS + 500
+    pd.DataFrame({"cell_line": [f"C{i}" for i in range(n)], "drug": "D", "quantity": "ic50",
+                  "unit": "nM", "median": 1.0, "lower": 0.5, "upper": 2.0, "censored": "",
+                  "interval_prob": 0.95}).to_csv(run / "summary.csv", index=False)
+    (run / "config.resolved.toml").write_text('[model]\nfamily = "dose_response"\n')
+    (run / "manifest.json").write_text(json.dumps(
+        {"files": ["config.resolved.toml", "summary.csv"], "complete": True}))
+    text = write_report(run).read_text()
+    assert text.count('<tr><td>C') == MAX_ROWS and f"first {MAX_ROWS} of {n} rows" in text
+    assert "diagnostics.json is missing" in text
+    assert json.loads((run / "manifest.json").read_text())["files"] == [
+        "config.resolved.toml", "report.html", "summary.csv"]

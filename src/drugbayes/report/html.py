@@ -88,8 +88,9 @@ def _cell(v: Any) -> str:
 
 
 def _table(rows: list[dict], columns: list[str] | None = None, table_id: str | None = None,
-           limit: int = MAX_ROWS, source: str = "") -> str:
-    """An HTML table of dict rows (escaped), at most ``limit`` rows with a note beyond."""
+           limit: int = MAX_ROWS, source: str = "", n_total: int | None = None) -> str:
+    """An HTML table of dict rows (escaped), at most ``limit`` rows with a note beyond
+    (``n_total``: the number of rows where ``rows`` holds only the first ones)."""
     if not rows:
         return '<p class="note">none</p>'
     columns = columns or list(dict.fromkeys(k for r in rows for k in r))
@@ -98,8 +99,9 @@ def _table(rows: list[dict], columns: list[str] | None = None, table_id: str | N
     body = "\n".join("<tr>" + "".join(_cell(r.get(c)) for c in columns) + "</tr>"
                      for r in rows[:limit])
     more = ""
-    if len(rows) > limit:
-        more = (f'<p class="note">first {limit} of {len(rows)} rows shown'
+    n_total = max(len(rows), n_total or 0)
+    if n_total > limit:
+        more = (f'<p class="note">first {limit} of {n_total} rows shown'
                 f'{"; all are in " + _e(source) if source else ""}</p>')
     return f"<table{ident}><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table>{more}"
 
@@ -182,7 +184,8 @@ def _headline(summary: pd.DataFrame | None, family: str | None) -> str:
     if prob is not None:
         heading += f" ({prob:.0%} intervals: lower, upper)"
     return (f"<p>{heading}</p>"
-            + _table(_records(t[cols]), cols, "headline", source="summary.csv"))
+            + _table(_records(t[cols].head(MAX_ROWS)), cols, "headline", source="summary.csv",
+                     n_total=len(t)))
 
 
 def _diagnostics(diag: dict | None) -> str:
