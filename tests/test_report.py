@@ -206,6 +206,12 @@ def _chromium() -> str:
     pytest.skip(msg)
 
 
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The browser (module scope, so that a missing one skips before any fit)."""
+    return _chromium()
+
+
 _PROBE = """<script>
 window.__alerts = 0; window.alert = function () { window.__alerts += 1; };
 window.addEventListener("load", function () {
@@ -250,10 +256,10 @@ def _run_chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedPr
 
 
 @pytest.mark.browser
-def test_report_in_headless_chromium(nuts_run, tmp_path):
+def test_report_in_headless_chromium(chromium, nuts_run, tmp_path):
     """Every image decodes and the headline values shown match summary.csv, in a real
     browser; the data's script tag runs nowhere. A screenshot is saved in tmp_path."""
-    exe = _chromium()
+    exe = chromium
     report = nuts_run / "report.html"
     # a copy with a probe script (the report's own policy forbids scripts: it is lifted in
     # the copy only, so that the probe runs; the page is otherwise unchanged)
