@@ -320,3 +320,24 @@ def test_large_tables_are_cut_and_missing_files_reported(tmp_path):
     assert "diagnostics.json is missing" in text
     assert json.loads((run / "manifest.json").read_text())["files"] == [
         "config.resolved.toml", "report.html", "summary.csv"]
+
+
+def test_svg_plots_are_inlined_and_other_formats_linked(tmp_path):
+    from drugbayes.report.html import render_report
+
+    run = _fake_run(tmp_path / "svg")
+    (run / "plots").mkdir()
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" width="4" height="4">'
+           '<rect width="4" height="4"/></svg>')
+    (run / "plots" / "curve.svg").write_text(svg)
+    (run / "plots" / "curve.pdf").write_bytes(b"%PDF-1.4")
+    (run / "plots" / "other.pdf").write_bytes(b"%PDF-1.4")
+    (run / "manifest.json").write_text(json.dumps({"files": [
+        "plots", "plots/curve.pdf", "plots/curve.svg", "plots/other.pdf"], "complete": True}))
+    text = render_report(run)
+    srcs = [a["src"] for t, a in _tags(text) if t == "img"]
+    assert len(srcs) == 1 and srcs[0].startswith("data:image/svg+xml;base64,")
+    import base64
+
+    assert base64.b64decode(srcs[0].split(",", 1)[1]).decode() == svg
+    assert 'href="plots/other.pdf"' in text and 'href="plots/curve.pdf"' not in text
