@@ -416,8 +416,8 @@ def render_index(root: Path) -> str:
     head = ("<tr><th>run</th><th>state</th><th>method</th><th>wall seconds</th>"
             "<th>written</th><th>drugbayes</th></tr>")
     body = (f"<h1>Runs in {_e(root.name or str(root))}</h1>"
-            f"<p>{len(rows)} run directories, {len(rows) - n_fail} passed their diagnostics, "
-            f"{n_fail} did not.</p>"
+            f"<p>{len(rows)} run {'directory' if len(rows) == 1 else 'directories'}, "
+            f"{len(rows) - n_fail} passed their diagnostics, {n_fail} did not.</p>"
             f'<table id="runs"><thead>{head}</thead><tbody>\n' + "\n".join(rows)
             + "\n</tbody></table>")
     return INDEX_MARK + "\n" + _page(f"drugbayes runs: {root.name}", body)
