@@ -335,6 +335,18 @@ def run(configs: list[str | Path], overrides: list[str] | None = None,
         # the kernel's vm.max_map_count (reruns of the same shapes still hit the disk cache)
         del result
         jax.clear_caches()
+    _write_indexes([cfg.resolved_output_dir() for cfg, _ in cfgs if cfg.report.html])
     if failed:
         raise DiagnosticsError("; ".join(failed))
     return outs
+
+
+def _write_indexes(run_dirs: list[Path]) -> None:
+    """The index page of each folder holding the batch's run directories, where safe."""
+    from .report.html import write_indexes
+
+    for root, index, problem in write_indexes([d for d in run_dirs if d.is_dir()]):
+        if index is not None:
+            log.info("index of run directories: %s", index)
+        else:
+            log.info("no index page for %s: %s", root, problem)

@@ -1,4 +1,4 @@
-"""Command line: ``drugbayes run|validate|simulate|families``.
+"""Command line: ``drugbayes run|validate|simulate|families|report|devices``.
 
 Exit codes: 0 ok, 2 bad input or config, 3 diagnostics failed with ``on_fail = "error"``,
 1 anything else.
@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--set", dest="overrides", action="append", default=[],
                    metavar="SECTION.KEY=VALUE", help="override a config value (TOML value, "
                    "else a bare string); repeatable")
-    r.add_argument("--quiet", action="store_true", help="no progress messages")
+    r.add_argument("--quiet", action="store_true", help="no progress messages (a bar on a "
+                   "terminal, plain lines otherwise)")
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
@@ -39,6 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--out", type=Path, required=True, help="CSV of wells (truth: *_truth.csv)")
     sub.add_parser("families", help="list model families and presets")
+    dv = sub.add_parser("devices", help="what JAX sees (platform, memory) and the largest "
+                        "screen that fits by the memory guard")
+    dv.add_argument("--chains", type=int, default=None, help="chains (default: [inference])")
+    dv.add_argument("--samples", type=int, default=None,
+                    help="kept draws per chain (default: [inference])")
+    rp = sub.add_parser("report", help="(re)write report.html in run directories and the "
+                        "index page of the folders holding them")
+    rp.add_argument("run_dirs", nargs="+", type=Path, metavar="RUN_DIR")
+    rp.add_argument("--no-index", action="store_true", help="write no index page")
     return p
 
 
@@ -74,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
             for p in list_presets():
                 print(f"  {p}")
             return EXIT_OK
+        if args.command == "devices":
+            from .devices import device_report, format_report
+
+            print(format_report(device_report(args.chains, args.samples)))
+            return EXIT_OK
+        if args.command == "report":
+            return _write_reports(args.run_dirs, index=not args.no_index)
         if args.command == "simulate":
             from .families import family_for_kind, kinds
 
@@ -107,10 +124,12 @@ def main(argv: list[str] | None = None) -> int:
             return EXIT_INPUT if issues else EXIT_OK
         # run
         from .api import run
+        from .progress import ProgressHandler
 
         logger = logging.getLogger("drugbayes")
-        if not args.quiet:
-            h = logging.StreamHandler(sys.stderr)
+        h = None
+        if not args.quiet:  # bars on a terminal, plain lines otherwise (logs, CI)
+            h = ProgressHandler(sys.stderr)
             h.setFormatter(logging.Formatter("[drugbayes] %(message)s"))
             logger.addHandler(h)
             logger.setLevel(logging.INFO)
@@ -124,6 +143,10 @@ def main(argv: list[str] | None = None) -> int:
             except DiagnosticsError as e:
                 failed_diag.append(str(e))
                 outs = []
+            finally:
+                if h is not None:
+                    logger.removeHandler(h)
+                    h.close()
         for w in caught:
             if issubclass(w.category, DrugbayesWarning):
                 print(f"warning: {w.message}", file=sys.stderr)
@@ -145,6 +168,34 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _write_reports(run_dirs: list[Path], index: bool) -> int:
+    """``drugbayes report``: every directory is checked first; nothing is written if one is
+    not a complete run directory holding only its manifest's files."""
+    from .errors import InputError, Issue
+    from .outputs import output_dir_problem
+    from .report.html import write_indexes, write_report
+    from .report.rundir import read_manifest
+
+    issues: list[Issue | str] = []
+    for d in run_dirs:
+        if not d.is_dir() or d.is_symlink():
+            problem: str | None = "is not a folder"
+        elif read_manifest(d) is None:
+            problem = "is not a drugbayes run directory (no complete manifest.json)"
+        else:
+            problem = output_dir_problem(d)
+        if problem is not None:
+            issues.append(Issue(str(d), None, None, None, problem))
+    if issues:
+        raise InputError(issues, title="not run directories (no report written)")
+    for d in run_dirs:
+        print(f"wrote {write_report(d)}")
+    if index:
+        for root, path, why in write_indexes(run_dirs):
+            print(f"wrote {path}" if path is not None else f"no index page in {root}: {why}")
+    return EXIT_OK
 
 
 def _report(result, out: Path) -> None:

@@ -178,7 +178,7 @@ def _json_default(o: Any) -> Any:
 
 
 def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float) -> None:
-    """Write posterior.nc, summary.csv, diagnostics.json, plots, config and manifest.
+    """Write posterior.nc, summary.csv, diagnostics.json, plots, config, manifest and report.
 
     Parameters
     ----------
@@ -195,10 +195,10 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
     from . import __version__
 
     folder = Path(folder)
-    summary = result.summary()
-    summary.to_csv(folder / "summary.csv", index=False)
-    for name, table in result.extra_tables().items():
-        table.to_csv(folder / name, index=False)
+    from .report.tables import write_tables
+
+    write_tables(folder, {"summary.csv": result.summary(), **result.extra_tables()},
+                 cfg.report.tables)
     result.to_netcdf(folder / "posterior.nc")
     (folder / "diagnostics.json").write_text(
         json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))
@@ -217,6 +217,10 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
         "complete": True,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
+    if cfg.report.html:  # built from the files above; lists itself in the manifest
+        from .report.html import write_report
+
+        write_report(folder)
 
 
 def _resolved(cfg: Config, result: FitResult) -> dict:

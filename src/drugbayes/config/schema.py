@@ -166,12 +166,36 @@ def _default_formats() -> list[PlotFormat]:
     return ["png"]
 
 
+TableFormat = Literal["csv", "parquet", "xlsx"]
+
+
+def _default_tables() -> list[TableFormat]:
+    return ["csv"]
+
+
 class ReportConfig(_Strict):
-    """``[report]``: interval probability and plots."""
+    """``[report]``: interval probability, plots (``formats``: their file formats), the HTML
+    report and the file formats of the tables (``tables``: CSV always, Parquet and Excel on
+    request)."""
 
     interval_prob: float = Field(0.95, gt=0, lt=1)
     plots: bool = True
     formats: list[PlotFormat] = Field(default_factory=_default_formats)
+    html: bool = True
+    tables: list[TableFormat] = Field(default_factory=_default_tables)
+
+    @field_validator("tables")
+    @classmethod
+    def _csv_always(cls, v: list[TableFormat]) -> list[TableFormat]:
+        if "csv" not in v:
+            raise ValueError("summary.csv is always written (reports and tools read it): "
+                             'list "csv" and add "parquet" and/or "xlsx"')
+        if "xlsx" in v:
+            import importlib.util
+
+            if importlib.util.find_spec("openpyxl") is None:
+                raise ValueError('"xlsx" tables need the openpyxl package (pip install openpyxl)')
+        return list(dict.fromkeys(v))
 
 
 class Config(_Strict):

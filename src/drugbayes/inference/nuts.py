@@ -13,6 +13,7 @@ import numpy as np
 from numpyro.infer import MCMC, NUTS
 from numpyro.infer.initialization import init_to_median, init_to_value
 
+from ..progress import progress_extra
 from .settings import InferenceResult, InferenceSettings, log
 
 EXTRA_FIELDS = ("diverging", "energy", "num_steps", "accept_prob")
@@ -70,7 +71,7 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         got += next(iter(s.values())).shape[1]
         ndiv = int(sum(x["diverging"].sum() for x in stats))
         log.info("nuts: %d/%d draws per chain, %d divergences so far", min(got, target), target,
-                 ndiv)
+                 ndiv, extra=progress_extra(min(got, target), target, "nuts draws"))
     samples = {k: np.concatenate([c[k] for c in chunks], axis=1)[:, :target] for k in chunks[0]}
     sstats = {k: np.concatenate([c[k] for c in stats], axis=1)[:, :target] for k in stats[0]}
     t_samp = time.perf_counter() - t0 - t_warm

@@ -13,6 +13,7 @@ from numpyro.infer import SVI, Predictive, Trace_ELBO
 from numpyro.infer.autoguide import AutoLowRankMultivariateNormal
 from numpyro.infer.initialization import init_to_median
 
+from ..progress import progress_extra
 from ._unconstrained import unconstrained_view
 from .settings import InferenceResult, InferenceSettings, log
 
@@ -35,7 +36,8 @@ def run_in_chunks(run_chunk: Callable, state, num_steps: int, chunk: int, t0: fl
         chunks.append(loss)
         done += chunk
         log.info("%s: step %d/%d, %s %.6g", label, min(done, num_steps), num_steps, what,
-                 float(np.mean(loss[-min(len(loss), 100):])))
+                 float(np.mean(loss[-min(len(loss), 100):])),
+                 extra=progress_extra(min(done, num_steps), num_steps, label))
     losses = np.concatenate(chunks) if chunks else np.zeros(0)
     return state, losses, t_first or 0.0, done
 

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from ...progress import progress_extra
 from .adaptation import (
     METRIC_REFRESH,
     WARMUP_CHUNKS,
@@ -215,6 +216,27 @@ def unit_modes(glob: Any, data: Any, plan: Plan, n_iter: int = 30) -> JumpPropos
 
 
 # ----------------------------------------------------------------------------- host memory
+HOST_MEMORY_SHARE = 0.6  # the share of host memory the draws of a drugbayes.fit run may take
+
+
+def host_memory_bytes() -> int | None:
+    """Physical memory of the host in bytes (``None`` where the system does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def max_units_on_host(num_chains: int, num_samples: int, bytes_per_unit_draw: int,
+                      total: int | None = None) -> int | None:
+    """The most units whose draws :func:`check_host_memory` lets a ``drugbayes.fit`` run keep
+    (``None`` where host memory is unknown)."""
+    total = host_memory_bytes() if total is None else total
+    if total is None:
+        return None
+    return int(HOST_MEMORY_SHARE * total // (num_chains * num_samples * bytes_per_unit_draw))
+
+
 def check_host_memory(n_units: int, num_chains: int, num_samples: int,
                       bytes_per_unit_draw: int, label: str = "unit") -> None:
     """Refuse (exit 2, before sampling) a ``drugbayes.fit`` run whose draws cannot fit in host
@@ -223,12 +245,12 @@ def check_host_memory(n_units: int, num_chains: int, num_samples: int,
     from ...errors import ConfigError, Issue
 
     need = n_units * num_chains * num_samples * bytes_per_unit_draw
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
+    total = host_memory_bytes()
+    if total is None:
         return
-    if need > 0.6 * total:
-        fit_draws = max(1, int(0.6 * total / (n_units * num_chains * bytes_per_unit_draw)))
+    if need > HOST_MEMORY_SHARE * total:
+        fit_draws = max(1, int(HOST_MEMORY_SHARE * total
+                               / (n_units * num_chains * bytes_per_unit_draw)))
         raise ConfigError([Issue(
             "<config>", None, "inference.num_samples", str(num_samples),
             f"at most {fit_draws} draws per chain for {n_units} {label}s x {num_chains} "
@@ -348,7 +370,9 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
             timings["first_chunk"] = time.perf_counter() - t_c
         if progress:
             log.info("%s: warmup %d/%d, acceptance %ss %.2f, globals %.2f", name,
-                     (i + 1) * chunk, WARMUP_CHUNKS * chunk, plan.unit_label, *acc)
+                     (i + 1) * chunk, WARMUP_CHUNKS * chunk, plan.unit_label, *acc,
+                     extra=progress_extra((i + 1) * chunk, WARMUP_CHUNKS * chunk,
+                                          f"{name} warmup"))
     jax.block_until_ready(state)
     timings["warmup"] = time.perf_counter() - t0
     # sampling
@@ -375,7 +399,8 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
                      if k_ != "units"})
         got += take
         if progress:
-            log.info("%s: %d/%d draws per chain", name, got, n_keep)
+            log.info("%s: %d/%d draws per chain", name, got, n_keep,
+                     extra=progress_extra(got, n_keep, f"{name} draws"))
     U_all = jnp.concatenate(units_dev, 1) if len(units_dev) > 1 else units_dev[0]
     jax.block_until_ready(U_all)
     timings["sampling"] = time.perf_counter() - t1
