@@ -216,6 +216,7 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
     # exclude list: "C5" (every plate), "P1:C5", "edges"
     excl_all: set[tuple[int, int]] = set()
     excl_plate: set[tuple[str, tuple[int, int]]] = set()
+    excl_text: dict[tuple[str, tuple[int, int]], str] = {}
     excl_edges = False
     for e in exclude:
         text = str(e).strip()
@@ -233,8 +234,10 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
                                 f"({', '.join(names_of)})"))
         elif plate:
             excl_plate.add((plate, w))
+            excl_text[(plate, w)] = text
         else:
             excl_all.add(w)
+            excl_text[("", w)] = text
     if issues:
         return lay, lsrc, names, issues
 
@@ -275,6 +278,8 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
             edge = _is_edge(w[0], w[1], shape)
             n_edge += edge
             if w in excl_all or (rd.name, w) in excl_plate or (excl_edges and edge):
+                excl_text.pop(("", w), None)
+                excl_text.pop((rd.name, w), None)
                 n_excl += 1
                 excluded.append({"source": str(rd.path), "plate": rd.name,
                                  "well": f"{ROW_LETTERS[w[0]]}{w[1] + 1}",
@@ -306,6 +311,9 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
                      f"{len(outside)} wells outside the layout (empty wells)"
                      + (f", {len(filled)} of them with a reading, ignored: "
                         f"{_well_list(filled)}" if filled else ""))
+    for text in excl_text.values():
+        issues.append(Issue("[data] exclude", None, "exclude", text,
+                            "the layout uses no such well (on that plate); nothing to exclude"))
     # layout wells without a reading: one problem per drug when none of its wells was read
     read_drugs = {(k, " + ".join(str(lay[c].iloc[p]) for c in drug_cols
                                  if str(lay[c].iloc[p]).strip()))
