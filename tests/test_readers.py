@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from drugbayes import api
 from drugbayes.cli import main
 from drugbayes.config import load_config
+from drugbayes.errors import DataValidationError
 
 openpyxl = pytest.importorskip("openpyxl")
 
@@ -256,3 +258,170 @@ def test_missing_sheet(tmp_path, capsys):
     assert rc == 2
     assert "book.xlsx, column 'sheet': value 'Sheet9': no sheet of that name in the workbook " \
            "(sheets: Data)" in err
+
+
+# ----------------------------------------------------------------------------- wide sheets
+def wide_table(n_cells: int = 2) -> pd.DataFrame:
+    """Normalised viability, one row per cell line, drug and dose, replicates side by side."""
+    rows = []
+    for c in range(n_cells):
+        for drug, ic50 in (("drugX", 0.05), ("drugY", 0.5)):
+            for k, d in enumerate(DOSES):
+                v = 1 / (1 + d / (ic50 * (1 + c)))
+                rows.append({"Cell line": f"LINE{c}", "Compound": drug,
+                             "Concentration (nM)": format(d * 1e3, "g"),
+                             **{f"Rep {r}": round(v + 0.02 * ((k + r) % 3 - 1), 4)
+                                for r in (1, 2, 3)}})
+    return pd.DataFrame(rows)
+
+
+def wide_config(tmp: Path, table: pd.DataFrame, *, path: str = "wide.csv", extra: str = "",
+                dose_unit: str = "nM", columns: str = "") -> Path:
+    if path.endswith(".csv"):
+        table.to_csv(tmp / path, index=False)
+    else:
+        with pd.ExcelWriter(tmp / path, engine="openpyxl") as xw:
+            table.to_excel(xw, sheet_name="Sheet1", index=False)
+    cfg = tmp / "run.toml"
+    cols = columns or ('cell_line = "Cell line"\ndrug = "Compound"\n'
+                       'dose = "Concentration (nM)"\nresponse = ["Rep 1", "Rep 2", "Rep 3"]\n')
+    cfg.write_text(f'[data]\npath = "{path}"\ndose_unit = "{dose_unit}"\n{extra}\n'
+                   f'[data.columns]\n{cols}' + FIT)
+    return cfg
+
+
+def test_wide_replicate_columns_melt_with_lines(tmp_path, capsys):
+    table = wide_table()
+    table = table.astype({"Rep 2": object, "Rep 3": object})
+    table.loc[2, "Rep 2"] = "n/a?"  # line 4 of the CSV
+    table.loc[5, "Rep 3"] = ""  # an empty replicate: dropped and listed
+    rc, err = run_cli(wide_config(tmp_path, table, extra='missing = "drop"'), capsys)
+    assert rc == 2 and "1 problem(s)" in err
+    assert "wide.csv, line 4, column 'Rep 2': value 'n/a?': response is not a number" in err
+    table.loc[2, "Rep 2"] = 0.5
+    vt = canonical(wide_config(tmp_path, table))
+    assert len(vt.df) == 3 * len(table) - 1
+    assert vt.dropped[0]["line"] == 7 and vt.dropped[0]["cell_line"] == "LINE0"
+    assert sorted(set(vt.df["replicate"])) == ["Rep 1", "Rep 2", "Rep 3"]
+    one = vt.df[(vt.df["line"] == 2)]
+    assert one["response"].tolist() == table.loc[0, ["Rep 1", "Rep 2", "Rep 3"]].tolist()
+    assert vt.df["dose"].min() == pytest.approx(1.0)  # nM
+
+
+def test_wide_excel_end_to_end(tmp_path, capsys):
+    """One small MAP fit from a wide Excel sheet with a filter: run.log has the melt, the
+    units and what the filter removed."""
+    table = wide_table()
+    table.loc[3, "Rep 1"] = np.nan  # an empty cell, dropped
+    cfg = wide_config(tmp_path, table, path="wide.xlsx",
+                      extra='sheet = "Sheet1"\n[data.filter]\nkeep = { drug = ["drugX"] }\n'
+                      'drop = { "Cell line" = ["LINE1"] }')
+    rc = main(["run", str(cfg), "--quiet"])
+    capsys.readouterr()
+    assert rc == 0
+    out = tmp_path / "results" / "run"
+    log = (out / "run.log").read_text()
+    assert "melted into 'response' (32 rows -> 96)" in log
+    assert "unit nM agrees with the config" in log
+    assert "filter keep drug in [drugX]: removed 48 row(s)" in log
+    assert "filter drop Cell line in [LINE1]: removed 24 row(s)" in log
+    assert "data: 23 wells, 1 cell lines, 1 drugs" in log
+    diag = json.loads((out / "diagnostics.json").read_text())
+    assert {"reason": "filter drop Cell line in [LINE1]", "rows": 24} in diag["excluded"]
+
+
+def test_one_column_per_dose(tmp_path):
+    rows = [{"Cell line": "LINE0", "Compound": "drugX", "Rep": r,
+             **{f"{d:g} uM": round(1 / (1 + d / 0.05), 4) for d in DOSES}} for r in (1, 2)]
+    cols = ('cell_line = "Cell line"\ndrug = "Compound"\nreplicate = "Rep"\n'
+            f'response = [{", ".join(repr(f"{d:g} uM").replace(chr(39), chr(34)) for d in DOSES)}]\n')
+    cfg = wide_config(tmp_path, pd.DataFrame(rows), extra='melt_headers = "dose"',
+                      dose_unit="uM", columns=cols)
+    vt = canonical(cfg)
+    assert sorted(set(vt.df["dose"])) == DOSES and len(vt.df) == 16
+    # a dose column whose unit disagrees with dose_unit
+    cfg = wide_config(tmp_path, pd.DataFrame(rows), extra='melt_headers = "dose"',
+                      dose_unit="nM", columns=cols)
+    with pytest.raises(DataValidationError) as e:
+        canonical(cfg)
+    assert len(e.value.issues) == len(DOSES)
+    assert "column '0.001 uM': value 'uM': the column name gives doses in uM, but [data] " \
+           "dose_unit = \"nM\"" in str(e.value)
+
+
+# ----------------------------------------------------------------------------- Excel
+def test_excel_long_table_names_cells(tmp_path, capsys):
+    table = wide_table().melt(id_vars=["Cell line", "Compound", "Concentration (nM)"],
+                              var_name="Rep", value_name="Viability")
+    table = table.astype({"Concentration (nM)": object})
+    table.loc[12, "Concentration (nM)"] = "ten"  # sheet row 14, column C
+    table.loc[20, "Concentration (nM)"] = "-5"  # sheet row 22
+    cols = ('cell_line = "Cell line"\ndrug = "Compound"\ndose = "Concentration (nM)"\n'
+            'replicate = "Rep"\nresponse = "Viability"\n')
+    rc, err = run_cli(wide_config(tmp_path, table, path="long.xlsx", columns=cols), capsys)
+    assert rc == 2 and "2 problem(s)" in err
+    assert "long.xlsx, line 14, Sheet1!C14, column 'Concentration (nM)': value 'ten': dose is " \
+           "not a number" in err
+    assert "long.xlsx, line 22, Sheet1!C22, column 'Concentration (nM)': value '-5': dose " \
+           "must be >= 0" in err
+
+
+def test_sheet_on_a_csv_is_a_problem(tmp_path, capsys):
+    rc, err = run_cli(wide_config(tmp_path, wide_table(), extra='sheet = "Sheet1"'), capsys)
+    assert rc == 2 and "a sheet applies to Excel workbooks (.xlsx) only" in err
+
+
+# ----------------------------------------------------------------------------- units
+@pytest.mark.parametrize("header,unit,ok", [
+    ("Concentration (nM)", "nM", True), ("Concentration (nM)", "uM", False),
+    ("Conc (µM)", "uM", True), ("Conc (μM)", "uM", True), ("Conc [uM]", "uM", True),
+    ("Conc (umol/L)", "uM", True), ("Conc (ug/mL)", "uM", False), ("dose (mM)", "mM", True)])
+def test_units_in_column_names(tmp_path, header, unit, ok):
+    table = wide_table().rename(columns={"Concentration (nM)": header})
+    dose = "" if header.startswith("dose") else f'dose = "{header}"\n'  # "dose (mM)": found
+    cols = f'cell_line = "Cell line"\ndrug = "Compound"\n{dose}' \
+        'response = ["Rep 1", "Rep 2", "Rep 3"]\n'
+    cfg = wide_config(tmp_path, table, dose_unit=unit, columns=cols)
+    if ok:
+        assert len(canonical(cfg).df) == 3 * len(table)
+    else:
+        with pytest.raises(DataValidationError) as e:
+            canonical(cfg)
+        assert f"wide.csv, line 1, column '{header}'" in str(e.value)
+        assert "dose_unit" in str(e.value)
+
+
+def test_unit_disagreement_through_cli(tmp_path, capsys):
+    rc, err = run_cli(wide_config(tmp_path, wide_table(), dose_unit="uM"), capsys)
+    assert rc == 2
+    assert "wide.csv, line 1, column 'Concentration (nM)': value 'nM': the column name gives " \
+           "doses in nM, but [data] dose_unit = \"uM\"" in err
+
+
+def test_percent_in_name_needs_percent_scale(tmp_path):
+    table = wide_table().melt(id_vars=["Cell line", "Compound", "Concentration (nM)"],
+                              var_name="Rep", value_name="Viability (%)")
+    cols = ('cell_line = "Cell line"\ndrug = "Compound"\ndose = "Concentration (nM)"\n'
+            'replicate = "Rep"\nresponse = "Viability (%)"\n')
+    with pytest.raises(DataValidationError, match="response_scale = \"percent\""):
+        canonical(wide_config(tmp_path, table, columns=cols))
+
+
+# ----------------------------------------------------------------------------- filters
+def test_filter_problems(tmp_path, capsys):
+    cfg = wide_config(tmp_path, wide_table(), extra='[data.filter]\nkeep = { drug = '
+                      '["drugZ"] }\ndrop = { plate = ["P1"] }')
+    rc, err = run_cli(cfg, capsys)
+    assert rc == 2 and "2 problem(s)" in err
+    assert "[data.filter], column 'keep.drug': value 'drugZ': no row has this value (values: " \
+           "drugX, drugY)" in err
+    assert "[data.filter], column 'drop.plate': no column 'plate' in the table" in err
+
+
+def test_filter_on_xenograft_by_file_column(tmp_path):
+    cfg = _xeno(tmp_path, ["2024-03-01", "2024-03-04"], 'day_zero = "first"\n'
+                '[data.filter]\ndrop = { Mouse = ["M2"] }')
+    # the drop left no mouse in arm 'drug'; control arm only
+    vt = canonical(cfg)
+    assert set(vt.df["mouse"]) == {"M1"} and vt.df["day"].tolist() == [0.0, 3.0]
+    assert "filter drop Mouse in [M2]: removed 2 row(s)" in vt.source.notes
