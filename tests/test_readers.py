@@ -333,8 +333,8 @@ def test_wide_excel_end_to_end(tmp_path, capsys):
 def test_one_column_per_dose(tmp_path):
     rows = [{"Cell line": "LINE0", "Compound": "drugX", "Rep": r,
              **{f"{d:g} uM": round(1 / (1 + d / 0.05), 4) for d in DOSES}} for r in (1, 2)]
-    cols = ('cell_line = "Cell line"\ndrug = "Compound"\nreplicate = "Rep"\n'
-            f'response = [{", ".join(repr(f"{d:g} uM").replace(chr(39), chr(34)) for d in DOSES)}]\n')
+    listed = ", ".join(f'"{d:g} uM"' for d in DOSES)
+    cols = f'cell_line = "Cell line"\ndrug = "Compound"\nreplicate = "Rep"\nresponse = [{listed}]\n'
     cfg = wide_config(tmp_path, pd.DataFrame(rows), extra='melt_headers = "dose"',
                       dose_unit="uM", columns=cols)
     vt = canonical(cfg)
