@@ -425,3 +425,32 @@ def test_filter_on_xenograft_by_file_column(tmp_path):
     vt = canonical(cfg)
     assert set(vt.df["mouse"]) == {"M1"} and vt.df["day"].tolist() == [0.0, 3.0]
     assert "filter drop Mouse in [M2]: removed 2 row(s)" in vt.source.notes
+
+
+def test_one_layout_file_per_plate(tmp_path, capsys):
+    lay1 = design()
+    lay2 = design().replace({"drug": {"drugX": "drugZ"}})
+    lay1.to_csv(tmp_path / "layout1.csv", index=False)
+    lay2.to_csv(tmp_path / "layout2.csv", index=False)
+    (tmp_path / "P1.txt").write_text(export_text(signal(lay1), plate="P1"))
+    (tmp_path / "P2.txt").write_text(export_text(signal(lay2, 0.1), plate="P2"))
+    entries = ('{ path = "P1.txt", layout = "layout1.csv", cell_line = "L" }, '
+               '{ path = "P2.txt", layout = "layout2.csv", cell_line = "L" }')
+    cfg = tmp_path / "run.toml"
+    body = (f'[data]\nformat = "plate"\nreadings = [{entries}]\ndose_unit = "uM"\n'
+            'response_scale = "raw"\nexclude = ["P2:B1", "A1"]\n' + FIT)
+    cfg.write_text(body)
+    vt = canonical(cfg)
+    assert len(vt.df) == 2 * len(lay1) - 3
+    assert set(vt.df.loc[vt.df["plate"] == "P2", "drug"]) == {"", "drugY", "drugZ"}
+    assert sorted((e["plate"], e["well"]) for e in vt.source.excluded) == [
+        ("P1", "A1"), ("P2", "A1"), ("P2", "B1")]
+    # a problem in the second layout is named by its file and line; the first layout's lines
+    # are not shifted by the stacking
+    lay2.loc[4, "well"] = "Z9"
+    lay2.to_csv(tmp_path / "layout2.csv", index=False)
+    cfg.write_text(body.replace('"P2:B1", ', '"P2:B1", "P1:Q1", '))
+    rc, err = run_cli(cfg, capsys)
+    assert rc == 2 and "2 problem(s)" in err
+    assert "layout2.csv, line 6, column 'well': value 'Z9': not a well name" in err
+    assert "[data] exclude, column 'exclude': value 'P1:Q1'" in err

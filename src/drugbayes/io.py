@@ -9,8 +9,8 @@ file, line and cell each value came from.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, SupportsInt
 
@@ -36,10 +36,10 @@ class Origins:
         A ready cell label per row (``"well C5"``, ``"Plate1!D7 (well C5)"``); ``""`` none.
     column : ndarray of object, optional
         The file's column per row, where it varies (melted wide sheets); ``""`` none.
-    sheet : str, optional
-        Spreadsheet name: cells are then named ``sheet!<letter><line>``.
-    letters : dict, optional
-        The file's column name -> spreadsheet column letter.
+    sheets : tuple, optional
+        Per file (as ``names``): None, or ``(sheet, letters)`` for a spreadsheet, whose cells
+        are then named ``sheet!<letter><line>`` (``letters``: the file's column name ->
+        spreadsheet column letter).
     """
 
     names: tuple[str, ...]
@@ -47,14 +47,51 @@ class Origins:
     line: np.ndarray
     cell: np.ndarray | None = None
     column: np.ndarray | None = None
-    sheet: str | None = None
-    letters: Mapping[str, str] = field(default_factory=dict)
+    sheets: tuple[tuple[str, Mapping[str, str]] | None, ...] = ()
 
     @classmethod
-    def single(cls, name: str, lines: np.ndarray, **kw: Any) -> Origins:
-        """Every row from one file, at ``lines``."""
+    def single(cls, name: str, lines: np.ndarray, *, sheet: str | None = None,
+               letters: Mapping[str, str] | None = None) -> Origins:
+        """Every row from one file, at ``lines`` (of worksheet ``sheet``)."""
         lines = np.asarray(lines, dtype=np.int64)
-        return cls((name,), np.zeros(len(lines), dtype=np.int64), lines, **kw)
+        return cls((name,), np.zeros(len(lines), dtype=np.int64), lines,
+                   sheets=(None if sheet is None else (sheet, dict(letters or {})),))
+
+    def sheet_of(self, file: int = 0) -> tuple[str, Mapping[str, str]] | None:
+        """``(sheet, letters)`` of file ``file``, or None (not a spreadsheet)."""
+        return self.sheets[file] if file < len(self.sheets) else None
+
+    @staticmethod
+    def concat(parts: Sequence[Origins]) -> Origins:
+        """The origins of tables stacked in the order of ``parts``."""
+        names: list[str] = []
+        sheets: list[tuple[str, Mapping[str, str]] | None] = []
+        files = []
+        for o in parts:
+            code = []
+            for k, n in enumerate(o.names):
+                key = (n, o.sheet_of(k))
+                for j, (m, s) in enumerate(zip(names, sheets)):
+                    if (m, s) == key:
+                        code.append(j)
+                        break
+                else:
+                    names.append(n)
+                    sheets.append(o.sheet_of(k))
+                    code.append(len(names) - 1)
+            files.append(np.asarray(code, dtype=np.int64)[o.file] if len(o.file)
+                         else np.zeros(0, dtype=np.int64))
+
+        def stack(attr: str) -> np.ndarray | None:
+            if all(getattr(o, attr) is None for o in parts):
+                return None
+            return np.concatenate([np.full(len(o.line), "", dtype=object)
+                                   if getattr(o, attr) is None else getattr(o, attr)
+                                   for o in parts])
+
+        return Origins(tuple(names), np.concatenate(files),
+                       np.concatenate([o.line for o in parts]), stack("cell"), stack("column"),
+                       tuple(sheets))
 
     def take(self, idx: np.ndarray) -> Origins:
         """The origins of rows ``idx`` (positions), in that order."""
@@ -73,9 +110,10 @@ class Origins:
         cell = None
         if self.cell is not None and self.cell[pos]:
             cell = str(self.cell[pos])
-        elif self.sheet is not None and col is not None and col in self.letters \
-                and line is not None:
-            cell = f"{self.sheet}!{self.letters[col]}{line}"
+        else:
+            sh = self.sheet_of(int(self.file[pos]))
+            if sh is not None and col is not None and col in sh[1] and line is not None:
+                cell = f"{sh[0]}!{sh[1][col]}{line}"
         return self.names[int(self.file[pos])], line, col, cell
 
 
@@ -139,6 +177,17 @@ class TableSource:
         if not origins:
             origins["*"] = Origins.single(self.name, np.arange(n_rows) + self.line_offset)
         return replace(self, origins={k: o.take(idx) for k, o in origins.items()})
+
+    @staticmethod
+    def concat(parts: Sequence[tuple[TableSource, int]], name: str) -> TableSource:
+        """The source of tables stacked in order: ``parts`` = (source, number of rows)."""
+        full = [s if s.origins else s.take(np.arange(n), n) for s, n in parts]
+        keys = dict.fromkeys(k for s in full for k in (s.origins or {}))
+        origins = {k: Origins.concat([(s.origins or {}).get(k, (s.origins or {})["*"])
+                                      for s in full]) for k in keys}
+        return TableSource(name, full[0].line_offset, origins,
+                           tuple(n for s in full for n in s.notes),
+                           tuple(e for s in full for e in s.excluded))
 
 
 @dataclass(frozen=True, eq=False)

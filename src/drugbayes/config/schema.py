@@ -145,7 +145,8 @@ class DataConfig(_Strict):
         if self.readings:
             reading["readings"] = [
                 str(self.resolve(r)) if isinstance(r, str)
-                else {**r, "path": str(self.resolve(r.get("path", "")))} for r in self.readings]
+                else {**r, **{k: str(self.resolve(r[k])) for k in ("path", "layout") if k in r}}
+                for r in self.readings]
         return {"missing": self.missing,
                 **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
 
@@ -160,8 +161,10 @@ class DataConfig(_Strict):
         if self.format == "plate":
             if self.path is not None:
                 raise ValueError("format = \"plate\" reads layout and readings, not path")
-            if self.layout is None:
-                raise ValueError("format = \"plate\" needs layout = \"<layout file>\"")
+            if self.layout is None and not all(isinstance(r, dict) and "layout" in r
+                                               for r in self.readings):
+                raise ValueError("format = \"plate\" needs layout = \"<layout file>\" (or a "
+                                 "layout in every readings entry)")
             if not self.readings:
                 raise ValueError("format = \"plate\" needs readings = [\"<export>\", ...]")
             for r in self.readings:
@@ -276,8 +279,11 @@ class Config(_Strict):
 
     def resolved_data_path(self) -> Path:
         """The data path, resolved against the config's folder."""
-        if self.data.path is None and self.data.layout is not None:
-            return self.data.resolve(self.data.layout)
+        if self.data.path is None and self.data.format == "plate":
+            first = self.data.readings[0] if self.data.readings else ""
+            lay = self.data.layout or (first.get("layout") if isinstance(first, dict) else None)
+            if lay:
+                return self.data.resolve(lay)
         if self.data.path is None:
             raise ConfigError([Issue(self.source or "<config>", None, "data.path", None,
                                      "a data path is required")])

@@ -21,7 +21,7 @@ import pandas as pd
 from ...errors import DataValidationError, Issue
 from ...io import SourcedTable, TableSource
 from .columns import map_columns
-from .plates import Reading, read_plates
+from .plates import Reading, read_plate_layouts
 from .rows import dates_to_days, filter_rows
 from .sheets import ReadProblems, read_any_table
 
@@ -38,9 +38,11 @@ def _readings(entries: list[str | dict[str, Any]]) -> list[Reading]:
             path = Path(str(e.pop("path")))
             sheet = e.pop("sheet", None)
             plate = e.pop("plate", None)
+            layout = e.pop("layout", None)
             out.append(Reading(path, None if sheet is None else str(sheet),
                                None if plate is None else str(plate),
-                               {k: str(v) for k, v in e.items()}))
+                               {k: str(v) for k, v in e.items()},
+                               None if layout is None else Path(str(layout))))
     return out
 
 
@@ -83,8 +85,8 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
                 raise ReadProblems([Issue("[data]", None, "readings", None,
                                           "format = \"plate\" needs readings = [...] (the plate "
                                           "reader's export files)")])
-            layout = Path(dc.layout) if dc.layout is not None else Path(table)
-            df, src, names, more = read_plates(
+            layout = Path(dc.layout) if dc.layout is not None else None
+            df, src, names, more = read_plate_layouts(
                 layout, _readings(dc.readings), sheet=dc.sheet,
                 columns={k: v for k, v in columns.items() if isinstance(v, str)},
                 exclude=dc.exclude, dose_unit=dc.dose_unit, response_scale=dc.response_scale)

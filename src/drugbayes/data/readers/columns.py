@@ -174,9 +174,10 @@ def map_columns(df: pd.DataFrame, src: TableSource, header_line: int,
 
 def _header_cell(src: TableSource, name: str, line: int | None) -> str | None:
     o = (src.origins or {}).get("*")
-    if o is None or o.sheet is None or name not in o.letters or line is None:
+    sh = None if o is None else o.sheet_of(0)
+    if sh is None or name not in sh[1] or line is None:
         return None
-    return f"{o.sheet}!{o.letters[name]}{line}"
+    return f"{sh[0]}!{sh[1][name]}{line}"
 
 
 def _melt(df: pd.DataFrame, src: TableSource, canon: str, given: list[str], hl: int | None,

@@ -39,6 +39,7 @@ class Reading:
     sheet: str | None = None
     plate: str | None = None
     constants: Mapping[str, str] = field(default_factory=dict)
+    layout: Path | None = None
 
     @property
     def name(self) -> str:
@@ -129,10 +130,15 @@ def _well_list(wells: Sequence[str], limit: int = 12) -> str:
 
 def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
                 columns: Mapping[str, str], exclude: Sequence[str], dose_unit: str,
-                response_scale: str
+                response_scale: str, all_plates: Sequence[str] | None = None,
+                matched: set[str] | None = None
                 ) -> tuple[pd.DataFrame, TableSource, dict[str, str], list[Issue]]:
     """Join a layout with plate-reader exports into the canonical long table (one row per
     layout well, ``response`` = the well's reading, ``plate`` and ``well`` set).
+
+    ``all_plates`` and ``matched`` serve :func:`read_plate_layouts` (several layouts): the
+    plates an ``exclude`` entry may name, and the set that receives the entries that matched a
+    well here (then an entry matching none is not reported here).
 
     Returns
     -------
@@ -228,11 +234,13 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
         if w is None:
             issues.append(Issue("[data] exclude", None, "exclude", text,
                                 "expected a well (C5), plate:well (P1:C5) or \"edges\""))
-        elif plate and plate not in names_of:
+        elif plate and plate not in (all_plates or names_of):
             issues.append(Issue("[data] exclude", None, "exclude", text,
                                 f"no plate {plate!r} among the readings "
                                 f"({', '.join(names_of)})"))
         elif plate:
+            if plate not in names_of:
+                continue  # another layout's plate
             excl_plate.add((plate, w))
             excl_text[(plate, w)] = text
         else:
@@ -278,8 +286,10 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
             edge = _is_edge(w[0], w[1], shape)
             n_edge += edge
             if w in excl_all or (rd.name, w) in excl_plate or (excl_edges and edge):
-                excl_text.pop(("", w), None)
-                excl_text.pop((rd.name, w), None)
+                for key in (("", w), (rd.name, w)):
+                    if key in excl_text and matched is not None:
+                        matched.add(excl_text[key])
+                    excl_text.pop(key, None)
                 n_excl += 1
                 excluded.append({"source": str(rd.path), "plate": rd.name,
                                  "well": f"{ROW_LETTERS[w[0]]}{w[1] + 1}",
@@ -311,7 +321,7 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
                      f"{len(outside)} wells outside the layout (empty wells)"
                      + (f", {len(filled)} of them with a reading, ignored: "
                         f"{_well_list(filled)}" if filled else ""))
-    for text in excl_text.values():
+    for text in excl_text.values() if matched is None else ():
         issues.append(Issue("[data] exclude", None, "exclude", text,
                             "the layout uses no such well (on that plate); nothing to exclude"))
     # layout wells without a reading: one problem per drug when none of its wells was read
@@ -363,6 +373,59 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
     return out, src, names, issues
 
 
+def read_plate_layouts(layout: Path | None, readings: Sequence[Reading], *,
+                       sheet: str | None, columns: Mapping[str, str], exclude: Sequence[str],
+                       dose_unit: str, response_scale: str
+                       ) -> tuple[pd.DataFrame, TableSource, dict[str, str], list[Issue]]:
+    """:func:`read_plates` for readings that name their own layout file (one layout per
+    plate) or share ``layout``; the tables of every layout stacked."""
+    groups: dict[Path, list[Reading]] = {}
+    issues: list[Issue] = []
+    for rd in readings:
+        lay = rd.layout or layout
+        if lay is None:
+            issues.append(Issue(str(rd.path), None, "layout", None,
+                                "no layout for this plate: set [data] layout or the entry's "
+                                "layout = \"...\""))
+            continue
+        groups.setdefault(lay, []).append(rd)
+    if issues:
+        return pd.DataFrame(), TableSource("<plates>", 0), {}, issues
+    if len(groups) == 1:
+        lay, rds = next(iter(groups.items()))
+        return read_plates(lay, rds, sheet=sheet, columns=columns, exclude=exclude,
+                           dose_unit=dose_unit, response_scale=response_scale)
+    all_plates = [rd.name for rd in readings]
+    for n in sorted({n for n in all_plates if all_plates.count(n) > 1}):
+        issues.append(Issue(", ".join(str(r.path) for r in readings if r.name == n), None,
+                            "plate", n, "two readings entries name the same plate; give each "
+                            "its own plate = \"...\""))
+    matched: set[str] = set()
+    parts: list[tuple[pd.DataFrame, TableSource]] = []
+    names: dict[str, str] = {}
+    for lay, rds in groups.items():
+        df, src, nm, more = read_plates(lay, rds, sheet=sheet, columns=columns,
+                                        exclude=exclude, dose_unit=dose_unit,
+                                        response_scale=response_scale, all_plates=all_plates,
+                                        matched=matched)
+        issues += [i for i in more if i not in issues]  # exclude problems: once
+        parts.append((df, src))
+        names.update(nm)
+    for e in exclude if not issues else ():
+        text = str(e).strip()
+        if text.lower() != EDGES_WORD and text not in matched and parse_well(
+                text.rpartition(":")[2]) is not None:
+            issues.append(Issue("[data] exclude", None, "exclude", text,
+                                "the layouts use no such well (on that plate); nothing to "
+                                "exclude"))
+    if issues:
+        return pd.DataFrame(), TableSource("<plates>", 0), names, issues
+    df = pd.concat([p[0] for p in parts], ignore_index=True).fillna("")
+    src = TableSource.concat([(s, len(d)) for d, s in parts],
+                             f"{len(groups)} layouts + {len(readings)} plate(s)")
+    return df, src, names, issues
+
+
 def grid_text(values: Sequence[Sequence[Any]], header: Sequence[str] = ()) -> str:
     """A plate grid as a plate reader writes it (``header`` lines first; tab-separated)."""
     n_cols = len(values[0])
@@ -373,4 +436,4 @@ def grid_text(values: Sequence[Sequence[Any]], header: Sequence[str] = ()) -> st
 
 
 __all__ = ["PLATE_SHAPES", "Grid", "Reading", "find_grid", "grid_text", "letter",
-           "parse_well", "read_plates"]
+           "parse_well", "read_plate_layouts", "read_plates"]
