@@ -5,6 +5,7 @@ problem at once with file and line or sheet cell, exit code 2, no run directory)
 from __future__ import annotations
 
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,11 @@ def test_plate_fit_end_to_end_logs_wells(tmp_path, capsys):
     assert "54 layout wells, 12 of them on the plate's edge" in log
     diag = json.loads((out / "diagnostics.json").read_text())
     assert [(e["plate"], e["well"]) for e in diag["excluded"]] == [("P1", "B1"), ("P2", "B1")]
+    # the config as run names the files by absolute paths
+    resolved = tomllib.loads((out / "config.resolved.toml").read_text())["data"]
+    assert "path" not in resolved and resolved["layout"] == str(tmp_path / "layout.csv")
+    assert [r["path"] for r in resolved["readings"]] == [str(tmp_path / "P1.txt"),
+                                                         str(tmp_path / "P2.txt")]
 
 
 def test_plate_export_in_excel_names_cells(tmp_path, capsys):

@@ -292,6 +292,14 @@ class Config(_Strict):
             p = Path(self.base_dir) / p
         return p
 
+    def resolved_data_paths(self) -> dict[str, Any]:
+        """The ``[data]`` keys that name files, resolved against the config's folder: ``path``,
+        or ``layout`` and ``readings`` (``format = "plate"``)."""
+        if self.data.format != "plate":
+            return {"path": str(self.resolved_data_path())}
+        opts = self.data.options()
+        return {k: opts[k] for k in ("layout", "readings") if k in opts}
+
     def resolved_output_dir(self) -> Path:
         """The run directory (default ``results/<name>`` next to the config)."""
         name = self.run.name or (Path(self.source).stem if self.source else "run")
