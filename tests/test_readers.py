@@ -460,3 +460,43 @@ def test_one_layout_file_per_plate(tmp_path, capsys):
     assert rc == 2 and "2 problem(s)" in err
     assert "layout2.csv, line 6, column 'well': value 'Z9': not a well name" in err
     assert "[data] exclude, column 'exclude': value 'P1:Q1'" in err
+
+
+def test_excel_dates_and_plate_combination(tmp_path):
+    """Dates stored as Excel dates need no format; a combination matrix read from a plate of
+    normalised viability (the readers are generic over kinds)."""
+    import datetime as dt
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Mice"
+    ws.append(["Mouse", "Group", "Measured", "Volume (mm3)"])
+    for m, arm in (("M1", "vehicle"), ("M2", "drug")):
+        for d in (0, 3, 7):
+            ws.append([m, arm, dt.datetime(2024, 3, 1) + dt.timedelta(days=d), 100 + 10 * d])
+    wb.save(tmp_path / "mice.xlsx")
+    cfg = tmp_path / "mice.toml"
+    cfg.write_text('[data]\npath = "mice.xlsx"\nkind = "xenograft"\nday_zero = "first"\n'
+                   'control_arm = "vehicle"\n[data.columns]\nmouse = "Mouse"\narm = "Group"\n'
+                   'date = "Measured"\n' + FIT)
+    vt = canonical(cfg)
+    assert vt.df["day"].tolist() == [0.0, 3.0, 7.0] * 2
+    assert vt.df["volume"].tolist() == [100.0, 130.0, 170.0] * 2  # found as "volume (mm3)"
+
+    doses = [0.0, 0.01, 0.1, 1.0]
+    rows, vals = [], {}
+    for rep in range(3):
+        for i, a in enumerate(doses):
+            for j, b in enumerate(doses):
+                well = f"{ROWS[i + 4 * (rep % 2)]}{j + 1 + 4 * (rep // 2)}"
+                rows.append({"well": well, "drug_a": "A", "dose_a": a, "drug_b": "B",
+                             "dose_b": b, "replicate": rep + 1})
+                vals[well] = 1 / (1 + a / 0.1) / (1 + b / 0.2)
+    layout = pd.DataFrame(rows)
+    cfg = plate_config(tmp_path, layout, {"M1": vals}, extra='kind = "combination"')
+    text = cfg.read_text().replace('response_scale = "raw"', 'response_scale = "fraction"')
+    cfg.write_text(text)
+    vt = canonical(cfg)
+    assert len(vt.df) == 48 and set(vt.df["cell_line"]) == {"LINE0"}
+    row = vt.df[(vt.df["dose_a"] == 0.1) & (vt.df["dose_b"] == 1.0)].iloc[0]
+    assert row["response"] == pytest.approx(round(0.5 / 6, 4))
