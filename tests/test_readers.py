@@ -106,6 +106,26 @@ def test_plate_example_reads_as_the_long_table():
     assert [e["well"] for e in plates.source.excluded] == ["E7"]
 
 
+@pytest.mark.parametrize("main_example,lab_example", [
+    ("lapatinib_her2", "lapatinib_her2_plates"), ("her2_xenograft", "her2_xenograft_dates")])
+def test_lab_examples_fit_as_the_main_examples(main_example, lab_example):
+    """The plate and date examples give their main example's model arrays, spec and inference
+    settings: the same fit, draw for draw (so the same diagnostics)."""
+    from drugbayes.families import get_family
+
+    cfg_a = load_config(EXAMPLES / f"{main_example}.toml")
+    cfg_b = load_config(EXAMPLES / f"{lab_example}.toml")
+    spec_a, _, data_a = api.check_config(cfg_a)
+    spec_b, _, data_b = api.check_config(cfg_b)
+    assert spec_a == spec_b and cfg_a.inference == cfg_b.inference
+    assert cfg_a.run.seed == cfg_b.run.seed
+    fam = get_family(spec_a.family)
+    arr_a, arr_b = fam.arrays(data_a), fam.arrays(data_b)
+    assert arr_a.keys() == arr_b.keys()
+    for k in arr_a:
+        np.testing.assert_array_equal(np.asarray(arr_a[k]), np.asarray(arr_b[k]), err_msg=k)
+
+
 def test_design_layout_384_wells_edges_and_empty_wells(tmp_path):
     lay = design()
     # move the design onto a 384-well plate's inner wells (rows C-I, columns 3-10)
