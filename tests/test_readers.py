@@ -520,3 +520,11 @@ def test_excel_dates_and_plate_combination(tmp_path):
     assert len(vt.df) == 48 and set(vt.df["cell_line"]) == {"LINE0"}
     row = vt.df[(vt.df["dose_a"] == 0.1) & (vt.df["dose_b"] == 1.0)].iloc[0]
     assert row["response"] == pytest.approx(round(0.5 / 6, 4))
+
+
+def test_canonical_date_column_needs_no_mapping(tmp_path):
+    pd.DataFrame({"mouse": ["M1", "M1"], "arm": ["vehicle"] * 2, "volume": ["100", "120"],
+                  "date": ["2024-03-01", "2024-03-08"]}).to_csv(tmp_path / "m.csv", index=False)
+    cfg = tmp_path / "m.toml"
+    cfg.write_text('[data]\npath = "m.csv"\nkind = "xenograft"\nday_zero = "2024-03-01"\n' + FIT)
+    assert canonical(cfg).df["day"].tolist() == [0.0, 7.0]

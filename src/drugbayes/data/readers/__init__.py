@@ -75,8 +75,8 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
     plain = (dc.format == "table" and not is_excel and dc.sheet is None
              and all(isinstance(v, str) for v in columns.values())
              and not dc.filter.keep and not dc.filter.drop and "date" not in columns
-             and not _has_unit_names(table, columns))
-    if plain and not (isinstance(table, pd.DataFrame) and "date" in table.columns):
+             and not _needs_reader(table, columns))
+    if plain:
         return table, dc
     issues: list[Issue] = []
     try:
@@ -127,8 +127,9 @@ def replace_columns(dc: Any, names: dict[str, str]) -> Any:
     return dc.model_copy(update={"columns": names})
 
 
-def _has_unit_names(table: Any, columns: dict[str, Any]) -> bool:
-    """Whether a column name carries a unit to check (read the CSV header only)."""
+def _needs_reader(table: Any, columns: dict[str, Any]) -> bool:
+    """Whether a column name carries a unit to check, or a ``date`` column is to be turned
+    into days (reads a CSV's header only)."""
     from .columns import UNIT_COLUMNS, split_unit
 
     names = list(columns.values())
@@ -142,6 +143,8 @@ def _has_unit_names(table: Any, columns: dict[str, Any]) -> bool:
         except (OSError, ValueError, pd.errors.ParserError):
             return False
     mapped = set(columns.values())
+    if "date" in names:
+        return True
     for n in names:
         base, unit = split_unit(str(n))
         if unit is None:
