@@ -315,7 +315,7 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
                    if (r, c) not in used]
         filled = [w for w in outside if str(grid.values[ROW_LETTERS.index(w[0])][
             int(w[1:]) - 1]).strip() != ""]
-        notes.append(f"plate {rd.name!r} ({rd.path}, {shape[0] * shape[1]}-well grid): "
+        notes.append(f"plate {rd.name!r} ({rd.path.name}, {shape[0] * shape[1]}-well grid): "
                      f"{len(used)} layout wells, {n_edge} of them on the plate's edge (rows "
                      f"A/{ROW_LETTERS[shape[0] - 1]}, columns 1/{shape[1]}), {n_excl} excluded; "
                      f"{len(outside)} wells outside the layout (empty wells)"
