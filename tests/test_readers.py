@@ -528,3 +528,28 @@ def test_canonical_date_column_needs_no_mapping(tmp_path):
     cfg = tmp_path / "m.toml"
     cfg.write_text('[data]\npath = "m.csv"\nkind = "xenograft"\nday_zero = "2024-03-01"\n' + FIT)
     assert canonical(cfg).df["day"].tolist() == [0.0, 7.0]
+
+
+def test_header_row_skips_title_lines(tmp_path, capsys):
+    """Title lines above the header (Excel and CSV): header_row; lines stay the file's."""
+    table = wide_table()
+    table = table.astype({"Rep 2": object})
+    table.loc[2, "Rep 2"] = "bad"
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Sheet1"
+    ws.append(["Viability screen, 72 h"])
+    ws.append(["operator: AB"])
+    ws.append(list(table.columns))
+    for r in table.itertuples(index=False):
+        ws.append(list(r))
+    wb.save(tmp_path / "titled.xlsx")
+    cfg = wide_config(tmp_path, table, path="unused.csv", extra="header_row = 3")
+    cfg.write_text(cfg.read_text().replace('"unused.csv"', '"titled.xlsx"'))
+    rc, err = run_cli(cfg, capsys)
+    assert rc == 2 and "titled.xlsx, line 6, Sheet1!E6, column 'Rep 2': value 'bad'" in err
+    csv = tmp_path / "titled.csv"
+    csv.write_text("Viability screen, 72 h\noperator: AB\n" + table.to_csv(index=False))
+    cfg.write_text(cfg.read_text().replace('"titled.xlsx"', '"titled.csv"'))
+    rc, err = run_cli(cfg, capsys)
+    assert rc == 2 and "titled.csv, line 6, column 'Rep 2': value 'bad'" in err

@@ -199,8 +199,9 @@ class SourcedTable:
     source: TableSource
 
 
-def read_raw(path: Path) -> tuple[pd.DataFrame, TableSource]:
-    """Read a CSV (cells as text) or Parquet file as it is (no column mapping)."""
+def read_raw(path: Path, header_line: int = 1) -> tuple[pd.DataFrame, TableSource]:
+    """Read a CSV (cells as text; the header on ``header_line``, lines above it skipped) or
+    Parquet file as it is (no column mapping)."""
     if not path.is_file():
         raise DataValidationError([Issue(str(path), None, None, None, "file not found")])
     suffix = path.suffix.lower()
@@ -211,8 +212,8 @@ def read_raw(path: Path) -> tuple[pd.DataFrame, TableSource]:
         else:
             sep = "\t" if suffix == ".tsv" else ","
             df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                             skipinitialspace=True)
-            src = TableSource(str(path), 2)
+                             skipinitialspace=True, skiprows=header_line - 1)
+            src = TableSource(str(path), header_line + 1)
     except (OSError, ValueError, pd.errors.ParserError) as exc:
         raise DataValidationError([Issue(str(path), None, None, None,
                                          f"could not read table: {exc}")]) from None

@@ -84,6 +84,9 @@ class DataConfig(_Strict):
                                               "(CSV, Parquet, .xlsx); plate: plate-reader "
                                               "exports joined with a layout")
     sheet: str | None = Field(None, description="the .xlsx sheet of path (or of the layout)")
+    header_row: int | None = Field(None, ge=1, description="the header's line (CSV) or row "
+                                   "(.xlsx); lines above it are skipped (default: line 1 of a "
+                                   "CSV, the first non-empty row of a sheet)")
     layout: str | None = Field(None, description="plate: the layout file (well -> sample, "
                                "drug, dose, role)")
     readings: list[str | dict[str, str]] = Field(
@@ -134,7 +137,7 @@ class DataConfig(_Strict):
         """The kind's flat keys plus ``missing`` and the reading keys that are set (what
         ``prepare`` takes); ``layout`` and ``readings`` paths resolved against the config's
         folder."""
-        keys = ("format", "sheet", "layout", "readings", "exclude", "melt_headers",
+        keys = ("format", "sheet", "header_row", "layout", "readings", "exclude", "melt_headers",
                 "date_format", "day_zero", "filter")
         reading: dict[str, Any] = {k: getattr(self, k) for k in keys
                                    if k in self.model_fields_set}

@@ -73,6 +73,7 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
     is_excel = isinstance(table, (str, Path)) and Path(table).suffix.lower() in (".xlsx",
                                                                                  ".xlsm")
     plain = (dc.format == "table" and not is_excel and dc.sheet is None
+             and dc.header_row is None
              and all(isinstance(v, str) for v in columns.values())
              and not dc.filter.keep and not dc.filter.drop and "date" not in columns
              and not _needs_reader(table, columns))
@@ -87,7 +88,7 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
                                           "reader's export files)")])
             layout = Path(dc.layout) if dc.layout is not None else None
             df, src, names, more = read_plate_layouts(
-                layout, _readings(dc.readings), sheet=dc.sheet,
+                layout, _readings(dc.readings), sheet=dc.sheet, header_line=dc.header_row,
                 columns={k: v for k, v in columns.items() if isinstance(v, str)},
                 exclude=dc.exclude, dose_unit=dc.dose_unit, response_scale=dc.response_scale)
             lists = [k for k, v in columns.items() if not isinstance(v, str)]
@@ -101,7 +102,7 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
                 raw.columns = [str(c).strip() for c in raw.columns]
                 raw_src, hl = TableSource("<DataFrame>", 0), 0
             else:
-                raw, raw_src, hl = read_any_table(Path(table), dc.sheet)
+                raw, raw_src, hl = read_any_table(Path(table), dc.sheet, dc.header_row)
             df, src, names, more = map_columns(raw, raw_src, hl, columns,
                                                dose_unit=dc.dose_unit,
                                                response_scale=dc.response_scale,

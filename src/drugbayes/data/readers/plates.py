@@ -129,6 +129,7 @@ def _well_list(wells: Sequence[str], limit: int = 12) -> str:
 
 
 def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
+                header_line: int | None = None,
                 columns: Mapping[str, str], exclude: Sequence[str], dose_unit: str,
                 response_scale: str, all_plates: Sequence[str] | None = None,
                 matched: set[str] | None = None
@@ -146,7 +147,7 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
     """
     issues: list[Issue] = []
     try:
-        lay, lsrc, hl = read_any_table(layout, sheet)
+        lay, lsrc, hl = read_any_table(layout, sheet, header_line)
     except ReadProblems as p:
         issues += p.issues
         lay = None
@@ -375,7 +376,7 @@ def read_plates(layout: Path, readings: Sequence[Reading], *, sheet: str | None,
 
 def read_plate_layouts(layout: Path | None, readings: Sequence[Reading], *,
                        sheet: str | None, columns: Mapping[str, str], exclude: Sequence[str],
-                       dose_unit: str, response_scale: str
+                       dose_unit: str, response_scale: str, header_line: int | None = None
                        ) -> tuple[pd.DataFrame, TableSource, dict[str, str], list[Issue]]:
     """:func:`read_plates` for readings that name their own layout file (one layout per
     plate) or share ``layout``; the tables of every layout stacked."""
@@ -393,7 +394,8 @@ def read_plate_layouts(layout: Path | None, readings: Sequence[Reading], *,
         return pd.DataFrame(), TableSource("<plates>", 0), {}, issues
     if len(groups) == 1:
         lay, rds = next(iter(groups.items()))
-        return read_plates(lay, rds, sheet=sheet, columns=columns, exclude=exclude,
+        return read_plates(lay, rds, sheet=sheet, header_line=header_line, columns=columns,
+                           exclude=exclude,
                            dose_unit=dose_unit, response_scale=response_scale)
     all_plates = [rd.name for rd in readings]
     for n in sorted({n for n in all_plates if all_plates.count(n) > 1}):
@@ -404,7 +406,8 @@ def read_plate_layouts(layout: Path | None, readings: Sequence[Reading], *,
     parts: list[tuple[pd.DataFrame, TableSource]] = []
     names: dict[str, str] = {}
     for lay, rds in groups.items():
-        df, src, nm, more = read_plates(lay, rds, sheet=sheet, columns=columns,
+        df, src, nm, more = read_plates(lay, rds, sheet=sheet, header_line=header_line,
+                                        columns=columns,
                                         exclude=exclude, dose_unit=dose_unit,
                                         response_scale=response_scale, all_plates=all_plates,
                                         matched=matched)

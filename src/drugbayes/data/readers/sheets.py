@@ -137,9 +137,11 @@ def read_cells(path: Path, sheet: str | None) -> Sheet:
     return read_text_cells(path)
 
 
-def sheet_table(sh: Sheet) -> tuple[pd.DataFrame, TableSource, int]:
-    """A long table from a sheet: the first non-empty row is the header, entirely empty rows
-    are skipped (line numbers stay the sheet's).
+def sheet_table(sh: Sheet, header_line: int | None = None
+                ) -> tuple[pd.DataFrame, TableSource, int]:
+    """A long table from a sheet: the header is on row ``header_line`` (default: the first
+    non-empty row), rows above it are skipped, and so are entirely empty rows (line numbers
+    stay the sheet's).
 
     Returns
     -------
@@ -148,7 +150,15 @@ def sheet_table(sh: Sheet) -> tuple[pd.DataFrame, TableSource, int]:
     def empty(row: list) -> bool:
         return all(v == "" for v in row)
 
-    h = next((i for i, r in enumerate(sh.rows) if not empty(r)), None)
+    h: int | None
+    if header_line is not None:
+        h = header_line - 1
+        if header_line > len(sh.rows) or empty(sh.rows[header_line - 1]):
+            raise ReadProblems([Issue(sh.name, header_line, "header_row", str(header_line),
+                                      "the header row is empty or beyond the sheet's end",
+                                      sh.cell(header_line - 1, 0) or None)])
+    else:
+        h = next((i for i, r in enumerate(sh.rows) if not empty(r)), None)
     if h is None:
         raise ReadProblems([Issue(sh.name, None, None, sh.sheet, "the sheet is empty")])
     header = [str(v).strip() for v in sh.rows[h]]
@@ -169,22 +179,27 @@ def sheet_table(sh: Sheet) -> tuple[pd.DataFrame, TableSource, int]:
     return df, TableSource(sh.name, h + 2, origins={"*": origins}), h + 1
 
 
-def read_any_table(path: Path, sheet: str | None) -> tuple[pd.DataFrame, TableSource, int]:
-    """A long table from CSV, Parquet or an Excel sheet, columns as in the file.
+def read_any_table(path: Path, sheet: str | None, header_line: int | None = None
+                   ) -> tuple[pd.DataFrame, TableSource, int]:
+    """A long table from CSV, Parquet or an Excel sheet, columns as in the file; the header on
+    ``header_line`` (default: line 1 of a CSV, the first non-empty row of a sheet).
 
     Returns
     -------
     (DataFrame, TableSource, header line (0 where none, Parquet))
     """
     if path.suffix.lower() in EXCEL_SUFFIXES:
-        return sheet_table(read_sheet(path, sheet))
+        return sheet_table(read_sheet(path, sheet), header_line)
     if sheet is not None:
         raise ReadProblems([Issue(str(path), None, "sheet", sheet,
                                   "a sheet applies to Excel workbooks (.xlsx) only")])
     from ...errors import DataValidationError
 
+    if header_line is not None and path.suffix.lower() in (".parquet", ".pq"):
+        raise ReadProblems([Issue(str(path), None, "header_row", str(header_line),
+                                  "header_row applies to CSV and Excel files")])
     try:
-        df, src = read_raw(path)
+        df, src = read_raw(path, header_line or 1)
     except DataValidationError as e:
         raise ReadProblems([i for i in e.issues if isinstance(i, Issue)]) from None
-    return df, src, 1 if src.line_offset else 0
+    return df, src, src.line_offset - 1 if src.line_offset else 0
