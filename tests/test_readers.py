@@ -9,6 +9,7 @@ import tomllib
 from pathlib import Path
 
 import numpy as np
+import openpyxl  # a dependency (pyproject.toml): a missing one fails here, loudly
 import pandas as pd
 import pytest
 
@@ -16,8 +17,6 @@ from drugbayes import api
 from drugbayes.cli import main
 from drugbayes.config import load_config
 from drugbayes.errors import DataValidationError
-
-openpyxl = pytest.importorskip("openpyxl")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "configs" / "examples"
