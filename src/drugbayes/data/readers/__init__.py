@@ -52,7 +52,8 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
     Parameters
     ----------
     table : path, DataFrame or None
-        The table (``[data] path``, resolved); for ``format = "plate"`` the layout.
+        The table (``[data] path``, resolved); not read for ``format = "plate"`` (the layout
+        and readings come from ``data_cfg``).
     data_cfg : DataConfig
         The ``[data]`` section (paths in it already resolved).
 
