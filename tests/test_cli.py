@@ -40,7 +40,7 @@ def test_every_config_runs(config, tmp_path, capsys):
     assert manifest["complete"] and manifest["seed"] is not None and manifest["config_hash"]
     s = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
     assert quantity in set(s["quantity"])
-    if "lapatinib_her2" in config.stem:
+    if config.stem == "lapatinib_her2":  # its missing well (the plate example excludes it)
         assert (out / "plots" / "dose_response_lapatinib.png").is_file()
         diag = json.loads((out / "diagnostics.json").read_text())
         assert diag["dropped_wells"]["count"] == 1

@@ -57,8 +57,11 @@ def prepare(table: Any, *, kind: str | None = None, columns: dict | None = None,
     -------
     (validated table, encoded data)
     """
+    from .data.readers import read_input
+
     dc = _validated(DataConfig, {"kind": kind or kinds()[0], "columns": dict(columns or {}),
                                  **options}, "data")
+    table, dc = read_input(table, dc)  # the lab's files -> the canonical long table
     return family_for_kind(dc.kind).prepare(table, dc)
 
 
@@ -107,7 +110,7 @@ def _posterior_tree(fam, spec: Spec, data: Any, res: InferenceResult,
 
 def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig | None = None,
         inference: dict | InferenceConfig | None = None, seed: int = 0,
-        columns: dict[str, str] | None = None, contrasts: list[dict] | None = None,
+        columns: dict[str, Any] | None = None, contrasts: list[dict] | None = None,
         diagnostics: dict | DiagnosticsConfig | None = None, interval_prob: float = 0.95,
         prepared: tuple[Any, Any] | None = None, **data_options: Any) -> FitResult:
     """Fit a model to a long table.
@@ -170,6 +173,9 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
     fam.validate_contrasts(data, contrasts, "<config>")
     if fam.check_spec:
         fam.check_spec(spec, data, "<config>")
+    source = getattr(vt, "source", None)
+    for note in getattr(source, "notes", ()):
+        log.info("input: %s", note)
     for d in vt.dropped:
         log.info("dropped line %s: %s (%s)", d["line"], d["reason"],
                  ", ".join(f"{k} {v}" for k, v in d.items() if k not in ("line", "reason")))
@@ -181,7 +187,7 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
     diag = check(settings.method, res.samples, res.sample_stats, thresholds, labels, res.info)
     diag["timings"] = {**res.timings, "fit_total": time.perf_counter() - t0}
     diag["dropped_wells"] = {"count": len(vt.dropped), "wells": vt.dropped}
-    diag["excluded"] = []
+    diag["excluded"] = list(getattr(source, "excluded", ()))
     attrs = {"drugbayes_version": __version__, "family": spec.family,
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
              **{k: v for k, v in getattr(data, "attrs", {}).items()}}

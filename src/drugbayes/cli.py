@@ -117,6 +117,8 @@ def main(argv: list[str] | None = None) -> int:
                     desc = family_for_kind(cfg.data.kind).describe(vt, data)
                     print(f"{c}: ok ({desc}; {len(vt.dropped)} missing responses would be "
                           "dropped)")
+                    for note in getattr(getattr(vt, "source", None), "notes", ()):
+                        print(f"  {note}")  # what the readers did (plates, units, filters)
                 except InputError as e:
                     issues.append(e)
             for err in issues:

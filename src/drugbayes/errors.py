@@ -30,6 +30,8 @@ class Issue:
         The offending value, as text.
     message : str
         What was expected.
+    cell : str or None
+        The spreadsheet cell or plate well (``"Sheet1!C14"``, ``"well C5"``), where known.
     """
 
     source: str
@@ -37,11 +39,14 @@ class Issue:
     column: str | None
     value: str | None
     message: str
+    cell: str | None = None
 
     def __str__(self) -> str:
         where = self.source
         if self.line is not None:
             where += f", line {self.line}"
+        if self.cell is not None:
+            where += f", {self.cell}"
         if self.column is not None:
             where += f", column '{self.column}'"
         val = "" if self.value is None else f": value {self.value!r}"

@@ -229,7 +229,7 @@ def _resolved(cfg: Config, result: FitResult) -> dict:
     d["model"] = {"preset": result.spec.preset or "", "family": result.spec.family,
                   "options": result.spec.options.model_dump(),
                   "priors": result.spec.priors.model_dump()}
-    d["data"]["path"] = str(cfg.resolved_data_path())
+    d["data"].update(cfg.resolved_data_paths())
     d["run"]["output_dir"] = str(cfg.resolved_output_dir())
     return d
 

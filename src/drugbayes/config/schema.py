@@ -13,7 +13,14 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import ConfigError, Issue
 
@@ -47,13 +54,55 @@ class RunConfig(_Strict):
     seed: int = 0
 
 
+FilterValue = str | int | float
+
+
+class DataFilter(_Strict):
+    """``[data.filter]``: rows kept or dropped by column values, before validation."""
+
+    keep: dict[str, list[FilterValue]] = Field(default_factory=dict)
+    drop: dict[str, list[FilterValue]] = Field(default_factory=dict)
+
+
+READING_PATH_KEYS = ("layout", "readings")
+
+
 class DataConfig(_Strict):
-    """``[data]``: the input table and how to read it."""
+    """``[data]``: the input table and how to read it.
+
+    The reading keys (``format``, ``sheet``, ``layout``, ``readings``, ``exclude``,
+    ``melt_headers``, ``date_format``, ``day_zero``, ``[data.filter]``) apply to every kind:
+    they turn the lab's files into the canonical long table (:mod:`drugbayes.data.readers`).
+    """
 
     path: str | None = None
     kind: str = Field(default_factory=_default_kind, description="a registered data kind")
     missing: Literal["drop", "error"] = "drop"
-    columns: dict[str, str] = Field(default_factory=dict)
+    columns: dict[str, str | list[str]] = Field(default_factory=dict)
+    # reading (every kind)
+    format: Literal["table", "plate"] = Field("table", description="table: one long table "
+                                              "(CSV, Parquet, .xlsx); plate: plate-reader "
+                                              "exports joined with a layout")
+    sheet: str | None = Field(None, description="the .xlsx sheet of path (or of the layout)")
+    header_row: int | None = Field(None, ge=1, description="the header's line (CSV) or row "
+                                   "(.xlsx); lines above it are skipped (default: line 1 of a "
+                                   "CSV, the first non-empty row of a sheet)")
+    layout: str | None = Field(None, description="plate: the layout file (well -> sample, "
+                               "drug, dose, role)")
+    readings: list[str | dict[str, str]] = Field(
+        default_factory=list, description="plate: the plate-reader exports, each a path or "
+        "{ path, sheet, plate, <column> = <value for the whole plate> }")
+    exclude: list[str] = Field(default_factory=list, description="plate: wells left out "
+                               "(C5, P1:C5, or \"edges\")")
+    melt_headers: str = Field("replicate", description="the column that receives the names "
+                              "of melted wide-sheet columns (replicate, dose, day, ...)")
+    date_format: str | None = Field(None, description="strptime format of a date column "
+                                    "(default %Y-%m-%d)")
+    day_zero: str | dict[str, dict[str, str]] | None = Field(
+        None, description="the date of day 0: a date, \"first\" (each mouse's first date), "
+        "or { arm = { <arm> = <date> } } / { mouse = { ... } }")
+    filter: DataFilter = Field(default_factory=DataFilter)
+    _base_dir: str | None = PrivateAttr(None)
     # dose_response
     dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
     response_scale: Literal["fraction", "percent", "raw"] = "fraction"
@@ -85,9 +134,51 @@ class DataConfig(_Strict):
         return self
 
     def options(self) -> dict[str, Any]:
-        """The kind's flat keys plus ``missing`` (what ``prepare`` takes)."""
+        """The kind's flat keys plus ``missing`` and the reading keys that are set (what
+        ``prepare`` takes); ``layout`` and ``readings`` paths resolved against the config's
+        folder."""
+        keys = ("format", "sheet", "header_row", "layout", "readings", "exclude", "melt_headers",
+                "date_format", "day_zero", "filter")
+        reading: dict[str, Any] = {k: getattr(self, k) for k in keys
+                                   if k in self.model_fields_set}
+        if "filter" in reading:
+            reading["filter"] = self.filter.model_dump()
+        if self.layout is not None:
+            reading["layout"] = str(self.resolve(self.layout))
+        if self.readings:
+            reading["readings"] = [
+                str(self.resolve(r)) if isinstance(r, str)
+                else {**r, **{k: str(self.resolve(r[k])) for k in ("path", "layout") if k in r}}
+                for r in self.readings]
         return {"missing": self.missing,
-                **{k: getattr(self, k) for k in kind_keys()[self.kind]}}
+                **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
+
+    def resolve(self, path: str) -> Path:
+        """``path`` resolved against the config's folder (where the config came from a
+        file)."""
+        p = Path(path)
+        return p if p.is_absolute() or not self._base_dir else Path(self._base_dir) / p
+
+    @model_validator(mode="after")
+    def _plate_keys(self) -> DataConfig:
+        if self.format == "plate":
+            if self.path is not None:
+                raise ValueError("format = \"plate\" reads layout and readings, not path")
+            if self.layout is None and not all(isinstance(r, dict) and "layout" in r
+                                               for r in self.readings):
+                raise ValueError("format = \"plate\" needs layout = \"<layout file>\" (or a "
+                                 "layout in every readings entry)")
+            if not self.readings:
+                raise ValueError("format = \"plate\" needs readings = [\"<export>\", ...]")
+            for r in self.readings:
+                if isinstance(r, dict) and "path" not in r:
+                    raise ValueError(f"readings entry {r} has no path")
+        else:
+            set_ = sorted(k for k in ("layout", "readings", "exclude")
+                          if k in self.model_fields_set)
+            if set_:
+                raise ValueError(f"key(s) {', '.join(set_)} apply to format = \"plate\"")
+        return self
 
 
 class ModelConfig(_Strict):
@@ -215,6 +306,11 @@ class Config(_Strict):
 
     def resolved_data_path(self) -> Path:
         """The data path, resolved against the config's folder."""
+        if self.data.path is None and self.data.format == "plate":
+            first = self.data.readings[0] if self.data.readings else ""
+            lay = self.data.layout or (first.get("layout") if isinstance(first, dict) else None)
+            if lay:
+                return self.data.resolve(lay)
         if self.data.path is None:
             raise ConfigError([Issue(self.source or "<config>", None, "data.path", None,
                                      "a data path is required")])
@@ -222,6 +318,14 @@ class Config(_Strict):
         if not p.is_absolute() and self.base_dir:
             p = Path(self.base_dir) / p
         return p
+
+    def resolved_data_paths(self) -> dict[str, Any]:
+        """The ``[data]`` keys that name files, resolved against the config's folder: ``path``,
+        or ``layout`` and ``readings`` (``format = "plate"``)."""
+        if self.data.format != "plate":
+            return {"path": str(self.resolved_data_path())}
+        opts = self.data.options()
+        return {k: opts[k] for k in ("layout", "readings") if k in opts}
 
     def resolved_output_dir(self) -> Path:
         """The run directory (default ``results/<name>`` next to the config)."""

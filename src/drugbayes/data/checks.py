@@ -57,7 +57,9 @@ class IssueCollector:
                  column_names: dict[str, str] | None = None) -> None:
         self.source = source
         self.names = {c: c for c in known}
-        self.names.update(column_names or {})
+        # a melted column maps to a list of the file's columns: rows name their own
+        self.names.update({k: v if isinstance(v, str) else ", ".join(map(str, v))
+                           for k, v in (column_names or {}).items()})
         self.issues: list[Issue] = []
 
     def name(self, col: str) -> str:
@@ -67,9 +69,13 @@ class IssueCollector:
     def add(self, pos: SupportsInt | None, col: str | None, value: object, msg: str,
             line: int | None = None) -> None:
         """One problem at row position ``pos`` (or at file ``line`` when ``pos`` is None)."""
-        ln = line if pos is None else self.source.line(pos)
-        self.issues.append(Issue(self.source.name, ln, None if col is None else self.name(col),
-                                 None if value is None else str(value), msg))
+        file_col = None if col is None else self.name(col)
+        if pos is None:
+            src, ln, cell = self.source.name, line, None
+        else:
+            src, ln, file_col, cell = self.source.locate(pos, col, file_col)
+        self.issues.append(Issue(src, ln, file_col, None if value is None else str(value), msg,
+                                 cell))
 
     def rows(self, mask: pd.Series | np.ndarray, col: str, msg: str,
              values: pd.Series | str | None = None) -> None:

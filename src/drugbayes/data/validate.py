@@ -141,7 +141,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     out["dose"] = dose
     out["response"] = resp
     out["well_role"] = np.where(blank, "blank", np.where(vehicle, "vehicle", "sample"))
-    out["line"] = np.arange(len(df)) + source.line_offset
+    out["line"] = source.lines(len(df))
 
     # duplicates on the identifying columns that exist
     id_cols = [c for c in DOSE_RESPONSE.identifying if c in df.columns]
@@ -328,7 +328,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     out["volume"] = vol
     out["length"] = length
     out["width"] = width
-    out["line"] = np.arange(len(df)) + source.line_offset
+    out["line"] = source.lines(len(df))
 
     # identity: a mouse is (experiment, mouse)
     ok_id = ~day_bad & ~day_empty & out["mouse"].ne("")
