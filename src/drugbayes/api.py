@@ -179,11 +179,13 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
     res = infer(spec, data, settings, seed)
     labels = _labels(fam, data)
     diag = check(settings.method, res.samples, res.sample_stats, thresholds, labels, res.info)
+    log.info("approximation: %s", diag["approximation"]["description"])
     diag["timings"] = {**res.timings, "fit_total": time.perf_counter() - t0}
     diag["dropped_wells"] = {"count": len(vt.dropped), "wells": vt.dropped}
     diag["excluded"] = []
     attrs = {"drugbayes_version": __version__, "family": spec.family,
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
+             "approximation": diag["approximation"]["name"],
              **{k: v for k, v in getattr(data, "attrs", {}).items()}}
     log_lik = {}
     if fam.pointwise:
@@ -196,7 +198,8 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped,
                        seed=seed)
     if not diag["passed"]:
-        msg = "diagnostics failed: " + ", ".join(
+        what = "diagnostics" if diag["approximation"]["diagnosed"] else "checks"
+        msg = f"{what} failed: " + ", ".join(
             f"{k}={v['value']}" for k, v in diag["checks"].items() if not v["passed"])
         log.warning(msg)
     return result

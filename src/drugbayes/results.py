@@ -10,7 +10,9 @@ import pandas as pd
 import xarray as xr
 
 from .families import Spec, get_family
+from .inference.registry import Approximation, get_backend
 from .inference.settings import InferenceResult
+from .report.summary import point_estimate_only
 
 __all__ = ["FitResult"]
 
@@ -48,18 +50,28 @@ class FitResult:
     seed: int = 0
     _summaries: dict = field(default_factory=dict, repr=False)
 
+    @property
+    def approximation(self) -> Approximation:
+        """What the run's draws are (MCMC, variational, Laplace or a point estimate), from
+        the back-end registry."""
+        return get_backend(self.inference.method).approximation(self.inference.info)
+
     def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
         """Tidy summary: one row per group and quantity (plus contrasts).
 
         Computed once per interval probability (a run writes it and the CLI prints it);
-        each call returns a copy.
+        each call returns a copy. A run without draws (a point estimate) has its
+        probabilities and intervals left empty (:func:`~drugbayes.report.summary.
+        point_estimate_only`).
         """
         prob = interval_prob or self.interval_prob
         if prob not in self._summaries:
             fam = get_family(self.spec.family)
-            self._summaries[prob] = fam.summarize(self.data, self.inference.samples,
-                                                  self.contrasts, prob, self.inference.method,
-                                                  spec=self.spec, seed=self.seed)
+            table = fam.summarize(self.data, self.inference.samples, self.contrasts, prob,
+                                  self.inference.method, spec=self.spec, seed=self.seed)
+            if not self.approximation.draws:
+                table = point_estimate_only(table)
+            self._summaries[prob] = table
         return self._summaries[prob].copy()
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:

@@ -65,8 +65,17 @@ def _map_start(task: FitTask, nc_spec: Spec) -> dict | None:
 
 
 def _map(task: FitTask, settings: InferenceConfig, k_map: jax.Array, nc_spec: Spec,
-         start: dict | None) -> InferenceResult:
-    return run_map(_model(task, nc_spec), (), settings, k_map, _kept_sites(task), start=start)
+         start: dict | None, laplace: bool = False) -> InferenceResult:
+    labels = _labels(task) if laplace else None
+    return run_map(_model(task, nc_spec), (), settings, k_map, _kept_sites(task), start=start,
+                   laplace=laplace, labels=labels)
+
+
+def _labels(task: FitTask) -> dict[str, list[str]]:
+    """Site -> labels of its leading dimension (from the family's posterior dims)."""
+    dims, coords = task.family.posterior_dims(task.data)
+    return {k: [str(x) for x in coords[d[0]]] for k, d in dims.items()
+            if d and d[0] in coords}
 
 
 def _init_from_map(task: FitTask, settings: InferenceConfig, k_map: jax.Array,
@@ -80,10 +89,11 @@ def _init_from_map(task: FitTask, settings: InferenceConfig, k_map: jax.Array,
 
 
 def run_map_backend(task: FitTask, settings: InferenceConfig, seed: int) -> InferenceResult:
-    """The MAP back-end: the joint posterior mode, one "draw"."""
+    """The MAP back-end: the joint posterior mode, with draws of the Laplace approximation at
+    it (``laplace = true``) or alone (one "draw")."""
     k_map, _ = _keys(seed)
     nc_spec = _noncentred(task.spec)
-    return _map(task, settings, k_map, nc_spec, _map_start(task, nc_spec))
+    return _map(task, settings, k_map, nc_spec, _map_start(task, nc_spec), settings.laplace)
 
 
 def run_nuts_backend(task: FitTask, settings: InferenceConfig, seed: int) -> InferenceResult:

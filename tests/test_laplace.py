@@ -1,0 +1,144 @@
+"""The Laplace approximation (``inference/laplace.py``) on posteriors whose Gaussian is known.
+
+For a normal-normal hierarchical model the posterior is exactly Gaussian in the unconstrained
+space, so the Laplace approximation is the posterior itself and its covariance is the
+inverse of the (analytic) precision matrix; the blockwise computation must reproduce it.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+import pytest
+
+from drugbayes.inference._unconstrained import unconstrained_view
+from drugbayes.inference.laplace import choose_structure, laplace
+
+N_UNITS, N_OBS = 12, 4
+PRIOR_SD, UNIT_SD, NOISE_SD = 3.0, 1.0, 0.5
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0.5, UNIT_SD, N_UNITS)
+    return rng.normal(theta[:, None], NOISE_SD, (N_UNITS, N_OBS)).astype(np.float32)
+
+
+def _normal_model(y, chain=False):
+    def model():
+        mu = numpyro.sample("mu", dist.Normal(0.0, PRIOR_SD))
+        theta = numpyro.sample("theta", dist.Normal(mu, UNIT_SD).expand([N_UNITS]).to_event(1))
+        # chain=True: every observation sees two neighbouring units (members coupled)
+        loc = theta + jnp.roll(theta, 1) if chain else theta
+        numpyro.sample("y", dist.Normal(loc[:, None], NOISE_SD).to_event(2), obs=y)
+
+    return model
+
+
+def _precision(chain=False) -> np.ndarray:
+    """The analytic posterior precision of (mu, theta)."""
+    n = N_UNITS
+    q = np.zeros((n + 1, n + 1))
+    q[0, 0] = 1 / PRIOR_SD**2 + n / UNIT_SD**2
+    q[0, 1:] = q[1:, 0] = -1 / UNIT_SD**2
+    q[1:, 1:] += np.eye(n) / UNIT_SD**2
+    a = np.eye(n) + (np.roll(np.eye(n), 1, axis=1) if chain else 0)  # loc = a @ theta
+    q[1:, 1:] += N_OBS / NOISE_SD**2 * a.T @ a
+    return q
+
+
+def _mode(view, q, y, chain=False):
+    """The exact posterior mode (a linear solve)."""
+    n = N_UNITS
+    a = np.eye(n) + (np.roll(np.eye(n), 1, axis=1) if chain else 0)
+    b = np.zeros(n + 1)
+    b[1:] = a.T @ y.sum(axis=1) / NOISE_SD**2
+    m = np.linalg.solve(q, b)
+    return {"mu": jnp.asarray(m[0], jnp.float32), "theta": jnp.asarray(m[1:], jnp.float32)}
+
+
+@pytest.mark.parametrize("dense_max", [0, 1000])
+def test_laplace_is_the_gaussian_posterior(dense_max):
+    """Arrowhead (units perturbed all at once, dense_max 0) and dense: the marginal sds are
+    those of the analytic posterior covariance to float32 precision, and 4,000 draws have its
+    mean and covariance within Monte Carlo error."""
+    y = _data()
+    view = unconstrained_view(_normal_model(y))
+    q = _precision()
+    mode = _mode(view, q, y)
+    fit = laplace(view.log_density, mode, view.ushapes, 4000, jax.random.PRNGKey(1),
+                  labels={"theta": [f"unit{i}" for i in range(N_UNITS)]}, dense_max=dense_max)
+    assert fit.structure == ("arrowhead" if dense_max == 0 else "dense")
+    assert fit.refused is None and fit.bad_members == []
+    cov = np.linalg.inv(q)
+    sd = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(fit.marginal_sd["mu"], sd[0], rtol=1e-4)
+    np.testing.assert_allclose(fit.marginal_sd["theta"], sd[1:], rtol=1e-4)
+    x = np.column_stack([fit.draws["mu"], fit.draws["theta"]])
+    m = np.concatenate([[float(mode["mu"])], np.asarray(mode["theta"])])
+    # mean within 4 Monte Carlo standard errors; covariance entries within 0.1 of the sd scale
+    assert np.all(np.abs(x.mean(axis=0) - m) < 4 * sd / np.sqrt(4000))
+    emp = np.cov(x.T)
+    assert np.max(np.abs(emp - cov) / np.outer(sd, sd)) < 0.1
+    # the global mean's marginal variance is larger than its conditional one (1 / q00)
+    assert fit.marginal_sd["mu"] > 1.02 / np.sqrt(q[0, 0])  # 1.03 here
+
+
+def test_coupled_members_are_detected_and_handled_exactly():
+    """Observations that see two neighbouring units couple the members: the check finds it,
+    the site moves to the dense block and the result is still the exact posterior."""
+    y = _data(1)
+    view = unconstrained_view(_normal_model(y, chain=True))
+    q = _precision(chain=True)
+    mode = _mode(view, q, y, chain=True)
+    fit = laplace(view.log_density, mode, view.ushapes, 10, jax.random.PRNGKey(2), dense_max=0)
+    assert fit.split and fit.split[0].startswith("theta")
+    assert fit.structure == "dense"
+    sd = np.sqrt(np.diag(np.linalg.inv(q)))
+    np.testing.assert_allclose(fit.marginal_sd["theta"], sd[1:], rtol=1e-4)
+
+
+def test_a_unit_without_a_maximum_is_named_and_left_empty():
+    """At a point where one unit sits on a saddle of its double-well density, that unit is
+    reported by its label and its draws are NaN; the others keep finite draws."""
+    def model():
+        theta = numpyro.sample("theta", dist.Normal(0.0, 10.0).expand([5]).to_event(1))
+        numpyro.factor("well", -jnp.sum((theta**2 - 1.0) ** 2))
+
+    view = unconstrained_view(model)
+    u = {"theta": jnp.asarray([1.0, -1.0, 0.0, 1.0, 1.0], jnp.float32)}
+    names = ["a", "b", "c", "d", "e"]
+    fit = laplace(view.log_density, u, view.ushapes, 50, jax.random.PRNGKey(3),
+                  labels={"theta": names}, dense_max=0)
+    assert fit.bad_members == ["c"]
+    d = fit.draws["theta"]
+    assert np.isnan(d[:, 2]).all() and np.isfinite(np.delete(d, 2, axis=1)).all()
+
+
+def test_a_global_block_without_a_maximum_refuses_the_approximation():
+    def model():
+        numpyro.sample("g", dist.Normal(0.0, 1.0))
+        # a dip at h = 0: the log density curves upwards there
+        numpyro.factor("dip", -5.0 * jnp.exp(-numpyro.sample("h", dist.Normal(0, 10)) ** 2))
+
+    view = unconstrained_view(model)
+    fit = laplace(view.log_density, {"g": jnp.float32(0), "h": jnp.float32(0)}, view.ushapes,
+                  10, jax.random.PRNGKey(0))
+    assert fit.draws is None and "not positive definite" in fit.refused and "h" in fit.refused
+
+
+def test_structure_splits_the_largest_plate_first():
+    shapes = {"a": (), "b": (3,), "cell": (50,), "curve": (1000,), "curve2": (1000, 2),
+              "drug": (20, 3)}
+    plates, dense = choose_structure(shapes, dense_max=120)
+    assert [(p.n, p.sites, p.width) for p in plates] == [(1000, ["curve", "curve2"], 3)]
+    assert dense == ["a", "b", "cell", "drug"]
+    plates, dense = choose_structure(shapes, dense_max=60)
+    assert [(p.n, p.sites, p.width) for p in plates] == [(1000, ["curve", "curve2"], 3),
+                                                          (20, ["drug"], 3)]
+    plates, dense = choose_structure(shapes, dense_max=10)
+    assert [p.n for p in plates] == [1000, 20, 50]
+    assert dense == ["a", "b"]
