@@ -26,7 +26,7 @@ from .families import Spec, family_for_kind, get_family, kinds
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .outputs import assembling, logging_to, output_dir_issues, write_run_directory
-from .posterior import add_nd_coords, to_datatree
+from .posterior import add_nd_coords, to_datatree, well_variables
 from .results import FitResult
 
 __all__ = ["FitResult", "check_config", "fit", "infer", "output_dir_issues", "prepare", "run",
@@ -187,6 +187,7 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
              "approximation": diag["approximation"]["name"],
              **{k: v for k, v in getattr(data, "attrs", {}).items()}}
+    parameters = [k for k in res.samples if k not in fam.deterministic_sites]
     log_lik = {}
     if fam.pointwise:
         t_pw = time.perf_counter()
@@ -196,7 +197,7 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
         diag["timings"]["pointwise"] = time.perf_counter() - t_pw
     tree = _posterior_tree(fam, spec, data, res, attrs, log_lik)
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped,
-                       seed=seed)
+                       seed=seed, well_variables=well_variables(tree, parameters))
     if not diag["passed"]:
         what = "diagnostics" if diag["approximation"]["diagnosed"] else "checks"
         msg = f"{what} failed: " + ", ".join(
