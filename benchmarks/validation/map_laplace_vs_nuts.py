@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,27 @@ def _fit(cfg, inference: dict):
                interval_prob=cfg.report.interval_prob, **cfg.data.options())
     s = r.summary()
     return r, s, time.perf_counter() - t0
+
+
+def _nuts(cfg, inference: dict, name: str, cache: str | None) -> dict:
+    """The NUTS reference: its summary, time and diagnostics (cached in ``cache``)."""
+    import json
+
+    tag = "_".join(f"{k}{v}" for k, v in inference.items() if k != "method")
+    csv = Path(cache) / f"{name}_nuts_{tag}.csv" if cache else None
+    if csv is not None and csv.is_file():
+        meta = json.loads(csv.with_suffix(".json").read_text())
+        return {**meta, "summary": pd.read_csv(csv, keep_default_na=False, na_values=[""]),
+                "cached": str(csv)}
+    r, s, t = _fit(cfg, inference)
+    meta = {"seconds": t, "passed": r.diagnostics["passed"],
+            "checks": {k: v["value"] for k, v in r.diagnostics["checks"].items()}}
+    if csv is not None:
+        csv.parent.mkdir(parents=True, exist_ok=True)
+        s.to_csv(csv, index=False)
+        csv.with_suffix(".json").write_text(json.dumps(meta, default=float))
+        s = pd.read_csv(csv, keep_default_na=False, na_values=[""])
+    return {**meta, "summary": s}
 
 
 def compare(ref: pd.DataFrame, other: pd.DataFrame) -> dict:
@@ -99,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--svi", action="store_true", help="also compare svi (4000 steps)")
     ap.add_argument("--examples", default=",".join(EXAMPLES))
     ap.add_argument("--out", default=str(OUT / "map_laplace_vs_nuts"))
+    ap.add_argument("--nuts-cache", default=None, help="folder keeping the NUTS summaries "
+                    "(reused when present with the same settings)")
     args = ap.parse_args(argv)
     res: dict = {"environment": environment(),
                  "command": command("benchmarks.validation.map_laplace_vs_nuts",
@@ -113,9 +137,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"{name}: nuts")
         nuts_inf = {"method": "nuts", "num_chains": args.nuts_chains,
                     "num_warmup": args.nuts_warmup, "num_samples": args.nuts_samples}
-        r_n, s_n, t_n = _fit(cfg, nuts_inf)
-        out = {"nuts": {"seconds": t_n, "passed": r_n.diagnostics["passed"],
-                        "checks": {k: v["value"] for k, v in r_n.diagnostics["checks"].items()}}}
+        out = {"nuts": _nuts(cfg, nuts_inf, name, args.nuts_cache)}
+        s_n, t_n = out["nuts"].pop("summary"), out["nuts"]["seconds"]
         methods = [("map", {"method": "map", "laplace_draws": args.laplace_draws})]
         if args.svi:
             methods.append(("svi", {"method": "svi"}))
@@ -168,8 +191,6 @@ def main(argv: list[str] | None = None) -> int:
            "that is not a probability and has a finite interval under both methods; a "
            "probability is the `mean` of a `probability` row. The Laplace draws are "
            "described in `src/drugbayes/inference/laplace.py`."]
-    from pathlib import Path
-
     write_result(Path(args.out), res, md)
     return 0
 

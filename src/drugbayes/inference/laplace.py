@@ -40,12 +40,21 @@ the dense block from its marginal ``N(0, S^{-1})`` with the Schur complement
 the globals it depends on (marginal, not conditional on the globals' mode).
 
 With several plates (e.g. curves, drugs and cell lines of a large screen, where the dense
-block would otherwise be too large) the couplings *between members of different plates* are
-left out of ``Q`` (set to zero); each member's Gaussian is then conditional on the other
-plates' members at the mode, integrated over the dense block. This understates a member's
-variance by the part the other plates explain (small where a drug or cell line has many
-curves); the structure used is recorded in the result (``structure``: ``"dense"``,
-``"arrowhead"`` or ``"blockwise"``).
+block would otherwise be too large: above ``DENSE_MAX`` coordinates, or ``DENSE_MAX_LARGE``
+for problems of more than ``LARGE`` coordinates, where each dense coordinate's product costs
+a pass over the whole data) the couplings *between members of different plates* are left out
+of ``Q`` (set to zero); each member's Gaussian is then conditional on the other plates'
+members at the mode, integrated over the dense block. This understates the variance of a
+member's own coordinates by the part the other plates explain (small where a drug or cell
+line has many curves), and a derived quantity that adds members of several plates (a
+curve's IC50 = drug mean + cell-line effect + curve deviation) loses their correlation, which
+can err either way. The structure used is recorded in the result (``structure``:
+``"dense"``, ``"arrowhead"`` or ``"blockwise"``).
+
+The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
+same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
+the mode does not shift every interval; a step longer than ``sqrt(d) + 3`` in the Gaussian's
+own metric is not taken and is reported (the optimiser has not converged).
 
 A member whose block is not positive definite (the mode is not a maximum in its directions,
 or the block is singular to float32 precision) is reported by its label; its draws are NaN
@@ -69,7 +78,12 @@ from .settings import log
 __all__ = ["DENSE_MAX", "LaplaceFit", "Plate", "laplace"]
 
 DENSE_MAX = 256
-"""Most coordinates of the dense block before plates are split off it."""
+"""Most coordinates of the dense block before plates are split off it (small problems)."""
+LARGE = 20_000
+"""Problems with more coordinates than this are large: their dense block is kept to
+``DENSE_MAX_LARGE`` coordinates, since each dense coordinate costs one Hessian-vector product
+over the whole data set (a few gradients) and the MAP itself is 500 gradients."""
+DENSE_MAX_LARGE = 32
 HARD_DENSE_MAX = 4096
 """Most coordinates of the dense block at all (above it the approximation is refused)."""
 PLATE_WIDTH_MAX = 64
@@ -132,6 +146,7 @@ class LaplaceFit:
     seconds: float = 0.0
     split: list[str] = field(default_factory=list)
     n_dense: int = 0
+    newton: dict = field(default_factory=dict)
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -143,7 +158,7 @@ class LaplaceFit:
                 "not_positive_definite": list(self.bad_members),
                 "n_not_positive_definite": len(self.bad_members),
                 "hessian_vector_products": self.n_products, "seconds": self.seconds,
-                "sites_split_after_check": list(self.split)}
+                "sites_split_after_check": list(self.split), "newton_step": self.newton}
 
 
 def _size(shape: tuple) -> int:
@@ -230,11 +245,12 @@ class _Products:
         mode = self.u
 
         def qv(v):
-            _, t = jax.jvp(grad, (mode,), (v,))
-            return jax.tree.map(jnp.negative, t)
+            g, t = jax.jvp(grad, (mode,), (v,))
+            return g, jax.tree.map(jnp.negative, t)
 
         self._run = jax.jit(jax.vmap(qv))
         self.count = 0
+        self.grad: dict[str, np.ndarray] | None = None
 
     def apply(self, probes: list[dict], extract) -> list:
         """``extract(Q v)`` for every probe ``v`` (site -> array; absent sites are zero)."""
@@ -245,7 +261,9 @@ class _Products:
             for j, pr in enumerate(chunk):
                 for k, v in pr.items():
                     batch[k][j] = v
-            res = self._run(batch)
+            g, res = self._run(batch)
+            if self.grad is None:  # the gradient at the mode comes with every product
+                self.grad = {k: np.asarray(v[0], np.float64) for k, v in g.items()}
             res = {k: np.asarray(v, np.float64) for k, v in res.items()}
             out += [extract({k: v[j] for k, v in res.items()}) for j in range(len(chunk))]
         self.count += len(probes)
@@ -341,7 +359,7 @@ def _not_pd(blocks: np.ndarray) -> np.ndarray:
 
 
 def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_key,
-            labels: dict[str, list[str]] | None = None, dense_max: int = DENSE_MAX
+            labels: dict[str, list[str]] | None = None, dense_max: int | None = None
             ) -> LaplaceFit:
     """The Laplace approximation of a log density at ``u`` (its mode), and draws of it.
 
@@ -358,8 +376,9 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     rng_key : jax key
     labels : dict, optional
         Site -> labels of its leading dimension (plate members are reported by them).
-    dense_max : int
-        Most coordinates of the dense block before plates are split off it.
+    dense_max : int, optional
+        Most coordinates of the dense block before plates are split off it; default
+        ``DENSE_MAX``, or ``DENSE_MAX_LARGE`` for problems of more than ``LARGE`` coordinates.
 
     Returns
     -------
@@ -367,6 +386,9 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     """
     t0 = time.perf_counter()
     labels = labels or {}
+    if dense_max is None:
+        total = sum(_size(sh) for sh in ushapes.values())
+        dense_max = DENSE_MAX if total <= LARGE else DENSE_MAX_LARGE
     k_check, k_draw = jax.random.split(rng_key)
     own: set[str] = set()
     forced: set[str] = set()
@@ -461,15 +483,61 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
         for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
             sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
 
-    draws = _draw(u, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
+    centre, newton = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t, solved,
+                                    bad_masks)
+    draws = _draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
                   k_draw)
     fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
-                     time.perf_counter() - t0, split, n_d)
+                     time.perf_counter() - t0, split, n_d, newton)
     log.info("laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
              "products, %.1f s", structure, len(plates),
              ", ".join(f"{p.n} x {p.width}" for p in plates) or "none", n_d, prod.count,
              fit.seconds)
     return fit
+
+
+def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
+                   dense: list[str], s_inv: np.ndarray, chol_t: list[np.ndarray],
+                   solved: list[np.ndarray], bad: list[np.ndarray]) -> tuple[dict, dict]:
+    """The centre of the Gaussian: ``u`` moved by one Newton step ``Q^{-1} grad`` (the
+    maximum of the quadratic model, so an optimiser stopped short of the mode does not shift
+    the draws), solved in the same arrowhead form. The step is taken when its length in the
+    Gaussian's own metric, ``sqrt(grad' Q^{-1} grad)``, is at most ``sqrt(d) + 3`` (else the
+    optimiser has not converged; the draws stay centred at ``u`` and the length says so).
+    Refused members do not move."""
+    g = prod.grad or {k: np.zeros(sh) for k, sh in ushapes.items()}
+    g_d = (np.concatenate([g[k].reshape(-1) for k in dense]) if dense else np.zeros(0))
+    gp = [_plate_rows(g, p) for p in plates]
+    binv_g = [np.einsum("mij,mkj,mk->mi", t, t, np.where(b[:, None], 0.0, gm))
+              for t, gm, b in zip(chol_t, gp, bad, strict=True)]
+    rhs = g_d - sum((np.einsum("mpd,mp->d", w, gm * ~b[:, None])
+                     for w, gm, b in zip(solved, gp, bad, strict=True)), np.zeros_like(g_d))
+    x_d = s_inv @ rhs
+    x_p = [bg - np.einsum("mpd,d->mp", w, x_d) for bg, w in zip(binv_g, solved, strict=True)]
+    x_p = [np.where(b[:, None], 0.0, x) for x, b in zip(x_p, bad, strict=True)]
+    quad = float(g_d @ x_d + sum(np.sum(np.where(b[:, None], 0.0, gm) * x)
+                                 for gm, x, b in zip(gp, x_p, bad, strict=True)))
+    d = sum(_size(sh) for sh in ushapes.values())
+    length = float(np.sqrt(max(quad, 0.0)))
+    grad_norm = float(np.sqrt(sum(np.sum(v**2) for v in g.values())))
+    taken = bool(np.isfinite(length) and length <= np.sqrt(d) + 3.0)
+    info = {"gradient_norm": grad_norm, "length": length, "taken": taken}
+    if not taken:
+        log.warning("laplace: the optimiser stopped far from the mode (Newton step of length "
+                    "%.3g in the posterior's metric, gradient norm %.3g); the draws are centred "
+                    "at its last point: more map_num_steps may help", length, grad_norm)
+        return u, info
+    out = {k: np.asarray(v, np.float64).copy() for k, v in u.items()}
+    o = 0
+    for k in dense:
+        n = _size(ushapes[k])
+        out[k] = out[k] + x_d[o:o + n].reshape(ushapes[k])
+        o += n
+    for p, x in zip(plates, x_p, strict=True):
+        offs = np.cumsum([0, *p.widths])
+        for k, a, w in zip(p.sites, offs[:-1], p.widths, strict=True):
+            out[k] = out[k] + x[:, a:a + w].reshape(ushapes[k])
+    return out, info
 
 
 def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense: np.ndarray,
