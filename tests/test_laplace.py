@@ -13,6 +13,7 @@ import numpy as np
 import numpyro
 import numpyro.distributions as dist
 import pytest
+from jax.flatten_util import ravel_pytree
 
 from drugbayes.inference._unconstrained import unconstrained_view
 from drugbayes.inference.laplace import choose_structure, laplace
@@ -243,3 +244,46 @@ def test_the_headline_of_a_map_run_claims_no_diagnostics(tmp_path, capsys):
         assert "no convergence diagnostics apply" in printed.out
         assert f"approximation: {'Laplace' if lap == 'true' else 'point'}" in (
             out / "run.log").read_text()
+
+
+def test_several_plates_are_exact_given_the_other_plates():
+    """Crossed plates (curves of cell lines x drugs): forced blockwise, the units (curves) and
+    the dense block get exactly the Gaussian posterior conditional on the other plates'
+    members (the cell-line and drug effects) at the mode, never a larger variance than the
+    marginal one, and the covariance stays positive definite."""
+    rng = np.random.default_rng(4)
+    n_cell, n_drug = 4, 3
+    cell = np.repeat(np.arange(n_cell), n_drug)
+    drug = np.tile(np.arange(n_drug), n_cell)
+    n = len(cell)
+    y = rng.normal(0.0, 1.0, (n, N_OBS)).astype(np.float32)
+
+    def model():
+        mu = numpyro.sample("mu", dist.Normal(0.0, 3.0))
+        a = numpyro.sample("a", dist.Normal(0.0, 2.0).expand([n_cell]).to_event(1))
+        b = numpyro.sample("b", dist.Normal(mu, 2.0).expand([n_drug]).to_event(1))
+        theta = numpyro.sample("theta", dist.Normal(a[cell] + b[drug], 1.0).to_event(1))
+        numpyro.sample("y", dist.Normal(theta[:, None], NOISE_SD).to_event(2), obs=y)
+
+    view = unconstrained_view(model)
+    zero = {k: jnp.zeros(s, jnp.float32) for k, s in view.ushapes.items()}
+    flat = ravel_pytree(zero)[1]
+    q = -np.asarray(jax.hessian(lambda v: view.log_density(flat(v)))(
+        jnp.zeros(sum(int(np.prod(s)) for s in view.ushapes.values()))), np.float64)
+    names = sorted(view.ushapes)  # ravel_pytree's order of a dict
+    sizes = [int(np.prod(view.ushapes[k])) for k in names]
+    idx = dict(zip(names, np.split(np.arange(sum(sizes)), np.cumsum(sizes)[:-1]), strict=True))
+    mode = np.linalg.solve(q, np.asarray(jax.grad(lambda v: view.log_density(flat(v)))(
+        jnp.zeros(q.shape[0])), np.float64))
+    u = {k: jnp.asarray(mode[idx[k]].reshape(view.ushapes[k]), jnp.float32) for k in names}
+    fit = laplace(view.log_density, u, view.ushapes, 10, jax.random.PRNGKey(0), dense_max=0)
+    assert fit.structure == "blockwise" and fit.refused is None
+    assert [p.sites for p in fit.plates] == [["theta"], ["a"], ["b"]]
+    keep = np.concatenate([idx["mu"], idx["theta"]])
+    cond = np.linalg.inv(q[np.ix_(keep, keep)])
+    sd_cond = np.sqrt(np.diag(cond))
+    np.testing.assert_allclose(fit.marginal_sd["mu"], sd_cond[0], rtol=1e-3)
+    np.testing.assert_allclose(fit.marginal_sd["theta"], sd_cond[1:], rtol=1e-3)
+    sd_marg = np.sqrt(np.diag(np.linalg.inv(q)))
+    assert np.all(fit.marginal_sd["theta"] <= sd_marg[idx["theta"]] * (1 + 1e-4))
+    assert np.isfinite(fit.draws["b"]).all()

@@ -44,12 +44,16 @@ block would otherwise be too large: above ``DENSE_MAX`` coordinates, or ``DENSE_
 for problems of more than ``LARGE`` coordinates, where each dense coordinate's product costs
 a pass over the whole data) the couplings *between members of different plates* are left out
 of ``Q`` (set to zero); each member's Gaussian is then conditional on the other plates'
-members at the mode, integrated over the dense block. This understates the variance of a
-member's own coordinates by the part the other plates explain (small where a drug or cell
-line has many curves), and a derived quantity that adds members of several plates (a
-curve's IC50 = drug mean + cell-line effect + curve deviation) loses their correlation, which
-can err either way. The structure used is recorded in the result (``structure``:
-``"dense"``, ``"arrowhead"`` or ``"blockwise"``).
+members at the mode, given the dense block. The dense block is marginalised over the first
+plate (the units: the one covering most coordinates) only, and is conditional on the other
+plates' members at the mode: subtracting their couplings too would count the data twice
+(a cell line's effect and its curves explain the same wells), and the Schur complement then
+loses positive definiteness. This understates the variance of a member's own coordinates by
+the part the other plates explain (small where a drug or cell line has many curves), and a
+derived quantity that adds members of several plates (a curve's IC50 = drug mean + cell-line
+effect + curve deviation) loses their correlation, which can err either way. The structure
+used is recorded in the result (``structure``: ``"dense"``, ``"arrowhead"`` or
+``"blockwise"``).
 
 The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
 same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
@@ -436,7 +440,8 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
         lch = np.linalg.cholesky(good_b)  # (n, P, P) lower
         w = np.linalg.solve(good_b, c) if c.shape[-1] else c  # Q_mm^{-1} Q_mD
         w = np.where(bad[:, None, None], 0.0, w)
-        schur -= np.einsum("mpi,mpj->ij", np.where(bad[:, None, None], 0.0, c), w)
+        if not chol_t:  # the units' plate (the first) only: see the module's docstring
+            schur -= np.einsum("mpi,mpj->ij", np.where(bad[:, None, None], 0.0, c), w)
         eye = np.broadcast_to(np.eye(p.width), b.shape)
         # T_m = L_m^{-T}: z ~ N(0, I) gives T_m z ~ N(0, Q_mm^{-1})
         chol_t.append(np.swapaxes(np.linalg.solve(lch, eye), 1, 2))
@@ -511,7 +516,8 @@ def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
     binv_g = [np.einsum("mij,mkj,mk->mi", t, t, np.where(b[:, None], 0.0, gm))
               for t, gm, b in zip(chol_t, gp, bad, strict=True)]
     rhs = g_d - sum((np.einsum("mpd,mp->d", w, gm * ~b[:, None])
-                     for w, gm, b in zip(solved, gp, bad, strict=True)), np.zeros_like(g_d))
+                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True)),
+                    np.zeros_like(g_d))
     x_d = s_inv @ rhs
     x_p = [bg - np.einsum("mpd,d->mp", w, x_d) for bg, w in zip(binv_g, solved, strict=True)]
     x_p = [np.where(b[:, None], 0.0, x) for x, b in zip(x_p, bad, strict=True)]
