@@ -59,7 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         rec = {"environment": env, "settings": vars(args), "wells": len(wells),
                "wall_seconds": wall, "posterior_nc_mb": post_mb, "plots": len(plots),
                "plots_not_drawn": len(manifest.get("plots_not_drawn", [])),
-               "timings": manifest["timings"], "posterior_log": size_lines}
+               "timings": manifest["timings"],
+               "stage_seconds": manifest.get("stage_seconds", {}),
+               "posterior_log": size_lines}
     log(f"wall {wall:.0f} s, posterior.nc {post_mb:.1f} MB, {len(plots)} plots")
     md = ["# The 466-block combination screen through `drugbayes run` (svi, 1,000 draws, CPU)",
           "", f"Command: `{command('benchmarks.scale.run_directory_scale', argv or [])}`; "
@@ -69,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
           "|---:|---:|---:|---:|---:|",
           f"| {rec['wells']:,} | {args.chains * args.samples} | {wall:.0f} | {post_mb:.1f} | "
           f"{len(plots)} ({rec['plots_not_drawn']}) |", "",
+          "Stages (s, `manifest.json` `stage_seconds`; `fit` = reading, validation, "
+          "compilation, inference, pointwise quantities): " + ", ".join(
+              f"{k} {v:.1f}" for k, v in rec["stage_seconds"].items()) + ".", "",
           "Issue 25's targets: whole run <= 240 s on 2 CPU cores, posterior.nc <= 150 MB. "
           "The run's log about posterior.nc:", ""] + [f"- {ln}" for ln in size_lines]
     write_result(Path(args.out), rec, md)

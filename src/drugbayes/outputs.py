@@ -195,25 +195,35 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
     from . import __version__
 
     folder = Path(folder)
+    stages: dict[str, float] = {"fit": time.perf_counter() - t0}
+    t = time.perf_counter()
     summary = result.summary()
     summary.to_csv(folder / "summary.csv", index=False)
+    stages["summary"] = time.perf_counter() - t
+    t = time.perf_counter()
     for name, table in result.extra_tables().items():
         table.to_csv(folder / name, index=False)
+    stages["tables"] = time.perf_counter() - t
+    t = time.perf_counter()
     _write_posterior(result, cfg, folder / "posterior.nc")
+    stages["posterior"] = time.perf_counter() - t
     (folder / "diagnostics.json").write_text(
         json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))
     (folder / "config.resolved.toml").write_text(dump_toml(_resolved(cfg, result)))
     plots = []
+    t = time.perf_counter()
     if cfg.report.plots:
         plots = result.plot(folder / "plots", tuple(cfg.report.formats),
                             cfg.report.max_unit_plots)
+    stages["plots"] = time.perf_counter() - t
+    log.info("run stages (s): %s", ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     manifest = {
         "drugbayes": __version__, "python": platform.python_version(),
         "versions": _versions(), "device": [str(d) for d in jax.devices()],
         "platform": jax.default_backend(), "seed": cfg.run.seed,
         "config": cfg.source, "config_hash": cfg.config_hash(),
         "method": cfg.inference.method, "timings": result.inference.timings,
-        "wall_seconds": time.perf_counter() - t0,
+        "wall_seconds": time.perf_counter() - t0, "stage_seconds": stages,
         "files": sorted(p.name for p in folder.iterdir()) + [f"plots/{p.name}" for p in plots],
         "plots_not_drawn": list(result.plots_omitted),
         "complete": True,

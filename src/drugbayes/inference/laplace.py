@@ -429,7 +429,9 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     qdd = 0.5 * (qdd + qdd.T)
     structure = "dense" if not plates else ("arrowhead" if len(plates) == 1 else "blockwise")
     bad_labels: list[str] = []
-    chol_t, solved, bad_masks = [], [], []
+    chol_t: list[np.ndarray] = []
+    solved: list[np.ndarray] = []
+    bad_masks: list[np.ndarray] = []
     schur = qdd.copy()
     for p, b, c in zip(plates, blocks, cross, strict=True):
         bad = _not_pd(b)
