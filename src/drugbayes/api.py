@@ -26,7 +26,7 @@ from .families import Spec, family_for_kind, get_family, kinds
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .outputs import assembling, logging_to, output_dir_issues, write_run_directory
-from .posterior import add_nd_coords, to_datatree
+from .posterior import add_nd_coords, to_datatree, well_variables
 from .results import FitResult
 
 __all__ = ["FitResult", "check_config", "fit", "infer", "output_dir_issues", "prepare", "run",
@@ -185,12 +185,15 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
     res = infer(spec, data, settings, seed)
     labels = _labels(fam, data)
     diag = check(settings.method, res.samples, res.sample_stats, thresholds, labels, res.info)
+    log.info("approximation: %s", diag["approximation"]["description"])
     diag["timings"] = {**res.timings, "fit_total": time.perf_counter() - t0}
     diag["dropped_wells"] = {"count": len(vt.dropped), "wells": vt.dropped}
     diag["excluded"] = list(getattr(source, "excluded", ()))
     attrs = {"drugbayes_version": __version__, "family": spec.family,
              "preset": spec.preset or "", "method": settings.method, "seed": seed,
+             "approximation": diag["approximation"]["name"],
              **{k: v for k, v in getattr(data, "attrs", {}).items()}}
+    parameters = [k for k in res.samples if k not in fam.deterministic_sites]
     log_lik = {}
     if fam.pointwise:
         t_pw = time.perf_counter()
@@ -200,9 +203,10 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
         diag["timings"]["pointwise"] = time.perf_counter() - t_pw
     tree = _posterior_tree(fam, spec, data, res, attrs, log_lik)
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped,
-                       seed=seed)
+                       seed=seed, well_variables=well_variables(tree, parameters))
     if not diag["passed"]:
-        msg = "diagnostics failed: " + ", ".join(
+        what = "diagnostics" if diag["approximation"]["diagnosed"] else "checks"
+        msg = f"{what} failed: " + ", ".join(
             f"{k}={v['value']}" for k, v in diag["checks"].items() if not v["passed"])
         log.warning(msg)
     return result

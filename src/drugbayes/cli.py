@@ -206,10 +206,16 @@ def _report(result, out: Path) -> None:
     title, quantities = get_family(result.spec.family).headline
     _print_headline(result.summary(), out.name, title, quantities)
     d = result.diagnostics
+    approx = d["approximation"]
     status = "passed" if d["passed"] else "FAILED"
     checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)
                        else f"{k}={v['value']}" for k, v in d["checks"].items())
-    print(f"diagnostics {status}: {checks}")
+    print(f"approximation: {approx['name']}: {approx['description']}")
+    if approx["diagnosed"]:
+        print(f"diagnostics {status}: {checks}")
+    else:
+        # no convergence diagnostic exists for this approximation: only its own checks
+        print(f"checks {status} ({checks}); no convergence diagnostics apply")
 
 
 if __name__ == "__main__":

@@ -83,19 +83,33 @@ def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, n
     back-end records them; a variational fit has its loss checked (its independent draws'
     R-hat/ESS describe the approximation, not the posterior, and are skipped).
 
-    Returns a JSON-ready dict: ``passed``, ``thresholds``, ``checks`` (each with value, limit,
-    passed), ``offending`` parameters, ``divergences``, ``bfmi``.
+    Every result names its ``approximation`` (from the back-end registry: MCMC, variational,
+    Laplace or a point estimate, with what its intervals and probabilities mean). A Laplace
+    approximation also records how its Hessian was built and the units whose Hessian block is
+    not positive definite (check ``hessian_positive_definite``: their intervals are empty).
+
+    Returns a JSON-ready dict: ``passed``, ``approximation``, ``thresholds``, ``checks`` (each
+    with value, limit, passed), ``offending`` parameters, ``divergences``, ``bfmi``.
     """
     backend = get_backend(method)
-    out: dict = {"method": method, "thresholds": thresholds.model_dump(), "checks": {},
-                 "offending": []}
     info = info or {}
+    approx = backend.approximation(info)
+    out: dict = {"method": method, "approximation": approx.as_dict(),
+                 "thresholds": thresholds.model_dump(), "checks": {}, "offending": []}
     if backend.point_estimate:
         ok = bool(info.get("loss_finite", True))
         out["checks"]["loss_finite"] = {"value": ok, "passed": ok}
         out["note"] = (f"{method} gives a point estimate: R-hat, ESS and divergences do not "
                        "apply")
-        out["passed"] = ok
+        lap = info.get("laplace")
+        if lap is not None:
+            out["laplace"] = lap
+            if approx.draws:
+                n_bad = int(lap.get("n_not_positive_definite", 0))
+                out["checks"]["hessian_positive_definite"] = {
+                    "value": n_bad, "limit": 0, "passed": n_bad == 0,
+                    "units": lap.get("not_positive_definite", [])}
+        out["passed"] = all(c["passed"] for c in out["checks"].values())
         return out
     chains = backend.chains
     rows = param_diagnostics(samples, labels) if chains else []

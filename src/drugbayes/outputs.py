@@ -197,23 +197,35 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
     folder = Path(folder)
     from .report.tables import write_tables
 
-    write_tables(folder, {"summary.csv": result.summary(), **result.extra_tables()},
-                 cfg.report.tables)
-    result.to_netcdf(folder / "posterior.nc")
+    stages: dict[str, float] = {"fit": time.perf_counter() - t0}
+    t = time.perf_counter()
+    summary = result.summary()
+    stages["summary"] = time.perf_counter() - t
+    t = time.perf_counter()
+    write_tables(folder, {"summary.csv": summary, **result.extra_tables()}, cfg.report.tables)
+    stages["tables"] = time.perf_counter() - t
+    t = time.perf_counter()
+    _write_posterior(result, cfg, folder / "posterior.nc")
+    stages["posterior"] = time.perf_counter() - t
     (folder / "diagnostics.json").write_text(
         json.dumps(result.diagnostics, indent=2, default=_json_default, allow_nan=True))
     (folder / "config.resolved.toml").write_text(dump_toml(_resolved(cfg, result)))
     plots = []
+    t = time.perf_counter()
     if cfg.report.plots:
-        plots = result.plot(folder / "plots", tuple(cfg.report.formats))
+        plots = result.plot(folder / "plots", tuple(cfg.report.formats),
+                            cfg.report.max_unit_plots)
+    stages["plots"] = time.perf_counter() - t
+    log.info("run stages (s): %s", ", ".join(f"{k} {v:.1f}" for k, v in stages.items()))
     manifest = {
         "drugbayes": __version__, "python": platform.python_version(),
         "versions": _versions(), "device": [str(d) for d in jax.devices()],
         "platform": jax.default_backend(), "seed": cfg.run.seed,
         "config": cfg.source, "config_hash": cfg.config_hash(),
         "method": cfg.inference.method, "timings": result.inference.timings,
-        "wall_seconds": time.perf_counter() - t0,
+        "wall_seconds": time.perf_counter() - t0, "stage_seconds": stages,
         "files": sorted(p.name for p in folder.iterdir()) + [f"plots/{p.name}" for p in plots],
+        "plots_not_drawn": list(result.plots_omitted),
         "complete": True,
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2, default=_json_default))
@@ -221,6 +233,29 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
         from .report.html import write_report
 
         write_report(folder)
+
+
+def _write_posterior(result: FitResult, cfg: Config, path: Path) -> None:
+    """``posterior.nc``: chunked and compressed; per-well draws only with
+    ``[report] store_well_draws = true`` (their size is logged before writing)."""
+    t0 = time.perf_counter()
+    keep = cfg.report.store_well_draws
+    post = result.posterior.children["posterior"].to_dataset(inherit=False)
+    wells = [v for v in result.well_variables if v in post.data_vars]
+    well_mb = sum(post[v].nbytes for v in wells) / 1e6
+    tree = result.posterior_to_write(keep)
+    total_mb = sum(node.to_dataset(inherit=False).nbytes for node in tree.subtree) / 1e6
+    if wells and keep:
+        log.info("posterior.nc: writing per-well draws (report.store_well_draws = true): %s, "
+                 "%.1f MB of %.1f MB before compression", ", ".join(wells), well_mb, total_mb)
+    elif wells:
+        log.info("posterior.nc: per-well draws left out (%s, %.1f MB; report.store_well_draws "
+                 "= true keeps them); their summaries are in the tables", ", ".join(wells),
+                 well_mb)
+    log.info("posterior.nc: writing %.1f MB of draws before compression", total_mb)
+    result.to_netcdf(path, well_draws=keep)
+    log.info("posterior.nc: %.1f MB written in %.1f s", path.stat().st_size / 1e6,
+             time.perf_counter() - t0)
 
 
 def _resolved(cfg: Config, result: FitResult) -> dict:

@@ -71,3 +71,55 @@ def add_nd_coords(tree: xr.DataTree, coords_nd: dict[str, tuple[list[str], np.nd
         if new:
             tree[name] = xr.DataTree(ds.assign_coords(new))
     return tree
+
+
+def well_variables(tree: xr.DataTree, parameter_sites: set[str] | list[str]) -> list[str]:
+    """Posterior variables that hold one value per well (fitted surfaces, per-well excesses).
+
+    A dim is a *well* dim when the observed or constant data have it and no model parameter
+    (``parameter_sites``: the model's latent sites) has it; a posterior variable with a well
+    dim is a per-well variable. Per-unit quantities (a curve's IC50, a mouse's rate, a
+    combination's beta) have only unit dims and are not.
+    """
+    data_dims: set[str] = set()
+    for group in ("observed_data", "constant_data"):
+        if group in tree.children:
+            data_dims |= {str(d) for d in tree.children[group].to_dataset().dims}
+    if "posterior" not in tree.children:
+        return []
+    post = tree.children["posterior"].to_dataset()
+    param_dims = {str(d) for k in parameter_sites if k in post for d in post[k].dims}
+    well_dims = data_dims - param_dims - {"chain", "draw"}
+    return [str(k) for k, v in post.data_vars.items() if well_dims & {str(d) for d in v.dims}]
+
+
+def netcdf_encoding(tree: xr.DataTree, chunk_bytes: int = 4 << 20,
+                    level: int = 1) -> dict[str, dict[str, dict]]:
+    """Chunked, compressed (gzip with byte shuffle) encoding of every numeric variable of every
+    group, for ``DataTree.to_netcdf(encoding=...)``.
+
+    Chunks span whole draws and stay below ``chunk_bytes``; the leading (chain, draw) axes are
+    cut first, so one unit's draws can be read without reading the whole array.
+    """
+    enc: dict[str, dict[str, dict]] = {}
+    for node in tree.subtree:
+        ds = node.to_dataset(inherit=False)
+        group: dict[str, dict] = {}
+        for name, var in ds.data_vars.items():
+            if var.dtype.kind not in "fiub" or var.ndim == 0 or var.size == 0:
+                continue
+            shape = list(var.shape)
+            chunks = list(shape)
+            item = var.dtype.itemsize
+            i = 0
+            while int(np.prod(chunks)) * item > chunk_bytes and i < len(chunks):
+                # halve the outermost axis that is still cut-able
+                if chunks[i] > 1:
+                    chunks[i] = max(1, chunks[i] // 2)
+                else:
+                    i += 1
+            group[str(name)] = {"zlib": True, "complevel": level, "shuffle": True,
+                                "chunksizes": tuple(int(c) for c in chunks)}
+        if group:
+            enc[node.path] = group
+    return enc

@@ -10,7 +10,9 @@ import pandas as pd
 import xarray as xr
 
 from .families import Spec, get_family
+from .inference.registry import Approximation, get_backend
 from .inference.settings import InferenceResult
+from .report.summary import point_estimate_only
 
 __all__ = ["FitResult"]
 
@@ -34,6 +36,13 @@ class FitResult:
     seed : int
         The run's seed: every random draw after the fit (predictive quantities in summaries,
         tables and plots) derives from it (:mod:`drugbayes.seeding`).
+    well_variables : list of str
+        Posterior variables with one value per well (:func:`drugbayes.posterior.
+        well_variables`): written to ``posterior.nc`` only on request.
+    max_unit_plots : int, optional
+        Per-unit figures drawn at most by :meth:`plot` (``None``: all).
+    plots_omitted : list of str
+        The per-unit figures :meth:`plot` left out (over ``max_unit_plots``).
     """
 
     posterior: xr.DataTree
@@ -46,20 +55,33 @@ class FitResult:
     dropped: list[dict] = field(default_factory=list)
     excluded: list[dict] = field(default_factory=list)
     seed: int = 0
+    well_variables: list[str] = field(default_factory=list)
+    max_unit_plots: int | None = None
+    plots_omitted: list[str] = field(default_factory=list)
     _summaries: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def approximation(self) -> Approximation:
+        """What the run's draws are (MCMC, variational, Laplace or a point estimate), from
+        the back-end registry."""
+        return get_backend(self.inference.method).approximation(self.inference.info)
 
     def summary(self, interval_prob: float | None = None) -> pd.DataFrame:
         """Tidy summary: one row per group and quantity (plus contrasts).
 
         Computed once per interval probability (a run writes it and the CLI prints it);
-        each call returns a copy.
+        each call returns a copy. A run without draws (a point estimate) has its
+        probabilities and intervals left empty (:func:`~drugbayes.report.summary.
+        point_estimate_only`).
         """
         prob = interval_prob or self.interval_prob
         if prob not in self._summaries:
             fam = get_family(self.spec.family)
-            self._summaries[prob] = fam.summarize(self.data, self.inference.samples,
-                                                  self.contrasts, prob, self.inference.method,
-                                                  spec=self.spec, seed=self.seed)
+            table = fam.summarize(self.data, self.inference.samples, self.contrasts, prob,
+                                  self.inference.method, spec=self.spec, seed=self.seed)
+            if not self.approximation.draws:
+                table = point_estimate_only(table)
+            self._summaries[prob] = table
         return self._summaries[prob].copy()
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:
@@ -67,10 +89,34 @@ class FitResult:
         fam = get_family(self.spec.family)
         return fam.extra_tables(self) if fam.extra_tables else {}
 
-    def to_netcdf(self, path: str | Path) -> Path:
-        """Write the DataTree to a netCDF file (h5netcdf engine)."""
+    def posterior_to_write(self, well_draws: bool = False) -> xr.DataTree:
+        """The DataTree as written: without the per-well variables unless ``well_draws``."""
+        drop = [] if well_draws else [v for v in self.well_variables
+                                      if v in self.posterior.children["posterior"].data_vars]
+        if not drop:
+            return self.posterior
+        tree = self.posterior.copy()
+        tree["posterior"] = xr.DataTree(tree.children["posterior"].to_dataset(inherit=False)
+                                        .drop_vars(drop))
+        return tree
+
+    def to_netcdf(self, path: str | Path, well_draws: bool = True,
+                  compress: bool = True) -> Path:
+        """Write the DataTree to a netCDF file (h5netcdf engine).
+
+        Parameters
+        ----------
+        well_draws : bool
+            Keep the per-well posterior variables (``well_variables``).
+        compress : bool
+            Chunked, gzip-compressed variables (:func:`drugbayes.posterior.netcdf_encoding`).
+        """
+        from .posterior import netcdf_encoding
+
         path = Path(path)
-        self.posterior.to_netcdf(path, engine="h5netcdf")
+        tree = self.posterior_to_write(well_draws)
+        enc = netcdf_encoding(tree) if compress else None
+        tree.to_netcdf(path, engine="h5netcdf", encoding=enc)
         return path
 
     def loo(self, pointwise: bool = False):
@@ -85,9 +131,19 @@ class FitResult:
             raise ValueError(f"family {self.spec.family!r} records no log-likelihood")
         return loo(self.posterior, pointwise=pointwise)
 
-    def plot(self, folder: str | Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
-        """Write the family's plots into ``folder``; returns the files."""
+    def plot(self, folder: str | Path, formats: tuple[str, ...] = ("png",),
+             max_unit_plots: int | None = None) -> list[Path]:
+        """Write the run's overview and the family's plots into ``folder``; returns the files.
+
+        ``max_unit_plots`` caps the family's per-unit figures (one per drug, combination, cell
+        line); the ones left out are listed in ``plots_omitted`` and the log.
+        """
+        from .report.plots import overview
+
         fam = get_family(self.spec.family)
-        if fam.plot is None:
-            return []
-        return fam.plot(self, Path(folder), formats)
+        self.max_unit_plots = max_unit_plots
+        self.plots_omitted = []
+        files = overview(self, Path(folder), formats, fam.headline)
+        if fam.plot is not None:
+            files += fam.plot(self, Path(folder), formats)
+        return files

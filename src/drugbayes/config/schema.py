@@ -221,6 +221,11 @@ class InferenceConfig(_Strict):
     guide: Literal["normal", "lowrank"] = "normal"
     map_num_steps: int = Field(500, ge=1)
     map_learning_rate: float = Field(0.05, gt=0)
+    laplace: bool = Field(True, description="map: draws of the Laplace approximation at the "
+                          "mode (false: point estimates only, intervals and probabilities "
+                          "left empty)")
+    laplace_draws: int = Field(1000, ge=2, description="map: draws of the Laplace "
+                               "approximation")
     screen_curve_steps: int = Field(10, ge=1, le=100)
     screen_drug_steps: int = Field(6, ge=1, le=100)
     screen_global_steps: int = Field(4, ge=1, le=100)
@@ -265,13 +270,18 @@ def _default_tables() -> list[TableFormat]:
 
 
 class ReportConfig(_Strict):
-    """``[report]``: interval probability, plots (``formats``: their file formats), the HTML
-    report and the file formats of the tables (``tables``: CSV always, Parquet and Excel on
-    request)."""
+    """``[report]``: interval probability, plots (``formats``: their file formats; per-unit
+    figures capped), what ``posterior.nc`` holds, the HTML report and the file formats of the
+    tables (``tables``: CSV always, Parquet and Excel on request)."""
 
     interval_prob: float = Field(0.95, gt=0, lt=1)
     plots: bool = True
     formats: list[PlotFormat] = Field(default_factory=_default_formats)
+    max_unit_plots: int = Field(50, ge=0, description="per-unit figures written at most (the "
+                                "others are listed in run.log); the overview figures always")
+    store_well_draws: bool = Field(False, description="keep per-well draws (fitted surfaces, "
+                                   "per-well excesses) in posterior.nc; their summaries are "
+                                   "always written")
     html: bool = True
     tables: list[TableFormat] = Field(default_factory=_default_tables)
 

@@ -46,6 +46,24 @@ def _prob_stats(ind: np.ndarray) -> dict[str, np.ndarray]:
             "r_hat": nan, "ess_bulk": nan, "ess_tail": nan}
 
 
+ESTIMATE_COLUMNS = ("mean", "sd", "median", "lower", "upper")
+"""The columns of a summary row that describe draws."""
+
+
+def point_estimate_only(table: pd.DataFrame) -> pd.DataFrame:
+    """A summary table of a run without posterior draws (a point estimate).
+
+    Probabilities (rows whose ``unit`` is ``"probability"``) are left empty: a point estimate
+    would make every one of them exactly 0 or 1. Every other row keeps its point value (in
+    ``mean`` and ``median``) and has empty ``sd``, ``lower`` and ``upper``.
+    """
+    out = table.copy()
+    cols = [c for c in ESTIMATE_COLUMNS if c in out.columns]
+    if "unit" in out.columns:
+        out.loc[out["unit"] == "probability", cols] = np.nan
+    spread = [c for c in ("sd", "lower", "upper") if c in out.columns]
+    out[spread] = np.nan
+    return out
 
 
 def in_group_order(frames: list[pd.DataFrame], groups: list[tuple[str, str]],

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ...report.plots import _safe, figure_folder, pyplot, save_figure
+from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
 
 
 def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
@@ -25,7 +25,8 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
     data = result.data
     s = surfaces(data, result.inference.samples)
     files = []
-    for k, label in enumerate(data.combo_labels):
+    for k in units_to_plot(result, list(data.combo_labels), "combination"):
+        label = data.combo_labels[k]
         cell = data.cell_lines[data.combo_cell[k]]
         a = data.drugs[data.pair_a[data.combo_pair[k]]]
         b = data.drugs[data.pair_b[data.combo_pair[k]]]

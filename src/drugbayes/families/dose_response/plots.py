@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ...curves import log_logistic, sigmoid
-from ...report.plots import _safe, figure_folder, pyplot, save_figure
+from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
 
 
 def _viability_points(result):
@@ -49,7 +49,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
     yv = _viability_points(result)
     files = []
     cmap = plt.get_cmap("tab10")
-    for j, drug in enumerate(data.drugs):
+    for j in units_to_plot(result, list(data.drugs), "drug"):
+        drug = data.drugs[j]
         fig, ax = plt.subplots(figsize=(7, 4.5))
         groups = np.flatnonzero(data.group_drug == j)
         for k, g in enumerate(groups):

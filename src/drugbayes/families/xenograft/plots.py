@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import seeding
-from ...report.plots import _safe, figure_folder, pyplot, save_figure
+from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
 from .derived import _log_v, _new_mice, curve_params, initial_rate
 from .mrecist import _flat_sub, _noise_sd
 
@@ -41,7 +41,8 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     tg = np.linspace(0, data.t_end, 80)
     files = []
     cmap = plt.get_cmap("tab10")
-    for cc, cname in enumerate(data.cell_lines):
+    for cc in units_to_plot(result, list(data.cell_lines), "cell line"):
+        cname = data.cell_lines[cc]
         groups = np.flatnonzero(data.group_cell == cc)
         ncol = min(len(groups), 4)
         nrow = int(np.ceil(len(groups) / ncol))

@@ -1,0 +1,129 @@
+"""What the Laplace approximation adds to a dose-response ``map`` run, by number of curves.
+
+Simulates a screen (``drugbayes.inference.screen.simulate_screen``, the shapes of
+``screen_scale.py``), validates and encodes it once, then runs ``drugbayes.fit`` with
+``method = "map"`` twice per size: ``laplace = false`` (the point estimate) and
+``laplace = true`` (the default, ``laplace_draws`` draws), each after a warm-up fit of the
+same shapes so that both use compiled programs from the persistent cache (a cold first run
+adds the compilation of the Hessian-vector product program, reported apart). Reports the fit
+time of both, the Laplace step's own time, its structure (plates, dense coordinates,
+Hessian-vector products) and the coverage of the true log10 IC50 by the Laplace intervals.
+
+Issue 25's target is a 100,000-curve run within 20% of its point-estimate time; this script
+measures the sizes a shared 2-core CPU allows (``--sizes``).
+
+Writes ``benchmarks/results/scale/map_laplace_scale_cpu.{json,md}``.
+
+Usage: ``python -m benchmarks.scale.map_laplace_scale --sizes 2000,10000``
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmarks._common import command, environment, log, results_dir, write_result
+from benchmarks.scale.screen_scale import DOSE_SHIFT, shape_for
+
+
+def _table(n: int, seed: int):
+    from drugbayes.inference import screen as sc
+
+    n_cell, n_drug = shape_for(n)
+    grid, truth = sc.simulate_screen(n_cell, n_drug, seed=seed)
+    long = grid.to_long()
+    df = pd.DataFrame({"cell_line": np.char.add("C", long["cell"].astype(str)),
+                       "drug": np.char.add("D", long["drug"].astype(str)),
+                       "dose": 10.0 ** (long["x"] + DOSE_SHIFT).astype(np.float64),
+                       "response": long["y"]})
+    # per curve, in the order of grid.present (as benchmarks/scale/screen_scale.py scores)
+    key = pd.MultiIndex.from_arrays([np.char.add("C", long["group_cell"].astype(str)),
+                                     np.char.add("D", long["group_drug"].astype(str))],
+                                    names=["cell_line", "drug"])
+    true = pd.Series(truth["log10_ic50"][grid.present] + DOSE_SHIFT, index=key)
+    return df, true, (n_cell, n_drug), grid.n_wells
+
+
+def main(argv: list[str] | None = None) -> int:
+    import drugbayes as db
+    from drugbayes.api import prepare
+    from drugbayes.inference.settings import enable_compilation_cache
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="2000")
+    ap.add_argument("--draws", type=int, default=1000, help="laplace_draws")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=str(results_dir("scale") / "map_laplace_scale_cpu"))
+    args = ap.parse_args(argv)
+    cache = enable_compilation_cache()
+    env = environment()
+    log(f"compilation cache {cache}")
+    opts = {"dose_unit": "uM", "response_scale": "fraction"}
+    rows = []
+    for n in [int(v) for v in args.sizes.split(",") if v]:
+        df, true, shape, n_wells = _table(n, args.seed)
+        prep = prepare(df, kind="dose_response", **opts)
+        log(f"{n} curves ({shape[0]} x {shape[1]}), {n_wells} wells")
+        rec: dict = {"curves": n, "cell_lines": shape[0], "drugs": shape[1], "wells": n_wells}
+        for lap in (False, True):
+            inf = {"method": "map", "laplace": lap, "laplace_draws": args.draws}
+            t = time.perf_counter()
+            db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)  # warm-up
+            first = time.perf_counter() - t
+            t = time.perf_counter()
+            r = db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)
+            fit_s = time.perf_counter() - t
+            t = time.perf_counter()
+            s = r.summary()
+            summ_s = time.perf_counter() - t
+            tm = r.inference.timings
+            key = "laplace" if lap else "point"
+            rec[key] = {"first_fit_s": first, "fit_s": fit_s, "summary_s": summ_s,
+                        "optimization_s": tm.get("optimization"),
+                        "laplace_s": tm.get("laplace"),
+                        "approximation": r.diagnostics["approximation"]["name"]}
+            if lap:
+                rec[key]["structure"] = r.diagnostics.get("laplace")
+                ic = s[s.quantity == "log10_ic50"].set_index(["cell_line", "drug"])
+                ic = ic.reindex(true.index)
+                inside = (ic["lower"] <= true) & (true <= ic["upper"])
+                rec[key]["coverage_95"] = float(inside.mean())
+                rec[key]["mae_log10_ic50"] = float((ic["median"] - true).abs().mean())
+            log(f"  laplace={lap}: fit {fit_s:.1f} s (first {first:.1f} s), "
+                f"laplace {tm.get('laplace')}")
+        rec["overhead"] = rec["laplace"]["fit_s"] / rec["point"]["fit_s"] - 1.0
+        rows.append(rec)
+    md = ["# MAP with and without the Laplace approximation (dose-response, CPU)", "",
+          f"Command: `{command('benchmarks.scale.map_laplace_scale', argv or [])}`; "
+          f"{env['timestamp_utc']}, git {env['git_commit'][:10]}, {env['jax_backend']} "
+          f"({env['cpu_affinity']} CPUs shared with other jobs: timings are noisy).", "",
+          "| curves | wells | map fit s | map + Laplace fit s | overhead | Laplace s | "
+          "first run s (point / Laplace) | structure | products | 95% coverage | MAE |",
+          "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+    for r in rows:
+        lp, pt = r["laplace"], r["point"]
+        st = lp.get("structure") or {}
+        plates = ", ".join(f"{p['members']} x {p['coordinates_per_member']}"
+                           for p in st.get("plates", []))
+        md.append(f"| {r['curves']:,} | {r['wells']:,} | {pt['fit_s']:.1f} | {lp['fit_s']:.1f} "
+                  f"| {r['overhead']:+.0%} | {lp['laplace_s']:.1f} | "
+                  f"{pt['first_fit_s']:.1f} / {lp['first_fit_s']:.1f} | "
+                  f"{st.get('structure')} ({plates}; {st.get('dense_coordinates')} dense) | "
+                  f"{st.get('hessian_vector_products')} | "
+                  f"{lp.get('coverage_95', float('nan')):.3f} | "
+                  f"{lp.get('mae_log10_ic50', float('nan')):.3f} |")
+    md += ["", f"`laplace_draws = {args.draws}`. Fit times are `drugbayes.fit` on the "
+           "validated table (the second of two identical fits, compiled programs cached); "
+           "summary times are not included. Coverage: the true log10 IC50 inside the "
+           "Laplace 95% interval."]
+    write_result(Path(args.out), {"environment": env, "settings": vars(args), "rows": rows},
+                 md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

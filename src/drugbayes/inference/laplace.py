@@ -1,0 +1,583 @@
+"""Laplace approximation at the posterior mode, linear in the number of units.
+
+What the draws mean
+-------------------
+At the mode ``u*`` of the log posterior in NumPyro's unconstrained space (log scales,
+sum-to-zero coordinates, ...; the Jacobian of the transforms included, as in the MAP itself)
+the log posterior is replaced by its second-order Taylor expansion, i.e. the posterior by the
+Gaussian ``N(u*, Q^{-1})`` with ``Q = -Hessian(log p)(u*)`` (exact, by JAX). Draws of that
+Gaussian are mapped back to the constrained space and through the model's deterministic
+sites and the family's derived quantities, exactly as NUTS or SVI draws are; so every interval
+is a quantile and every probability a frequency of the Laplace draws. It is a local
+approximation: accurate where the posterior is close to Gaussian in the unconstrained space,
+too narrow or misplaced where it is skewed or multimodal (hierarchical scales near zero,
+IC50s beyond the tested doses).
+
+How ``Q`` is computed
+---------------------
+The unconstrained coordinates are split into *plates* and a *dense* block. A plate is a set
+of sites whose unconstrained arrays share a leading dimension ``n`` (one member per index: a
+curve, a mouse, a combination); member ``m`` of a plate holds ``P`` coordinates (its slice of
+every site of the plate). The dense block holds everything else (hyper-parameters, scales,
+small vectors).
+
+- The plate blocks: members of a plate are assumed conditionally independent given the rest,
+  so that ``Q`` restricted to a plate is block-diagonal with ``n`` blocks of ``P x P``. They
+  are computed with ``P`` Hessian-vector products, one per within-member coordinate, each
+  probe perturbing that coordinate of *every* member at once. The assumption is then
+  *checked*, with one more product whose probe has a random sign per member and coordinate:
+  any coupling between members shows in it. A site that fails the check gets its own plate,
+  and a site that still fails alone joins the dense block (where that stays small), so a
+  wrong guess costs time, never correctness.
+- The dense block: one product per coordinate gives its whole column of ``Q``, so the
+  dense block ``Q_DD`` and every plate member's coupling ``Q_mD`` to it are exact.
+
+With one plate (units given the globals) ``Q`` is an *arrowhead* matrix and is represented
+exactly; the draws are then exact draws of the joint Laplace Gaussian, in linear time:
+the dense block from its marginal ``N(0, S^{-1})`` with the Schur complement
+``S = Q_DD - sum_m Q_Dm Q_mm^{-1} Q_mD``, then every member from its conditional
+``N(-Q_mm^{-1} Q_mD d_D, Q_mm^{-1})``. So the intervals of a unit include the uncertainty of
+the globals it depends on (marginal, not conditional on the globals' mode).
+
+With several plates (e.g. curves, drugs and cell lines of a large screen, where the dense
+block would otherwise be too large: above ``DENSE_MAX`` coordinates, or ``DENSE_MAX_LARGE``
+for problems of more than ``LARGE`` coordinates, where each dense coordinate's product costs
+a pass over the whole data) the couplings *between members of different plates* are left out
+of ``Q`` (set to zero); each member's Gaussian is then conditional on the other plates'
+members at the mode, given the dense block. The dense block is marginalised over the first
+plate (the units: the one covering most coordinates) only, and is conditional on the other
+plates' members at the mode: subtracting their couplings too would count the data twice
+(a cell line's effect and its curves explain the same wells), and the Schur complement then
+loses positive definiteness. This understates the variance of a member's own coordinates by
+the part the other plates explain (small where a drug or cell line has many curves), and a
+derived quantity that adds members of several plates (a curve's IC50 = drug mean + cell-line
+effect + curve deviation) loses their correlation, which can err either way. The structure
+used is recorded in the result (``structure``: ``"dense"``, ``"arrowhead"`` or
+``"blockwise"``).
+
+The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
+same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
+the mode does not shift every interval; a step longer than ``sqrt(d) + 3`` in the Gaussian's
+own metric is not taken and is reported (the optimiser has not converged).
+
+A member whose block is not positive definite (the mode is not a maximum in its directions,
+or the block is singular to float32 precision) is reported by its label; its draws are NaN
+(its intervals and probabilities are left empty) and it is left out of the Schur complement.
+A dense block that is not positive definite is reported by its worst coordinates and the
+whole approximation is refused (the run keeps its point estimate only).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .settings import log
+
+__all__ = ["DENSE_MAX", "LaplaceFit", "Plate", "laplace"]
+
+DENSE_MAX = 256
+"""Most coordinates of the dense block before plates are split off it (small problems)."""
+LARGE = 20_000
+"""Problems with more coordinates than this are large: their dense block is kept to
+``DENSE_MAX_LARGE`` coordinates, since each dense coordinate costs one Hessian-vector product
+over the whole data set (a few gradients) and the MAP itself is 500 gradients."""
+DENSE_MAX_LARGE = 32
+HARD_DENSE_MAX = 4096
+"""Most coordinates of the dense block at all (above it the approximation is refused)."""
+PLATE_WIDTH_MAX = 64
+"""Most coordinates per plate member."""
+PROBE_BATCH = 8
+"""Hessian-vector products evaluated together (memory: this many gradients at once)."""
+CHECK_RTOL = 1e-3
+"""Relative size of the coupling between members above which a plate is refused."""
+EIG_RTOL = 1e-6
+"""A block whose smallest eigenvalue is below this fraction of its largest is singular."""
+
+
+@dataclass
+class Plate:
+    """Sites sharing a leading unconstrained dimension ``n``: one member per index."""
+
+    n: int
+    sites: list[str]
+    widths: list[int]  # coordinates per member of each site
+
+    @property
+    def width(self) -> int:
+        return sum(self.widths)
+
+
+@dataclass
+class LaplaceFit:
+    """The Laplace Gaussian and what was found building it.
+
+    Attributes
+    ----------
+    draws : dict or None
+        Unconstrained draws, site -> ``(n_draws, *shape)`` (NaN for refused members);
+        ``None`` where the approximation was refused.
+    structure : str
+        ``"dense"``, ``"arrowhead"`` (exact, one plate) or ``"blockwise"`` (several plates,
+        their mutual couplings left out).
+    plates : list of Plate
+    dense : list of str
+        The dense block's sites.
+    bad_members : list of str
+        Labels of plate members whose block is not positive definite (draws NaN).
+    refused : str or None
+        Why no draws were made.
+    marginal_sd : dict
+        Site -> ``shape`` marginal standard deviations of the Gaussian (unconstrained).
+    n_products : int
+        Hessian-vector products evaluated.
+    seconds : float
+    """
+
+    draws: dict | None
+    structure: str
+    plates: list[Plate]
+    dense: list[str]
+    bad_members: list[str] = field(default_factory=list)
+    refused: str | None = None
+    marginal_sd: dict = field(default_factory=dict)
+    n_products: int = 0
+    seconds: float = 0.0
+    split: list[str] = field(default_factory=list)
+    n_dense: int = 0
+    newton: dict = field(default_factory=dict)
+
+    def info(self) -> dict:
+        """JSON-ready description (for ``diagnostics.json``)."""
+        return {"structure": self.structure, "refused": self.refused,
+                "plates": [{"members": p.n, "sites": p.sites, "coordinates_per_member": p.width}
+                           for p in self.plates],
+                "dense_sites": self.dense,
+                "dense_coordinates": self.n_dense,
+                "not_positive_definite": list(self.bad_members),
+                "n_not_positive_definite": len(self.bad_members),
+                "hessian_vector_products": self.n_products, "seconds": self.seconds,
+                "sites_split_after_check": list(self.split), "newton_step": self.newton}
+
+
+def _size(shape: tuple) -> int:
+    return int(math.prod(shape))
+
+
+def choose_structure(ushapes: dict[str, tuple], dense_max: int = DENSE_MAX,
+                     own_plate: frozenset[str] = frozenset(),
+                     forced_dense: frozenset[str] = frozenset()) -> tuple[list[Plate], list[str]]:
+    """Split the sites into plates and a dense block.
+
+    While the dense block holds more than ``dense_max`` coordinates, the leading dimension that
+    covers most of its coordinates becomes a plate (sites in ``own_plate`` get a plate of their
+    own; sites in ``forced_dense`` stay dense).
+    """
+    dense = list(ushapes)
+    plates: list[Plate] = []
+    while sum(_size(ushapes[s]) for s in dense) > dense_max:
+        cand: dict[tuple, list[str]] = {}
+        for s in dense:
+            sh = ushapes[s]
+            if s in forced_dense or len(sh) < 1 or sh[0] < 2:
+                continue
+            w = _size(sh[1:])
+            if w > PLATE_WIDTH_MAX:
+                continue
+            key = (sh[0], s) if s in own_plate else (sh[0], "")
+            cand.setdefault(key, []).append(s)
+        if not cand:
+            break
+        key = max(cand, key=lambda k: (sum(_size(ushapes[s]) for s in cand[k]), k[0]))
+        sites = cand[key]
+        widths = [_size(ushapes[s][1:]) for s in sites]
+        if sum(widths) > PLATE_WIDTH_MAX:  # keep the widest sites that fit
+            keep, tot = [], 0
+            for s, w in sorted(zip(sites, widths), key=lambda t: -t[1]):
+                if tot + w <= PLATE_WIDTH_MAX:
+                    keep.append(s)
+                    tot += w
+            sites = [s for s in sites if s in keep]
+            widths = [_size(ushapes[s][1:]) for s in sites]
+        plates.append(Plate(key[0], sites, widths))
+        dense = [s for s in dense if s not in sites]
+    return plates, dense
+
+
+def _member_labels(plate: Plate, labels: dict[str, list[str]]) -> list[str]:
+    for s in plate.sites:
+        lab = labels.get(s)
+        if lab is not None and len(lab) == plate.n:
+            return [str(x) for x in lab]
+    name = plate.sites[0] if len(plate.sites) == 1 else "/".join(plate.sites)
+    return [f"{name}[{m}]" for m in range(plate.n)]
+
+
+def _dense_labels(dense: list[str], ushapes: dict[str, tuple],
+                  labels: dict[str, list[str]]) -> list[str]:
+    out = []
+    for s in dense:
+        sh = ushapes[s]
+        lab = labels.get(s)
+        for idx in np.ndindex(*sh) if sh else [()]:
+            if not idx:
+                out.append(s)
+            elif lab is not None and len(idx) == 1 and len(lab) == sh[0]:
+                out.append(f"{s}[{lab[idx[0]]}]")
+            else:
+                out.append(f"{s}[{','.join(map(str, idx))}]")
+    return out
+
+
+class _Products:
+    """Products of the negative Hessian at ``u`` with probe vectors.
+
+    One compiled program (``PROBE_BATCH`` products at once, vectorised) serves every probe:
+    compiling the second derivative of a model is the expensive part on a CPU, so probes
+    are built and their products read on the host.
+    """
+
+    def __init__(self, log_density, u: dict):
+        self.u = {k: jnp.asarray(v, jnp.float32) for k, v in u.items()}
+        self.shapes = {k: tuple(v.shape) for k, v in self.u.items()}
+        grad = jax.grad(log_density)
+        mode = self.u
+
+        def qv(v):
+            g, t = jax.jvp(grad, (mode,), (v,))
+            return g, jax.tree.map(jnp.negative, t)
+
+        self._run = jax.jit(jax.vmap(qv))
+        self.count = 0
+        self.grad: dict[str, np.ndarray] | None = None
+
+    def apply(self, probes: list[dict], extract) -> list:
+        """``extract(Q v)`` for every probe ``v`` (site -> array; absent sites are zero)."""
+        out = []
+        for i in range(0, len(probes), PROBE_BATCH):
+            chunk = probes[i:i + PROBE_BATCH]
+            batch = {k: np.zeros((PROBE_BATCH, *sh), np.float32) for k, sh in self.shapes.items()}
+            for j, pr in enumerate(chunk):
+                for k, v in pr.items():
+                    batch[k][j] = v
+            g, res = self._run(batch)
+            if self.grad is None:  # the gradient at the mode comes with every product
+                self.grad = {k: np.asarray(v[0], np.float64) for k, v in g.items()}
+            res = {k: np.asarray(v, np.float64) for k, v in res.items()}
+            out += [extract({k: v[j] for k, v in res.items()}) for j in range(len(chunk))]
+        self.count += len(probes)
+        return out
+
+
+def _plate_rows(out: dict, p: Plate) -> np.ndarray:
+    return np.concatenate([out[s].reshape(p.n, -1) for s in p.sites], axis=1)
+
+
+def _dense_rows(out: dict, dense: list[str]) -> np.ndarray:
+    if not dense:
+        return np.zeros(0)
+    return np.concatenate([out[s].reshape(-1) for s in dense])
+
+
+def _plate_probe(p: Plate, col: np.ndarray, shapes: dict) -> dict:
+    """The probe with ``col`` (n, P) on the plate's coordinates."""
+    offs = np.cumsum([0, *p.widths])
+    return {s: col[:, o:o + w].reshape(shapes[s])
+            for s, o, w in zip(p.sites, offs[:-1], p.widths, strict=True)}
+
+
+def _dense_probe(k: int, dense: list[str], shapes: dict) -> dict:
+    o = 0
+    for s in dense:
+        size = _size(shapes[s])
+        if k < o + size:
+            v = np.zeros(size, np.float32)
+            v[k - o] = 1.0
+            return {s: v.reshape(shapes[s])}
+        o += size
+    raise IndexError(k)
+
+
+def _blocks_and_checks(prod: _Products, plates: list[Plate], key
+                       ) -> tuple[list[np.ndarray], list[dict[str, float]]]:
+    """Per plate: the member blocks ``Q_mm`` (n, P, P) from ``P`` all-member probes, and per
+    site the relative size of the coupling between members (0: none), from one probe with a
+    random sign per member and coordinate."""
+    probes, signs = [], []
+    for i, p in enumerate(plates):
+        for j in range(p.width):
+            col = np.zeros((p.n, p.width), np.float32)
+            col[:, j] = 1.0
+            probes.append((i, _plate_probe(p, col, prod.shapes)))
+        sg = np.asarray(jax.random.rademacher(jax.random.fold_in(key, i), (p.n, p.width)),
+                        np.float32)
+        signs.append(sg)
+        probes.append((i, _plate_probe(p, sg, prod.shapes)))
+    rows = prod.apply([v for _, v in probes], lambda out: out)
+    blocks, checks = [], []
+    k = 0
+    for i, p in enumerate(plates):
+        cols = [_plate_rows(rows[k + j], p) for j in range(p.width)]  # [j]: (n, P) = Q_m[:, j]
+        b = np.stack(cols, axis=-1) if cols else np.zeros((p.n, 0, 0))
+        b = 0.5 * (b + np.swapaxes(b, 1, 2))
+        got = _plate_rows(rows[k + p.width], p)
+        k += p.width + 1
+        want = np.einsum("mij,mj->mi", b, signs[i].astype(np.float64))
+        rel = {}
+        offs = np.cumsum([0, *p.widths])
+        for s, o, w in zip(p.sites, offs[:-1], p.widths, strict=True):
+            res = np.linalg.norm(got[:, o:o + w] - want[:, o:o + w])
+            ref = np.linalg.norm(want[:, o:o + w]) + np.linalg.norm(got[:, o:o + w])
+            rel[s] = float(res / ref) if ref > 0 else 0.0
+        blocks.append(b)
+        checks.append(rel)
+    return blocks, checks
+
+
+def _dense_columns(prod: _Products, plates: list[Plate], dense: list[str]
+                   ) -> tuple[np.ndarray, list[np.ndarray]]:
+    """``Q_DD`` (D, D) and, per plate, ``Q_mD`` (n, P, D): one probe per dense coordinate."""
+    nd = sum(_size(prod.shapes[s]) for s in dense)
+    if nd == 0:
+        return np.zeros((0, 0)), [np.zeros((p.n, p.width, 0)) for p in plates]
+    res = prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)],
+                     lambda out: (_dense_rows(out, dense), [_plate_rows(out, p) for p in plates]))
+    qdd = np.stack([r[0] for r in res], axis=1)  # column k
+    cross = [np.stack([r[1][i] for r in res], axis=-1) for i in range(len(plates))]
+    return qdd, cross
+
+
+def _not_pd(blocks: np.ndarray) -> np.ndarray:
+    """Members whose symmetric ``(n, P, P)`` block is not (numerically) positive definite."""
+    if blocks.shape[0] == 0 or blocks.shape[1] == 0:
+        return np.zeros(blocks.shape[0], bool)
+    finite = np.isfinite(blocks).all(axis=(1, 2))
+    ev = np.linalg.eigvalsh(np.where(finite[:, None, None], blocks, 0.0))
+    top = np.max(np.abs(ev), axis=1)
+    return ~finite | ~(ev[:, 0] > EIG_RTOL * top) | ~(top > 0)
+
+
+def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_key,
+            labels: dict[str, list[str]] | None = None, dense_max: int | None = None
+            ) -> LaplaceFit:
+    """The Laplace approximation of a log density at ``u`` (its mode), and draws of it.
+
+    Parameters
+    ----------
+    log_density : callable(dict) -> scalar
+        Log posterior of the unconstrained values (Jacobian included).
+    u : dict
+        The mode, site -> unconstrained array.
+    ushapes : dict
+        Site -> unconstrained shape (the order of the sites).
+    n_draws : int
+        Draws of the Gaussian.
+    rng_key : jax key
+    labels : dict, optional
+        Site -> labels of its leading dimension (plate members are reported by them).
+    dense_max : int, optional
+        Most coordinates of the dense block before plates are split off it; default
+        ``DENSE_MAX``, or ``DENSE_MAX_LARGE`` for problems of more than ``LARGE`` coordinates.
+
+    Returns
+    -------
+    LaplaceFit
+    """
+    t0 = time.perf_counter()
+    labels = labels or {}
+    if dense_max is None:
+        total = sum(_size(sh) for sh in ushapes.values())
+        dense_max = DENSE_MAX if total <= LARGE else DENSE_MAX_LARGE
+    k_check, k_draw = jax.random.split(rng_key)
+    own: set[str] = set()
+    forced: set[str] = set()
+    split: list[str] = []
+    prod = _Products(log_density, u)
+    for _ in range(4):
+        plates, dense = choose_structure(ushapes, dense_max, frozenset(own), frozenset(forced))
+        n_dense = sum(_size(ushapes[s]) for s in dense)
+        if n_dense > HARD_DENSE_MAX:
+            return LaplaceFit(None, "refused", plates, dense, refused=(
+                f"the dense block would hold {n_dense} coordinates (sites "
+                f"{', '.join(dense[:8])}{'...' if len(dense) > 8 else ''}); the posterior does "
+                f"not factorise into plates of at most {PLATE_WIDTH_MAX} coordinates per member"),
+                seconds=time.perf_counter() - t0)
+        blocks, checks = _blocks_and_checks(prod, plates, k_check)
+        coupled = [(s, r, len(p.sites)) for p, rel in zip(plates, checks, strict=True)
+                   for s, r in rel.items() if r > CHECK_RTOL]
+        if not coupled:
+            break
+        for s, r, n_sites in coupled:
+            split.append(f"{s} ({r:.2g})")
+            if n_sites > 1 and s not in own:
+                own.add(s)
+            else:
+                forced.add(s)
+        log.info("laplace: members of %s are coupled; restructuring",
+                 ", ".join(s for s, _, _ in coupled))
+    else:
+        return LaplaceFit(None, "refused", plates, dense, refused=(
+            "the posterior's plates kept coupling between members after 4 restructurings: "
+            + ", ".join(split)), seconds=time.perf_counter() - t0, split=split)
+
+    qdd, cross = _dense_columns(prod, plates, dense)
+    qdd = 0.5 * (qdd + qdd.T)
+    structure = "dense" if not plates else ("arrowhead" if len(plates) == 1 else "blockwise")
+    bad_labels: list[str] = []
+    chol_t: list[np.ndarray] = []
+    solved: list[np.ndarray] = []
+    bad_masks: list[np.ndarray] = []
+    schur = qdd.copy()
+    for p, b, c in zip(plates, blocks, cross, strict=True):
+        bad = _not_pd(b)
+        if bad.any():
+            names = _member_labels(p, labels)
+            bad_labels += [names[m] for m in np.flatnonzero(bad)]
+        good_b = np.where(bad[:, None, None], np.eye(p.width), b)
+        lch = np.linalg.cholesky(good_b)  # (n, P, P) lower
+        w = np.linalg.solve(good_b, c) if c.shape[-1] else c  # Q_mm^{-1} Q_mD
+        w = np.where(bad[:, None, None], 0.0, w)
+        if not chol_t:  # the units' plate (the first) only: see the module's docstring
+            schur -= np.einsum("mpi,mpj->ij", np.where(bad[:, None, None], 0.0, c), w)
+        eye = np.broadcast_to(np.eye(p.width), b.shape)
+        # T_m = L_m^{-T}: z ~ N(0, I) gives T_m z ~ N(0, Q_mm^{-1})
+        chol_t.append(np.swapaxes(np.linalg.solve(lch, eye), 1, 2))
+        solved.append(w)
+        bad_masks.append(bad)
+    if bad_labels:
+        shown = ", ".join(bad_labels[:20]) + (f" and {len(bad_labels) - 20} more"
+                                              if len(bad_labels) > 20 else "")
+        log.warning("laplace: the Hessian is not positive definite for %d unit(s): %s; their "
+                    "draws are left empty (NaN)", len(bad_labels), shown)
+    schur = 0.5 * (schur + schur.T)
+    n_d = schur.shape[0]
+    if n_d:
+        ev, vec = np.linalg.eigh(schur) if np.isfinite(schur).all() else (
+            np.full(n_d, np.nan), np.eye(n_d))
+        if not (np.isfinite(ev).all() and ev[0] > EIG_RTOL * np.max(np.abs(ev))):
+            names = _dense_labels(dense, ushapes, labels)
+            worst = np.argsort(-np.abs(vec[:, 0]))[:5]
+            what = ", ".join(names[i] for i in worst)
+            return LaplaceFit(None, "refused", plates, dense, bad_labels,
+                              refused=("the Hessian of the global parameters is not positive "
+                                       f"definite (smallest eigenvalue {ev[0]:.3g}; its "
+                                       f"direction is mostly {what})"),
+                              n_products=prod.count, seconds=time.perf_counter() - t0,
+                              split=split)
+        s_inv = (vec / ev) @ vec.T
+        t_dense = vec / np.sqrt(ev)  # t_dense @ z ~ N(0, S^{-1})
+    else:
+        s_inv = np.zeros((0, 0))
+        t_dense = np.zeros((0, 0))
+
+    # marginal sds (unconstrained): dense from S^{-1}; members add W S^{-1} W^T
+    sd: dict[str, np.ndarray] = {}
+    dvar = np.diag(s_inv)
+    o = 0
+    for s in dense:
+        k = _size(ushapes[s])
+        sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
+        o += k
+    for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
+        var = np.einsum("mij,mij->mi", t, t) + np.einsum("mij,jk,mik->mi", w, s_inv, w)
+        var = np.where(bad[:, None], np.nan, var)
+        offs = np.cumsum([0, *p.widths])
+        for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
+            sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
+
+    centre, newton = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t, solved,
+                                    bad_masks)
+    draws = _draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
+                  k_draw)
+    fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
+                     time.perf_counter() - t0, split, n_d, newton)
+    log.info("laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
+             "products, %.1f s", structure, len(plates),
+             ", ".join(f"{p.n} x {p.width}" for p in plates) or "none", n_d, prod.count,
+             fit.seconds)
+    return fit
+
+
+def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
+                   dense: list[str], s_inv: np.ndarray, chol_t: list[np.ndarray],
+                   solved: list[np.ndarray], bad: list[np.ndarray]) -> tuple[dict, dict]:
+    """The centre of the Gaussian: ``u`` moved by one Newton step ``Q^{-1} grad`` (the
+    maximum of the quadratic model, so an optimiser stopped short of the mode does not shift
+    the draws), solved in the same arrowhead form. The step is taken when its length in the
+    Gaussian's own metric, ``sqrt(grad' Q^{-1} grad)``, is at most ``sqrt(d) + 3`` (else the
+    optimiser has not converged; the draws stay centred at ``u`` and the length says so).
+    Refused members do not move."""
+    g = prod.grad or {k: np.zeros(sh) for k, sh in ushapes.items()}
+    g_d = (np.concatenate([g[k].reshape(-1) for k in dense]) if dense else np.zeros(0))
+    gp = [_plate_rows(g, p) for p in plates]
+    binv_g = [np.einsum("mij,mkj,mk->mi", t, t, np.where(b[:, None], 0.0, gm))
+              for t, gm, b in zip(chol_t, gp, bad, strict=True)]
+    rhs = g_d - sum((np.einsum("mpd,mp->d", w, gm * ~b[:, None])
+                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True)),
+                    np.zeros_like(g_d))
+    x_d = s_inv @ rhs
+    x_p = [bg - np.einsum("mpd,d->mp", w, x_d) for bg, w in zip(binv_g, solved, strict=True)]
+    x_p = [np.where(b[:, None], 0.0, x) for x, b in zip(x_p, bad, strict=True)]
+    quad = float(g_d @ x_d + sum(np.sum(np.where(b[:, None], 0.0, gm) * x)
+                                 for gm, x, b in zip(gp, x_p, bad, strict=True)))
+    d = sum(_size(sh) for sh in ushapes.values())
+    length = float(np.sqrt(max(quad, 0.0)))
+    grad_norm = float(np.sqrt(sum(np.sum(v**2) for v in g.values())))
+    taken = bool(np.isfinite(length) and length <= np.sqrt(d) + 3.0)
+    info = {"gradient_norm": grad_norm, "length": length, "taken": taken}
+    if not taken:
+        log.warning("laplace: the optimiser stopped far from the mode (Newton step of length "
+                    "%.3g in the posterior's metric, gradient norm %.3g); the draws are centred "
+                    "at its last point: more map_num_steps may help", length, grad_norm)
+        return u, info
+    out = {k: np.asarray(v, np.float64).copy() for k, v in u.items()}
+    o = 0
+    for k in dense:
+        n = _size(ushapes[k])
+        out[k] = out[k] + x_d[o:o + n].reshape(ushapes[k])
+        o += n
+    for p, x in zip(plates, x_p, strict=True):
+        offs = np.cumsum([0, *p.widths])
+        for k, a, w in zip(p.sites, offs[:-1], p.widths, strict=True):
+            out[k] = out[k] + x[:, a:a + w].reshape(ushapes[k])
+    return out, info
+
+
+def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense: np.ndarray,
+          chol_t: list[np.ndarray], solved: list[np.ndarray], bad: list[np.ndarray],
+          n: int, key) -> dict[str, np.ndarray]:
+    """Draws of ``N(u, Q^{-1})`` (arrowhead form): dense block first, members given it."""
+    f32 = jnp.float32
+    td = jnp.asarray(t_dense, f32)
+    ts = [jnp.asarray(t, f32) for t in chol_t]
+    ws = [jnp.asarray(w, f32) for w in solved]
+    masks = [jnp.asarray(b) for b in bad]
+    mode = {k: jnp.asarray(v, f32) for k, v in u.items()}
+
+    @jax.jit
+    def run(key):
+        keys = jax.random.split(key, len(plates) + 1)
+        zd = jax.random.normal(keys[0], (n, td.shape[1]), f32)
+        dd = zd @ td.T  # (n, D)
+        out = {}
+        o = 0
+        for s in dense:
+            k = _size(ushapes[s])
+            out[s] = mode[s][None] + dd[:, o:o + k].reshape((n, *ushapes[s]))
+            o += k
+        for i, p in enumerate(plates):
+            z = jax.random.normal(keys[i + 1], (n, p.n, p.width), f32)
+            d = jnp.einsum("mij,smj->smi", ts[i], z) - jnp.einsum("mij,sj->smi", ws[i], dd)
+            d = jnp.where(masks[i][None, :, None], jnp.nan, d)
+            a = 0
+            for s, wd in zip(p.sites, p.widths, strict=True):
+                out[s] = mode[s][None] + d[:, :, a:a + wd].reshape((n, *ushapes[s]))
+                a += wd
+        return out
+
+    return {k: np.asarray(v) for k, v in run(key).items()}
