@@ -75,7 +75,10 @@ def test_report_is_written_listed_and_self_contained(nuts_run):
                 assert a[k].startswith("data:image/"), (t, a[k][:40])
     assert "Content-Security-Policy" in text and "default-src 'none'" in text
     imgs = [a for t, a in tags if t == "img"]
-    assert len(imgs) == 2 and all(a["src"].startswith("data:image/png;base64,") for a in imgs)
+    pngs = [f for f in manifest["files"] if f.startswith("plots/") and f.endswith(".png")]
+    assert len(pngs) >= 2  # the run's overview and one figure per drug
+    assert len(imgs) == len(pngs)
+    assert all(a["src"].startswith("data:image/png;base64,") for a in imgs)
     # the headline, the failed diagnostics with offending parameters named, data, versions
     assert 'id="headline"' in text and "diagnostics FAILED" in text
     diag = json.loads((nuts_run / "diagnostics.json").read_text())
@@ -275,7 +278,9 @@ def test_report_in_headless_chromium(chromium, nuts_run, tmp_path):
     assert m, f"no probe output; chromium said: {res.stderr[-2000:]}"
     probe = json.loads(html.unescape(m.group(1)))
     assert probe["alerts"] == 0 and probe["scripts"] == 1  # only the probe ran
-    assert len(probe["images"]) == 2
+    manifest = json.loads((nuts_run / "manifest.json").read_text())
+    pngs = [f for f in manifest["files"] if f.startswith("plots/") and f.endswith(".png")]
+    assert len(probe["images"]) == len(pngs) >= 2
     assert all(i["ok"] for i in probe["images"]), probe["images"]
     # the headline table against summary.csv: every row, every value, in order
     s = pd.read_csv(nuts_run / "summary.csv", keep_default_na=False, na_values=[""])
