@@ -37,7 +37,9 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     sub = _flat_sub(s, names, max_draws)
     params = curve_params(sub, growth)
     sigma = _noise_sd(sub)[0]
-    b_new, r_new = _new_mice(sub, rng)
+    from .design import design_of
+
+    b_new, r_new = _new_mice(sub, rng, design_of(data).group_free)
     tg = np.linspace(0, data.t_end, 80)
     files = []
     cmap = plt.get_cmap("tab10")
