@@ -331,3 +331,24 @@ def test_bad_selection_reports_every_problem_at_once():
     assert "'PDX009': not a value of column 'cell_line'" in text
     assert "cannot select on 'cage'" in text
     assert "control_arm is not an arm of the selected rows" in text
+
+
+def test_pdx_example_config_validates(capsys):
+    from pathlib import Path
+
+    from drugbayes.cli import main
+
+    cfg = Path(__file__).resolve().parents[1] / "configs" / "examples" / "pdx_trial.toml"
+    assert main(["validate", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "160 mice" in out and "carried (not modelled): tissue, body.weight" in out
+    assert "one_mouse_per_line" in out
+
+
+def test_body_weight_is_plotted_per_mouse(tmp_path):
+    from drugbayes.families.xenograft.plots import plot_carried_weight
+
+    table, _ = simulate_pdx_trial(3, extra_columns=True, seed=5)
+    _, data = db.prepare(table, kind="xenograft", control_arm="untreated")
+    files = plot_carried_weight(data, tmp_path)
+    assert [f.name for f in files] == ["xenograft_body_weight.png"]
