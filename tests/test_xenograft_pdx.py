@@ -352,3 +352,11 @@ def test_body_weight_is_plotted_per_mouse(tmp_path):
     _, data = db.prepare(table, kind="xenograft", control_arm="untreated")
     files = plot_carried_weight(data, tmp_path)
     assert [f.name for f in files] == ["xenograft_body_weight.png"]
+
+
+def test_map_probabilities_are_flagged_as_point_estimates(trial):
+    table, _ = trial
+    r = db.fit(table, "xenograft", control_arm="untreated", inference=MAP, seed=1)
+    s = r.summary()
+    p = s[s["quantity"].str.startswith("p_")]
+    assert len(p) and p["censored"].str.startswith("point_estimate").all()

@@ -86,6 +86,12 @@ def one_trial(seed: int) -> tuple[dict, list[dict]]:
            "min_bfmi": diag.get("min_bfmi", {}).get("value"),
            "passed": bool(r.diagnostics["passed"]),
            "rank_corr_untreated": float(spearmanr(est, own).statistic),
+           "worst_rhat": with_diag.nlargest(5, "r_hat")[
+               ["cell_line", "arm", "quantity", "r_hat", "ess_bulk", "ess_tail"]].to_dict(
+                   "records"),
+           "worst_ess_bulk": with_diag.nsmallest(3, "ess_bulk")[
+               ["cell_line", "arm", "quantity", "r_hat", "ess_bulk", "ess_tail"]].to_dict(
+                   "records"),
            "n_mice": r.data.n_mice, "n_rows": r.data.n_rows, "design": r.data.design}
     return rec, rows
 
@@ -118,6 +124,11 @@ def report(trials: list[dict], rows: list[dict], args) -> tuple[dict, list[str]]
            "|---|---|---|---|"]
     for k, c in cov.items():
         md.append(f"| {k} | {c['inside']} | {c['n']} | {c['inside'] / c['n']:.3f} |")
+    md += ["", "Highest R-hat of a reported quantity, per trial:", ""]
+    for t in trials:
+        w = t["worst_rhat"][0]
+        md.append(f"- seed {t['seed']}: {w['quantity']} ({w['cell_line']}, {w['arm']}) "
+                  f"R-hat {w['r_hat']:.4f}, bulk ESS {w['ess_bulk']:.0f}")
     md += ["", f"Design line: {trials[0]['design']}"]
     return res, md
 

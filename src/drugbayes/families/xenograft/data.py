@@ -79,7 +79,12 @@ def arrays(data) -> dict:
         "log_c": np.float32(np.log(data.volume_constant)), "pointwise": False,
     }
     d = design_of(data)
-    a.update({"design": d.mode, "mouse_free": d.mouse_free, "group_trt": d.group_treatment,
+    gt = np.zeros(data.n_groups)
+    for g in range(data.n_groups):
+        sel = (data.mouse_group == g)[:, None] & data.mask
+        gt[g] = float(data.t[sel].mean()) / TIME_SCALE if sel.any() else 0.0
+    a.update({"group_t_center": gt.astype(np.float32), "design": d.mode,
+              "mouse_free": d.mouse_free, "group_trt": d.group_treatment,
               "n_trt": len(d.treatments), "trt_spread": d.treatment_spread,
               "n_arm": len(data.arms), "group_arm": np.asarray(data.group_arm)})
     if calipers:

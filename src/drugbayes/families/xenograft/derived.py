@@ -31,7 +31,8 @@ def posterior_dims(data) -> tuple[dict, dict]:
               "free_mouse": free_mice, "rate_deviation": []}
     dims = {
         "mu_rate_10d": ["cell_line"], "log_deceleration_10d": ["cell_line"],
-        "z_baseline": ["arm_group"], "arm_rate_10d": ["arm_group"], "grp_rate": ["arm_group"],
+        "z_baseline": ["arm_group"], "grp_level": ["arm_group"], "arm_rate_10d": ["arm_group"],
+        "grp_rate": ["arm_group"],
         "grp_baseline": ["arm_group"], "grp_deceleration": ["arm_group"],
         "experiment_baseline": ["experiment"], "experiment_rate_10d": ["experiment"],
         "z_mouse": ["free_mouse", "mouse_z"], "mouse_effect": ["free_mouse", "mouse_effect"],

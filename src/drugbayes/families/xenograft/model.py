@@ -214,10 +214,21 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         dec_cell = jnp.exp(log_dec)
     else:
         dec_cell = jnp.zeros(n_cell)
-    with numpyro.plate("arm_group", n_group):
-        z_base = numpyro.sample("z_baseline", dist.Normal(0.0, 1.0))
-    base = numpyro.deterministic("grp_baseline", center + p.baseline_sd * z_base)
-    rate_v = _pdx_rates(p, a, centered) if pdx else _replicated_rates(p, o, a)
+    if pdx:
+        rate_v = _pdx_rates(p, a, centered)
+        # sampled as the level at the group's mean measurement time: the same prior
+        # (baseline ~ Normal(center, baseline_sd) given the rate), coordinates that remove
+        # most of the posterior correlation of a one-mouse group's baseline and rate
+        tg = jnp.asarray(a["group_t_center"])
+        with numpyro.plate("arm_group", n_group):
+            level = numpyro.sample("grp_level", dist.Normal(center + tg * rate_v,
+                                                            p.baseline_sd))
+        base = numpyro.deterministic("grp_baseline", level - tg * rate_v)
+    else:
+        with numpyro.plate("arm_group", n_group):
+            z_base = numpyro.sample("z_baseline", dist.Normal(0.0, 1.0))
+        base = numpyro.deterministic("grp_baseline", center + p.baseline_sd * z_base)
+        rate_v = _replicated_rates(p, o, a)
     numpyro.deterministic("grp_rate", rate_v / S)
     numpyro.deterministic("grp_deceleration", dec_cell[gcell] / S)
     dec = dec_cell[gcell]
@@ -444,6 +455,7 @@ def map_start(a: dict, spec: Spec) -> dict:
         start["cure_fraction"] = np.full(n_cure, 0.2)
     if a.get("design") == "one_mouse_per_line":
         _pdx_start(start, a, spec)
+        start["grp_level"] = base + np.asarray(a["group_t_center"]) * rate
     elif spec.options.arm_pooling:
         cells = np.asarray(a["group_cell"])
         start["mu_rate_10d"] = np.array([rate[cells == c].mean() if (cells == c).any()

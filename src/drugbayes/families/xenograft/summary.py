@@ -255,6 +255,10 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
     if design.pdx:
         frames += pooled_rows(data, draws, dq, contrasts, prob, diag, threshold)
     out = in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
+    if get_backend(method).point_estimate:  # one "draw": no parameter uncertainty
+        is_p = out["quantity"].str.startswith("p_") & out["censored"].eq("")
+        out.loc[is_p, "censored"] = (f"point_estimate: computed at the {method} estimate "
+                                     "(no parameter uncertainty), not a posterior probability")
     tc_unit = f"fraction at day {data.tc_day:g}"
     out.loc[out["quantity"].isin(["tgi"]), "unit"] = tc_unit
     out.loc[out["quantity"].isin(["tc_ratio"]), "unit"] = f"ratio at day {data.tc_day:g}"
@@ -320,7 +324,10 @@ def pooled_rows(data, draws: dict, dq: dict, contrasts: list[dict], prob: float,
         np.where(fixed, "not_identified: treatment in one line only (fixed at 0)", ""))
     treated_rate = r0 + eff
     with np.errstate(divide="ignore", invalid="ignore"):
-        lr = np.log(treated_rate / r0)
+        ratio = treated_rate / r0
+        # a draw with a rate <= 0 has no log ratio: -inf (only a tail below the interval is
+        # allowed such draws; otherwise the row is undefined, below)
+        lr = np.where((ratio > 0) & (r0 > 0), np.log(np.where(ratio > 0, ratio, 1.0)), -np.inf)
     st = _stats(lr, prob, diag)
     flat0 = np.broadcast_to(r0, eff.shape).reshape(-1, eff.shape[-1])
     flat1 = treated_rate.reshape(-1, eff.shape[-1])
