@@ -161,6 +161,7 @@ def test_pooled_rows_per_treatment_and_synergy(trial):
                   "p_effect_above_threshold"):
             assert (arm, q) in pooled.index, (arm, q)
     assert ("drugA+drugB", "bliss_excess") in pooled.index
+    assert pooled.loc[("", "sd_mouse_rate"), "censored"].startswith("not_identified")
     assert ("drugA+drugB", "p_synergy_bliss") in pooled.index
     eff = {a: pooled.loc[(a, "growth_rate_difference"), "median"] for a in treatments}
     # definitions, exact on the single MAP draw

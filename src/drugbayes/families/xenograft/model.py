@@ -16,6 +16,14 @@ Structure (time ``t`` in days since the start of treatment, ``start_day``):
   of 0 or at or below the detection limit are left-censored:
   ``P(log V < log detection_limit)``, never "+1".
 
+That is the hierarchy of replicated designs. The design is read from the table
+(:mod:`.design`): where an arm has one mouse per line, its mice have no deviation from their arm
+group (no mouse variance there), and with a control arm the study is fitted as a PDX clinical
+trial (``one_mouse_per_line``): each line's untreated rate is its own, each treatment has a
+population effect with between-line deviations (:func:`_pdx_rates`), growth-form parameters a
+population value per arm with line deviations (:func:`_pdx_group_param`), and each group's
+baseline is sampled as its level at the group's mean measurement time.
+
 With ``scale = "log1p"`` the model is written on ``log1p(volume)`` with no censoring; that preset
 exists to mirror a published model (``tumr``'s Stan model), not as a recommendation.
 

@@ -138,6 +138,7 @@ UNITS = {"growth_rate": "1/day", "mean_growth_rate": "1/day", "doubling_time": "
          "p_slower_than_control": "probability", "tc_ratio": "ratio", "tgi": "fraction",
          "time_to_volume": "day", "p_effect_above_threshold": "probability",
          "sd_line_effect": "1/day", "log_growth_rate_ratio": "log ratio",
+         "sd_mouse_rate": "1/day",
          "bliss_excess": "1/day", "p_synergy_bliss": "probability",
          "hsa_excess": "1/day", "p_synergy_hsa": "probability",
          "regression_rate": "1/day", "regrowth_rate": "1/day",
@@ -254,6 +255,14 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
         frames += _synergy_rows(data, dq, contrast, prob, diag)
     if design.pdx:
         frames += pooled_rows(data, draws, dq, contrasts, prob, diag, threshold)
+    if not design.any_mouse_level:  # the design, in the table as well as in the log
+        nan = np.full(1, np.nan)
+        frames.append(pd.DataFrame({
+            "cell_line": "pooled" if design.pdx else "", "arm": "",
+            "quantity": "sd_mouse_rate", "unit": UNITS["sd_mouse_rate"],
+            **{k: nan for k in ("mean", "sd", "median", "lower", "upper", "r_hat",
+                                "ess_bulk", "ess_tail")},
+            "censored": "not_identified: one mouse per line and arm, no mouse variance fitted"}))
     out = in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
     if get_backend(method).point_estimate:  # one "draw": no parameter uncertainty
         is_p = out["quantity"].str.startswith("p_") & out["censored"].eq("")
