@@ -94,6 +94,7 @@ def main() -> None:
     make_smoke_data()
     make_xenograft_data()
     make_xenograft_regression_data()
+    make_pdx_trial_data()
 
 
 def make_smoke_data() -> None:
@@ -145,3 +146,15 @@ def make_xenograft_regression_data() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def make_pdx_trial_data() -> None:
+    """A simulated PDX clinical trial: 40 lines x (untreated, drugA, drugB, drugA+drugB), one
+    mouse each, staggered days, culling; body weight and tissue columns (carried)."""
+    from drugbayes.families.xenograft.simulate import simulate_pdx_trial
+
+    table, truth = simulate_pdx_trial(40, extra_columns=True, seed=SEED)
+    table = table.rename(columns={"body_weight": "body.weight"})
+    table.to_csv(OUT / "pdx_trial.csv", index=False)
+    truth.to_csv(OUT / "pdx_trial_truth.csv", index=False)
+    print(f"wrote {OUT / 'pdx_trial.csv'} ({len(table)} measurements)")

@@ -60,17 +60,20 @@ def test_every_xenograft_problem_at_once(tmp_path, capsys):
     df.loc[8, "day"] = df.loc[7, "day"]             # a day twice        -> line 10
     m0 = df.loc[15, "mouse"]
     df.loc[df["mouse"].eq(m0) & (df.index > 15), "arm"] = "lapatinib"  # two arms
-    df["cage"] = "C1"                               # unknown column     -> line 1
+    df["cage"] = "C1"                               # carried, not refused
     path = tmp_path / "mice.csv"
     df.to_csv(path, index=False)
     cfg = tmp_path / "run.toml"
     cfg.write_text('[data]\npath = "mice.csv"\nkind = "xenograft"\ncontrol_arm = "Vehicle"\n'
+                   '[data.select]\narm = ["vehicle", "nope"]\ncolour = ["red"]\n'
                    '[inference]\nmethod = "map"\n[report]\nplots = false\n')
     rc = main(["run", str(cfg), "--quiet"])
     err = capsys.readouterr().err
     assert rc == 2 and "Traceback" not in err
     assert not (tmp_path / "results").exists()
-    assert "line 1, column 'cage'" in err and "unknown column" in err
+    assert "cage" not in err  # unmapped columns are carried
+    assert "column 'select.arm': value 'nope': not a value of column 'arm'" in err
+    assert "column 'select.colour'" in err and "cannot select on 'colour'" in err
     assert "line 4, column 'length': value '-3.0': length must be >= 0" in err
     assert "line 6, column 'width': value 'n/a': width is not a number" in err
     assert "line 8, column 'width'" in err and "width > length" in err
@@ -150,7 +153,8 @@ def test_summary_contract(small_fit):
     tgi = s[s["quantity"] == "tgi"].set_index("arm")["median"]
     assert tgi["lapatinib+trastuzumab"] > tgi["lapatinib"] > tgi["trastuzumab"]
     assert pd.api.types.is_float_dtype(s["median"])
-    assert set(s["unit"]) <= {"1/day", "day", "ratio", "fraction", "probability"}
+    assert set(s["unit"]) <= {"1/day", "day", "ratio", "fraction", "probability",
+                              "ratio at day 21", "fraction at day 21"}
     # the DataTree is labelled with mice and arm groups
     post = r.posterior["posterior"]
     assert post["grp_rate"].dims[-1] == "arm_group"

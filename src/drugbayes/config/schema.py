@@ -118,6 +118,9 @@ class DataConfig(_Strict):
     start_day: float | None = None
     tc_day: float | None = Field(None, gt=0)
     target_volume: float = Field(1000.0, gt=0)
+    select: dict[str, list[str]] | None = Field(
+        None, description="xenograft: keep only these values of arm, cell_line, experiment or "
+        "mouse, e.g. {arm = [\"untreated\", \"trastuzumab\"]}")
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> DataConfig:

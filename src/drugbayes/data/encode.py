@@ -217,13 +217,17 @@ class XenograftData:
     detection_limit: float
     volume_constant: float
     control_arm: str | None
-    tc_day: float  # a table day
+    tc_day: float  # day of T/C and TGI (default: :func:`default_tc_day`)
     target_volume: float
     baseline_center: float  # median log volume of each mouse's first measurement
     n_rows: int = 0
     has_calipers: bool = False
     length: np.ndarray | None = None  # [mouse, obs] mm (calipers only)
     width: np.ndarray | None = None  # [mouse, obs] mm (calipers only)
+    design: str = ""  # what the study's design lets the model identify (set by the family)
+    carried_mouse: dict = field(default_factory=dict)  # column -> [mouse] text (constant)
+    carried_obs: dict = field(default_factory=dict)  # column -> [mouse, obs] float (NaN pad)
+    n_before_select: int = 0  # measured rows before [data] select
 
     @property
     def n_mice(self) -> int:
@@ -245,12 +249,15 @@ class XenograftData:
                 "detection_limit_mm3": self.detection_limit,
                 "volume_constant": self.volume_constant,
                 "control_arm": self.control_arm or "", "tc_day": self.tc_day,
-                "target_volume_mm3": self.target_volume}
+                "target_volume_mm3": self.target_volume, "design": self.design}
 
 
 def encode_xenograft(vx) -> XenograftData:
     """Encode a :class:`~drugbayes.data.validate.ValidatedXenograft` into arrays."""
-    df = vx.df.sort_values(["experiment", "mouse", "day"], kind="stable").reset_index(drop=True)
+    df = vx.df.sort_values(["experiment", "mouse", "day"], kind="stable")
+    carried_df = vx.carried.loc[df.index].reset_index(drop=True) if (
+        vx.carried is not None) else None
+    df = df.reset_index(drop=True)
     o = vx.options
     c = float(o.get("volume_constant", 0.5))
     dl = o.get("detection_limit")
@@ -274,7 +281,7 @@ def encode_xenograft(vx) -> XenograftData:
     counts = pd.Series(mkey).value_counts()
     n_o = int(counts.max()) if len(counts) else 1
     t = np.zeros((n_m, n_o), np.float32)
-    vol = np.ones((n_m, n_o), np.float32)
+    vol = np.ones((n_m, n_o), np.float64)  # float64: published thresholds are exact
     day = np.full((n_m, n_o), np.nan)
     mask = np.zeros((n_m, n_o), bool)
     length = np.ones((n_m, n_o), np.float64)
@@ -302,11 +309,8 @@ def encode_xenograft(vx) -> XenograftData:
     ctrl = o.get("control_arm")
     tc_day = o.get("tc_day")
     if tc_day is None:
-        sel = df[df["arm"].eq(str(ctrl))] if ctrl is not None else df
-        n_sel = sel[["experiment", "mouse"]].drop_duplicates().shape[0]
-        per_day = sel.groupby("day")["mouse"].count().sort_index()
-        ok = per_day[per_day >= 0.5 * n_sel]
-        tc_day = float(ok.index.max()) if len(ok) else float(df["day"].max())
+        tc_day = default_tc_day(df, None if ctrl is None else str(ctrl), start)
+    c_mouse, c_obs = _carry(carried_df, rows, n_m, n_o)
     return XenograftData(
         mice=labels, arms=arms.names, cell_lines=cells.names, experiments=exps.names,
         group_cell=cells.codes([g[0] for g in groups]),
@@ -320,4 +324,47 @@ def encode_xenograft(vx) -> XenograftData:
         control_arm=None if ctrl is None else str(ctrl), tc_day=float(tc_day),
         target_volume=float(o.get("target_volume", 1000.0)), baseline_center=center,
         n_rows=len(df), has_calipers=vx.has_calipers,
-        length=length if cal else None, width=width if cal else None)
+        length=length if cal else None, width=width if cal else None,
+        carried_mouse=c_mouse, carried_obs=c_obs, n_before_select=vx.n_before_select)
+
+
+def default_tc_day(df: pd.DataFrame, control_arm: str | None, start: float) -> float:
+    """The default T/C day: the median over the control arm's mice (every mouse without a
+    control arm) of the last day each was measured, rounded down to a whole day after
+    ``start``. Half of the control mice were followed at least that long; T/C is computed from
+    the model, so the day need not be a measurement day of any mouse."""
+    sel = df[df["arm"].eq(control_arm)] if control_arm is not None else df
+    if sel.empty:
+        sel = df
+    last = sel.groupby(["experiment", "mouse"])["day"].max()
+    return float(start + np.floor(float(np.median(last)) - start)) if len(last) else start
+
+
+def _carry(carried: pd.DataFrame | None, rows: np.ndarray, n_m: int, n_o: int
+           ) -> tuple[dict, dict]:
+    """Columns the model does not use, per mouse (text constant within every mouse) or per
+    measurement (``[mouse, obs]`` floats, for numeric columns that vary within a mouse, such
+    as body weight; other varying columns as their per-mouse ``;``-joined distinct values).
+    ``rows``: the mouse of each (sorted) row."""
+    per_mouse: dict = {}
+    per_obs: dict = {}
+    if carried is None:
+        return per_mouse, per_obs
+    for col in carried.columns:
+        raw = carried[col]
+        txt = raw.astype("string").fillna("").str.strip()
+        nums = pd.to_numeric(txt.where(txt.ne(""), None), errors="coerce")
+        numeric = bool(nums.notna().sum() and (nums.notna() | txt.eq("")).all())
+        by_mouse = pd.Series(list(txt)).groupby(rows).agg(lambda x: list(dict.fromkeys(x)))
+        constant = all(len([v for v in vals if v]) <= 1 for vals in by_mouse)
+        if numeric and not constant:
+            arr = np.full((n_m, n_o), np.nan)
+            pos = np.zeros(n_m, int)
+            for m, v in zip(rows, nums.to_numpy(float)):
+                arr[m, pos[m]] = v
+                pos[m] += 1
+            per_obs[str(col)] = arr
+        else:
+            vals = ["; ".join(v for v in by_mouse.get(m, []) if v) for m in range(n_m)]
+            per_mouse[str(col)] = vals
+    return per_mouse, per_obs

@@ -217,12 +217,44 @@ class ValidatedXenograft:
     source: TableSource | None = None
     options: dict = field(default_factory=dict)
     has_calipers: bool = False
+    carried: pd.DataFrame | None = None
+    n_before_select: int = 0
+
+
+SELECTABLE = ("arm", "cell_line", "experiment", "mouse")
+"""Columns of a xenograft table that ``[data] select`` may restrict."""
+
+
+def _select_mask(out: pd.DataFrame, select: dict | None, chk: IssueCollector) -> pd.Series:
+    """Rows kept by ``[data] select`` (``{column: [values]}``); every bad key or value is
+    added to ``chk``."""
+    keep = pd.Series(True, index=out.index)
+    for key, values in (select or {}).items():
+        if key not in SELECTABLE:
+            chk.issues.append(Issue(chk.source.name, None, f"select.{key}", None,
+                                    f"cannot select on {key!r} (expected one of "
+                                    f"{', '.join(SELECTABLE)})"))
+            continue
+        vals = [str(v) for v in ([values] if isinstance(values, str) else values)]
+        present = set(out[key])
+        if not vals:
+            chk.issues.append(Issue(chk.source.name, None, f"select.{key}", None,
+                                    "an empty list selects nothing"))
+        for v in vals:
+            if v not in present:
+                shown = sorted(x for x in present if x)
+                chk.issues.append(Issue(
+                    chk.source.name, None, f"select.{key}", v,
+                    f"not a value of column {chk.name(key)!r} (values: "
+                    f"{', '.join(shown[:12])}{', ...' if len(shown) > 12 else ''})"))
+        keep &= out[key].isin(vals)
+    return keep
 
 
 def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant: float = 0.5,
                        control_arm: str | None = None, missing: str = "drop",
                        column_names: dict[str, str] | None = None,
-                       **options) -> ValidatedXenograft:
+                       select: dict | None = None, **options) -> ValidatedXenograft:
     """Validate a xenograft table: one row per mouse and measurement day.
 
     Parameters
@@ -238,25 +270,26 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
         What to do with rows without a measurement.
     column_names : dict, optional
         Canonical -> the file's column name, to name columns as the user knows them.
+    select : dict, optional
+        ``{column: [values]}`` (``arm``, ``cell_line``, ``experiment``, ``mouse``): only these
+        rows are kept (after every row is validated; ``control_arm`` must be selected).
     **options
         Other ``[data]`` keys (kept on the result).
+
+    Other columns (body weight, tissue, ...) are carried, not used by the model: they are
+    kept, row by row, in :attr:`ValidatedXenograft.carried`.
 
     Raises
     ------
     DataValidationError
-        With every problem found: unknown or missing columns, non-numeric or negative volumes or
-        calipers, width > length, a day listed twice for one mouse, a mouse in two arms (or cell
-        lines), a volume that disagrees with ``volume_constant * L * W^2``, an unknown control arm.
+        With every problem found: missing columns, a bad ``select``, non-numeric or negative
+        volumes or calipers, width > length, a day listed twice for one mouse, a mouse in two
+        arms (or cell lines), a volume that disagrees with ``volume_constant * L * W^2``, an
+        unknown control arm.
     """
     chk = IssueCollector(source, XENOGRAFT.known, column_names)
     add = chk.add
-    header = 1 if source.line_offset else None
-    for c in df.columns:
-        if c not in XENOGRAFT.known:
-            chk.issues.append(Issue(source.name, header, str(c), None,
-                                    "unknown column (expected mouse, arm, day, volume or length "
-                                    "+ width, and optionally cell_line, experiment, status; map "
-                                    "yours with [data.columns])"))
+    extra_cols = [c for c in df.columns if c not in XENOGRAFT.known]
     chk.required_columns(df, XENOGRAFT.required)
     calipers = "length" in df.columns or "width" in df.columns
     if calipers and not ("length" in df.columns and "width" in df.columns):
@@ -264,8 +297,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
             "caliper measurements need both 'length' and 'width' columns")
     if "volume" not in df.columns and not calipers:
         add(None, "volume", None, "give a 'volume' column (mm3) or 'length' and 'width' (mm)")
-    n_unknown = sum(c not in XENOGRAFT.known for c in df.columns)
-    if len(chk.issues) > n_unknown:  # a missing column: nothing further can be checked
+    if chk.issues:  # a missing column: nothing further can be checked
         chk.raise_if_any()
 
     out = pd.DataFrame(index=df.index)
@@ -354,14 +386,24 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
                 add(pos, col, v, f"mouse {m!r} is in two {what} ({seen[k][0]!r} on line "
                     f"{seen[k][1]}); if mouse IDs restart in each {col.replace('_', ' ')}, "
                     f"make them unique (e.g. '{v}-{m}')")
+    chosen = _select_mask(out, select, chk)
     if control_arm is not None:
-        arms = set(out["arm"])
+        arms = set(out["arm"][chosen])
         if str(control_arm) not in arms:
+            what = "an arm of the selected rows" if select else "an arm of the table"
             chk.issues.append(Issue(source.name, None, "control_arm", str(control_arm),
-                                    f"[data] control_arm is not an arm of the table (arms: "
+                                    f"[data] control_arm is not {what} (arms: "
                                     f"{', '.join(sorted(a for a in arms if a))})"))
+    if select and not chosen.any():
+        chk.issues.append(Issue(source.name, None, "select", None, "no row is selected"))
     chk.raise_if_any()
-    kept = out[measured].reset_index(drop=True)
-    opts = {"volume_constant": volume_constant, "control_arm": control_arm, **options}
+    keep = measured & chosen
+    kept = out[keep].reset_index(drop=True)
+    carried = df.loc[keep, extra_cols].reset_index(drop=True) if extra_cols else None
+    if select:
+        dropped = [d for d, c in zip(dropped, chosen[empty_all]) if c] if dropped else dropped
+    opts = {"volume_constant": volume_constant, "control_arm": control_arm, "select": select,
+            **options}
     return ValidatedXenograft(df=kept, dropped=dropped, source=source, options=opts,
-                              has_calipers=calipers)
+                              has_calipers=calipers, carried=carried,
+                              n_before_select=int(measured.sum()))

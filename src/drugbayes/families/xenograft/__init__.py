@@ -27,13 +27,25 @@ def summarize(*args, spec: Spec | None = None, **kwargs):
     if spec is not None:
         kwargs.setdefault("scale", spec.options.scale)
         kwargs.setdefault("growth", spec.options.growth)
+        kwargs.setdefault("threshold", spec.options.effect_threshold)
     return summarize_xenograft(*args, **kwargs)
 
 
 def extra_tables(result) -> dict:
     """``mice.csv``: one row per mouse (see :func:`.summary.mouse_table`)."""
     return {"mice.csv": mouse_table(result.data, result.inference.samples,
-                                    result.spec.options.growth, seed=result.seed)}
+                                    result.spec.options.growth, seed=result.seed,
+                                    prob=result.interval_prob)}
+
+
+def extra_sites(data) -> tuple[str, ...]:
+    """One mouse per line: the growth-form parameters per arm group are deterministic there
+    (a population value per arm plus line deviations), kept from MAP and SVI draws."""
+    from .design import design_of
+
+    if design_of(data).pdx:
+        return ("log_linear_rate_10d", "log_regression_rate_10d", "logit_sensitive")
+    return ()
 
 
 simulate = simulate_xenograft

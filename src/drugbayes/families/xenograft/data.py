@@ -6,6 +6,7 @@ import numpy as np
 
 from ...errors import ConfigError, Issue
 from .._contract import Spec
+from .design import design_of
 from .spec import TIME_SCALE
 
 
@@ -77,6 +78,15 @@ def arrays(data) -> dict:
         "control_arm": data.control_arm, "has_calipers": calipers,
         "log_c": np.float32(np.log(data.volume_constant)), "pointwise": False,
     }
+    d = design_of(data)
+    gt = np.zeros(data.n_groups)
+    for g in range(data.n_groups):
+        sel = (data.mouse_group == g)[:, None] & data.mask
+        gt[g] = float(data.t[sel].mean()) / TIME_SCALE if sel.any() else 0.0
+    a.update({"group_t_center": gt.astype(np.float32), "design": d.mode,
+              "mouse_free": d.mouse_free, "group_trt": d.group_treatment,
+              "n_trt": len(d.treatments), "trt_spread": d.treatment_spread,
+              "n_arm": len(data.arms), "group_arm": np.asarray(data.group_arm)})
     if calipers:
         ok = data.mask & ~data.censored
         a["log_len"] = np.where(ok, np.log(np.where(ok, data.length, 1.0)), 0.0).astype(
@@ -115,18 +125,28 @@ def prepare(table, data_cfg) -> tuple:
                             detection_limit=data_cfg.detection_limit,
                             caliper_resolution=data_cfg.caliper_resolution,
                             start_day=data_cfg.start_day, tc_day=data_cfg.tc_day,
-                            target_volume=data_cfg.target_volume)
-    return vx, encode_xenograft(vx)
+                            target_volume=data_cfg.target_volume,
+                            select=data_cfg.select)
+    data = encode_xenograft(vx)
+    data.design = design_of(data).text()
+    return vx, data
 
 
 def describe(vx, data) -> str:
     """One line about the encoded data."""
     n_cens = int((data.censored & data.mask).sum())
     culled = sum(1 for s in data.mouse_status if s)
+    carried = [*data.carried_mouse, *data.carried_obs]
+    extra = ""
+    if carried:
+        extra += f"; carried (not modelled): {', '.join(carried)}"
+    if data.n_before_select and data.n_before_select != data.n_rows:
+        extra += (f"; [data] select kept {data.n_rows} of {data.n_before_select} measured "
+                  "rows")
     return (f"{data.n_rows} measurements of {data.n_mice} mice, {len(data.arms)} arms, "
             f"{len(data.cell_lines)} cell lines, {len(data.experiments)} experiments; "
             f"{n_cens} at or below the detection limit {data.detection_limit:.3g} mm3; "
-            f"{culled} mice with a status")
+            f"{culled} mice with a status{extra}. Design: {data.design or design_of(data).text()}")
 
 
 def contract_data(seed: int = 1) -> tuple:

@@ -16,16 +16,29 @@ from .spec import TIME_SCALE
 # ------------------------------------------------------------------------ labelled posterior
 def posterior_dims(data) -> tuple[dict, dict]:
     """Dims of every site and their coords."""
-    coords = {"cell_line": data.cell_lines, "arm_group": data.group_labels,
+    from .design import design_of, deviation_groups
+
+    d = design_of(data)
+    labels = data.group_labels
+    free_mice = [m for m, f in zip(data.mice, d.mouse_free) if f]
+    coords = {"cell_line": data.cell_lines, "arm_group": labels,
               "experiment": data.experiments, "mouse": data.mice,
               "mouse_z": ["baseline", "rate"],
-              "mouse_effect": ["level_at_mean_time", "rate_10d"]}
+              "mouse_effect": ["level_at_mean_time", "rate_10d"], "arm": data.arms,
+              "treatment": [data.arms[t] for t in d.treatments],
+              "treatment_spread": [data.arms[t] for t, s in zip(d.treatments,
+                                                                d.treatment_spread) if s],
+              "free_mouse": free_mice, "rate_deviation": []}
     dims = {
         "mu_rate_10d": ["cell_line"], "log_deceleration_10d": ["cell_line"],
-        "z_baseline": ["arm_group"], "arm_rate_10d": ["arm_group"], "grp_rate": ["arm_group"],
+        "z_baseline": ["arm_group"], "grp_level": ["arm_group"], "arm_rate_10d": ["arm_group"],
+        "grp_rate": ["arm_group"],
         "grp_baseline": ["arm_group"], "grp_deceleration": ["arm_group"],
         "experiment_baseline": ["experiment"], "experiment_rate_10d": ["experiment"],
-        "z_mouse": ["mouse", "mouse_z"], "mouse_effect": ["mouse", "mouse_effect"],
+        "z_mouse": ["free_mouse", "mouse_z"], "mouse_effect": ["free_mouse", "mouse_effect"],
+        "line_rate_10d": ["cell_line"], "effect_rate_10d": ["treatment"],
+        "treatment_effect": ["treatment"], "sd_line_effect": ["treatment"],
+        "sd_line_effect_10d": ["treatment_spread"], "raw_arm_rate_10d": ["rate_deviation"],
         "mouse_baseline": ["mouse"],
         "mouse_rate": ["mouse"],
         "log_linear_rate_10d": ["arm_group"], "grp_linear_rate": ["arm_group"],
@@ -34,6 +47,14 @@ def posterior_dims(data) -> tuple[dict, dict]:
         "grp_cure_fraction": ["arm_group"],
         "p_complete_regression_mouse": ["mouse"], "log_lik_mouse": ["mouse"],
     }
+    if d.pdx:
+        dev = deviation_groups({"group_trt": d.group_treatment,
+                                "trt_spread": d.treatment_spread})
+        coords["rate_deviation"] = [labels[g] for g in dev]
+        for name in ("log_linear_rate_10d", "log_regression_rate_10d", "logit_sensitive"):
+            dims[f"arm_{name}"] = ["arm"]
+            dims[f"sd_line_{name}"] = ["arm"]
+            dims[f"z_{name}"] = ["arm_group"]
     return dims, coords
 
 
@@ -48,6 +69,14 @@ def observed(data, samples: dict) -> dict:
              "mouse_status": np.array(data.mouse_status)}
     cdims = {"day": ["mouse", "obs"], "censored": ["mouse", "obs"], "mouse_arm": ["mouse"],
              "mouse_cell_line": ["mouse"], "mouse_status": ["mouse"]}
+    for k, v in getattr(data, "carried_obs", {}).items():  # carried columns, not modelled
+        if k not in const:
+            const[k] = np.asarray(v, np.float64)
+            cdims[k] = ["mouse", "obs"]
+    for k, v in getattr(data, "carried_mouse", {}).items():
+        if k not in const:
+            const[k] = np.array(v, dtype=str)
+            cdims[k] = ["mouse"]
     return {"observed": obs, "observed_dims": odims,
             "constant": const, "constant_dims": cdims}
 
@@ -118,12 +147,15 @@ def _log_v(t, b, r, params: dict, sel=None):
     return log_volume(t, b, r, params["growth"], xp=np, **kw)
 
 
-def _new_mice(draws: dict, rng: np.random.Generator):
-    """Baseline and rate of one new mouse per draw and arm group, ``(chain, draw, group)``."""
+def _new_mice(draws: dict, rng: np.random.Generator, free: np.ndarray | None = None):
+    """Baseline and rate of one new mouse per draw and arm group, ``(chain, draw, group)``;
+    ``free`` (bool per group, default all): groups whose new mice vary around the group (in
+    a one-mouse-per-line arm the mouse is the arm, :mod:`.design`)."""
     base = _draws(draws, "grp_baseline")
     rate = _draws(draws, "grp_rate")
-    sb = _draws(draws, "sd_mouse_baseline")[..., None]
-    sr = _draws(draws, "sd_mouse_rate")[..., None]
+    f = 1.0 if free is None else np.asarray(free, np.float64)
+    sb = _draws(draws, "sd_mouse_baseline")[..., None] * f
+    sr = _draws(draws, "sd_mouse_rate")[..., None] * f
     rho = np.clip(_draws(draws, "corr_mouse")[..., None], -1.0, 1.0)
     u1 = rng.standard_normal(base.shape)
     u2 = rng.standard_normal(base.shape)
@@ -189,9 +221,12 @@ def derived(data, draws: dict, scale: str = "log", seed: int = 0,
     ``seed`` is the run's seed: the posterior-predictive quantities (time to volume of a new
     mouse, Simeoni T/C) take their own stream derived from it (:mod:`drugbayes.seeding`).
     """
+    from .design import design_of
+
+    free = design_of(data).group_free
     rate = _draws(draws, "grp_rate")
     beta = _draws(draws, "grp_deceleration")
-    sr = _draws(draws, "sd_mouse_rate")[..., None]
+    sr = _draws(draws, "sd_mouse_rate")[..., None] * free
     T = max(data.t_end, 1e-9)
     params = curve_params(draws, growth)
     out = {"growth_rate": rate}
@@ -218,7 +253,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = 0,
     else:  # simeoni: Monte Carlo over 64 new mice per draw (V(t)/V(0) depends on V(0))
         acc = []
         for _ in range(64):
-            b_n, r_n = _new_mice(draws, rng)
+            b_n, r_n = _new_mice(draws, rng, free)
             acc.append(_log_v(t_tc, b_n, r_n, params) - b_n)
         log_rtv = np.log(np.mean(np.exp(np.clip(acc, -700, 700)), axis=0))
     if cure is not None:  # a cured mouse decays at d with nothing left to regrow
@@ -226,7 +261,7 @@ def derived(data, draws: dict, scale: str = "log", seed: int = 0,
         with np.errstate(divide="ignore"):
             log_rtv = np.logaddexp(np.log(cure) - dc * t_tc, np.log1p(-cure) + log_rtv)
     out["_log_rtv"] = log_rtv
-    b_new, r_new = _new_mice(draws, rng)
+    b_new, r_new = _new_mice(draws, rng, free)
     target = np.log(data.target_volume) if scale == "log" else np.log1p(data.target_volume)
     if growth in ("exponential", "gompertz"):
         ttv = time_to_log_volume(b_new, r_new, beta, target)

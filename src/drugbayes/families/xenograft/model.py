@@ -16,6 +16,14 @@ Structure (time ``t`` in days since the start of treatment, ``start_day``):
   of 0 or at or below the detection limit are left-censored:
   ``P(log V < log detection_limit)``, never "+1".
 
+That is the hierarchy of replicated designs. The design is read from the table
+(:mod:`.design`): where an arm has one mouse per line, its mice have no deviation from their arm
+group (no mouse variance there), and with a control arm the study is fitted as a PDX clinical
+trial (``one_mouse_per_line``): each line's untreated rate is its own, each treatment has a
+population effect with between-line deviations (:func:`_pdx_rates`), growth-form parameters a
+population value per arm with line deviations (:func:`_pdx_group_param`), and each group's
+baseline is sampled as its level at the group's mean measurement time.
+
 With ``scale = "log1p"`` the model is written on ``log1p(volume)`` with no censoring; that preset
 exists to mirror a published model (``tumr``'s Stan model), not as a recommendation.
 
@@ -35,7 +43,9 @@ from jax.scipy.special import log_ndtr
 
 from ...curves import log_volume
 from .._contract import Spec
+from .._hierarchy import mixed_effect
 from .data import _calipers, _cure_groups
+from .design import deviation_groups
 from .spec import DETERMINISTIC, TIME_SCALE
 
 
@@ -76,6 +86,115 @@ def _obs_loglik(mu, a: dict, scale: str, calipers: bool, noise: dict):
     return jnp.where(mask, jnp.where(cens, ll_cens, ll_obs), 0.0)
 
 
+def _replicated_rates(p, o, a: dict):
+    """Arm-group growth rates (per 10 days) of a replicated design: pooled around a cell-line
+    mean with a learned spread (``arm_pooling``) or independent."""
+    S = TIME_SCALE
+    if o.arm_pooling:
+        with numpyro.plate("cell_line", a["n_cell"]):
+            mu_rate = numpyro.sample("mu_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
+        tau = numpyro.sample("sigma_arm_rate_10d", dist.HalfNormal(p.arm_rate_sd * S))
+        with numpyro.plate("arm_group_rate", a["n_group"]):
+            return numpyro.sample("arm_rate_10d", dist.Normal(mu_rate[a["group_cell"]], tau))
+    with numpyro.plate("arm_group_rate", a["n_group"]):
+        return numpyro.sample("arm_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
+
+
+def _pdx_rates(p, a: dict, centered: bool):
+    """Arm-group growth rates (per 10 days) of a one-mouse-per-line design (see
+    :mod:`.design`): the control group's rate is its line's own untreated rate; a treated
+    group's rate is ``line rate + effect[treatment] + deviation``, deviations
+    ``~ Normal(0, sd_line_effect[treatment])`` (centred or not, as the mice's data allow)."""
+    S = TIME_SCALE
+    with numpyro.plate("cell_line", a["n_cell"]):
+        line_r = numpyro.sample("line_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
+    n_trt = a["n_trt"]
+    gt = np.asarray(a["group_trt"])
+    treated = gt >= 0
+    loc = line_r[a["group_cell"]]
+    if not n_trt:
+        return loc
+    with numpyro.plate("treatment", n_trt):
+        eff = numpyro.sample("effect_rate_10d", dist.Normal(0.0, p.effect_sd * S))
+    numpyro.deterministic("treatment_effect", eff / S)
+    spread = np.asarray(a["trt_spread"])
+    sd = jnp.zeros(n_trt)
+    if spread.any():
+        with numpyro.plate("treatment_spread", int(spread.sum())):
+            sd_s = numpyro.sample("sd_line_effect_10d", dist.HalfNormal(p.line_effect_sd * S))
+        sd = sd.at[np.flatnonzero(spread)].set(sd_s)
+    numpyro.deterministic("sd_line_effect", sd / S)
+    gtc = np.where(treated, gt, 0)
+    loc = jnp.where(jnp.asarray(treated), loc + eff[gtc], loc)
+    dev = np.flatnonzero(treated & spread[gtc])
+    if not len(dev):
+        return loc
+    r_dev = mixed_effect("arm_rate_10d", loc[dev], sd[gt[dev]], np.full(len(dev), centered))
+    return loc.at[dev].set(r_dev)
+
+
+def _group_param(name: str, mean: float, sd: float, p, a: dict):
+    """A growth-form parameter per arm group, independent (replicated designs)."""
+    with numpyro.plate(f"arm_group_{name}", a["n_group"]):
+        return numpyro.sample(name, dist.Normal(mean, sd))
+
+
+def _pdx_group_param(name: str, mean: float, sd: float, p, a: dict):
+    """A growth-form parameter per arm group with a population value per arm and
+    between-line deviations (one-mouse-per-line designs; non-centred)."""
+    n_arm = a["n_arm"]
+    garm = np.asarray(a["group_arm"])
+    with numpyro.plate(f"arms_{name}", n_arm):
+        mu = numpyro.sample(f"arm_{name}", dist.Normal(mean, sd))
+        s = numpyro.sample(f"sd_line_{name}", dist.HalfNormal(p.line_curve_sd))
+    with numpyro.plate(f"arm_group_{name}", a["n_group"]):
+        z = numpyro.sample(f"z_{name}", dist.Normal(0.0, 1.0))
+    return numpyro.deterministic(name, mu[garm] + s[garm] * z)
+
+
+def _mouse_level(p, a: dict, loc_b, loc_r, centered: bool):
+    """Per-mouse (baseline, rate): correlated deviations from the arm for mice of replicated
+    arms; the arm's own values for mice of one-mouse-per-line arms (:mod:`.design`)."""
+    S = TIME_SCALE
+    free = np.asarray(a.get("mouse_free", np.ones(a["n_mouse"], bool)))
+    idx = np.flatnonzero(free)
+    if not len(idx):
+        numpyro.deterministic("sd_mouse_baseline", jnp.zeros(()))
+        numpyro.deterministic("sd_mouse_rate", jnp.zeros(()))
+        numpyro.deterministic("corr_mouse", jnp.zeros(()))
+        b_i, r_i = loc_b, loc_r
+    else:
+        sd_b = numpyro.sample("sd_mouse_baseline", dist.HalfNormal(p.mouse_baseline_sd))
+        sd_r = numpyro.sample("sd_mouse_rate_10d", dist.HalfNormal(p.mouse_rate_sd * S))
+        numpyro.deterministic("sd_mouse_rate", sd_r / S)
+        chol = numpyro.sample("chol_mouse", dist.LKJCholesky(2, p.mouse_corr_eta))
+        numpyro.deterministic("corr_mouse", chol[1, 0])
+        lb, lr = loc_b[idx], loc_r[idx]
+        if centered:
+            # sampled as (level at the mean measurement time tc, rate): a linear map of
+            # (baseline, rate) that removes most of their posterior correlation per mouse
+            tc = a["t_center"]
+            tril = jnp.stack([sd_b, sd_r])[:, None] * chol
+            amap = jnp.array([[1.0, tc], [0.0, 1.0]])
+            at = amap @ tril
+            cr = numpyro.sample("mouse_effect", dist.MultivariateNormal(
+                jnp.stack([lb + tc * lr, lr], -1),
+                covariance_matrix=at @ at.T).to_event(1))
+            fb, fr = cr[:, 0] - tc * cr[:, 1], cr[:, 1]
+        else:
+            z = numpyro.sample("z_mouse", dist.Normal(0.0, 1.0).expand(
+                [len(idx), 2]).to_event(2))
+            eff = z @ chol.T  # rows ~ N(0, R)
+            fb, fr = lb + sd_b * eff[:, 0], lr + sd_r * eff[:, 1]
+        if len(idx) == a["n_mouse"]:
+            b_i, r_i = fb, fr
+        else:
+            b_i, r_i = loc_b.at[idx].set(fb), loc_r.at[idx].set(fr)
+    numpyro.deterministic("mouse_baseline", b_i)
+    numpyro.deterministic("mouse_rate", r_i / S)
+    return b_i, r_i
+
+
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     """Sample the hierarchy (the contract's ``latents``: ``a`` from :func:`.data.arrays`, no
     ``shared`` parameters used); return what the likelihood needs.
@@ -89,48 +208,52 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         cure component ``cure_fraction`` (per arm group) and ``log_regression_rate_10d``.
     """
     p, o = spec.priors, spec.options
-    n_cell, n_group, n_mouse = a["n_cell"], a["n_group"], a["n_mouse"]
+    n_cell, n_group = a["n_cell"], a["n_group"]
     gcell = a["group_cell"]
     center = a["center"]
     S = TIME_SCALE  # rates are sampled per S days (order 1), reported per day
-    with numpyro.plate("cell_line", n_cell):
-        if o.arm_pooling:
-            mu_rate = numpyro.sample("mu_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
-        if o.growth == "gompertz":
+    pdx = a.get("design") == "one_mouse_per_line"
+    centered = o.parameterization == "centered" or (o.parameterization == "auto"
+                                                     and a["mice_informed"])
+    if o.growth == "gompertz":
+        with numpyro.plate("cell_line_deceleration", n_cell):
             log_dec = numpyro.sample("log_deceleration_10d", dist.Normal(
                 p.log_deceleration_mean + np.log(S), p.log_deceleration_sd))
-            dec_cell = jnp.exp(log_dec)
-        else:
-            dec_cell = jnp.zeros(n_cell)
-    with numpyro.plate("arm_group", n_group):
-        z_base = numpyro.sample("z_baseline", dist.Normal(0.0, 1.0))
-    base = numpyro.deterministic("grp_baseline", center + p.baseline_sd * z_base)
-    if o.arm_pooling:
-        tau = numpyro.sample("sigma_arm_rate_10d", dist.HalfNormal(p.arm_rate_sd * S))
-        with numpyro.plate("arm_group_rate", n_group):
-            rate_v = numpyro.sample("arm_rate_10d", dist.Normal(mu_rate[gcell], tau))
+        dec_cell = jnp.exp(log_dec)
     else:
-        with numpyro.plate("arm_group_rate", n_group):
-            rate_v = numpyro.sample("arm_rate_10d", dist.Normal(p.rate_mean * S, p.rate_sd * S))
+        dec_cell = jnp.zeros(n_cell)
+    if pdx:
+        rate_v = _pdx_rates(p, a, centered)
+        # sampled as the level at the group's mean measurement time: the same prior
+        # (baseline ~ Normal(center, baseline_sd) given the rate), coordinates that remove
+        # most of the posterior correlation of a one-mouse group's baseline and rate
+        tg = jnp.asarray(a["group_t_center"])
+        with numpyro.plate("arm_group", n_group):
+            level = numpyro.sample("grp_level", dist.Normal(center + tg * rate_v,
+                                                            p.baseline_sd))
+        base = numpyro.deterministic("grp_baseline", level - tg * rate_v)
+    else:
+        with numpyro.plate("arm_group", n_group):
+            z_base = numpyro.sample("z_baseline", dist.Normal(0.0, 1.0))
+        base = numpyro.deterministic("grp_baseline", center + p.baseline_sd * z_base)
+        rate_v = _replicated_rates(p, o, a)
     numpyro.deterministic("grp_rate", rate_v / S)
     numpyro.deterministic("grp_deceleration", dec_cell[gcell] / S)
     dec = dec_cell[gcell]
     curve = {"growth": o.growth}
+    group_param = _pdx_group_param if pdx else _group_param
     if o.growth == "simeoni":
-        with numpyro.plate("arm_group_linear", n_group):
-            llin = numpyro.sample("log_linear_rate_10d", dist.Normal(
-                p.log_linear_rate_mean + np.log(S), p.log_linear_rate_sd))
+        llin = group_param("log_linear_rate_10d", p.log_linear_rate_mean + np.log(S),
+                           p.log_linear_rate_sd, p, a)
         numpyro.deterministic("grp_linear_rate", jnp.exp(llin) / S)
     needs_d = o.growth == "regrowth" or o.cure
     if needs_d:
-        with numpyro.plate("arm_group_regression", n_group):
-            lreg = numpyro.sample("log_regression_rate_10d", dist.Normal(
-                p.log_regression_rate_mean + np.log(S), p.log_regression_rate_sd))
+        lreg = group_param("log_regression_rate_10d", p.log_regression_rate_mean + np.log(S),
+                           p.log_regression_rate_sd, p, a)
         numpyro.deterministic("grp_regression_rate", jnp.exp(lreg) / S)
     if o.growth == "regrowth":
-        with numpyro.plate("arm_group_sensitive", n_group):
-            lsens = numpyro.sample("logit_sensitive", dist.Normal(
-                p.logit_sensitive_mean, p.logit_sensitive_sd))
+        lsens = group_param("logit_sensitive", p.logit_sensitive_mean, p.logit_sensitive_sd,
+                            p, a)
         numpyro.deterministic("grp_sensitive_fraction", jax.nn.sigmoid(lsens))
     cure_g = _cure_groups(a, o)
     n_cure = int(cure_g.sum())
@@ -147,34 +270,8 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
             p.experiment_rate_sd * S, event_shape=(a["n_exp"],)))
     else:
         e_base = e_rate = jnp.zeros(a["n_exp"])
-    # correlated per-mouse (baseline, rate)
-    sd_b = numpyro.sample("sd_mouse_baseline", dist.HalfNormal(p.mouse_baseline_sd))
-    sd_r = numpyro.sample("sd_mouse_rate_10d", dist.HalfNormal(p.mouse_rate_sd * S))
-    numpyro.deterministic("sd_mouse_rate", sd_r / S)
-    chol = numpyro.sample("chol_mouse", dist.LKJCholesky(2, p.mouse_corr_eta))
-    numpyro.deterministic("corr_mouse", chol[1, 0])
     mg, me = a["mouse_group"], a["mouse_exp"]
-    loc_b = base[mg] + e_base[me]
-    loc_r = rate_v[mg] + e_rate[me]
-    centered = o.parameterization == "centered" or (o.parameterization == "auto"
-                                                     and a["mice_informed"])
-    if centered:
-        # sampled as (level at the mean measurement time tc, rate): a linear map of
-        # (baseline, rate) that removes most of their posterior correlation per mouse
-        tc = a["t_center"]
-        tril = jnp.stack([sd_b, sd_r])[:, None] * chol
-        amap = jnp.array([[1.0, tc], [0.0, 1.0]])
-        at = amap @ tril
-        cr = numpyro.sample("mouse_effect", dist.MultivariateNormal(
-            jnp.stack([loc_b + tc * loc_r, loc_r], -1),
-            covariance_matrix=at @ at.T).to_event(1))
-        b_i, r_i = cr[:, 0] - tc * cr[:, 1], cr[:, 1]
-    else:
-        z = numpyro.sample("z_mouse", dist.Normal(0.0, 1.0).expand([n_mouse, 2]).to_event(2))
-        eff = z @ chol.T  # rows ~ N(0, R)
-        b_i, r_i = loc_b + sd_b * eff[:, 0], loc_r + sd_r * eff[:, 1]
-    numpyro.deterministic("mouse_baseline", b_i)
-    numpyro.deterministic("mouse_rate", r_i / S)
+    b_i, r_i = _mouse_level(p, a, base[mg] + e_base[me], rate_v[mg] + e_rate[me], centered)
     if o.growth == "gompertz":
         curve["deceleration"] = dec[mg][:, None]
     if o.growth == "simeoni":
@@ -290,9 +387,14 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
         spec.options.parameterization == "auto" and a["mice_informed"])
     if a_centered:
         out.pop("z_mouse", None)
+        free = np.asarray(a.get("mouse_free", np.ones(a["n_mouse"], bool)))
         r10 = np.asarray(noncentered["mouse_rate"]) * TIME_SCALE
-        out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"])
-                                        + a["t_center"] * r10, r10], -1)
+        if free.any():
+            out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"])
+                                            + a["t_center"] * r10, r10], -1)[free]
+        if a.get("design") == "one_mouse_per_line" and "raw_arm_rate_10d" in out:
+            out["raw_arm_rate_10d"] = (np.asarray(noncentered["grp_rate"])
+                                       * TIME_SCALE)[deviation_groups(a)]
     return out
 
 
@@ -332,10 +434,11 @@ def map_start(a: dict, spec: Spec) -> dict:
     sd_b = float(max(np.std(dev_b[ok]) if ok.sum() > 2 else 0.2, 0.05))
     resid = np.where(use & ok[:, None], y - icpt[:, None] - slope[:, None] * t, 0.0)
     sigma = float(np.sqrt((resid ** 2).sum() / max(use[ok].sum() - 2 * ok.sum(), 1)))
+    free = np.asarray(a.get("mouse_free", np.ones(a["n_mouse"], bool)))
     start = {"z_baseline": (base - float(a["center"])) / spec.priors.baseline_sd,
              "arm_rate_10d": rate, "sd_mouse_rate_10d": sd_r, "sd_mouse_baseline": sd_b,
              "sigma": max(sigma, 0.02), "sigma_total": max(sigma, 0.02),
-             "z_mouse": np.stack([dev_b / sd_b, dev_r / sd_r], -1)}
+             "z_mouse": np.stack([dev_b / sd_b, dev_r / sd_r], -1)[free]}
     o = spec.options
     if o.growth == "regrowth" or o.cure:
         # a straight line through a regressing (or regressing then regrowing, or cured)
@@ -347,7 +450,7 @@ def map_start(a: dict, spec: Spec) -> dict:
         shrinking = rate < 0
         start["arm_rate_10d"] = np.where(shrinking, spec.priors.rate_mean * S, rate)
         start["sd_mouse_rate_10d"] = 0.1
-        start["z_mouse"] = np.stack([dev_b / sd_b, np.zeros_like(dev_r)], -1)
+        start["z_mouse"] = np.stack([dev_b / sd_b, np.zeros_like(dev_r)], -1)[free]
     if o.growth == "regrowth":
         start["logit_sensitive"] = np.where(rate < 0, 2.0, -2.0)
     if o.growth == "simeoni":
@@ -358,10 +461,49 @@ def map_start(a: dict, spec: Spec) -> dict:
     n_cure = int(_cure_groups(a, o).sum())
     if n_cure:
         start["cure_fraction"] = np.full(n_cure, 0.2)
-    if spec.options.arm_pooling:
+    if a.get("design") == "one_mouse_per_line":
+        _pdx_start(start, a, spec)
+        start["grp_level"] = base + np.asarray(a["group_t_center"]) * rate
+    elif spec.options.arm_pooling:
         cells = np.asarray(a["group_cell"])
         start["mu_rate_10d"] = np.array([rate[cells == c].mean() if (cells == c).any()
                                          else spec.priors.rate_mean * S
                                          for c in range(a["n_cell"])])
         start["sigma_arm_rate_10d"] = float(max(np.std(rate), 0.05))
     return start
+
+
+def _pdx_start(start: dict, a: dict, spec: Spec) -> None:
+    """One mouse per line: line rates, treatment effects and their spreads (non-centred) from
+    the group rates of :func:`map_start`; growth-form parameters as per-arm values."""
+    S = TIME_SCALE
+    rate = np.asarray(start["arm_rate_10d"], np.float64)
+    cells = np.asarray(a["group_cell"])
+    gt = np.asarray(a["group_trt"])
+    line = np.full(a["n_cell"], spec.priors.rate_mean * S)
+    for c in range(a["n_cell"]):
+        sel = (cells == c) & (gt < 0)
+        if sel.any():
+            line[c] = rate[sel].mean()
+    start["line_rate_10d"] = line
+    n_trt = a["n_trt"]
+    diff = rate - line[cells]
+    eff = np.array([diff[gt == k].mean() if (gt == k).any() else 0.0 for k in range(n_trt)])
+    sd = np.array([max(float(np.std(diff[gt == k])), 0.05) if (gt == k).sum() > 1 else 0.1
+                   for k in range(n_trt)])
+    start["effect_rate_10d"] = eff
+    spread = np.asarray(a["trt_spread"])
+    if spread.any():
+        start["sd_line_effect_10d"] = sd[spread]
+    dev = deviation_groups(a)
+    if len(dev):
+        start["raw_arm_rate_10d"] = (rate[dev] - line[cells[dev]] - eff[gt[dev]]) / sd[gt[dev]]
+    garm = np.asarray(a["group_arm"])
+    for name in ("log_linear_rate_10d", "log_regression_rate_10d", "logit_sensitive"):
+        if name in start:
+            v = np.asarray(start.pop(name), np.float64)
+            mu = np.array([v[garm == k].mean() if (garm == k).any() else 0.0
+                           for k in range(a["n_arm"])])
+            start[f"arm_{name}"] = mu
+            start[f"sd_line_{name}"] = np.full(a["n_arm"], 0.5)
+            start[f"z_{name}"] = (v - mu[garm]) / 0.5

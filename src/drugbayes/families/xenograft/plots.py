@@ -37,7 +37,9 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     sub = _flat_sub(s, names, max_draws)
     params = curve_params(sub, growth)
     sigma = _noise_sd(sub)[0]
-    b_new, r_new = _new_mice(sub, rng)
+    from .design import design_of
+
+    b_new, r_new = _new_mice(sub, rng, design_of(data).group_free)
     tg = np.linspace(0, data.t_end, 80)
     files = []
     cmap = plt.get_cmap("tab10")
@@ -94,4 +96,37 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
     ax.set_yticks(y, labels, fontsize=8)
     ax.set_xlabel("growth rate at the start of treatment (1/day)")
     ax.set_title(f"growth rates: posterior median and {prob:.0%} interval", fontsize=9)
-    return files + save_figure(fig, folder, "xenograft_growth_rates", formats)
+    files += save_figure(fig, folder, "xenograft_growth_rates", formats)
+    return files + plot_carried_weight(data, folder, formats)
+
+
+def plot_carried_weight(data, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
+    """Each mouse's carried body weight over time, one panel per arm (for every carried
+    numeric column whose name contains "weight"; not modelled)."""
+    cols = [c for c in getattr(data, "carried_obs", {}) if "weight" in c.lower()]
+    if not cols:
+        return []
+    plt = pyplot()
+    files: list[Path] = []
+    for col in cols:
+        w = data.carried_obs[col]
+        n = len(data.arms)
+        ncol = min(n, 4)
+        nrow = int(np.ceil(n / ncol))
+        fig, axes = plt.subplots(nrow, ncol, figsize=(3.4 * ncol, 2.8 * nrow), sharey=True,
+                                 squeeze=False)
+        arm_of = np.asarray(data.group_arm)[np.asarray(data.mouse_group)]
+        for a, name in enumerate(data.arms):
+            ax = axes[a // ncol][a % ncol]
+            for m in np.flatnonzero(arm_of == a):
+                ok = data.mask[m] & np.isfinite(w[m])
+                ax.plot(data.day[m][ok], w[m][ok], color="0.3", lw=0.7, alpha=0.6)
+            ax.set_title(name, fontsize=9)
+            ax.set_xlabel("day")
+            if a % ncol == 0:
+                ax.set_ylabel(col)
+        for k in range(n, nrow * ncol):
+            axes[k // ncol][k % ncol].set_visible(False)
+        fig.suptitle(f"{col} per mouse (carried from the table, not modelled)", fontsize=9)
+        files += save_figure(fig, folder, f"xenograft_{_safe(col)}", formats)
+    return files

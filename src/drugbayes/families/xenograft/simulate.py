@@ -166,3 +166,108 @@ def simulate_cli(args) -> tuple[pd.DataFrame, pd.DataFrame, str]:
                                       seed=args.seed)
     return table, truth, (f"{len(table)} measurements of {table['mouse'].nunique()} mice; "
                           "calipers in mm")
+
+
+# ------------------------------------------------------------------------ PDX clinical trial
+PDX_ARMS = ("untreated", "drugA", "drugB", "drugA+drugB")
+
+
+def simulate_pdx_trial(
+    n_lines: int = 40,
+    *,
+    control_rate: tuple[float, float] = (0.05, 0.025),
+    effects: tuple[float, float] = (-0.03, -0.02),
+    effect_sd: tuple[float, float, float] = (0.015, 0.012, 0.015),
+    bliss_excess: float = 0.01,
+    baseline_volume: float = 200.0,
+    baseline_sd: float = 0.25,
+    noise_sd: float = 0.1,
+    interval: float = 3.5,
+    jitter: float = 1.0,
+    study_days: tuple[float, float] = (24.0, 35.0),
+    cull_volume: float = 1500.0,
+    p_early_loss: float = 0.03,
+    extra_columns: bool = False,
+    seed: int = 0,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate a PDX clinical trial (Gao et al. 2015): ``n_lines`` patient-derived lines,
+    each given every arm of :data:`PDX_ARMS` in one mouse.
+
+    Each line has its own untreated exponential growth rate ``r0 ~ Normal(*control_rate)``
+    (1/day). Arm ``drugA`` changes it by ``effects[0] + u_A`` (``u_A ~ Normal(0,
+    effect_sd[0])``, one draw per line), ``drugB`` by ``effects[1] + u_B``, the combination by
+    ``effects[0] + effects[1] - bliss_excess + u_AB`` (positive ``bliss_excess`` = synergy on
+    the growth rate, the in-vivo Bliss excess ``r_A + r_B - r_0 - r_AB``). Schedules are
+    realistic: each mouse is measured at day 0 (start of treatment) and then about every
+    ``interval`` days with its own jitter (so lines and arms are measured on different days),
+    until its own end of study (uniform in ``study_days``); a mouse is culled at its first
+    measurement at or above ``cull_volume`` (``status = "culled"``), and with probability
+    ``p_early_loss`` it is lost at a random time (``status = "found dead"``).
+
+    Parameters
+    ----------
+    extra_columns : bool
+        Add ``body_weight`` (g) and ``tissue`` columns (not used by the model: carried).
+    seed : int
+
+    Returns
+    -------
+    table : DataFrame
+        ``mouse, cell_line, arm, day, volume, status`` (and the extra columns).
+    truth : DataFrame
+        One row per line and arm: ``cell_line, arm, growth_rate, baseline_volume``, and rows
+        with ``cell_line = "pooled"``: ``quantity`` = ``treatment_effect`` (population effect
+        on the rate, per treated arm), ``sd_line_effect`` (the between-line sd it was drawn
+        with) and ``bliss_excess`` (population, combination arm) in column ``value``.
+    """
+    rng = np.random.default_rng(seed)
+    ctrl, a, b, ab = PDX_ARMS
+    pop = {a: effects[0], b: effects[1], ab: effects[0] + effects[1] - bliss_excess}
+    sds = dict(zip((a, b, ab), effect_sd))
+    rows: list[dict] = []
+    truth: list[dict] = []
+    m = 0
+    for i in range(n_lines):
+        line = f"PDX{i + 1:03d}"
+        r0 = rng.normal(*control_rate)
+        b0 = np.log(baseline_volume) + rng.normal(0.0, baseline_sd)
+        tissue = ("breast", "colorectal", "lung", "pancreas")[i % 4]
+        for arm in PDX_ARMS:
+            r = r0 if arm == ctrl else r0 + pop[arm] + rng.normal(0.0, sds[arm])
+            bm = b0 + rng.normal(0.0, 0.1)  # each mouse's implant differs a little
+            truth.append({"cell_line": line, "arm": arm, "growth_rate": r,
+                          "baseline_volume": float(np.exp(bm))})
+            m += 1
+            end = rng.uniform(*study_days)
+            days = [0.0]
+            while True:
+                nxt = days[-1] + interval + rng.uniform(-jitter, jitter)
+                if nxt > end:
+                    break
+                days.append(round(float(nxt)))
+            days = sorted(set(days))
+            lost_at = rng.uniform(3.0, end) if rng.random() < p_early_loss else np.inf
+            weight = rng.normal(22.0, 1.5)
+            for d in days:
+                if d > lost_at:
+                    rows[-1]["status"] = "found dead"
+                    break
+                v = float(np.exp(bm + r * d + rng.normal(0.0, noise_sd)))
+                row = {"mouse": f"M{m:04d}", "cell_line": line, "arm": arm, "day": d,
+                       "volume": round(v, 1), "status": ""}
+                if extra_columns:
+                    row["body_weight"] = round(weight * (1 - 0.002 * d
+                                                         * (arm != ctrl)), 1)
+                    row["tissue"] = tissue
+                rows.append(row)
+                if v >= cull_volume:
+                    row["status"] = "culled"
+                    break
+    truth_df = pd.DataFrame(truth)
+    pooled = [{"cell_line": "pooled", "arm": k, "quantity": "treatment_effect",
+               "value": pop[k]} for k in (a, b, ab)]
+    pooled += [{"cell_line": "pooled", "arm": k, "quantity": "sd_line_effect",
+                "value": sds[k]} for k in (a, b, ab)]
+    pooled.append({"cell_line": "pooled", "arm": ab, "quantity": "bliss_excess",
+                   "value": bliss_excess})
+    return pd.DataFrame(rows), pd.concat([truth_df, pd.DataFrame(pooled)], ignore_index=True)

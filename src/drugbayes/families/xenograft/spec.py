@@ -22,6 +22,9 @@ class XenograftOptions(StrictModel):
     cure_arms: list[str] | None = Field(
         None, description="arms with a cure component (default: every arm but the control)")
     observation: Literal["auto", "volume", "calipers"] = "auto"
+    effect_threshold: float = Field(
+        0.01, ge=0, description="p_effect_above_threshold = P(control rate - treated rate > "
+        "this), 1/day")
 
 
 class XenograftPriors(StrictModel):
@@ -30,6 +33,13 @@ class XenograftPriors(StrictModel):
     rate_mean: float = Field(0.05, description="prior mean of a cell line's growth rate, 1/day")
     rate_sd: float = Field(0.1, gt=0)
     arm_rate_sd: float = Field(0.05, gt=0, description="half-normal scale of the arm spread")
+    effect_sd: float = Field(0.1, gt=0, description="one mouse per line: prior sd of a "
+                             "treatment's population effect on the growth rate, 1/day")
+    line_effect_sd: float = Field(0.05, gt=0, description="one mouse per line: half-normal "
+                                  "scale of the between-line sd of a treatment effect, 1/day")
+    line_curve_sd: float = Field(1.0, gt=0, description="one mouse per line: half-normal scale "
+                                 "of the between-line sd of regression, sensitivity and "
+                                 "Simeoni parameters (log or logit scale)")
     baseline_sd: float = Field(1.5, gt=0, description="arm baseline around the data's median")
     mouse_baseline_sd: float = Field(0.5, gt=0)
     mouse_rate_sd: float = Field(0.03, gt=0)
@@ -65,12 +75,15 @@ reported per day; sites sampled in those units end in ``_10d``."""
 DETERMINISTIC = ("grp_rate", "grp_baseline", "grp_deceleration", "mouse_rate",
                  "mouse_baseline", "sd_mouse_baseline", "sd_mouse_rate", "corr_mouse",
                  "grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
-                 "grp_cure_fraction", "sigma", "sigma_caliper")
+                 "grp_cure_fraction", "sigma", "sigma_caliper", "treatment_effect",
+                 "sd_line_effect")
 
 
 OPTIONAL_SITES = frozenset({"grp_linear_rate", "grp_regression_rate", "grp_sensitive_fraction",
-                            "grp_cure_fraction", "sigma_caliper"})
-"""Deterministic sites that exist only with some options (growth form, cure, calipers)."""
+                            "grp_cure_fraction", "sigma_caliper", "treatment_effect",
+                            "sd_line_effect"})
+"""Deterministic sites that exist only with some options (growth form, cure, calipers) or
+designs (one mouse per line: treatment effects)."""
 
 
 NAME = "xenograft"
@@ -79,9 +92,10 @@ DESCRIPTION = ("Hierarchical xenograft tumour growth (exponential or Gompertz on
                "volumes below the detection limit; growth rates, T/C, TGI, time to volume, "
                "in-vivo Bliss/HSA synergy.")
 OPTIONS, PRIORS = XenograftOptions, XenograftPriors
-HEADLINE = ("growth rates and treatment effects (posterior median and interval)",
-            ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi",
-             "p_complete_regression", "bliss_excess", "hsa_excess"))
+HEADLINE = ("growth rates and treatment effects (posterior median and interval; T/C and TGI "
+            "at tc_day, by default the median last day the control mice were measured)",
+            ("growth_rate", "regrowth_rate", "growth_rate_difference", "tgi", "sd_line_effect",
+             "log_growth_rate_ratio", "p_complete_regression", "bliss_excess", "hsa_excess"))
 DEFAULT_PRESET = "xenograft/exponential"
 DATA_KEYS = ("volume_constant", "control_arm", "detection_limit", "caliper_resolution",
-             "start_day", "tc_day", "target_volume")
+             "start_day", "tc_day", "target_volume", "select")

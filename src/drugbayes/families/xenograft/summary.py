@@ -65,36 +65,81 @@ from ...errors import ConfigError, Issue
 from ...inference.registry import get_backend
 from ...report.summary import _prob_stats, _stats, in_group_order
 from .derived import _draws, derived
-from .mrecist import MRECIST_CLASSES, observed_mrecist, predictive_mrecist
+from .design import design_of
+from .mrecist import (
+    MRECIST_CLASSES,
+    observed_metrics,
+    observed_mrecist,
+    predictive_metrics,
+    predictive_mrecist,
+)
 
 COLUMNS = ["cell_line", "arm", "quantity", "unit", "mean", "sd", "median", "lower", "upper",
            "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
 
 
-def mouse_table(data, draws: dict, growth: str = "exponential", seed: int = 0) -> pd.DataFrame:
-    """One row per mouse: arm, status, observed mRECIST, posterior probability of complete
-    regression (cure component), mRECIST class probabilities, posterior median growth rate."""
-    pm = predictive_mrecist(data, draws, growth, per="mouse", seed=seed)
+def mouse_table(data, draws: dict, growth: str = "exponential", seed: int = 0,
+                prob: float = 0.95) -> pd.DataFrame:
+    """One row per mouse: arm, status, the published response metrics of its measured series
+    (Gao et al. 2015, Xeva column names: ``best.response``, ``best.response.time``,
+    ``best.average.response``, ``best.average.response.time``, ``time.to.double``,
+    ``mRECIST`` with transitions; ``observed_mrecist`` the class alone), their posterior
+    predictive medians and intervals (``pred_<metric>_median/lower/upper``: the mouse's own
+    posterior growth re-measured on its arm's days with the model's measurement error), the
+    mRECIST class probabilities, the posterior probability of complete regression (cure
+    component) and the mouse's growth rate (median and interval)."""
+    pm = predictive_metrics(data, draws, growth, per="mouse", seed=seed)
     rate = _draws(draws, "mouse_rate")
+    flat = rate.reshape(-1, rate.shape[-1])
+    q = [(1 - prob) / 2, 0.5, (1 + prob) / 2]
+    obs = observed_metrics(data)
     df = pd.DataFrame({
         "cell_line": [data.cell_lines[data.group_cell[g]] for g in data.mouse_group],
         "arm": [data.arms[data.group_arm[g]] for g in data.mouse_group],
         "experiment": [data.experiments[e] for e in data.mouse_experiment],
         "mouse": data.mice, "status": data.mouse_status,
-        "observed_mrecist": observed_mrecist(data),
-        "growth_rate_median": np.median(rate.reshape(-1, rate.shape[-1]), axis=0)})
+        "observed_mrecist": observed_mrecist(data), "mRECIST": obs["mRECIST"],
+        **{k: obs[k] for k in METRICS},
+        "growth_rate_median": np.median(flat, axis=0),
+        "growth_rate_lower": np.quantile(flat, q[0], axis=0),
+        "growth_rate_upper": np.quantile(flat, q[2], axis=0)})
+    for key in ("best.response", "best.average.response", "time.to.double"):
+        qs = np.full((data.n_mice, 3), np.nan)
+        for i, row in enumerate(pm[key]):
+            row = row[~np.isnan(row)]  # undefined draws; inf (never doubled) is kept
+            if len(row):
+                qs[i] = np.quantile(row, q, method="nearest")
+        for j, name in enumerate(("lower", "median", "upper")):
+            df[f"pred_{key}_{name}"] = qs[:, j]
     if "p_complete_regression_mouse" in draws:
         p = _draws(draws, "p_complete_regression_mouse")
         df["p_complete_regression"] = p.reshape(-1, p.shape[-1]).mean(axis=0)
     for k, c in enumerate(MRECIST_CLASSES):
-        df[f"p_mrecist_{c}"] = pm[:, k]
+        df[f"p_mrecist_{c}"] = pm["p"][:, k]
+    for col, vals in getattr(data, "carried_mouse", {}).items():  # carried, not modelled
+        if col not in df.columns:
+            df[col] = vals
+    for col, arr in getattr(data, "carried_obs", {}).items():
+        for name, pick in (("first", 0), ("last", -1)):
+            key = f"{col}_{name}"
+            if key not in df.columns:
+                df[key] = [row[np.isfinite(row)][pick] if np.isfinite(row).any() else np.nan
+                           for row in arr]
     return df
+
+
+METRICS = ("best.response", "best.response.time", "best.average.response",
+           "best.average.response.time", "time.to.double")
+"""The published per-mouse metrics (:mod:`.mrecist`) in ``mice.csv``."""
 
 
 UNITS = {"growth_rate": "1/day", "mean_growth_rate": "1/day", "doubling_time": "day",
          "growth_rate_difference": "1/day", "growth_rate_ratio": "ratio",
          "p_slower_than_control": "probability", "tc_ratio": "ratio", "tgi": "fraction",
-         "time_to_volume": "day", "bliss_excess": "1/day", "p_synergy_bliss": "probability",
+         "time_to_volume": "day", "p_effect_above_threshold": "probability",
+         "sd_line_effect": "1/day", "log_growth_rate_ratio": "log ratio",
+         "sd_mouse_rate": "1/day",
+         "bliss_excess": "1/day", "p_synergy_bliss": "probability",
          "hsa_excess": "1/day", "p_synergy_hsa": "probability",
          "regression_rate": "1/day", "regrowth_rate": "1/day",
          "sensitive_fraction": "fraction", "linear_growth_rate": "mm3/day",
@@ -115,7 +160,8 @@ def _control_groups(data) -> dict[int, int]:
 def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
                         prob: float = 0.95, method: str = "nuts",
                         scale: str = "log", growth: str | None = None,
-                        mrecist_rows: bool = True, seed: int = 0) -> pd.DataFrame:
+                        mrecist_rows: bool = True, seed: int = 0,
+                        threshold: float = 0.01) -> pd.DataFrame:
     """Summary table of the ``xenograft`` family (one row per arm group and quantity).
 
     Parameters
@@ -137,6 +183,8 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
         ``linear_growth_rate``).
     mrecist_rows : bool
         Add the per-arm mRECIST class probabilities (posterior predictive).
+    threshold : float
+        ``p_effect_above_threshold`` = P(control rate - treated rate > threshold), 1/day.
     """
     diag = get_backend(method).chains
     growth = growth or "exponential"
@@ -182,9 +230,12 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
         r = dq["growth_rate"]
         rows("growth_rate_difference", _stats(r[..., idx] - r[..., cidx], prob, diag), treated)
         with np.errstate(divide="ignore", invalid="ignore"):
-            rows("growth_rate_ratio", _stats(r[..., idx] / r[..., cidx], prob, diag), treated)
+            st, why = _ratio(r[..., idx], r[..., cidx], prob, diag, "control growth rate")
+            rows("growth_rate_ratio", st, treated, why)
         rows("p_slower_than_control",
              _prob_stats((r[..., idx] < r[..., cidx]).astype(float)), treated)
+        rows("p_effect_above_threshold",
+             _prob_stats((r[..., cidx] - r[..., idx] > threshold).astype(float)), treated)
         tc = np.exp(np.clip(dq["_log_rtv"][..., idx] - dq["_log_rtv"][..., cidx], -700, 700))
         rows("tc_ratio", _stats(tc, prob, diag), treated)
         rows("tgi", _stats(1.0 - tc, prob, diag), treated)
@@ -196,9 +247,119 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
         p_cls = predictive_mrecist(data, draws, growth, per="arm", seed=seed)
         for k, c in enumerate(MRECIST_CLASSES):
             rows(f"p_mrecist_{c}", _point(p_cls[:, k]), allg)
-    for contrast in contrasts or []:
+    contrasts = list(contrasts or [])
+    design = design_of(data)
+    if design.pdx:
+        contrasts += [c for c in combination_contrasts(data) if c not in contrasts]
+    for contrast in contrasts:
         frames += _synergy_rows(data, dq, contrast, prob, diag)
-    return in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
+    if design.pdx:
+        frames += pooled_rows(data, draws, dq, contrasts, prob, diag, threshold)
+    if not design.any_mouse_level:  # the design, in the table as well as in the log
+        nan = np.full(1, np.nan)
+        frames.append(pd.DataFrame({
+            "cell_line": "pooled" if design.pdx else "", "arm": "",
+            "quantity": "sd_mouse_rate", "unit": UNITS["sd_mouse_rate"],
+            **{k: nan for k in ("mean", "sd", "median", "lower", "upper", "r_hat",
+                                "ess_bulk", "ess_tail")},
+            "censored": "not_identified: one mouse per line and arm, no mouse variance fitted"}))
+    out = in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
+    if get_backend(method).point_estimate:  # one "draw": no parameter uncertainty
+        is_p = out["quantity"].str.startswith("p_") & out["censored"].eq("")
+        out.loc[is_p, "censored"] = (f"point_estimate: computed at the {method} estimate "
+                                     "(no parameter uncertainty), not a posterior probability")
+    tc_unit = f"fraction at day {data.tc_day:g}"
+    out.loc[out["quantity"].isin(["tgi"]), "unit"] = tc_unit
+    out.loc[out["quantity"].isin(["tc_ratio"]), "unit"] = f"ratio at day {data.tc_day:g}"
+    return out
+
+
+def _ratio(num: np.ndarray, den: np.ndarray, prob: float, diag: bool,
+           what: str) -> tuple[dict, np.ndarray]:
+    """Statistics of ``num / den``, undefined (NaN, with the reason in ``censored``) where the
+    interval of the denominator includes zero."""
+    st = _stats(num / den, prob, diag)
+    flat = den.reshape(-1, den.shape[-1])
+    lo, hi = np.quantile(flat, [(1 - prob) / 2, (1 + prob) / 2], axis=0)
+    bad = (lo <= 0) & (hi >= 0)
+    for k in st:
+        st[k] = np.where(bad, np.nan, st[k])
+    why = np.where(bad, f"undefined: the {prob:.0%} interval of the {what} includes 0", "")
+    return st, why
+
+
+def combination_contrasts(data) -> list[dict]:
+    """Combination arms named ``A+B`` (both parts arms of the data) as contrasts against the
+    control arm: their in-vivo Bliss and HSA excess is reported without ``[[contrasts]]``."""
+    if data.control_arm is None:
+        return []
+    out = []
+    for name in data.arms:
+        parts = [p.strip() for p in name.split("+")]
+        if len(parts) == 2 and all(p in data.arms and p != data.control_arm for p in parts):
+            out.append({"combination": name, "a": parts[0], "b": parts[1]})
+    return out
+
+
+def pooled_rows(data, draws: dict, dq: dict, contrasts: list[dict], prob: float, diag: bool,
+                threshold: float) -> list[pd.DataFrame]:
+    """Rows with ``cell_line = "pooled"`` (one mouse per line, :mod:`.design`): per treatment
+    its population effect on the growth rate (``growth_rate_difference``), the between-line sd
+    of that effect (``sd_line_effect``), the log ratio of the treated to the untreated rate of
+    the trial's average line (``log_growth_rate_ratio``), its TGI at ``tc_day``
+    (``1 - exp(effect * t)``), ``p_effect_above_threshold``; per combination the population
+    Bliss excess on the growth rate, ``effect_A + effect_B - effect_AB``, and
+    ``p_synergy_bliss``."""
+    design = design_of(data)
+    eff = _draws(draws, "treatment_effect")
+    sd = _draws(draws, "sd_line_effect")
+    names = [data.arms[t] for t in design.treatments]
+    ctrl = [g for g in range(data.n_groups) if design.group_treatment[g] < 0]
+    r = dq["growth_rate"]
+    r0 = r[..., np.array(ctrl)].mean(axis=-1, keepdims=True) if ctrl else np.full(
+        eff.shape[:2] + (1,), np.nan)
+    t_tc = data.tc_day - data.start_day
+    out = []
+
+    def add(q: str, arms: list[str], st: dict, cens=None):
+        out.append(pd.DataFrame({"cell_line": "pooled", "arm": arms, "quantity": q,
+                                 "unit": UNITS[q], **st,
+                                 "censored": cens if cens is not None else ""}))
+
+    add("growth_rate_difference", names, _stats(eff, prob, diag))
+    sd_st = _stats(sd, prob, diag)
+    fixed = ~design.treatment_spread
+    add("sd_line_effect", names, sd_st,
+        np.where(fixed, "not_identified: treatment in one line only (fixed at 0)", ""))
+    treated_rate = r0 + eff
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = treated_rate / r0
+        # a draw with a rate <= 0 has no log ratio: -inf (only a tail below the interval is
+        # allowed such draws; otherwise the row is undefined, below)
+        lr = np.where((ratio > 0) & (r0 > 0), np.log(np.where(ratio > 0, ratio, 1.0)), -np.inf)
+    st = _stats(lr, prob, diag)
+    flat0 = np.broadcast_to(r0, eff.shape).reshape(-1, eff.shape[-1])
+    flat1 = treated_rate.reshape(-1, eff.shape[-1])
+    q = (1 - prob) / 2
+    bad0 = np.quantile(flat0, q, axis=0) <= 0
+    bad1 = np.quantile(flat1, q, axis=0) <= 0
+    for k in st:
+        st[k] = np.where(bad0 | bad1, np.nan, st[k])
+    why = np.where(bad0, f"undefined: the {prob:.0%} interval of the untreated rate reaches 0",
+                   np.where(bad1, f"undefined: the {prob:.0%} interval of the treated rate "
+                            "reaches 0 (regression)", ""))
+    add("log_growth_rate_ratio", names, st, why)
+    add("tgi", names, _stats(1.0 - np.exp(np.clip(eff * t_tc, -700, 700)), prob, diag))
+    add("p_effect_above_threshold", names, _prob_stats((-eff > threshold).astype(float)))
+    pos = {n: k for k, n in enumerate(names)}
+    for c in contrasts:
+        if c.get("cell_line") or not all(str(c[k]) in pos for k in ("combination", "a", "b")):
+            continue
+        e = {k: eff[..., pos[str(c[k])]] for k in ("combination", "a", "b")}
+        bliss = (e["a"] + e["b"] - e["combination"])[..., None]
+        add("bliss_excess", [str(c["combination"])], _stats(bliss, prob, diag))
+        add("p_synergy_bliss", [str(c["combination"])], _prob_stats((bliss > 0).astype(float)))
+    return out
 
 
 def _point(p: np.ndarray) -> dict[str, np.ndarray]:
