@@ -355,9 +355,12 @@ def test_body_weight_is_plotted_per_mouse(tmp_path):
     assert [f.name for f in files] == ["xenograft_body_weight.png"]
 
 
-def test_map_probabilities_are_flagged_as_point_estimates(trial):
+def test_map_point_estimates_leave_probabilities_empty(trial):
+    """``map`` without its Laplace draws has no parameter uncertainty: every probability of
+    the PDX summary is left empty (never 0 or 1)."""
     table, _ = trial
-    r = db.fit(table, "xenograft", control_arm="untreated", inference=MAP, seed=1)
+    r = db.fit(table, "xenograft", control_arm="untreated",
+               inference={**MAP, "laplace": False}, seed=1)
     s = r.summary()
-    p = s[s["quantity"].str.startswith("p_")]
-    assert len(p) and p["censored"].str.startswith("point_estimate").all()
+    p = s[s["unit"] == "probability"]
+    assert len(p) and p["median"].isna().all() and p["mean"].isna().all()

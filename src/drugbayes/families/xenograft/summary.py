@@ -264,10 +264,6 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
                                 "ess_bulk", "ess_tail")},
             "censored": "not_identified: one mouse per line and arm, no mouse variance fitted"}))
     out = in_group_order(frames, list(zip(cl, arm)), ("cell_line", "arm"), prob, COLUMNS)
-    if get_backend(method).point_estimate:  # one "draw": no parameter uncertainty
-        is_p = out["quantity"].str.startswith("p_") & out["censored"].eq("")
-        out.loc[is_p, "censored"] = (f"point_estimate: computed at the {method} estimate "
-                                     "(no parameter uncertainty), not a posterior probability")
     tc_unit = f"fraction at day {data.tc_day:g}"
     out.loc[out["quantity"].isin(["tgi"]), "unit"] = tc_unit
     out.loc[out["quantity"].isin(["tc_ratio"]), "unit"] = f"ratio at day {data.tc_day:g}"
