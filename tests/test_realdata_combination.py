@@ -38,7 +38,8 @@ def zips():
 
     df = mathews_griner_blocks(DATA_DIR)
     ids, y, xa, xb = block_grids(df, [19, 45])
-    out = {c: zip_delta_classic(y, xa, xb, convention=c) for c in ("synergyfinder", "synergy")}
+    out = {c: zip_delta_classic(y, xa, xb, convention=c, baseline="none")
+           for c in ("synergyfinder", "synergy")}
     return ids, out, synergyfinder_reference(DATA_DIR), (y, xa, xb)
 
 

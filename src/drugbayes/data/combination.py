@@ -204,6 +204,10 @@ class CombinationData(DosedData):
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
+    # untreated reference level of each matrix on the data scale (fraction of control): the
+    # median of the untreated wells of its plate(s) (see :func:`untreated_reference`)
+    matrix_e0_ref: np.ndarray | None = None  # [matrix]
+    response_ref: float = 1.0  # the median untreated level of the whole table (noise scale)
     response_scale: str = "fraction"
     n_wells: int = 0
 
@@ -305,6 +309,8 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         y[m, :n] = resp[idx]
         mask[m, :n] = True
 
+    ref, gref = untreated_reference(df, df["_mat"].to_numpy(), n_mat)
+
     # per-combination grids: dose 0 then the tested positive doses
     n_k = len(combo_key)
     ga = [np.concatenate([[0.0], np.unique(df.loc[df["_combo"].eq(k) & (df["dose_a"] > 0),
@@ -336,4 +342,40 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
         dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, response_scale=vt.response_scale, n_wells=len(df))
+        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_e0_ref=ref, response_ref=gref,
+        response_scale=vt.response_scale, n_wells=len(df))
+
+
+def untreated_reference(df: pd.DataFrame, well_matrix: np.ndarray, n_matrix: int
+                        ) -> tuple[np.ndarray, float]:
+    """The untreated level of each matrix on the data scale, and of the whole table.
+
+    The level of a matrix is the median of the untreated wells (both doses 0) of the same
+    cell line in the plates (``experiment x plate``) its wells are on; without any there, of
+    that cell line's untreated wells in the table; without those, of every untreated well; with
+    no untreated well at all, 1 (viability already normalised). A median, so one bad control
+    well among several does not move it. The model centres each matrix's log E0 prior on it,
+    so a screen whose untreated wells read 116% of control is fitted as such, and the excesses
+    (normalised by the fitted E0) do not depend on the scale.
+    """
+    resp = df["response"].to_numpy(float)
+    untreated = (df["dose_a"].to_numpy() <= 0) & (df["dose_b"].to_numpy() <= 0)
+    glob = float(np.median(resp[untreated])) if untreated.any() else 1.0
+    if not np.isfinite(glob) or glob <= 0:
+        glob = 1.0
+    plate = (df["experiment"].astype(str) + "\x1f" + df["plate"].astype(str) + "\x1f"
+             + df["cell_line"].astype(str)).to_numpy()
+    cell = df["cell_line"].astype(str).to_numpy()
+    ref = np.full(n_matrix, glob)
+    for m in range(n_matrix):
+        rows = well_matrix == m
+        if not rows.any():
+            continue
+        sel = untreated & np.isin(plate, np.unique(plate[rows]))
+        if not sel.any():
+            sel = untreated & (cell == cell[rows][0])
+        if sel.any():
+            v = float(np.median(resp[sel]))
+            if np.isfinite(v) and v > 0:
+                ref[m] = v
+    return ref, glob

@@ -14,6 +14,12 @@ def arrays(data: CombinationData) -> dict:
     """Numeric arrays (and sizes) the model needs, from :class:`CombinationData`."""
     n_cells_per_drug = np.bincount(data.mono_drug, minlength=len(data.drugs))
     n_cells_per_pair = np.bincount(data.combo_pair, minlength=len(data.pairs))
+    ref = (np.ones(data.n_matrices) if data.matrix_e0_ref is None
+           else np.asarray(data.matrix_e0_ref, np.float64))
+    log_ref = np.log(ref)
+    n_mat_per_combo = np.bincount(data.matrix_combo, minlength=data.n_combos)
+    combo_log_ref = (np.bincount(data.matrix_combo, weights=log_ref, minlength=data.n_combos)
+                     / np.maximum(n_mat_per_combo, 1))
     return {
         "n_drug": len(data.drugs), "n_pair": len(data.pairs), "n_mono": len(data.mono_drug),
         "n_combo": data.n_combos, "n_matrix": data.n_matrices,
@@ -22,6 +28,9 @@ def arrays(data: CombinationData) -> dict:
         "matrix_combo": data.matrix_combo,
         "x_a": data.x_a, "x_b": data.x_b, "zero_a": data.zero_a, "zero_b": data.zero_b,
         "y": data.y, "mask": data.mask, "half_range": data.drug_half_range.astype(np.float32),
+        "log_e0_ref": log_ref.astype(np.float32),
+        "combo_log_e0_ref": combo_log_ref.astype(np.float32),
+        "response_ref": np.float32(data.response_ref),
         "mono_active": bool(n_cells_per_drug.max() > 1),
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),

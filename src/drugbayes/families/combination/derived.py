@@ -26,8 +26,10 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
-    "zip_delta": "viability fraction of untreated (ZIP reference - fitted surface)",
+    "zip_delta": "viability fraction of E0 (ZIP reference - fitted surface)",
     "p_synergy_zip": "probability",
+    "zip_delta_classic": "viability fraction (classic ZIP, baseline-corrected; x 100 = "
+                         "SynergyFinder % inhibition)",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",
@@ -47,14 +49,16 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     pooled).
 
     ``zip_delta`` is the model-based ZIP delta: ZIP's reference, the product of the two
-    monotherapy curves on the data scale ``(E0 f_a)(E0 f_b)``, minus the fitted MuSyC surface,
-    which plays the role of ZIP's averaged row and column refits. It differs from the classic
-    ZIP (:func:`drugbayes.families.combination.zip.zip_delta_classic`) in three ways: the refits are
+    fitted monotherapy curves ``f_a f_b``, minus the fitted MuSyC surface, which plays the role
+    of ZIP's averaged row and column refits, both normalised by the fitted E0 (the untreated
+    level of the combination), so that a screen whose untreated wells read 116% of control
+    scores like the same screen rescaled to 100%. It differs from the classic ZIP
+    (:func:`drugbayes.families.combination.zip.zip_delta_classic`) in three ways: the refits are
     replaced by one smooth surface fitted to the whole checkerboard (no separate Hill curve per
-    row and column, no observed baseline), the monotherapy curves share the combination's E0
-    and are pooled hierarchically, and it is a posterior (per draw) rather than a point
-    estimate. It equals ``E0 * bliss_excess + E0 (E0 - 1) f_a f_b``: the Bliss excess of
-    the fitted surface where the fitted E0 is 1.
+    row and column), the baseline is the fitted E0 rather than the classic method's correction,
+    and it is a posterior (per draw) rather than a point estimate. On the normalised scale
+    ZIP's reference *is* Bliss independence, so ``zip_delta`` equals ``bliss_excess`` (the
+    Bliss excess of the fitted surface); it is kept as its own row under ZIP's name.
     """
     q = _flat_params(data, draws)
     out: dict[str, Any] = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],

@@ -120,8 +120,12 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     else:
         g_lg12 = numpyro.deterministic("grp_log_gamma12", jnp.zeros(n_combo))
         g_lg21 = numpyro.deterministic("grp_log_gamma21", jnp.zeros(n_combo))
+    # log E0 per combination, centred on the data's untreated level (on the data scale, so a
+    # screen reading 116% of control is fitted as such); matrices differ by their plates'
+    # untreated levels and by the experiment deviation
     z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
-    g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
+    c_ref = jnp.asarray(a["combo_log_e0_ref"])
+    g_top = numpyro.deterministic("grp_log_top", c_ref + p.log_top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
     g_ca = numpyro.deterministic("grp_log10_c_a", m_c[ia])
     g_cb = numpyro.deterministic("grp_log10_c_b", m_c[ib])
@@ -132,6 +136,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
 
     # matrix level: replicate experiments of a combination
     mk = a["matrix_combo"]
+    m_ref = jnp.asarray(a["log_e0_ref"]) - c_ref[mk]  # plate level relative to the combination
     mact = o.experiment_effects and a["matrix_active"]
     if mact:
         s_eb = numpyro.sample("sigma_matrix_beta", dist.HalfNormal(p.experiment_beta_sd))
@@ -141,9 +146,9 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         m_beta = g_beta[mk] + s_eb * z_m[0]
         m_la12 = g_la12[mk] + s_ea * z_m[1]
         m_la21 = g_la21[mk] + s_ea * z_m[2]
-        m_top = g_top[mk] + p.experiment_log_top_sd * z_m[3]
+        m_top = g_top[mk] + m_ref + p.experiment_log_top_sd * z_m[3]
     else:
-        m_beta, m_la12, m_la21, m_top = g_beta[mk], g_la12[mk], g_la21[mk], g_top[mk]
+        m_beta, m_la12, m_la21, m_top = g_beta[mk], g_la12[mk], g_la21[mk], g_top[mk] + m_ref
     m_beta = numpyro.deterministic("mat_beta", m_beta)
     m_la12 = numpyro.deterministic("mat_log_alpha12", m_la12)
     m_la21 = numpyro.deterministic("mat_log_alpha21", m_la21)
@@ -157,7 +162,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
             "log_gamma21": g_lg21[mk],
-            "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
+            "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd * a["response_ref"]))}
 
 
 def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:

@@ -9,6 +9,9 @@ from ...inference.registry import get_backend
 from .._contract import Spec
 from .derived import PROBS, QUANTITY_ORDER, QUANTITY_UNITS, derived, pooled
 
+POINT = ("zip_delta_classic",)
+"""Point estimates (one value per combination, not a posterior): sd and interval NaN."""
+
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
               method: str = "nuts", spec: Spec | None = None, seed: int = 0) -> pd.DataFrame:
@@ -16,7 +19,10 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
     r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
-    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` and ``seed``
+    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``zip_delta_classic``
+    (with the ``classic_zip`` option, the default) is the classic ZIP of each combination's
+    wells (:func:`.zip.zip_delta_classic_data`, the original ZIP code's baseline correction),
+    a point estimate in ``mean`` and ``median``. ``spec`` and ``seed``
     are accepted for the family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
@@ -24,6 +30,12 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
+    if spec is None or spec.options.classic_zip:
+        from .zip import zip_delta_classic_data
+
+        # a point estimate per combination (each draw the same value: sd and interval NaN)
+        z = np.asarray(zip_delta_classic_data(data)["mean"], np.float64)
+        dq["zip_delta_classic"] = z[None, None, :]
     diag = get_backend(method).chains
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
@@ -40,6 +52,8 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
         for q in order:
             if q in PROBS:
                 st = _prob_stats((src[PROBS[q]] > 0).astype(float))
+            elif q in POINT and q in src:
+                st = _stats(src[q], prob, False)
             elif q in src:
                 st = _stats(src[q], prob, diag)
             else:

@@ -152,8 +152,9 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
     the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
     observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
-    delta ``zip_delta = (E0 f_a)(E0 f_b) - viability`` (0 where a dose is 0; see
-    :func:`derived`). Positive = synergy.
+    delta ``zip_delta = f_a f_b - viability / E0`` (0 where a dose is 0; see
+    :func:`derived`). Positive = synergy. Every null and excess is on the response normalised
+    by the fitted E0 of its combination, so rescaling the data changes none of them.
     """
     q = _flat_params(data, draws)
     xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
@@ -184,12 +185,11 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb), "loewe": loewe}
     valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
-    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
-    # scale (fraction of untreated) like the classic score; 0 where a dose is 0
-    e0 = par("e0")
-    margin = np.isneginf(A) | np.isneginf(B)
-    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, (e0 * fa) * (e0 * fb) - v), np.nan)
+    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, normalised by
+    # the fitted E0 like every other excess; 0 where a dose is 0
     vn = v / par("e0")
+    margin = np.isneginf(A) | np.isneginf(B)
+    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, fa * fb - vn), np.nan)
     yn = data.grid_y[None, None] / par("e0")
     for k, n in nulls.items():
         out[k] = np.where(valid, n, np.nan)
