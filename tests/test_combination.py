@@ -460,14 +460,18 @@ def test_single_member_levels_collapse():
 
 
 def test_validate_command_reports_bad_combination_data(tmp_path, capsys):
+    """A row without drug_a but with a dose of it (an empty drug is a shared control, so its
+    dose must be 0)."""
     df = _good_wells()
-    df.loc[2, "drug_a"] = ""
+    pos = int(np.flatnonzero(df["dose_a"].to_numpy() > 0)[0])
+    df.loc[pos, "drug_a"] = ""
     df.to_csv(tmp_path / "w.csv", index=False)
     (tmp_path / "c.toml").write_text('[data]\npath = "w.csv"\nkind = "combination"\n'
                                      'dose_unit = "uM"\n')
     assert main(["validate", str(tmp_path / "c.toml")]) == 2
     err = capsys.readouterr().err
-    assert "line 4, column 'drug_a'" in err and "drug a is empty" in err
+    assert (f"line {pos + 2}, column 'dose_a'" in err
+            and "dose_a > 0 on a row whose drug_a is empty" in err), err
 
 
 def test_simulate_command_writes_a_valid_combination_table(tmp_path, capsys):
@@ -597,3 +601,109 @@ def test_classic_zip_in_the_summary_with_the_original_baseline_correction():
     np.testing.assert_allclose(rows["mean"], z1["mean"], atol=1e-6)
     assert rows["sd"].isna().all() and rows["lower"].isna().all()
     assert "classic ZIP" in rows["unit"].iloc[0]
+
+
+# ------------------------------------------------------------------ shared controls (issue 23)
+def _shared_screen(n_pairs: int = 3, seed: int = 1, noise_sd: float = 0.05):
+    """One cell line, anchor drug A x partners on one plate; A alone and the untreated wells
+    written once (drug_b empty; no drug), as labs lay out a plate. Returns (table, copied):
+    the same wells with every control copied into each matrix (the old layout)."""
+    from drugbayes.families.combination import simulate_wells
+
+    partners = [f"P{i + 1}" for i in range(n_pairs)]
+    truth = pd.DataFrame([{"cell_line": "CL1", "drug_a": "A", "drug_b": p, "e0": 1.0,
+                           "e1": 0.2, "e2": 0.4 + 0.05 * i, "beta": 0.3, "c1": 0.3, "c2": 0.5,
+                           "h1": 1.0, "h2": 1.2, "log_alpha12": 0.5, "log_alpha21": 0.0}
+                          for i, p in enumerate(partners)])
+    doses = np.logspace(-2, 1, 5)
+    w = simulate_wells(truth, doses, doses, n_replicates=2, noise_sd=noise_sd, seed=seed)
+    w["plate"] = "P1"
+    ctrl = w[(w["dose_b"] == 0) & (w["drug_b"] == partners[0])].copy()
+    ctrl["drug_b"] = ""
+    ctrl["dose_b"] = np.nan
+    ctrl.loc[ctrl["dose_a"] == 0, ["drug_a", "dose_a"]] = ["", np.nan]
+    table = pd.concat([w[w["dose_b"] > 0], ctrl], ignore_index=True)
+    copied = pd.concat([w[w["dose_b"] > 0]] + [
+        w[(w["dose_b"] == 0) & (w["drug_b"] == partners[0])].assign(drug_b=p)
+        for p in partners], ignore_index=True)
+    return table, copied
+
+
+def test_shared_controls_enter_the_likelihood_once():
+    """A alone (10 wells) and untreated (2 wells) written once serve all three matrices: every
+    well is in the likelihood once (matrix wells + shared wells = table rows), each shared
+    well lists its three matrices with A's dose in slot a, and the grids (observed means,
+    classic ZIP) count the shared wells in every matrix."""
+    from drugbayes.families.combination.data import arrays
+
+    table, copied = _shared_screen()
+    _, data = db.prepare(table, kind="combination", dose_unit="uM")
+    a = arrays(data)
+    assert a["n_shared"] == 12 and int(a["mask"].sum()) + a["n_shared"] == len(table)
+    assert data.n_wells == len(table) and data.n_matrices == 3
+    assert data.sh_member.sum(axis=1).tolist() == [3] * 12
+    assert set(data.sh_mat[0]) == {0, 1, 2}
+    assert (data.sh_zero_b).all()
+    np.testing.assert_array_equal(data.grid_n[:, :, 0], 2)  # A alone in every grid
+    np.testing.assert_array_equal(data.grid_n[:, 0, 1:], 2)  # partner alone, own matrix
+    # the old layout counts A alone three times
+    _, old = db.prepare(copied, kind="combination", dose_unit="uM")
+    assert int(arrays(old)["mask"].sum()) == len(copied) == len(table) + 24
+    np.testing.assert_allclose(old.grid_y, data.grid_y)
+
+
+def test_shared_control_with_one_matrix_is_that_matrix_s_well():
+    """With a single partner, shared rows are ordinary wells of the one matrix: the encoding
+    equals the old layout's (same arrays, same reference level)."""
+    from drugbayes.families.combination.data import arrays
+
+    table, copied = _shared_screen(n_pairs=1)
+    _, new = db.prepare(table, kind="combination", dose_unit="uM")
+    _, old = db.prepare(copied, kind="combination", dose_unit="uM")
+    an, ao = arrays(new), arrays(old)
+    assert an["n_shared"] == 0
+    order_n = np.lexsort((an["x_b"][0], an["x_a"][0], an["y"][0]))
+    order_o = np.lexsort((ao["x_b"][0], ao["x_a"][0], ao["y"][0]))
+    for k in ("x_a", "x_b", "y", "zero_a", "zero_b"):
+        np.testing.assert_array_equal(an[k][0][order_n], ao[k][0][order_o])
+    assert new.matrix_e0_ref == pytest.approx(old.matrix_e0_ref)
+
+
+def test_shared_controls_fit_and_outputs():
+    """MAP on the shared layout: one summary group per pair, A's potency shared, the shared
+    wells in the DataTree's observed data named by their table lines."""
+    table, _ = _shared_screen()
+    r = db.fit(table, "combination", dose_unit="uM", seed=1,
+               inference={"method": "map", "map_num_steps": 1500},
+               model={"options": {"classic_zip": False}})
+    s = r.summary()
+    c1 = s[(s["quantity"] == "c1") & (s["cell_line"] == "CL1")]
+    assert len(c1) == 3 and np.ptp(c1["mean"]) < 1e-9
+    assert abs(float(np.log10(c1["mean"].iloc[0])) - np.log10(0.3)) < 0.15
+    obs = r.posterior["observed_data"]
+    assert obs["y_shared"].dims == ("shared_well",) and obs["y_shared"].size == 12
+    assert str(obs["shared_well"].values[0]).startswith("line ")
+
+
+def test_shared_control_problems_reported_at_once(tmp_path):
+    """A single-drug well of a drug with no matrix on its plate, a dose without a drug, and an
+    untreated well on a plate without matrices: all three reported, by line."""
+    from drugbayes.errors import InputError
+
+    table, _ = _shared_screen(n_pairs=2)
+    bad = pd.DataFrame([
+        {"cell_line": "CL1", "drug_a": "Z", "dose_a": 1.0, "drug_b": "", "dose_b": 0.0,
+         "response": 0.5, "plate": "P1", "replicate": 1},
+        {"cell_line": "CL1", "drug_a": "", "dose_a": 1.0, "drug_b": "", "dose_b": 0.0,
+         "response": 0.5, "plate": "P1", "replicate": 2},
+        {"cell_line": "CL1", "drug_a": "", "dose_a": 0.0, "drug_b": "", "dose_b": "",
+         "response": 1.0, "plate": "P9", "replicate": 1}])
+    path = tmp_path / "t.csv"
+    pd.concat([table, bad], ignore_index=True).to_csv(path, index=False)
+    with pytest.raises(InputError) as e:
+        db.prepare(path, kind="combination", dose_unit="uM")
+    msg = str(e.value)
+    n = len(table)
+    assert f"line {n + 2}" in msg and "single-drug well of Z" in msg
+    assert f"line {n + 3}" in msg and "dose_a > 0 on a row whose drug_a is empty" in msg
+    assert f"line {n + 4}" in msg and "untreated well" in msg and "plate 'P9'" in msg

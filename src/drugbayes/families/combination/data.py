@@ -31,10 +31,20 @@ def arrays(data: CombinationData) -> dict:
         "log_e0_ref": log_ref.astype(np.float32),
         "combo_log_e0_ref": combo_log_ref.astype(np.float32),
         "response_ref": np.float32(data.response_ref),
+        **_shared_arrays(data),
         "mono_active": bool(n_cells_per_drug.max() > 1),
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
     }
+
+
+def _shared_arrays(data: CombinationData) -> dict:
+    """Shared control wells that belong to several matrices (``n_shared`` may be 0)."""
+    if data.sh_y is None or len(data.sh_y) == 0:
+        return {"n_shared": 0}
+    return {"n_shared": len(data.sh_y), "sh_mat": data.sh_mat, "sh_member": data.sh_member,
+            "sh_x_a": data.sh_x_a, "sh_x_b": data.sh_x_b, "sh_zero_a": data.sh_zero_a,
+            "sh_zero_b": data.sh_zero_b, "sh_y": data.sh_y}
 
 
 # ------------------------------------------------------------------------ contract pieces
@@ -46,7 +56,9 @@ def describe(vt, data) -> str:
     """One line about the encoded data."""
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.pairs)} "
             f"pair(s), {len(data.experiments)} experiment(s), {data.n_combos} combinations, "
-            f"{data.n_matrices} matrices ({data.response_scale} viability)")
+            f"{data.n_matrices} matrices ({data.response_scale} viability)"
+            + (f", {len(data.sh_y)} control wells shared by several matrices"
+               if data.sh_y is not None and len(data.sh_y) else ""))
 
 
 def extra_sites(data) -> tuple[str, ...]:

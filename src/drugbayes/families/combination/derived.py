@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +12,8 @@ from .surfaces import _flat_params, combination_wells, surfaces
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
+
+log = logging.getLogger("drugbayes")
 
 QUANTITY_UNITS = {
     "e0": "viability fraction", "e1": "viability fraction", "e2": "viability fraction",
@@ -182,6 +185,13 @@ def observed(data: CombinationData, samples: dict) -> dict:
     dose_b = np.where(data.mask, scale.to_dose(data.x_b, drug_b, data.zero_b), np.nan)
     extra["observed"] = {"y": np.where(data.mask, data.y, np.nan)}
     extra["observed_dims"] = {"y": ["matrix", "point"]}
+    shared = data.sh_y is not None and len(data.sh_y) > 0
+    labels = data.row_label or [f"row {r}" for r in range(data.n_wells)]
+    if shared:
+        # control wells shared by several matrices (each once), named by their table line
+        extra["observed"]["y_shared"] = data.sh_y
+        extra["observed_dims"]["y_shared"] = ["shared_well"]
+        extra["coords"]["shared_well"] = [labels[int(r)] for r in np.asarray(data.sh_row)]
     extra["constant"] = {"well_dose_a": dose_a, "well_dose_b": dose_b,
                          "grid_observed_viability": data.grid_y,
                          "grid_tested": data.grid_tested,
@@ -190,4 +200,66 @@ def observed(data: CombinationData, samples: dict) -> dict:
                               "well_dose_b": ["matrix", "point"],
                               "grid_observed_viability": GRID_DIMS, "grid_tested": GRID_DIMS,
                               "grid_combination_well": GRID_DIMS}
+    if "sigma" in samples and "mat_log_top" in samples:
+        z, z_sh = well_residuals(data, samples)
+        extra["constant"]["well_residual_z"] = np.where(data.mask, z, np.nan)
+        extra["constant"]["well_outlier"] = data.mask & (z > OUTLIER_Z)
+        extra["constant_dims"]["well_residual_z"] = ["matrix", "point"]
+        extra["constant_dims"]["well_outlier"] = ["matrix", "point"]
+        flagged = [int(r) for r in np.asarray(data.point_row)[data.mask & (z > OUTLIER_Z)]]
+        if shared:
+            extra["constant"]["shared_well_residual_z"] = z_sh
+            extra["constant"]["shared_well_outlier"] = z_sh > OUTLIER_Z
+            extra["constant_dims"]["shared_well_residual_z"] = ["shared_well"]
+            extra["constant_dims"]["shared_well_outlier"] = ["shared_well"]
+            flagged += [int(r) for r in np.asarray(data.sh_row)[z_sh > OUTLIER_Z]]
+        if flagged:
+            log.warning("%d well(s) treated as outliers (posterior median |residual| > %g "
+                        "noise sd): %s", len(flagged), OUTLIER_Z,
+                        "; ".join(labels[r] for r in sorted(flagged)[:20])
+                        + (" ..." if len(flagged) > 20 else ""))
     return extra
+
+
+OUTLIER_Z = 4.0
+"""A well is flagged as an outlier when the posterior median of its absolute standardised
+residual ``|y - surface| / sigma`` exceeds this (a Student-t well with nu = 4 there weighs a
+quarter of a typical one)."""
+
+
+def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior median of ``|y - fitted surface| / sigma`` per well (``[matrix, point]``) and
+    per shared well (``[shared_well]``), over at most ``max_draws`` evenly spaced draws."""
+    from ...curves import musyc_e3, sigmoid
+    from .model import surface_at
+
+    sig = np.asarray(samples["sigma"], np.float64)
+    flat = sig.reshape(-1)
+    take = np.unique(np.linspace(0, flat.size - 1, min(max_draws, flat.size)).astype(int))
+
+    def draws(k):
+        v = np.asarray(samples[k], np.float64)
+        return v.reshape((-1,) + v.shape[2:])[take]
+
+    mk = data.matrix_combo
+    e0 = np.exp(draws("mat_log_top"))
+    e1 = e0 * sigmoid(draws("grp_logit_bottom_a")[:, mk], np)
+    e2 = e0 * sigmoid(draws("grp_logit_bottom_b")[:, mk], np)
+    p = {"log10_c_a": draws("grp_log10_c_a")[:, mk], "log10_c_b": draws("grp_log10_c_b")[:, mk],
+         "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
+         "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),
+         "log_alpha12": draws("mat_log_alpha12"), "log_alpha21": draws("mat_log_alpha21"),
+         "log_gamma12": draws("grp_log_gamma12")[:, mk],
+         "log_gamma21": draws("grp_log_gamma21")[:, mk]}
+    s = flat[take][:, None, None]
+    v = surface_at(p, None, data.x_a, data.x_b, data.zero_a, data.zero_b, xp=np)
+    z = np.median(np.abs(data.y[None] - v) / s, axis=0)
+    z_sh = np.zeros(0)
+    if data.sh_y is not None and len(data.sh_y):
+        vs = surface_at(p, data.sh_mat, data.sh_x_a, data.sh_x_b, data.sh_zero_a,
+                        data.sh_zero_b, xp=np)
+        w = np.asarray(data.sh_member, np.float64)
+        v_sh = (vs * w).sum(-1) / w.sum(-1)
+        z_sh = np.median(np.abs(data.sh_y[None] - v_sh) / s[..., 0], axis=0)
+    return z, z_sh

@@ -183,21 +183,37 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
         ``y`` (masked).
     """
     o = spec.options
-
-    def col(k):
-        return params[k][:, None]
-
-    v = musyc_viability(jnp.asarray(a["x_a"]), jnp.asarray(a["x_b"]), jnp.asarray(a["zero_a"]),
-                        jnp.asarray(a["zero_b"]), col("log10_c_a"), col("log10_c_b"),
-                        jnp.exp(col("log_hill_a")), jnp.exp(col("log_hill_b")), col("e0"),
-                        col("e1"), col("e2"), col("e3"), col("log_alpha12"),
-                        col("log_alpha21"), col("log_gamma12"), col("log_gamma21"))
     sigma = params["sigma"]
-    if o.likelihood == "student_t":
-        obs_dist = dist.StudentT(o.student_t_df, v, sigma)
-    else:
-        obs_dist = dist.Normal(v, sigma)
-    return {"y": Observed(obs_dist, jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
+
+    def well_dist(v):
+        if o.likelihood == "student_t":
+            return dist.StudentT(o.student_t_df, v, sigma)
+        return dist.Normal(v, sigma)
+
+    v = surface_at(params, None, a["x_a"], a["x_b"], a["zero_a"], a["zero_b"])
+    out = {"y": Observed(well_dist(v), jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
+    if a.get("n_shared", 0):
+        # a control well shared by several matrices enters once: the mean of their surfaces
+        vs = surface_at(params, jnp.asarray(a["sh_mat"]), a["sh_x_a"], a["sh_x_b"],
+                        a["sh_zero_a"], a["sh_zero_b"])
+        w = jnp.asarray(a["sh_member"], vs.dtype)
+        v_sh = jnp.sum(vs * w, axis=1) / jnp.sum(w, axis=1)
+        out["y_shared"] = Observed(well_dist(v_sh), jnp.asarray(a["sh_y"]))
+    return out
+
+
+def surface_at(params: dict, idx, x_a, x_b, zero_a, zero_b, xp=jnp):
+    """The MuSyC surface of matrices ``idx`` (``[n, k]``; None: every matrix, one per row of
+    the ``[matrix, point]`` coordinates) at slot coordinates ``x_*``/``zero_*``."""
+    def col(k):
+        p = xp.asarray(params[k])
+        return p[..., :, None] if idx is None else p[..., idx]
+
+    return musyc_viability(xp.asarray(x_a), xp.asarray(x_b), xp.asarray(zero_a),
+                           xp.asarray(zero_b), col("log10_c_a"), col("log10_c_b"),
+                           xp.exp(col("log_hill_a")), xp.exp(col("log_hill_b")), col("e0"),
+                           col("e1"), col("e2"), col("e3"), col("log_alpha12"),
+                           col("log_alpha21"), col("log_gamma12"), col("log_gamma21"), xp=xp)
 
 
 def model(a: dict, spec: Spec, observed: bool = True) -> None:

@@ -12,7 +12,7 @@ from .._contract import StrictModel
 class CombinationOptions(StrictModel):
     """Options of the ``combination`` family."""
 
-    likelihood: Literal["normal", "student_t"] = "normal"
+    likelihood: Literal["normal", "student_t"] = "student_t"
     student_t_df: float = Field(4.0, gt=0)
     experiment_effects: bool = True
     fit_gamma: bool = False
@@ -67,5 +67,5 @@ OPTIONS, PRIORS = CombinationOptions, CombinationPriors
 HEADLINE = ("Synergy (positive = synergy; excess = null - combination viability)",
             ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
              "loewe_excess"))
-DEFAULT_PRESET = "combination/musyc"
+DEFAULT_PRESET = "combination/musyc_student_t"
 DATA_KEYS = ("dose_unit", "response_scale", "min_doses")
