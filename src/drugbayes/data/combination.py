@@ -438,10 +438,11 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         sh_row[w] = row
 
     ref, gref = untreated_reference(df, mat_all, n_mat)
-    labels = [_row_label(r) for r in df0.itertuples(index=False)]
-    for lab, y_w, med, what in far_controls(df0):
+    word = "line" if vt.source.line_offset else "row"
+    labels = [_row_label(r, word) for r in df0.itertuples(index=False)]
+    for lab, y_w, med, what in far_controls(df0, word):
         log.warning("control well far from its plate's others: %s (%s) reads %.4g, the "
-                    "others' median %.4g", lab if lab else "?", what, y_w, med)
+                    "others' median %.4g", lab, what, y_w, med)
 
     # per-combination grids: dose 0 then the tested positive doses
     n_k = len(combo_key)
@@ -481,9 +482,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         response_scale=vt.response_scale, n_wells=len(df0))
 
 
-def _row_label(r) -> str:
-    """A well's name in messages: its line, plate and well (when the table has them)."""
-    parts = [f"line {r.line}"]
+def _row_label(r, word: str = "line") -> str:
+    """A well's name in messages: its line (``word = "row"``: row index of a DataFrame),
+    plate and well (when the table has them)."""
+    parts = [f"{word} {r.line}"]
     if r.plate:
         parts.append(f"plate {r.plate}")
     if r.well:
@@ -496,7 +498,8 @@ FAR_CONTROL_Z = 6.0
 deviation) beyond which a control well is reported in the log."""
 
 
-def far_controls(df: pd.DataFrame) -> list[tuple[str, float, float, str]]:
+def far_controls(df: pd.DataFrame, word: str = "line"
+                 ) -> list[tuple[str, float, float, str]]:
     """Control wells far from the other wells of the same kind on their plate.
 
     Controls: untreated wells and single-drug wells (one dose > 0), grouped by experiment,
@@ -527,7 +530,7 @@ def far_controls(df: pd.DataFrame) -> list[tuple[str, float, float, str]]:
     out = []
     for r in far.itertuples(index=False):
         what = f"{r.cdrug} at {r.cdose:g}" if r.cdrug else "untreated"
-        out.append((_row_label(r), float(r.response), float(r.gmed), what))
+        out.append((_row_label(r, word), float(r.response), float(r.gmed), what))
     return out
 
 

@@ -221,10 +221,10 @@ def observed(data: CombinationData, samples: dict) -> dict:
     return extra
 
 
-OUTLIER_Z = 4.0
+OUTLIER_Z = 6.0
 """A well is flagged as an outlier when the posterior median of its absolute standardised
-residual ``|y - surface| / sigma`` exceeds this (a Student-t well with nu = 4 there weighs a
-quarter of a typical one)."""
+residual ``|y - surface| / sigma`` exceeds this (a Student-t well with nu = 4 there weighs an
+eighth of a typical one, ``(nu + 1) / (nu + z^2)``; a Normal well is 6 sd out)."""
 
 
 def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
