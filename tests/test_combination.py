@@ -772,3 +772,82 @@ def test_one_corrupted_control_well_moves_no_other_pair(caplog):
     n_ok = db.fit(clean, "combination", dose_unit="uM", inference=inf, seed=1, model=normal)
     n_bad = db.fit(bad, "combination", dose_unit="uM", inference=inf, seed=1, model=normal)
     assert max(v.max() for v in moves(n_ok, n_bad).values()) > 1.0
+
+
+# ------------------------------------------------------------------ growth rates (issue 23)
+def _dip_screen(n_pairs: int = 6, seed: int = 11):
+    """Simulated DIP-rate checkerboards (1/h): untreated rate 0.04/h, anchor A cytostatic
+    (E1 = 0.2 E0), every other partner net-cytotoxic alone (E2 = -0.9 E0), beta +0.5 or -0.4."""
+    from drugbayes.families.combination import simulate_wells
+
+    rng = np.random.default_rng(seed)
+    e0 = 0.04
+    truth = pd.DataFrame([{
+        "cell_line": "CL1", "drug_a": "A", "drug_b": f"P{i + 1:02d}", "e0": e0, "e1": 0.2 * e0,
+        "e2": -0.9 * e0 if i % 2 == 0 else 0.3 * e0, "beta": 0.5 if i % 4 in (0, 1) else -0.4,
+        "c1": 0.3, "c2": float(10 ** rng.normal(-0.5, 0.3)), "h1": 1.0,
+        "h2": float(np.exp(rng.normal(0, 0.2))), "log_alpha12": float(rng.normal(0, 0.3)),
+        "log_alpha21": 0.0} for i in range(n_pairs)])
+    doses = np.logspace(-2, 1, 5)
+    wells = simulate_wells(truth, doses, doses, n_replicates=2, noise_sd=0.003, seed=5)
+    return wells, truth
+
+
+def test_dip_rates_with_net_cytotoxic_partners_recover_beta(tmp_path):
+    """``response_scale = "rate"``: E2 of the net-cytotoxic partners is fitted negative
+    (-0.036/h), E0 the untreated rate, and beta's sign is right for all 6 pairs, credibly
+    (small NUTS, 1 chain x 150 draws: P(beta > 0) > 0.9 where beta = +0.5, < 0.1 where -0.4;
+    the posterior means within 0.15 of the truth). Bliss and ZIP (products of probabilities)
+    are not reported for rates; HSA and Loewe are. Units: E in 1/h. The plot's rate panels use
+    a colour scale centred on 0 (net death visible)."""
+    wells, truth = _dip_screen()
+    r = db.fit(wells, "combination", dose_unit="uM", response_scale="rate", rate_unit="1/h",
+               seed=1, inference={"method": "nuts", "num_chains": 1, "num_warmup": 150,
+                                  "num_samples": 150})
+    s = r.summary()
+    cl = s[s["cell_line"] == "CL1"]
+
+    def q(name):
+        return cl.loc[cl["quantity"] == name].set_index("drug_b")
+
+    beta, pb = q("beta"), q("p_beta_positive")
+    for t in truth.itertuples():
+        assert abs(beta.loc[t.drug_b, "mean"] - t.beta) < 0.15, (t.drug_b, beta.loc[t.drug_b])
+        assert (pb.loc[t.drug_b, "mean"] > 0.9) if t.beta > 0 else (pb.loc[t.drug_b, "mean"]
+                                                                   < 0.1)
+    e2 = q("e2")
+    for t in truth.itertuples():
+        if t.e2 < 0:
+            assert e2.loc[t.drug_b, "upper"] < 0 and abs(e2.loc[t.drug_b, "mean"] - t.e2) < 0.006
+    e0 = q("e0")
+    assert np.allclose(e0["mean"], 0.04, rtol=0.1) and (e0["unit"] == "1/h").all()
+    assert not cl["quantity"].str.contains("bliss|zip").any()
+    assert {"hsa_excess", "loewe_excess"} <= set(cl["quantity"])
+    assert r.posterior.attrs["surfaces"] == "growth rate (1/h)"
+    files = r.plot(tmp_path)
+    assert files and all(f.exists() for f in files)
+
+
+def test_rate_bounds_and_refusals(tmp_path):
+    """E1, E2 may go below 0 down to a bound from the data, never below -5 E0; rates declared
+    as fractions, and rates without a unit, are refused with the fix named."""
+    from drugbayes.data.combination import RATE_FLOOR_FACTOR, rate_bottom_lower
+    from drugbayes.errors import InputError
+
+    assert rate_bottom_lower(np.array([0.04, 0.01]), 0.04) == pytest.approx(-0.5)
+    assert rate_bottom_lower(np.array([0.04, -0.036]), 0.04) == pytest.approx(-1.85)
+    assert rate_bottom_lower(np.array([0.04, -10.0]), 0.04) == -RATE_FLOOR_FACTOR
+    wells, _ = _dip_screen(n_pairs=2)
+    _, data = db.prepare(wells, kind="combination", dose_unit="uM", response_scale="rate",
+                         rate_unit="1/h")
+    assert -RATE_FLOOR_FACTOR <= data.bottom_lower < -1.0
+    with pytest.raises(InputError) as e:
+        db.prepare(wells, kind="combination", dose_unit="uM")
+    assert 'response_scale = "rate"' in str(e.value) and "rate_unit" in str(e.value)
+    with pytest.raises(InputError) as e:
+        db.prepare(wells, kind="combination", dose_unit="uM", response_scale="rate")
+    assert "needs rate_unit" in str(e.value)
+    with pytest.raises(InputError) as e:
+        db.prepare(wells.assign(response=wells["response"] - 0.05), kind="combination",
+                   dose_unit="uM", response_scale="rate", rate_unit="1/h")
+    assert "untreated wells must grow" in str(e.value)

@@ -51,7 +51,11 @@ class CombinationTable(ValidatedTable):
         replicate, well, line`` (doses in the data unit, response as given).
     dropped : list of dict
         Rows left out on purpose (missing responses), each with line and reason.
+    rate_unit : str
+        Unit of the responses with ``response_scale = "rate"`` (growth rates), else "".
     """
+
+    rate_unit: str = ""
 
 
 def validate_combination(df: pd.DataFrame, source: TableSource,
@@ -88,9 +92,16 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     add = chk.add
     header_line = 1 if source.line_offset else None
     chk.dose_unit(dose_unit)
-    if response_scale not in ("fraction", "percent"):
+    rate_unit = (opts.rate_unit or "").strip()
+    if response_scale not in ("fraction", "percent", "rate"):
         add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
-            "for kind combination (viability normalised to untreated wells)")
+            "(viability normalised to untreated wells) or \"rate\" (growth rates such as DIP "
+            "rates, with rate_unit) for kind combination")
+    if response_scale == "rate" and not rate_unit:
+        add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
+            "growth rates (e.g. rate_unit = \"1/h\")")
+    if response_scale != "rate" and rate_unit:
+        add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
@@ -164,8 +175,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             + (f"{drug}" if what.startswith("single") else "any pair")
             + " for that cell line in the same plate (or experiment)")
 
-    # design of each matrix (rows whose doses parsed and that name a matrix)
     has_resp = ~resp_empty & ~resp_bad
+    _check_scale(chk, out, resp, has_resp & ok, response_scale)
+
+    # design of each matrix (rows whose doses parsed and that name a matrix)
     mkeys = ["experiment", "cell_line", "drug_a", "drug_b"]
     for (ex, cl, a, b), g_all in expanded.groupby(mkeys, sort=False):
         first = int(g_all["_src"].min())
@@ -188,7 +201,38 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     kept.loc[kept["drug_a"].ne("") & kept["drug_b"].eq("") & kept["dose_a"].le(0), "drug_a"] = ""
     kept.loc[kept["drug_b"].ne("") & kept["drug_a"].eq("") & kept["dose_b"].le(0), "drug_b"] = ""
     return CombinationTable(df=kept, dropped=dropped, source=source,
-                            response_scale=response_scale, dose_unit=dose_unit)
+                            response_scale=response_scale, dose_unit=dose_unit,
+                            rate_unit=rate_unit if response_scale == "rate" else "")
+
+
+RATE_SCALE_HINT = ("for growth rates (e.g. DIP rates in 1/h) set response_scale = \"rate\" "
+                   "and rate_unit = \"1/h\" (their unit); for raw signal, normalise each plate "
+                   "to its untreated wells first")
+
+
+def _check_scale(chk: IssueCollector, out: pd.DataFrame, resp: pd.Series, use: pd.Series,
+                 response_scale: str) -> None:
+    """Responses that do not fit their declared scale: viability whose untreated wells are
+    far from 100% or with many negative values (rates or raw signal declared as fractions), and
+    rates whose untreated wells do not grow."""
+    untreated = use & out["dose_a"].le(0) & out["dose_b"].le(0)
+    if not untreated.any():
+        return
+    med = float(np.median(resp[untreated]))
+    if response_scale in ("fraction", "percent"):
+        unit = 100.0 if response_scale == "percent" else 1.0
+        v = resp[use] / unit
+        n_neg = int((v < -0.1).sum())
+        if not 0.2 <= med / unit <= 5.0 or n_neg > 0.05 * max(len(v), 1):
+            chk.add(None, "response", f"{med:.4g}",
+                    f"the responses do not look like viability normalised to untreated wells "
+                    f"(response_scale = \"{response_scale}\"): the untreated wells' median is "
+                    f"{med:.4g} (about {unit:g} expected) and {n_neg} of {len(v)} responses "
+                    f"are below -0.1 x {unit:g}; {RATE_SCALE_HINT}")
+    elif response_scale == "rate" and not med > 0:
+        chk.add(None, "response", f"{med:.4g}",
+                "with response_scale = \"rate\" the untreated wells must grow: their median "
+                f"rate is {med:.4g} (E0, the untreated rate, must be > 0)")
 
 
 def expand_shared(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -299,6 +343,20 @@ class CombinationData(DosedData):
     row_label: list[str] | None = None  # [row] "line 12, plate P1, well A01"
     response_scale: str = "fraction"
     n_wells: int = 0
+    rate_unit: str = ""  # unit of growth rates (response_scale = "rate")
+    bottom_lower: float = 0.0  # lower bound of E1/E0, E2/E0 (0 for viability, < 0 for rates)
+
+    @property
+    def is_rate(self) -> bool:
+        """Growth rates (``response_scale = "rate"``) rather than viability."""
+        return self.response_scale == "rate"
+
+    @property
+    def response_label(self) -> str:
+        """What the surfaces are: ``viability (fraction of untreated)`` or ``growth rate
+        (<unit>)``."""
+        return (f"growth rate ({self.rate_unit})" if self.is_rate
+                else "viability (fraction of untreated)")
 
     @property
     def n_combos(self) -> int:
@@ -326,7 +384,7 @@ class CombinationData(DosedData):
     def attrs(self) -> dict[str, str]:
         """Attributes recorded on the posterior DataTree (the sign convention included)."""
         return {"dose_unit": self.dose_unit, "response_scale": self.response_scale,
-                "surfaces": "viability (fraction of untreated)",
+                "surfaces": self.response_label,
                 "synergy_sign": "positive = synergy (excess = null viability - combination "
                 "viability; beta > 0 and log_alpha > 0 are synergistic)"}
 
@@ -346,6 +404,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     """
     df0 = vt.df.copy()
     df0["response"] = df0["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
+    rate = vt.response_scale == "rate"
     df, _ = expand_shared(df0)
     cells = Levels.of(df["cell_line"], "cell line")
     drugs = Levels.of(pd.concat([df["drug_a"], df["drug_b"]]), "drug")
@@ -438,7 +497,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         sh_row[w] = row
 
     ref, gref = untreated_reference(df, mat_all, n_mat)
-    word = "line" if vt.source.line_offset else "row"
+    word = "line" if vt.source is not None and vt.source.line_offset else "row"
     labels = [_row_label(r, word) for r in df0.itertuples(index=False)]
     for lab, y_w, med, what in far_controls(df0, word):
         log.warning("control well far from its plate's others: %s (%s) reads %.4g, the "
@@ -479,7 +538,25 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         point_row=point_row, sh_mat=sh_mat, sh_member=sh_member, sh_x_a=sh_x_a, sh_x_b=sh_x_b,
         sh_zero_a=sh_zero_a, sh_zero_b=sh_zero_b, sh_y=sh_y, sh_row=sh_row,
         row_label=labels,
-        response_scale=vt.response_scale, n_wells=len(df0))
+        response_scale=vt.response_scale, n_wells=len(df0),
+        rate_unit=getattr(vt, "rate_unit", ""),
+        bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)
+
+
+RATE_FLOOR_FACTOR = 5.0
+"""With growth rates, E1, E2 (Emax of each drug) are bounded below by ``-RATE_FLOOR_FACTOR x
+E0`` at most (a drug killing cells five times faster than untreated cells grow)."""
+
+
+def rate_bottom_lower(response: np.ndarray, e0_ref: float) -> float:
+    """The lower bound of E1/E0 and E2/E0 for growth rates, from the data.
+
+    ``-(0.5 + 1.5 x max(0, -min response) / E0_ref)``: room for a maximal effect half as
+    negative again as the most negative observed rate (and for net death where none was
+    observed), never below ``-RATE_FLOOR_FACTOR``.
+    """
+    lowest = max(0.0, -float(np.nanmin(response))) / e0_ref
+    return -min(RATE_FLOOR_FACTOR, 0.5 + 1.5 * lowest)
 
 
 def _row_label(r, word: str = "line") -> str:

@@ -32,10 +32,18 @@ def arrays(data: CombinationData) -> dict:
         "combo_log_e0_ref": combo_log_ref.astype(np.float32),
         "response_ref": np.float32(data.response_ref),
         **_shared_arrays(data),
+        **_rate_arrays(data),
         "mono_active": bool(n_cells_per_drug.max() > 1),
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
     }
+
+
+def _rate_arrays(data: CombinationData) -> dict:
+    """Growth rates: the lower bound of E1/E0, E2/E0 (:func:`rate_bottom_lower`)."""
+    if not data.is_rate:
+        return {}
+    return {"is_rate": True, "bottom_lower": np.float32(data.bottom_lower)}
 
 
 def _shared_arrays(data: CombinationData) -> dict:

@@ -42,6 +42,16 @@ QUANTITY_UNITS = {
 QUANTITY_ORDER = list(QUANTITY_UNITS)
 
 
+def quantity_unit(q: str, data: CombinationData) -> str:
+    """The unit of quantity ``q`` for ``data`` (dose unit, and growth rates' unit)."""
+    u = QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit)
+    if data.is_rate:
+        if q in ("e0", "e1", "e2", "e3"):
+            return data.rate_unit
+        u = u.replace("viability fraction", "rate as a fraction of E0")
+    return u
+
+
 def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
@@ -75,8 +85,11 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
-            out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w, axis=(-2, -1))
-    out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+            if f"{k}{sfx}" in s:
+                out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
+                                             axis=(-2, -1))
+    if "zip_delta" in s:
+        out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -110,7 +123,8 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     onehot /= np.maximum(onehot.sum(axis=0), 1.0)
     for k in ("bliss_excess", "hsa_excess", "loewe_excess", "bliss_excess_observed",
               "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
-        out[k] = dq[k] @ onehot
+        if k in dq:
+            out[k] = dq[k] @ onehot
     return out
 
 
@@ -170,6 +184,8 @@ def observed(data: CombinationData, samples: dict) -> dict:
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
                   "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
                   "zip_delta"):
+            if k not in s:
+                continue
             name = "surface_viability" if k == "viability" else k
             extra["samples"][name] = s[k].astype(np.float32)
             extra["dims"][name] = GRID_DIMS
@@ -231,7 +247,7 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
                    ) -> tuple[np.ndarray, np.ndarray]:
     """Posterior median of ``|y - fitted surface| / sigma`` per well (``[matrix, point]``) and
     per shared well (``[shared_well]``), over at most ``max_draws`` evenly spaced draws."""
-    from ...curves import musyc_e3, sigmoid
+    from ...curves import musyc_bottom_fraction, musyc_e3
     from .model import surface_at
 
     sig = np.asarray(samples["sigma"], np.float64)
@@ -244,8 +260,9 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
 
     mk = data.matrix_combo
     e0 = np.exp(draws("mat_log_top"))
-    e1 = e0 * sigmoid(draws("grp_logit_bottom_a")[:, mk], np)
-    e2 = e0 * sigmoid(draws("grp_logit_bottom_b")[:, mk], np)
+    lower = float(data.bottom_lower)
+    e1 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_a")[:, mk], lower, np)
+    e2 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_b")[:, mk], lower, np)
     p = {"log10_c_a": draws("grp_log10_c_a")[:, mk], "log10_c_b": draws("grp_log10_c_b")[:, mk],
          "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
          "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),

@@ -44,11 +44,11 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax import nn
 
-from ...curves import musyc_e3, musyc_viability
+from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .spec import CENTERED_SITES
 
@@ -88,8 +88,10 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         mu_c = numpyro.sample("mu_log10_c", dist.Normal(
             0.0, jnp.asarray(a["half_range"]) + p.log10_c_extra_sd))
         mu_h = numpyro.sample("mu_log_hill", dist.Normal(p.log_hill_mean, p.log_hill_sd))
-        mu_b = numpyro.sample("mu_logit_bottom",
-                              dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
+        # growth rates: centred on E_i = 0 (cytostatic), logit((0 - lower) / (1 - lower))
+        b_centre = (float(np.log(-float(a["bottom_lower"]))) if a.get("is_rate", False)
+                    else p.logit_bottom_mean)
+        mu_b = numpyro.sample("mu_logit_bottom", dist.Normal(b_centre, p.logit_bottom_sd))
     md = a["mono_drug"]
     act = a["mono_active"]
     m_c = _effect("mono_log10_c", mu_c[md], _sigma("mono_log10_c", p.mono_log10_c_sd, act),
@@ -125,7 +127,8 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     # untreated levels and by the experiment deviation
     z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
     c_ref = jnp.asarray(a["combo_log_e0_ref"])
-    g_top = numpyro.deterministic("grp_log_top", c_ref + p.log_top_sd * z_top)
+    top_sd = p.rate_log_e0_sd if a.get("is_rate", False) else p.log_top_sd
+    g_top = numpyro.deterministic("grp_log_top", c_ref + top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
     g_ca = numpyro.deterministic("grp_log10_c_a", m_c[ia])
     g_cb = numpyro.deterministic("grp_log10_c_b", m_c[ib])
@@ -155,8 +158,9 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     m_top = numpyro.deterministic("mat_log_top", m_top)
 
     e0 = jnp.exp(m_top)
-    e1 = e0 * nn.sigmoid(g_ba[mk])
-    e2 = e0 * nn.sigmoid(g_bb[mk])
+    lower = a.get("bottom_lower", 0.0)
+    e1 = e0 * musyc_bottom_fraction(g_ba[mk], lower)
+    e2 = e0 * musyc_bottom_fraction(g_bb[mk], lower)
     e3 = musyc_e3(e0, e1, e2, m_beta)
     return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,

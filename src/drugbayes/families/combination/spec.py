@@ -33,6 +33,8 @@ class CombinationPriors(StrictModel):
     logit_bottom_sd: float = Field(1.5, gt=0)
     mono_logit_bottom_sd: float = Field(1.0, gt=0)
     log_top_sd: float = Field(0.1, gt=0, description="log E0 around the data's untreated level")
+    rate_log_e0_sd: float = Field(0.5, gt=0, description="growth rates: log E0 (the "
+                                  "untreated rate) around the plates' untreated median")
     beta_sd: float = Field(0.5, gt=0)
     cell_beta_sd: float = Field(0.3, gt=0)
     log_alpha_sd: float = Field(1.0, gt=0)
@@ -68,4 +70,4 @@ HEADLINE = ("Synergy (positive = synergy; excess = null - combination viability)
             ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
              "loewe_excess"))
 DEFAULT_PRESET = "combination/musyc_student_t"
-DATA_KEYS = ("dose_unit", "response_scale", "min_doses")
+DATA_KEYS = ("dose_unit", "response_scale", "min_doses", "rate_unit")

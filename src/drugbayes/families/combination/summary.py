@@ -7,7 +7,7 @@ import pandas as pd
 
 from ...inference.registry import get_backend
 from .._contract import Spec
-from .derived import PROBS, QUANTITY_ORDER, QUANTITY_UNITS, derived, pooled
+from .derived import PROBS, QUANTITY_ORDER, derived, pooled, quantity_unit
 
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
@@ -30,7 +30,7 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
-    if spec is None or spec.options.classic_zip:
+    if (spec is None or spec.options.classic_zip) and not data.is_rate:
         from .zip import zip_delta_classic_data
 
         # a point estimate per combination (each draw the same value: sd and interval NaN)
@@ -51,6 +51,8 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
         db = [data.drugs[data.pair_b[p]] for p in pair_idx]
         for q in order:
             if q in PROBS:
+                if PROBS[q] not in src:
+                    continue
                 st = _prob_stats((src[PROBS[q]] > 0).astype(float))
             elif q in POINT and q in src:
                 st = _stats(src[q], prob, False)
@@ -67,12 +69,13 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                                 np.where(below > 0.5, "below_min_dose", ""))
             frames.append(pd.DataFrame({
                 "cell_line": cl, "drug_a": da, "drug_b": db, "quantity": q,
-                "unit": QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit), **st,
+                "unit": quantity_unit(q, data), **st,
                 "censored": cens, "_g": np.arange(n) + (0 if level == "combo" else 10**6)}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
-    out["sign_convention"] = "positive = synergy; surfaces are viability"
+    out["sign_convention"] = ("positive = synergy; surfaces are growth rates" if data.is_rate
+                              else "positive = synergy; surfaces are viability")
     return out[["cell_line", "drug_a", "drug_b", "quantity", "unit", "mean", "sd", "median",
                 "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob",
                 "sign_convention"]]
