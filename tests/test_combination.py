@@ -744,7 +744,7 @@ def test_one_corrupted_control_well_moves_no_other_pair(caplog):
     opts = {"options": {"classic_zip": False}}
     with caplog.at_level(logging.WARNING, logger="drugbayes"):
         r_bad = db.fit(bad, "combination", dose_unit="uM", inference=inf, seed=1, model=opts)
-    assert f"row {pos} (untreated) reads 102" in caplog.text
+    assert f"row {pos} (untreated) reads 102, the others' median 0.99" in caplog.text
     flags = r_bad.posterior["constant_data"]["well_outlier"].values
     assert flags.sum() >= 1
     m, p = np.argwhere(flags)[0]

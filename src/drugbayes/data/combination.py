@@ -499,9 +499,12 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     ref, gref = untreated_reference(df, mat_all, n_mat)
     word = "line" if vt.source is not None and vt.source.line_offset else "row"
     labels = [_row_label(r, word) for r in df0.itertuples(index=False)]
-    for lab, y_w, med, what in far_controls(df0, word):
-        log.warning("control well far from its plate's others: %s (%s) reads %.4g, the "
-                    "others' median %.4g", lab, what, y_w, med)
+    far = far_controls(df0, word)
+    if far:
+        log.warning("%d control well(s) far from their plate's others (> %g robust sd): %s",
+                    len(far), FAR_CONTROL_Z, "; ".join(
+                        f"{lab} ({what}) reads {y_w:.4g}, the others' median {med:.4g}"
+                        for lab, y_w, med, what in far[:10]) + (" ..." if len(far) > 10 else ""))
 
     # per-combination grids: dose 0 then the tested positive doses
     n_k = len(combo_key)

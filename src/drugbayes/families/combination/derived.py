@@ -21,6 +21,8 @@ QUANTITY_UNITS = {
     "log10_c1": "log10 dose_unit", "log10_c2": "log10 dose_unit", "h1": "1", "h2": "1",
     "beta": "ratio (E0 - min(E1,E2) units)", "log_alpha12": "ln ratio",
     "log_alpha21": "ln ratio", "alpha12": "ratio", "alpha21": "ratio",
+    "log10_alpha12": "log10 ratio (MuSyC paper's log10 alpha2)",
+    "log10_alpha21": "log10 ratio (MuSyC paper's log10 alpha1)",
     "log_gamma12": "ln ratio", "log_gamma21": "ln ratio",
     "p_beta_positive": "probability", "p_log_alpha12_positive": "probability",
     "p_log_alpha21_positive": "probability",
@@ -139,6 +141,8 @@ def _potencies(data: CombinationData, out: dict, log10_c_a: np.ndarray, log10_c_
     out["c2"] = scale.to_dose(log10_c_b, drug_b)
     out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
     out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
+    out["log10_alpha12"] = out["log_alpha12"] / np.log(10.0)
+    out["log10_alpha21"] = out["log_alpha21"] / np.log(10.0)
 
 
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
