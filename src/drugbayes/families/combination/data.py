@@ -64,7 +64,9 @@ def describe(vt, data) -> str:
     """One line about the encoded data."""
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.pairs)} "
             f"pair(s), {len(data.experiments)} experiment(s), {data.n_combos} combinations, "
-            f"{data.n_matrices} matrices ({data.response_scale} viability)"
+            f"{data.n_matrices} matrices ("
+            + (f"growth rates in {data.rate_unit}" if data.is_rate
+               else f"{data.response_scale} viability") + ")"
             + (f", {len(data.sh_y)} control wells shared by several matrices"
                if data.sh_y is not None and len(data.sh_y) else ""))
 
