@@ -844,6 +844,11 @@ def test_rate_bounds_and_refusals(tmp_path):
     with pytest.raises(InputError) as e:
         db.prepare(wells, kind="combination", dose_unit="uM")
     assert 'response_scale = "rate"' in str(e.value) and "rate_unit" in str(e.value)
+    per_day = wells.assign(response=wells["response"] * 20.0)  # untreated 0.8/day
+    assert (per_day["response"] < -0.25).mean() > 0.1
+    with pytest.raises(InputError) as e:
+        db.prepare(per_day, kind="combination", dose_unit="uM")
+    assert "below -0.25" in str(e.value) and 'response_scale = "rate"' in str(e.value)
     with pytest.raises(InputError) as e:
         db.prepare(wells, kind="combination", dose_unit="uM", response_scale="rate")
     assert "needs rate_unit" in str(e.value)
