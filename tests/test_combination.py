@@ -882,3 +882,17 @@ def test_smoke_config_dip_rates_with_shared_controls(tmp_path):
     assert tree["observed_data"]["y_shared"].size == 12
     tree.close()
     assert list((out / "plots").glob("*.png"))
+
+
+def test_shared_controls_belong_to_their_own_experiment():
+    """Two experiments of the same plate layout (plate P1 in each): each
+    shared well belongs to the three matrices of its own experiment only."""
+    table, _ = _shared_screen()
+    two = pd.concat([table.assign(experiment="E1"), table.assign(experiment="E2")],
+                    ignore_index=True)
+    _, data = db.prepare(two, kind="combination", dose_unit="uM")
+    assert data.n_matrices == 6 and len(data.sh_y) == 24
+    for w in range(24):
+        exp_of_row = two["experiment"].iloc[int(data.sh_row[w])]
+        mats = data.sh_mat[w][data.sh_member[w]]
+        assert {data.experiments[data.matrix_exp[m]] for m in mats} == {exp_of_row}
