@@ -38,7 +38,8 @@ def zips():
 
     df = mathews_griner_blocks(DATA_DIR)
     ids, y, xa, xb = block_grids(df, [19, 45])
-    out = {c: zip_delta_classic(y, xa, xb, convention=c) for c in ("synergyfinder", "synergy")}
+    out = {c: zip_delta_classic(y, xa, xb, convention=c, baseline="none")
+           for c in ("synergyfinder", "synergy")}
     return ids, out, synergyfinder_reference(DATA_DIR), (y, xa, xb)
 
 
@@ -76,3 +77,41 @@ def test_classic_zip_matches_synergyfinder_within_1_5(zips):
     _, out, ref, _ = zips
     ours = 100 * out["synergyfinder"]["mean"]
     assert abs(ours[0] - ref[19]) < 1.5 and abs(ours[1] - ref[45]) < 1.5
+
+
+def test_original_baseline_correction_on_blocks_19_and_45(zips):
+    """The untreated wells of the screen read about 116% of control; the original ZIP code's
+    correction scales each block by ``2 - mean fitted top`` (measured 0.81 and 0.66 here:
+    block 45's fitted single-drug curves peak at 1.34 on average) and
+    gives 4.74 and -27.75 (% inhibition) where the uncorrected score (SynergyFinder Plus's
+    default) is 11.50 and -15.70: the sign is kept, the ispinesib block still synergistic."""
+    from drugbayes.families.combination.zip import zip_delta_classic
+
+    ids, out, _, (y, xa, xb) = zips
+    z = zip_delta_classic(y, xa, xb, baseline="original")
+    assert (y[:, 0, 0] > 1.05).all()
+    np.testing.assert_allclose(z["baseline_factor"], [0.810, 0.662], atol=0.01)
+    np.testing.assert_allclose(100 * z["mean"], [4.74, -27.75], atol=0.1)
+    assert np.sign(z["mean"]).tolist() == np.sign(out["synergyfinder"]["mean"]).tolist()
+
+
+def test_classic_zip_of_two_blocks_in_the_summary():
+    """The two blocks read as a user would (their own column names, doses in nM, percent):
+    ``zip_delta_classic`` in the summary equals the function's value per block."""
+    import drugbayes as db
+    from drugbayes.families.combination.zip import zip_delta_classic
+    from drugbayes.testing import block_grids, mathews_griner_blocks
+
+    df = mathews_griner_blocks(DATA_DIR)
+    df = df[df["BlockId"].isin([19, 45])]
+    cols = {"cell_line": "sampleid", "drug_a": "ColName", "dose_a": "ColConcs",
+            "drug_b": "RowName", "dose_b": "RowConcs", "response": "viability"}
+    table = df[list(cols.values())]
+    r = db.fit(table, "combination", columns=cols, dose_unit="nM", response_scale="percent",
+               inference={"method": "map", "map_num_steps": 300}, seed=1)
+    s = r.summary()
+    rows = s[s["quantity"] == "zip_delta_classic"].set_index("drug_b")["mean"]
+    _, y, xa, xb = block_grids(df, [19, 45])
+    z = zip_delta_classic(y, xa, xb)
+    partners = [df.loc[df["BlockId"] == b, "RowName"].iloc[0] for b in (19, 45)]
+    np.testing.assert_allclose(rows.loc[partners].to_numpy(), z["mean"], atol=1e-5)

@@ -121,7 +121,7 @@ def test_agrees_with_the_synergy_package_zip():
 
     wells, _ = simulate(30, n_doses=5, n_replicates=3, noise_sd=0.05, seed=SEED)
     y, xa, xb, groups = _grids(wells)
-    out = zip_delta_classic(y, xa, xb, convention="synergy")
+    out = zip_delta_classic(y, xa, xb, convention="synergy", baseline="none")
     n_agree = 0
     for k, g in enumerate(groups):
         d1, d2 = g["dose_a"].to_numpy(float), g["dose_b"].to_numpy(float)
@@ -178,7 +178,8 @@ def test_synergyfinder_convention_reaches_the_least_squares_refits():
     ys = np.stack([y[0], hormetic])
     xas = np.stack([xa[0], xd])
     xbs = np.stack([xb[0], xd])
-    out = zip_delta_classic(ys, xas, xbs, convention="synergyfinder")
+    out = zip_delta_classic(ys, xas, xbs, convention="synergyfinder",
+                            baseline="none")
     assert out["flipped_col"].any() or out["flipped_row"].any()
     for k in range(2):
         da = np.concatenate([[0.0], 10.0 ** xas[k, 1:]])

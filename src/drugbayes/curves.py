@@ -211,10 +211,21 @@ def musyc_state_log_weights(
     return lw_u, lw_1, lw_2, lw_12
 
 
+def musyc_bottom_fraction(logit_bottom: Array, lower: Array | float = 0.0,
+                          xp: ModuleType = jnp) -> Array:
+    """A drug's maximal effect as a fraction of E0, ``E_i / E0 = lower + (1 - lower)
+    sigmoid(logit_bottom)``, in ``(lower, 1)``: ``lower = 0`` for viability (``E_i`` in
+    ``(0, E0)``), ``lower < 0`` for growth rates, where a drug that kills cells has a negative
+    rate (net death)."""
+    return lower + (1.0 - lower) * sigmoid(logit_bottom, xp)
+
+
 def musyc_e3(e0: Array, e1: Array, e2: Array, beta: Array, xp: ModuleType = jnp) -> Array:
-    """Viability at saturating doses of both drugs from MuSyC's synergistic efficacy ``beta``:
+    """Response at saturating doses of both drugs from MuSyC's synergistic efficacy ``beta``:
     ``E3 = min(E1, E2) - beta * (E0 - min(E1, E2))`` (``beta > 0``: the combination goes below
-    the stronger drug's maximum effect)."""
+    the stronger drug's maximum effect). The same for viability and for growth rates, where
+    ``E1``, ``E2``, ``E3`` may be negative (Meyer, Wooten et al. 2019: beta is relative to the
+    stronger drug's effect ``E0 - min(E1, E2)``, whatever the sign of ``min(E1, E2)``)."""
     emin = xp.minimum(e1, e2)
     return emin - beta * (e0 - emin)
 

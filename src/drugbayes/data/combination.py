@@ -1,14 +1,19 @@
 """Combination (checkerboard) tables: schema, validation (every problem at once) and encoding.
 
 One row per well: ``cell_line, drug_a, dose_a, drug_b, dose_b, response``; optional
-``replicate, plate, experiment, well``. Monotherapy wells of drug a have ``dose_b = 0`` (and
-still name ``drug_b``, the matrix they belong to), the untreated corner has both doses 0.
+``replicate, plate, experiment, well``. Monotherapy wells of drug a have ``dose_b = 0``, the
+untreated corner has both doses 0. A row that names both drugs belongs to that matrix; a row
+that names one drug (the other drug column empty, its dose 0 or empty) is a *shared*
+single-drug well and a row naming no drug a shared untreated well: they belong to every matrix
+of that drug (every matrix) of the same cell line in the same plate, or experiment when there
+is no plate column (:func:`expand_shared`), and enter the likelihood once.
 A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
 *combination* is one ``cell_line x (drug_a, drug_b)``, pooled over experiments.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,6 +24,8 @@ from .checks import IssueCollector, numeric, text
 from .fields import DosedData, DoseScale, Levels
 from .schemas import Schema
 from .validate import ValidatedTable, WellTableOptions
+
+log = logging.getLogger("drugbayes")
 
 COMBINATION = Schema(
     kind="combination",
@@ -44,19 +51,25 @@ class CombinationTable(ValidatedTable):
         replicate, well, line`` (doses in the data unit, response as given).
     dropped : list of dict
         Rows left out on purpose (missing responses), each with line and reason.
+    rate_unit : str
+        Unit of the responses with ``response_scale = "rate"`` (growth rates), else "".
     """
+
+    rate_unit: str = ""
 
 
 def validate_combination(df: pd.DataFrame, source: TableSource,
                          opts: WellTableOptions | None = None) -> CombinationTable:
     """Validate a combination table (canonical column names), reporting every problem at once.
 
-    Checks: required and unknown columns; doses numeric, >= 0 and present; cell line and drug
-    names present; ``drug_a`` different from ``drug_b``; responses numeric (empty ones dropped
-    or rejected per ``missing``); duplicate wells (same experiment, plate, cell line, drugs,
-    doses and replicate, or same experiment, plate and well, when a ``replicate`` or ``well``
-    column exists); and per matrix: monotherapy wells of each drug with at least ``min_doses``
-    distinct positive doses, and at least one combination well.
+    Checks: required and unknown columns; doses numeric, >= 0 and present where their drug is
+    named (0 or empty where it is not); cell line present; shared control rows (one drug or
+    none named) that belong to no matrix of their plate; ``drug_a`` different from
+    ``drug_b``; responses numeric (empty ones dropped or rejected per ``missing``); duplicate
+    wells (same experiment, plate, cell line, drugs, doses and replicate, or same experiment,
+    plate and well, when a ``replicate`` or ``well`` column exists); and per matrix (shared
+    controls counted in each of their matrices): monotherapy wells of each drug with at least
+    ``min_doses`` distinct positive doses, and at least one combination well.
 
     Parameters
     ----------
@@ -79,9 +92,16 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     add = chk.add
     header_line = 1 if source.line_offset else None
     chk.dose_unit(dose_unit)
-    if response_scale not in ("fraction", "percent"):
+    rate_unit = (opts.rate_unit or "").strip()
+    if response_scale not in ("fraction", "percent", "rate"):
         add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
-            "for kind combination (viability normalised to untreated wells)")
+            "(viability normalised to untreated wells) or \"rate\" (growth rates such as DIP "
+            "rates, with rate_unit) for kind combination")
+    if response_scale == "rate" and not rate_unit:
+        add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
+            "growth rates (e.g. rate_unit = \"1/h\")")
+    if response_scale != "rate" and rate_unit:
+        add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
@@ -97,14 +117,17 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     da, da_empty, da_bad = numeric(df["dose_a"])
     db, db_empty, db_bad = numeric(df["dose_b"])
     resp, resp_empty, resp_bad = numeric(df["response"])
-    for col, vals, empty, bad in (("dose_a", da, da_empty, da_bad),
-                                  ("dose_b", db, db_empty, db_bad)):
+    for col, vals, empty, bad, drug in (("dose_a", da, da_empty, da_bad, "drug_a"),
+                                        ("dose_b", db, db_empty, db_bad, "drug_b")):
         chk.number_column(df, col, bad, vals, label="dose")
-        chk.rows(empty, col, "dose is empty (write 0 for a well without this drug)", "")
-    for c in ("cell_line", "drug_a", "drug_b"):
-        chk.rows(out[c].eq(""), c, f"{c.replace('_', ' ')} is empty" + (
-            " (monotherapy and untreated wells still name both drugs of their matrix)"
-            if c != "cell_line" else ""), "")
+        # an empty dose is 0 where its drug column is empty too (a shared control well)
+        chk.rows(empty & out[drug].ne(""), col,
+                 f"dose is empty although {drug} names a drug (write 0 for a well without "
+                 "this drug)", "")
+        chk.rows(out[drug].eq("") & vals.gt(0), col,
+                 f"{col} > 0 on a row whose {drug} is empty (name the drug, or write 0)",
+                 df[col])
+    chk.rows(out["cell_line"].eq(""), "cell_line", "cell line is empty", "")
     chk.rows(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"]), "drug_b",
              "drug_b is the same drug as drug_a; a combination needs two different drugs",
              out["drug_b"])
@@ -118,9 +141,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     else:
         dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
                               drug_a=out["drug_a"], drug_b=out["drug_b"], dose_a=da, dose_b=db)
-    dose_ok = ~da_bad & ~db_bad & ~da_empty & ~db_empty
-    out["dose_a"] = da
-    out["dose_b"] = db
+    dose_ok = (~da_bad & ~db_bad & ~(da_empty & out["drug_a"].ne(""))
+               & ~(db_empty & out["drug_b"].ne("")))
+    out["dose_a"] = da.where(~(da_empty & out["drug_a"].eq("")), 0.0)
+    out["dose_b"] = db.where(~(db_empty & out["drug_b"].eq("")), 0.0)
     out["response"] = resp
     out["line"] = np.arange(len(df)) + source.line_offset
 
@@ -134,14 +158,31 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     if id_cols:
         chk.duplicate_wells(out, id_cols, dose_ok)
 
-    # design of each matrix (rows whose doses parsed and that name a matrix)
-    named = out["cell_line"].ne("") & out["drug_a"].ne("") & out["drug_b"].ne("")
-    rows = out[dose_ok & named & ~(da.lt(0) | db.lt(0))]
+    # shared controls: every single-drug and untreated row belongs to a matrix of its plate
+    ok = dose_ok & out["cell_line"].ne("") & ~(da.lt(0) | db.lt(0))
+    ok &= ~(out["drug_a"].eq("") & out["drug_b"].eq("") & (da.gt(0) | db.gt(0)))
+    expanded, orphans = expand_shared(out[ok])
+    for pos in orphans:
+        r = out.loc[pos]
+        drug = r["drug_a"] or r["drug_b"]
+        what = (f"single-drug well of {drug}" if drug and max(r["dose_a"], r["dose_b"]) > 0
+                else "untreated well")
+        add(pos, "drug_a" if r["drug_a"] else ("drug_b" if r["drug_b"] else None), drug or None,
+            f"{what} (cell line {r['cell_line']!r}"
+            + (f", experiment {r['experiment']!r}" if r["experiment"] else "")
+            + (f", plate {r['plate']!r}" if r["plate"] else "")
+            + ") belongs to no matrix: no combination wells of "
+            + (f"{drug}" if what.startswith("single") else "any pair")
+            + " for that cell line in the same plate (or experiment)")
+
     has_resp = ~resp_empty & ~resp_bad
+    _check_scale(chk, out, resp, has_resp & ok, response_scale)
+
+    # design of each matrix (rows whose doses parsed and that name a matrix)
     mkeys = ["experiment", "cell_line", "drug_a", "drug_b"]
-    for (ex, cl, a, b), g_all in rows.groupby(mkeys, sort=False):
-        first = int(g_all.index.min())
-        g = g_all[has_resp[g_all.index].to_numpy()]
+    for (ex, cl, a, b), g_all in expanded.groupby(mkeys, sort=False):
+        first = int(g_all["_src"].min())
+        g = g_all[has_resp[g_all["_src"]].to_numpy()]
         where = (f"matrix of cell line {cl!r}, {a} x {b}" + (f", experiment {ex!r}" if ex else ""))
         for drug, dose, other in ((a, "dose_a", "dose_b"), (b, "dose_b", "dose_a")):
             mono = g[g[dose].gt(0) & g[other].eq(0)]
@@ -157,8 +198,89 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             add(first, None, None, f"{where} has no combination wells (both doses > 0)")
     chk.raise_if_any()
     kept = out[~resp_empty].reset_index(drop=True)
+    kept.loc[kept["drug_a"].ne("") & kept["drug_b"].eq("") & kept["dose_a"].le(0), "drug_a"] = ""
+    kept.loc[kept["drug_b"].ne("") & kept["drug_a"].eq("") & kept["dose_b"].le(0), "drug_b"] = ""
     return CombinationTable(df=kept, dropped=dropped, source=source,
-                            response_scale=response_scale, dose_unit=dose_unit)
+                            response_scale=response_scale, dose_unit=dose_unit,
+                            rate_unit=rate_unit if response_scale == "rate" else "")
+
+
+RATE_SCALE_HINT = ("for growth rates (e.g. DIP rates in 1/h) set response_scale = \"rate\" "
+                   "and rate_unit = \"1/h\" (their unit); for raw signal, normalise each plate "
+                   "to its untreated wells first")
+
+
+def _check_scale(chk: IssueCollector, out: pd.DataFrame, resp: pd.Series, use: pd.Series,
+                 response_scale: str) -> None:
+    """Responses that do not fit their declared scale: viability whose untreated wells are
+    far from 100% or with many negative values (rates or raw signal declared as fractions), and
+    rates whose untreated wells do not grow."""
+    untreated = use & out["dose_a"].le(0) & out["dose_b"].le(0)
+    if not untreated.any():
+        return
+    med = float(np.median(resp[untreated]))
+    if response_scale in ("fraction", "percent"):
+        unit = 100.0 if response_scale == "percent" else 1.0
+        v = resp[use] / unit
+        # viability is >= 0 up to noise; growth rates of killing drugs go well below 0
+        n_neg = int((v < -0.25).sum())
+        if not 0.2 <= med / unit <= 5.0 or n_neg > 0.1 * max(len(v), 1):
+            chk.add(None, "response", f"{med:.4g}",
+                    f"the responses do not look like viability normalised to untreated wells "
+                    f"(response_scale = \"{response_scale}\"): the untreated wells' median is "
+                    f"{med:.4g} (about {unit:g} expected) and {n_neg} of {len(v)} responses "
+                    f"are below -0.25 x {unit:g}; {RATE_SCALE_HINT}")
+    elif response_scale == "rate" and not med > 0:
+        chk.add(None, "response", f"{med:.4g}",
+                "with response_scale = \"rate\" the untreated wells must grow: their median "
+                f"rate is {med:.4g} (E0, the untreated rate, must be > 0)")
+
+
+def expand_shared(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
+    """Matrix rows plus one copy of each shared control row per matrix it belongs to.
+
+    Rows naming both drugs belong to their matrix (``experiment x cell_line x (drug_a,
+    drug_b)``). A row naming one drug (the other drug column empty, its dose 0) is a
+    single-drug well of that drug, and a row naming no drug (or its drug at dose 0) an
+    untreated well: each belongs to every matrix of the same cell line in the same experiment
+    and plate (``plate`` empty when the table has no plate column: then the whole experiment)
+    that has that drug (any matrix for untreated wells), with the drug's dose in its slot.
+
+    Returns
+    -------
+    (expanded, orphans)
+        ``expanded``: the rows with ``_src`` (the original row label) and ``_members`` (how
+        many matrices the row belongs to: 1 for matrix rows); ``orphans``: labels of shared
+        rows that belong to no matrix.
+    """
+    both = df["drug_a"].ne("") & df["drug_b"].ne("")
+    mrows = df[both].assign(_src=df.index[both.to_numpy()], _members=1)
+    lookup: dict[tuple, list] = {}
+    for (ex, cl, a, b), plates in mrows.groupby(
+            ["experiment", "cell_line", "drug_a", "drug_b"], sort=False)["plate"].unique().items():
+        for p in plates:
+            lookup.setdefault((ex, cl, p), []).append((a, b))
+    extra, orphans = [], []
+    sh = df[~both]
+    for pos, ex, cl, p, a0, b0, da, db in zip(sh.index, sh["experiment"], sh["cell_line"],
+                                              sh["plate"], sh["drug_a"], sh["drug_b"],
+                                              sh["dose_a"], sh["dose_b"]):
+        drug, dose = (a0, da) if a0 else (b0, db)
+        if not drug or not dose > 0:
+            drug, dose = "", 0.0
+        members = [(a, b) for a, b in lookup.get((ex, cl, p), []) if not drug or drug in (a, b)]
+        if not members:
+            orphans.append(pos)
+        for a, b in members:
+            extra.append({"_src": pos, "_members": len(members), "drug_a": a, "drug_b": b,
+                          "dose_a": dose if drug == a else 0.0,
+                          "dose_b": dose if drug == b else 0.0})
+    if not extra:
+        return mrows, orphans
+    ex_df = pd.DataFrame(extra)
+    base = df.loc[ex_df["_src"]].drop(columns=["drug_a", "drug_b", "dose_a", "dose_b"])
+    ex_df = pd.concat([base.reset_index(drop=True), ex_df], axis=1)
+    return pd.concat([mrows, ex_df[mrows.columns]], ignore_index=True), orphans
 
 
 # ------------------------------------------------------------------------------- encoding
@@ -204,8 +326,38 @@ class CombinationData(DosedData):
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
+    # untreated reference level of each matrix on the data scale (fraction of control): the
+    # median of the untreated wells of its plate(s) (see :func:`untreated_reference`)
+    matrix_e0_ref: np.ndarray | None = None  # [matrix]
+    response_ref: float = 1.0  # the median untreated level of the whole table (noise scale)
+    # wells: row of the kept table of each [matrix, point] (-1 padding), and the shared wells
+    # that belong to several matrices ([well, member]: their matrices, slot coordinates)
+    point_row: np.ndarray | None = None
+    sh_mat: np.ndarray | None = None
+    sh_member: np.ndarray | None = None
+    sh_x_a: np.ndarray | None = None
+    sh_x_b: np.ndarray | None = None
+    sh_zero_a: np.ndarray | None = None
+    sh_zero_b: np.ndarray | None = None
+    sh_y: np.ndarray | None = None  # [well]
+    sh_row: np.ndarray | None = None  # [well] row of the kept table
+    row_label: list[str] | None = None  # [row] "line 12, plate P1, well A01"
     response_scale: str = "fraction"
     n_wells: int = 0
+    rate_unit: str = ""  # unit of growth rates (response_scale = "rate")
+    bottom_lower: float = 0.0  # lower bound of E1/E0, E2/E0 (0 for viability, < 0 for rates)
+
+    @property
+    def is_rate(self) -> bool:
+        """Growth rates (``response_scale = "rate"``) rather than viability."""
+        return self.response_scale == "rate"
+
+    @property
+    def response_label(self) -> str:
+        """What the surfaces are: ``viability (fraction of untreated)`` or ``growth rate
+        (<unit>)``."""
+        return (f"growth rate ({self.rate_unit})" if self.is_rate
+                else "viability (fraction of untreated)")
 
     @property
     def n_combos(self) -> int:
@@ -233,7 +385,7 @@ class CombinationData(DosedData):
     def attrs(self) -> dict[str, str]:
         """Attributes recorded on the posterior DataTree (the sign convention included)."""
         return {"dose_unit": self.dose_unit, "response_scale": self.response_scale,
-                "surfaces": "viability (fraction of untreated)",
+                "surfaces": self.response_label,
                 "synergy_sign": "positive = synergy (excess = null viability - combination "
                 "viability; beta > 0 and log_alpha > 0 are synergistic)"}
 
@@ -244,9 +396,17 @@ class CombinationData(DosedData):
 
 
 def encode_combination(vt: CombinationTable) -> CombinationData:
-    """Encode a :class:`CombinationTable` into :class:`CombinationData`."""
-    df = vt.df.copy()
-    df["response"] = df["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
+    """Encode a :class:`CombinationTable` into :class:`CombinationData`.
+
+    Shared control wells (:func:`expand_shared`) that belong to one matrix are that matrix's
+    wells; those that belong to several enter the likelihood once, through the ``sh_*``
+    arrays (their expected response is the mean of their matrices' surfaces at that dose). The
+    per-combination grids (observed means, classic ZIP) count them in every matrix.
+    """
+    df0 = vt.df.copy()
+    df0["response"] = df0["response"] * (0.01 if vt.response_scale == "percent" else 1.0)
+    rate = vt.response_scale == "rate"
+    df, _ = expand_shared(df0)
     cells = Levels.of(df["cell_line"], "cell line")
     drugs = Levels.of(pd.concat([df["drug_a"], df["drug_b"]]), "drug")
     exps = Levels.of(df["experiment"], "experiment")
@@ -282,7 +442,8 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     matrix_combo = np.array([k for k, _ in mat_key], np.int32)
     matrix_exp = exps.codes([e for _, e in mat_key])
     df["_mat"] = [mat_key[(k, e)] for k, e in zip(df["_combo"], df["experiment"])]
-    counts = df["_mat"].value_counts()
+    own = df["_members"].to_numpy() <= 1
+    counts = df.loc[own, "_mat"].value_counts()
     n_mat, n_pt = len(mat_key), int(counts.max())
     x_a = np.zeros((n_mat, n_pt), np.float32)
     x_b = np.zeros((n_mat, n_pt), np.float32)
@@ -295,8 +456,13 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     xa_all = scale.centre(dose_a, pair_a[df["_pair"].to_numpy()])
     xb_all = scale.centre(dose_b, pair_b[df["_pair"].to_numpy()])
     resp = df["response"].to_numpy()
-    mat_rows = df.groupby("_mat", sort=True).indices
-    for m, idx in mat_rows.items():
+    src = df["_src"].to_numpy()
+    point_row = np.full((n_mat, n_pt), -1, np.int64)
+    mat_rows = df[own].groupby("_mat", sort=True).indices
+    own_pos = np.flatnonzero(own)
+    for m, idx_own in mat_rows.items():
+        idx = own_pos[idx_own]
+        point_row[m, :len(idx)] = src[idx]
         n = len(idx)
         x_a[m, :n] = xa_all[idx]
         x_b[m, :n] = xb_all[idx]
@@ -304,6 +470,42 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         zero_b[m, :n] = dose_b[idx] <= 0
         y[m, :n] = resp[idx]
         mask[m, :n] = True
+
+    # shared wells of several matrices: [well, member] slot coordinates
+    shared = np.flatnonzero(~own)
+    sh_groups = df.iloc[shared].groupby("_src", sort=True).indices if len(shared) else {}
+    n_sh = len(sh_groups)
+    k_max = max((len(v) for v in sh_groups.values()), default=1)
+    sh_mat = np.zeros((n_sh, k_max), np.int32)
+    sh_member = np.zeros((n_sh, k_max), bool)
+    sh_x_a = np.zeros((n_sh, k_max), np.float32)
+    sh_x_b = np.zeros((n_sh, k_max), np.float32)
+    sh_zero_a = np.ones((n_sh, k_max), bool)
+    sh_zero_b = np.ones((n_sh, k_max), bool)
+    sh_y = np.zeros(n_sh, np.float32)
+    sh_row = np.zeros(n_sh, np.int64)
+    mat_all = df["_mat"].to_numpy()
+    for w, (row, idx_sh) in enumerate(sh_groups.items()):
+        idx = shared[idx_sh]
+        n = len(idx)
+        sh_mat[w, :n] = mat_all[idx]
+        sh_member[w, :n] = True
+        sh_x_a[w, :n] = xa_all[idx]
+        sh_x_b[w, :n] = xb_all[idx]
+        sh_zero_a[w, :n] = dose_a[idx] <= 0
+        sh_zero_b[w, :n] = dose_b[idx] <= 0
+        sh_y[w] = resp[idx[0]]
+        sh_row[w] = row
+
+    ref, gref = untreated_reference(df, mat_all, n_mat)
+    word = "line" if vt.source is not None and vt.source.line_offset else "row"
+    labels = [_row_label(r, word) for r in df0.itertuples(index=False)]
+    far = far_controls(df0, word)
+    if far:
+        log.warning("%d control well(s) far from their plate's others (> %g robust sd): %s",
+                    len(far), FAR_CONTROL_Z, "; ".join(
+                        f"{lab} ({what}) reads {y_w:.4g}, the others' median {med:.4g}"
+                        for lab, y_w, med, what in far[:10]) + (" ..." if len(far) > 10 else ""))
 
     # per-combination grids: dose 0 then the tested positive doses
     n_k = len(combo_key)
@@ -336,4 +538,115 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
         dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, response_scale=vt.response_scale, n_wells=len(df))
+        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_e0_ref=ref, response_ref=gref,
+        point_row=point_row, sh_mat=sh_mat, sh_member=sh_member, sh_x_a=sh_x_a, sh_x_b=sh_x_b,
+        sh_zero_a=sh_zero_a, sh_zero_b=sh_zero_b, sh_y=sh_y, sh_row=sh_row,
+        row_label=labels,
+        response_scale=vt.response_scale, n_wells=len(df0),
+        rate_unit=getattr(vt, "rate_unit", ""),
+        bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)
+
+
+RATE_FLOOR_FACTOR = 5.0
+"""With growth rates, E1, E2 (Emax of each drug) are bounded below by ``-RATE_FLOOR_FACTOR x
+E0`` at most (a drug killing cells five times faster than untreated cells grow)."""
+
+
+def rate_bottom_lower(response: np.ndarray, e0_ref: float) -> float:
+    """The lower bound of E1/E0 and E2/E0 for growth rates, from the data.
+
+    ``-(0.5 + 1.5 x max(0, -min response) / E0_ref)``: room for a maximal effect half as
+    negative again as the most negative observed rate (and for net death where none was
+    observed), never below ``-RATE_FLOOR_FACTOR``.
+    """
+    lowest = max(0.0, -float(np.nanmin(response))) / e0_ref
+    return -min(RATE_FLOOR_FACTOR, 0.5 + 1.5 * lowest)
+
+
+def _row_label(r, word: str = "line") -> str:
+    """A well's name in messages: its line (``word = "row"``: row index of a DataFrame),
+    plate and well (when the table has them)."""
+    parts = [f"{word} {r.line}"]
+    if r.plate:
+        parts.append(f"plate {r.plate}")
+    if r.well:
+        parts.append(f"well {r.well}")
+    return ", ".join(parts)
+
+
+FAR_CONTROL_Z = 6.0
+"""Robust z (deviation from the group median over 1.4826 x the plate's median absolute
+deviation) beyond which a control well is reported in the log."""
+
+
+def far_controls(df: pd.DataFrame, word: str = "line"
+                 ) -> list[tuple[str, float, float, str]]:
+    """Control wells far from the other wells of the same kind on their plate.
+
+    Controls: untreated wells and single-drug wells (one dose > 0), grouped by experiment,
+    plate, cell line, drug and dose; groups of at least 3 wells are checked. The spread is
+    the plate's (experiment x plate x cell line) median absolute deviation of every control
+    from its group median (at least 1% of the table's untreated level). Returns ``(label,
+    response, group median, what)`` per far well, ``label`` as in the well's messages.
+    """
+    d = df.copy()
+    da, db = d["dose_a"].to_numpy(), d["dose_b"].to_numpy()
+    ctrl = (da <= 0) | (db <= 0)
+    d = d[ctrl]
+    if d.empty:
+        return []
+    drug = np.where(d["dose_a"] > 0, d["drug_a"], np.where(d["dose_b"] > 0, d["drug_b"], ""))
+    dose = np.maximum(d["dose_a"].to_numpy(), d["dose_b"].to_numpy())
+    d = d.assign(cdrug=drug, cdose=dose)
+    plate_keys = ["experiment", "plate", "cell_line"]
+    gkeys = plate_keys + ["cdrug", "cdose"]
+    d["gmed"] = d.groupby(gkeys, sort=False)["response"].transform("median")
+    d["gn"] = d.groupby(gkeys, sort=False)["response"].transform("size")
+    d["gdev"] = (d["response"] - d["gmed"]).abs()
+    untreated = d.loc[d["cdrug"].eq(""), "response"]
+    floor = 0.01 * abs(float(np.median(untreated))) if len(untreated) else 0.01
+    spread = d.groupby(plate_keys, sort=False)["gdev"].transform("median") * 1.4826
+    z = d["gdev"] / np.maximum(spread, floor)
+    far = d[(d["gn"] >= 3) & (z > FAR_CONTROL_Z)]
+    out = []
+    for r in far.itertuples(index=False):
+        what = f"{r.cdrug} at {r.cdose:g}" if r.cdrug else "untreated"
+        out.append((_row_label(r, word), float(r.response), float(r.gmed), what))
+    return out
+
+
+def untreated_reference(df: pd.DataFrame, well_matrix: np.ndarray, n_matrix: int
+                        ) -> tuple[np.ndarray, float]:
+    """The untreated level of each matrix on the data scale, and of the whole table.
+
+    The level of a matrix is the median of the untreated wells (both doses 0) of the same
+    cell line in the plates (``experiment x plate``) its wells are on; without any there, of
+    that cell line's untreated wells in the table; without those, of every untreated well; with
+    no untreated well at all, 1 (viability already normalised). A median, so one bad control
+    well among several does not move it. The model centres each matrix's log E0 prior on it,
+    so a screen whose untreated wells read 116% of control is fitted as such, and the excesses
+    (normalised by the fitted E0) do not depend on the scale.
+    """
+    resp = df["response"].to_numpy(float)
+    untreated = (df["dose_a"].to_numpy() <= 0) & (df["dose_b"].to_numpy() <= 0)
+    if "_src" in df.columns:  # each shared well once
+        untreated &= ~df["_src"].duplicated().to_numpy()
+    glob = float(np.median(resp[untreated])) if untreated.any() else 1.0
+    if not np.isfinite(glob) or glob <= 0:
+        glob = 1.0
+    plate = (df["experiment"].astype(str) + "\x1f" + df["plate"].astype(str) + "\x1f"
+             + df["cell_line"].astype(str)).to_numpy()
+    cell = df["cell_line"].astype(str).to_numpy()
+    ref = np.full(n_matrix, glob)
+    for m in range(n_matrix):
+        rows = well_matrix == m
+        if not rows.any():
+            continue
+        sel = untreated & np.isin(plate, np.unique(plate[rows]))
+        if not sel.any():
+            sel = untreated & (cell == cell[rows][0])
+        if sel.any():
+            v = float(np.median(resp[sel]))
+            if np.isfinite(v) and v > 0:
+                ref[m] = v
+    return ref, glob

@@ -44,14 +44,17 @@ class WellTableOptions:
     ----------
     dose_unit : {"M", "mM", "uM", "nM", "pM"}
     response_scale : str
-        ``fraction`` or ``percent`` (viability normalised to untreated wells), or ``raw``
-        plate-reader signal (dose response only).
+        ``fraction`` or ``percent`` (viability normalised to untreated wells), ``raw``
+        plate-reader signal (dose response only), or ``rate`` (growth rates in ``rate_unit``,
+        combination only).
     missing : {"drop", "error"}
         What to do with empty responses.
     min_doses : int
         Fewest distinct positive doses a curve (or a monotherapy of a matrix) needs.
     column_names : dict, optional
         Canonical -> the file's column name, to name columns as the user knows them.
+    rate_unit : str, optional
+        Unit of growth rates (``response_scale = "rate"``), e.g. ``1/h``.
     """
 
     dose_unit: str = "M"
@@ -59,13 +62,15 @@ class WellTableOptions:
     missing: str = "drop"
     min_doses: int = 3
     column_names: dict[str, str] | None = None
+    rate_unit: str | None = None
 
     @classmethod
     def from_config(cls, data_cfg) -> WellTableOptions:
         """The options of a ``[data]`` section (:class:`drugbayes.config.DataConfig`)."""
         return cls(dose_unit=data_cfg.dose_unit, response_scale=data_cfg.response_scale,
                    missing=data_cfg.missing, min_doses=data_cfg.min_doses,
-                   column_names=data_cfg.columns)
+                   column_names=data_cfg.columns,
+                   rate_unit=getattr(data_cfg, "rate_unit", None))
 
 
 def validate_dose_response(df: pd.DataFrame, source: TableSource,

@@ -14,6 +14,12 @@ def arrays(data: CombinationData) -> dict:
     """Numeric arrays (and sizes) the model needs, from :class:`CombinationData`."""
     n_cells_per_drug = np.bincount(data.mono_drug, minlength=len(data.drugs))
     n_cells_per_pair = np.bincount(data.combo_pair, minlength=len(data.pairs))
+    ref = (np.ones(data.n_matrices) if data.matrix_e0_ref is None
+           else np.asarray(data.matrix_e0_ref, np.float64))
+    log_ref = np.log(ref)
+    n_mat_per_combo = np.bincount(data.matrix_combo, minlength=data.n_combos)
+    combo_log_ref = (np.bincount(data.matrix_combo, weights=log_ref, minlength=data.n_combos)
+                     / np.maximum(n_mat_per_combo, 1))
     return {
         "n_drug": len(data.drugs), "n_pair": len(data.pairs), "n_mono": len(data.mono_drug),
         "n_combo": data.n_combos, "n_matrix": data.n_matrices,
@@ -22,10 +28,31 @@ def arrays(data: CombinationData) -> dict:
         "matrix_combo": data.matrix_combo,
         "x_a": data.x_a, "x_b": data.x_b, "zero_a": data.zero_a, "zero_b": data.zero_b,
         "y": data.y, "mask": data.mask, "half_range": data.drug_half_range.astype(np.float32),
+        "log_e0_ref": log_ref.astype(np.float32),
+        "combo_log_e0_ref": combo_log_ref.astype(np.float32),
+        "response_ref": np.float32(data.response_ref),
+        **_shared_arrays(data),
+        **_rate_arrays(data),
         "mono_active": bool(n_cells_per_drug.max() > 1),
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
     }
+
+
+def _rate_arrays(data: CombinationData) -> dict:
+    """Growth rates: the lower bound of E1/E0, E2/E0 (:func:`rate_bottom_lower`)."""
+    if not data.is_rate:
+        return {}
+    return {"is_rate": True, "bottom_lower": np.float32(data.bottom_lower)}
+
+
+def _shared_arrays(data: CombinationData) -> dict:
+    """Shared control wells that belong to several matrices (``n_shared`` may be 0)."""
+    if data.sh_y is None or len(data.sh_y) == 0:
+        return {"n_shared": 0}
+    return {"n_shared": len(data.sh_y), "sh_mat": data.sh_mat, "sh_member": data.sh_member,
+            "sh_x_a": data.sh_x_a, "sh_x_b": data.sh_x_b, "sh_zero_a": data.sh_zero_a,
+            "sh_zero_b": data.sh_zero_b, "sh_y": data.sh_y}
 
 
 # ------------------------------------------------------------------------ contract pieces
@@ -37,7 +64,11 @@ def describe(vt, data) -> str:
     """One line about the encoded data."""
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.pairs)} "
             f"pair(s), {len(data.experiments)} experiment(s), {data.n_combos} combinations, "
-            f"{data.n_matrices} matrices ({data.response_scale} viability)")
+            f"{data.n_matrices} matrices ("
+            + (f"growth rates in {data.rate_unit}" if data.is_rate
+               else f"{data.response_scale} viability") + ")"
+            + (f", {len(data.sh_y)} control wells shared by several matrices"
+               if data.sh_y is not None and len(data.sh_y) else ""))
 
 
 def extra_sites(data) -> tuple[str, ...]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -12,12 +13,16 @@ from .surfaces import _flat_params, combination_wells, surfaces
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
 
+log = logging.getLogger("drugbayes")
+
 QUANTITY_UNITS = {
     "e0": "viability fraction", "e1": "viability fraction", "e2": "viability fraction",
     "e3": "viability fraction", "c1": "dose_unit", "c2": "dose_unit",
     "log10_c1": "log10 dose_unit", "log10_c2": "log10 dose_unit", "h1": "1", "h2": "1",
     "beta": "ratio (E0 - min(E1,E2) units)", "log_alpha12": "ln ratio",
     "log_alpha21": "ln ratio", "alpha12": "ratio", "alpha21": "ratio",
+    "log10_alpha12": "log10 ratio (MuSyC paper's log10 alpha2)",
+    "log10_alpha21": "log10 ratio (MuSyC paper's log10 alpha1)",
     "log_gamma12": "ln ratio", "log_gamma21": "ln ratio",
     "p_beta_positive": "probability", "p_log_alpha12_positive": "probability",
     "p_log_alpha21_positive": "probability",
@@ -26,8 +31,10 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
-    "zip_delta": "viability fraction of untreated (ZIP reference - fitted surface)",
+    "zip_delta": "viability fraction of E0 (ZIP reference - fitted surface)",
     "p_synergy_zip": "probability",
+    "zip_delta_classic": "viability fraction (classic ZIP, baseline-corrected; x 100 = "
+                         "SynergyFinder % inhibition)",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",
@@ -35,6 +42,16 @@ QUANTITY_UNITS = {
 
 
 QUANTITY_ORDER = list(QUANTITY_UNITS)
+
+
+def quantity_unit(q: str, data: CombinationData) -> str:
+    """The unit of quantity ``q`` for ``data`` (dose unit, and growth rates' unit)."""
+    u = QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit)
+    if data.is_rate:
+        if q in ("e0", "e1", "e2", "e3"):
+            return data.rate_unit
+        u = u.replace("viability fraction", "rate as a fraction of E0")
+    return u
 
 
 def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
@@ -47,14 +64,16 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     pooled).
 
     ``zip_delta`` is the model-based ZIP delta: ZIP's reference, the product of the two
-    monotherapy curves on the data scale ``(E0 f_a)(E0 f_b)``, minus the fitted MuSyC surface,
-    which plays the role of ZIP's averaged row and column refits. It differs from the classic
-    ZIP (:func:`drugbayes.families.combination.zip.zip_delta_classic`) in three ways: the refits are
+    fitted monotherapy curves ``f_a f_b``, minus the fitted MuSyC surface, which plays the role
+    of ZIP's averaged row and column refits, both normalised by the fitted E0 (the untreated
+    level of the combination), so that a screen whose untreated wells read 116% of control
+    scores like the same screen rescaled to 100%. It differs from the classic ZIP
+    (:func:`drugbayes.families.combination.zip.zip_delta_classic`) in three ways: the refits are
     replaced by one smooth surface fitted to the whole checkerboard (no separate Hill curve per
-    row and column, no observed baseline), the monotherapy curves share the combination's E0
-    and are pooled hierarchically, and it is a posterior (per draw) rather than a point
-    estimate. It equals ``E0 * bliss_excess + E0 (E0 - 1) f_a f_b``: the Bliss excess of
-    the fitted surface where the fitted E0 is 1.
+    row and column), the baseline is the fitted E0 rather than the classic method's correction,
+    and it is a posterior (per draw) rather than a point estimate. On the normalised scale
+    ZIP's reference *is* Bliss independence, so ``zip_delta`` equals ``bliss_excess`` (the
+    Bliss excess of the fitted surface); it is kept as its own row under ZIP's name.
     """
     q = _flat_params(data, draws)
     out: dict[str, Any] = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
@@ -68,8 +87,11 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
-            out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w, axis=(-2, -1))
-    out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+            if f"{k}{sfx}" in s:
+                out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
+                                             axis=(-2, -1))
+    if "zip_delta" in s:
+        out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -103,7 +125,8 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     onehot /= np.maximum(onehot.sum(axis=0), 1.0)
     for k in ("bliss_excess", "hsa_excess", "loewe_excess", "bliss_excess_observed",
               "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
-        out[k] = dq[k] @ onehot
+        if k in dq:
+            out[k] = dq[k] @ onehot
     return out
 
 
@@ -118,6 +141,8 @@ def _potencies(data: CombinationData, out: dict, log10_c_a: np.ndarray, log10_c_
     out["c2"] = scale.to_dose(log10_c_b, drug_b)
     out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
     out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
+    out["log10_alpha12"] = out["log_alpha12"] / np.log(10.0)
+    out["log10_alpha21"] = out["log_alpha21"] / np.log(10.0)
 
 
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
@@ -163,6 +188,8 @@ def observed(data: CombinationData, samples: dict) -> dict:
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
                   "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
                   "zip_delta"):
+            if k not in s:
+                continue
             name = "surface_viability" if k == "viability" else k
             extra["samples"][name] = s[k].astype(np.float32)
             extra["dims"][name] = GRID_DIMS
@@ -178,6 +205,13 @@ def observed(data: CombinationData, samples: dict) -> dict:
     dose_b = np.where(data.mask, scale.to_dose(data.x_b, drug_b, data.zero_b), np.nan)
     extra["observed"] = {"y": np.where(data.mask, data.y, np.nan)}
     extra["observed_dims"] = {"y": ["matrix", "point"]}
+    shared = data.sh_y is not None and len(data.sh_y) > 0
+    labels = data.row_label or [f"row {r}" for r in range(data.n_wells)]
+    if shared:
+        # control wells shared by several matrices (each once), named by their table line
+        extra["observed"]["y_shared"] = data.sh_y
+        extra["observed_dims"]["y_shared"] = ["shared_well"]
+        extra["coords"]["shared_well"] = [labels[int(r)] for r in np.asarray(data.sh_row)]
     extra["constant"] = {"well_dose_a": dose_a, "well_dose_b": dose_b,
                          "grid_observed_viability": data.grid_y,
                          "grid_tested": data.grid_tested,
@@ -186,4 +220,67 @@ def observed(data: CombinationData, samples: dict) -> dict:
                               "well_dose_b": ["matrix", "point"],
                               "grid_observed_viability": GRID_DIMS, "grid_tested": GRID_DIMS,
                               "grid_combination_well": GRID_DIMS}
+    if "sigma" in samples and "mat_log_top" in samples:
+        z, z_sh = well_residuals(data, samples)
+        extra["constant"]["well_residual_z"] = np.where(data.mask, z, np.nan)
+        extra["constant"]["well_outlier"] = data.mask & (z > OUTLIER_Z)
+        extra["constant_dims"]["well_residual_z"] = ["matrix", "point"]
+        extra["constant_dims"]["well_outlier"] = ["matrix", "point"]
+        flagged = [int(r) for r in np.asarray(data.point_row)[data.mask & (z > OUTLIER_Z)]]
+        if shared:
+            extra["constant"]["shared_well_residual_z"] = z_sh
+            extra["constant"]["shared_well_outlier"] = z_sh > OUTLIER_Z
+            extra["constant_dims"]["shared_well_residual_z"] = ["shared_well"]
+            extra["constant_dims"]["shared_well_outlier"] = ["shared_well"]
+            flagged += [int(r) for r in np.asarray(data.sh_row)[z_sh > OUTLIER_Z]]
+        if flagged:
+            log.warning("%d well(s) treated as outliers (posterior median |residual| > %g "
+                        "noise sd): %s", len(flagged), OUTLIER_Z,
+                        "; ".join(labels[r] for r in sorted(flagged)[:20])
+                        + (" ..." if len(flagged) > 20 else ""))
     return extra
+
+
+OUTLIER_Z = 6.0
+"""A well is flagged as an outlier when the posterior median of its absolute standardised
+residual ``|y - surface| / sigma`` exceeds this (a Student-t well with nu = 4 there weighs an
+eighth of a typical one, ``(nu + 1) / (nu + z^2)``; a Normal well is 6 sd out)."""
+
+
+def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Posterior median of ``|y - fitted surface| / sigma`` per well (``[matrix, point]``) and
+    per shared well (``[shared_well]``), over at most ``max_draws`` evenly spaced draws."""
+    from ...curves import musyc_bottom_fraction, musyc_e3
+    from .model import surface_at
+
+    sig = np.asarray(samples["sigma"], np.float64)
+    flat = sig.reshape(-1)
+    take = np.unique(np.linspace(0, flat.size - 1, min(max_draws, flat.size)).astype(int))
+
+    def draws(k):
+        v = np.asarray(samples[k], np.float64)
+        return v.reshape((-1,) + v.shape[2:])[take]
+
+    mk = data.matrix_combo
+    e0 = np.exp(draws("mat_log_top"))
+    lower = float(data.bottom_lower)
+    e1 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_a")[:, mk], lower, np)
+    e2 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_b")[:, mk], lower, np)
+    p = {"log10_c_a": draws("grp_log10_c_a")[:, mk], "log10_c_b": draws("grp_log10_c_b")[:, mk],
+         "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
+         "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),
+         "log_alpha12": draws("mat_log_alpha12"), "log_alpha21": draws("mat_log_alpha21"),
+         "log_gamma12": draws("grp_log_gamma12")[:, mk],
+         "log_gamma21": draws("grp_log_gamma21")[:, mk]}
+    s = flat[take][:, None, None]
+    v = surface_at(p, None, data.x_a, data.x_b, data.zero_a, data.zero_b, xp=np)
+    z = np.median(np.abs(data.y[None] - v) / s, axis=0)
+    z_sh = np.zeros(0)
+    if data.sh_y is not None and len(data.sh_y):
+        vs = surface_at(p, data.sh_mat, data.sh_x_a, data.sh_x_b, data.sh_zero_a,
+                        data.sh_zero_b, xp=np)
+        w = np.asarray(data.sh_member, np.float64)
+        v_sh = (vs * w).sum(-1) / w.sum(-1)
+        z_sh = np.median(np.abs(data.sh_y[None] - v_sh) / s[..., 0], axis=0)
+    return z, z_sh

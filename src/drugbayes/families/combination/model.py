@@ -44,11 +44,11 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 from __future__ import annotations
 
 import jax.numpy as jnp
+import numpy as np
 import numpyro
 import numpyro.distributions as dist
-from jax import nn
 
-from ...curves import musyc_e3, musyc_viability
+from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .spec import CENTERED_SITES
 
@@ -88,8 +88,10 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         mu_c = numpyro.sample("mu_log10_c", dist.Normal(
             0.0, jnp.asarray(a["half_range"]) + p.log10_c_extra_sd))
         mu_h = numpyro.sample("mu_log_hill", dist.Normal(p.log_hill_mean, p.log_hill_sd))
-        mu_b = numpyro.sample("mu_logit_bottom",
-                              dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd))
+        # growth rates: centred on E_i = 0 (cytostatic), logit((0 - lower) / (1 - lower))
+        b_centre = (float(np.log(-float(a["bottom_lower"]))) if a.get("is_rate", False)
+                    else p.logit_bottom_mean)
+        mu_b = numpyro.sample("mu_logit_bottom", dist.Normal(b_centre, p.logit_bottom_sd))
     md = a["mono_drug"]
     act = a["mono_active"]
     m_c = _effect("mono_log10_c", mu_c[md], _sigma("mono_log10_c", p.mono_log10_c_sd, act),
@@ -120,8 +122,13 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     else:
         g_lg12 = numpyro.deterministic("grp_log_gamma12", jnp.zeros(n_combo))
         g_lg21 = numpyro.deterministic("grp_log_gamma21", jnp.zeros(n_combo))
+    # log E0 per combination, centred on the data's untreated level (on the data scale, so a
+    # screen reading 116% of control is fitted as such); matrices differ by their plates'
+    # untreated levels and by the experiment deviation
     z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
-    g_top = numpyro.deterministic("grp_log_top", p.log_top_sd * z_top)
+    c_ref = jnp.asarray(a["combo_log_e0_ref"])
+    top_sd = p.rate_log_e0_sd if a.get("is_rate", False) else p.log_top_sd
+    g_top = numpyro.deterministic("grp_log_top", c_ref + top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
     g_ca = numpyro.deterministic("grp_log10_c_a", m_c[ia])
     g_cb = numpyro.deterministic("grp_log10_c_b", m_c[ib])
@@ -132,6 +139,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
 
     # matrix level: replicate experiments of a combination
     mk = a["matrix_combo"]
+    m_ref = jnp.asarray(a["log_e0_ref"]) - c_ref[mk]  # plate level relative to the combination
     mact = o.experiment_effects and a["matrix_active"]
     if mact:
         s_eb = numpyro.sample("sigma_matrix_beta", dist.HalfNormal(p.experiment_beta_sd))
@@ -141,23 +149,24 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         m_beta = g_beta[mk] + s_eb * z_m[0]
         m_la12 = g_la12[mk] + s_ea * z_m[1]
         m_la21 = g_la21[mk] + s_ea * z_m[2]
-        m_top = g_top[mk] + p.experiment_log_top_sd * z_m[3]
+        m_top = g_top[mk] + m_ref + p.experiment_log_top_sd * z_m[3]
     else:
-        m_beta, m_la12, m_la21, m_top = g_beta[mk], g_la12[mk], g_la21[mk], g_top[mk]
+        m_beta, m_la12, m_la21, m_top = g_beta[mk], g_la12[mk], g_la21[mk], g_top[mk] + m_ref
     m_beta = numpyro.deterministic("mat_beta", m_beta)
     m_la12 = numpyro.deterministic("mat_log_alpha12", m_la12)
     m_la21 = numpyro.deterministic("mat_log_alpha21", m_la21)
     m_top = numpyro.deterministic("mat_log_top", m_top)
 
     e0 = jnp.exp(m_top)
-    e1 = e0 * nn.sigmoid(g_ba[mk])
-    e2 = e0 * nn.sigmoid(g_bb[mk])
+    lower = a.get("bottom_lower", 0.0)
+    e1 = e0 * musyc_bottom_fraction(g_ba[mk], lower)
+    e2 = e0 * musyc_bottom_fraction(g_bb[mk], lower)
     e3 = musyc_e3(e0, e1, e2, m_beta)
     return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
             "log_gamma21": g_lg21[mk],
-            "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd))}
+            "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd * a["response_ref"]))}
 
 
 def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
@@ -178,21 +187,37 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
         ``y`` (masked).
     """
     o = spec.options
-
-    def col(k):
-        return params[k][:, None]
-
-    v = musyc_viability(jnp.asarray(a["x_a"]), jnp.asarray(a["x_b"]), jnp.asarray(a["zero_a"]),
-                        jnp.asarray(a["zero_b"]), col("log10_c_a"), col("log10_c_b"),
-                        jnp.exp(col("log_hill_a")), jnp.exp(col("log_hill_b")), col("e0"),
-                        col("e1"), col("e2"), col("e3"), col("log_alpha12"),
-                        col("log_alpha21"), col("log_gamma12"), col("log_gamma21"))
     sigma = params["sigma"]
-    if o.likelihood == "student_t":
-        obs_dist = dist.StudentT(o.student_t_df, v, sigma)
-    else:
-        obs_dist = dist.Normal(v, sigma)
-    return {"y": Observed(obs_dist, jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
+
+    def well_dist(v):
+        if o.likelihood == "student_t":
+            return dist.StudentT(o.student_t_df, v, sigma)
+        return dist.Normal(v, sigma)
+
+    v = surface_at(params, None, a["x_a"], a["x_b"], a["zero_a"], a["zero_b"])
+    out = {"y": Observed(well_dist(v), jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
+    if a.get("n_shared", 0):
+        # a control well shared by several matrices enters once: the mean of their surfaces
+        vs = surface_at(params, jnp.asarray(a["sh_mat"]), a["sh_x_a"], a["sh_x_b"],
+                        a["sh_zero_a"], a["sh_zero_b"])
+        w = jnp.asarray(a["sh_member"], vs.dtype)
+        v_sh = jnp.sum(vs * w, axis=1) / jnp.sum(w, axis=1)
+        out["y_shared"] = Observed(well_dist(v_sh), jnp.asarray(a["sh_y"]))
+    return out
+
+
+def surface_at(params: dict, idx, x_a, x_b, zero_a, zero_b, xp=jnp):
+    """The MuSyC surface of matrices ``idx`` (``[n, k]``; None: every matrix, one per row of
+    the ``[matrix, point]`` coordinates) at slot coordinates ``x_*``/``zero_*``."""
+    def col(k):
+        p = xp.asarray(params[k])
+        return p[..., :, None] if idx is None else p[..., idx]
+
+    return musyc_viability(xp.asarray(x_a), xp.asarray(x_b), xp.asarray(zero_a),
+                           xp.asarray(zero_b), col("log10_c_a"), col("log10_c_b"),
+                           xp.exp(col("log_hill_a")), xp.exp(col("log_hill_b")), col("e0"),
+                           col("e1"), col("e2"), col("e3"), col("log_alpha12"),
+                           col("log_alpha21"), col("log_gamma12"), col("log_gamma21"), xp=xp)
 
 
 def model(a: dict, spec: Spec, observed: bool = True) -> None:

@@ -41,24 +41,33 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
             return x.reshape((-1,) + x.shape[-2:])
 
         # (title, values, colour map, vmin, vmax); the all-None panel holds the legend text
+        obs, fit = grid(data.grid_y[k]), grid(draws("viability").mean(0))
+        if data.is_rate:
+            # growth rates: a diverging scale centred on 0, so net death (< 0) shows
+            lim = float(np.nanmax(np.abs(np.concatenate([obs.ravel(), fit.ravel()]))))
+            what, cmap_s, lo, hi = f"rate ({data.rate_unit})", "PuOr", -lim, lim
+        else:
+            what, cmap_s, lo, hi = "viability", "viridis", 0.0, 1.1
         panels: list[tuple[str | None, Any, str | None, float | None, float | None]] = [
-            ("observed viability (mean of wells)", grid(data.grid_y[k]), "viridis", 0, 1.1),
-            ("fitted viability (posterior mean)", grid(draws("viability").mean(0)),
-             "viridis", 0, 1.1),
+            (f"observed {what} (mean of wells)", obs, cmap_s, lo, hi),
+            (f"fitted {what} (posterior mean)", fit, cmap_s, lo, hi),
             (None, None, None, None, None)]
-        for null in ("bliss", "hsa", "loewe"):
+        nulls = [n for n in ("bliss", "hsa", "loewe") if f"{n}_excess" in s]
+        for null in nulls:
             panels.append((f"{null} excess (mean; + = synergy)",
                            grid(draws(f"{null}_excess").mean(0)), "RdBu_r", -0.3, 0.3))
-        for null in ("bliss", "hsa", "loewe"):
+        for null in nulls:
             pos = (data.grid_dose_a[k] > 0)[:, None] & (data.grid_dose_b[k] > 0)[None, :]
             p = np.where(pos, (draws(f"{null}_excess") > 0).mean(0), np.nan)
             panels.append((f"P(synergy), {null}", grid(p), "RdBu_r", 0, 1))
         fig, axes = plt.subplots(3, 3, figsize=(12, 11))
+        for ax in axes.ravel()[len(panels):]:
+            ax.axis("off")
         for ax, (title, z, cmap, vmin, vmax) in zip(axes.ravel(), panels):
             if title is None:
                 ax.axis("off")
-                ax.text(0.0, 0.5, "surfaces: viability (fraction of untreated)\n"
-                        "excess = null - combination viability\npositive = synergy\n"
+                ax.text(0.0, 0.5, f"surfaces: {data.response_label}\n"
+                        "excess = null - combination (/ E0)\npositive = synergy\n"
                         f"method: {result.inference.method}", fontsize=10, va="center")
                 continue
             im = ax.imshow(z.T, origin="lower", cmap=cmap, vmin=vmin, vmax=vmax, aspect="auto")

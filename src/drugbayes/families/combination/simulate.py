@@ -93,7 +93,7 @@ def true_excess(truth: pd.DataFrame, doses_a: ArrayLike | dict, doses_b: ArrayLi
         lo = loewe_null(A, B, np.log10(r.c1), np.log10(r.c2), r.h1, r.h2, r.e1 / r.e0,
                         r.e2 / r.e0)
         out.append({"bliss_excess": float(np.mean(fa * fb - v)),
-                    "zip_delta": float(np.mean(r.e0 * fa * r.e0 * fb - r.e0 * v)),
+                    "zip_delta": float(np.mean(fa * fb - v)),
                     "hsa_excess": float(np.mean(np.minimum(fa, fb) - v)),
                     "loewe_excess": float(np.mean(lo - v))})
     return pd.concat([truth.reset_index(drop=True), pd.DataFrame(out)], axis=1)

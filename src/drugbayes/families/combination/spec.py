@@ -12,11 +12,13 @@ from .._contract import StrictModel
 class CombinationOptions(StrictModel):
     """Options of the ``combination`` family."""
 
-    likelihood: Literal["normal", "student_t"] = "normal"
+    likelihood: Literal["normal", "student_t"] = "student_t"
     student_t_df: float = Field(4.0, gt=0)
     experiment_effects: bool = True
     fit_gamma: bool = False
     parameterization: Literal["centered", "noncentered"] = "centered"
+    classic_zip: bool = Field(True, description="the classic ZIP of each combination in the "
+                              "summary (zip_delta_classic)")
 
 
 class CombinationPriors(StrictModel):
@@ -30,7 +32,9 @@ class CombinationPriors(StrictModel):
     logit_bottom_mean: float = -1.0
     logit_bottom_sd: float = Field(1.5, gt=0)
     mono_logit_bottom_sd: float = Field(1.0, gt=0)
-    log_top_sd: float = Field(0.1, gt=0)
+    log_top_sd: float = Field(0.1, gt=0, description="log E0 around the data's untreated level")
+    rate_log_e0_sd: float = Field(0.5, gt=0, description="growth rates: log E0 (the "
+                                  "untreated rate) around the plates' untreated median")
     beta_sd: float = Field(0.5, gt=0)
     cell_beta_sd: float = Field(0.3, gt=0)
     log_alpha_sd: float = Field(1.0, gt=0)
@@ -40,7 +44,7 @@ class CombinationPriors(StrictModel):
     experiment_beta_sd: float = Field(0.1, gt=0)
     experiment_log_alpha_sd: float = Field(0.2, gt=0)
     experiment_log_top_sd: float = Field(0.05, gt=0)
-    noise_sd: float = Field(0.2, gt=0)
+    noise_sd: float = Field(0.2, gt=0, description="as a fraction of the untreated level")
 
 
 GRP = ("grp_log_top", "grp_log10_c_a", "grp_log10_c_b", "grp_log_hill_a", "grp_log_hill_b",
@@ -65,5 +69,5 @@ OPTIONS, PRIORS = CombinationOptions, CombinationPriors
 HEADLINE = ("Synergy (positive = synergy; excess = null - combination viability)",
             ("beta", "log_alpha12", "log_alpha21", "bliss_excess", "hsa_excess",
              "loewe_excess"))
-DEFAULT_PRESET = "combination/musyc"
-DATA_KEYS = ("dose_unit", "response_scale", "min_doses")
+DEFAULT_PRESET = "combination/musyc_student_t"
+DATA_KEYS = ("dose_unit", "response_scale", "min_doses", "rate_unit")

@@ -7,7 +7,10 @@ import pandas as pd
 
 from ...inference.registry import get_backend
 from .._contract import Spec
-from .derived import PROBS, QUANTITY_ORDER, QUANTITY_UNITS, derived, pooled
+from .derived import PROBS, QUANTITY_ORDER, derived, pooled, quantity_unit
+
+POINT = ("zip_delta_classic",)
+"""Point estimates (one value per combination, not a posterior): sd and interval NaN."""
 
 
 def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: float = 0.95,
@@ -16,7 +19,10 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
     r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
-    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``spec`` and ``seed``
+    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``zip_delta_classic``
+    (with the ``classic_zip`` option, the default) is the classic ZIP of each combination's
+    wells (:func:`.zip.zip_delta_classic_data`, the original ZIP code's baseline correction),
+    a point estimate in ``mean`` and ``median``. ``spec`` and ``seed``
     are accepted for the family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
@@ -24,6 +30,12 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
+    if (spec is None or spec.options.classic_zip) and not data.is_rate:
+        from .zip import zip_delta_classic_data
+
+        # a point estimate per combination (each draw the same value: sd and interval NaN)
+        z = np.asarray(zip_delta_classic_data(data)["mean"], np.float64)
+        dq["zip_delta_classic"] = z[None, None, :]
     diag = get_backend(method).chains
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
@@ -39,7 +51,11 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
         db = [data.drugs[data.pair_b[p]] for p in pair_idx]
         for q in order:
             if q in PROBS:
+                if PROBS[q] not in src:
+                    continue
                 st = _prob_stats((src[PROBS[q]] > 0).astype(float))
+            elif q in POINT and q in src:
+                st = _stats(src[q], prob, False)
             elif q in src:
                 st = _stats(src[q], prob, diag)
             else:
@@ -53,12 +69,13 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                                 np.where(below > 0.5, "below_min_dose", ""))
             frames.append(pd.DataFrame({
                 "cell_line": cl, "drug_a": da, "drug_b": db, "quantity": q,
-                "unit": QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit), **st,
+                "unit": quantity_unit(q, data), **st,
                 "censored": cens, "_g": np.arange(n) + (0 if level == "combo" else 10**6)}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
-    out["sign_convention"] = "positive = synergy; surfaces are viability"
+    out["sign_convention"] = ("positive = synergy; surfaces are growth rates" if data.is_rate
+                              else "positive = synergy; surfaces are viability")
     return out[["cell_line", "drug_a", "drug_b", "quantity", "unit", "mean", "sd", "median",
                 "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob",
                 "sign_convention"]]

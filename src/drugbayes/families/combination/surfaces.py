@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ...curves import LN10, log_logistic, musyc_e3, musyc_viability, sigmoid
+from ...curves import LN10, log_logistic, musyc_bottom_fraction, musyc_e3, musyc_viability
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -108,8 +108,9 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
     g = {k[len(prefix):]: np.asarray(draws[k], np.float64) for k in draws
          if k.startswith(prefix)}
     e0 = np.exp(g["log_top"])
-    ba = sigmoid(g["logit_bottom_a"], np)
-    bb = sigmoid(g["logit_bottom_b"], np)
+    lower = float(getattr(data, "bottom_lower", 0.0))
+    ba = musyc_bottom_fraction(g["logit_bottom_a"], lower, np)
+    bb = musyc_bottom_fraction(g["logit_bottom_b"], lower, np)
     e1, e2 = e0 * ba, e0 * bb
     e3 = musyc_e3(e0, e1, e2, g["beta"], np)
     return {"e0": e0, "e1": e1, "e2": e2, "e3": e3, "b_a": ba, "b_b": bb,
@@ -152,8 +153,9 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
     the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
     observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
-    delta ``zip_delta = (E0 f_a)(E0 f_b) - viability`` (0 where a dose is 0; see
-    :func:`derived`). Positive = synergy.
+    delta ``zip_delta = f_a f_b - viability / E0`` (0 where a dose is 0; see
+    :func:`derived`). Positive = synergy. Every null and excess is on the response normalised
+    by the fitted E0 of its combination, so rescaling the data changes none of them.
     """
     q = _flat_params(data, draws)
     xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
@@ -182,14 +184,19 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     loewe[..., :, 0] = np.broadcast_to(fa, v.shape)[..., :, 0]
     loewe[..., 1:, 1:] = inner
     nulls = {"bliss": bliss_null(fa, fb), "hsa": hsa_null(fa, fb), "loewe": loewe}
+    if data.is_rate:
+        # Bliss independence multiplies probabilities (viability fractions in [0, 1]); a
+        # growth rate relative to E0 can be negative, so Bliss (and ZIP, built on it) is
+        # not defined: HSA, Loewe and MuSyC's beta and alpha are
+        del nulls["bliss"]
     valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
-    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, on the data
-    # scale (fraction of untreated) like the classic score; 0 where a dose is 0
-    e0 = par("e0")
-    margin = np.isneginf(A) | np.isneginf(B)
-    out["zip_delta"] = np.where(valid, np.where(margin, 0.0, (e0 * fa) * (e0 * fb) - v), np.nan)
+    # model-based ZIP: the fitted surface in place of ZIP's row/column refits, normalised by
+    # the fitted E0 like every other excess; 0 where a dose is 0
     vn = v / par("e0")
+    margin = np.isneginf(A) | np.isneginf(B)
+    if not data.is_rate:
+        out["zip_delta"] = np.where(valid, np.where(margin, 0.0, fa * fb - vn), np.nan)
     yn = data.grid_y[None, None] / par("e0")
     for k, n in nulls.items():
         out[k] = np.where(valid, n, np.nan)

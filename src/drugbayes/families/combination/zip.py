@@ -14,6 +14,18 @@ The Zero Interaction Potency score, as SynergyFinder computes it:
    by 100 for SynergyFinder's % inhibition. ``delta = 0`` where a dose is 0, and the matrix
    score is the mean over the tested wells with both doses > 0 (SynergyFinder's summary).
 
+Baseline (``baseline = "original"``, the default): before step 1, the original ZIP code's
+correction (Yadav et al. 2015's ``BaselineCorrectionSD``; SynergyFinder 1.x with its default
+``correction = TRUE``; SynergyFinder Plus 3.x only with ``correct_baseline = "all"``, its
+default being ``"non"``, no correction). It fits a 4PL to each drug's single-drug line (dose 0
+included), takes ``b`` = the mean over the two drugs of the smallest *fitted* inhibition at the
+tested doses (negative when the untreated wells read above 100%), and replaces every inhibition
+``I`` (%) by ``I - (100 - I) / 100 * b``: on viability fractions, every well times
+``1 + b = 2 - (max fitted v_a + max fitted v_b) / 2``. A screen whose untreated wells read
+116% is thus scaled by about 0.84 (to first order the same as dividing by 1.16, not exactly),
+and a rescaled screen gives (to that order) the same delta. ``baseline = "none"`` scores the
+responses as given, as SynergyFinder Plus does by default.
+
 Every least-squares fit is a fixed-length Levenberg-Marquardt run (``lax.scan``), ``vmap``-ped
 over matrices, slices and a few starting points (the best sum of squares wins), so one compiled
 program scores any number of matrices of one grid shape. Curves go through ``jax.nn.sigmoid``
@@ -57,6 +69,7 @@ LOG_HILL_BOUNDS = (-7.0, 5.0)  # slopes in [0.001, 148]: beyond, fitted values d
 C_BOUND = 10.0  # potency within +-10 decades of the centre of the tested doses
 
 Convention = Literal["synergyfinder", "synergy"]
+Baseline = Literal["original", "none"]
 
 
 def hill(x: jnp.ndarray, zero: jnp.ndarray, top: jnp.ndarray, bottom: jnp.ndarray,
@@ -169,7 +182,25 @@ def _fit_3p(x, zero, y, w, top, starts, lo_bottom, hi_bottom, n_iter, flipped=Fa
     return _best(ps, ss), jnp.min(jnp.where(jnp.isfinite(ss), ss, jnp.inf))
 
 
-def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
+def _baseline_factor(y0, w, x_a, x_b, za, zb, n_iter):
+    """The original ZIP code's baseline correction as a factor on viability.
+
+    ``BaselineCorrectionSD`` (Yadav et al.'s ZIP code, SynergyFinder 1.x ``correction =
+    TRUE``, SynergyFinder Plus ``correct_baseline = "all"``) fits a 4PL to each drug's
+    single-drug line (dose 0 included), takes the baseline ``b`` = the mean over the two drugs
+    of the smallest fitted inhibition at the tested doses, and corrects every inhibition ``I``
+    (%) to ``I - (100 - I) / 100 * b``. On viability fractions that is ``v * (1 + b)`` with
+    ``b = 1 - (max fitted v_a + max fitted v_b) / 2``.
+    """
+    pa = _fit_4pl(x_a, za, y0[:, 0], w[:, 0], n_iter)
+    pb = _fit_4pl(x_b, zb, y0[0, :], w[0, :], n_iter)
+    ma = jnp.max(jnp.where(w[:, 0] > 0, hill(x_a, za, *pa), -jnp.inf))
+    mb = jnp.max(jnp.where(w[0, :] > 0, hill(x_b, zb, *pb), -jnp.inf))
+    return 2.0 - 0.5 * (ma + mb)
+
+
+def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int, baseline: str = "none"
+             ) -> dict:
     """ZIP of one matrix ``y [I, J]`` (index 0 = dose 0 on both axes), centred log10 doses."""
     ni, nj = y.shape
     w = tested.astype(y.dtype)
@@ -178,6 +209,9 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
     zb = jnp.arange(nj) == 0
     x_a = jnp.where(za, 0.0, x_a)
     x_b = jnp.where(zb, 0.0, x_b)
+    factor = (_baseline_factor(y0, w, x_a, x_b, za, zb, n_iter) if baseline == "original"
+              else jnp.asarray(1.0, y0.dtype))
+    y0 = y0 * factor
     pa = _fit_4pl(x_a, za, y0[:, 0], w[:, 0], n_iter)  # drug a alone (d_b = 0)
     pb = _fit_4pl(x_b, zb, y0[0, :], w[0, :], n_iter)  # drug b alone (d_a = 0)
     fa = hill(x_a, za, *pa)  # [I] own top
@@ -247,12 +281,13 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int) -> dict:
     return {"delta": delta, "mean": mean, "reference": ref, "fit": fit,
             "mono_a": pa, "mono_b": pb, "refit_col": pc, "refit_row": pr,
             "flipped_col": flip_c, "flipped_row": flip_r,
-            "sse_col": sse_col, "sse_row": sse_row}
+            "sse_col": sse_col, "sse_row": sse_row, "baseline_factor": factor}
 
 
 def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: ArrayLike,
                       tested: ArrayLike | None = None, *,
-                      convention: Convention = "synergyfinder", n_iter: int = 60
+                      convention: Convention = "synergyfinder",
+                      baseline: Baseline = "original", n_iter: int = 60
                       ) -> dict[str, np.ndarray]:
     """Classic ZIP delta of a batch of checkerboards, one compiled program for the batch.
 
@@ -269,6 +304,11 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
         weight in any fit and a NaN delta.
     convention : {"synergyfinder", "synergy"}
         See the module docstring.
+    baseline : {"original", "none"}
+        ``"original"`` (default): the original ZIP code's baseline correction first (see the
+        module docstring: every viability times ``1 + b``, ``b`` from the two single-drug
+        4PL fits); ``"none"``: the responses as given (SynergyFinder Plus's default,
+        ``correct_baseline = "non"``).
     n_iter : int
         Levenberg-Marquardt iterations per fit and start.
 
@@ -280,16 +320,19 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
         untested), ``mean [matrix]`` (over tested wells with both doses > 0; x 100 is
         SynergyFinder's summary ZIP score), ``reference``, ``fit`` ``[matrix, I, J]``, and the
         monotherapy fits ``mono_a``, ``mono_b`` ``[matrix, 4]`` (top, bottom, ln slope, log10
-        potency relative to the matrix's centre dose).
+        potency relative to the matrix's centre dose, on the corrected responses), and
+        ``baseline_factor [matrix]`` (the factor applied, 1 with ``baseline = "none"``).
     """
     if convention not in ("synergyfinder", "synergy"):
         raise ValueError(f"convention must be 'synergyfinder' or 'synergy', not {convention!r}")
+    if baseline not in ("original", "none"):
+        raise ValueError(f"baseline must be 'original' or 'none', not {baseline!r}")
     y = np.asarray(y, np.float64)
     if y.ndim == 2:
         return {k: v[0] for k, v in zip_delta_classic(
             y[None], np.asarray(log10_dose_a)[None], np.asarray(log10_dose_b)[None],
             None if tested is None else np.asarray(tested)[None], convention=convention,
-            n_iter=n_iter).items()}
+            baseline=baseline, n_iter=n_iter).items()}
     t = np.isfinite(y) if tested is None else np.asarray(tested, bool) & np.isfinite(y)
     xa = np.asarray(log10_dose_a, np.float64).copy()
     xb = np.asarray(log10_dose_b, np.float64).copy()
@@ -301,16 +344,18 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
     xa = np.nan_to_num(xa - ca[:, None], nan=0.0)
     xb = np.nan_to_num(xb - cb[:, None], nan=0.0)
     out = _zip_batch(jnp.asarray(np.where(t, y, 0.0), jnp.float32), jnp.asarray(xa, jnp.float32),
-                     jnp.asarray(xb, jnp.float32), jnp.asarray(t), convention, n_iter)
+                     jnp.asarray(xb, jnp.float32), jnp.asarray(t), convention, n_iter, baseline)
     return {k: np.asarray(v) for k, v in out.items()}
 
 
-@partial(jax.jit, static_argnames=("convention", "n_iter"))
-def _zip_batch(y, xa, xb, t, convention: str, n_iter: int) -> dict:
-    return jax.vmap(lambda a, b, c, d: _zip_one(a, b, c, d, convention, n_iter))(y, xa, xb, t)
+@partial(jax.jit, static_argnames=("convention", "n_iter", "baseline"))
+def _zip_batch(y, xa, xb, t, convention: str, n_iter: int, baseline: str) -> dict:
+    return jax.vmap(lambda a, b, c, d: _zip_one(a, b, c, d, convention, n_iter, baseline))(
+        y, xa, xb, t)
 
 
-def zip_delta_classic_data(data, convention: Convention = "synergyfinder", n_iter: int = 60
+def zip_delta_classic_data(data, convention: Convention = "synergyfinder",
+                           baseline: Baseline = "original", n_iter: int = 60
                            ) -> dict[str, np.ndarray]:
     """:func:`zip_delta_classic` of every combination of a ``CombinationData``.
 
@@ -321,4 +366,4 @@ def zip_delta_classic_data(data, convention: Convention = "synergyfinder", n_ite
         xa = np.log10(np.where(data.grid_dose_a > 0, data.grid_dose_a, np.nan))
         xb = np.log10(np.where(data.grid_dose_b > 0, data.grid_dose_b, np.nan))
     return zip_delta_classic(data.grid_y, xa, xb, data.grid_tested, convention=convention,
-                             n_iter=n_iter)
+                             baseline=baseline, n_iter=n_iter)
