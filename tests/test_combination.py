@@ -272,8 +272,9 @@ def _map_wells():
 
 @pytest.fixture(scope="module")
 def map_fits():
+    """MAP point estimates (no Laplace draws): the tests below compare modes."""
     wells, truth = _map_wells()
-    inf = {"method": "map", "map_num_steps": 800}
+    inf = {"method": "map", "map_num_steps": 800, "laplace": False}
     r_um = db.fit(wells, "combination", dose_unit="uM", inference=inf, seed=2)
     w_nm = wells.assign(dose_a=wells["dose_a"] * 1000.0, dose_b=wells["dose_b"] * 1000.0)
     r_nm = db.fit(w_nm, "combination", dose_unit="nM", inference=inf, seed=2)
