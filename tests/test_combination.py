@@ -389,6 +389,40 @@ def test_surfaces_reused_once_and_loewe_margins(map_fits):
     np.testing.assert_allclose(third["loewe"], full, atol=1e-12)
 
 
+def test_plots_compute_the_drawn_combinations_only(map_fits, tmp_path, monkeypatch):
+    """The per-combination figures compute surfaces for the combinations drawn only
+    (``max_unit_plots``), with the values of the full computation: a subset equals the same
+    slice of the full surfaces exactly, and the figure of the first combination is the same
+    file, byte for byte, whether 1 or all 3 combinations are drawn."""
+    import importlib
+
+    fc = importlib.import_module("drugbayes.families.combination.surfaces")
+    r, _, _ = map_fits
+    draws = r.inference.samples
+    fc._SURFACES_CACHE.clear()
+    full = fc.surfaces(r.data, draws)
+    part = fc.surfaces(r.data, draws, combos=[2, 0])
+    assert set(part) == set(full)
+    for k in full:
+        np.testing.assert_array_equal(part[k], full[k][:, :, [2, 0]])
+    sizes = []
+    inner = fc._surfaces
+
+    def spy(data, d, combos=None):
+        # the summary (the overview figure's source) computes every combination once
+        sizes.append("all" if combos is None else len(combos))
+        return inner(data, d, combos)
+
+    monkeypatch.setattr(fc, "_surfaces", spy)
+    every = [f for f in r.plot(tmp_path / "all") if f.stem.startswith("combination_")]
+    one = [f for f in r.plot(tmp_path / "one", max_unit_plots=1)
+           if f.stem.startswith("combination_")]
+    r.max_unit_plots, r.plots_omitted = None, []
+    assert [n for n in sizes if n != "all"] == [3, 1]
+    assert len(every) == 3 and len(one) == 1 and one[0].name == every[0].name
+    assert one[0].read_bytes() == every[0].read_bytes()
+
+
 def test_recovery_nuts_small():
     """4 cell lines, one experiment, 2 chains x 150 draws (about 25 s on 2 CPU cores): the true
     beta, log alphas and averaged excesses inside the 95% intervals for >= 80% of 24 checks."""
