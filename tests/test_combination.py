@@ -300,15 +300,50 @@ def test_summary_rows_names_and_sign_convention(map_fits):
                    "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
                    "p_synergy_loewe"}
     assert issue_names <= set(s["quantity"])
-    assert not s.duplicated(["cell_line", "drug_a", "drug_b", "quantity"]).any()
+    assert not s.duplicated(["cell_line", "drug_a", "drug_b", "quantity", "experiment"]).any()
     assert set(s["cell_line"]) == {"CL01", "CL02", "CL03", "pooled"}
     pooled = s[s["cell_line"] == "pooled"]
     assert issue_names <= set(pooled["quantity"])
     assert (s["sign_convention"] == "positive = synergy; surfaces are viability").all()
     # the simulated lines are synergistic (truth beta ~ 0.3, alpha12 ~ e^0.7): MAP sees it
-    m = s[s["quantity"] == "beta"].merge(truth, on="cell_line")
-    assert (m["mean"] > 0).all()
+    m = s[(s["quantity"] == "beta") & (s["experiment"] == "all")].merge(truth, on="cell_line")
+    assert len(m) == 3 and (m["mean"] > 0).all()
     assert np.abs(m["mean"] - m["beta"]).max() < 0.2
+
+
+def test_per_block_rows_of_a_combination_tested_in_two_experiments(map_fits):
+    """Each combination of the fixture is tested in two experiments (blocks): it has its row
+    pooled over the blocks (``experiment = "all"``) and one row per block for the block
+    quantities, with the means of the model's matrix-level draws (``mat_*``); the pooled rows
+    per pair are unchanged (one each). A combination tested once has no block rows."""
+    from drugbayes.families.combination.derived import BLOCK_QUANTITIES, blocks
+
+    r, _, _ = map_fits
+    s = r.summary()
+    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "quantity", "experiment"]
+    post = r.posterior["posterior"]
+    exps = sorted(set(r.data.experiments))
+    assert len(exps) == 2
+    for cell in ("CL01", "CL02", "CL03"):
+        rows = s[s["cell_line"] == cell]
+        assert set(rows.loc[rows["experiment"] != "all", "quantity"]) == set(BLOCK_QUANTITIES)
+        beta = rows[rows["quantity"] == "beta"].set_index("experiment")["mean"]
+        assert sorted(beta.index) == sorted(["all", *exps])
+        # the rows of a combination come first, then its blocks (each after the other)
+        assert list(rows["experiment"].iloc[:3]) == ["all"] * 3
+        for e in exps:
+            m = float(post["mat_beta"].sel(matrix=f"{cell}|DA|DB|{e}").mean())
+            assert beta[e] == pytest.approx(m, rel=1e-6)
+        assert beta[exps[0]] != beta[exps[1]]
+        e0 = rows[(rows["quantity"] == "e0") & (rows["experiment"] != "all")]["mean"]
+        assert len(e0) == 2 and (e0 > 0).all()
+    pooled = s[s["cell_line"] == "pooled"]
+    assert (pooled["experiment"] == "all").all()
+    assert (pooled["quantity"] == "beta").sum() == 1
+    wells, _ = simulate(2, n_replicates=1, n_experiments=1, seed=4)
+    _, once = db.prepare(wells, kind="combination", dose_unit="uM")
+    idx, bq = blocks(once, {"mat_beta": np.zeros((1, 5, once.n_matrices))})
+    assert idx.size == 0 and bq == {}
 
 
 def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
