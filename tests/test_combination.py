@@ -294,7 +294,7 @@ def test_dose_unit_changes_nothing_but_units(map_fits):
 def test_summary_rows_names_and_sign_convention(map_fits):
     r, _, truth = map_fits
     s = r.summary()
-    assert list(s.columns[:4]) == ["cell_line", "drug_a", "drug_b", "quantity"]
+    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "experiment", "quantity"]
     issue_names = {"beta", "log_alpha12", "log_alpha21", "p_beta_positive",
                    "p_log_alpha12_positive", "p_log_alpha21_positive", "bliss_excess",
                    "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
@@ -320,7 +320,7 @@ def test_per_block_rows_of_a_combination_tested_in_two_experiments(map_fits):
 
     r, _, _ = map_fits
     s = r.summary()
-    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "quantity", "experiment"]
+    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "experiment", "quantity"]
     post = r.posterior["posterior"]
     exps = sorted(set(r.data.experiments))
     assert len(exps) == 2

@@ -17,7 +17,7 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
               method: str = "nuts", spec: Spec | None = None, seed: int = 0) -> pd.DataFrame:
     """Summary table: one row per cell line x pair x quantity, then the pooled rows per pair.
 
-    Columns ``cell_line, drug_a, drug_b, quantity, experiment, unit, mean, sd, median, lower,
+    Columns ``cell_line, drug_a, drug_b, experiment, quantity, unit, mean, sd, median, lower,
     upper, r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``.
     Probabilities have their value in ``mean``. Pooled rows have ``cell_line = "pooled"``.
     A combination tested in several experiments (blocks) has, after its rows (``experiment =
@@ -85,14 +85,14 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 cens = np.where(above > 0.5, "above_max_dose",
                                 np.where(below > 0.5, "below_min_dose", ""))
             frames.append(pd.DataFrame({
-                "cell_line": cl, "drug_a": da, "drug_b": db, "quantity": q, "experiment": exp,
+                "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
                 "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
     out["sign_convention"] = ("positive = synergy; surfaces are growth rates" if data.is_rate
                               else "positive = synergy; surfaces are viability")
-    return out[["cell_line", "drug_a", "drug_b", "quantity", "experiment", "unit", "mean", "sd",
+    return out[["cell_line", "drug_a", "drug_b", "experiment", "quantity", "unit", "mean", "sd",
                 "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored",
                 "interval_prob", "sign_convention"]]
 
