@@ -47,7 +47,8 @@ def test_every_config_runs(config, tmp_path, capsys):
         assert "missing response" in (out / "run.log").read_text()
         assert "SKBR3-L/SKBR3" in set(s["cell_line"])
     if kind == "combination":
-        assert list(s.columns[:4]) == ["cell_line", "drug_a", "drug_b", "quantity"]
+        assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "experiment",
+                                       "quantity"]
         assert "pooled" in set(s["cell_line"])
         rate = "rate" in config.stem or "dip" in config.stem
         surfaces = "growth rates" if rate else "viability"

@@ -295,21 +295,56 @@ def test_dose_unit_changes_nothing_but_units(map_fits):
 def test_summary_rows_names_and_sign_convention(map_fits):
     r, _, truth = map_fits
     s = r.summary()
-    assert list(s.columns[:4]) == ["cell_line", "drug_a", "drug_b", "quantity"]
+    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "experiment", "quantity"]
     issue_names = {"beta", "log_alpha12", "log_alpha21", "p_beta_positive",
                    "p_log_alpha12_positive", "p_log_alpha21_positive", "bliss_excess",
                    "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
                    "p_synergy_loewe"}
     assert issue_names <= set(s["quantity"])
-    assert not s.duplicated(["cell_line", "drug_a", "drug_b", "quantity"]).any()
+    assert not s.duplicated(["cell_line", "drug_a", "drug_b", "quantity", "experiment"]).any()
     assert set(s["cell_line"]) == {"CL01", "CL02", "CL03", "pooled"}
     pooled = s[s["cell_line"] == "pooled"]
     assert issue_names <= set(pooled["quantity"])
     assert (s["sign_convention"] == "positive = synergy; surfaces are viability").all()
     # the simulated lines are synergistic (truth beta ~ 0.3, alpha12 ~ e^0.7): MAP sees it
-    m = s[s["quantity"] == "beta"].merge(truth, on="cell_line")
-    assert (m["mean"] > 0).all()
+    m = s[(s["quantity"] == "beta") & (s["experiment"] == "all")].merge(truth, on="cell_line")
+    assert len(m) == 3 and (m["mean"] > 0).all()
     assert np.abs(m["mean"] - m["beta"]).max() < 0.2
+
+
+def test_per_block_rows_of_a_combination_tested_in_two_experiments(map_fits):
+    """Each combination of the fixture is tested in two experiments (blocks): it has its row
+    pooled over the blocks (``experiment = "all"``) and one row per block for the block
+    quantities, with the means of the model's matrix-level draws (``mat_*``); the pooled rows
+    per pair are unchanged (one each). A combination tested once has no block rows."""
+    from drugbayes.families.combination.derived import BLOCK_QUANTITIES, blocks
+
+    r, _, _ = map_fits
+    s = r.summary()
+    assert list(s.columns[:5]) == ["cell_line", "drug_a", "drug_b", "experiment", "quantity"]
+    post = r.posterior["posterior"]
+    exps = sorted(set(r.data.experiments))
+    assert len(exps) == 2
+    for cell in ("CL01", "CL02", "CL03"):
+        rows = s[s["cell_line"] == cell]
+        assert set(rows.loc[rows["experiment"] != "all", "quantity"]) == set(BLOCK_QUANTITIES)
+        beta = rows[rows["quantity"] == "beta"].set_index("experiment")["mean"]
+        assert sorted(beta.index) == sorted(["all", *exps])
+        # the rows of a combination come first, then its blocks (each after the other)
+        assert list(rows["experiment"].iloc[:3]) == ["all"] * 3
+        for e in exps:
+            m = float(post["mat_beta"].sel(matrix=f"{cell}|DA|DB|{e}").mean())
+            assert beta[e] == pytest.approx(m, rel=1e-6)
+        assert beta[exps[0]] != beta[exps[1]]
+        e0 = rows[(rows["quantity"] == "e0") & (rows["experiment"] != "all")]["mean"]
+        assert len(e0) == 2 and (e0 > 0).all()
+    pooled = s[s["cell_line"] == "pooled"]
+    assert (pooled["experiment"] == "all").all()
+    assert (pooled["quantity"] == "beta").sum() == 1
+    wells, _ = simulate(2, n_replicates=1, n_experiments=1, seed=4)
+    _, once = db.prepare(wells, kind="combination", dose_unit="uM")
+    idx, bq = blocks(once, {"mat_beta": np.zeros((1, 5, once.n_matrices))})
+    assert idx.size == 0 and bq == {}
 
 
 def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
@@ -388,6 +423,40 @@ def test_surfaces_reused_once_and_loewe_margins(map_fits):
     full = loewe_null(xa, xb, par("log10_c_a"), par("log10_c_b"), par("h_a"), par("h_b"),
                       par("b_a"), par("b_b"))
     np.testing.assert_allclose(third["loewe"], full, atol=1e-12)
+
+
+def test_plots_compute_the_drawn_combinations_only(map_fits, tmp_path, monkeypatch):
+    """The per-combination figures compute surfaces for the combinations drawn only
+    (``max_unit_plots``), with the values of the full computation: a subset equals the same
+    slice of the full surfaces exactly, and the figure of the first combination is the same
+    file, byte for byte, whether 1 or all 3 combinations are drawn."""
+    import importlib
+
+    fc = importlib.import_module("drugbayes.families.combination.surfaces")
+    r, _, _ = map_fits
+    draws = r.inference.samples
+    fc._SURFACES_CACHE.clear()
+    full = fc.surfaces(r.data, draws)
+    part = fc.surfaces(r.data, draws, combos=[2, 0])
+    assert set(part) == set(full)
+    for k in full:
+        np.testing.assert_array_equal(part[k], full[k][:, :, [2, 0]])
+    sizes = []
+    inner = fc._surfaces
+
+    def spy(data, d, combos=None):
+        # the summary (the overview figure's source) computes every combination once
+        sizes.append("all" if combos is None else len(combos))
+        return inner(data, d, combos)
+
+    monkeypatch.setattr(fc, "_surfaces", spy)
+    every = [f for f in r.plot(tmp_path / "all") if f.stem.startswith("combination_")]
+    one = [f for f in r.plot(tmp_path / "one", max_unit_plots=1)
+           if f.stem.startswith("combination_")]
+    r.max_unit_plots, r.plots_omitted = None, []
+    assert [n for n in sizes if n != "all"] == [3, 1]
+    assert len(every) == 3 and len(one) == 1 and one[0].name == every[0].name
+    assert one[0].read_bytes() == every[0].read_bytes()
 
 
 def test_recovery_nuts_small():

@@ -130,6 +130,42 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     return out
 
 
+BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alpha21",
+                    "log10_alpha12", "log10_alpha21", "p_beta_positive",
+                    "p_log_alpha12_positive", "p_log_alpha21_positive")
+"""The quantities with one row per block (matrix = combination x experiment)."""
+
+
+def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Per-block draws ``(chain, draw, block)`` of the combinations tested in several blocks.
+
+    A block is one matrix (a combination in one experiment). ``beta``, ``log_alpha*`` and
+    ``e0`` are the model's matrix-level values (``mat_*``: the combination's value plus that
+    experiment's deviation), so the blocks of a combination scatter around its row. A
+    combination tested once has no block rows (its block is its row).
+
+    Returns
+    -------
+    (indices, draws)
+        The matrix indices reported, and their draws by quantity.
+    """
+    n = np.bincount(data.matrix_combo, minlength=data.n_combos)
+    idx = np.flatnonzero(n[data.matrix_combo] > 1)
+    if not idx.size or "mat_beta" not in draws:
+        return idx[:0], {}
+
+    def mat(k):
+        return np.asarray(draws[k], np.float64)[..., idx]
+
+    out = {"e0": np.exp(mat("mat_log_top")), "beta": mat("mat_beta"),
+           "log_alpha12": mat("mat_log_alpha12"), "log_alpha21": mat("mat_log_alpha21")}
+    out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
+    out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
+    out["log10_alpha12"] = out["log_alpha12"] / np.log(10.0)
+    out["log10_alpha21"] = out["log_alpha21"] / np.log(10.0)
+    return idx, out
+
+
 def _potencies(data: CombinationData, out: dict, log10_c_a: np.ndarray, log10_c_b: np.ndarray,
                drug_a: np.ndarray, drug_b: np.ndarray) -> None:
     """Potencies in the data's dose unit (``log10_c*``, ``c*``) from centred log10 values of

@@ -15,7 +15,8 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
     Bliss/HSA/Loewe synergy maps (posterior mean excess and P(synergy)).
 
     Heatmaps are on each combination's own dose grid (index 0 = dose 0). Excess =
-    null - combination viability (fraction of E0), so positive (red) = synergy.
+    null - combination viability (fraction of E0), so positive (red) = synergy. Surfaces are
+    computed for the combinations drawn only (at most ``result.max_unit_plots``).
     """
     plt = pyplot()
 
@@ -23,9 +24,12 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
 
     folder = figure_folder(folder)
     data = result.data
-    s = surfaces(data, result.inference.samples)
+    units = units_to_plot(result, list(data.combo_labels), "combination")
+    if not units:
+        return []
+    s = surfaces(data, result.inference.samples, combos=units)
     files = []
-    for k in units_to_plot(result, list(data.combo_labels), "combination"):
+    for j, k in enumerate(units):
         label = data.combo_labels[k]
         cell = data.cell_lines[data.combo_cell[k]]
         a = data.drugs[data.pair_a[data.combo_pair[k]]]
@@ -36,8 +40,8 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
         def grid(v, na=na, nb=nb):
             return np.asarray(v)[:na, :nb]
 
-        def draws(name, k=k):
-            x = s[name][:, :, k]
+        def draws(name, j=j):
+            x = s[name][:, :, j]
             return x.reshape((-1,) + x.shape[-2:])
 
         # (title, values, colour map, vmin, vmax); the all-None panel holds the legend text

@@ -7,7 +7,7 @@ import pandas as pd
 
 from ...inference.registry import get_backend
 from .._contract import Spec
-from .derived import PROBS, QUANTITY_ORDER, derived, pooled, quantity_unit
+from .derived import BLOCK_QUANTITIES, PROBS, QUANTITY_ORDER, blocks, derived, pooled, quantity_unit
 
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
@@ -17,9 +17,13 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
               method: str = "nuts", spec: Spec | None = None, seed: int = 0) -> pd.DataFrame:
     """Summary table: one row per cell line x pair x quantity, then the pooled rows per pair.
 
-    Columns ``cell_line, drug_a, drug_b, quantity, unit, mean, sd, median, lower, upper,
-    r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``. Probabilities have
-    their value in ``mean``. Pooled rows have ``cell_line = "pooled"``. ``zip_delta_classic``
+    Columns ``cell_line, drug_a, drug_b, experiment, quantity, unit, mean, sd, median, lower,
+    upper, r_hat, ess_bulk, ess_tail, censored, interval_prob, sign_convention``.
+    Probabilities have their value in ``mean``. Pooled rows have ``cell_line = "pooled"``.
+    A combination tested in several experiments (blocks) has, after its rows (``experiment =
+    "all"``: pooled over its blocks), one row per block and quantity of
+    :data:`.derived.BLOCK_QUANTITIES` with that block's ``experiment`` (:func:`.derived.blocks`);
+    every other row has ``experiment = "all"``. ``zip_delta_classic``
     (with the ``classic_zip`` option, the default) is the classic ZIP of each combination's
     wells (:func:`.zip.zip_delta_classic_data`, the original ZIP code's baseline correction),
     a point estimate in ``mean`` and ``median``. ``spec`` and ``seed``
@@ -40,16 +44,29 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
     frames = []
-    for level, src, n in (("combo", dq, data.n_combos), ("pool", pq, len(data.pairs))):
+    b_idx, bq = blocks(data, draws)
+    levels = [("combo", dq, data.n_combos), ("block", bq, len(b_idx)),
+              ("pool", pq, len(data.pairs))]
+    for level, src, n in levels:
+        exp = ["all"] * n
+        group = np.arange(n, dtype=np.float64) + (0 if level == "combo" else 10**6)
         if level == "combo":
             cl = [data.cell_lines[c] for c in data.combo_cell]
             pair_idx = data.combo_pair
+        elif level == "block":
+            combo = data.matrix_combo[b_idx]
+            cl = [data.cell_lines[c] for c in data.combo_cell[combo]]
+            pair_idx = data.combo_pair[combo]
+            exp = [data.experiments[e] for e in data.matrix_exp[b_idx]]
+            group = combo + 0.5  # after its combination's rows, blocks in matrix order
         else:
             cl = [POOLED] * n
             pair_idx = np.arange(n)
         da = [data.drugs[data.pair_a[p]] for p in pair_idx]
         db = [data.drugs[data.pair_b[p]] for p in pair_idx]
         for q in order:
+            if level == "block" and q not in BLOCK_QUANTITIES:
+                continue
             if q in PROBS:
                 if PROBS[q] not in src:
                     continue
@@ -68,17 +85,16 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 cens = np.where(above > 0.5, "above_max_dose",
                                 np.where(below > 0.5, "below_min_dose", ""))
             frames.append(pd.DataFrame({
-                "cell_line": cl, "drug_a": da, "drug_b": db, "quantity": q,
-                "unit": quantity_unit(q, data), **st,
-                "censored": cens, "_g": np.arange(n) + (0 if level == "combo" else 10**6)}))
+                "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
+                "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
     out["sign_convention"] = ("positive = synergy; surfaces are growth rates" if data.is_rate
                               else "positive = synergy; surfaces are viability")
-    return out[["cell_line", "drug_a", "drug_b", "quantity", "unit", "mean", "sd", "median",
-                "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob",
-                "sign_convention"]]
+    return out[["cell_line", "drug_a", "drug_b", "experiment", "quantity", "unit", "mean", "sd",
+                "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored",
+                "interval_prob", "sign_convention"]]
 
 
 def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:

@@ -124,10 +124,15 @@ def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
 _SURFACES_CACHE: list = []
 
 
-def surfaces(data: CombinationData, draws: dict, keep: bool = False
-             ) -> dict[str, np.ndarray]:
+def surfaces(data: CombinationData, draws: dict, keep: bool = False,
+             combos: ArrayLike | None = None) -> dict[str, np.ndarray]:
     """Per-well posterior surfaces on each combination's dose grid, float64 (see
     :func:`_surfaces`).
+
+    ``combos`` (indices into the combinations) restricts the computation to those
+    combinations, in that order: axis 2 of every array is then ``combos``, with the values of
+    the full computation (the plots draw at most ``report.max_unit_plots`` combinations and need
+    no others). Such a call neither takes nor keeps a cached result.
 
     The DataTree (:func:`observed`, ``keep=True``) and then the summary (:func:`derived`)
     need them for the same draws: a call for the same ``data`` and draw arrays (compared by
@@ -135,6 +140,8 @@ def surfaces(data: CombinationData, draws: dict, keep: bool = False
     the post-processing of a large screen). A kept result serves one reuse only and only
     the latest is kept, so a screen's surfaces are not held after both consumers have them.
     """
+    if combos is not None:
+        return _surfaces(data, draws, np.asarray(combos, dtype=np.intp))
     keys = sorted(k for k in draws if k.startswith("grp_"))
     arrays = [draws[k] for k in keys]
     for i, (d, arr, out) in enumerate(_SURFACES_CACHE):
@@ -146,7 +153,8 @@ def surfaces(data: CombinationData, draws: dict, keep: bool = False
     return out
 
 
-def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
+def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = None
+              ) -> dict[str, np.ndarray]:
     """Per-well posterior surfaces on each combination's dose grid, float64.
 
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
@@ -156,12 +164,21 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     delta ``zip_delta = f_a f_b - viability / E0`` (0 where a dose is 0; see
     :func:`derived`). Positive = synergy. Every null and excess is on the response normalised
     by the fitted E0 of its combination, so rescaling the data changes none of them.
+    ``combos`` (indices) computes the combinations listed only (axis 2 follows it).
     """
     q = _flat_params(data, draws)
-    xa = np.where(data.grid_dose_a > 0, data.grid_x("a"), -np.inf)  # [K, ia]
-    xb = np.where(data.grid_dose_b > 0, data.grid_x("b"), -np.inf)
-    xa = np.where(np.isnan(data.grid_dose_a), -np.inf, xa)
-    xb = np.where(np.isnan(data.grid_dose_b), -np.inf, xb)
+    dose_a, dose_b = data.grid_dose_a, data.grid_dose_b
+    grid_xa, grid_xb = data.grid_x("a"), data.grid_x("b")
+    grid_y, tested = data.grid_y, data.grid_tested
+    if combos is not None:
+        q = {k: v[..., combos] for k, v in q.items()}
+        dose_a, dose_b, grid_xa, grid_xb = (a[combos] for a in (dose_a, dose_b, grid_xa,
+                                                                 grid_xb))
+        grid_y, tested = grid_y[combos], tested[combos]
+    xa = np.where(dose_a > 0, grid_xa, -np.inf)  # [K, ia]
+    xb = np.where(dose_b > 0, grid_xb, -np.inf)
+    xa = np.where(np.isnan(dose_a), -np.inf, xa)
+    xb = np.where(np.isnan(dose_b), -np.inf, xb)
     A = xa[None, None, :, :, None]
     B = xb[None, None, :, None, :]
 
@@ -189,7 +206,7 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
         # growth rate relative to E0 can be negative, so Bliss (and ZIP, built on it) is
         # not defined: HSA, Loewe and MuSyC's beta and alpha are
         del nulls["bliss"]
-    valid = ~(np.isnan(data.grid_dose_a)[:, :, None] | np.isnan(data.grid_dose_b)[:, None, :])
+    valid = ~(np.isnan(dose_a)[:, :, None] | np.isnan(dose_b)[:, None, :])
     out = {"viability": np.where(valid, v, np.nan)}
     # model-based ZIP: the fitted surface in place of ZIP's row/column refits, normalised by
     # the fitted E0 like every other excess; 0 where a dose is 0
@@ -197,11 +214,11 @@ def _surfaces(data: CombinationData, draws: dict) -> dict[str, np.ndarray]:
     margin = np.isneginf(A) | np.isneginf(B)
     if not data.is_rate:
         out["zip_delta"] = np.where(valid, np.where(margin, 0.0, fa * fb - vn), np.nan)
-    yn = data.grid_y[None, None] / par("e0")
+    yn = grid_y[None, None] / par("e0")
     for k, n in nulls.items():
         out[k] = np.where(valid, n, np.nan)
         out[f"{k}_excess"] = np.where(valid, n - vn, np.nan)
-        out[f"{k}_excess_observed"] = np.where(data.grid_tested, n - yn, np.nan)
+        out[f"{k}_excess_observed"] = np.where(tested, n - yn, np.nan)
     return out
 
 
