@@ -83,7 +83,9 @@ def overview(result: Any, folder: Path, formats: tuple[str, ...],
     """One figure per run: the family's first headline quantity for every unit, sorted by
     its median, with its interval (where the run has draws) and the approximation named.
 
-    Units beyond ``max_rows`` (evenly spaced in the sorted order) are left out of the figure.
+    Units beyond ``max_rows`` (evenly spaced in the sorted order) are left out of the figure;
+    so are per-block rows (an ``experiment`` column other than ``"all"``), which repeat their
+    unit.
     """
     import numpy as np
 
@@ -91,6 +93,8 @@ def overview(result: Any, folder: Path, formats: tuple[str, ...],
     summary = result.summary()
     rows = summary[summary["quantity"].isin(quantities[:1])] if quantities else summary[:0]
     rows = rows[np.isfinite(rows["median"].to_numpy(np.float64))]
+    if "experiment" in rows:  # per-block rows repeat their unit: the unit's own row only
+        rows = rows[rows["experiment"].isin(("all", ""))]
     if rows.empty:
         return []
     rows = rows.sort_values("median", kind="stable")
