@@ -170,15 +170,19 @@ def report(trials: list[dict], rows: list[dict], args) -> tuple[dict, list[str]]
     md = [f"# A simulated PDX clinical trial ({res['timestamp']})", "",
           "40 lines x (untreated, drugA, drugB, drugA+drugB), one mouse each, staggered days, "
           "culling at 1,500 mm3; default preset, NUTS with 4 chains x "
-          f"{trials[0]['num_samples']} draws after 500 warm-up draws"
-          f"{'' if args.num_samples else ' (the default budgets)'}; "
+          + (f"{args.num_samples} draws" if args.num_samples else
+             "the default draws (500, extended in chunks of 250 up to 2,000 while a site has "
+             "R-hat > 1.01 or ESS < 400)")
+          + " after 500 warm-up draws; "
           f"`{res['command']}`. Machine: 2 CPU cores shared with other jobs (load average "
           "before and after each fit below).", "",
-          "| seed | wall s | load (1 min) before/after | max R-hat (summary / sites) | "
+          "| seed | draws per chain | wall s | load (1 min) before/after | "
+          "max R-hat (summary / sites) | "
           "min bulk ESS (summary / sites) | min tail ESS (summary / sites) | divergences | "
-          "rank corr. untreated vs own slope |", "|---|---|---|---|---|---|---|---|"]
+          "rank corr. untreated vs own slope |", "|---|---|---|---|---|---|---|---|---|"]
     for t in trials:
-        md.append(f"| {t['seed']} | {t['wall_s']:.0f} | {t['load_before'][0]:.1f} / "
+        md.append(f"| {t['seed']} | {t['num_samples']} | {t['wall_s']:.0f} | "
+                  f"{t['load_before'][0]:.1f} / "
                   f"{t['load_after'][0]:.1f} | {t['summary_max_rhat']:.4f} / "
                   f"{t['sites_max_rhat']:.4f} | {t['summary_min_ess_bulk']:.0f} / "
                   f"{t['sites_min_ess_bulk']:.0f} | {t['summary_min_ess_tail']:.0f} / "

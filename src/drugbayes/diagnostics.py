@@ -111,6 +111,8 @@ def check(method: str, samples: dict[str, np.ndarray], sample_stats: dict[str, n
                     "units": lap.get("not_positive_definite", [])}
         out["passed"] = all(c["passed"] for c in out["checks"].values())
         return out
+    if "extended" in info:  # nuts with num_samples unset drew more to converge
+        out["draws_extended"] = info["extended"]
     chains = backend.chains
     rows = param_diagnostics(samples, labels) if chains else []
     n_chain = next(iter(samples.values())).shape[0]

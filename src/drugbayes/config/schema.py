@@ -213,7 +213,13 @@ class InferenceConfig(_Strict):
                         description="a registered back-end (default: the registry's first)")
     num_chains: int = Field(4, ge=1)
     num_warmup: int = Field(500, ge=1)
-    num_samples: int = Field(500, ge=1)
+    num_samples: int = Field(500, ge=1, description="draws per chain after warmup; nuts "
+                             "with this key left unset draws 500 and extends (see "
+                             "max_num_samples)")
+    max_num_samples: int = Field(2000, ge=1, description="nuts with num_samples unset: "
+                                 "after 500 draws per chain, more are drawn in chunks, up to "
+                                 "this many, while a sampled site has R-hat > 1.01 or bulk or tail "
+                                 "ESS < 400")
     chain_method: Literal["vectorized", "parallel", "sequential"] = "vectorized"
     target_accept_prob: float = Field(0.95, gt=0, lt=1)
     max_tree_depth: int = Field(8, ge=1, le=15)

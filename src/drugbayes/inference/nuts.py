@@ -17,6 +17,38 @@ from ..progress import progress_extra
 from .settings import InferenceResult, InferenceSettings, log
 
 EXTRA_FIELDS = ("diverging", "energy", "num_steps", "accept_prob")
+EXTEND_RHAT = 1.01
+"""Draws are extended (``num_samples`` unset) while a site's R-hat is above this ..."""
+EXTEND_ESS = 400.0
+"""... or its bulk or tail ESS is below this (the default ``[diagnostics]`` thresholds)."""
+
+
+def _extension_limit(settings: InferenceSettings) -> int | None:
+    """Draws per chain the run may extend to, or None where ``num_samples`` was set."""
+    if "num_samples" in settings.model_fields_set:
+        return None
+    return max(settings.max_num_samples, settings.num_samples)
+
+
+def _unconverged(chunks: list[dict[str, np.ndarray]]) -> str | None:
+    """Why the draws so far fail the extension rule (worst site, latent or deterministic, as
+    the diagnostics check them), or None if they pass."""
+    from ..diagnostics import rank_diagnostics
+
+    worst: tuple[float, str] | None = None
+    for name in sorted(chunks[0]):
+        a = np.concatenate([c[name] for c in chunks], axis=1)
+        flat = a.reshape(a.shape[0], a.shape[1], -1).astype(np.float64)
+        keep = (np.ptp(flat, axis=(0, 1)) > 0) & np.isfinite(flat).all(axis=(0, 1))
+        if not keep.any():
+            continue
+        rhat, ess_b, ess_t = rank_diagnostics(flat[..., keep])
+        r, e = float(np.nanmax(rhat)), float(np.nanmin(np.minimum(ess_b, ess_t)))
+        # > 1 where a threshold fails; the worst site is named in the log
+        score = max((r - 1.0) / (EXTEND_RHAT - 1.0), EXTEND_ESS / max(e, 1e-9))
+        if score > 1 and (worst is None or score > worst[0]):
+            worst = (score, f"{name}: max R-hat {r:.3f}, min ESS {e:.0f}")
+    return None if worst is None else worst[1]
 
 
 
@@ -54,11 +86,19 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
     t_warm = time.perf_counter() - t0
     log.info("nuts: warmup done (%d chains x %d steps) in %.1f s", settings.num_chains,
              settings.num_warmup, t_warm)
-    chunks, stats = [], []
+    chunks: list[dict[str, np.ndarray]] = []
+    stats: list[dict[str, np.ndarray]] = []
     got = 0
     target = settings.num_samples
+    limit = _extension_limit(settings)
+    extended_because: list[str] = []
     t_first = None
-    while got < target:
+    while got < target or (limit is not None and got < limit
+                           and _extend(chunks, extended_because)):
+        if got >= target:
+            target = min(got + chunk // settings.thinning, limit or got)
+            log.info("nuts: extending to %d draws per chain (num_samples unset; %s)", target,
+                     extended_because[-1])
         t_c = time.perf_counter()
         mcmc.run(mcmc.post_warmup_state.rng_key, *model_args, extra_fields=EXTRA_FIELDS)
         s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
@@ -77,5 +117,17 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
     t_samp = time.perf_counter() - t0 - t_warm
     timings = {"warmup": t_warm, "sampling": t_samp, "total": time.perf_counter() - t0}
     n_grad = int(sstats["num_steps"].sum())
-    return InferenceResult("nuts", samples, sstats, timings,
-                           {"chain_method": chain_method, "num_gradient_evals": n_grad})
+    info: dict[str, object] = {"chain_method": chain_method, "num_gradient_evals": n_grad,
+                               "num_samples": int(target)}
+    if extended_because:
+        info["extended"] = {"from": settings.num_samples, "to": int(target),
+                            "reason": extended_because[0]}
+    return InferenceResult("nuts", samples, sstats, timings, info)
+
+
+def _extend(chunks: list[dict[str, np.ndarray]], reasons: list[str]) -> bool:
+    """Whether to draw another chunk; the reason is appended to ``reasons``."""
+    why = _unconverged(chunks)
+    if why is not None:
+        reasons.append(why)
+    return why is not None
