@@ -20,6 +20,11 @@ def arrays(data) -> dict:
         "x": data.x, "y": data.y, "mask": data.mask, "is_zero": data.is_zero,
         "half_range": data.drug_half_range.astype(np.float32), "raw": data.is_raw,
     }
+    if data.is_rate or data.is_gr:
+        out.update({"is_rate": data.is_rate, "is_gr": data.is_gr,
+                    "bottom_lower": float(data.bottom_lower)})
+        if data.is_rate:
+            out["log_top_ref"] = np.asarray(data.group_log_top_ref, np.float32)
     out["informed_ic50"], out["informed_bottom"] = informed_groups(data)
     cells_informed = np.zeros(len(data.cell_lines), bool)
     cells_informed[data.group_cell[out["informed_ic50"]]] = True
@@ -58,6 +63,8 @@ def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
                        for i in range(len(data.plate_cells))])
         b = bl[data.plate_cell_plate][data.point_plate_cell]
         v = (v - b) / np.maximum(ve[data.point_plate_cell] - b, 1e-9)
+    elif data.is_rate:  # rates (already / response_ref) as a fraction of the group's level
+        v = v / np.exp(data.group_log_top_ref)[data.curve_group][:, None]
     # vectorised over groups (one pandas pass; a loop over groups was quadratic in the screen
     # size): mean response per group and dose, then the first two, last two and lowest means
     import pandas as pd
@@ -125,9 +132,12 @@ prepare = partial(prepare_wells, validate=validate_dose_response, encode=encode_
 
 def describe(vt, data) -> str:
     """One line about the encoded data."""
+    scale = {"rate": f"growth rates in {data.rate_unit}",
+             "gr": "GR values" + (" from cell counts and time_zero wells"
+                                  if data.gr_from_counts else "")}.get(data.response_scale,
+                                                                       data.response_scale)
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
-            f"{len(data.experiments)} experiments, {data.n_curves} curves "
-            f"({data.response_scale})")
+            f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})")
 
 
 def extra_sites(data) -> tuple[str, ...]:
