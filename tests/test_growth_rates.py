@@ -177,9 +177,50 @@ def test_counts_declared_as_gr_values_are_refused():
     assert "time_zero" in str(e.value) and "do not look like GR values" in str(e.value)
 
 
+def test_gr_metrics_follow_their_definitions():
+    """Each GR metric from given curve parameters against a direct numerical evaluation of
+    its definition (Hafner et al. 2016): GEC50 the midpoint, GR50 where GR = 0.5 (+inf when
+    GRinf >= 0.5), GRinf the bottom, GRmax the GR value at the highest tested dose, GR_AOC the
+    mean of 1 - GR over the tested log10 range (trapezoid on 20,001 points)."""
+    from drugbayes.curves import LN10
+    from drugbayes.families.dose_response.derived import derived
+
+    _, data = db.prepare(_counts(), dose_unit="uM", response_scale="gr")
+    n = data.n_groups
+    L = np.array([-0.3, 0.4])[:n]
+    lh = np.log(np.array([1.5, 0.8]))[:n]
+    grinf = np.array([-0.4, 0.6])[:n]  # the second never reaches 0.5
+    lb = np.log((grinf + 1.0) / (1.0 - grinf))  # logit of (grinf - (-1)) / 2
+    draws = {"grp_log10_ic50": L[None, None], "grp_log_hill": lh[None, None],
+             "grp_logit_bottom": lb[None, None], "grp_log_top": np.zeros((1, 1, n))}
+    dq = derived(data, draws)
+    drug = data.group_drug
+    for g in range(n):
+        lo, hi = data.group_log10_min[g], data.group_log10_max[g]
+        xs = np.linspace(lo, hi, 20001)
+        gr = grinf[g] + (1 - grinf[g]) / (1 + np.exp(LN10 * np.exp(lh[g]) * (xs - L[g])))
+        assert dq["grinf"][0, 0, g] == pytest.approx(grinf[g], abs=1e-12)
+        assert dq["log10_gec50"][0, 0, g] == pytest.approx(
+            data.dose_scale.to_log10(L[g], drug[g]), abs=1e-12)
+        assert dq["grmax"][0, 0, g] == pytest.approx(gr[-1], abs=1e-12)
+        aoc = np.sum(0.5 * (2 - gr[1:] - gr[:-1]) * np.diff(xs)) / (hi - lo)
+        assert dq["gr_aoc"][0, 0, g] == pytest.approx(aoc, abs=1e-8)
+        if grinf[g] < 0.5:
+            # GR = 0.5 where the sigmoid equals (0.5 - grinf) / (1 - grinf)
+            s = (0.5 - grinf[g]) / (1 - grinf[g])
+            x50 = L[g] + np.log((1 - s) / s) / (LN10 * np.exp(lh[g]))
+            assert dq["log10_gr50"][0, 0, g] == pytest.approx(
+                data.dose_scale.to_log10(x50, drug[g]), abs=1e-10)
+        else:
+            assert np.isposinf(dq["log10_gr50"][0, 0, g])
+
+
+@pytest.mark.slow
 def test_gr_fit_reports_the_gr_metrics():
-    """GR curve fitted (MAP + Laplace): GEC50, GR50, GRinf, GRmax, GR_AOC with intervals;
-    CL1's GRinf (truth -0.5) negative, CL2's (0.2) positive, each within 3 sd."""
+    """GR curve fitted (MAP + Laplace, about 6 s; the example config
+    ``dose_response_gr.toml`` runs the same path in the default suite): GEC50, GR50, GRinf,
+    GRmax, GR_AOC with intervals; CL1's GRinf (truth -0.5) negative, CL2's (0.2) positive, each
+    within 3 sd."""
     res = db.fit(_counts(), "dose_response", dose_unit="uM", response_scale="gr",
                  inference=MAP)
     s = res.summary()

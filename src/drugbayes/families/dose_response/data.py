@@ -132,10 +132,12 @@ prepare = partial(prepare_wells, validate=validate_dose_response, encode=encode_
 
 def describe(vt, data) -> str:
     """One line about the encoded data."""
+    ctrl_only = int(data.n_wells - data.mask.sum()) if data.gr_from_counts else 0
     scale = {"rate": f"growth rates in {data.rate_unit}",
-             "gr": "GR values" + (" from cell counts and time_zero wells"
-                                  if data.gr_from_counts else "")}.get(data.response_scale,
-                                                                       data.response_scale)
+             "gr": "GR values" + (" from cell counts and time_zero wells" if data.gr_from_counts
+                                  else "")
+             + (f"; {ctrl_only} untreated wells without a drug serve only as the GR control "
+                "count" if ctrl_only else "")}.get(data.response_scale, data.response_scale)
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
             f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})")
 
