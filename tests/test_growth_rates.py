@@ -93,6 +93,11 @@ def test_rates_declared_as_fractions_are_refused():
     with pytest.raises(db.DataValidationError) as e:
         db.prepare(_rates(), dose_unit="uM", response_scale="rate")
     assert "needs rate_unit" in str(e.value)
+    treated = _rates()
+    with pytest.raises(db.DataValidationError) as e:
+        db.prepare(treated[treated["dose"] > 0], dose_unit="uM", response_scale="rate",
+                   rate_unit="1/h")
+    assert "needs untreated wells" in str(e.value)
 
 
 def test_rates_as_fractions_exit_2_via_the_cli(tmp_path, capsys):

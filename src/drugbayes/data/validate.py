@@ -202,6 +202,9 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
         ok_rows &= ~t0
     elif response_scale in ("fraction", "percent", "rate"):
         check_response_scale(chk, resp, is_zero, ok_rows, response_scale)
+        if response_scale == "rate" and not (is_zero & ok_rows).any():
+            add(None, "dose", None, "response_scale = \"rate\" needs untreated wells (dose 0, "
+                "naming the drug of their curve): their rate is E0, the top of the curves")
     elif response_scale == "gr":
         _check_gr_values(chk, resp, is_zero, ok_rows)
     kept = out[ok_rows]
