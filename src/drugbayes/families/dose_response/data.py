@@ -148,9 +148,13 @@ def extra_sites(data) -> tuple[str, ...]:
 
 
 def contract_data(seed: int = 1, response_scale: str = "fraction") -> tuple:
-    """A small simulated screen for the contract tests (3 cell lines x 2 drugs, 2 experiments)."""
+    """A small simulated screen for the contract tests (3 cell lines x 2 drugs, 2 experiments);
+    ``response_scale`` as :func:`.simulate.simulate_wells` takes it (``gr_counts``: cell
+    counts read as ``gr``)."""
     from .simulate import simulate_dose_response
 
     wells, _ = simulate_dose_response(3, 2, n_experiments=2, seed=seed,
                                       response_scale=response_scale)
-    return wells, {"dose_unit": "uM", "response_scale": response_scale}
+    scale = "gr" if response_scale == "gr_counts" else response_scale
+    return wells, {"dose_unit": "uM", "response_scale": scale,
+                   **({"rate_unit": "1/h"} if scale == "rate" else {})}
