@@ -16,7 +16,8 @@ NUTS_DERIVED = {"dose_response": {
 
 # priors of a family that its plan does not read, with the reason (the plan refuses the
 # models that use them: see the plan's ``problems``)
-UNUSED_PRIORS = {"dose_response": {"plate_log_signal_sd": "raw plate signal only"}}
+UNUSED_PRIORS = {"dose_response": {"plate_log_signal_sd": "raw plate signal only",
+                                   "rate_log_e0_sd": "growth rates only"}}
 
 
 def test_every_plan_is_registered_with_its_family():

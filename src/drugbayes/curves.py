@@ -13,7 +13,8 @@ mark it (``is_zero``, ``zero_a``/``zero_b``) and the curve takes its dose-0 valu
 Contents: the 4PL (:func:`hill_sigmoid`, :func:`log_logistic`, its mean over a dose range
 :func:`mean_viability` and the absolute IC50 :func:`absolute_log10_ic50`); the MuSyC surface
 (:func:`musyc_e3`, :func:`musyc_state_log_weights`, :func:`musyc_viability`); tumour growth forms
-(:func:`growth_curve`, :func:`regrowth_log_ratio`, :func:`log_volume`).
+(:func:`growth_curve`, :func:`regrowth_log_ratio`, :func:`log_volume`); GR values from cell
+counts (:func:`gr_value`).
 """
 
 from __future__ import annotations
@@ -161,6 +162,21 @@ def absolute_log10_ic50(
     s_safe = xp.clip(s, s_lo, s_hi)
     x = log10_ic50 - (xp.log(s_safe) - xp.log1p(-s_safe)) / (hill * LN10)
     return xp.where(inside, x, xp.where(s <= 0.0, xp.inf, -xp.inf))
+
+
+def gr_value(count: Array, count_time_zero: Array, count_control: Array,
+             xp: ModuleType = jnp) -> Array:
+    """Growth-rate inhibition value (Hafner et al. 2016, Nature Methods 13:521).
+
+    ``GR(c) = 2^(log2(x(c) / x0) / log2(x_ctrl / x0)) - 1``, with ``x(c)`` the cell count at
+    the end of treatment at concentration ``c``, ``x0`` the count at the time of treatment and
+    ``x_ctrl`` the untreated count at the end: 1 without effect, 0 for complete cytostasis,
+    below 0 for net cell death, -1 when every cell died. Counts must be > 0 and
+    ``x_ctrl > x0``.
+    """
+    ratio = (xp.log2(count) - xp.log2(count_time_zero)) / (
+        xp.log2(count_control) - xp.log2(count_time_zero))
+    return 2.0 ** ratio - 1.0
 
 
 # ------------------------------------------------------------------------------------ MuSyC

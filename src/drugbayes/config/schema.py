@@ -105,7 +105,7 @@ class DataConfig(_Strict):
     _base_dir: str | None = PrivateAttr(None)
     # dose_response
     dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
-    response_scale: Literal["fraction", "percent", "raw", "rate"] = "fraction"
+    response_scale: Literal["fraction", "percent", "raw", "rate", "gr"] = "fraction"
     rate_unit: str | None = Field(None, description="with response_scale = \"rate\" "
                                   "(growth rates such as DIP rates): their unit, e.g. 1/h")
     min_doses: int = Field(3, ge=1, description="dose_response: per curve; combination: "

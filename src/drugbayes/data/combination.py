@@ -22,6 +22,12 @@ import pandas as pd
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text
 from .fields import DosedData, DoseScale, Levels
+from .rates import (  # noqa: F401 (names of this module before they were shared)
+    RATE_FLOOR_FACTOR,
+    RATE_SCALE_HINT,
+    check_response_scale,
+    rate_bottom_lower,
+)
 from .schemas import Schema
 from .validate import ValidatedTable, WellTableOptions
 
@@ -205,35 +211,12 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
                             rate_unit=rate_unit if response_scale == "rate" else "")
 
 
-RATE_SCALE_HINT = ("for growth rates (e.g. DIP rates in 1/h) set response_scale = \"rate\" "
-                   "and rate_unit = \"1/h\" (their unit); for raw signal, normalise each plate "
-                   "to its untreated wells first")
-
-
 def _check_scale(chk: IssueCollector, out: pd.DataFrame, resp: pd.Series, use: pd.Series,
                  response_scale: str) -> None:
-    """Responses that do not fit their declared scale: viability whose untreated wells are
-    far from 100% or with many negative values (rates or raw signal declared as fractions), and
-    rates whose untreated wells do not grow."""
-    untreated = use & out["dose_a"].le(0) & out["dose_b"].le(0)
-    if not untreated.any():
-        return
-    med = float(np.median(resp[untreated]))
-    if response_scale in ("fraction", "percent"):
-        unit = 100.0 if response_scale == "percent" else 1.0
-        v = resp[use] / unit
-        # viability is >= 0 up to noise; growth rates of killing drugs go well below 0
-        n_neg = int((v < -0.25).sum())
-        if not 0.2 <= med / unit <= 5.0 or n_neg > 0.1 * max(len(v), 1):
-            chk.add(None, "response", f"{med:.4g}",
-                    f"the responses do not look like viability normalised to untreated wells "
-                    f"(response_scale = \"{response_scale}\"): the untreated wells' median is "
-                    f"{med:.4g} (about {unit:g} expected) and {n_neg} of {len(v)} responses "
-                    f"are below -0.25 x {unit:g}; {RATE_SCALE_HINT}")
-    elif response_scale == "rate" and not med > 0:
-        chk.add(None, "response", f"{med:.4g}",
-                "with response_scale = \"rate\" the untreated wells must grow: their median "
-                f"rate is {med:.4g} (E0, the untreated rate, must be > 0)")
+    """Responses that do not fit their declared scale (:func:`.rates.check_response_scale`,
+    the untreated wells being those with both doses 0)."""
+    untreated = out["dose_a"].le(0) & out["dose_b"].le(0)
+    check_response_scale(chk, resp, untreated, use, response_scale)
 
 
 def expand_shared(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
@@ -545,22 +528,6 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         response_scale=vt.response_scale, n_wells=len(df0),
         rate_unit=getattr(vt, "rate_unit", ""),
         bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)
-
-
-RATE_FLOOR_FACTOR = 5.0
-"""With growth rates, E1, E2 (Emax of each drug) are bounded below by ``-RATE_FLOOR_FACTOR x
-E0`` at most (a drug killing cells five times faster than untreated cells grow)."""
-
-
-def rate_bottom_lower(response: np.ndarray, e0_ref: float) -> float:
-    """The lower bound of E1/E0 and E2/E0 for growth rates, from the data.
-
-    ``-(0.5 + 1.5 x max(0, -min response) / E0_ref)``: room for a maximal effect half as
-    negative again as the most negative observed rate (and for net death where none was
-    observed), never below ``-RATE_FLOOR_FACTOR``.
-    """
-    lowest = max(0.0, -float(np.nanmin(response))) / e0_ref
-    return -min(RATE_FLOOR_FACTOR, 0.5 + 1.5 * lowest)
 
 
 def _row_label(r, word: str = "line") -> str:

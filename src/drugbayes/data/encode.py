@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .fields import DosedData, DoseScale, Levels
+from .rates import GR_LOWER, rate_bottom_lower
 from .validate import ValidatedTable, WellTableOptions
 
 
@@ -50,6 +51,14 @@ class DoseResponseData(DosedData):
     vehicle_plate_cell: np.ndarray | None = None
     signal_scale: float = 1.0
     n_wells: int = 0
+    # growth rates (response_scale = "rate") and GR values ("gr")
+    rate_unit: str = ""  # unit of growth rates
+    bottom_lower: float = 0.0  # lower bound of the bottom as a fraction of the top
+    group_log_top_ref: np.ndarray | None = None  # [group] log untreated level / response_ref
+    # rates: the table's median untreated rate; y holds rate / response_ref (the model works
+    # in units of the untreated rate, like raw signal in units of signal_scale)
+    response_ref: float = 1.0
+    gr_from_counts: bool = False  # GR values computed from cell counts with time_zero wells
 
     @property
     def n_groups(self) -> int:
@@ -58,7 +67,12 @@ class DoseResponseData(DosedData):
     @property
     def attrs(self) -> dict[str, str]:
         """Attributes recorded on the posterior DataTree."""
-        return {"dose_unit": self.dose_unit, "response_scale": self.response_scale}
+        out = {"dose_unit": self.dose_unit, "response_scale": self.response_scale}
+        if self.rate_unit:
+            out["rate_unit"] = self.rate_unit
+            out["rate_reference"] = (f"{self.response_ref:.6g} {self.rate_unit} (the model's "
+                                     "grp_log_top is log(top / rate_reference))")
+        return out
 
     @property
     def n_curves(self) -> int:
@@ -68,11 +82,22 @@ class DoseResponseData(DosedData):
     def is_raw(self) -> bool:
         return self.response_scale == "raw"
 
+    @property
+    def is_rate(self) -> bool:
+        """Growth rates (``response_scale = "rate"``): the top is the untreated rate."""
+        return self.response_scale == "rate"
+
+    @property
+    def is_gr(self) -> bool:
+        """GR values (``response_scale = "gr"``): top 1, bottom in (-1, 1)."""
+        return self.response_scale == "gr"
+
 
 def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
     """Encode a :class:`ValidatedTable` into :class:`DoseResponseData`."""
     df = vt.df
-    scale = {"fraction": 1.0, "percent": 0.01, "raw": 1.0}[vt.response_scale]
+    scale = {"fraction": 1.0, "percent": 0.01, "raw": 1.0, "rate": 1.0,
+             "gr": 1.0}[vt.response_scale]
     cells_df = df[df["well_role"].ne("blank")]
     samples = cells_df[cells_df["well_role"].eq("sample")]
     cells = Levels.of(samples["cell_line"], "cell line")
@@ -155,8 +180,17 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         group_cell=group_cell, group_drug=group_drug, curve_group=curve_group,
         curve_experiment=curve_exp, x=x, y=y, mask=mask, is_zero=zero, dose_scale=doses,
         group_log10_min=gmin, group_log10_max=gmax, response_scale=vt.response_scale,
-        n_wells=len(vt.df),
+        n_wells=len(vt.df), rate_unit=getattr(vt, "rate_unit", ""),
+        gr_from_counts=getattr(vt, "gr_from_counts", False),
     )
+    if vt.response_scale == "rate":
+        ref, glob = _untreated_rates(cells_df, groups)
+        data.group_log_top_ref = np.log(ref / glob)
+        data.response_ref = glob
+        data.bottom_lower = rate_bottom_lower(resp_v, glob)
+        data.y = (data.y / glob).astype(np.float32)
+    elif vt.response_scale == "gr":
+        data.bottom_lower = GR_LOWER
     if raw:
         pcs = df.loc[df["well_role"].ne("blank"), ["_pc", "_plate"]].drop_duplicates("_pc")
         plate_of_pc = dict(zip(pcs["_pc"], pcs["_plate"]))
@@ -172,6 +206,29 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         data.vehicle_plate_cell = plate_cells.codes(v["_pc"])
         data.signal_scale = signal_scale
     return data
+
+
+def _untreated_rates(cells_df: pd.DataFrame, groups: pd.DataFrame) -> tuple[np.ndarray, float]:
+    """The untreated growth rate of each group (cell line x drug) and of the whole table.
+
+    A group's level is the median of its own untreated wells (dose 0); without any, of its cell
+    line's untreated wells; without those (or where the median is not > 0), of every untreated
+    well (> 0: the validator requires it). A median, so one bad control well does not move it.
+    The model centres each group's log top (E0) prior on it.
+    """
+    unt = cells_df[cells_df["dose"].le(0) & cells_df["well_role"].ne("blank")]
+    glob = float(np.median(unt["response"])) if len(unt) else 1.0
+    if not np.isfinite(glob) or glob <= 0:
+        glob = 1.0
+    by_group = unt.groupby(["cell_line", "drug"])["response"].median()
+    by_cell = unt.groupby("cell_line")["response"].median()
+    ref = np.full(len(groups), glob)
+    for g, r in enumerate(groups.itertuples()):
+        for v in (by_group.get((r.cell_line, r.drug)), by_cell.get(r.cell_line)):
+            if v is not None and np.isfinite(v) and v > 0:
+                ref[g] = float(v)
+                break
+    return ref, glob
 
 
 def prepare_wells(table, data_cfg, validate: Callable, encode: Callable) -> tuple:

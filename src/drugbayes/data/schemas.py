@@ -7,7 +7,7 @@ from dataclasses import dataclass
 DOSE_UNITS: dict[str, float] = {"M": 1.0, "mM": 1e-3, "uM": 1e-6, "nM": 1e-9, "pM": 1e-12}
 """Dose unit -> molar factor."""
 
-WELL_ROLES = ("sample", "vehicle", "blank")
+WELL_ROLES = ("sample", "vehicle", "blank", "time_zero")
 
 
 @dataclass(frozen=True)

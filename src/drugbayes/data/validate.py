@@ -10,6 +10,7 @@ import pandas as pd
 from ..errors import Issue
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text
+from .rates import check_response_scale, gr_from_counts
 from .schemas import DOSE_RESPONSE, WELL_ROLES, XENOGRAFT
 
 
@@ -26,6 +27,12 @@ class ValidatedTable:
         Rows left out on purpose (missing responses), each with line and reason.
     source : TableSource
     response_scale, dose_unit : str
+    rate_unit : str
+        Unit of the responses with ``response_scale = "rate"`` (growth rates), else "".
+    gr_from_counts : bool
+        ``response_scale = "gr"`` computed here from cell counts with ``time_zero`` wells
+        (:func:`drugbayes.data.rates.gr_from_counts`): ``response`` holds GR values and the
+        ``time_zero`` rows are left out of ``df``.
     """
 
     df: pd.DataFrame
@@ -34,6 +41,8 @@ class ValidatedTable:
     response_scale: str = "fraction"
     dose_unit: str = "M"
     ignored_columns: list[str] = field(default_factory=list)
+    rate_unit: str = ""
+    gr_from_counts: bool = False
 
 
 @dataclass(frozen=True)
@@ -45,8 +54,8 @@ class WellTableOptions:
     dose_unit : {"M", "mM", "uM", "nM", "pM"}
     response_scale : str
         ``fraction`` or ``percent`` (viability normalised to untreated wells), ``raw``
-        plate-reader signal (dose response only), or ``rate`` (growth rates in ``rate_unit``,
-        combination only).
+        plate-reader signal (dose response only), ``rate`` (growth rates in ``rate_unit``) or
+        ``gr`` (GR values, or cell counts with ``time_zero`` wells; dose response only).
     missing : {"drop", "error"}
         What to do with empty responses.
     min_doses : int
@@ -83,8 +92,16 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
         Output of :func:`drugbayes.io.read_table`.
     source : TableSource
     opts : WellTableOptions, optional
-        Dose unit, response scale (``fraction``, ``percent`` or ``raw``), missing responses,
-        fewest distinct positive doses per curve (cell line x drug x experiment), column names.
+        Dose unit, response scale (``fraction``, ``percent``, ``raw``, ``rate`` with
+        ``rate_unit``, or ``gr``), missing responses, fewest distinct positive doses per curve
+        (cell line x drug x experiment), column names.
+
+    With ``response_scale = "gr"`` and ``time_zero`` wells (``well_role = "time_zero"``: cell
+    counts at the time of treatment, per plate and cell line; drug and dose may be empty) the
+    responses are cell counts at the end and are turned into GR values here
+    (:func:`drugbayes.data.rates.gr_from_counts`); without ``time_zero`` wells they are GR
+    values. Responses that do not look like their scale (rates declared as fractions, counts
+    declared as GR values) are refused with the fix named.
 
     Raises
     ------
@@ -97,8 +114,15 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     chk = IssueCollector(source, DOSE_RESPONSE.known, column_names)
     add = chk.add
     chk.dose_unit(dose_unit)
-    if response_scale not in ("fraction", "percent", "raw"):
-        add(None, None, response_scale, "unknown response_scale; expected fraction, percent or raw")
+    rate_unit = (opts.rate_unit or "").strip()
+    if response_scale not in ("fraction", "percent", "raw", "rate", "gr"):
+        add(None, None, response_scale, "unknown response_scale; expected fraction, percent, "
+            "raw, rate or gr")
+    if response_scale == "rate" and not rate_unit:
+        add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
+            "growth rates (e.g. rate_unit = \"1/h\")")
+    if response_scale != "rate" and rate_unit:
+        add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
     required = list(DOSE_RESPONSE.required)
     if response_scale == "raw":
         required += ["plate", "well_role"]
@@ -118,21 +142,29 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     chk.rows(role.ne("") & ~role.isin(WELL_ROLES), "well_role",
              f"unknown well role; expected one of {', '.join(WELL_ROLES)}", df.get("well_role"))
     blank = role.eq("blank")
+    t0 = role.eq("time_zero")
+    counts = response_scale == "gr" and bool(t0.any())
+    if response_scale != "gr":
+        chk.rows(t0, "well_role", "time_zero wells (cell counts at the time of treatment) "
+                 "are read only with response_scale = \"gr\" (GR values from cell counts)",
+                 "time_zero")
     if response_scale != "raw":
         chk.rows(blank, "well_role", "blank wells need response_scale = \"raw\" "
                  "(normalised viability is already blank-corrected)", "blank")
     # doses
     chk.number_column(df, "dose", dose_bad, dose)
-    chk.rows(dose_empty & ~blank, "dose", "dose is empty (only blank wells may leave it empty)",
-             "")
-    is_zero = dose.eq(0) & ~blank
-    vehicle = (role.eq("vehicle") | is_zero) & ~blank
+    chk.rows(dose_empty & ~blank & ~t0, "dose",
+             "dose is empty (only blank and time_zero wells may leave it empty)", "")
+    chk.rows(t0 & dose.gt(0), "dose", "a time_zero well must have dose 0 or empty", df["dose"])
+    is_zero = dose.eq(0) & ~blank & ~t0
+    vehicle = (role.eq("vehicle") | is_zero) & ~blank & ~t0
     chk.rows(role.eq("vehicle") & dose.gt(0), "dose", "a vehicle well must have dose 0 or empty",
              df["dose"])
     # identities
     chk.rows(out["cell_line"].eq("") & ~blank, "cell_line",
              "cell line is empty (only blank wells may leave it empty)", "")
-    need_drug = ~blank & ~(vehicle & (response_scale == "raw"))
+    # raw signal and cell counts: untreated wells serve every drug of their plate
+    need_drug = ~blank & ~t0 & ~(vehicle & (response_scale == "raw" or counts))
     for pos in np.flatnonzero(out["drug"].eq("") & need_drug):
         msg = "drug is empty" + (" (in normalised data a dose-0 row must name the drug whose "
                                  "curve it belongs to)" if is_zero.iloc[pos] else "")
@@ -145,13 +177,16 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
 
     out["dose"] = dose
     out["response"] = resp
-    out["well_role"] = np.where(blank, "blank", np.where(vehicle, "vehicle", "sample"))
+    out["well_role"] = np.where(blank, "blank", np.where(
+        t0, "time_zero", np.where(vehicle, "vehicle", "sample")))
     out["line"] = source.lines(len(df))
 
     # duplicates on the identifying columns that exist
     id_cols = [c for c in DOSE_RESPONSE.identifying if c in df.columns]
     if "well" in df.columns:
         id_cols = [c for c in ("experiment", "plate", "well") if c in df.columns]
+    elif t0.any():  # a time_zero well is not the untreated well of the same replicate
+        id_cols.insert(id_cols.index("dose"), "well_role")
     if "replicate" in df.columns or "well" in df.columns:
         chk.duplicate_wells(out, id_cols, ~dose_bad)
 
@@ -162,6 +197,16 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                               drug=out["drug"], dose=dose)
 
     ok_rows = keep & ~dose_bad & ~resp_bad
+    if counts:
+        out["response"] = gr_from_counts(out, ok_rows & ~blank, chk)
+        ok_rows &= ~t0
+    elif response_scale in ("fraction", "percent", "rate"):
+        check_response_scale(chk, resp, is_zero, ok_rows, response_scale)
+        if response_scale == "rate" and not (is_zero & ok_rows).any():
+            add(None, "dose", None, "response_scale = \"rate\" needs untreated wells (dose 0, "
+                "naming the drug of their curve): their rate is E0, the top of the curves")
+    elif response_scale == "gr":
+        _check_gr_values(chk, resp, is_zero, ok_rows)
     kept = out[ok_rows]
     # design checks (on rows that parsed)
     samples = kept[kept["well_role"].eq("sample") & kept["dose"].gt(0)]
@@ -192,7 +237,30 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
                           ignored_columns=[c for c in df.columns
-                                           if c not in DOSE_RESPONSE.known])
+                                           if c not in DOSE_RESPONSE.known],
+                          rate_unit=rate_unit if response_scale == "rate" else "",
+                          gr_from_counts=counts)
+
+
+def _check_gr_values(chk: IssueCollector, resp: pd.Series, untreated: pd.Series,
+                     use: pd.Series) -> None:
+    """GR values given directly: about 1 without drug, in [-1, 1] up to noise. Untreated wells
+    whose median is outside 0.5-1.5, or more than 10% of the values outside [-1.5, 2], are
+    refused (cell counts declared as GR values, or viability in percent)."""
+    v = resp[use]
+    if not len(v):
+        return
+    n_out = int(((v < -1.5) | (v > 2.0)).sum())
+    sel = untreated & use
+    med = float(np.median(resp[sel])) if sel.any() else 1.0
+    if not 0.5 <= med <= 1.5 or n_out > 0.1 * len(v):
+        chk.add(None, "response", f"{med:.4g}",
+                f"the responses do not look like GR values (response_scale = \"gr\": 1 "
+                f"without drug, 0 cytostatic, -1 every cell dead): the untreated wells' median "
+                f"is {med:.4g} and {n_out} of {len(v)} responses lie outside [-1.5, 2]; for "
+                "cell counts add the counts at the time of treatment as well_role = "
+                "\"time_zero\" rows (per plate and cell line), for growth rates set "
+                "response_scale = \"rate\" with rate_unit")
 
 
 

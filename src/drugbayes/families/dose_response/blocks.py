@@ -710,6 +710,10 @@ def problems(spec: Spec, arrays: dict) -> list[tuple[str, str, str]]:
     if arrays["raw"]:
         out.append(("data.response_scale", "raw", "normalised viability (raw plate signal "
                     "needs method nuts, svi or map)"))
+    for key, scale in (("is_rate", "rate"), ("is_gr", "gr")):
+        if arrays.get(key, False):
+            out.append(("data.response_scale", scale, "normalised viability (growth rates and "
+                        "GR values need method nuts, svi or map)"))
     if spec.options.likelihood != "normal":
         out.append(("model.options.likelihood", spec.options.likelihood,
                     "normal (Student-t wells need method nuts, svi or map)"))

@@ -20,6 +20,11 @@ def arrays(data) -> dict:
         "x": data.x, "y": data.y, "mask": data.mask, "is_zero": data.is_zero,
         "half_range": data.drug_half_range.astype(np.float32), "raw": data.is_raw,
     }
+    if data.is_rate or data.is_gr:
+        out.update({"is_rate": data.is_rate, "is_gr": data.is_gr,
+                    "bottom_lower": float(data.bottom_lower)})
+        if data.is_rate:
+            out["log_top_ref"] = np.asarray(data.group_log_top_ref, np.float32)
     out["informed_ic50"], out["informed_bottom"] = informed_groups(data)
     cells_informed = np.zeros(len(data.cell_lines), bool)
     cells_informed[data.group_cell[out["informed_ic50"]]] = True
@@ -58,6 +63,8 @@ def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
                        for i in range(len(data.plate_cells))])
         b = bl[data.plate_cell_plate][data.point_plate_cell]
         v = (v - b) / np.maximum(ve[data.point_plate_cell] - b, 1e-9)
+    elif data.is_rate:  # rates (already / response_ref) as a fraction of the group's level
+        v = v / np.exp(data.group_log_top_ref)[data.curve_group][:, None]
     # vectorised over groups (one pandas pass; a loop over groups was quadratic in the screen
     # size): mean response per group and dose, then the first two, last two and lowest means
     import pandas as pd
@@ -125,9 +132,14 @@ prepare = partial(prepare_wells, validate=validate_dose_response, encode=encode_
 
 def describe(vt, data) -> str:
     """One line about the encoded data."""
+    ctrl_only = int(data.n_wells - data.mask.sum()) if data.gr_from_counts else 0
+    scale = {"rate": f"growth rates in {data.rate_unit}",
+             "gr": "GR values" + (" from cell counts and time_zero wells" if data.gr_from_counts
+                                  else "")
+             + (f"; {ctrl_only} untreated wells without a drug serve only as the GR control "
+                "count" if ctrl_only else "")}.get(data.response_scale, data.response_scale)
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
-            f"{len(data.experiments)} experiments, {data.n_curves} curves "
-            f"({data.response_scale})")
+            f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})")
 
 
 def extra_sites(data) -> tuple[str, ...]:
@@ -136,9 +148,13 @@ def extra_sites(data) -> tuple[str, ...]:
 
 
 def contract_data(seed: int = 1, response_scale: str = "fraction") -> tuple:
-    """A small simulated screen for the contract tests (3 cell lines x 2 drugs, 2 experiments)."""
+    """A small simulated screen for the contract tests (3 cell lines x 2 drugs, 2 experiments);
+    ``response_scale`` as :func:`.simulate.simulate_wells` takes it (``gr_counts``: cell
+    counts read as ``gr``)."""
     from .simulate import simulate_dose_response
 
     wells, _ = simulate_dose_response(3, 2, n_experiments=2, seed=seed,
                                       response_scale=response_scale)
-    return wells, {"dose_unit": "uM", "response_scale": response_scale}
+    scale = "gr" if response_scale == "gr_counts" else response_scale
+    return wells, {"dose_unit": "uM", "response_scale": scale,
+                   **({"rate_unit": "1/h"} if scale == "rate" else {})}

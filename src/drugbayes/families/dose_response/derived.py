@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...curves import absolute_log10_ic50, log_logistic, mean_viability, sigmoid
+from ...curves import (
+    absolute_log10_ic50,
+    log_logistic,
+    mean_viability,
+    musyc_bottom_fraction,
+    sigmoid,
+)
 
 
 def posterior_dims(data) -> tuple[dict, dict]:
@@ -37,7 +43,34 @@ QUANTITY_UNITS = {
     "bottom": "viability fraction", "viability_at_max_dose": "viability fraction",
     "emax": "viability fraction", "auc": "viability fraction", "aac": "viability fraction",
     "p_ic50_above_max_dose": "probability", "p_ic50_absolute_above_max_dose": "probability",
+    # growth rates (response_scale = "rate")
+    "emax_fraction": "fraction of top", "rate_at_max_dose": "rate_unit",
+    "p_net_cytotoxic": "probability",
+    # GR values (response_scale = "gr")
+    "gec50": "dose_unit", "log10_gec50": "log10 dose_unit", "gr50": "dose_unit",
+    "log10_gr50": "log10 dose_unit", "grinf": "GR value", "grmax": "GR value",
+    "gr_aoc": "GR value", "p_gec50_above_max_dose": "probability",
+    "p_gr50_above_max_dose": "probability",
 }
+"""Units of the summary's quantities (``dose_unit`` and ``rate_unit`` replaced by the data's);
+``top``, ``bottom`` and ``emax`` are in ``rate_unit`` with growth rates (:func:`unit_of`)."""
+
+RATE_UNITS = {"top": "rate_unit", "bottom": "rate_unit", "emax": "rate_unit"}
+
+
+def unit_of(data, q: str) -> str:
+    """The unit of quantity ``q`` for ``data``'s response scale."""
+    u = RATE_UNITS.get(q, QUANTITY_UNITS[q]) if data.is_rate else QUANTITY_UNITS[q]
+    return u.replace("dose_unit", data.dose_unit).replace("rate_unit", data.rate_unit)
+
+
+def bottom_fraction(data, logit_bottom: np.ndarray) -> np.ndarray:
+    """The bottom as a fraction of the top (float64): ``sigmoid`` for viability, in
+    ``(bottom_lower, 1)`` for growth rates and GR values (:func:`curves.musyc_bottom_fraction`)."""
+    lower = float(getattr(data, "bottom_lower", 0.0))
+    if lower == 0.0:
+        return sigmoid(logit_bottom, np)
+    return musyc_bottom_fraction(logit_bottom, lower, np)
 
 
 def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -51,8 +84,10 @@ def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """
     L = np.asarray(draws["grp_log10_ic50"], np.float64)
     hill = np.exp(np.asarray(draws["grp_log_hill"], np.float64))
-    bfrac = sigmoid(np.asarray(draws["grp_logit_bottom"], np.float64), np)
-    top = np.exp(np.asarray(draws["grp_log_top"], np.float64))
+    bfrac = bottom_fraction(data, np.asarray(draws["grp_logit_bottom"], np.float64))
+    # rates: the model's top is relative to the table's untreated rate
+    top = np.exp(np.asarray(draws["grp_log_top"], np.float64)) * float(
+        getattr(data, "response_ref", 1.0) if getattr(data, "is_rate", False) else 1.0)
     lo, hi = data.group_log10_min, data.group_log10_max
     scale, drug = data.dose_scale, data.group_drug
     abs_L = absolute_log10_ic50(L, hill, top, bfrac, xp=np)
@@ -67,7 +102,33 @@ def derived(data, draws: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         "_above_rel": (L > hi).astype(np.float64), "_above_abs": (abs_L > hi).astype(np.float64),
         "_below_rel": (L < lo).astype(np.float64), "_below_abs": (abs_L < lo).astype(np.float64),
     }
+    if getattr(data, "is_rate", False):
+        # the bottom is the rate at infinite dose: Emax in rate units, < 0 for net death
+        out.update(emax=top * bfrac, emax_fraction=bfrac, rate_at_max_dose=v_max,
+                   p_net_cytotoxic=(bfrac < 0).astype(np.float64))
+    elif getattr(data, "is_gr", False):
+        # Hafner et al. 2016: GEC50 the midpoint, GR50 where GR = 0.5, GRinf the bottom,
+        # GRmax the GR value at the highest tested dose, GR_AOC the mean of 1 - GR over the
+        # tested log10 range
+        out.update(gec50=out["ic50"], log10_gec50=out["log10_ic50"],
+                   gr50=out["ic50_absolute"], log10_gr50=out["log10_ic50_absolute"],
+                   grinf=bfrac, grmax=v_max, gr_aoc=1.0 - auc,
+                   p_net_cytotoxic=(bfrac < 0).astype(np.float64))
     return out
+
+
+def quantity_order(data) -> list[str]:
+    """The summary's quantities for ``data``'s response scale, in order."""
+    if getattr(data, "is_rate", False):
+        return ["ic50", "log10_ic50", "hill", "top", "emax", "emax_fraction",
+                "rate_at_max_dose", "p_net_cytotoxic", "p_ic50_above_max_dose"]
+    if getattr(data, "is_gr", False):
+        return ["gec50", "log10_gec50", "gr50", "log10_gr50", "hill", "grinf", "grmax",
+                "gr_aoc", "p_net_cytotoxic", "p_gec50_above_max_dose",
+                "p_gr50_above_max_dose"]
+    return ["ic50", "log10_ic50", "ic50_absolute", "log10_ic50_absolute", "hill", "top",
+            "bottom", "viability_at_max_dose", "emax", "auc", "aac",
+            "p_ic50_above_max_dose", "p_ic50_absolute_above_max_dose"]
 
 
 def observed(data, samples: dict) -> dict:
@@ -81,7 +142,11 @@ def observed(data, samples: dict) -> dict:
     if grp:
         dq = derived(data, grp)
         nc, nd = len(data.cell_lines), len(data.drugs)
-        for name in ("log10_ic50", "log10_ic50_absolute", "hill", "top", "bottom", "auc"):
+        names = {"rate": ("log10_ic50", "hill", "top", "emax"),
+                 "gr": ("log10_gec50", "log10_gr50", "hill", "grinf", "gr_aoc")}.get(
+            data.response_scale, ("log10_ic50", "log10_ic50_absolute", "hill", "top", "bottom",
+                                  "auc"))
+        for name in names:
             v = dq[name]
             grid = np.full(v.shape[:2] + (nc, nd), np.nan)
             grid[:, :, data.group_cell, data.group_drug] = v
@@ -90,7 +155,8 @@ def observed(data, samples: dict) -> dict:
     extra["coords"] = {"measured_curve": [
         f"{data.cell_lines[data.group_cell[g]]}|{data.drugs[data.group_drug[g]]}|"
         f"{data.experiments[e]}" for g, e in zip(data.curve_group, data.curve_experiment)]}
-    y = np.where(data.mask, data.y * (data.signal_scale if data.is_raw else 1.0), np.nan)
+    y_scale = data.signal_scale if data.is_raw else (data.response_ref if data.is_rate else 1.0)
+    y = np.where(data.mask, data.y * y_scale, np.nan)
     obs = {"y": y}
     odims = {"y": ["measured_curve", "point"]}
     curve_drug = data.group_drug[data.curve_group][:, None]

@@ -10,6 +10,14 @@ Structure (log10 doses molar, centred per drug on the middle of its tested range
   per member, see :func:`drugbayes.families._hierarchy.mixed_effect`);
 - optional experiment effects on log10 IC50 (sum-to-zero over experiments);
 - ``top`` fixed at 1 (``curve = "3pl"``) or per group on the log scale (``"4pl"``);
+- growth rates (``response_scale = "rate"``): the top is the untreated rate E0, its log
+  centred on the group's untreated median rate (sd ``rate_log_e0_sd``, whatever ``curve``
+  says), and the bottom as a fraction of the top lies in ``(bottom_lower, 1)`` with
+  ``bottom_lower < 0`` from the data (:func:`drugbayes.data.rates.rate_bottom_lower`), so a
+  drug that kills cells has a negative maximal rate. Rates enter the model divided by the
+  table's median untreated rate (``response_ref``), so every scale (noise included) is a
+  fraction of it, as with viability. GR values (``"gr"``): top 1, bottom in ``(-1, 1)``
+  (GRinf);
 - Normal or Student-t wells; with raw plate-reader signal the plate background (from blank wells)
   and the untreated signal per plate and cell line (from vehicle wells) are parameters:
   ``signal = background[plate] + untreated[plate, cell_line] * viability``.
@@ -30,7 +38,7 @@ import numpyro
 import numpyro.distributions as dist
 from jax import nn
 
-from ...curves import log_logistic
+from ...curves import log_logistic, musyc_bottom_fraction
 from .._contract import Observed, Spec, sample_observed
 from .._hierarchy import mixed_effect, zero_sum_effect
 
@@ -47,15 +55,20 @@ def prior_terms(spec: Spec, a: dict) -> dict[str, dist.Distribution]:
     back-end's plan both read them here.
     """
     p = spec.priors
+    lower = float(a.get("bottom_lower", 0.0))
+    # rates and GR values: the drug-level bottom is centred on 0 (cytostatic), i.e.
+    # logit((0 - lower) / (1 - lower)) = log(-lower)
+    b_centre = float(np.log(-lower)) if lower < 0 else p.logit_bottom_mean
+    rate = a.get("is_rate", False)
     return {
         "mu_log10_ic50": dist.Normal(0.0, jnp.asarray(a["half_range"]) + p.log10_ic50_extra_sd),
         "mu_log_hill": dist.Normal(p.log_hill_mean, p.log_hill_sd),
-        "mu_logit_bottom": dist.Normal(p.logit_bottom_mean, p.logit_bottom_sd),
+        "mu_logit_bottom": dist.Normal(b_centre, p.logit_bottom_sd),
         "sigma_cell_line": dist.HalfNormal(p.cell_line_sd),
         "sigma_curve_log10_ic50": dist.HalfNormal(p.curve_ic50_sd),
         "sigma_curve_log_hill": dist.HalfNormal(p.curve_log_hill_sd),
         "sigma_curve_logit_bottom": dist.HalfNormal(p.curve_logit_bottom_sd),
-        "log_top": dist.Normal(0.0, p.log_top_sd),
+        "log_top": dist.Normal(0.0, p.rate_log_e0_sd if rate else p.log_top_sd),
         "experiment_effect": dist.ZeroSumNormal(p.experiment_sd,
                                                 event_shape=(max(a["n_exp"], 1),)),
         "sigma": dist.HalfNormal(p.noise_sd),
@@ -117,7 +130,11 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     out = {"grp_log10_ic50": numpyro.deterministic("grp_log10_ic50", g_ic50_v),
            "grp_log_hill": numpyro.deterministic("grp_log_hill", g_hill_v),
            "grp_logit_bottom": numpyro.deterministic("grp_logit_bottom", g_bottom_v)}
-    if spec.options.curve == "4pl":
+    if a.get("is_rate", False):  # the untreated rate: always fitted, around the data's
+        z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_group]).to_event(1))
+        out["grp_log_top"] = numpyro.deterministic(
+            "grp_log_top", jnp.asarray(a["log_top_ref"]) + pri["log_top"].scale * z_top)
+    elif spec.options.curve == "4pl" and not a.get("is_gr", False):
         z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_group]).to_event(1))
         out["grp_log_top"] = numpyro.deterministic("grp_log_top",
                                                    pri["log_top"].scale * z_top)
@@ -175,11 +192,15 @@ def well_params(lat: dict, a: dict) -> dict:
     return out
 
 
-def viability(params: dict, x, is_zero):
-    """The 4PL viability of every well from its curve parameters (:func:`curves.log_logistic`)."""
+def viability(params: dict, x, is_zero, lower: float = 0.0):
+    """The 4PL response of every well from its curve parameters (:func:`curves.log_logistic`);
+    the bottom as a fraction of the top is ``lower + (1 - lower) sigmoid(logit_bottom)``
+    (:func:`curves.musyc_bottom_fraction`: ``lower = 0`` for viability, < 0 for growth rates
+    and GR values)."""
+    bfrac = (nn.sigmoid(params["logit_bottom"]) if lower == 0.0
+             else musyc_bottom_fraction(params["logit_bottom"], lower))
     return log_logistic(jnp.asarray(x), params["log10_ic50"], jnp.exp(params["log_hill"]),
-                        jnp.exp(params["log_top"]), nn.sigmoid(params["logit_bottom"]),
-                        is_zero=jnp.asarray(is_zero))
+                        jnp.exp(params["log_top"]), bfrac, is_zero=jnp.asarray(is_zero))
 
 
 def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
@@ -201,7 +222,7 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
     dict of Observed
         ``y`` (masked), and with raw signal ``y_blank`` and ``y_vehicle``.
     """
-    v = viability(params, a["x"], a["is_zero"])
+    v = viability(params, a["x"], a["is_zero"], float(a.get("bottom_lower", 0.0)))
     sigma = params["sigma"]
     mask = jnp.asarray(a["mask"])
     if not a.get("raw", False):

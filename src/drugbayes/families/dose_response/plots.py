@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ...curves import log_logistic, sigmoid
+from ...curves import log_logistic
 from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
 
 
@@ -20,6 +20,8 @@ def _viability_points(result):
         un = np.asarray(s["untreated_signal"]).reshape(-1, len(data.plate_cells)).mean(axis=0)
         b = bg[data.plate_cell_plate][data.point_plate_cell]
         y = (y - b) / un[data.point_plate_cell]
+    elif data.is_rate:  # back to rate units
+        y = y * data.response_ref
     return y
 
 
@@ -31,6 +33,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
     run's interval probability; points are wells (viability; raw signal is normalised with the
     posterior-mean background and untreated signal of its plate).
     """
+    from .derived import bottom_fraction
+
     plt = pyplot()
     folder = figure_folder(folder)
     data = result.data
@@ -47,6 +51,7 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
     idx = np.linspace(0, n - 1, min(n, max_draws)).astype(int)
     L, lh, lb, lt = L[idx], lh[idx], lb[idx], lt[idx]
     yv = _viability_points(result)
+    top_ref = data.response_ref if data.is_rate else 1.0
     files = []
     cmap = plt.get_cmap("tab10")
     for j in units_to_plot(result, list(data.drugs), "drug"):
@@ -58,7 +63,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
             lo, hi = data.group_log10_min[g], data.group_log10_max[g]
             xg = np.linspace(lo - 0.5, hi + 0.5, 120)
             v = log_logistic(xg[None], L[:, g][:, None], np.exp(lh[:, g])[:, None],
-                             np.exp(lt[:, g])[:, None], sigmoid(lb[:, g], np)[:, None], xp=np)
+                             top_ref * np.exp(lt[:, g])[:, None],
+                             bottom_fraction(data, lb[:, g])[:, None], xp=np)
             dg = data.dose_scale.to_dose(xg, j)
             qlo, med, qhi = np.quantile(v, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
             ax.fill_between(dg, qlo, qhi, color=color, alpha=0.2, lw=0)
@@ -68,9 +74,14 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
             ax.scatter(data.dose_scale.to_dose(data.x[rows][m], j), yv[rows][m], s=10,
                        color=color, alpha=0.7, lw=0)
         ax.set_xscale("log")
-        ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+        if data.is_rate or data.is_gr:  # below 0: net death
+            ax.axhline(0.0, color="0.3", lw=0.8, ls="--")
+        if not data.is_rate:
+            ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
         ax.set_xlabel(f"{drug} dose ({data.dose_unit})")
-        ax.set_ylabel("viability (fraction of untreated)")
+        ax.set_ylabel({"rate": f"growth rate ({data.rate_unit}); < 0: net death",
+                       "gr": "GR value; < 0: net death"}.get(
+            data.response_scale, "viability (fraction of untreated)"))
         ax.set_title(f"{drug}: fitted curves, {prob:.0%} bands ({result.inference.method})")
         ax.legend(fontsize=8, frameon=False, loc="lower left")
         files += save_figure(fig, folder, f"dose_response_{_safe(drug)}", formats)

@@ -79,6 +79,9 @@ def simulate_wells(
     background: float = 0.08,
     untreated: float = 1.2,
     plate_sd: float = 0.08,
+    rate_e0: float = 0.04,
+    doublings: float = 2.0,
+    count_time_zero: float = 2000.0,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Simulate one row per well for each truth row (cell line x drug) and experiment.
@@ -89,10 +92,17 @@ def simulate_wells(
         ``cell_line, drug, log10_ic50, hill, top, bottom_fraction``.
     doses : array or dict
         Tested doses (no 0), or ``{(cell_line, drug): doses}`` for mixed ranges.
-    response_scale : {"fraction", "percent", "raw"}
+    response_scale : {"fraction", "percent", "raw", "rate", "gr", "gr_counts"}
         ``raw`` gives plate-reader signal with ``blank`` and ``vehicle`` wells; one plate per
         cell line and experiment, ``signal = background + untreated * viability + noise``
-        (``noise_sd`` then in signal units).
+        (``noise_sd`` then in signal units). ``rate``: growth rates ``rate_e0 x curve + noise``
+        (``noise_sd`` a fraction of ``rate_e0``; ``bottom_fraction`` < 0 is net death), with
+        one untreated (dose 0) well per replicate of each curve. ``gr``: GR values (the
+        curve, whose top should be 1, plus noise; ``bottom_fraction`` down to -1).
+        ``gr_counts``: cell counts whose GR values are that curve: three ``time_zero`` wells (count
+        ``count_time_zero``) and three untreated wells (``doublings`` doublings) per plate,
+        treated wells ``x0 (x_ctrl / x0)^log2(1 + GR)``, each with log-normal noise of sd
+        ``noise_sd``.
     """
     rng = np.random.default_rng(seed)
     exps = np.zeros(1) if experiment_effects is None else np.asarray(experiment_effects)
@@ -107,6 +117,15 @@ def simulate_wells(
             def signal(v, bg=bg, un=un):
                 return bg + un * v + rng.normal(0, noise_sd, np.shape(v))
 
+            x0 = count_time_zero * np.exp(rng.normal(0, plate_sd))
+            xc = x0 * 2.0 ** doublings
+            if response_scale == "gr_counts":
+                for role, level in (("time_zero", x0), ("vehicle", xc)):
+                    for k in range(3):
+                        rows.append({"experiment": ename, "plate": plate, "well_role": role,
+                                     "cell_line": cl, "drug": "", "dose": 0.0,
+                                     "replicate": k + 1,
+                                     "response": float(level * np.exp(rng.normal(0, noise_sd)))})
             if response_scale == "raw":
                 for k in range(n_blank):
                     rows.append({"experiment": ename, "plate": plate, "well_role": "blank",
@@ -119,20 +138,28 @@ def simulate_wells(
             for r in sub.itertuples():
                 d = np.asarray(doses[(r.cell_line, r.drug)] if isinstance(doses, dict) else doses,
                                np.float64)
+                # growth rates: each replicate has an untreated well (dose 0) in its curve
+                d_rep = np.concatenate([[0.0], d]) if response_scale == "rate" else d
                 for rep in range(n_replicates):
-                    v = viability(d, r.log10_ic50 + shift, r.hill, r.top, r.bottom_fraction)
+                    v = viability(d_rep, r.log10_ic50 + shift, r.hill, r.top,
+                                  r.bottom_fraction)
                     if response_scale == "raw":
                         y = signal(v)
+                    elif response_scale == "rate":
+                        y = rate_e0 * (v + rng.normal(0, noise_sd, len(d_rep)))
+                    elif response_scale == "gr_counts":
+                        y = x0 * (xc / x0) ** np.log2(np.maximum(1.0 + v, 1e-9)) * np.exp(
+                            rng.normal(0, noise_sd, len(d_rep)))
                     else:
-                        y = v + rng.normal(0, noise_sd, len(d))
+                        y = v + rng.normal(0, noise_sd, len(d_rep))
                         if response_scale == "percent":
                             y = 100.0 * y
-                    for dd, yy in zip(d, y):
+                    for dd, yy in zip(d_rep, y):
                         rows.append({"experiment": ename, "plate": plate, "well_role": "sample",
                                      "cell_line": r.cell_line, "drug": r.drug, "dose": float(dd),
                                      "replicate": rep + 1, "response": float(yy)})
     df = pd.DataFrame(rows)
-    if response_scale != "raw":
+    if response_scale not in ("raw", "gr_counts"):
         df = df.drop(columns=["well_role"])
     return df
 

@@ -20,7 +20,8 @@ class DoseResponseOptions(StrictModel):
 
 
 class DoseResponsePriors(StrictModel):
-    """Prior scales (log10 IC50 in decades, viability as a fraction of untreated)."""
+    """Prior scales (log10 IC50 in decades, viability as a fraction of untreated; with growth
+    rates the noise scale is a fraction of the untreated rate)."""
 
     log10_ic50_extra_sd: float = Field(1.0, gt=0, description="added to the half tested range")
     cell_line_sd: float = Field(1.0, gt=0)
@@ -33,6 +34,8 @@ class DoseResponsePriors(StrictModel):
     logit_bottom_sd: float = Field(1.5, gt=0)
     curve_logit_bottom_sd: float = Field(1.0, gt=0)
     log_top_sd: float = Field(0.1, gt=0)
+    rate_log_e0_sd: float = Field(0.5, gt=0, description="growth rates: log top (the "
+                                  "untreated rate) around the group's untreated median")
     noise_sd: float = Field(0.2, gt=0)
     plate_log_signal_sd: float = Field(0.3, gt=0)
 
@@ -44,6 +47,7 @@ NAME = "dose_response"
 DESCRIPTION = ("Hierarchical 4PL/3PL log-logistic dose-response (IC50) model; normalised or raw "
                "plate-reader signal with plate background and untreated signal learned jointly.")
 OPTIONS, PRIORS = DoseResponseOptions, DoseResponsePriors
-HEADLINE = ("IC50 (relative, posterior median and interval)", ("ic50", "ic50_fold_change"))
+HEADLINE = ("IC50 (relative; GEC50 with GR values), posterior median and interval",
+            ("ic50", "ic50_fold_change", "gec50"))
 DEFAULT_PRESET = "dose_response/hier_4pl"
-DATA_KEYS = ("dose_unit", "response_scale", "min_doses")
+DATA_KEYS = ("dose_unit", "response_scale", "min_doses", "rate_unit")

@@ -13,9 +13,16 @@ COLUMNS = ["cell_line", "drug", "quantity", "unit", "mean", "sd", "median", "low
            "r_hat", "ess_bulk", "ess_tail", "censored", "interval_prob"]
 
 
+CENSORED = {"ic50": "rel", "log10_ic50": "rel", "gec50": "rel", "log10_gec50": "rel",
+            "ic50_absolute": "abs", "log10_ic50_absolute": "abs", "gr50": "abs",
+            "log10_gr50": "abs"}
+"""Potencies with a ``censored`` flag: relative (curve midpoint) or absolute (crossing)."""
+
 QUANTITY_ORDER = ["ic50", "log10_ic50", "ic50_absolute", "log10_ic50_absolute", "hill", "top",
                   "bottom", "viability_at_max_dose", "emax", "auc", "aac",
                   "p_ic50_above_max_dose", "p_ic50_absolute_above_max_dose"]
+"""The quantities of viability; growth rates and GR values have their own
+(:func:`.derived.quantity_order`)."""
 
 
 def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[dict] | None = None,
@@ -34,31 +41,31 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
     method : str
         Back-end; R-hat/ESS are reported for the MCMC back-ends (``nuts``, ``screen``).
     """
-    from .derived import QUANTITY_UNITS, derived
+    from .derived import derived, quantity_order, unit_of
 
     dq = derived(data, draws)
-    unit = data.dose_unit
     diag = get_backend(method).chains
     cl = [data.cell_lines[c] for c in data.group_cell]
     dr = [data.drugs[d] for d in data.group_drug]
     frames = []
-    for q in QUANTITY_ORDER:
-        if q == "p_ic50_above_max_dose":
+    for q in quantity_order(data):
+        if q in ("p_ic50_above_max_dose", "p_gec50_above_max_dose"):
             st = _prob_stats(dq["_above_rel"])
-        elif q == "p_ic50_absolute_above_max_dose":
+        elif q in ("p_ic50_absolute_above_max_dose", "p_gr50_above_max_dose"):
             st = _prob_stats(dq["_above_abs"])
+        elif q == "p_net_cytotoxic":
+            st = _prob_stats(dq[q])
         else:
             st = _stats(dq[q], prob, diag)
         cens = np.full(len(cl), "", dtype=object)
-        if q in ("ic50", "log10_ic50", "ic50_absolute", "log10_ic50_absolute"):
-            sfx = "abs" if "absolute" in q else "rel"
+        if q in CENSORED:
+            sfx = CENSORED[q]
             above = dq[f"_above_{sfx}"].reshape(-1, len(cl)).mean(axis=0)
             below = dq[f"_below_{sfx}"].reshape(-1, len(cl)).mean(axis=0)
             cens = np.where(above > 0.5, "above_max_dose",
                             np.where(below > 0.5, "below_min_dose", ""))
-        u = QUANTITY_UNITS[q].replace("dose_unit", unit)
-        frames.append(pd.DataFrame({"cell_line": cl, "drug": dr, "quantity": q, "unit": u, **st,
-                                    "censored": cens}))
+        frames.append(pd.DataFrame({"cell_line": cl, "drug": dr, "quantity": q,
+                                    "unit": unit_of(data, q), **st, "censored": cens}))
     for c in contrasts or []:
         frames.append(_contrast(data, dq, c, prob, diag))
     return in_group_order(frames, list(zip(cl, dr)), ("cell_line", "drug"), prob, COLUMNS)
