@@ -1,0 +1,227 @@
+"""Batches: resume by the inputs hash, the batch table and exit codes, run directory safety,
+SIGINT, parallel runs (``--jobs``) and Ray (slow)."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import drugbayes.api as api
+from drugbayes.batch import RunRecord, exit_code, format_table
+from drugbayes.cli import main
+from drugbayes.config import load_config
+from drugbayes.outputs import finished_run_problem, input_files, inputs_fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "configs" / "smoke" / "data" / "percent_nM.csv"
+SRC = str(REPO / "src")
+
+
+def _config(folder: Path, name: str, seed: int = 0, extra: str = "", data: str = "data.csv",
+            steps: int = 100) -> Path:
+    """A tiny MAP config (point estimate, no plots, no report) writing results/<name>."""
+    if not (folder / data).exists():
+        shutil.copy(DATA, folder / data)
+    p = folder / f"{name}.toml"
+    p.write_text(f'[run]\nname = "{name}"\nseed = {seed}\n'
+                 f'[data]\npath = "{data}"\ndose_unit = "nM"\nresponse_scale = "percent"\n'
+                 f'[inference]\nmethod = "map"\nlaplace = false\nmap_num_steps = {steps}\n'
+                 '[report]\nplots = false\nhtml = false\n' + extra)
+    return p
+
+
+def _run(capsys, *args):
+    rc = main(["run", *map(str, args), "--quiet"])
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _states(out: str) -> dict[str, str]:
+    """run name -> state, read from the printed batch table."""
+    lines = out[out.index("run  state"):].splitlines()[1:]
+    states = {}
+    for line in lines:
+        if not line.strip() or line.startswith("notes:"):
+            break
+        name, rest = line.split(None, 1)
+        states[name] = "diagnostics failed" if rest.startswith("diagnostics failed") \
+            else rest.split()[0]
+    return states
+
+
+def test_resume_skips_finished_runs_and_redoes_changed_ones(tmp_path, capsys):
+    a, b = _config(tmp_path, "a"), _config(tmp_path, "b", seed=1)
+    rc, out, _ = _run(capsys, a, b)
+    assert rc == 0 and _states(out) == {"a": "done", "b": "done"}
+    manifest = json.loads((tmp_path / "results" / "a" / "manifest.json").read_text())
+    assert manifest["inputs"]["data"] == {
+        str(tmp_path / "data.csv"): manifest["inputs"]["data"][str(tmp_path / "data.csv")]}
+    stamp = (tmp_path / "results" / "a" / "manifest.json").stat().st_mtime_ns
+    # the same batch again: both skipped, nothing rewritten
+    rc, out, _ = _run(capsys, a, b)
+    assert rc == 0 and _states(out) == {"a": "skipped", "b": "skipped"}
+    assert "a: skipped (finished earlier with the same inputs)" in out
+    assert (tmp_path / "results" / "a" / "manifest.json").stat().st_mtime_ns == stamp
+    # b's config changes: only b is redone, and the note says why
+    _config(tmp_path, "b", seed=2)
+    rc, out, _ = _run(capsys, a, b)
+    assert rc == 0 and _states(out) == {"a": "skipped", "b": "done"}
+    assert "b: redone: the config changed" in out
+
+
+
+def test_force_redoes_a_finished_run(tmp_path, capsys, monkeypatch):
+    """--force tries a run whose directory matches (a stand-in run_config that fails shows
+    that it was tried, without a fit); without --force it is skipped."""
+    a = _config(tmp_path, "a")
+    cfg = load_config(a)
+    out = cfg.resolved_output_dir()
+    out.mkdir(parents=True)
+    (out / "diagnostics.json").write_text('{"passed": true}')
+    (out / "manifest.json").write_text(json.dumps(
+        {"complete": True, "files": ["diagnostics.json"], "inputs": inputs_fingerprint(cfg)}))
+
+    def tried(cfg, prepared=None, inputs=None):
+        raise RuntimeError("tried")
+
+    monkeypatch.setattr(api, "run_config", tried)
+    rc, text, _ = _run(capsys, a)
+    assert rc == 0 and _states(text) == {"a": "skipped"}
+    rc, text, _ = _run(capsys, a, "--force")
+    assert rc == 1 and _states(text) == {"a": "failed"} and "tried" in text
+    assert (out / "manifest.json").is_file()  # the finished directory is kept
+
+
+def test_fingerprint_follows_data_contents_version_and_plate_files(tmp_path, monkeypatch):
+    cfg = load_config(_config(tmp_path, "a"))
+    fp = inputs_fingerprint(cfg)
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "summary.csv").write_text("x\n")
+    manifest = {"complete": True, "files": ["summary.csv"], "inputs": fp}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert finished_run_problem(out, fp) is None
+    # one byte of the data file changes: the run is redone, naming the file
+    with open(tmp_path / "data.csv", "a") as f:
+        f.write("\n")
+    fp2 = inputs_fingerprint(cfg)
+    assert fp2["config"] == fp["config"] and fp2["hash"] != fp["hash"]
+    assert finished_run_problem(out, fp2) == "data changed (data.csv)"
+    # another drugbayes version
+    import drugbayes
+
+    monkeypatch.setattr(drugbayes, "__version__", "99.0")
+    assert "drugbayes 0.1.0 -> 99.0" in finished_run_problem(out, inputs_fingerprint(cfg))
+    monkeypatch.undo()
+    # a file listed in the manifest is missing; a file the manifest does not list is added
+    (out / "summary.csv").unlink()
+    assert "files missing" in finished_run_problem(out, fp)
+    (out / "summary.csv").write_text("x\n")
+    (out / "mine.txt").write_text("x\n")
+    assert finished_run_problem(out, fp) == "not a finished run directory"
+    # a plate config: the layout and every reading export (with its own layout) are inputs
+    plate = tmp_path / "plate.toml"
+    plate.write_text('[data]\nformat = "plate"\nlayout = "layout.csv"\n'
+                     'readings = ["p1.csv", { path = "p2.xlsx", sheet = "S", '
+                     'layout = "layout2.csv" }]\n')
+    names = [p.name for p in input_files(load_config(plate))]
+    assert names == ["layout.csv", "p1.csv", "p2.xlsx", "layout2.csv"]
+
+
+def test_failing_run_does_not_stop_the_others(tmp_path, capsys, monkeypatch):
+    real = api.run_config
+
+    def flaky(cfg, prepared=None, inputs=None):
+        if cfg.run.name == "a":
+            raise RuntimeError("disk full")
+        return real(cfg, prepared, inputs)
+
+    monkeypatch.setattr(api, "run_config", flaky)
+    a, b = _config(tmp_path, "a"), _config(tmp_path, "b")
+    rc, out, err = _run(capsys, a, b)
+    assert rc == 1
+    assert _states(out) == {"a": "failed", "b": "done"}
+    assert "a: RuntimeError: disk full" in out and "error: a: RuntimeError: disk full" in err
+    assert not (tmp_path / "results" / "a").exists()
+    assert (tmp_path / "results" / "b" / "manifest.json").is_file()
+
+
+def test_exit_code_is_the_worst_state():
+    def rec(state, fatal=False):
+        return RunRecord("r", "c.toml", "/x/r", state, 1.0, fatal=fatal)
+
+    assert exit_code([rec("done"), rec("skipped")]) == 0
+    assert exit_code([rec("done"), rec("diagnostics failed")]) == 0  # on_fail = "warn"
+    assert exit_code([rec("done"), rec("diagnostics failed", True)]) == 3
+    assert exit_code([rec("diagnostics failed", True), rec("failed")]) == 1
+    assert exit_code([rec("failed"), rec("interrupted")]) == 130
+    table = format_table([rec("done"), rec("skipped")])
+    assert table.splitlines()[0].split() == ["run", "state", "time", "run", "directory"]
+    assert "1.0 s" in table and " - " in table
+
+
+def test_two_configs_writing_one_directory_are_refused_before_running(tmp_path, capsys):
+    a = _config(tmp_path, "a")
+    b = _config(tmp_path, "b")
+    b.write_text(b.read_text().replace('name = "b"', 'name = "a"'))
+    rc, out, err = _run(capsys, a, b)
+    assert rc == 2 and "the same run directory" in err and "nothing was run" in err
+    assert not (tmp_path / "results").exists()
+
+
+def _wait_for(pattern_dir: Path, glob: str, proc: subprocess.Popen, timeout: float) -> bool:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if list(pattern_dir.glob(glob)):
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
+    """SIGINT mid-fit: exit 130, a message, the temporary folder removed and the finished run
+    directory it was to replace left as it was."""
+    cfg = _config(tmp_path, "a", steps=10_000_000)  # chunks of 20 steps: stops in between
+    cfg.write_text(cfg.read_text().replace("map_num_steps", "chunk_size = 5\nmap_num_steps"))
+    old = tmp_path / "results" / "a"
+    old.mkdir(parents=True)
+    (old / "summary.csv").write_text("old\n")
+    (old / "manifest.json").write_text(json.dumps({"complete": True,
+                                                   "files": ["summary.csv"]}))
+    env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        started = _wait_for(old.parent, ".a.incomplete-*", proc, 120)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert started, err
+    assert proc.returncode == 130, err
+    assert "interrupted" in err and "temporary folders removed" in err
+    assert sorted(p.name for p in old.parent.iterdir()) == ["a"]  # no .incomplete folder
+    assert (old / "summary.csv").read_text() == "old\n"
+
+
+@pytest.mark.slow  # two spawned workers each import JAX and compile: about 25 s on 2 cores
+def test_jobs_runs_in_worker_processes_with_the_same_table(tmp_path, capsys):
+    a, b = _config(tmp_path, "a"), _config(tmp_path, "b", seed=1)
+    rc, out, err = _run(capsys, a, b, "--jobs", "2")
+    assert rc == 0, err
+    assert _states(out) == {"a": "done", "b": "done"}
+    for name in ("a", "b"):
+        m = json.loads((tmp_path / "results" / name / "manifest.json").read_text())
+        assert m["complete"] and m["inputs"]["hash"]
+    assert "IC50" in out  # each run's headline, printed by the parent
+    rc, out, _ = _run(capsys, a, b, "--jobs", "2")
+    assert rc == 0 and _states(out) == {"a": "skipped", "b": "skipped"}
