@@ -225,3 +225,69 @@ def test_jobs_runs_in_worker_processes_with_the_same_table(tmp_path, capsys):
     assert "IC50" in out  # each run's headline, printed by the parent
     rc, out, _ = _run(capsys, a, b, "--jobs", "2")
     assert rc == 0 and _states(out) == {"a": "skipped", "b": "skipped"}
+
+
+def test_batch_module_names_no_family_and_no_backend():
+    """batch.py asks the registries like api and cli (docstrings and comments aside)."""
+    import ast
+
+    from drugbayes.families import REGISTRY
+    from drugbayes.inference.registry import BACKENDS
+
+    code = ast.unparse(ast.parse((REPO / "src" / "drugbayes" / "batch.py").read_text()))
+    strings = {n.value for n in ast.walk(ast.parse(code)) if isinstance(n, ast.Constant)
+               and isinstance(n.value, str)}
+    assert not strings & (set(REGISTRY) | set(BACKENDS))
+
+
+def _ray_worker_pids() -> list[int]:
+    """Processes running a drugbayes run as a Ray task (Ray titles them after the task)."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                if b"ray::_ray_worker" in (d / "cmdline").read_bytes():
+                    pids.append(int(d.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.slow  # starts a local Ray (about 10 s) and 2 workers importing JAX
+def test_ray_batch_retries_a_killed_worker_and_resumes(tmp_path):
+    """4 configs on a local Ray with 2 CPUs; the worker of the long one is killed (-9)
+    mid-fit: Ray runs it again and the batch table ends all done; a rerun skips all four."""
+    pytest.importorskip("ray")
+    cfgs = [_config(tmp_path, f"r{i}", seed=i) for i in range(3)]
+    long = _config(tmp_path, "r3", seed=3, steps=30_000)
+    long.write_text(long.read_text().replace("map_num_steps", "chunk_size = 25\nmap_num_steps"))
+    env = dict(os.environ, PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "drugbayes", "run", *map(str, [*cfgs, long]), "--quiet",
+           "--executor", "ray", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    results = tmp_path / "results"
+
+    def long_one_alone() -> bool:  # the three short runs finished, the long one fitting
+        return (all((results / f"r{i}" / "manifest.json").is_file() for i in range(3))
+                and bool(list(results.glob(".r3.incomplete-*"))))
+
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not long_one_alone():
+            time.sleep(0.2)
+        killed = _ray_worker_pids() if long_one_alone() else []
+        for pid in killed:
+            os.kill(pid, signal.SIGKILL)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert killed, err
+    assert proc.returncode == 0, err
+    assert _states(out) == {f"r{i}": "done" for i in range(4)}
+    assert json.loads((results / "r3" / "manifest.json").read_text())["complete"]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert _states(res.stdout) == {f"r{i}": "skipped" for i in range(4)}
