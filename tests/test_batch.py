@@ -291,3 +291,34 @@ def test_ray_batch_retries_a_killed_worker_and_resumes(tmp_path):
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert _states(res.stdout) == {f"r{i}": "skipped" for i in range(4)}
+
+
+@pytest.mark.slow  # two spawned workers each import JAX
+def test_sigint_stops_the_worker_processes_runs(tmp_path):
+    """SIGINT to the batch process only (as `kill -INT`): it interrupts the workers' runs,
+    which remove their temporary folders; exit 130, nothing partial left."""
+    cfgs = []
+    for name in ("a", "b"):
+        c = _config(tmp_path, name, steps=10_000_000)
+        c.write_text(c.read_text().replace("map_num_steps", "chunk_size = 5\nmap_num_steps"))
+        cfgs.append(c)
+    env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", *map(str, cfgs),
+                             "--quiet", "--jobs", "2"], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    results = tmp_path / "results"
+    try:
+        deadline = time.time() + 240
+        while time.time() < deadline and proc.poll() is None and \
+                len(list(results.glob(".*.incomplete-*"))) < 2:
+            time.sleep(0.2)
+        assert len(list(results.glob(".*.incomplete-*"))) == 2
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert list(results.iterdir()) == []

@@ -165,11 +165,10 @@ _IN_TASK = False
 
 
 def _on_sigint(signum: int, frame: Any) -> None:
-    """A worker's SIGINT: stop the run under way once (its temporary folder is removed) and
-    start no other; a second signal during that clean-up is ignored."""
+    """A worker's SIGINT: stop the run under way (its temporary folder is removed) and start
+    no other. The batch sends it again until the run has stopped, as code under the fit may
+    catch one interrupt."""
     global _STOP
-    if _STOP:
-        return
     _STOP = True
     if _IN_TASK:
         raise KeyboardInterrupt
@@ -256,21 +255,30 @@ def _run_processes(jobs: list[dict[str, Any]], n: int, quiet: bool, on_record: O
                 records.append(rec)
                 on_record(rec)
     except KeyboardInterrupt:
-        _stop_workers(pool)
+        _stop_workers(pool, pending)
         raise
     pool.shutdown(wait=True)
 
 
-def _stop_workers(pool: Any, grace: float = 60.0) -> None:
-    """Interrupt the workers' runs (each removes its temporary folder), then end them."""
+def _stop_workers(pool: Any, pending: dict, grace: float = 60.0) -> None:
+    """Interrupt the workers' runs (each removes its temporary folder; the signal is sent
+    again every 2 s until every run under way has returned), then end the workers."""
+    from concurrent.futures import wait
+
     procs = list(getattr(pool, "_processes", {}).values())  # no public handle on them
-    for p in procs:
-        if p.is_alive():
-            os.kill(p.pid, signal.SIGINT)
-    pool.shutdown(wait=False, cancel_futures=True)
+    for fut in pending:
+        fut.cancel()
     deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        for p in procs:
+            if p.is_alive():
+                os.kill(p.pid, signal.SIGINT)
+        _, running = wait(pending, timeout=2.0)
+        if not running:
+            break
+    pool.shutdown(wait=False, cancel_futures=True)
     for p in procs:
-        p.join(max(0.0, deadline - time.monotonic()))
+        p.join(max(1.0, deadline - time.monotonic()))
         if p.is_alive():
             p.kill()
 

@@ -242,7 +242,11 @@ def assembling(out: Path) -> Iterator[Path]:
     try:
         yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        while tmp.exists():  # a second interrupt during the clean-up does not stop it
+            try:
+                shutil.rmtree(tmp, ignore_errors=True)
+            except KeyboardInterrupt:
+                continue
         raise
     replace_dir(tmp, out)
 
