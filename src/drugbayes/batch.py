@@ -236,6 +236,9 @@ def _run_processes(jobs: list[dict[str, Any]], n: int, quiet: bool, on_record: O
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from concurrent.futures.process import BrokenProcessPool
 
+    # workers share the accelerators: JAX must not preallocate most of a GPU's memory in
+    # each (the variable is read when a worker's JAX starts; the user's setting is kept)
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     pool = ProcessPoolExecutor(max_workers=n, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(quiet,))
     pending = {pool.submit(_worker, job): job for job in jobs}
@@ -284,7 +287,7 @@ def _stop_workers(pool: Any, pending: dict, grace: float = 60.0) -> None:
 
 
 def _run_ray(jobs: list[dict[str, Any]], n: int, address: str | None, retries: int,
-             on_record: OnRecord, records: list[RunRecord]) -> None:
+             gpus: float, on_record: OnRecord, records: list[RunRecord]) -> None:
     try:
         import ray
     except ImportError:
@@ -298,7 +301,8 @@ def _run_ray(jobs: list[dict[str, Any]], n: int, address: str | None, retries: i
             ray.init(num_cpus=n, include_dashboard=False, _node_ip_address="127.0.0.1",
                      log_to_driver=True)
         started = True
-    task = ray.remote(num_cpus=1, max_retries=retries)(_ray_worker)
+    # Ray gives a task with num_gpus its own CUDA_VISIBLE_DEVICES
+    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=retries)(_ray_worker)
     refs = {task.remote(job): job for job in jobs}
     try:
         while refs:
@@ -329,7 +333,8 @@ def _run_ray(jobs: list[dict[str, Any]], n: int, address: str | None, retries: i
 # ----------------------------------------------------------------------------- the batch
 def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None, *,
               force: bool = False, jobs: int = 1, executor: str = "local",
-              ray_address: str | None = None, retries: int = 1, quiet: bool = True,
+              ray_address: str | None = None, retries: int = 1, gpus_per_run: float = 0,
+              quiet: bool = True,
               on_record: OnRecord | None = None,
               records: list[RunRecord] | None = None) -> list[RunRecord]:
     """Run a batch of configs and return its table (a :class:`RunRecord` per config, in the
@@ -346,8 +351,9 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
         Runs at once: 1 runs them in this process; more start that many local worker
         processes (or Ray CPUs for a local Ray).
     executor : {"local", "ray"}
-        ``ray``: each run a Ray task (retried ``retries`` times if its worker dies), on the
-        cluster at ``ray_address`` or on a local Ray bound to 127.0.0.1.
+        ``ray``: each run a Ray task (retried ``retries`` times if its worker dies, given
+        ``gpus_per_run`` GPUs), on the cluster at ``ray_address`` or on a local Ray
+        (node address 127.0.0.1, no dashboard).
     quiet : bool
         Workers print no progress lines.
     on_record : callable(RunRecord), optional
@@ -392,7 +398,7 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
                  "name": cfg.resolved_output_dir().name, "run_dir": str(
                      cfg.resolved_output_dir())} for path, cfg, _, inputs, note in todo]
         if executor == "ray":
-            _run_ray(work, jobs, ray_address, retries, on_record, records)
+            _run_ray(work, jobs, ray_address, retries, gpus_per_run, on_record, records)
         else:
             _run_processes(work, min(jobs, max(len(work), 1)), quiet, on_record, records)
     _write_indexes([cfg.resolved_output_dir() for _, cfg, _ in checked if cfg.report.html])

@@ -37,6 +37,8 @@ def _parser() -> argparse.ArgumentParser:
                    "cluster ('auto' after `ray start --head`, or host:port)")
     r.add_argument("--retries", type=int, default=1, help="ray: tries again a run whose "
                    "worker died (default 1)")
+    r.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G", help="ray: GPUs "
+                   "each run is given (1 on a cluster of GPU nodes; default 0)")
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
@@ -191,7 +193,8 @@ def _run_batch(args: argparse.Namespace) -> int:
         try:
             run_batch(args.configs, args.overrides, force=args.force, jobs=args.jobs,
                       executor=args.executor, ray_address=args.ray_address,
-                      retries=args.retries, quiet=args.quiet, on_record=show, records=records)
+                      retries=args.retries, gpus_per_run=args.gpus_per_run,
+                      quiet=args.quiet, on_record=show, records=records)
         except KeyboardInterrupt:
             print("\n" + format_table(records) if records else "", flush=True)
             print("interrupted: runs under way were stopped and their temporary folders "
