@@ -322,3 +322,23 @@ def test_sigint_stops_the_worker_processes_runs(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert list(results.iterdir()) == []
+
+
+def test_temporary_folders_of_killed_runs_are_removed(tmp_path):
+    """`kill -9` leaves `.<name>.incomplete-<pid>@<host>-*`; the next run of that directory
+    removes it when the process is gone, never one of a live process or another host."""
+    from drugbayes.outputs import _HOST, assembling
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    out = tmp_path / "a"
+    stale = tmp_path / f".a.incomplete-{dead.pid}@{_HOST}-ab12_x9z"
+    live = tmp_path / f".a.incomplete-{os.getpid()}@{_HOST}-cd34_y8w"
+    other = tmp_path / f".a.incomplete-{dead.pid}@another-host-ef56_z7v"
+    for d in (stale, live, other):
+        d.mkdir()
+        (d / "posterior.nc").write_text("partial")
+    with pytest.raises(RuntimeError), assembling(out) as tmp:
+        assert tmp.name.startswith(f".a.incomplete-{os.getpid()}@{_HOST}-")
+        raise RuntimeError("stop")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([live.name, other.name])

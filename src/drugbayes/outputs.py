@@ -10,12 +10,15 @@ overwritten: the run stops before fitting with an input error (exit code 2).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
 import platform
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -229,16 +232,42 @@ def output_dir_issues(cfgs: list[Config]) -> list[Issue]:
     return issues
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete ``out``'s temporary siblings left by runs killed on this host (``kill -9``,
+    power loss): ``.<name>.incomplete-<pid>@<host>-*`` whose process is gone. Those of
+    another host or of a live process are left alone."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.incomplete-(\d+)@(.+)-[a-z0-9_]+")
+    for p in out.parent.glob(f".{glob.escape(out.name)}.incomplete-*"):
+        m = pattern.fullmatch(p.name)
+        if m is None or m.group(2) != _HOST or not p.is_dir() or p.is_symlink():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # alive (or a reused pid): maybe a run under way
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # another user's live process
+        log.info("removing %s (left by a run that was killed)", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
 @contextmanager
 def assembling(out: Path) -> Iterator[Path]:
     """Assemble a run directory in a hidden temporary sibling of ``out``, then move it in.
 
-    Yields the temporary folder. On success it replaces ``out`` (:func:`replace_dir`); on any
-    exception (an interrupt included) it is deleted, so a run killed or failing midway never
-    leaves a folder that looks complete.
+    Yields the temporary folder (``.<name>.incomplete-<pid>@<host>-*``). On success it replaces
+    ``out`` (:func:`replace_dir`); on any exception (an interrupt included) it is deleted, so a
+    run killed or failing midway never leaves a folder that looks complete. Temporary folders
+    of killed runs of this host are deleted first.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    _remove_stale_temporaries(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-{os.getpid()}@{_HOST}-",
+                                dir=out.parent))
     try:
         yield tmp
     except BaseException:
