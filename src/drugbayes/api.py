@@ -24,6 +24,8 @@ from .config import (
 from .diagnostics import check
 from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
 from .families import Spec, family_for_kind, get_family, kinds
+from .inference.checkpoint import checkpointing
+from .inference.checkpoint import remove as remove_checkpoint
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
 from .outputs import (
@@ -282,7 +284,10 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None,
         raise InputError(problems, title="run directory refused (nothing was run)")
     if inputs is None:
         inputs = inputs_fingerprint(cfg)
-    with assembling(out) as tmp, logging_to(tmp / "run.log"):
+    # a back-end with [inference] checkpoint_every writes here, beside the run directory, and
+    # a rerun with the same inputs continues from it; removed once the run directory is in place
+    ck = checkpointing(out.parent / f".{out.name}.checkpoint.npz", inputs["hash"])
+    with ck as checkpoint, assembling(out) as tmp, logging_to(tmp / "run.log"):
         log.info("drugbayes %s: run %s (config %s)", __version__, cfg.run.name or out.name,
                  cfg.source)
         t0 = time.perf_counter()
@@ -293,6 +298,7 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None,
                      **cfg.data.options())
         # looked up in this module, so that tests can replace it here
         write_run_directory(result, cfg, tmp, t0, inputs)
+    remove_checkpoint(checkpoint)
     if not result.diagnostics["passed"] and cfg.diagnostics.on_fail == "error":
         raise DiagnosticsError(f"diagnostics failed for {out} (see diagnostics.json)")
     if not result.diagnostics["passed"]:
