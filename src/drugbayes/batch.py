@@ -176,7 +176,11 @@ def _on_sigint(signum: int, frame: Any) -> None:
 
 def _worker_init(quiet: bool) -> None:
     signal.signal(signal.SIGINT, _on_sigint)
-    if not quiet:
+    _worker_logging(quiet)
+
+
+def _worker_logging(quiet: bool) -> None:
+    if not quiet and not log.handlers:
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter(f"[drugbayes pid {os.getpid()}] %(message)s"))
         log.addHandler(h)
@@ -207,9 +211,9 @@ def _worker(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ray_worker(job: dict[str, Any]) -> dict[str, Any]:
-    """:func:`_worker` in a Ray task (Ray turns a cancel into KeyboardInterrupt)."""
-    if not job["quiet"] and not log.handlers:
-        _worker_init(job["quiet"])
+    """:func:`_worker` in a Ray task (Ray turns a cancel into KeyboardInterrupt; its own
+    SIGINT handling is kept)."""
+    _worker_logging(job["quiet"])
     try:
         return _worker(job)
     finally:

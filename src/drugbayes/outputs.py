@@ -158,7 +158,7 @@ def finished_run_problem(out: Path, inputs: dict[str, Any]) -> str | None:
     from .report.rundir import read_manifest
 
     out = Path(out)
-    if not out.is_dir() or out.is_symlink():
+    if not out.is_dir() or out.is_symlink() or not any(out.iterdir()):
         return "no run directory yet"
     m = read_manifest(out)
     if m is None or output_dir_problem(out) is not None:
