@@ -82,7 +82,7 @@ def test_diagnostics_failure_exit_code_3(tmp_path, capsys):
 def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch, capsys):
     import drugbayes.api as api
 
-    def boom(result, cfg, folder, t0):
+    def boom(result, cfg, folder, t0, inputs=None):
         (Path(folder) / "summary.csv").write_text("partial")
         raise RuntimeError("disk full")
 
@@ -118,9 +118,9 @@ def test_killed_run_leaves_no_complete_folder(tmp_path, example_config):
 MINIMAL = REPO / "configs" / "smoke" / "minimal_map.toml"
 
 
-def _run_minimal(out, capsys, *configs):
+def _run_minimal(out, capsys, *configs, extra=()):
     rc = main(["run", *(str(c) for c in (configs or (MINIMAL,))), "--quiet",
-               "--set", f"run.output_dir={out}", *TINY])
+               "--set", f"run.output_dir={out}", *TINY, *extra])
     return rc, capsys.readouterr().err
 
 
@@ -143,12 +143,15 @@ def test_existing_user_folder_is_never_touched(tmp_path, capsys):
 
 
 def test_run_directory_is_replaced_but_not_with_extra_files(tmp_path, capsys):
-    """A finished run directory is replaced by a rerun; one a user added files to is not."""
+    """A finished run directory is skipped by a rerun with the same inputs (plots and report
+    included), replaced with --force; one a user added files to is not replaced."""
     out = tmp_path / "run"
     out.mkdir()  # an empty folder is a valid target
     assert _run_minimal(out, capsys)[0] == 0
     first = json.loads((out / "manifest.json").read_text())["wall_seconds"]
     assert _run_minimal(out, capsys)[0] == 0
+    assert json.loads((out / "manifest.json").read_text())["wall_seconds"] == first  # skipped
+    assert _run_minimal(out, capsys, extra=["--force"])[0] == 0
     assert json.loads((out / "manifest.json").read_text())["wall_seconds"] != first
     (out / "my_analysis.R").write_text("library(ggplot2)")
     rc, err = _run_minimal(out, capsys)

@@ -25,7 +25,7 @@ from benchmarks.validation.validate_mathews_griner_zip import wells_table
 
 
 def main(argv: list[str] | None = None) -> int:
-    from drugbayes.api import run
+    from drugbayes.batch import run
     from drugbayes.testing import mathews_griner_blocks
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -2,7 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .api import FitResult, fit, prepare, run  # noqa: E402
+from .api import FitResult, fit, prepare  # noqa: E402
+from .batch import run  # noqa: E402
 from .config import load_config  # noqa: E402
 from .errors import ConfigError, DataValidationError, DiagnosticsError  # noqa: E402
 from .io import read_table  # noqa: E402

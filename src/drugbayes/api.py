@@ -1,4 +1,7 @@
-"""Python API: compose the stages (read -> validate -> encode -> model -> infer -> outputs)."""
+"""Python API: compose the stages (read -> validate -> encode -> model -> infer -> outputs).
+
+A batch of configs (:func:`drugbayes.run`) is :mod:`drugbayes.batch`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import jax
 import xarray as xr
 
 from . import __version__
@@ -17,19 +19,26 @@ from .config import (
     DiagnosticsConfig,
     InferenceConfig,
     ModelConfig,
-    load_config,
     resolve_model,
 )
 from .diagnostics import check
 from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
 from .families import Spec, family_for_kind, get_family, kinds
+from .inference.checkpoint import checkpointing
+from .inference.checkpoint import remove as remove_checkpoint
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
-from .outputs import assembling, logging_to, output_dir_issues, write_run_directory
+from .outputs import (
+    assembling,
+    inputs_fingerprint,
+    logging_to,
+    output_dir_issues,
+    write_run_directory,
+)
 from .posterior import add_nd_coords, to_datatree, well_variables
 from .results import FitResult
 
-__all__ = ["FitResult", "check_config", "fit", "infer", "output_dir_issues", "prepare", "run",
+__all__ = ["FitResult", "check_config", "fit", "infer", "output_dir_issues", "prepare",
            "run_config", "write_run_directory"]
 
 log = logging.getLogger("drugbayes")
@@ -256,12 +265,13 @@ def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
     return spec, vt, data
 
 
-def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
-               ) -> tuple[FitResult, Path]:
+def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None,
+               inputs: dict[str, Any] | None = None) -> tuple[FitResult, Path]:
     """Fit one config and write its run directory atomically.
 
     ``prepared`` is the config's validated and encoded table (from :func:`check_config`), so
-    a batch reads each table once.
+    a batch reads each table once; ``inputs`` its :func:`~drugbayes.outputs.inputs_fingerprint`
+    taken before the fit (recorded in the manifest; default: taken now, before the fit).
 
     The run directory is assembled in a temporary sibling folder and renamed into place at the
     end, so a run killed midway never leaves a folder that looks complete.
@@ -272,7 +282,12 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
         from .errors import InputError
 
         raise InputError(problems, title="run directory refused (nothing was run)")
-    with assembling(out) as tmp, logging_to(tmp / "run.log"):
+    if inputs is None:
+        inputs = inputs_fingerprint(cfg)
+    # a back-end with [inference] checkpoint_every writes here, beside the run directory, and
+    # a rerun with the same inputs continues from it; removed once the run directory is in place
+    ck = checkpointing(out.parent / f".{out.name}.checkpoint.npz", inputs["hash"])
+    with ck as checkpoint, assembling(out) as tmp, logging_to(tmp / "run.log"):
         log.info("drugbayes %s: run %s (config %s)", __version__, cfg.run.name or out.name,
                  cfg.source)
         t0 = time.perf_counter()
@@ -282,7 +297,8 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
                      interval_prob=cfg.report.interval_prob, prepared=prepared,
                      **cfg.data.options())
         # looked up in this module, so that tests can replace it here
-        write_run_directory(result, cfg, tmp, t0)
+        write_run_directory(result, cfg, tmp, t0, inputs)
+    remove_checkpoint(checkpoint)
     if not result.diagnostics["passed"] and cfg.diagnostics.on_fail == "error":
         raise DiagnosticsError(f"diagnostics failed for {out} (see diagnostics.json)")
     if not result.diagnostics["passed"]:
@@ -291,72 +307,3 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None
         warnings.warn(f"diagnostics failed for {out.name} (see {out / 'diagnostics.json'})",
                       DiagnosticsWarning, stacklevel=2)
     return result, out
-
-
-def run(configs: list[str | Path], overrides: list[str] | None = None,
-        on_result=None) -> list[Path]:
-    """Run a batch of configs: every config is validated first; nothing starts if one is bad.
-
-    Every config runs even if an earlier one fails its diagnostics with ``on_fail = "error"``;
-    :class:`DiagnosticsError` is raised at the end, naming them.
-
-    Parameters
-    ----------
-    configs : list of paths
-    overrides : list of str
-        ``section.key=value`` applied to every config.
-    on_result : callable(FitResult, Path), optional
-        Called after each run (e.g. to print its table).
-    """
-    cfgs = []
-    issues: list[Issue | str] = []
-    for c in configs:
-        try:
-            cfg = load_config(c, overrides)
-            _, vt, data = check_config(cfg)
-            cfgs.append((cfg, (vt, data)))
-        except ConfigError as e:
-            issues += e.issues
-        except Exception as e:  # DataValidationError is an InputError
-            from .errors import InputError
-
-            if isinstance(e, InputError):
-                issues += e.issues
-            else:
-                raise
-    issues += output_dir_issues([cfg for cfg, _ in cfgs])
-    if issues:
-        from .errors import InputError
-
-        raise InputError(issues, title="invalid batch (nothing was run)")
-    outs = []
-    failed = []
-    for cfg, prepared in cfgs:
-        try:
-            result, out = run_config(cfg, prepared)
-        except DiagnosticsError as e:
-            failed.append(str(e))
-            continue
-        outs.append(out)
-        if on_result is not None:
-            on_result(result, out)
-        # each config compiles its own programs (its own model closure); free them, as every
-        # XLA:CPU executable holds memory mappings and a long batch would otherwise exhaust
-        # the kernel's vm.max_map_count (reruns of the same shapes still hit the disk cache)
-        del result
-        jax.clear_caches()
-    _write_indexes([cfg.resolved_output_dir() for cfg, _ in cfgs if cfg.report.html])
-    if failed:
-        raise DiagnosticsError("; ".join(failed))
-    return outs
-
-
-def _write_indexes(run_dirs: list[Path]) -> None:
-    """The index page of each folder holding the batch's run directories, where safe."""
-    from .report.html import write_indexes
-
-    for root, index, problem in write_indexes([d for d in run_dirs if d.is_dir()]):
-        if index is not None:
-            log.info("index of run directories: %s", index)
-        else:
-            log.info("no index page for %s: %s", root, problem)

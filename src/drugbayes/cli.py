@@ -1,7 +1,8 @@
 """Command line: ``drugbayes run|validate|simulate|families|report|devices``.
 
-Exit codes: 0 ok, 2 bad input or config, 3 diagnostics failed with ``on_fail = "error"``,
-1 anything else.
+Exit codes (of a batch: its worst run): 0 ok (every run done or skipped), 1 a run failed (or
+anything else went wrong), 2 bad input or config (nothing was run), 3 diagnostics failed with
+``on_fail = "error"``, 130 interrupted (SIGINT; no partial run directory left).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import warnings
 from pathlib import Path
 
-EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_DIAGNOSTICS = 0, 1, 2, 3
+EXIT_OK, EXIT_ERROR, EXIT_INPUT, EXIT_DIAGNOSTICS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -25,6 +26,19 @@ def _parser() -> argparse.ArgumentParser:
                    "else a bare string); repeatable")
     r.add_argument("--quiet", action="store_true", help="no progress messages (a bar on a "
                    "terminal, plain lines otherwise)")
+    r.add_argument("--force", action="store_true", help="redo every run, even one whose "
+                   "finished run directory records the same config, data and version")
+    r.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at once: local "
+                   "worker processes (default 1: one after another in this process)")
+    r.add_argument("--executor", choices=["local", "ray"], default="local", help="ray: each "
+                   "run a Ray task (pip install 'drugbayes[ray]'), on --ray-address or a local "
+                   "Ray bound to 127.0.0.1")
+    r.add_argument("--ray-address", default=None, metavar="ADDRESS", help="an existing Ray "
+                   "cluster ('auto' after `ray start --head`, or host:port)")
+    r.add_argument("--retries", type=int, default=1, help="ray: tries again a run whose "
+                   "worker died (default 1)")
+    r.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G", help="ray: GPUs "
+                   "each run is given (1 on a cluster of GPU nodes; default 0)")
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
@@ -52,26 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _print_headline(summary, name: str, title: str, quantities: tuple[str, ...]) -> None:
-    import pandas as pd
-
-    t = summary[summary["quantity"].isin(quantities)].copy()
-    if t.empty:
-        return
-    prob = float(summary["interval_prob"].iloc[0])
-    groups = list(summary.columns[:summary.columns.get_loc("quantity")])
-    t = t[[*groups, "quantity", "unit", "median", "lower", "upper", "censored"]]
-    t = t.rename(columns={"lower": f"lower{prob:.0%}", "upper": f"upper{prob:.0%}"})
-    with pd.option_context("display.width", 160, "display.max_rows", 500,
-                           "display.float_format", lambda v: f"{v:.4g}"):
-        print(f"\n{name}: {title} ({prob:.0%} intervals)")
-        print(t.to_string(index=False))
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``drugbayes`` command."""
     args = _parser().parse_args(argv)
-    from .errors import DiagnosticsError, InputError
+    from .errors import InputError
 
     try:
         if args.command == "families":
@@ -124,49 +122,13 @@ def main(argv: list[str] | None = None) -> int:
             for err in issues:
                 print(str(err), file=sys.stderr)
             return EXIT_INPUT if issues else EXIT_OK
-        # run
-        from .api import run
-        from .progress import ProgressHandler
-
-        logger = logging.getLogger("drugbayes")
-        h = None
-        if not args.quiet:  # bars on a terminal, plain lines otherwise (logs, CI)
-            h = ProgressHandler(sys.stderr)
-            h.setFormatter(logging.Formatter("[drugbayes] %(message)s"))
-            logger.addHandler(h)
-            logger.setLevel(logging.INFO)
-        failed_diag = []
-        from .errors import DrugbayesWarning
-
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DrugbayesWarning)
-            try:
-                outs = run(args.configs, args.overrides, on_result=_report)
-            except DiagnosticsError as e:
-                failed_diag.append(str(e))
-                outs = []
-            finally:
-                if h is not None:
-                    logger.removeHandler(h)
-                    h.close()
-        for w in caught:
-            if issubclass(w.category, DrugbayesWarning):
-                print(f"warning: {w.message}", file=sys.stderr)
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-        for out in outs:
-            print(f"wrote {out}")
-        if failed_diag:
-            for m in failed_diag:
-                print(f"error: {m}", file=sys.stderr)
-            return EXIT_DIAGNOSTICS
-        return EXIT_OK
+        return _run_batch(args)
     except InputError as e:
         print(str(e), file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return EXIT_ERROR
+        return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_ERROR
@@ -200,22 +162,56 @@ def _write_reports(run_dirs: list[Path], index: bool) -> int:
     return EXIT_OK
 
 
-def _report(result, out: Path) -> None:
-    from .families import get_family
+def _run_batch(args: argparse.Namespace) -> int:
+    """``drugbayes run``: the batch, each run's headline as it ends, then the batch table."""
+    from .batch import RunRecord, exit_code, format_table, run_batch
+    from .errors import DrugbayesWarning
+    from .progress import ProgressHandler
 
-    title, quantities = get_family(result.spec.family).headline
-    _print_headline(result.summary(), out.name, title, quantities)
-    d = result.diagnostics
-    approx = d["approximation"]
-    status = "passed" if d["passed"] else "FAILED"
-    checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)
-                       else f"{k}={v['value']}" for k, v in d["checks"].items())
-    print(f"approximation: {approx['name']}: {approx['description']}")
-    if approx["diagnosed"]:
-        print(f"diagnostics {status}: {checks}")
-    else:
-        # no convergence diagnostic exists for this approximation: only its own checks
-        print(f"checks {status} ({checks}); no convergence diagnostics apply")
+    logger = logging.getLogger("drugbayes")
+    h = None
+    if not args.quiet:  # bars on a terminal, plain lines otherwise (logs, CI)
+        h = ProgressHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("[drugbayes] %(message)s"))
+        logger.addHandler(h)
+        logger.setLevel(logging.INFO)
+
+    def show(rec: RunRecord) -> None:
+        if rec.headline:
+            print(rec.headline)
+        for w in rec.warnings:
+            print(f"warning: {rec.name}: {w}", file=sys.stderr)
+        if rec.state == "failed":
+            print(f"error: {rec.name}: {rec.note}", file=sys.stderr)
+        elif rec.state == "skipped":
+            print(f"{rec.name}: skipped ({rec.note}): {rec.run_dir}")
+        sys.stdout.flush()
+
+    records: list[RunRecord] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", DrugbayesWarning)
+        try:
+            run_batch(args.configs, args.overrides, force=args.force, jobs=args.jobs,
+                      executor=args.executor, ray_address=args.ray_address,
+                      retries=args.retries, gpus_per_run=args.gpus_per_run,
+                      quiet=args.quiet, on_record=show, records=records)
+        except KeyboardInterrupt:
+            print("\n" + format_table(records) if records else "", flush=True)
+            print("interrupted: runs under way were stopped and their temporary folders "
+                  "removed; finished run directories are kept (rerun the same command to "
+                  "resume)", file=sys.stderr)
+            return EXIT_INTERRUPTED
+        finally:
+            if h is not None:
+                logger.removeHandler(h)
+                h.close()
+    for w in caught:
+        if issubclass(w.category, DrugbayesWarning):
+            print(f"warning: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    print("\n" + format_table(records))
+    return exit_code(records)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,15 @@ overwritten: the run stops before fitting with an input error (exit code 2).
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import logging
 import os
 import platform
+import re
 import shutil
+import socket
 import tempfile
 import time
 from collections.abc import Iterator
@@ -30,7 +34,8 @@ from .errors import Issue
 if TYPE_CHECKING:
     from .results import FitResult
 
-__all__ = ["assembling", "logging_to", "output_dir_issues", "output_dir_problem", "replace_dir",
+__all__ = ["assembling", "finished_run_problem", "input_files", "inputs_fingerprint",
+           "logging_to", "output_dir_issues", "output_dir_problem", "replace_dir",
            "write_run_directory"]
 
 log = logging.getLogger("drugbayes")
@@ -87,6 +92,98 @@ def output_dir_problem(out: Path) -> str | None:
     return None
 
 
+def input_files(cfg: Config) -> list[Path]:
+    """Every file the config reads: ``[data] path``, or a plate config's layout(s) and
+    reading exports, resolved against the config's folder, in order, each once."""
+    paths = cfg.resolved_data_paths()
+    files: list[str] = []
+    if "path" in paths:
+        files.append(paths["path"])
+    if "layout" in paths:
+        files.append(paths["layout"])
+    for r in paths.get("readings", []):
+        if isinstance(r, dict):
+            files += [r[k] for k in ("path", "layout") if k in r]
+        else:
+            files.append(r)
+    return [Path(f) for f in dict.fromkeys(str(f) for f in files)]
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def inputs_fingerprint(cfg: Config) -> dict[str, Any]:
+    """What a run's results depend on, hashed: the resolved config (the model's preset merged
+    in, data paths and run directory absolute), the contents of every input file
+    (:func:`input_files`) and the drugbayes version.
+
+    Recorded in the manifest as ``"inputs"``; a batch skips a run whose finished run directory
+    records the same ``hash`` (:func:`finished_run_problem`).
+
+    Returns
+    -------
+    dict
+        ``{"config": sha256, "data": {path: sha256}, "drugbayes": version, "hash": sha256 of
+        the three}`` (hex digests).
+    """
+    from . import __version__
+    from .config import resolve_model
+
+    resolved = cfg.to_toml_dict()
+    resolved["data"].update(cfg.resolved_data_paths())
+    resolved["run"]["output_dir"] = str(cfg.resolved_output_dir())
+    try:  # the preset's contents, not only its name
+        resolved["model"] = resolve_model(cfg.model, cfg.data.kind).model_dump(mode="json")
+    except Exception:  # noqa: BLE001 - an invalid model fails in check_config, not here
+        pass
+    config = hashlib.sha256(json.dumps(resolved, sort_keys=True, default=str).encode())
+    data = {str(p): _file_sha256(p) for p in input_files(cfg)}
+    whole = {"config": config.hexdigest(), "data": data, "drugbayes": __version__}
+    return {**whole, "hash": hashlib.sha256(json.dumps(whole, sort_keys=True).encode())
+            .hexdigest()}
+
+
+def finished_run_problem(out: Path, inputs: dict[str, Any]) -> str | None:
+    """Why the run directory ``out`` is not a finished run of these ``inputs``
+    (:func:`inputs_fingerprint`), or ``None`` where it is (a batch then skips the run).
+
+    Finished means: a complete manifest recording the same inputs hash, every file it lists
+    present and nothing else in the folder.
+    """
+    from .report.rundir import read_manifest
+
+    out = Path(out)
+    if not out.is_dir() or out.is_symlink() or not any(out.iterdir()):
+        return "no run directory yet"
+    m = read_manifest(out)
+    if m is None or output_dir_problem(out) is not None:
+        return "not a finished run directory"
+    missing = [f for f in m["files"] if not (out / f).exists()]
+    if missing:
+        return f"files missing from the run directory ({', '.join(missing[:3])})"
+    old = m.get("inputs")
+    if not isinstance(old, dict) or "hash" not in old:
+        return "its manifest records no inputs hash (an older run)"
+    if old["hash"] == inputs["hash"]:
+        return None
+    why = []
+    if old.get("drugbayes") != inputs["drugbayes"]:
+        why.append(f"drugbayes {old.get('drugbayes')} -> {inputs['drugbayes']}")
+    if old.get("config") != inputs["config"]:
+        why.append("the config changed")
+    old_data: dict = old["data"] if isinstance(old.get("data"), dict) else {}
+    changed = [Path(p).name for p, h in inputs["data"].items() if old_data.get(p) != h]
+    changed += [Path(p).name for p in old_data if p not in inputs["data"]]
+    if changed:
+        why.append(f"data changed ({', '.join(dict.fromkeys(changed))})")
+    return "; ".join(why) or "its inputs changed"
+
+
 def replace_dir(tmp: Path, out: Path) -> None:
     """Move the complete run directory ``tmp`` to ``out``, replacing an old run directory.
 
@@ -135,20 +232,50 @@ def output_dir_issues(cfgs: list[Config]) -> list[Issue]:
     return issues
 
 
+_HOST = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname()) or "host"
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Delete ``out``'s temporary siblings left by runs killed on this host (``kill -9``,
+    power loss): ``.<name>.incomplete-<pid>@<host>-*`` whose process is gone. Those of
+    another host or of a live process are left alone."""
+    pattern = re.compile(rf"\.{re.escape(out.name)}\.incomplete-(\d+)@(.+)-[a-z0-9_]+")
+    for p in out.parent.glob(f".{glob.escape(out.name)}.incomplete-*"):
+        m = pattern.fullmatch(p.name)
+        if m is None or m.group(2) != _HOST or not p.is_dir() or p.is_symlink():
+            continue
+        try:
+            os.kill(int(m.group(1)), 0)
+            continue  # alive (or a reused pid): maybe a run under way
+        except ProcessLookupError:
+            pass
+        except PermissionError:
+            continue  # another user's live process
+        log.info("removing %s (left by a run that was killed)", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
 @contextmanager
 def assembling(out: Path) -> Iterator[Path]:
     """Assemble a run directory in a hidden temporary sibling of ``out``, then move it in.
 
-    Yields the temporary folder. On success it replaces ``out`` (:func:`replace_dir`); on any
-    exception (an interrupt included) it is deleted, so a run killed or failing midway never
-    leaves a folder that looks complete.
+    Yields the temporary folder (``.<name>.incomplete-<pid>@<host>-*``). On success it replaces
+    ``out`` (:func:`replace_dir`); on any exception (an interrupt included) it is deleted, so a
+    run killed or failing midway never leaves a folder that looks complete. Temporary folders
+    of killed runs of this host are deleted first.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-", dir=out.parent))
+    _remove_stale_temporaries(out)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.incomplete-{os.getpid()}@{_HOST}-",
+                                dir=out.parent))
     try:
         yield tmp
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        while tmp.exists():  # a second interrupt during the clean-up does not stop it
+            try:
+                shutil.rmtree(tmp, ignore_errors=True)
+            except KeyboardInterrupt:
+                continue
         raise
     replace_dir(tmp, out)
 
@@ -177,7 +304,8 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float) -> None:
+def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float,
+                        inputs: dict[str, Any] | None = None) -> None:
     """Write posterior.nc, summary.csv, diagnostics.json, plots, config, manifest and report.
 
     Parameters
@@ -189,6 +317,9 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
         An existing, empty folder.
     t0 : float
         ``time.perf_counter()`` at the start of the run (the manifest's wall time).
+    inputs : dict, optional
+        The run's :func:`inputs_fingerprint`, taken before the fit (so that a data file
+        edited while the run fitted is not recorded as fitted); default: taken now.
     """
     import jax
 
@@ -222,6 +353,8 @@ def write_run_directory(result: FitResult, cfg: Config, folder: Path, t0: float)
         "versions": _versions(), "device": [str(d) for d in jax.devices()],
         "platform": jax.default_backend(), "seed": cfg.run.seed,
         "config": cfg.source, "config_hash": cfg.config_hash(),
+        "inputs": inputs if inputs is not None else inputs_fingerprint(cfg),
+        "diagnostics_passed": bool(result.diagnostics["passed"]),
         "method": cfg.inference.method, "timings": result.inference.timings,
         "wall_seconds": time.perf_counter() - t0, "stage_seconds": stages,
         "files": sorted(p.name for p in folder.iterdir()) + [f"plots/{p.name}" for p in plots],

@@ -14,6 +14,7 @@ from numpyro.infer import MCMC, NUTS
 from numpyro.infer.initialization import init_to_median, init_to_value
 
 from ..progress import progress_extra
+from . import checkpoint
 from .settings import InferenceResult, InferenceSettings, log
 
 EXTRA_FIELDS = ("diverging", "energy", "num_steps", "accept_prob")
@@ -51,7 +52,6 @@ def _unconverged(chunks: list[dict[str, np.ndarray]]) -> str | None:
     return None if worst is None else worst[1]
 
 
-
 def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rng_key,
              init_values: dict | None = None) -> InferenceResult:
     """Sample with NUTS; returns draws grouped by chain.
@@ -69,30 +69,54 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
     t0 = time.perf_counter()
     init = init_to_value(values=init_values) if init_values else init_to_median
     dense = settings.dense_mass
-    kernel = NUTS(model, init_strategy=init, target_accept_prob=settings.target_accept_prob,
-                  max_tree_depth=settings.max_tree_depth, dense_mass=bool(dense))
     chain_method = settings.chain_method
     if chain_method == "parallel" and jax.local_device_count() < settings.num_chains:
         log.info("nuts: %d devices < %d chains; using vectorized chains",
                  jax.local_device_count(), settings.num_chains)
         chain_method = "vectorized"
     chunk = min(settings.chunk_size * settings.thinning, settings.num_samples * settings.thinning)
-    mcmc = MCMC(kernel, num_warmup=settings.num_warmup, num_samples=chunk,
-                num_chains=settings.num_chains, chain_method=chain_method,
-                thinning=settings.thinning, progress_bar=False)
+
+    def sampler() -> MCMC:
+        kernel = NUTS(model, init_strategy=init, target_accept_prob=settings.target_accept_prob,
+                      max_tree_depth=settings.max_tree_depth, dense_mass=bool(dense))
+        return MCMC(kernel, num_warmup=settings.num_warmup, num_samples=chunk,
+                    num_chains=settings.num_chains, chain_method=chain_method,
+                    thinning=settings.thinning, progress_bar=False)
+
+    mcmc = sampler()
     k_warm, k_run = jax.random.split(rng_key)
-    mcmc.warmup(k_warm, *model_args, extra_fields=EXTRA_FIELDS, collect_warmup=False)
-    jax.block_until_ready(mcmc.post_warmup_state)
-    t_warm = time.perf_counter() - t0
-    log.info("nuts: warmup done (%d chains x %d steps) in %.1f s", settings.num_chains,
-             settings.num_warmup, t_warm)
-    chunks: list[dict[str, np.ndarray]] = []
-    stats: list[dict[str, np.ndarray]] = []
+    chunks: list[dict] = []
+    stats: list[dict] = []
     got = 0
     target = settings.num_samples
+    ck = checkpoint.current() if settings.checkpoint_every > 0 else None
+    if ck is not None and chain_method != "vectorized" and settings.num_chains > 1:
+        log.info("nuts: checkpoints need chain_method = \"vectorized\"; none written")
+        ck = None
+    resumed = False
+    if ck is not None and checkpoint.load(ck) is not None:
+        # the state's structure from an initial state of all chains (no warmup); this also
+        # sets up the kernel's sampling and transforms as the warmup would
+        chain_keys = (jax.random.split(k_warm, settings.num_chains)
+                      if settings.num_chains > 1 else k_warm)
+        treedef = jax.tree_util.tree_structure(
+            mcmc.sampler.init(chain_keys, settings.num_warmup, None, model_args, {}))
+        resumed, got = _resume(mcmc, ck, treedef, chunks, stats)
+        if not resumed:
+            mcmc = sampler()  # a kernel not yet initialised, for the warmup
+    if not resumed:
+        mcmc.warmup(k_warm, *model_args, extra_fields=EXTRA_FIELDS, collect_warmup=False)
+        jax.block_until_ready(mcmc.post_warmup_state)
+        if ck is not None:  # the warmup is checkpointed too
+            _save(mcmc, ck, chunks, stats, 0)
+    t_warm = time.perf_counter() - t0
+    if not resumed:
+        log.info("nuts: warmup done (%d chains x %d steps) in %.1f s", settings.num_chains,
+                 settings.num_warmup, t_warm)
     limit = _extension_limit(settings)
     extended_because: list[str] = []
     t_first = None
+    n_chunk = 0
     while got < target or (limit is not None and got < limit
                            and _extend(chunks, extended_because)):
         if got >= target:
@@ -109,6 +133,10 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         chunks.append(s)
         stats.append(e)
         got += next(iter(s.values())).shape[1]
+        n_chunk += 1
+        if (ck is not None and got < max(target, limit or 0)
+                and n_chunk % settings.checkpoint_every == 0):
+            _save(mcmc, ck, chunks, stats, got)
         ndiv = int(sum(x["diverging"].sum() for x in stats))
         log.info("nuts: %d/%d draws per chain, %d divergences so far", min(got, target), target,
                  ndiv, extra=progress_extra(min(got, target), target, "nuts draws"))
@@ -118,7 +146,7 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
     timings = {"warmup": t_warm, "sampling": t_samp, "total": time.perf_counter() - t0}
     n_grad = int(sstats["num_steps"].sum())
     info: dict[str, object] = {"chain_method": chain_method, "num_gradient_evals": n_grad,
-                               "num_samples": int(target)}
+                               "num_samples": int(target), "resumed_from_checkpoint": resumed}
     if extended_because:
         info["extended"] = {"from": settings.num_samples, "to": int(target),
                             "reason": extended_because[0]}
@@ -131,3 +159,40 @@ def _extend(chunks: list[dict[str, np.ndarray]], reasons: list[str]) -> bool:
     if why is not None:
         reasons.append(why)
     return why is not None
+
+
+def _save(mcmc: MCMC, ck: checkpoint.Checkpoint, chunks: list[dict], stats: list[dict],
+          got: int) -> None:
+    """The chains' state (step sizes and mass matrices included) and the draws so far."""
+    leaves, treedef = jax.tree_util.tree_flatten(mcmc.post_warmup_state)
+    arrays = {f"state/{i}": np.asarray(x) for i, x in enumerate(leaves)}
+    for prefix, parts in (("samples", chunks), ("stats", stats)):
+        if parts:
+            arrays.update({f"{prefix}/{k}": np.concatenate([c[k] for c in parts], axis=1)
+                           for k in parts[0]})
+    checkpoint.save(ck, arrays, {"back_end": "nuts", "draws": got, "treedef": str(treedef),
+                                 "leaves": len(leaves)})
+    log.info("nuts: checkpoint written (%d draws per chain) to %s", got, ck.path)
+
+
+def _resume(mcmc: MCMC, ck: checkpoint.Checkpoint, treedef, chunks: list[dict],
+            stats: list[dict]) -> tuple[bool, int]:
+    """Restore the state and draws of ``ck`` (of this run's inputs and structure) into
+    ``mcmc``, ``chunks`` and ``stats``: (resumed, draws per chain restored)."""
+    found = checkpoint.load(ck)
+    if found is None:
+        return False, 0
+    arrays, header = found
+    if header.get("back_end") != "nuts" or header.get("treedef") != str(treedef):
+        log.info("nuts: checkpoint %s is of another state; not resumed", ck.path)
+        return False, 0
+    leaves = [jax.numpy.asarray(arrays[f"state/{i}"]) for i in range(header["leaves"])]
+    mcmc.post_warmup_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    samples = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("samples/")}
+    extra = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("stats/")}
+    if samples:  # none where the checkpoint was taken after the warmup
+        chunks.append(samples)
+        stats.append(extra)
+    got = int(header["draws"])
+    log.info("nuts: resumed from checkpoint %s (warmup done, %d draws per chain)", ck.path, got)
+    return True, got

@@ -221,8 +221,8 @@ _MAP_START_KEYS = ("init", *_MAP_KEYS)
 BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("nuts", "NumPyro NUTS, every chain started from the MAP",
             ("num_chains", "num_warmup", "num_samples", "max_num_samples", "chain_method",
-             "target_accept_prob",
-             "max_tree_depth", "dense_mass", "thinning", *_MAP_START_KEYS),
+             "target_accept_prob", "max_tree_depth", "dense_mass", "thinning",
+             "checkpoint_every", *_MAP_START_KEYS),
             _run_nuts, chains=True, divergences=True, energy=True),
     Backend("svi", "stochastic variational inference (normal or low-rank guide)",
             ("num_chains", "num_samples", "num_steps", "learning_rate", "guide",
