@@ -347,6 +347,44 @@ def test_per_block_rows_of_a_combination_tested_in_two_experiments(map_fits):
     assert idx.size == 0 and bq == {}
 
 
+def test_per_block_excesses_use_each_blocks_own_wells(map_fits):
+    """A pair tested twice (two experiments) has two per-block rows plus its pooled row for
+    every synergy quantity. The observed excess of a block uses that block's wells and fitted
+    E0: the Bliss null does not depend on E0, so the difference of two blocks' observed
+    excesses is the difference of their mean combination wells over their E0s. The classic
+    ZIP of a block is that of the block's wells alone, and the combination's row is the mean
+    of its blocks'."""
+    from drugbayes.families.combination import zip_delta_classic_data
+
+    r, _, _ = map_fits
+    s = r.summary()
+    wells, _ = _map_wells()
+    exps = sorted(set(r.data.experiments))
+    q_all = ("bliss_excess", "hsa_excess", "loewe_excess", "zip_delta", "zip_delta_classic",
+             "bliss_excess_observed", "p_synergy_bliss", "p_synergy_loewe", "p_synergy_zip")
+    for cell in ("CL01", "CL02"):
+        rows = s[s["cell_line"] == cell]
+        for q in q_all:
+            assert sorted(rows.loc[rows["quantity"] == q, "experiment"]) == sorted(
+                ["all", *exps]), (cell, q)
+        v = rows.set_index(["quantity", "experiment"])["mean"]
+        comb = wells[(wells["cell_line"] == cell) & (wells["dose_a"] > 0)
+                     & (wells["dose_b"] > 0)]
+        m = {e: comb.loc[comb["experiment"] == e, "response"].mean() / v["e0", e]
+             for e in exps}
+        d_obs = v["bliss_excess_observed", exps[0]] - v["bliss_excess_observed", exps[1]]
+        assert d_obs == pytest.approx(m[exps[1]] - m[exps[0]], abs=1e-6)
+        for e in exps:
+            assert v["zip_delta", e] == pytest.approx(v["bliss_excess", e], abs=1e-9)
+            one = wells[(wells["experiment"] == e) & (wells["cell_line"] == cell)]
+            _, d1 = db.prepare(one, kind="combination", dose_unit="uM")
+            z1 = float(zip_delta_classic_data(d1)["mean"][0])
+            assert v["zip_delta_classic", e] == pytest.approx(z1, abs=1e-5)
+        assert v["zip_delta_classic", "all"] == pytest.approx(
+            np.mean([v["zip_delta_classic", e] for e in exps]), abs=1e-9)
+        assert v["bliss_excess", exps[0]] != v["bliss_excess", exps[1]]
+
+
 def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
     r, _, _ = map_fits
     post = r.posterior["posterior"]

@@ -326,6 +326,9 @@ class CombinationData(DosedData):
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
+    # the same per matrix (block) on its combination's grid: each block's own observed means
+    matrix_grid_tested: np.ndarray | None = None  # [matrix, ia, ib] bool
+    matrix_grid_y: np.ndarray | None = None  # [matrix, ia, ib]
     # untreated reference level of each matrix on the data scale (fraction of control): the
     # median of the untreated wells of its plate(s) (see :func:`untreated_reference`)
     matrix_e0_ref: np.ndarray | None = None  # [matrix]
@@ -531,6 +534,20 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         tested[k] = gn[k] > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             gy[k] = np.where(tested[k], s / np.maximum(gn[k], 1), np.nan)
+    # per matrix (block), on its combination's grid
+    mtested = np.zeros((n_mat, na, nb), bool)
+    my = np.full((n_mat, na, nb), np.nan)
+    for m, sub in df.groupby("_mat", sort=True):
+        k = int(matrix_combo[int(m)])
+        ia = np.searchsorted(ga[k], sub["dose_a"].to_numpy())
+        ib = np.searchsorted(gb[k], sub["dose_b"].to_numpy())
+        s = np.zeros((na, nb))
+        n_m = np.zeros((na, nb))
+        np.add.at(s, (ia, ib), sub["response"].to_numpy())
+        np.add.at(n_m, (ia, ib), 1)
+        mtested[int(m)] = n_m > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            my[int(m)] = np.where(n_m > 0, s / np.maximum(n_m, 1), np.nan)
     return CombinationData(
         cell_lines=cells.names, drugs=drugs.names, pairs=pairs.names, experiments=exps.names,
         pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
@@ -538,7 +555,8 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
         dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_e0_ref=ref, response_ref=gref,
+        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_grid_tested=mtested,
+        matrix_grid_y=my, matrix_e0_ref=ref, response_ref=gref,
         point_row=point_row, sh_mat=sh_mat, sh_member=sh_member, sh_x_a=sh_x_a, sh_x_b=sh_x_b,
         sh_zero_a=sh_zero_a, sh_zero_b=sh_zero_b, sh_y=sh_y, sh_row=sh_row,
         row_label=labels,

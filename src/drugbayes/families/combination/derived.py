@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .spec import GRP, MAT
-from .surfaces import _flat_params, combination_wells, surfaces
+from .surfaces import _flat_params, _surfaces, block_view, combination_wells, surfaces
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -54,7 +54,7 @@ def quantity_unit(q: str, data: CombinationData) -> str:
     return u
 
 
-def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
+def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str, Any]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
     Every entry is an array, except ``_surfaces``: the :func:`surfaces` dict they came from.
@@ -74,6 +74,9 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     and it is a posterior (per draw) rather than a point estimate. On the normalised scale
     ZIP's reference *is* Bliss independence, so ``zip_delta`` equals ``bliss_excess`` (the
     Bliss excess of the fitted surface); it is kept as its own row under ZIP's name.
+
+    ``cache = False`` neither takes nor keeps :func:`surfaces`' cached result (the per-block
+    quantities of :func:`blocks` are computed on a block view of the data).
     """
     q = _flat_params(data, draws)
     out: dict[str, Any] = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
@@ -82,7 +85,7 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
            "log_gamma12": q["log_gamma12"], "log_gamma21": q["log_gamma21"]}
     _potencies(data, out, q["log10_c_a"], q["log10_c_b"], data.slot_drug("a"),
                data.slot_drug("b"))
-    s = surfaces(data, draws)
+    s = surfaces(data, draws) if cache else _surfaces(data, draws)
     cw = combination_wells(data)
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
     for k in ("bliss", "hsa", "loewe"):
@@ -132,7 +135,10 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
 
 BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alpha21",
                     "log10_alpha12", "log10_alpha21", "p_beta_positive",
-                    "p_log_alpha12_positive", "p_log_alpha21_positive")
+                    "p_log_alpha12_positive", "p_log_alpha21_positive", "bliss_excess",
+                    "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
+                    "p_synergy_loewe", "zip_delta", "p_synergy_zip", "zip_delta_classic",
+                    "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed")
 """The quantities with one row per block (matrix = combination x experiment)."""
 
 
@@ -141,8 +147,12 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
 
     A block is one matrix (a combination in one experiment). ``beta``, ``log_alpha*`` and
     ``e0`` are the model's matrix-level values (``mat_*``: the combination's value plus that
-    experiment's deviation), so the blocks of a combination scatter around its row. A
-    combination tested once has no block rows (its block is its row).
+    experiment's deviation), so the blocks of a combination scatter around its row; the
+    excesses (Bliss, HSA, Loewe, model ZIP; fitted and observed) are those of the block's own
+    surface (its matrix-level parameters and the combination's monotherapy curves) over the
+    block's own tested wells with both doses > 0, and the observed ones use the block's own
+    observed means (:func:`.surfaces.block_view`, then :func:`derived`). A combination tested
+    once has no block rows (its block is its row).
 
     Returns
     -------
@@ -153,16 +163,9 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
     idx = np.flatnonzero(n[data.matrix_combo] > 1)
     if not idx.size or "mat_beta" not in draws:
         return idx[:0], {}
-
-    def mat(k):
-        return np.asarray(draws[k], np.float64)[..., idx]
-
-    out = {"e0": np.exp(mat("mat_log_top")), "beta": mat("mat_beta"),
-           "log_alpha12": mat("mat_log_alpha12"), "log_alpha21": mat("mat_log_alpha21")}
-    out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
-    out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
-    out["log10_alpha12"] = out["log_alpha12"] / np.log(10.0)
-    out["log10_alpha21"] = out["log_alpha21"] / np.log(10.0)
+    bd, bdr = block_view(data, draws, idx)
+    out = {k: v for k, v in derived(bd, bdr, cache=False).items()
+           if k in BLOCK_QUANTITIES}
     return idx, out
 
 

@@ -24,9 +24,10 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     "all"``: pooled over its blocks), one row per block and quantity of
     :data:`.derived.BLOCK_QUANTITIES` with that block's ``experiment`` (:func:`.derived.blocks`);
     every other row has ``experiment = "all"``. ``zip_delta_classic``
-    (with the ``classic_zip`` option, the default) is the classic ZIP of each combination's
-    wells (:func:`.zip.zip_delta_classic_data`, the original ZIP code's baseline correction),
-    a point estimate in ``mean`` and ``median``. ``spec`` and ``seed``
+    (with the ``classic_zip`` option, the default) is the classic ZIP of each block's own
+    wells (:func:`.zip.zip_delta_classic_matrices`, the original ZIP code's baseline
+    correction), a point estimate in ``mean`` and ``median``; a combination's row is the mean
+    over its blocks. ``spec`` and ``seed``
     are accepted for the family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
@@ -34,17 +35,23 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
+    b_idx, bq = blocks(data, draws)
     if (spec is None or spec.options.classic_zip) and not data.is_rate:
-        from .zip import zip_delta_classic_data
+        from .zip import zip_delta_classic_matrices
 
-        # a point estimate per combination (each draw the same value: sd and interval NaN)
-        z = np.asarray(zip_delta_classic_data(data)["mean"], np.float64)
+        # a point estimate per block (each draw the same value: sd and interval NaN); a
+        # combination's row is the mean over its blocks
+        zm = np.asarray(zip_delta_classic_matrices(data)["mean"], np.float64)
+        n_m = np.bincount(data.matrix_combo, minlength=data.n_combos)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.bincount(data.matrix_combo, weights=zm, minlength=data.n_combos) / n_m
         dq["zip_delta_classic"] = z[None, None, :]
+        if b_idx.size:
+            bq["zip_delta_classic"] = zm[b_idx][None, None, :]
     diag = get_backend(method).chains
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
     frames = []
-    b_idx, bq = blocks(data, draws)
     levels = [("combo", dq, data.n_combos), ("block", bq, len(b_idx)),
               ("pool", pq, len(data.pairs))]
     for level, src, n in levels:

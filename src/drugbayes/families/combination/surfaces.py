@@ -222,6 +222,38 @@ def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = No
     return out
 
 
+def block_view(data: CombinationData, draws: dict, idx: ArrayLike
+               ) -> tuple[CombinationData, dict[str, np.ndarray]]:
+    """Blocks (matrices) ``idx`` as if each were a combination of its own.
+
+    Returns a copy of ``data`` whose combinations are the blocks (their combination's cell
+    line, pair and dose grid; the block's own observed means ``matrix_grid_*``), and draws
+    whose ``grp_*`` sites are per block: the combination's monotherapy curves and the model's
+    matrix-level ``mat_beta``, ``mat_log_alpha*`` and ``mat_log_top``. :func:`surfaces` and the
+    derived quantities then give each block's posterior excesses.
+    """
+    import dataclasses
+
+    idx = np.asarray(idx, dtype=np.intp)
+    k = np.asarray(data.matrix_combo)[idx]
+    if data.matrix_grid_y is None or data.matrix_grid_tested is None:
+        raise ValueError("the data have no per-matrix grids (encode_combination makes them)")
+    bd = dataclasses.replace(
+        data, combo_cell=data.combo_cell[k], combo_pair=data.combo_pair[k],
+        combo_mono_a=data.combo_mono_a[k], combo_mono_b=data.combo_mono_b[k],
+        matrix_combo=np.arange(len(idx), dtype=np.int32), matrix_exp=data.matrix_exp[idx],
+        grid_dose_a=data.grid_dose_a[k], grid_dose_b=data.grid_dose_b[k],
+        grid_tested=data.matrix_grid_tested[idx], grid_y=data.matrix_grid_y[idx],
+        grid_n=data.matrix_grid_tested[idx].astype(np.int32),
+        matrix_grid_tested=data.matrix_grid_tested[idx],
+        matrix_grid_y=data.matrix_grid_y[idx])
+    bdr = {key: np.asarray(v)[..., k] for key, v in draws.items() if key.startswith("grp_")}
+    for g, m in (("grp_beta", "mat_beta"), ("grp_log_alpha12", "mat_log_alpha12"),
+                 ("grp_log_alpha21", "mat_log_alpha21"), ("grp_log_top", "mat_log_top")):
+        bdr[g] = np.asarray(draws[m])[..., idx]
+    return bd, bdr
+
+
 def combination_wells(data: CombinationData) -> np.ndarray:
     """``[combo, ia, ib]`` mask of the tested wells with both doses > 0."""
     pos = (data.grid_dose_a > 0)[:, :, None] & (data.grid_dose_b > 0)[:, None, :]
