@@ -361,7 +361,8 @@ def test_per_block_excesses_use_each_blocks_own_wells(map_fits):
     wells, _ = _map_wells()
     exps = sorted(set(r.data.experiments))
     q_all = ("bliss_excess", "hsa_excess", "loewe_excess", "zip_delta", "zip_delta_classic",
-             "bliss_excess_observed", "p_synergy_bliss", "p_synergy_loewe", "p_synergy_zip")
+             "bliss_excess_observed", "p_synergy_bliss", "p_synergy_loewe", "p_synergy_zip",
+             "loewe_index", "combination_index_50")
     for cell in ("CL01", "CL02"):
         rows = s[s["cell_line"] == cell]
         for q in q_all:
@@ -383,6 +384,13 @@ def test_per_block_excesses_use_each_blocks_own_wells(map_fits):
         assert v["zip_delta_classic", "all"] == pytest.approx(
             np.mean([v["zip_delta_classic", e] for e in exps]), abs=1e-9)
         assert v["bliss_excess", exps[0]] != v["bliss_excess", exps[1]]
+    # CL01 is strongly synergistic (true beta 0.48, alpha12 e^0.7): both indices below 1
+    cl1 = s[(s["cell_line"] == "CL01") & (s["experiment"] == "all")].set_index("quantity")
+    assert 0 < cl1.loc["combination_index_50", "mean"] < 1
+    assert 0 < cl1.loc["loewe_index", "mean"] < 1
+    undefined = s["censored"].str.startswith("undefined")
+    assert s.loc[undefined, "quantity"].eq("combination_index_50").all()
+    assert s.loc[undefined, ["mean", "median"]].isna().all().all()
 
 
 def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
@@ -1004,3 +1012,35 @@ def test_shared_controls_belong_to_their_own_experiment():
         exp_of_row = two["experiment"].iloc[int(data.sh_row[w])]
         mats = data.sh_mat[w][data.sh_member[w]]
         assert {data.experiments[data.matrix_exp[m]] for m in mats} == {exp_of_row}
+
+
+def test_combination_index_50_and_loewe_index_known_values():
+    """With h = 1, full kill, alpha = 1 and beta = 0 MuSyC is Bliss independence: on the
+    equipotent ray (t C_a, t C_b) viability is 1 / (1 + t)^2, which is 1/2 at t = sqrt(2) - 1,
+    so CI_50 = 2 (sqrt(2) - 1) = 0.828. A drug whose maximal effect is 60% viability never
+    reaches 50%: undefined with that reason; a surface that never reaches half of E0 (E3 =
+    0.75 E0) gives +inf. The Loewe index of the Loewe null is 1, below it < 1."""
+    from drugbayes.families.combination.surfaces import (
+        CI_UNDEFINED,
+        combination_index_50,
+        loewe_index,
+        loewe_null,
+    )
+
+    one = np.ones(3)
+    q = {"b_a": np.array([0.0, 0.6, 0.0]), "b_b": np.array([0.0, 0.0, 0.0]),
+         "log10_c_a": np.array([0.3, 0.3, 0.3]), "log10_c_b": np.array([-1.0, -1.0, -1.0]),
+         "h_a": one, "h_b": one, "e0": 2.0 * one, "log_alpha12": 0 * one,
+         "log_alpha21": 0 * one, "log_gamma12": 0 * one, "log_gamma21": 0 * one}
+    q["e1"], q["e2"] = q["e0"] * q["b_a"], q["e0"] * q["b_b"]
+    q["e3"] = np.array([0.0, 0.0, 1.5])  # the third: E3 = 0.75 E0, never half
+    ci, why = combination_index_50(q)
+    assert ci[0] == pytest.approx(2 * (np.sqrt(2) - 1), rel=1e-6)
+    assert why.tolist() == [0, 1, 0] and np.isnan(ci[1]) and np.isposinf(ci[2])
+    assert "drug_a" in CI_UNDEFINED[1]
+    xa, xb = np.linspace(-1, 1, 5)[:, None], np.linspace(-2, 0, 4)[None, :]
+    pars = (0.1, -0.8, 1.3, 0.7, 0.2, 0.35)
+    e = loewe_null(xa, xb, *pars)
+    np.testing.assert_allclose(loewe_index(xa, xb, e, *pars), 1.0, rtol=1e-9)
+    assert (loewe_index(xa, xb, e - 0.01, *pars) < 1).all()
+    assert np.isposinf(loewe_index(xa, xb, 1.0 + 0 * e, *pars)).all()

@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .spec import GRP, MAT
-from .surfaces import _flat_params, _surfaces, block_view, combination_wells, surfaces
+from .surfaces import (
+    CI_UNDEFINED,
+    _flat_params,
+    _surfaces,
+    block_view,
+    combination_index_50,
+    combination_wells,
+    surfaces,
+)
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -31,6 +39,9 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
+    "loewe_index": "ratio (< 1 = synergy, 1 = Loewe additive; not positive = synergy)",
+    "combination_index_50": "ratio (< 1 = synergy, 1 = Loewe additive; not positive = "
+                            "synergy)",
     "zip_delta": "viability fraction of E0 (ZIP reference - fitted surface)",
     "p_synergy_zip": "probability",
     "zip_delta_classic": "viability fraction (classic ZIP, baseline-corrected; x 100 = "
@@ -42,6 +53,10 @@ QUANTITY_UNITS = {
 
 
 QUANTITY_ORDER = list(QUANTITY_UNITS)
+
+
+UNDEFINED = CI_UNDEFINED
+"""Why a quantity with a ``_why_<quantity>`` code array is undefined (NaN) in a draw."""
 
 
 def quantity_unit(q: str, data: CombinationData) -> str:
@@ -95,6 +110,11 @@ def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str,
                                              axis=(-2, -1))
     if "zip_delta" in s:
         out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+    # Loewe index of the fitted surface, averaged over the same wells (+inf in a draw where
+    # the surface is at or above E0 at one of them)
+    li = np.sum(np.where(cw, s["loewe_index"], 0.0) * w, axis=(-2, -1))
+    out["loewe_index"] = np.where(cw.any(axis=(1, 2)), li, np.nan)
+    out["combination_index_50"], out["_why_combination_index_50"] = combination_index_50(q)
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -138,7 +158,8 @@ BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alph
                     "p_log_alpha12_positive", "p_log_alpha21_positive", "bliss_excess",
                     "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
                     "p_synergy_loewe", "zip_delta", "p_synergy_zip", "zip_delta_classic",
-                    "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed")
+                    "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
+                    "loewe_index", "combination_index_50")
 """The quantities with one row per block (matrix = combination x experiment)."""
 
 
@@ -165,7 +186,7 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
         return idx[:0], {}
     bd, bdr = block_view(data, draws, idx)
     out = {k: v for k, v in derived(bd, bdr, cache=False).items()
-           if k in BLOCK_QUANTITIES}
+           if k in BLOCK_QUANTITIES or k.startswith("_why_")}
     return idx, out
 
 
@@ -226,7 +247,7 @@ def observed(data: CombinationData, samples: dict) -> dict:
         s = surfaces(data, samples, keep=True)
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
                   "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
-                  "zip_delta"):
+                  "zip_delta", "loewe_index"):
             if k not in s:
                 continue
             name = "surface_viability" if k == "viability" else k

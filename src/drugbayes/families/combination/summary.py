@@ -7,7 +7,16 @@ import pandas as pd
 
 from ...inference.registry import get_backend
 from .._contract import Spec
-from .derived import BLOCK_QUANTITIES, PROBS, QUANTITY_ORDER, blocks, derived, pooled, quantity_unit
+from .derived import (
+    BLOCK_QUANTITIES,
+    PROBS,
+    QUANTITY_ORDER,
+    UNDEFINED,
+    blocks,
+    derived,
+    pooled,
+    quantity_unit,
+)
 
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
@@ -91,6 +100,17 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 below = dq[f"_below_{k}"].reshape(-1, n).mean(axis=0)
                 cens = np.where(above > 0.5, "above_max_dose",
                                 np.where(below > 0.5, "below_min_dose", ""))
+            why = src.get(f"_why_{q}")
+            if why is not None:
+                # undefined in some draws: no estimate, the reason (the commonest) instead
+                codes = np.asarray(why).reshape(-1, n)
+                share = (codes > 0).mean(axis=0)
+                for i in np.flatnonzero(share > 0):
+                    c = np.bincount(codes[:, i][codes[:, i] > 0]).argmax()
+                    cens[i] = f"undefined in {100 * share[i]:.1f}% of draws: {UNDEFINED[c]}"
+                    for col in ("mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk",
+                                "ess_tail"):
+                        st[col] = np.where(np.arange(n) == i, np.nan, st[col])
             frames.append(pd.DataFrame({
                 "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
                 "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group}))
