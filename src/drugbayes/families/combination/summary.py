@@ -106,7 +106,7 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 codes = np.asarray(why).reshape(-1, n)
                 share = (codes > 0).mean(axis=0)
                 for i in np.flatnonzero(share > 0):
-                    c = np.bincount(codes[:, i][codes[:, i] > 0]).argmax()
+                    c = int(np.bincount(codes[:, i][codes[:, i] > 0]).argmax())
                     cens[i] = f"undefined in {100 * share[i]:.1f}% of draws: {UNDEFINED[c]}"
                     for col in ("mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk",
                                 "ess_tail"):

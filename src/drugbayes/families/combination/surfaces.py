@@ -130,7 +130,8 @@ def loewe_index(x_a: ArrayLike, x_b: ArrayLike, e: ArrayLike, log10_c_a: ArrayLi
 CI_UNDEFINED = {1: "drug_a alone never reaches 50% effect (its maximal effect)",
                 2: "drug_b alone never reaches 50% effect (its maximal effect)",
                 3: "neither drug alone reaches 50% effect (their maximal effects)"}
-"""Why ``combination_index_50`` is undefined in a draw (its code in :func:`combination_index_50`)."""
+"""Why ``combination_index_50`` is undefined in a draw (its code, see
+:func:`combination_index_50`)."""
 
 
 def combination_index_50(q: dict[str, np.ndarray], span: float = 8.0, iterations: int = 60
