@@ -347,6 +347,10 @@ class CombinationData(DosedData):
     row_label: list[str] | None = None  # [row] "line 12, plate P1, well A01"
     response_scale: str = "fraction"
     n_wells: int = 0
+    # plates (only where the table names more than one): the plate of each well
+    plates: list[str] | None = None
+    point_plate: np.ndarray | None = None  # [matrix, point] plate code (0 padding)
+    sh_plate: np.ndarray | None = None  # [shared well] plate code
     rate_unit: str = ""  # unit of growth rates (response_scale = "rate")
     bottom_lower: float = 0.0  # lower bound of E1/E0, E2/E0 (0 for viability, < 0 for rates)
 
@@ -461,11 +465,24 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     resp = df["response"].to_numpy()
     src = df["_src"].to_numpy()
     point_row = np.full((n_mat, n_pt), -1, np.int64)
+    # a plate is experiment x plate (as for the untreated reference), named by both when the
+    # table has several experiments
+    plates: Levels | None = None
+    plate_all = np.zeros(len(df), np.int32)
+    if "plate" in df.columns and df["plate"].astype(str).ne("").all():
+        plate_names = df["plate"].astype(str)
+        if df["experiment"].nunique() > 1:
+            plate_names = df["experiment"].astype(str) + "/" + plate_names
+        if plate_names.nunique() > 1:
+            plates = Levels.of(plate_names, "plate")
+            plate_all = plates.codes(plate_names)
+    point_plate = np.zeros((n_mat, n_pt), np.int32)
     mat_rows = df[own].groupby("_mat", sort=True).indices
     own_pos = np.flatnonzero(own)
     for m, idx_own in mat_rows.items():
         idx = own_pos[idx_own]
         point_row[m, :len(idx)] = src[idx]
+        point_plate[m, :len(idx)] = plate_all[idx]
         n = len(idx)
         x_a[m, :n] = xa_all[idx]
         x_b[m, :n] = xb_all[idx]
@@ -487,6 +504,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     sh_zero_b = np.ones((n_sh, k_max), bool)
     sh_y = np.zeros(n_sh, np.float32)
     sh_row = np.zeros(n_sh, np.int64)
+    sh_plate = np.zeros(n_sh, np.int32)
     mat_all = df["_mat"].to_numpy()
     for w, (row, idx_sh) in enumerate(sh_groups.items()):
         idx = shared[idx_sh]
@@ -499,6 +517,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         sh_zero_b[w, :n] = dose_b[idx] <= 0
         sh_y[w] = resp[idx[0]]
         sh_row[w] = row
+        sh_plate[w] = plate_all[idx[0]]
 
     ref, gref = untreated_reference(df, mat_all, n_mat)
     word = "line" if vt.source is not None and vt.source.line_offset else "row"
@@ -560,6 +579,9 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         point_row=point_row, sh_mat=sh_mat, sh_member=sh_member, sh_x_a=sh_x_a, sh_x_b=sh_x_b,
         sh_zero_a=sh_zero_a, sh_zero_b=sh_zero_b, sh_y=sh_y, sh_row=sh_row,
         row_label=labels,
+        plates=plates.names if plates is not None else None,
+        point_plate=point_plate if plates is not None else None,
+        sh_plate=sh_plate if plates is not None else None,
         response_scale=vt.response_scale, n_wells=len(df0),
         rate_unit=getattr(vt, "rate_unit", ""),
         bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)

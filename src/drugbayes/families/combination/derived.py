@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .spec import GRP, MAT
+from .spec import GRP, MAT, MAT_MONO
 from .surfaces import (
     CI_UNDEFINED,
     _flat_params,
@@ -219,12 +219,14 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     coords = {"drug": data.drugs, "pair": data.pairs, "monotherapy": monos,
               "combination": data.combo_labels, "matrix": data.matrix_labels,
               "cell_line": data.cell_lines, "experiment": data.experiments,
-              "matrix_effect": ["beta", "log_alpha12", "log_alpha21", "log_top"]}
+              "matrix_effect": ["beta", "log_alpha12", "log_alpha21", "log_top"],
+              "plate": data.plates or ["all"]}
     dims: dict[str, list[str]] = {
         "mu_log10_c": ["drug"], "mu_log_hill": ["drug"], "mu_logit_bottom": ["drug"],
         "pop_beta": ["pair"], "pop_log_alpha12": ["pair"], "pop_log_alpha21": ["pair"],
         "pop_log_gamma12": ["pair"], "pop_log_gamma21": ["pair"],
         "z_matrix": ["matrix_effect", "matrix"], "z_log_top": ["combination"],
+        "plate_log_e0": ["plate"], "z_plate_log_e0": ["plate"],
     }
     for k in ("mono_log10_c", "mono_log_hill", "mono_logit_bottom"):
         dims[k] = ["monotherapy"]
@@ -232,8 +234,11 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     for k in GRP:
         dims[k] = ["combination"]
         dims[f"z_{k}"] = ["combination"]
-    for k in MAT:
+    for k in MAT + MAT_MONO:
         dims[k] = ["matrix"]
+    dims["z_matrix_mono"] = ["matrix_mono_effect", "matrix"]
+    coords["matrix_mono_effect"] = ["log10_c_a", "log10_c_b", "logit_bottom_a",
+                                    "logit_bottom_b"]
     return dims, coords
 
 
@@ -323,11 +328,15 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
         return v.reshape((-1,) + v.shape[2:])[take]
 
     mk = data.matrix_combo
+
+    def mono(k):  # the matrix's own monotherapy curve where the model has one
+        return draws(f"mat_{k}") if f"mat_{k}" in samples else draws(f"grp_{k}")[:, mk]
+
     e0 = np.exp(draws("mat_log_top"))
     lower = float(data.bottom_lower)
-    e1 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_a")[:, mk], lower, np)
-    e2 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_b")[:, mk], lower, np)
-    p = {"log10_c_a": draws("grp_log10_c_a")[:, mk], "log10_c_b": draws("grp_log10_c_b")[:, mk],
+    e1 = e0 * musyc_bottom_fraction(mono("logit_bottom_a"), lower, np)
+    e2 = e0 * musyc_bottom_fraction(mono("logit_bottom_b"), lower, np)
+    p = {"log10_c_a": mono("log10_c_a"), "log10_c_b": mono("log10_c_b"),
          "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
          "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),
          "log_alpha12": draws("mat_log_alpha12"), "log_alpha21": draws("mat_log_alpha21"),
@@ -335,6 +344,9 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
          "log_gamma21": draws("grp_log_gamma21")[:, mk]}
     s = flat[take][:, None, None]
     v = surface_at(p, None, data.x_a, data.x_b, data.zero_a, data.zero_b, xp=np)
+    plate = np.exp(draws("plate_log_e0")) if "plate_log_e0" in samples else None
+    if plate is not None:
+        v = v * plate[:, data.point_plate]
     z = np.median(np.abs(data.y[None] - v) / s, axis=0)
     z_sh = np.zeros(0)
     if data.sh_y is not None and len(data.sh_y):
@@ -342,5 +354,7 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
                         data.sh_zero_b, xp=np)
         w = np.asarray(data.sh_member, np.float64)
         v_sh = (vs * w).sum(-1) / w.sum(-1)
+        if plate is not None:
+            v_sh = v_sh * plate[:, data.sh_plate]
         z_sh = np.median(np.abs(data.sh_y[None] - v_sh) / s[..., 0], axis=0)
     return z, z_sh

@@ -313,7 +313,8 @@ def block_view(data: CombinationData, draws: dict, idx: ArrayLike
 
     Returns a copy of ``data`` whose combinations are the blocks (their combination's cell
     line, pair and dose grid; the block's own observed means ``matrix_grid_*``), and draws
-    whose ``grp_*`` sites are per block: the combination's monotherapy curves and the model's
+    whose ``grp_*`` sites are per block: the combination's monotherapy curves (the block's own,
+    ``mat_log10_c_*`` and ``mat_logit_bottom_*``, where the model has them) and the model's
     matrix-level ``mat_beta``, ``mat_log_alpha*`` and ``mat_log_top``. :func:`surfaces` and the
     derived quantities then give each block's posterior excesses.
     """
@@ -334,8 +335,12 @@ def block_view(data: CombinationData, draws: dict, idx: ArrayLike
         matrix_grid_y=data.matrix_grid_y[idx])
     bdr = {key: np.asarray(v)[..., k] for key, v in draws.items() if key.startswith("grp_")}
     for g, m in (("grp_beta", "mat_beta"), ("grp_log_alpha12", "mat_log_alpha12"),
-                 ("grp_log_alpha21", "mat_log_alpha21"), ("grp_log_top", "mat_log_top")):
-        bdr[g] = np.asarray(draws[m])[..., idx]
+                 ("grp_log_alpha21", "mat_log_alpha21"), ("grp_log_top", "mat_log_top"),
+                 ("grp_log10_c_a", "mat_log10_c_a"), ("grp_log10_c_b", "mat_log10_c_b"),
+                 ("grp_logit_bottom_a", "mat_logit_bottom_a"),
+                 ("grp_logit_bottom_b", "mat_logit_bottom_b")):
+        if m in draws:  # the matrix-level monotherapy curves exist with that option only
+            bdr[g] = np.asarray(draws[m])[..., idx]
     return bd, bdr
 
 
