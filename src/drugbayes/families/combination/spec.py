@@ -76,6 +76,11 @@ DETERMINISTIC = GRP + MAT + MAT_MONO + ("mono_log10_c", "mono_log_hill", "mono_l
                               "plate_log_e0")
 
 
+OPTIONAL_SITES = frozenset(MAT_MONO + ("plate_log_e0",))
+"""Deterministic sites present only with their option and design (``matrix_monotherapy_effects``;
+plate effects where the table has several plates)."""
+
+
 CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")
 
 
