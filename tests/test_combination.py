@@ -1092,7 +1092,7 @@ def test_matrix_monotherapy_effects_follow_a_drug_shifted_in_one_block():
     """An anchor tested in two blocks (experiments) whose potency is 0.5 decade higher in the
     second: with ``matrix_monotherapy_effects`` the per-matrix log10 C of drug a recovers the
     shift (within 0.15 decade, MAP), and the combination's curve is the mean of its blocks'
-    (about 10 s on 2 CPU cores)."""
+    (about 15 s on 2 CPU cores)."""
     from drugbayes.families.combination import simulate_wells
 
     t = pd.DataFrame([{"cell_line": "CL01", "drug_a": "DA", "drug_b": "DB", "e0": 1.0,
