@@ -266,8 +266,18 @@ def test_dose_unit_keys_are_checked_per_kind():
 
 
 # ------------------------------------------------------------------------ fits and outputs
+PLATE_STEP = 0.85
+"""The fixture's second replicate of every matrix is on plate P2, read at 85% of P1."""
+
+
 def _map_wells():
-    return simulate(3, n_replicates=2, n_experiments=2, seed=11)
+    """3 cell lines x 2 experiments x 2 replicates; replicate 2 on plate P2 (x 0.85)."""
+    wells, truth = simulate(3, n_replicates=2, n_experiments=2, seed=11)
+    p2 = wells["replicate"] == 2
+    wells = wells.assign(plate=np.where(p2, "P2", "P1"),
+                         response=np.where(p2, wells["response"] * PLATE_STEP,
+                                           wells["response"]))
+    return wells, truth
 
 
 @pytest.fixture(scope="module")
@@ -279,6 +289,34 @@ def map_fits():
     w_nm = wells.assign(dose_a=wells["dose_a"] * 1000.0, dose_b=wells["dose_b"] * 1000.0)
     r_nm = db.fit(w_nm, "combination", dose_unit="nM", inference=inf, seed=2)
     return r_um, r_nm, truth
+
+
+def test_plate_effect_on_e0_is_identified(map_fits):
+    """Each matrix of the fixture has one replicate on plate P1 and one on P2, read at 85%:
+    the fitted plate effect on log E0 recovers the step in each experiment (within 0.05 on
+    the log scale, i.e. about 5%), sums to zero over the four plates, and is absent without
+    a plate column or with ``plate_effects = "off"``."""
+    from drugbayes.families.combination.data import arrays
+    from drugbayes.families.combination.model import plate_effects_active
+
+    r, _, _ = map_fits
+    pe = r.posterior["posterior"]["plate_log_e0"].mean(("chain", "draw"))
+    assert pe.sizes["plate"] == 4
+    assert abs(float(pe.sum())) < 1e-5
+    for e in r.data.experiments:
+        step = float(pe.sel(plate=f"{e}/P2") - pe.sel(plate=f"{e}/P1"))
+        assert step == pytest.approx(np.log(PLATE_STEP), abs=0.05)
+    wells, _ = _map_wells()
+    from drugbayes.families._contract import Spec
+    from drugbayes.families.combination import CombinationOptions, CombinationPriors
+
+    def spec(opt):
+        return Spec("combination", CombinationOptions(plate_effects=opt), CombinationPriors())
+
+    assert plate_effects_active(spec("auto"), arrays(r.data))
+    assert not plate_effects_active(spec("off"), arrays(r.data))
+    _, no_plate = db.prepare(wells.drop(columns="plate"), kind="combination", dose_unit="uM")
+    assert no_plate.plates is None and arrays(no_plate)["n_plate"] == 1
 
 
 def test_dose_unit_changes_nothing_but_units(map_fits):
@@ -347,6 +385,54 @@ def test_per_block_rows_of_a_combination_tested_in_two_experiments(map_fits):
     assert idx.size == 0 and bq == {}
 
 
+def test_per_block_excesses_use_each_blocks_own_wells(map_fits):
+    """A pair tested twice (two experiments) has two per-block rows plus its pooled row for
+    every synergy quantity. The observed excess of a block uses that block's wells and fitted
+    E0: the Bliss null does not depend on E0, so the difference of two blocks' observed
+    excesses is the difference of their mean combination wells over their E0s. The classic
+    ZIP of a block is that of the block's wells alone, and the combination's row is the mean
+    of its blocks'."""
+    from drugbayes.families.combination import zip_delta_classic_data
+
+    r, _, _ = map_fits
+    s = r.summary()
+    wells, _ = _map_wells()
+    exps = sorted(set(r.data.experiments))
+    q_all = ("bliss_excess", "hsa_excess", "loewe_excess", "zip_delta", "zip_delta_classic",
+             "bliss_excess_observed", "p_synergy_bliss", "p_synergy_loewe", "p_synergy_zip",
+             "loewe_index", "combination_index_50")
+    # every block as a combination of its own (one experiment): their classic ZIPs
+    _, one = db.prepare(wells.assign(cell_line=wells["cell_line"] + "_" + wells["experiment"],
+                                     experiment="E"), kind="combination", dose_unit="uM")
+    z_block = dict(zip([c.split("|")[0] for c in one.combo_labels],
+                       zip_delta_classic_data(one)["mean"]))
+    for cell in ("CL01", "CL02"):
+        rows = s[s["cell_line"] == cell]
+        for q in q_all:
+            assert sorted(rows.loc[rows["quantity"] == q, "experiment"]) == sorted(
+                ["all", *exps]), (cell, q)
+        v = rows.set_index(["quantity", "experiment"])["mean"]
+        comb = wells[(wells["cell_line"] == cell) & (wells["dose_a"] > 0)
+                     & (wells["dose_b"] > 0)]
+        m = {e: comb.loc[comb["experiment"] == e, "response"].mean() / v["e0", e]
+             for e in exps}
+        d_obs = v["bliss_excess_observed", exps[0]] - v["bliss_excess_observed", exps[1]]
+        assert d_obs == pytest.approx(m[exps[1]] - m[exps[0]], abs=1e-6)
+        for e in exps:
+            assert v["zip_delta", e] == pytest.approx(v["bliss_excess", e], abs=1e-9)
+            assert v["zip_delta_classic", e] == pytest.approx(z_block[f"{cell}_{e}"], abs=1e-5)
+        assert v["zip_delta_classic", "all"] == pytest.approx(
+            np.mean([v["zip_delta_classic", e] for e in exps]), abs=1e-9)
+        assert v["bliss_excess", exps[0]] != v["bliss_excess", exps[1]]
+    # CL01 is strongly synergistic (true beta 0.48, alpha12 e^0.7): both indices below 1
+    cl1 = s[(s["cell_line"] == "CL01") & (s["experiment"] == "all")].set_index("quantity")
+    assert 0 < cl1.loc["combination_index_50", "mean"] < 1
+    assert 0 < cl1.loc["loewe_index", "mean"] < 1
+    undefined = s["censored"].str.startswith("undefined")
+    assert s.loc[undefined, "quantity"].eq("combination_index_50").all()
+    assert s.loc[undefined, ["mean", "median"]].isna().all().all()
+
+
 def test_datatree_per_well_surfaces_with_2d_dose_coords(map_fits, tmp_path):
     r, _, _ = map_fits
     post = r.posterior["posterior"]
@@ -391,7 +477,8 @@ def test_model_based_zip_rows_datatree_and_identity(map_fits):
     np.testing.assert_allclose(z.values[inner], bl[inner], atol=1e-6)
     _, data = db.prepare(_map_wells()[0], kind="combination", dose_unit="uM")
     classic = zip_delta_classic_data(data)["mean"]
-    model = s[(s["quantity"] == "zip_delta") & (s["cell_line"] != "pooled")]["mean"].to_numpy()
+    model = s[(s["quantity"] == "zip_delta") & (s["cell_line"] != "pooled")
+              & (s["experiment"] == "all")]["mean"].to_numpy()
     assert np.abs(model - classic).max() < 0.03, (model, classic)
     assert (np.sign(model) == np.sign(truth["zip_delta"].to_numpy())).all()
 
@@ -966,3 +1053,89 @@ def test_shared_controls_belong_to_their_own_experiment():
         exp_of_row = two["experiment"].iloc[int(data.sh_row[w])]
         mats = data.sh_mat[w][data.sh_member[w]]
         assert {data.experiments[data.matrix_exp[m]] for m in mats} == {exp_of_row}
+
+
+def test_combination_index_50_and_loewe_index_known_values():
+    """With h = 1, full kill, alpha = 1 and beta = 0 MuSyC is Bliss independence: on the
+    equipotent ray (t C_a, t C_b) viability is 1 / (1 + t)^2, which is 1/2 at t = sqrt(2) - 1,
+    so CI_50 = 2 (sqrt(2) - 1) = 0.828. A drug whose maximal effect is 60% viability never
+    reaches 50%: undefined with that reason; a surface that never reaches half of E0 (E3 =
+    0.75 E0) gives +inf. The Loewe index of the Loewe null is 1, below it < 1."""
+    from drugbayes.families.combination.surfaces import (
+        CI_UNDEFINED,
+        combination_index_50,
+        loewe_index,
+        loewe_null,
+    )
+
+    one = np.ones(3)
+    q = {"b_a": np.array([0.0, 0.6, 0.0]), "b_b": np.array([0.0, 0.0, 0.0]),
+         "log10_c_a": np.array([0.3, 0.3, 0.3]), "log10_c_b": np.array([-1.0, -1.0, -1.0]),
+         "h_a": one, "h_b": one, "e0": 2.0 * one, "log_alpha12": 0 * one,
+         "log_alpha21": 0 * one, "log_gamma12": 0 * one, "log_gamma21": 0 * one}
+    q["e1"], q["e2"] = q["e0"] * q["b_a"], q["e0"] * q["b_b"]
+    q["e3"] = np.array([0.0, 0.0, 1.5])  # the third: E3 = 0.75 E0, never half
+    ci, why = combination_index_50(q)
+    assert ci[0] == pytest.approx(2 * (np.sqrt(2) - 1), rel=1e-6)
+    assert why.tolist() == [0, 1, 0] and np.isnan(ci[1]) and np.isposinf(ci[2])
+    assert "drug_a" in CI_UNDEFINED[1]
+    xa, xb = np.linspace(-1, 1, 5)[:, None], np.linspace(-2, 0, 4)[None, :]
+    pars = (0.1, -0.8, 1.3, 0.7, 0.2, 0.35)
+    e = loewe_null(xa, xb, *pars)
+    np.testing.assert_allclose(loewe_index(xa, xb, e, *pars), 1.0, rtol=1e-9)
+    assert (loewe_index(xa, xb, e - 0.01, *pars) < 1).all()
+    assert np.isposinf(loewe_index(xa, xb, 1.0 + 0 * e, *pars)).all()
+
+
+@pytest.mark.slow
+def test_matrix_monotherapy_effects_follow_a_drug_shifted_in_one_block():
+    """An anchor tested in two blocks (experiments) whose potency is 0.5 decade higher in the
+    second: with ``matrix_monotherapy_effects`` the per-matrix log10 C of drug a recovers the
+    shift (within 0.15 decade, MAP), and the combination's curve is the mean of its blocks'
+    (about 15 s on 2 CPU cores)."""
+    from drugbayes.families.combination import simulate_wells
+
+    t = pd.DataFrame([{"cell_line": "CL01", "drug_a": "DA", "drug_b": "DB", "e0": 1.0,
+                       "e1": 0.2, "e2": 0.4, "beta": 0.2, "c1": 0.3, "c2": 0.3, "h1": 1.0,
+                       "h2": 1.0, "log_alpha12": 0.3, "log_alpha21": 0.0}])
+    doses = np.logspace(-2, 1, 5)
+    w1 = simulate_wells(t, doses, doses, n_replicates=2, seed=1).assign(experiment="E1")
+    w2 = simulate_wells(t.assign(c1=0.3 / 10 ** 0.5), doses, doses, n_replicates=2,
+                        seed=2).assign(experiment="E2")
+    r = db.fit(pd.concat([w1, w2], ignore_index=True), "combination", dose_unit="uM",
+               model={"options": {"matrix_monotherapy_effects": True}},
+               inference={"method": "map", "map_num_steps": 1500, "laplace": False}, seed=1)
+    post = r.posterior["posterior"]
+    c = post["mat_log10_c_a"].mean(("chain", "draw")).values
+    assert c[0] - c[1] == pytest.approx(0.5, abs=0.15)
+    g = float(post["grp_log10_c_a"].mean())
+    assert g == pytest.approx(c.mean(), abs=1e-5)
+    s = r.summary()
+    rows = s[(s["quantity"] == "bliss_excess") & (s["cell_line"] == "CL01")]
+    assert rows["experiment"].tolist() == ["all", "E1", "E2"]
+
+
+def test_only_replicated_combinations_have_matrix_deviations():
+    """A combination tested in one matrix has no experiment deviation (its matrix is the
+    combination: what is fitted to its wells is what its row reports); one tested in two
+    has (prior draws of the model, traced)."""
+    from numpyro import handlers
+
+    from drugbayes.families._contract import Spec
+    from drugbayes.families.combination import CombinationOptions, CombinationPriors, model
+    from drugbayes.families.combination.data import arrays
+
+    wells, _ = simulate(2, n_doses=3, n_replicates=1, n_experiments=2, seed=3)
+    wells = wells[~((wells["cell_line"] == "CL02") & (wells["experiment"] == "EXP2"))]
+    _, data = db.prepare(wells, kind="combination", dose_unit="uM")
+    a = arrays(data)
+    spec = Spec("combination", CombinationOptions(), CombinationPriors())
+    tr = handlers.trace(handlers.seed(model, 0)).get_trace(a, spec, observed=False)
+    mk = data.matrix_combo
+    for site in ("beta", "log_alpha12", "log_alpha21", "log_top"):
+        mat = np.asarray(tr[f"mat_{site}"]["value"])
+        grp = np.asarray(tr[f"grp_{site}"]["value"])[mk]
+        rep = np.asarray(a["matrix_replicated"])
+        assert rep.sum() == 2 and (~rep).sum() == 1
+        np.testing.assert_allclose(mat[~rep], grp[~rep], atol=1e-6)
+        assert np.abs(mat[rep] - grp[rep]).min() > 1e-6

@@ -10,6 +10,7 @@ import drugbayes as db
 from drugbayes.api import _spec
 from drugbayes.config import list_presets
 from drugbayes.families import REGISTRY
+from drugbayes.families.combination.spec import OPTIONAL_SITES as COMBINATION_OPTIONAL
 from drugbayes.families.xenograft.spec import OPTIONAL_SITES
 
 PRESETS = list_presets()
@@ -47,7 +48,8 @@ def test_prior_predictive_shapes_and_finite_logdensity(preset):
 
         prior = Predictive(model, num_samples=3)(jax.random.PRNGKey(0), observed=False)
         dims, coords = fam.posterior_dims(data)
-        optional = OPTIONAL_SITES if fam.name == "xenograft" else frozenset()
+        optional = {"xenograft": OPTIONAL_SITES, "combination": COMBINATION_OPTIONAL}.get(
+            fam.name, frozenset())
         assert set(fam.deterministic_sites) - set(prior) <= optional
         for site in (x for x in fam.deterministic_sites if x in prior):
             assert prior[site].shape[0] == 3

@@ -309,6 +309,9 @@ class CombinationData(DosedData):
     grid_tested: np.ndarray  # [combo, ia, ib] bool: a kept well at that dose pair
     grid_y: np.ndarray  # [combo, ia, ib] mean observed viability (NaN if untested)
     grid_n: np.ndarray  # [combo, ia, ib] wells averaged
+    # the same per matrix (block) on its combination's grid: each block's own observed means
+    matrix_grid_tested: np.ndarray | None = None  # [matrix, ia, ib] bool
+    matrix_grid_y: np.ndarray | None = None  # [matrix, ia, ib]
     # untreated reference level of each matrix on the data scale (fraction of control): the
     # median of the untreated wells of its plate(s) (see :func:`untreated_reference`)
     matrix_e0_ref: np.ndarray | None = None  # [matrix]
@@ -327,6 +330,10 @@ class CombinationData(DosedData):
     row_label: list[str] | None = None  # [row] "line 12, plate P1, well A01"
     response_scale: str = "fraction"
     n_wells: int = 0
+    # plates (only where the table names more than one): the plate of each well
+    plates: list[str] | None = None
+    point_plate: np.ndarray | None = None  # [matrix, point] plate code (0 padding)
+    sh_plate: np.ndarray | None = None  # [shared well] plate code
     rate_unit: str = ""  # unit of growth rates (response_scale = "rate")
     bottom_lower: float = 0.0  # lower bound of E1/E0, E2/E0 (0 for viability, < 0 for rates)
 
@@ -441,11 +448,24 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     resp = df["response"].to_numpy()
     src = df["_src"].to_numpy()
     point_row = np.full((n_mat, n_pt), -1, np.int64)
+    # a plate is experiment x plate (as for the untreated reference), named by both when the
+    # table has several experiments
+    plates: Levels | None = None
+    plate_all = np.zeros(len(df), np.int32)
+    if "plate" in df.columns and df["plate"].astype(str).ne("").all():
+        plate_names = df["plate"].astype(str)
+        if df["experiment"].nunique() > 1:
+            plate_names = df["experiment"].astype(str) + "/" + plate_names
+        if plate_names.nunique() > 1:
+            plates = Levels.of(plate_names, "plate")
+            plate_all = plates.codes(plate_names)
+    point_plate = np.zeros((n_mat, n_pt), np.int32)
     mat_rows = df[own].groupby("_mat", sort=True).indices
     own_pos = np.flatnonzero(own)
     for m, idx_own in mat_rows.items():
         idx = own_pos[idx_own]
         point_row[m, :len(idx)] = src[idx]
+        point_plate[m, :len(idx)] = plate_all[idx]
         n = len(idx)
         x_a[m, :n] = xa_all[idx]
         x_b[m, :n] = xb_all[idx]
@@ -467,6 +487,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
     sh_zero_b = np.ones((n_sh, k_max), bool)
     sh_y = np.zeros(n_sh, np.float32)
     sh_row = np.zeros(n_sh, np.int64)
+    sh_plate = np.zeros(n_sh, np.int32)
     mat_all = df["_mat"].to_numpy()
     for w, (row, idx_sh) in enumerate(sh_groups.items()):
         idx = shared[idx_sh]
@@ -479,6 +500,7 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         sh_zero_b[w, :n] = dose_b[idx] <= 0
         sh_y[w] = resp[idx[0]]
         sh_row[w] = row
+        sh_plate[w] = plate_all[idx[0]]
 
     ref, gref = untreated_reference(df, mat_all, n_mat)
     word = "line" if vt.source is not None and vt.source.line_offset else "row"
@@ -514,6 +536,20 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         tested[k] = gn[k] > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             gy[k] = np.where(tested[k], s / np.maximum(gn[k], 1), np.nan)
+    # per matrix (block), on its combination's grid
+    mtested = np.zeros((n_mat, na, nb), bool)
+    my = np.full((n_mat, na, nb), np.nan)
+    for m, sub in df.groupby("_mat", sort=True):
+        k = int(matrix_combo[int(m)])
+        ia = np.searchsorted(ga[k], sub["dose_a"].to_numpy())
+        ib = np.searchsorted(gb[k], sub["dose_b"].to_numpy())
+        s = np.zeros((na, nb))
+        n_m = np.zeros((na, nb))
+        np.add.at(s, (ia, ib), sub["response"].to_numpy())
+        np.add.at(n_m, (ia, ib), 1)
+        mtested[int(m)] = n_m > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            my[int(m)] = np.where(n_m > 0, s / np.maximum(n_m, 1), np.nan)
     return CombinationData(
         cell_lines=cells.names, drugs=drugs.names, pairs=pairs.names, experiments=exps.names,
         pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
@@ -521,10 +557,14 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         combo_mono_b=combo_mono_b, matrix_combo=matrix_combo, matrix_exp=matrix_exp,
         x_a=x_a, x_b=x_b, zero_a=zero_a, zero_b=zero_b, y=y, mask=mask,
         dose_scale=scale, grid_dose_a=grid_a, grid_dose_b=grid_b,
-        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_e0_ref=ref, response_ref=gref,
+        grid_tested=tested, grid_y=gy, grid_n=gn, matrix_grid_tested=mtested,
+        matrix_grid_y=my, matrix_e0_ref=ref, response_ref=gref,
         point_row=point_row, sh_mat=sh_mat, sh_member=sh_member, sh_x_a=sh_x_a, sh_x_b=sh_x_b,
         sh_zero_a=sh_zero_a, sh_zero_b=sh_zero_b, sh_y=sh_y, sh_row=sh_row,
         row_label=labels,
+        plates=plates.names if plates is not None else None,
+        point_plate=point_plate if plates is not None else None,
+        sh_plate=sh_plate if plates is not None else None,
         response_scale=vt.response_scale, n_wells=len(df0),
         rate_unit=getattr(vt, "rate_unit", ""),
         bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)

@@ -32,10 +32,13 @@ def arrays(data: CombinationData) -> dict:
         "combo_log_e0_ref": combo_log_ref.astype(np.float32),
         "response_ref": np.float32(data.response_ref),
         **_shared_arrays(data),
+        **_plate_arrays(data),
         **_rate_arrays(data),
         "mono_active": bool(n_cells_per_drug.max() > 1),
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
+        "matrix_replicated": n_mat_per_combo[data.matrix_combo] > 1,
+        **_matrix_mono_arrays(data),
     }
 
 
@@ -44,6 +47,33 @@ def _rate_arrays(data: CombinationData) -> dict:
     if not data.is_rate:
         return {}
     return {"is_rate": True, "bottom_lower": np.float32(data.bottom_lower)}
+
+
+def _matrix_mono_arrays(data: CombinationData) -> dict:
+    """Which matrices' drug a / drug b is a monotherapy (cell line x drug) tested in two or
+    more matrices (``matrix_mono_shared``, ``[2, matrix]``), and each matrix's weight in its
+    combination's mean (``1 / matrices of the combination``)."""
+    mk = data.matrix_combo
+    ma, mb = data.combo_mono_a[mk], data.combo_mono_b[mk]
+    n = np.bincount(np.concatenate([ma, mb]), minlength=len(data.mono_drug))
+    shared = np.stack([n[ma] > 1, n[mb] > 1])
+    per = np.bincount(mk, minlength=data.n_combos)[mk]
+    return {"matrix_mono_shared": shared, "matrix_mono_active": bool(shared.any()),
+            "matrix_per_combo_weight": (1.0 / per).astype(np.float32)}
+
+
+def _plate_arrays(data: CombinationData) -> dict:
+    """Plates: each well's plate, and whether the design identifies a plate effect on E0 (a
+    matrix with wells on two or more plates: the step between its plates is seen within one
+    surface; otherwise a plate's level is its matrices' E0)."""
+    if data.plates is None or data.point_plate is None:
+        return {"n_plate": 1, "plate_informative": False}
+    spans = [len(np.unique(data.point_plate[m][data.mask[m]])) for m in range(data.n_matrices)]
+    out = {"n_plate": len(data.plates), "point_plate": data.point_plate,
+           "plate_informative": bool(max(spans, default=1) > 1)}
+    if data.sh_plate is not None and len(data.sh_plate):
+        out["sh_plate"] = data.sh_plate
+    return out
 
 
 def _shared_arrays(data: CombinationData) -> dict:

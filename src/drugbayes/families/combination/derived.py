@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .spec import GRP, MAT
-from .surfaces import _flat_params, combination_wells, surfaces
+from .spec import GRP, MAT, MAT_MONO
+from .surfaces import (
+    CI_UNDEFINED,
+    _flat_params,
+    _surfaces,
+    block_view,
+    combination_index_50,
+    combination_wells,
+    surfaces,
+)
 
 if TYPE_CHECKING:
     from ...data.combination import CombinationData
@@ -31,6 +39,9 @@ QUANTITY_UNITS = {
     "loewe_excess": "viability fraction (null - combination)",
     "p_synergy_bliss": "probability", "p_synergy_hsa": "probability",
     "p_synergy_loewe": "probability",
+    "loewe_index": "ratio (< 1 = synergy, 1 = Loewe additive; not positive = synergy)",
+    "combination_index_50": "ratio (< 1 = synergy, 1 = Loewe additive; not positive = "
+                            "synergy)",
     "zip_delta": "viability fraction of E0 (ZIP reference - fitted surface)",
     "p_synergy_zip": "probability",
     "zip_delta_classic": "viability fraction (classic ZIP, baseline-corrected; x 100 = "
@@ -44,6 +55,10 @@ QUANTITY_UNITS = {
 QUANTITY_ORDER = list(QUANTITY_UNITS)
 
 
+UNDEFINED = CI_UNDEFINED
+"""Why a quantity with a ``_why_<quantity>`` code array is undefined (NaN) in a draw."""
+
+
 def quantity_unit(q: str, data: CombinationData) -> str:
     """The unit of quantity ``q`` for ``data`` (dose unit, and growth rates' unit)."""
     u = QUANTITY_UNITS[q].replace("dose_unit", data.dose_unit)
@@ -54,7 +69,7 @@ def quantity_unit(q: str, data: CombinationData) -> str:
     return u
 
 
-def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
+def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str, Any]:
     """Per-combination derived quantity draws ``(chain, draw, combo)`` in float64.
 
     Every entry is an array, except ``_surfaces``: the :func:`surfaces` dict they came from.
@@ -74,6 +89,9 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
     and it is a posterior (per draw) rather than a point estimate. On the normalised scale
     ZIP's reference *is* Bliss independence, so ``zip_delta`` equals ``bliss_excess`` (the
     Bliss excess of the fitted surface); it is kept as its own row under ZIP's name.
+
+    ``cache = False`` neither takes nor keeps :func:`surfaces`' cached result (the per-block
+    quantities of :func:`blocks` are computed on a block view of the data).
     """
     q = _flat_params(data, draws)
     out: dict[str, Any] = {"e0": q["e0"], "e1": q["e1"], "e2": q["e2"], "e3": q["e3"],
@@ -82,7 +100,7 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
            "log_gamma12": q["log_gamma12"], "log_gamma21": q["log_gamma21"]}
     _potencies(data, out, q["log10_c_a"], q["log10_c_b"], data.slot_drug("a"),
                data.slot_drug("b"))
-    s = surfaces(data, draws)
+    s = surfaces(data, draws) if cache else _surfaces(data, draws)
     cw = combination_wells(data)
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
     for k in ("bliss", "hsa", "loewe"):
@@ -92,6 +110,11 @@ def derived(data: CombinationData, draws: dict) -> dict[str, Any]:
                                              axis=(-2, -1))
     if "zip_delta" in s:
         out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+    # Loewe index of the fitted surface, averaged over the same wells (+inf in a draw where
+    # the surface is at or above E0 at one of them)
+    li = np.sum(np.where(cw, s["loewe_index"], 0.0) * w, axis=(-2, -1))
+    out["loewe_index"] = np.where(cw.any(axis=(1, 2)), li, np.nan)
+    out["combination_index_50"], out["_why_combination_index_50"] = combination_index_50(q)
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -132,7 +155,11 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
 
 BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alpha21",
                     "log10_alpha12", "log10_alpha21", "p_beta_positive",
-                    "p_log_alpha12_positive", "p_log_alpha21_positive")
+                    "p_log_alpha12_positive", "p_log_alpha21_positive", "bliss_excess",
+                    "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
+                    "p_synergy_loewe", "zip_delta", "p_synergy_zip", "zip_delta_classic",
+                    "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
+                    "loewe_index", "combination_index_50")
 """The quantities with one row per block (matrix = combination x experiment)."""
 
 
@@ -141,8 +168,12 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
 
     A block is one matrix (a combination in one experiment). ``beta``, ``log_alpha*`` and
     ``e0`` are the model's matrix-level values (``mat_*``: the combination's value plus that
-    experiment's deviation), so the blocks of a combination scatter around its row. A
-    combination tested once has no block rows (its block is its row).
+    experiment's deviation), so the blocks of a combination scatter around its row; the
+    excesses (Bliss, HSA, Loewe, model ZIP; fitted and observed) are those of the block's own
+    surface (its matrix-level parameters and the combination's monotherapy curves) over the
+    block's own tested wells with both doses > 0, and the observed ones use the block's own
+    observed means (:func:`.surfaces.block_view`, then :func:`derived`). A combination tested
+    once has no block rows (its block is its row).
 
     Returns
     -------
@@ -153,16 +184,9 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
     idx = np.flatnonzero(n[data.matrix_combo] > 1)
     if not idx.size or "mat_beta" not in draws:
         return idx[:0], {}
-
-    def mat(k):
-        return np.asarray(draws[k], np.float64)[..., idx]
-
-    out = {"e0": np.exp(mat("mat_log_top")), "beta": mat("mat_beta"),
-           "log_alpha12": mat("mat_log_alpha12"), "log_alpha21": mat("mat_log_alpha21")}
-    out["alpha12"] = np.exp(np.clip(out["log_alpha12"], -700, 700))
-    out["alpha21"] = np.exp(np.clip(out["log_alpha21"], -700, 700))
-    out["log10_alpha12"] = out["log_alpha12"] / np.log(10.0)
-    out["log10_alpha21"] = out["log_alpha21"] / np.log(10.0)
+    bd, bdr = block_view(data, draws, idx)
+    out = {k: v for k, v in derived(bd, bdr, cache=False).items()
+           if k in BLOCK_QUANTITIES or k.startswith("_why_")}
     return idx, out
 
 
@@ -195,12 +219,14 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     coords = {"drug": data.drugs, "pair": data.pairs, "monotherapy": monos,
               "combination": data.combo_labels, "matrix": data.matrix_labels,
               "cell_line": data.cell_lines, "experiment": data.experiments,
-              "matrix_effect": ["beta", "log_alpha12", "log_alpha21", "log_top"]}
+              "matrix_effect": ["beta", "log_alpha12", "log_alpha21", "log_top"],
+              "plate": data.plates or ["all"]}
     dims: dict[str, list[str]] = {
         "mu_log10_c": ["drug"], "mu_log_hill": ["drug"], "mu_logit_bottom": ["drug"],
         "pop_beta": ["pair"], "pop_log_alpha12": ["pair"], "pop_log_alpha21": ["pair"],
         "pop_log_gamma12": ["pair"], "pop_log_gamma21": ["pair"],
         "z_matrix": ["matrix_effect", "matrix"], "z_log_top": ["combination"],
+        "plate_log_e0": ["plate"], "z_plate_log_e0": ["plate"],
     }
     for k in ("mono_log10_c", "mono_log_hill", "mono_logit_bottom"):
         dims[k] = ["monotherapy"]
@@ -208,8 +234,11 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     for k in GRP:
         dims[k] = ["combination"]
         dims[f"z_{k}"] = ["combination"]
-    for k in MAT:
+    for k in MAT + MAT_MONO:
         dims[k] = ["matrix"]
+    dims["z_matrix_mono"] = ["matrix_mono_effect", "matrix"]
+    coords["matrix_mono_effect"] = ["log10_c_a", "log10_c_b", "logit_bottom_a",
+                                    "logit_bottom_b"]
     return dims, coords
 
 
@@ -223,7 +252,7 @@ def observed(data: CombinationData, samples: dict) -> dict:
         s = surfaces(data, samples, keep=True)
         for k in ("viability", "bliss_excess", "hsa_excess", "loewe_excess",
                   "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
-                  "zip_delta"):
+                  "zip_delta", "loewe_index"):
             if k not in s:
                 continue
             name = "surface_viability" if k == "viability" else k
@@ -299,11 +328,15 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
         return v.reshape((-1,) + v.shape[2:])[take]
 
     mk = data.matrix_combo
+
+    def mono(k):  # the matrix's own monotherapy curve where the model has one
+        return draws(f"mat_{k}") if f"mat_{k}" in samples else draws(f"grp_{k}")[:, mk]
+
     e0 = np.exp(draws("mat_log_top"))
     lower = float(data.bottom_lower)
-    e1 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_a")[:, mk], lower, np)
-    e2 = e0 * musyc_bottom_fraction(draws("grp_logit_bottom_b")[:, mk], lower, np)
-    p = {"log10_c_a": draws("grp_log10_c_a")[:, mk], "log10_c_b": draws("grp_log10_c_b")[:, mk],
+    e1 = e0 * musyc_bottom_fraction(mono("logit_bottom_a"), lower, np)
+    e2 = e0 * musyc_bottom_fraction(mono("logit_bottom_b"), lower, np)
+    p = {"log10_c_a": mono("log10_c_a"), "log10_c_b": mono("log10_c_b"),
          "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
          "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),
          "log_alpha12": draws("mat_log_alpha12"), "log_alpha21": draws("mat_log_alpha21"),
@@ -311,6 +344,9 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
          "log_gamma21": draws("grp_log_gamma21")[:, mk]}
     s = flat[take][:, None, None]
     v = surface_at(p, None, data.x_a, data.x_b, data.zero_a, data.zero_b, xp=np)
+    plate = np.exp(draws("plate_log_e0")) if "plate_log_e0" in samples else None
+    if plate is not None:
+        v = v * plate[:, data.point_plate]
     z = np.median(np.abs(data.y[None] - v) / s, axis=0)
     z_sh = np.zeros(0)
     if data.sh_y is not None and len(data.sh_y):
@@ -318,5 +354,7 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
                         data.sh_zero_b, xp=np)
         w = np.asarray(data.sh_member, np.float64)
         v_sh = (vs * w).sum(-1) / w.sum(-1)
+        if plate is not None:
+            v_sh = v_sh * plate[:, data.sh_plate]
         z_sh = np.median(np.abs(data.sh_y[None] - v_sh) / s[..., 0], axis=0)
     return z, z_sh

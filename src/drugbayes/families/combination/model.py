@@ -18,7 +18,10 @@ its own checkerboard, while log alpha, log gamma and the matrix level are always
 - combination level (cell line x pair, the summary groups): deviations of beta and log alpha
   across cell lines, ``log E0`` per combination;
 - matrix level (combination x experiment): deviations of beta, log alpha and log E0 across
-  replicate experiments (``experiment_effects``).
+  replicate experiments (``experiment_effects``; none for a combination tested in one matrix);
+- plate level (``plate_effects``, where the table names several plates): sum-to-zero effects
+  ``plate_log_e0`` on log E0 (:func:`drugbayes.families._hierarchy.zero_sum_effect`), so each
+  well's expected response is its matrix's surface times ``exp(plate_log_e0[plate])``.
 
 ``E1 = E0 * sigmoid(logit_bottom_a)``, ``E2 = E0 * sigmoid(logit_bottom_b)`` and
 ``E3 = min(E1, E2) - beta * (E0 - min(E1, E2))``, so ``beta > 0`` means the combination kills
@@ -43,6 +46,7 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 
 from __future__ import annotations
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import numpyro
@@ -50,6 +54,7 @@ import numpyro.distributions as dist
 
 from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
+from .._hierarchy import zero_sum_effect
 from .spec import CENTERED_SITES
 
 
@@ -130,15 +135,31 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     top_sd = p.rate_log_e0_sd if a.get("is_rate", False) else p.log_top_sd
     g_top = numpyro.deterministic("grp_log_top", c_ref + top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
-    g_ca = numpyro.deterministic("grp_log10_c_a", m_c[ia])
-    g_cb = numpyro.deterministic("grp_log10_c_b", m_c[ib])
+    mk = a["matrix_combo"]
+    # matrix level of the monotherapy curves (``matrix_monotherapy_effects``): a drug tested
+    # in several matrices (an anchor on many plates) may shift its potency and maximal effect
+    # from one matrix to the next; the combination's curve is the mean over its matrices
+    mono_dev = _matrix_monotherapy(spec, a)
+    g_ca, g_cb, g_ba, g_bb = m_c[ia], m_c[ib], m_b[ia], m_b[ib]
+    mat_mono = {}
+    if mono_dev is not None:
+        w = jnp.asarray(a["matrix_per_combo_weight"])  # [matrix] 1 / matrices of its combo
+        seg = jax.ops.segment_sum
+        mat_mono = {k: numpyro.deterministic(f"mat_{k}", base[mk] + d)
+                    for k, base, d in (("log10_c_a", g_ca, mono_dev[0]),
+                                       ("log10_c_b", g_cb, mono_dev[1]),
+                                       ("logit_bottom_a", g_ba, mono_dev[2]),
+                                       ("logit_bottom_b", g_bb, mono_dev[3]))}
+        g_ca, g_cb, g_ba, g_bb = (seg(mat_mono[k] * w, mk, n_combo) for k in (
+            "log10_c_a", "log10_c_b", "logit_bottom_a", "logit_bottom_b"))
+    g_ca = numpyro.deterministic("grp_log10_c_a", g_ca)
+    g_cb = numpyro.deterministic("grp_log10_c_b", g_cb)
     g_ha = numpyro.deterministic("grp_log_hill_a", m_h[ia])
     g_hb = numpyro.deterministic("grp_log_hill_b", m_h[ib])
-    g_ba = numpyro.deterministic("grp_logit_bottom_a", m_b[ia])
-    g_bb = numpyro.deterministic("grp_logit_bottom_b", m_b[ib])
+    g_ba = numpyro.deterministic("grp_logit_bottom_a", g_ba)
+    g_bb = numpyro.deterministic("grp_logit_bottom_b", g_bb)
 
     # matrix level: replicate experiments of a combination
-    mk = a["matrix_combo"]
     m_ref = jnp.asarray(a["log_e0_ref"]) - c_ref[mk]  # plate level relative to the combination
     mact = o.experiment_effects and a["matrix_active"]
     if mact:
@@ -146,6 +167,11 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         s_ea = numpyro.sample("sigma_matrix_log_alpha",
                               dist.HalfNormal(p.experiment_log_alpha_sd))
         z_m = numpyro.sample("z_matrix", dist.Normal(0.0, 1.0).expand([4, n_mat]).to_event(2))
+        # only combinations tested in several matrices deviate: the only matrix of a
+        # combination *is* the combination (a deviation there is not identified, and would
+        # let the surface fitted to its wells differ from the combination's reported values)
+        rep = jnp.asarray(a["matrix_replicated"], z_m.dtype)
+        z_m = z_m * rep
         m_beta = g_beta[mk] + s_eb * z_m[0]
         m_la12 = g_la12[mk] + s_ea * z_m[1]
         m_la21 = g_la21[mk] + s_ea * z_m[2]
@@ -157,16 +183,49 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     m_la21 = numpyro.deterministic("mat_log_alpha21", m_la21)
     m_top = numpyro.deterministic("mat_log_top", m_top)
 
+    extra = {}
+    if plate_effects_active(spec, a):
+        # multiplicative plate effect on E0 (the whole surface scales with E0), as dose
+        # response's untreated signal per plate; sum-to-zero, so the matrices keep their level
+        extra["plate_log_e0"] = numpyro.deterministic(
+            "plate_log_e0", zero_sum_effect("plate_log_e0", a["n_plate"], p.plate_log_e0_sd))
     e0 = jnp.exp(m_top)
     lower = a.get("bottom_lower", 0.0)
-    e1 = e0 * musyc_bottom_fraction(g_ba[mk], lower)
-    e2 = e0 * musyc_bottom_fraction(g_bb[mk], lower)
+    e1 = e0 * musyc_bottom_fraction(mat_mono.get("logit_bottom_a", g_ba[mk]), lower)
+    e2 = e0 * musyc_bottom_fraction(mat_mono.get("logit_bottom_b", g_bb[mk]), lower)
     e3 = musyc_e3(e0, e1, e2, m_beta)
-    return {"log10_c_a": g_ca[mk], "log10_c_b": g_cb[mk], "log_hill_a": g_ha[mk],
+    return {"log10_c_a": mat_mono.get("log10_c_a", g_ca[mk]),
+            "log10_c_b": mat_mono.get("log10_c_b", g_cb[mk]), "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
-            "log_gamma21": g_lg21[mk],
+            "log_gamma21": g_lg21[mk], **extra,
             "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd * a["response_ref"]))}
+
+
+def _matrix_monotherapy(spec: Spec, a: dict) -> jnp.ndarray | None:
+    """Per-matrix deviations ``[4, matrix]`` of log10 C (drug a, drug b) and logit bottom
+    (drug a, drug b), non-centred with learned scales, for the drugs (of a cell line) tested
+    in two or more matrices (0 for the others: their own matrix pins their curve); None
+    without ``matrix_monotherapy_effects`` or where no drug is in two matrices."""
+    if not spec.options.matrix_monotherapy_effects or not a.get("matrix_mono_active", False):
+        return None
+    p = spec.priors
+    s_c = numpyro.sample("sigma_matrix_log10_c", dist.HalfNormal(p.matrix_log10_c_sd))
+    s_b = numpyro.sample("sigma_matrix_logit_bottom",
+                         dist.HalfNormal(p.matrix_logit_bottom_sd))
+    z = numpyro.sample("z_matrix_mono",
+                       dist.Normal(0.0, 1.0).expand([4, a["n_matrix"]]).to_event(2))
+    w = jnp.asarray(a["matrix_mono_shared"], z.dtype)  # [2, matrix]: drug a, drug b
+    return jnp.stack([s_c * z[0] * w[0], s_c * z[1] * w[1], s_b * z[2] * w[0],
+                      s_b * z[3] * w[1]])
+
+
+def plate_effects_active(spec: Spec, a: dict) -> bool:
+    """Whether the model has plate effects on E0 (``plate_effects``; :func:`.data.arrays`'
+    ``plate_informative`` decides ``"auto"``)."""
+    opt = spec.options.plate_effects
+    return a.get("n_plate", 1) > 1 and (opt == "on" or (opt == "auto"
+                                                        and a.get("plate_informative", False)))
 
 
 def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
@@ -195,6 +254,9 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
         return dist.Normal(v, sigma)
 
     v = surface_at(params, None, a["x_a"], a["x_b"], a["zero_a"], a["zero_b"])
+    plate = params.get("plate_log_e0")
+    if plate is not None:
+        v = v * jnp.exp(plate[jnp.asarray(a["point_plate"])])
     out = {"y": Observed(well_dist(v), jnp.asarray(a["y"]), jnp.asarray(a["mask"]))}
     if a.get("n_shared", 0):
         # a control well shared by several matrices enters once: the mean of their surfaces
@@ -202,6 +264,8 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
                         a["sh_zero_a"], a["sh_zero_b"])
         w = jnp.asarray(a["sh_member"], vs.dtype)
         v_sh = jnp.sum(vs * w, axis=1) / jnp.sum(w, axis=1)
+        if plate is not None:
+            v_sh = v_sh * jnp.exp(plate[jnp.asarray(a["sh_plate"])])
         out["y_shared"] = Observed(well_dist(v_sh), jnp.asarray(a["sh_y"]))
     return out
 

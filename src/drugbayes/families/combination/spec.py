@@ -17,6 +17,13 @@ class CombinationOptions(StrictModel):
     experiment_effects: bool = True
     fit_gamma: bool = False
     parameterization: Literal["centered", "noncentered"] = "centered"
+    matrix_monotherapy_effects: bool = Field(
+        False, description="per-matrix deviations of each drug's log10 C and maximal effect "
+        "(for drugs tested in several matrices, e.g. an anchor on many plates)")
+    plate_effects: Literal["auto", "on", "off"] = Field(
+        "auto", description="a fitted plate effect on E0 (sum-to-zero on log E0 over plates; "
+        "needs a plate column with several plates): 'auto' fits it where a matrix has wells on "
+        "two or more plates")
     classic_zip: bool = Field(True, description="the classic ZIP of each combination in the "
                               "summary (zip_delta_classic)")
 
@@ -45,6 +52,12 @@ class CombinationPriors(StrictModel):
     experiment_log_alpha_sd: float = Field(0.2, gt=0)
     experiment_log_top_sd: float = Field(0.05, gt=0)
     noise_sd: float = Field(0.2, gt=0, description="as a fraction of the untreated level")
+    matrix_log10_c_sd: float = Field(0.2, gt=0, description="half-normal scale of the "
+                                     "per-matrix log10 C deviations (decades)")
+    matrix_logit_bottom_sd: float = Field(0.5, gt=0, description="half-normal scale of the "
+                                          "per-matrix logit bottom deviations")
+    plate_log_e0_sd: float = Field(0.1, gt=0, description="half-normal scale of the plate "
+                                   "effects on log E0")
 
 
 GRP = ("grp_log_top", "grp_log10_c_a", "grp_log10_c_b", "grp_log_hill_a", "grp_log_hill_b",
@@ -55,7 +68,17 @@ GRP = ("grp_log_top", "grp_log10_c_a", "grp_log10_c_b", "grp_log_hill_a", "grp_l
 MAT = ("mat_beta", "mat_log_alpha12", "mat_log_alpha21", "mat_log_top")
 
 
-DETERMINISTIC = GRP + MAT + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom")
+MAT_MONO = ("mat_log10_c_a", "mat_log10_c_b", "mat_logit_bottom_a", "mat_logit_bottom_b")
+"""Per-matrix monotherapy parameters (with ``matrix_monotherapy_effects`` only)."""
+
+
+DETERMINISTIC = GRP + MAT + MAT_MONO + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom",
+                              "plate_log_e0")
+
+
+OPTIONAL_SITES = frozenset(MAT_MONO + ("plate_log_e0",))
+"""Deterministic sites present only with their option and design (``matrix_monotherapy_effects``;
+plate effects where the table has several plates)."""
 
 
 CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")

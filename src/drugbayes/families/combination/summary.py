@@ -7,7 +7,16 @@ import pandas as pd
 
 from ...inference.registry import get_backend
 from .._contract import Spec
-from .derived import BLOCK_QUANTITIES, PROBS, QUANTITY_ORDER, blocks, derived, pooled, quantity_unit
+from .derived import (
+    BLOCK_QUANTITIES,
+    PROBS,
+    QUANTITY_ORDER,
+    UNDEFINED,
+    blocks,
+    derived,
+    pooled,
+    quantity_unit,
+)
 
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
@@ -24,9 +33,10 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     "all"``: pooled over its blocks), one row per block and quantity of
     :data:`.derived.BLOCK_QUANTITIES` with that block's ``experiment`` (:func:`.derived.blocks`);
     every other row has ``experiment = "all"``. ``zip_delta_classic``
-    (with the ``classic_zip`` option, the default) is the classic ZIP of each combination's
-    wells (:func:`.zip.zip_delta_classic_data`, the original ZIP code's baseline correction),
-    a point estimate in ``mean`` and ``median``. ``spec`` and ``seed``
+    (with the ``classic_zip`` option, the default) is the classic ZIP of each block's own
+    wells (:func:`.zip.zip_delta_classic_matrices`, the original ZIP code's baseline
+    correction), a point estimate in ``mean`` and ``median``; a combination's row is the mean
+    over its blocks. ``spec`` and ``seed``
     are accepted for the family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
@@ -34,17 +44,23 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
     dq = derived(data, draws)
     pq = pooled(data, draws, dq)
+    b_idx, bq = blocks(data, draws)
     if (spec is None or spec.options.classic_zip) and not data.is_rate:
-        from .zip import zip_delta_classic_data
+        from .zip import zip_delta_classic_matrices
 
-        # a point estimate per combination (each draw the same value: sd and interval NaN)
-        z = np.asarray(zip_delta_classic_data(data)["mean"], np.float64)
+        # a point estimate per block (each draw the same value: sd and interval NaN); a
+        # combination's row is the mean over its blocks
+        zm = np.asarray(zip_delta_classic_matrices(data)["mean"], np.float64)
+        n_m = np.bincount(data.matrix_combo, minlength=data.n_combos)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = np.bincount(data.matrix_combo, weights=zm, minlength=data.n_combos) / n_m
         dq["zip_delta_classic"] = z[None, None, :]
+        if b_idx.size:
+            bq["zip_delta_classic"] = zm[b_idx][None, None, :]
     diag = get_backend(method).chains
     gamma = "pop_log_gamma12" in draws
     order = [q for q in QUANTITY_ORDER if gamma or "gamma" not in q]
     frames = []
-    b_idx, bq = blocks(data, draws)
     levels = [("combo", dq, data.n_combos), ("block", bq, len(b_idx)),
               ("pool", pq, len(data.pairs))]
     for level, src, n in levels:
@@ -84,6 +100,17 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 below = dq[f"_below_{k}"].reshape(-1, n).mean(axis=0)
                 cens = np.where(above > 0.5, "above_max_dose",
                                 np.where(below > 0.5, "below_min_dose", ""))
+            why = src.get(f"_why_{q}")
+            if why is not None:
+                # undefined in some draws: no estimate, the reason (the commonest) instead
+                codes = np.asarray(why).reshape(-1, n)
+                share = (codes > 0).mean(axis=0)
+                for i in np.flatnonzero(share > 0):
+                    c = int(np.bincount(codes[:, i][codes[:, i] > 0]).argmax())
+                    cens[i] = f"undefined in {100 * share[i]:.1f}% of draws: {UNDEFINED[c]}"
+                    for col in ("mean", "sd", "median", "lower", "upper", "r_hat", "ess_bulk",
+                                "ess_tail"):
+                        st[col] = np.where(np.arange(n) == i, np.nan, st[col])
             frames.append(pd.DataFrame({
                 "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
                 "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group}))

@@ -101,6 +101,86 @@ def loewe_null(x_a: ArrayLike, x_b: ArrayLike, log10_c_a: ArrayLike, log10_c_b: 
     return np.where(za & zb, 1.0, np.where(za, fb, np.where(zb, fa, e)))
 
 
+def loewe_index(x_a: ArrayLike, x_b: ArrayLike, e: ArrayLike, log10_c_a: ArrayLike,
+                log10_c_b: ArrayLike, h_a: ArrayLike, h_b: ArrayLike, b_a: ArrayLike,
+                b_b: ArrayLike) -> np.ndarray:
+    """Loewe index ``d_a / D_a(E) + d_b / D_b(E)`` of the effect ``E`` (viability / E0)
+    reached at doses ``(d_a, d_b)`` (float64; < 1 synergy, 1 Loewe additive, > 1 antagonism).
+
+    ``D_i(E) = C_i ((1 - E) / (E - b_i))^(1 / h_i)`` is the dose of drug i alone that reaches
+    ``E`` (:func:`loewe_null`'s inverse Hill curve); a drug that cannot reach ``E`` at any dose
+    (``E <= b_i``) contributes 0, the same continuous extension as :func:`loewe_null`, so the
+    index is < 1 exactly where the Loewe excess is > 0. ``+inf`` where ``E >= 1`` (the limit
+    as ``E -> 1``: no dose of either drug alone is as weak as a combination that does nothing
+    or raises viability, e.g. MuSyC's ``beta < -1``). ``x_*`` are log10 doses with the origin
+    of ``log10_c_*``.
+    """
+    e = np.asarray(e, np.float64)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        l1 = np.log1p(-np.minimum(e, 1.0))
+
+        def term(x, c, h, b):
+            t = np.exp(LN10 * (np.asarray(x, np.float64) - c) + (np.log(e - b) - l1) / h)
+            return np.where(e > b, t, 0.0)
+
+        li = term(x_a, log10_c_a, h_a, b_a) + term(x_b, log10_c_b, h_b, b_b)
+    return np.where(e < 1.0, li, np.inf)
+
+
+CI_UNDEFINED = {1: "drug_a alone never reaches 50% effect (its maximal effect)",
+                2: "drug_b alone never reaches 50% effect (its maximal effect)",
+                3: "neither drug alone reaches 50% effect (their maximal effects)"}
+"""Why ``combination_index_50`` is undefined in a draw (its code, see
+:func:`combination_index_50`)."""
+
+
+def combination_index_50(q: dict[str, np.ndarray], span: float = 8.0, iterations: int = 60
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Combination index at 50% effect (Chou-Talalay's CI_50, Loewe's index) per draw.
+
+    Each drug's dose alone that halves viability, ``D_i = C_i (0.5 / (0.5 - b_i))^(1 / h_i)``
+    from its fitted Hill curve (``b_i`` its maximal effect as a fraction of E0), sets the dose
+    ratio ``d_a : d_b = D_a : D_b`` (the equipotent ray, Chou-Talalay's recommended design).
+    Along it, ``(t D_a, t D_b)``, the fitted MuSyC surface reaches ``E0 / 2`` at ``t*``
+    (bisection in log10 t over ``[-span, span]`` decades), and ``CI_50 = t* D_a / D_a + t* D_b /
+    D_b = 2 t*`` (< 1 synergy, 1 additive, > 1 antagonism). Chou-Talalay's median-effect
+    equation assumes each drug can kill every cell; here each drug's own fitted maximal effect
+    is used.
+
+    Returns
+    -------
+    (ci, why)
+        ``ci`` with NaN where undefined, and ``why``: 0 defined, else a key of
+        :data:`CI_UNDEFINED` (a drug whose maximal effect leaves 50% viability or more, ``b_i
+        >= 0.5``: its ``D_i`` does not exist). Where both exist but the surface stays above ``E0
+        / 2`` up to ``10^span`` times the doses (e.g. MuSyC's ``E3 > E0 / 2`` with ``beta < 0``:
+        strong antagonism), ``ci = +inf``, the limit of ``2 t*``.
+    """
+    ba, bb = q["b_a"], q["b_b"]
+    ok_a, ok_b = ba < 0.5, bb < 0.5
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xa50 = q["log10_c_a"] + np.log10(0.5 / np.where(ok_a, 0.5 - ba, 1.0)) / q["h_a"]
+        xb50 = q["log10_c_b"] + np.log10(0.5 / np.where(ok_b, 0.5 - bb, 1.0)) / q["h_b"]
+
+    def above_half(u):
+        v = musyc_surface(xa50 + u, xb50 + u, q["log10_c_a"], q["log10_c_b"], q["h_a"],
+                          q["h_b"], q["e0"], q["e1"], q["e2"], q["e3"], q["log_alpha12"],
+                          q["log_alpha21"], q["log_gamma12"], q["log_gamma21"])
+        return v / q["e0"] > 0.5
+
+    lo = np.full(xa50.shape, -span)
+    hi = np.full(xa50.shape, span)
+    reaches = ~above_half(hi)
+    for _ in range(iterations):
+        mid = 0.5 * (lo + hi)
+        up = above_half(mid)
+        lo = np.where(up, mid, lo)
+        hi = np.where(up, hi, mid)
+    why = np.where(~ok_a & ~ok_b, 3, np.where(~ok_a, 1, np.where(~ok_b, 2, 0)))
+    ci = np.where(why == 0, np.where(reaches, 2.0 * 10.0 ** (0.5 * (lo + hi)), np.inf), np.nan)
+    return ci, why
+
+
 # ------------------------------------------------------------------------ derived quantities
 def _flat_params(data: CombinationData, draws: dict, prefix: str = "grp_"
                  ) -> dict[str, np.ndarray]:
@@ -214,12 +294,54 @@ def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = No
     margin = np.isneginf(A) | np.isneginf(B)
     if not data.is_rate:
         out["zip_delta"] = np.where(valid, np.where(margin, 0.0, fa * fb - vn), np.nan)
+    inner_li = loewe_index(A[..., 1:, :], B[..., :, 1:], vn[..., 1:, 1:], par("log10_c_a"),
+                           par("log10_c_b"), par("h_a"), par("h_b"), par("b_a"), par("b_b"))
+    li = np.full(v.shape, np.nan)
+    li[..., 1:, 1:] = inner_li
+    out["loewe_index"] = np.where(valid & ~margin, li, np.nan)
     yn = grid_y[None, None] / par("e0")
     for k, n in nulls.items():
         out[k] = np.where(valid, n, np.nan)
         out[f"{k}_excess"] = np.where(valid, n - vn, np.nan)
         out[f"{k}_excess_observed"] = np.where(tested, n - yn, np.nan)
     return out
+
+
+def block_view(data: CombinationData, draws: dict, idx: ArrayLike
+               ) -> tuple[CombinationData, dict[str, np.ndarray]]:
+    """Blocks (matrices) ``idx`` as if each were a combination of its own.
+
+    Returns a copy of ``data`` whose combinations are the blocks (their combination's cell
+    line, pair and dose grid; the block's own observed means ``matrix_grid_*``), and draws
+    whose ``grp_*`` sites are per block: the combination's monotherapy curves (the block's own,
+    ``mat_log10_c_*`` and ``mat_logit_bottom_*``, where the model has them) and the model's
+    matrix-level ``mat_beta``, ``mat_log_alpha*`` and ``mat_log_top``. :func:`surfaces` and the
+    derived quantities then give each block's posterior excesses.
+    """
+    import dataclasses
+
+    idx = np.asarray(idx, dtype=np.intp)
+    k = np.asarray(data.matrix_combo)[idx]
+    if data.matrix_grid_y is None or data.matrix_grid_tested is None:
+        raise ValueError("the data have no per-matrix grids (encode_combination makes them)")
+    bd = dataclasses.replace(
+        data, combo_cell=data.combo_cell[k], combo_pair=data.combo_pair[k],
+        combo_mono_a=data.combo_mono_a[k], combo_mono_b=data.combo_mono_b[k],
+        matrix_combo=np.arange(len(idx), dtype=np.int32), matrix_exp=data.matrix_exp[idx],
+        grid_dose_a=data.grid_dose_a[k], grid_dose_b=data.grid_dose_b[k],
+        grid_tested=data.matrix_grid_tested[idx], grid_y=data.matrix_grid_y[idx],
+        grid_n=data.matrix_grid_tested[idx].astype(np.int32),
+        matrix_grid_tested=data.matrix_grid_tested[idx],
+        matrix_grid_y=data.matrix_grid_y[idx])
+    bdr = {key: np.asarray(v)[..., k] for key, v in draws.items() if key.startswith("grp_")}
+    for g, m in (("grp_beta", "mat_beta"), ("grp_log_alpha12", "mat_log_alpha12"),
+                 ("grp_log_alpha21", "mat_log_alpha21"), ("grp_log_top", "mat_log_top"),
+                 ("grp_log10_c_a", "mat_log10_c_a"), ("grp_log10_c_b", "mat_log10_c_b"),
+                 ("grp_logit_bottom_a", "mat_logit_bottom_a"),
+                 ("grp_logit_bottom_b", "mat_logit_bottom_b")):
+        if m in draws:  # the matrix-level monotherapy curves exist with that option only
+            bdr[g] = np.asarray(draws[m])[..., idx]
+    return bd, bdr
 
 
 def combination_wells(data: CombinationData) -> np.ndarray:

@@ -367,3 +367,17 @@ def zip_delta_classic_data(data, convention: Convention = "synergyfinder",
         xb = np.log10(np.where(data.grid_dose_b > 0, data.grid_dose_b, np.nan))
     return zip_delta_classic(data.grid_y, xa, xb, data.grid_tested, convention=convention,
                              baseline=baseline, n_iter=n_iter)
+
+
+def zip_delta_classic_matrices(data, convention: Convention = "synergyfinder",
+                               baseline: Baseline = "original", n_iter: int = 60
+                               ) -> dict[str, np.ndarray]:
+    """:func:`zip_delta_classic` of every matrix (block) of a ``CombinationData``, each on its
+    own observed wells (``matrix_grid_y``: replicates within the block averaged), as the
+    original ZIP code scores each block; axis 0 is the matrix."""
+    k = np.asarray(data.matrix_combo)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        xa = np.log10(np.where(data.grid_dose_a > 0, data.grid_dose_a, np.nan))[k]
+        xb = np.log10(np.where(data.grid_dose_b > 0, data.grid_dose_b, np.nan))[k]
+    return zip_delta_classic(data.matrix_grid_y, xa, xb, data.matrix_grid_tested,
+                             convention=convention, baseline=baseline, n_iter=n_iter)
