@@ -329,3 +329,26 @@ def test_likelihood_surrogate_has_the_models_gradient_and_hessian():
     assert np.abs(h_cheap - h_model).max() < 1e-5 * scale
     np.testing.assert_allclose(grad(cheap), grad(view.log_density), rtol=1e-4,
                                atol=1e-5 * np.abs(grad(view.log_density)).max())
+
+
+def test_held_sites_give_the_conditional_gaussian():
+    """``hold``: the held site's draws are its value, the others' Gaussian is the analytic
+    conditional one given it (precision restricted to them), centred by the Newton step at
+    the conditional mode."""
+    y = _data()
+    view = unconstrained_view(_normal_model(y))
+    q = _precision()
+    mode = _mode(view, q, y)
+    held_mu = mode["mu"] + 0.5  # off the joint mode: the conditional mode moves with it
+    start = {"mu": held_mu, "theta": mode["theta"]}
+    fit = laplace(view.log_density, start, view.ushapes, 2000, jax.random.PRNGKey(2),
+                  hold=frozenset({"mu"}))
+    assert fit.held == ["mu"] and fit.refused is None
+    assert np.all(fit.draws["mu"] == np.float32(held_mu))
+    cond_cov = np.linalg.inv(q[1:, 1:])
+    np.testing.assert_allclose(fit.marginal_sd["theta"], np.sqrt(np.diag(cond_cov)), rtol=1e-4)
+    # conditional mean: theta | mu = cond_cov (data term + mu / UNIT_SD^2)
+    b = y.sum(axis=1) / NOISE_SD**2 + float(held_mu) / UNIT_SD**2
+    want = cond_cov @ b
+    sd = np.sqrt(np.diag(cond_cov))
+    assert np.all(np.abs(fit.draws["theta"].mean(axis=0) - want) < 4 * sd / np.sqrt(2000))

@@ -55,6 +55,20 @@ effect + curve deviation) loses their correlation, which can err either way. The
 used is recorded in the result (``structure``: ``"dense"``, ``"arrowhead"`` or
 ``"blockwise"``).
 
+The products are cheap: :func:`likelihood_surrogate` replaces the log density by one with the
+same gradient and Hessian at the mode that never passes over the data (the prior, plus the
+likelihood's gradient and blockwise Hessian in the values it depends on: each unit's
+parameters and a few globals such as the noise scale, computed once with a few products over
+the data). So the dense block's products cost a pass over the units' parameters, not over the
+wells.
+
+Sites can be *held* at the mode (``hold``): the others' Gaussian is then the conditional one
+given them. The MAP back-end holds the model's scalar scales (hierarchical standard
+deviations and the noise scale, :data:`drugbayes.inference.map.HOLD_SCALES`): a Gaussian in a
+log scale cannot follow the funnel between a scale and its non-centred members (a member's
+value ``scale x z`` with ``z`` pinned near ``value / scale`` is a curved ridge), and on the
+combination example it made the matrix-level synergy intervals 5-7 times NUTS's width.
+
 The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
 same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
 the mode does not shift every interval; a step longer than ``sqrt(d) + 3`` in the Gaussian's
@@ -156,6 +170,8 @@ class LaplaceFit:
     newton: dict = field(default_factory=dict)
     step: dict | None = None
     """The Newton step ``Q^{-1} grad`` at ``u`` (site -> array), taken or not."""
+    held: list[str] = field(default_factory=list)
+    """Sites held at the mode (the others' Gaussian is conditional on them)."""
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -167,7 +183,8 @@ class LaplaceFit:
                 "not_positive_definite": list(self.bad_members),
                 "n_not_positive_definite": len(self.bad_members),
                 "hessian_vector_products": self.n_products, "seconds": self.seconds,
-                "sites_split_after_check": list(self.split), "newton_step": self.newton}
+                "sites_split_after_check": list(self.split), "newton_step": self.newton,
+                "held_at_mode": list(self.held)}
 
 
 def _size(shape: tuple) -> int:
@@ -369,7 +386,7 @@ def _not_pd(blocks: np.ndarray) -> np.ndarray:
 
 def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_key,
             labels: dict[str, list[str]] | None = None, dense_max: int | None = None,
-            quiet: bool = False) -> LaplaceFit:
+            quiet: bool = False, hold: frozenset[str] = frozenset()) -> LaplaceFit:
     """The Laplace approximation of a log density at ``u`` (its mode), and draws of it.
 
     Parameters
@@ -390,11 +407,27 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
         ``DENSE_MAX``, or ``DENSE_MAX_LARGE`` for problems of more than ``LARGE`` coordinates.
     quiet : bool
         Log the non-positive-definite units and a long Newton step at debug level.
+    hold : set of str
+        Sites held at their value in ``u``: the Gaussian of the others is the conditional one
+        given them (the precision restricted to the other coordinates), and every draw of a
+        held site is its value in ``u`` (marginal sd 0).
 
     Returns
     -------
     LaplaceFit
     """
+    hold = frozenset(hold) & frozenset(ushapes)
+    if hold:
+        held = {k: jnp.asarray(u[k], jnp.float32) for k in hold}
+        free = {k: sh for k, sh in ushapes.items() if k not in hold}
+        fit = laplace(lambda v: log_density({**v, **held}), {k: u[k] for k in free}, free,
+                      n_draws, rng_key, labels, dense_max, quiet)
+        if fit.draws is not None and n_draws:
+            fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
+                              for k, v in held.items()})
+        fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
+        fit.held = sorted(hold)
+        return fit
     t0 = time.perf_counter()
     labels = labels or {}
     if dense_max is None:
@@ -622,29 +655,31 @@ def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key
     """
     t0 = time.perf_counter()
     mode = {k: jnp.asarray(v, jnp.float32) for k, v in u.items()}
-    prior0, theta = jax.jit(prior_and_params)(mode)
-    theta = {k: v for k, v in theta.items()
+    _, theta_all = jax.jit(prior_and_params)(mode)
+    theta = {k: v for k, v in theta_all.items()
              if jnp.issubdtype(jnp.result_type(v), jnp.floating)}
-    g = jax.jit(jax.grad(loglik))(theta)
-    g = {k: np.asarray(v, np.float64) for k, v in g.items()}
+    fixed = {k: v for k, v in theta_all.items() if k not in theta}
+
+    def lik(t):
+        return loglik({**fixed, **t})
+
+    # one compiled program of Hessian-vector products of the likelihood over all the values;
+    # its gradient at theta* comes with the first product
+    prod = _Products(lik, theta)
+    prod.apply([{}], lambda out: None)
+    g = prod.grad or {}
     used = [k for k in theta if np.any(g[k] != 0)]
     unused = [k for k in theta if k not in used]
     if not np.all([np.isfinite(v).all() for v in g.values()]):
         return None, {"used": False, "why": "the likelihood's gradient is not finite"}
     shapes = {k: tuple(theta[k].shape) for k in used}
-
-    def lik_used(t):
-        return loglik({**theta, **t})
-
     k_zero, k_check = jax.random.split(rng_key)
     if unused:  # no gradient: check that there is no curvature either (one random probe)
         keys = jax.random.split(k_zero, len(unused))
-        probe = {k: jax.random.normal(kk, theta[k].shape, jnp.float32)
+        probe = {k: np.asarray(jax.random.normal(kk, theta[k].shape, jnp.float32))
                  for k, kk in zip(unused, keys, strict=True)}
-        full = {k: jnp.asarray(v) for k, v in theta.items()}
-        _, hv = jax.jit(lambda v: jax.jvp(jax.grad(loglik), (full,), (v,)))(
-            {k: probe.get(k, jnp.zeros_like(v)) for k, v in full.items()})
-        curved = [k for k, v in hv.items() if np.any(np.asarray(v) != 0)]
+        hv = prod.apply([probe], lambda out: out)[0]
+        curved = [k for k, v in hv.items() if np.any(v != 0)]
         if curved:
             return None, {"used": False,
                           "why": f"curvature without gradient in {', '.join(curved)}"}
@@ -654,7 +689,6 @@ def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key
         return None, {"used": False, "why": (
             f"the likelihood's curvature has {len(plates)} plates and {n_dense} dense "
             "coordinates")}
-    prod = _Products(lik_used, {k: theta[k] for k in used})
     blocks, checks = _blocks_and_checks(prod, plates, k_check)
     coupled = [s for rel in checks for s, r in rel.items() if r > CHECK_RTOL]
     if coupled:
@@ -683,9 +717,8 @@ def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key
             "plates": [{"members": p.n, "sites": p.sites, "coordinates_per_member": p.width}
                        for p in plates],
             "dense_coordinates": n_dense,
-            "likelihood_hessian_vector_products": prod.count + (1 if unused else 0),
+            "likelihood_hessian_vector_products": prod.count,
             "seconds": time.perf_counter() - t0}
-    del prior0
     return surrogate, info
 
 
