@@ -149,6 +149,10 @@ class Backend:
             n_bad = lap.get("n_not_positive_definite", 0)
             extra = (f"; {n_bad} unit(s) without a positive definite Hessian have empty "
                      "intervals" if n_bad else "")
+            held = lap.get("held_at_mode") or []
+            if held:
+                extra += (f"; the scales {', '.join(held)} are held at the mode (intervals "
+                          "conditional on them)")
             return Approximation("laplace", True, False, (
                 f"Laplace approximation at the posterior mode ({self.name}): {lap['n_draws']} "
                 "draws of the Gaussian with the mode's curvature in the unconstrained space "
