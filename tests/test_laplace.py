@@ -16,7 +16,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from drugbayes.inference._unconstrained import unconstrained_view
-from drugbayes.inference.laplace import choose_structure, laplace
+from drugbayes.inference.laplace import choose_structure, laplace, likelihood_surrogate
 
 N_UNITS, N_OBS = 12, 4
 PRIOR_SD, UNIT_SD, NOISE_SD = 3.0, 1.0, 0.5
@@ -287,3 +287,68 @@ def test_several_plates_are_exact_given_the_other_plates():
     sd_marg = np.sqrt(np.diag(np.linalg.inv(q)))
     assert np.all(fit.marginal_sd["theta"] <= sd_marg[idx["theta"]] * (1 + 1e-4))
     assert np.isfinite(fit.draws["b"]).all()
+
+
+def test_likelihood_surrogate_has_the_models_gradient_and_hessian():
+    """The cheap log density (prior + the likelihood's gradient and Hessian in the units'
+    parameters) has the model's gradient and Hessian at the point it is built at (any point,
+    here not the mode), for a non-linear model: units enter the likelihood through a
+    deterministic site (exp), the noise scale is a shared global, the prior is hierarchical.
+    The Laplace approximation built on it equals the one built on the model's own density."""
+    rng = np.random.default_rng(5)
+    n_units = 80  # above SURROGATE_DENSE_MAX: the units form a plate
+    y = rng.normal(1.0, 0.5, (n_units, N_OBS)).astype(np.float32)
+
+    def model():
+        mu = numpyro.sample("mu", dist.Normal(0.0, 2.0))
+        tau = numpyro.sample("tau", dist.HalfNormal(1.0))
+        theta = numpyro.sample("theta", dist.Normal(mu, tau).expand([n_units]).to_event(1))
+        level = numpyro.deterministic("level", jnp.exp(theta))
+        sigma = numpyro.sample("sigma", dist.HalfNormal(1.0))
+        numpyro.sample("y", dist.Normal(level[:, None], sigma).to_event(2), obs=y)
+
+    view = unconstrained_view(model)
+    u = {"mu": jnp.float32(0.1), "tau": jnp.float32(-1.0),
+         "theta": jnp.asarray(rng.normal(0.0, 0.3, n_units), jnp.float32),
+         "sigma": jnp.float32(-0.5)}
+    cheap, info = likelihood_surrogate(view.prior_and_params, view.loglik, u,
+                                       jax.random.PRNGKey(0))
+    assert info["used"] and cheap is not None
+    assert set(info["likelihood_sites"]) == {"level", "sigma"}
+    assert info["plates"][0]["members"] == n_units
+    flat_u, unravel = ravel_pytree(u)
+
+    def hess(f):
+        return np.asarray(jax.hessian(lambda v: f(unravel(v)))(flat_u), np.float64)
+
+    def grad(f):
+        return np.asarray(jax.grad(lambda v: f(unravel(v)))(flat_u), np.float64)
+
+    h_model, h_cheap = hess(view.log_density), hess(cheap)
+    scale = np.abs(h_model).max()
+    assert np.abs(h_cheap - h_model).max() < 1e-5 * scale
+    np.testing.assert_allclose(grad(cheap), grad(view.log_density), rtol=1e-4,
+                               atol=1e-5 * np.abs(grad(view.log_density)).max())
+
+
+def test_held_sites_give_the_conditional_gaussian():
+    """``hold``: the held site's draws are its value, the others' Gaussian is the analytic
+    conditional one given it (precision restricted to them), centred by the Newton step at
+    the conditional mode."""
+    y = _data()
+    view = unconstrained_view(_normal_model(y))
+    q = _precision()
+    mode = _mode(view, q, y)
+    held_mu = mode["mu"] + 0.5  # off the joint mode: the conditional mode moves with it
+    start = {"mu": held_mu, "theta": mode["theta"]}
+    fit = laplace(view.log_density, start, view.ushapes, 2000, jax.random.PRNGKey(2),
+                  hold=frozenset({"mu"}))
+    assert fit.held == ["mu"] and fit.refused is None
+    assert np.all(fit.draws["mu"] == np.float32(held_mu))
+    cond_cov = np.linalg.inv(q[1:, 1:])
+    np.testing.assert_allclose(fit.marginal_sd["theta"], np.sqrt(np.diag(cond_cov)), rtol=1e-4)
+    # conditional mean: theta | mu = cond_cov (data term + mu / UNIT_SD^2)
+    b = y.sum(axis=1) / NOISE_SD**2 + float(held_mu) / UNIT_SD**2
+    want = cond_cov @ b
+    sd = np.sqrt(np.diag(cond_cov))
+    assert np.all(np.abs(fit.draws["theta"].mean(axis=0) - want) < 4 * sd / np.sqrt(2000))

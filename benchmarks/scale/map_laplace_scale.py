@@ -10,7 +10,9 @@ time of both, the Laplace step's own time, its structure (plates, dense coordina
 Hessian-vector products) and the coverage of the true log10 IC50 by the Laplace intervals.
 
 Issue 25's target is a 100,000-curve run within 20% of its point-estimate time; this script
-measures the sizes a shared 2-core CPU allows (``--sizes``).
+measures the sizes a shared 2-core CPU allows (``--sizes``). ``--no-surrogate`` adds, in the
+same run, the Laplace step without the likelihood surrogate (every Hessian-vector product
+over the data, as before it), for comparison. The load average is recorded around every fit.
 
 Writes ``benchmarks/results/scale/map_laplace_scale_cpu.{json,md}``.
 
@@ -20,7 +22,9 @@ Usage: ``python -m benchmarks.scale.map_laplace_scale --sizes 2000,10000``
 from __future__ import annotations
 
 import argparse
+import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +52,22 @@ def _table(n: int, seed: int):
     return df, true, (n_cell, n_drug), grid.n_wells
 
 
+@contextmanager
+def _without_surrogate(on: bool):
+    """The Laplace step with every Hessian-vector product over the data (before the
+    likelihood surrogate)."""
+    from drugbayes.inference import map as map_mod
+
+    saved = map_mod.likelihood_surrogate
+    if on:
+        map_mod.likelihood_surrogate = lambda *a, **k: (None, {"used": False,
+                                                                "why": "benchmark: off"})
+    try:
+        yield
+    finally:
+        map_mod.likelihood_surrogate = saved
+
+
 def main(argv: list[str] | None = None) -> int:
     import drugbayes as db
     from drugbayes.api import prepare
@@ -57,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sizes", default="2000")
     ap.add_argument("--draws", type=int, default=1000, help="laplace_draws")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--no-surrogate", action="store_true",
+                    help="also time the Laplace step without the likelihood surrogate")
     ap.add_argument("--out", default=str(results_dir("scale") / "map_laplace_scale_cpu"))
     args = ap.parse_args(argv)
     cache = enable_compilation_cache()
@@ -69,20 +91,27 @@ def main(argv: list[str] | None = None) -> int:
         prep = prepare(df, kind="dose_response", **opts)
         log(f"{n} curves ({shape[0]} x {shape[1]}), {n_wells} wells")
         rec: dict = {"curves": n, "cell_lines": shape[0], "drugs": shape[1], "wells": n_wells}
-        for lap in (False, True):
+        variants = [("point", False, False), ("laplace", True, False)]
+        if args.no_surrogate:
+            variants.append(("laplace_no_surrogate", True, True))
+        for key, lap, off in variants:
             inf = {"method": "map", "laplace": lap, "laplace_draws": args.draws}
-            t = time.perf_counter()
-            db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)  # warm-up
-            first = time.perf_counter() - t
-            t = time.perf_counter()
-            r = db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)
-            fit_s = time.perf_counter() - t
+            with _without_surrogate(off):
+                t = time.perf_counter()
+                db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)  # warm-up
+                first = time.perf_counter() - t
+                load0 = os.getloadavg()[0]
+                t = time.perf_counter()
+                r = db.fit(df, prepared=prep, inference=inf, seed=args.seed, **opts)
+                fit_s = time.perf_counter() - t
+                load1 = os.getloadavg()[0]
             t = time.perf_counter()
             s = r.summary()
             summ_s = time.perf_counter() - t
             tm = r.inference.timings
-            key = "laplace" if lap else "point"
             rec[key] = {"first_fit_s": first, "fit_s": fit_s, "summary_s": summ_s,
+                        "load_before_after": [load0, load1],
+                        "timings": {k: float(v) for k, v in tm.items()},
                         "optimization_s": tm.get("optimization"),
                         "laplace_s": tm.get("laplace"),
                         "approximation": r.diagnostics["approximation"]["name"]}
@@ -93,33 +122,56 @@ def main(argv: list[str] | None = None) -> int:
                 inside = (ic["lower"] <= true) & (true <= ic["upper"])
                 rec[key]["coverage_95"] = float(inside.mean())
                 rec[key]["mae_log10_ic50"] = float((ic["median"] - true).abs().mean())
-            log(f"  laplace={lap}: fit {fit_s:.1f} s (first {first:.1f} s), "
-                f"laplace {tm.get('laplace')}")
+            log(f"  {key}: fit {fit_s:.1f} s (first {first:.1f} s), load {load0:.1f}/{load1:.1f}, "
+                f"timings {rec[key]['timings']}")
         rec["overhead"] = rec["laplace"]["fit_s"] / rec["point"]["fit_s"] - 1.0
         rows.append(rec)
     md = ["# MAP with and without the Laplace approximation (dose-response, CPU)", "",
           f"Command: `{command('benchmarks.scale.map_laplace_scale', argv or [])}`; "
           f"{env['timestamp_utc']}, git {env['git_commit'][:10]}, {env['jax_backend']} "
-          f"({env['cpu_affinity']} CPUs shared with other jobs: timings are noisy).", "",
-          "| curves | wells | map fit s | map + Laplace fit s | overhead | Laplace s | "
-          "first run s (point / Laplace) | structure | products | 95% coverage | MAE |",
-          "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+          f"({env['cpu_affinity']} CPUs shared with other jobs: timings are noisy; the load "
+          "average before / after each timed fit is given).", "",
+          "| curves | wells | variant | fit s | vs map | load | optimisation s (refinement) | "
+          "surrogate s | Hessian + draws s | constrain s | summary s | structure | products | "
+          "95% coverage | MAE |",
+          "|---:|---:|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
     for r in rows:
-        lp, pt = r["laplace"], r["point"]
-        st = lp.get("structure") or {}
-        plates = ", ".join(f"{p['members']} x {p['coordinates_per_member']}"
-                           for p in st.get("plates", []))
-        md.append(f"| {r['curves']:,} | {r['wells']:,} | {pt['fit_s']:.1f} | {lp['fit_s']:.1f} "
-                  f"| {r['overhead']:+.0%} | {lp['laplace_s']:.1f} | "
-                  f"{pt['first_fit_s']:.1f} / {lp['first_fit_s']:.1f} | "
-                  f"{st.get('structure')} ({plates}; {st.get('dense_coordinates')} dense) | "
-                  f"{st.get('hessian_vector_products')} | "
-                  f"{lp.get('coverage_95', float('nan')):.3f} | "
-                  f"{lp.get('mae_log10_ic50', float('nan')):.3f} |")
+        pt = r["point"]
+        for key in ("point", "laplace", "laplace_no_surrogate"):
+            if key not in r:
+                continue
+            v = r[key]
+            tm = v["timings"]
+            st = v.get("structure") or {}
+            plates = ", ".join(f"{p['members']} x {p['coordinates_per_member']}"
+                               for p in st.get("plates", []))
+            sur = (st.get("likelihood_surrogate") or {})
+            struct = (f"{st.get('structure')} ({plates}; {st.get('dense_coordinates')} dense)"
+                      if st else "")
+            prods = (f"{st.get('hessian_vector_products')}"
+                     + (f" + {sur.get('likelihood_hessian_vector_products')} over the data"
+                        if sur.get("used") else " over the data") if st else "")
+
+            def f(x):
+                return "" if x is None else f"{x:.1f}"
+
+            md.append(
+                f"| {r['curves']:,} | {r['wells']:,} | {key} | {v['fit_s']:.1f} | "
+                f"{v['fit_s'] / pt['fit_s']:.2f} | {v['load_before_after'][0]:.1f} / "
+                f"{v['load_before_after'][1]:.1f} | {f(tm.get('optimization'))} "
+                f"({f(tm.get('refinement'))}) | {f(tm.get('laplace_surrogate'))} | "
+                f"{f(tm.get('laplace_hessian_and_draws'))} | {f(tm.get('laplace_constrain'))} | "
+                f"{v['summary_s']:.1f} | {struct} | {prods} | "
+                f"{v.get('coverage_95', float('nan')):.3f} | "
+                f"{v.get('mae_log10_ic50', float('nan')):.3f} |")
     md += ["", f"`laplace_draws = {args.draws}`. Fit times are `drugbayes.fit` on the "
-           "validated table (the second of two identical fits, compiled programs cached); "
-           "summary times are not included. Coverage: the true log10 IC50 inside the "
-           "Laplace 95% interval."]
+           "validated table (the second of two identical fits, compiled programs cached), "
+           "including the posterior's derived quantities; summary times are apart. "
+           "Optimisation: both MAPs (the non-centred one and the refinement in the model's own "
+           "parameterisation, in brackets). Coverage: the true log10 IC50 inside the "
+           "Laplace 95% interval. Products: Hessian-vector products of the Laplace step (of "
+           "the surrogate, which pass over the curves' parameters only) + those of the "
+           "likelihood over the data."]
     write_result(Path(args.out), {"environment": env, "settings": vars(args), "rows": rows},
                  md)
     return 0

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
 from numpyro.distributions.transforms import biject_to
-from numpyro.infer.util import log_density
+from numpyro.infer.util import compute_log_probs, log_density
 
 
 @dataclass
@@ -52,6 +52,29 @@ class Unconstrained:
             ld = t.log_abs_det_jacobian(u[k], x[k])
             lp = lp + jnp.sum(ld)
         return lp
+
+    def prior_and_params(self, u: dict) -> tuple[jnp.ndarray, dict]:
+        """The split ``log_density(u) = prior + loglik(params)``.
+
+        ``prior``: the latent sites' log densities and the Jacobians; ``params``: every
+        latent site's constrained value and every deterministic site's value (what the
+        observed sites may depend on). Compiled, the observed sites' densities are not
+        evaluated (nothing uses them).
+        """
+        x = self.constrain(u)
+        logp, tr = compute_log_probs(self.model, self.model_args, {}, x)
+        lp = sum((logp[k] for k in self.names), start=jnp.zeros(()))
+        for k in self.names:
+            lp = lp + jnp.sum(self.transforms[k].log_abs_det_jacobian(u[k], x[k]))
+        det = {k: s["value"] for k, s in tr.items() if s["type"] == "deterministic"}
+        return lp, {**x, **det}
+
+    def loglik(self, params: dict) -> jnp.ndarray:
+        """Log density of the observed sites given ``params`` (latent and deterministic site
+        values, as from :meth:`prior_and_params`; deterministic sites take the given
+        values, not the ones their inputs would give)."""
+        logp, tr = compute_log_probs(self.model, self.model_args, {}, params)
+        return sum((v for k, v in logp.items() if tr[k]["is_observed"]), start=jnp.zeros(()))
 
 
 def unconstrained_view(model: Callable, model_args: tuple = (), rng_key=None) -> Unconstrained:

@@ -55,6 +55,20 @@ effect + curve deviation) loses their correlation, which can err either way. The
 used is recorded in the result (``structure``: ``"dense"``, ``"arrowhead"`` or
 ``"blockwise"``).
 
+The products are cheap: :func:`likelihood_surrogate` replaces the log density by one with the
+same gradient and Hessian at the mode that never passes over the data (the prior, plus the
+likelihood's gradient and blockwise Hessian in the values it depends on: each unit's
+parameters and a few globals such as the noise scale, computed once with a few products over
+the data). So the dense block's products cost a pass over the units' parameters, not over the
+wells.
+
+Sites can be *held* at the mode (``hold``): the others' Gaussian is then the conditional one
+given them. The MAP back-end holds the model's scalar scales (hierarchical standard
+deviations and the noise scale, :data:`drugbayes.inference.map.HOLD_SCALES`): a Gaussian in a
+log scale cannot follow the funnel between a scale and its non-centred members (a member's
+value ``scale x z`` with ``z`` pinned near ``value / scale`` is a curved ridge), and on the
+combination example it made the matrix-level synergy intervals 5-7 times NUTS's width.
+
 The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
 same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
 the mode does not shift every interval; a step longer than ``sqrt(d) + 3`` in the Gaussian's
@@ -71,6 +85,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import jax
@@ -79,7 +94,7 @@ import numpy as np
 
 from .settings import log
 
-__all__ = ["DENSE_MAX", "LaplaceFit", "Plate", "laplace"]
+__all__ = ["DENSE_MAX", "LaplaceFit", "Plate", "laplace", "likelihood_surrogate"]
 
 DENSE_MAX = 256
 """Most coordinates of the dense block before plates are split off it (small problems)."""
@@ -98,6 +113,8 @@ CHECK_RTOL = 1e-3
 """Relative size of the coupling between members above which a plate is refused."""
 EIG_RTOL = 1e-6
 """A block whose smallest eigenvalue is below this fraction of its largest is singular."""
+SURROGATE_DENSE_MAX = 64
+"""Most coordinates of the likelihood's dense block for :func:`likelihood_surrogate`."""
 
 
 @dataclass
@@ -151,6 +168,10 @@ class LaplaceFit:
     split: list[str] = field(default_factory=list)
     n_dense: int = 0
     newton: dict = field(default_factory=dict)
+    step: dict | None = None
+    """The Newton step ``Q^{-1} grad`` at ``u`` (site -> array), taken or not."""
+    held: list[str] = field(default_factory=list)
+    """Sites held at the mode (the others' Gaussian is conditional on them)."""
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -162,7 +183,8 @@ class LaplaceFit:
                 "not_positive_definite": list(self.bad_members),
                 "n_not_positive_definite": len(self.bad_members),
                 "hessian_vector_products": self.n_products, "seconds": self.seconds,
-                "sites_split_after_check": list(self.split), "newton_step": self.newton}
+                "sites_split_after_check": list(self.split), "newton_step": self.newton,
+                "held_at_mode": list(self.held)}
 
 
 def _size(shape: tuple) -> int:
@@ -363,8 +385,8 @@ def _not_pd(blocks: np.ndarray) -> np.ndarray:
 
 
 def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_key,
-            labels: dict[str, list[str]] | None = None, dense_max: int | None = None
-            ) -> LaplaceFit:
+            labels: dict[str, list[str]] | None = None, dense_max: int | None = None,
+            quiet: bool = False, hold: frozenset[str] = frozenset()) -> LaplaceFit:
     """The Laplace approximation of a log density at ``u`` (its mode), and draws of it.
 
     Parameters
@@ -383,11 +405,29 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     dense_max : int, optional
         Most coordinates of the dense block before plates are split off it; default
         ``DENSE_MAX``, or ``DENSE_MAX_LARGE`` for problems of more than ``LARGE`` coordinates.
+    quiet : bool
+        Log the non-positive-definite units and a long Newton step at debug level.
+    hold : set of str
+        Sites held at their value in ``u``: the Gaussian of the others is the conditional one
+        given them (the precision restricted to the other coordinates), and every draw of a
+        held site is its value in ``u`` (marginal sd 0).
 
     Returns
     -------
     LaplaceFit
     """
+    hold = frozenset(hold) & frozenset(ushapes)
+    if hold:
+        held = {k: jnp.asarray(u[k], jnp.float32) for k in hold}
+        free = {k: sh for k, sh in ushapes.items() if k not in hold}
+        fit = laplace(lambda v: log_density({**v, **held}), {k: u[k] for k in free}, free,
+                      n_draws, rng_key, labels, dense_max, quiet)
+        if fit.draws is not None and n_draws:
+            fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
+                              for k, v in held.items()})
+        fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
+        fit.held = sorted(hold)
+        return fit
     t0 = time.perf_counter()
     labels = labels or {}
     if dense_max is None:
@@ -452,8 +492,9 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     if bad_labels:
         shown = ", ".join(bad_labels[:20]) + (f" and {len(bad_labels) - 20} more"
                                               if len(bad_labels) > 20 else "")
-        log.warning("laplace: the Hessian is not positive definite for %d unit(s): %s; their "
-                    "draws are left empty (NaN)", len(bad_labels), shown)
+        (log.debug if quiet else log.warning)(
+            "laplace: the Hessian is not positive definite for %d unit(s): %s; their draws "
+            "are left empty (NaN)", len(bad_labels), shown)
     schur = 0.5 * (schur + schur.T)
     n_d = schur.shape[0]
     if n_d:
@@ -484,34 +525,36 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
         sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
         o += k
     for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
-        var = np.einsum("mij,mij->mi", t, t) + np.einsum("mij,jk,mik->mi", w, s_inv, w)
+        var = np.einsum("mij,mij->mi", t, t) + np.einsum("mij,mij->mi", w @ s_inv, w)
         var = np.where(bad[:, None], np.nan, var)
         offs = np.cumsum([0, *p.widths])
         for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
             sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
 
-    centre, newton = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t, solved,
-                                    bad_masks)
-    draws = _draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
-                  k_draw)
+    centre, newton, step = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t,
+                                          solved, bad_masks, quiet)
+    draws = (_draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
+                   k_draw) if n_draws else {})
     fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
-                     time.perf_counter() - t0, split, n_d, newton)
-    log.info("laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
-             "products, %.1f s", structure, len(plates),
-             ", ".join(f"{p.n} x {p.width}" for p in plates) or "none", n_d, prod.count,
-             fit.seconds)
+                     time.perf_counter() - t0, split, n_d, newton, step)
+    (log.debug if quiet else log.info)(
+        "laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
+        "products, %.1f s", structure, len(plates),
+        ", ".join(f"{p.n} x {p.width}" for p in plates) or "none", n_d, prod.count, fit.seconds)
     return fit
 
 
 def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
                    dense: list[str], s_inv: np.ndarray, chol_t: list[np.ndarray],
-                   solved: list[np.ndarray], bad: list[np.ndarray]) -> tuple[dict, dict]:
+                   solved: list[np.ndarray], bad: list[np.ndarray], quiet: bool = False
+                   ) -> tuple[dict, dict, dict]:
     """The centre of the Gaussian: ``u`` moved by one Newton step ``Q^{-1} grad`` (the
     maximum of the quadratic model, so an optimiser stopped short of the mode does not shift
     the draws), solved in the same arrowhead form. The step is taken when its length in the
     Gaussian's own metric, ``sqrt(grad' Q^{-1} grad)``, is at most ``sqrt(d) + 3`` (else the
     optimiser has not converged; the draws stay centred at ``u`` and the length says so).
-    Refused members do not move."""
+    Refused members do not move. Returns the centre, the step's description and the step
+    itself (taken or not)."""
     g = prod.grad or {k: np.zeros(sh) for k, sh in ushapes.items()}
     g_d = (np.concatenate([g[k].reshape(-1) for k in dense]) if dense else np.zeros(0))
     gp = [_plate_rows(g, p) for p in plates]
@@ -530,22 +573,24 @@ def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
     grad_norm = float(np.sqrt(sum(np.sum(v**2) for v in g.values())))
     taken = bool(np.isfinite(length) and length <= np.sqrt(d) + 3.0)
     info = {"gradient_norm": grad_norm, "length": length, "taken": taken}
-    if not taken:
-        log.warning("laplace: the optimiser stopped far from the mode (Newton step of length "
-                    "%.3g in the posterior's metric, gradient norm %.3g); the draws are centred "
-                    "at its last point: more map_num_steps may help", length, grad_norm)
-        return u, info
-    out = {k: np.asarray(v, np.float64).copy() for k, v in u.items()}
+    step = {k: np.zeros(ushapes[k]) for k in u}
     o = 0
     for k in dense:
         n = _size(ushapes[k])
-        out[k] = out[k] + x_d[o:o + n].reshape(ushapes[k])
+        step[k] = x_d[o:o + n].reshape(ushapes[k])
         o += n
     for p, x in zip(plates, x_p, strict=True):
         offs = np.cumsum([0, *p.widths])
         for k, a, w in zip(p.sites, offs[:-1], p.widths, strict=True):
-            out[k] = out[k] + x[:, a:a + w].reshape(ushapes[k])
-    return out, info
+            step[k] = x[:, a:a + w].reshape(ushapes[k])
+    if not taken:
+        (log.debug if quiet else log.warning)(
+            "laplace: the optimiser stopped far from the mode (Newton step of length %.3g in "
+            "the posterior's metric, gradient norm %.3g); the draws are centred at its last "
+            "point: more map_num_steps may help", length, grad_norm)
+        return u, info, step
+    out = {k: np.asarray(v, np.float64) + step[k] for k, v in u.items()}
+    return out, info, step
 
 
 def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense: np.ndarray,
@@ -581,3 +626,104 @@ def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense
         return out
 
     return {k: np.asarray(v) for k, v in run(key).items()}
+
+
+def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key
+                         ) -> tuple[Callable[[dict], jnp.ndarray] | None, dict]:
+    """A cheap log density with the same gradient and Hessian at ``u`` as the model's.
+
+    The model's log density is ``f(u) = R(u) + L(theta(u))``: ``R`` the latent sites' own
+    densities (no data), ``theta`` the latent and deterministic sites' values and ``L`` the
+    observed sites' log density given them (``prior_and_params(u) -> (R, theta)``,
+    ``loglik(theta) -> L``). With ``g`` and ``H`` the gradient and Hessian of ``L`` at
+    ``theta* = theta(u)``,
+
+    ``F(v) = R(v) + g . theta(v) + 1/2 (theta(v) - theta*)' H (theta(v) - theta*)``
+
+    has ``grad F(u) = grad f(u)`` and ``Hess F(u) = Hess f(u)`` exactly (the chain rule:
+    ``J' H J + sum_k g_k Hess theta_k``), and evaluating it passes over the units'
+    parameters, never over the data. ``H`` is computed here once, by Hessian-vector products
+    of ``L`` over the data: ``L`` depends on few of the values (e.g. each curve's parameters
+    and the noise scale), found from ``g`` (the values with no gradient are checked to have no
+    curvature either, with one random probe), which form one plate of members (checked for
+    independence as in :func:`laplace`) and a small dense block; so the whole Hessian costs a
+    few passes over the data instead of one per global coordinate.
+
+    Returns ``(F, info)``; ``F`` is ``None`` (use ``f``) where ``H`` would not be exact in
+    this form: more than one plate, a dense block above ``SURROGATE_DENSE_MAX`` coordinates,
+    coupled members, curvature in values without gradient. ``info`` says which.
+    """
+    t0 = time.perf_counter()
+    mode = {k: jnp.asarray(v, jnp.float32) for k, v in u.items()}
+    _, theta_all = jax.jit(prior_and_params)(mode)
+    theta = {k: v for k, v in theta_all.items()
+             if jnp.issubdtype(jnp.result_type(v), jnp.floating)}
+    fixed = {k: v for k, v in theta_all.items() if k not in theta}
+
+    def lik(t):
+        return loglik({**fixed, **t})
+
+    # one compiled program of Hessian-vector products of the likelihood over all the values;
+    # its gradient at theta* comes with the first product
+    prod = _Products(lik, theta)
+    prod.apply([{}], lambda out: None)
+    g = prod.grad or {}
+    used = [k for k in theta if np.any(g[k] != 0)]
+    unused = [k for k in theta if k not in used]
+    if not np.all([np.isfinite(v).all() for v in g.values()]):
+        return None, {"used": False, "why": "the likelihood's gradient is not finite"}
+    shapes = {k: tuple(theta[k].shape) for k in used}
+    k_zero, k_check = jax.random.split(rng_key)
+    if unused:  # no gradient: check that there is no curvature either (one random probe)
+        keys = jax.random.split(k_zero, len(unused))
+        probe = {k: np.asarray(jax.random.normal(kk, theta[k].shape, jnp.float32))
+                 for k, kk in zip(unused, keys, strict=True)}
+        hv = prod.apply([probe], lambda out: out)[0]
+        curved = [k for k, v in hv.items() if np.any(v != 0)]
+        if curved:
+            return None, {"used": False,
+                          "why": f"curvature without gradient in {', '.join(curved)}"}
+    plates, dense = choose_structure(shapes, dense_max=SURROGATE_DENSE_MAX)
+    n_dense = sum(_size(shapes[k]) for k in dense)
+    if len(plates) > 1 or n_dense > SURROGATE_DENSE_MAX:
+        return None, {"used": False, "why": (
+            f"the likelihood's curvature has {len(plates)} plates and {n_dense} dense "
+            "coordinates")}
+    blocks, checks = _blocks_and_checks(prod, plates, k_check)
+    coupled = [s for rel in checks for s, r in rel.items() if r > CHECK_RTOL]
+    if coupled:
+        return None, {"used": False, "why": f"members of {', '.join(coupled)} are coupled"}
+    qdd_np, cross = _dense_columns(prod, plates, dense)
+    qdd = jnp.asarray(0.5 * (qdd_np + qdd_np.T), jnp.float32)
+    blk = [jnp.asarray(b, jnp.float32) for b in blocks]
+    crs = [jnp.asarray(c, jnp.float32) for c in cross]
+    gj = {k: jnp.asarray(g[k], jnp.float32) for k in used}
+    t_star = {k: jnp.asarray(theta[k]) for k in used}
+
+    def surrogate(v: dict) -> jnp.ndarray:
+        prior, th = prior_and_params(v)
+        lin = sum((jnp.sum(gj[k] * th[k]) for k in used), start=jnp.zeros(()))
+        d = {k: th[k] - t_star[k] for k in used}
+        dd = _dense_rows_jnp(d, dense)
+        quad = dd @ (qdd @ dd) if dense else jnp.zeros(())
+        for p, b, c in zip(plates, blk, crs, strict=True):
+            dp = jnp.concatenate([d[k].reshape(p.n, -1) for k in p.sites], axis=1)
+            quad = quad + jnp.einsum("mi,mij,mj->", dp, b, dp)
+            if dense:
+                quad = quad + 2.0 * jnp.einsum("mi,mid,d->", dp, c, dd)
+        return prior + lin - 0.5 * quad  # Q = -H: the likelihood's curvature is -Q
+
+    info = {"used": True, "likelihood_sites": used,
+            "plates": [{"members": p.n, "sites": p.sites, "coordinates_per_member": p.width}
+                       for p in plates],
+            "dense_coordinates": n_dense,
+            "likelihood_hessian_vector_products": prod.count,
+            "seconds": time.perf_counter() - t0}
+    return surrogate, info
+
+
+def _dense_rows_jnp(d: dict, dense: list[str]) -> jnp.ndarray:
+    if not dense:
+        return jnp.zeros(0)
+    return jnp.concatenate([d[k].reshape(-1) for k in dense])
+

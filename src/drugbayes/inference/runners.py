@@ -128,7 +128,8 @@ def run_map_backend(task: FitTask, settings: InferenceConfig, seed: int) -> Infe
                   labels=_labels(task))
     res.info["params"] = m.info["params"]  # the non-centred mode (the start of NUTS and SVI)
     res.info["num_steps"] = m.info["num_steps"] + res.info["num_steps"]
-    res.timings = {"compile": m.timings["compile"],
+    res.timings = {**res.timings, "refinement": res.timings["optimization"],
+                   "compile": m.timings["compile"],
                    "optimization": m.timings["optimization"] + res.timings["optimization"],
                    "laplace": res.timings.get("laplace", 0.0),
                    "total": m.timings["total"] + res.timings["total"]}
