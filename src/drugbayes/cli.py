@@ -211,6 +211,11 @@ def _report(result, out: Path) -> None:
     checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)
                        else f"{k}={v['value']}" for k, v in d["checks"].items())
     print(f"approximation: {approx['name']}: {approx['description']}")
+    uc = d.get("unit_checks", {})
+    if "n_misfit" in uc or "n_prior_dominated" in uc:
+        print(f"{uc.get('n_misfit', 0)} units misfit, {uc.get('n_prior_dominated', 0)} "
+              f"parameters prior-dominated ({uc.get('n_pooled', 0)} pooled; see "
+              "diagnostics.json unit_checks)")
     if approx["diagnosed"]:
         print(f"diagnostics {status}: {checks}")
     else:

@@ -58,7 +58,14 @@ class FitResult:
     well_variables: list[str] = field(default_factory=list)
     max_unit_plots: int | None = None
     plots_omitted: list[str] = field(default_factory=list)
+    unit_checks: Any = None
+    row_checks: Any = None
     _summaries: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def family(self):
+        """The fitted family (from the registry)."""
+        return get_family(self.spec.family)
 
     @property
     def approximation(self) -> Approximation:
@@ -76,13 +83,82 @@ class FitResult:
         """
         prob = interval_prob or self.interval_prob
         if prob not in self._summaries:
-            fam = get_family(self.spec.family)
-            table = fam.summarize(self.data, self.inference.samples, self.contrasts, prob,
-                                  self.inference.method, spec=self.spec, seed=self.seed)
-            if not self.approximation.draws:
-                table = point_estimate_only(table)
-            self._summaries[prob] = table
+            from .report.checks import add_columns
+
+            self._summaries[prob] = add_columns(self._summary_without_checks(prob),
+                                                self.unit_checks, self.row_checks)
         return self._summaries[prob].copy()
+
+    def _summary_without_checks(self, prob: float | None = None) -> pd.DataFrame:
+        """The family's summary table before the check columns are added."""
+        table = self.family.summarize(self.data, self.inference.samples, self.contrasts,
+                                      prob or self.interval_prob, self.inference.method,
+                                      spec=self.spec, seed=self.seed)
+        return table if self.approximation.draws else point_estimate_only(table)
+
+    def check_units(self, thresholds: Any) -> dict:
+        """Per-unit posterior predictive checks and per-row contraction
+        (:mod:`drugbayes.report.checks`), recorded in ``diagnostics["unit_checks"]``, the
+        summary's columns and the log; returns the record.
+
+        ``thresholds`` is the run's ``[diagnostics]`` (``unit_checks``, ``ppc_threshold``,
+        ``ppc_draws``, ``contraction_threshold``, ``prior_draws``). A run without draws (a
+        point estimate) gets no checks.
+        """
+        import logging
+
+        from .report.checks import contraction_columns, predictive_checks, row_label
+
+        log = logging.getLogger("drugbayes")
+        rec: dict[str, Any] = {"ppc_threshold": thresholds.ppc_threshold,
+                               "contraction_threshold": thresholds.contraction_threshold}
+        self.diagnostics["unit_checks"] = rec
+        self._summaries.clear()
+        if not thresholds.unit_checks:
+            rec["note"] = "unit checks turned off ([diagnostics] unit_checks = false)"
+            return rec
+        if not self.approximation.draws:
+            rec["note"] = "a point estimate has no posterior draws: no checks"
+            return rec
+        units, why = predictive_checks(self.family, self.spec, self.data,
+                                       self.inference.samples, self.seed,
+                                       thresholds.ppc_threshold, thresholds.ppc_draws)
+        if units is not None:
+            units.attrs["threshold"] = thresholds.ppc_threshold
+            bad = units[units["misfit"]]
+            level = units["level"].iloc[0] if len(units) else ""
+            rec.update({"unit": level, "n_units": int((units["level"] != "parent").sum()),
+                        "discrepancy": "deviance -2 log p(y_unit | theta) (normal noise: the "
+                                       "standardised residual sum of squares)",
+                        "n_misfit": int((bad["level"] != "parent").sum()),
+                        "misfit": [{"unit": r.label, "level": r.level, "ppc_p": float(r.ppc_p)}
+                                   for r in bad.itertuples()]})
+            for r in bad.itertuples():
+                log.warning("misfit: %s %s (posterior predictive p = %.3g < %g)", r.level,
+                            r.label, r.ppc_p, thresholds.ppc_threshold)
+        else:
+            rec["ppc_note"] = why
+            log.info("no posterior predictive checks: %s", why)
+        self.unit_checks = units
+        rows, note = contraction_columns(self, thresholds.contraction_threshold,
+                                         thresholds.prior_draws, thresholds.ppc_draws * 2)
+        self.row_checks = rows
+        table = self._summary_without_checks()
+        pd_rows = table[rows["prior_dominated"].fillna(False).to_numpy(bool)]
+        pooled = table[rows["pooled"].fillna(False).to_numpy(bool)]
+        rec["n_prior_dominated"] = len(pd_rows)
+        rec["prior_dominated"] = [row_label(r) for _, r in pd_rows.iterrows()]
+        rec["n_pooled"] = len(pooled)
+        rec["pooled"] = [row_label(r) for _, r in pooled.iterrows()]
+        if note:
+            rec["contraction_note"] = note
+        if len(pd_rows):
+            log.warning("prior-dominated (contraction < %g): %s",
+                        thresholds.contraction_threshold, ", ".join(rec["prior_dominated"]))
+        if len(pooled):
+            log.info("pooled (the unit's own data add little to the population): %s",
+                     ", ".join(rec["pooled"]))
+        return rec
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:
         """The family's further tables of a run directory (file name -> table; may be empty)."""

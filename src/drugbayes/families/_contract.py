@@ -54,6 +54,44 @@ def sample_observed(obs: dict[str, Observed], observed: bool = True) -> None:
         numpyro.sample(name, fn, obs=o.value if observed else None)
 
 
+@dataclass(frozen=True)
+class UnitChecks:
+    """What a family checks per unit (:mod:`drugbayes.report.checks`).
+
+    Attributes
+    ----------
+    name : str
+        What a unit is (``"curve"``, ``"matrix"``, ``"mouse"``).
+    labels : list of str
+        One label per unit (named in ``diagnostics.json`` and the run log).
+    keys : list of dict
+        Per unit, the summary columns and values that identify its rows (for example
+        ``{"cell_line": "A", "drug": "x"}``); tables without those columns get no value.
+    log_lik : callable(a, spec) -> array ``[unit]``
+        The log-likelihood of each unit's observations under the latent values in force (it
+        calls the family's ``latents`` and ``likelihood``; the checks substitute posterior
+        draws).
+    observed : dict
+        Model site -> key of ``a`` holding its observed values: a replicated value of the site
+        (the model run with ``observed=False``) is put there to score replicated data.
+    parent : (index, keys, labels), optional
+        Coarser units whose discrepancy is the sum of their members' (for example a
+        combination over its matrices): ``index[unit]`` is its parent, ``keys`` and ``labels``
+        one per parent.
+    unit_sites : tuple of str
+        Latent sites holding each unit's own deviation from its population: redrawn from their
+        prior given the rest to tell whether a reported value is pooled.
+    """
+
+    name: str
+    labels: list[str]
+    keys: list[dict]
+    log_lik: Callable[..., Any]
+    observed: dict[str, str]
+    parent: tuple[Any, list[dict], list[str]] | None = None
+    unit_sites: tuple[str, ...] = ()
+
+
 class StrictModel(BaseModel):
     """Options/priors base: unknown keys are errors."""
 
@@ -129,6 +167,9 @@ class Family:
         ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
         arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
         ``mice_per_arm``, ``response_scale``, ``seed``) and a line describing the table.
+    units : callable(data, spec) -> UnitChecks or None, optional
+        The family's units for the per-unit posterior predictive checks and the pooling
+        flags (:mod:`drugbayes.report.checks`; None: no per-unit checks for this data).
     blocks : PlanBuilder, optional
         The family's plan for the blocked back-end (``inference.method = "screen"``; see
         :mod:`drugbayes.inference.blocked.plan`).
@@ -162,6 +203,7 @@ class Family:
     data_keys: tuple[str, ...] = ()
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
     blocks: Any | None = None
+    units: Callable[..., UnitChecks | None] | None = None
 
     @classmethod
     def assemble(cls, namespace: Mapping[str, Any], spec: types.ModuleType,
