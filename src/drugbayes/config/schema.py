@@ -266,7 +266,8 @@ class DiagnosticsConfig(_Strict):
     max_divergences: int = 0
     min_bfmi: float = 0.3
     on_fail: Literal["warn", "error"] = "warn"
-    unit_checks: bool = Field(default_factory=_unit_checks_default, description="per-unit posterior predictive checks and "
+    unit_checks: bool = Field(default_factory=_unit_checks_default,
+                              description="per-unit posterior predictive checks and "
                               "posterior-to-prior contraction (summary columns ppc_p, misfit, "
                               "contraction, prior_dominated, pooled)")
     ppc_threshold: float = Field(0.01, gt=0, lt=1, description="a unit is misfit when its "

@@ -165,7 +165,6 @@ def predictive_checks(fam, spec, data, samples: dict, seed: int, threshold: floa
 
 def _prior_draws(fam, spec, data, n: int, seed: int) -> dict[str, np.ndarray]:
     """``(1, n, ...)`` draws of every latent and deterministic site from the prior."""
-    import jax
     from numpyro.infer import Predictive
 
     from .. import seeding
@@ -219,6 +218,11 @@ def _aligned(a: pd.DataFrame, b: pd.DataFrame) -> bool:
 _KEY_COLUMNS = ("cell_line", "drug", "drug_a", "drug_b", "experiment", "arm", "quantity")
 
 
+def _flags(flag: np.ndarray, defined: np.ndarray) -> pd.arrays.BooleanArray:
+    """A nullable boolean column: ``flag`` where ``defined``, empty elsewhere."""
+    return pd.arrays.BooleanArray(np.asarray(flag, bool) & defined, ~np.asarray(defined, bool))
+
+
 def _contraction(post_sd: np.ndarray, ref_sd: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
         c = 1.0 - np.square(post_sd) / np.square(ref_sd)
@@ -264,8 +268,7 @@ def contraction_columns(result, threshold: float, prior_draws: int = 1000,
     if _aligned(table, prior):
         c = np.where(prob, np.nan, _contraction(post_sd, _sd_of(prior)))
         out["contraction"] = c
-        out["prior_dominated"] = pd.array(np.where(np.isnan(c), None, c < threshold),
-                                          dtype="boolean")
+        out["prior_dominated"] = _flags(c < threshold, np.isfinite(c))
     else:
         notes.append("the prior summary does not match the posterior's rows")
     decl = fam.units(result.data, result.spec) if fam.units is not None else None
@@ -278,9 +281,7 @@ def contraction_columns(result, threshold: float, prior_draws: int = 1000,
                 keys = decl.keys + (decl.parent[1] if decl.parent is not None else [])
                 rows = _unit_rows(table, keys) & ~prob
                 own = _contraction(post_sd, _sd_of(ptab))
-                flag = np.where(rows & np.isfinite(own), own < threshold, False)
-                out["pooled"] = pd.array(np.where(rows & np.isfinite(own), flag, None),
-                                         dtype="boolean")
+                out["pooled"] = _flags(own < threshold, rows & np.isfinite(own))
             else:
                 notes.append("the pooled summary does not match the posterior's rows")
     return out, "; ".join(notes)

@@ -7,8 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ...report.plots import (_safe, figure_folder, misfit_mark, pyplot, save_figure,
-                             units_to_plot)
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 
 
 def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ...curves import log_logistic, sigmoid
-from ...report.plots import (_safe, figure_folder, misfit_mark, pyplot, save_figure,
-                             units_to_plot)
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 
 
 def _viability_points(result):

@@ -7,8 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import seeding
-from ...report.plots import (_safe, figure_folder, misfit_mark, pyplot, save_figure,
-                             units_to_plot)
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 from .derived import _log_v, _new_mice, curve_params, initial_rate
 from .mrecist import _flat_sub, _noise_sd
 
