@@ -6,7 +6,8 @@ against one pair. In each study half of the cell lines keep their MuSyC surface;
 get a **non-monotone interaction** added where both drugs are present: a Gaussian bump of
 height ``h ~ U(0.2, 0.35)`` (fraction of E0) and width ``w ~ U(0.35, 0.5)`` decades, centred
 at a random point inside the tested dose range, so viability rises and falls again along both
-dose axes (the shape of Mathews Griner block 45). The simulator addition lives here, not in
+dose axes (the shape of Mathews Griner block 45); a bump is redrawn until the true surface
+rises by at least 0.1 of E0 along a dose axis, so every such matrix is non-monotone. The simulator addition lives here, not in
 the package.
 
 Each study is fitted with the default preset (Student-t noise) and the given back-end; the
@@ -30,28 +31,51 @@ import pandas as pd
 
 import drugbayes as db
 from benchmarks._common import command, results_dir, utc_timestamp, write_result
-from drugbayes.families.combination import simulate
+from drugbayes.families.combination import simulate, simulate_wells
 
 OUT = results_dir("validation")
 
 
-def add_bump(wells: pd.DataFrame, cell_lines: list[str], seed: int) -> pd.DataFrame:
+def _rise(v: np.ndarray) -> float:
+    """Largest increase of viability with dose along either axis of a ``[dose_a, dose_b]``
+    grid (0 for a surface monotone in both doses)."""
+    return float(max(np.diff(v, axis=0).max(initial=0.0), np.diff(v, axis=1).max(initial=0.0)))
+
+
+def add_bump(wells: pd.DataFrame, truth: pd.DataFrame, cell_lines: list[str], seed: int,
+             min_rise: float = 0.2) -> tuple[pd.DataFrame, list[dict]]:
     """Wells with a Gaussian bump in log dose added to the combination wells of
-    ``cell_lines`` (both doses > 0); returns the new table and the bumps drawn."""
+    ``cell_lines`` (both doses > 0), redrawn until the true (noise-free) surface rises by at
+    least ``min_rise`` (fraction of E0) somewhere along a dose axis; returns the new table and
+    each bump (height, width, centre, the true surface's largest rise)."""
     rng = np.random.default_rng(seed)
     out = wells.copy()
-    la = np.log10(out["dose_a"].where(out["dose_a"] > 0))
-    lb = np.log10(out["dose_b"].where(out["dose_b"] > 0))
-    lo_a, hi_a = np.nanmin(la), np.nanmax(la)
-    lo_b, hi_b = np.nanmin(lb), np.nanmax(lb)
+    doses = np.sort(out.loc[out["dose_a"] > 0, "dose_a"].unique())
+    clean = simulate_wells(truth, doses, doses, n_replicates=1, noise_sd=0.0, seed=0)
+    lo, hi = np.log10(doses[0]), np.log10(doses[-1])
+    bumps = []
     for cl in cell_lines:
-        h, w = rng.uniform(0.2, 0.35), rng.uniform(0.35, 0.5)
-        ca = rng.uniform(lo_a + 0.25 * (hi_a - lo_a), hi_a - 0.25 * (hi_a - lo_a))
-        cb = rng.uniform(lo_b + 0.25 * (hi_b - lo_b), hi_b - 0.25 * (hi_b - lo_b))
+        c = clean[clean["cell_line"] == cl]
+        grid = c.pivot_table(index="dose_a", columns="dose_b", values="response").to_numpy()
+        la_g = np.log10(np.where(np.r_[0.0, doses] > 0, np.r_[1.0, doses], 1.0))
+        both = np.outer(np.r_[0.0, doses] > 0, np.r_[0.0, doses] > 0)
+        for _ in range(100):
+            h, w = rng.uniform(0.3, 0.5), rng.uniform(0.4, 0.6)
+            ca = rng.uniform(lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo))
+            cb = rng.uniform(lo + 0.25 * (hi - lo), hi - 0.25 * (hi - lo))
+
+            def bump(xa, xb, h=h, w=w, ca=ca, cb=cb):
+                return h * np.exp(-((xa - ca) ** 2 + (xb - cb) ** 2) / (2 * w ** 2))
+
+            g = grid + np.where(both, bump(la_g[:, None], la_g[None, :]), 0.0)
+            if _rise(g) >= min_rise:
+                break
         m = (out["cell_line"] == cl) & (out["dose_a"] > 0) & (out["dose_b"] > 0)
-        bump = h * np.exp(-((la[m] - ca) ** 2 + (lb[m] - cb) ** 2) / (2 * w ** 2))
-        out.loc[m, "response"] = out.loc[m, "response"] + bump
-    return out
+        out.loc[m, "response"] += bump(np.log10(out.loc[m, "dose_a"]),
+                                       np.log10(out.loc[m, "dose_b"]))
+        bumps.append({"cell_line": cl, "height": h, "width": w, "centre_a": ca,
+                      "centre_b": cb, "true_rise": _rise(g)})
+    return out, bumps
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,12 +93,12 @@ def main(argv: list[str] | None = None) -> None:
                                 seed=seed)
         cells = sorted(truth["cell_line"])
         bumped = cells[: len(cells) // 2]
-        wells = add_bump(wells, bumped, seed + 1000)
+        wells, bumps = add_bump(wells, truth, bumped, seed + 1000)
         t0 = time.perf_counter()
         r = db.fit(wells, "combination", seed=seed, response_scale="fraction",
                    inference=inference, diagnostics={"unit_checks": True})
         fits.append({"seed": seed, "seconds": round(time.perf_counter() - t0, 1),
-                     "passed": bool(r.diagnostics["passed"])})
+                     "passed": bool(r.diagnostics["passed"]), "bumps": bumps})
         u = r.unit_checks
         u = u[u["level"] != "parent"]
         for x in u.itertuples():

@@ -128,8 +128,8 @@ class FitResult:
             bad = units[units["misfit"]]
             level = units["level"].iloc[0] if len(units) else ""
             rec.update({"unit": level, "n_units": int((units["level"] != "parent").sum()),
-                        "discrepancy": "deviance -2 log p(y_unit | theta) (normal noise: the "
-                                       "standardised residual sum of squares)",
+                        "discrepancy": units.attrs.get("discrepancy", ""),
+                        "n_draws": thresholds.ppc_draws,
                         "n_misfit": int((bad["level"] != "parent").sum()),
                         "misfit": [{"unit": r.label, "level": r.level, "ppc_p": float(r.ppc_p)}
                                    for r in bad.itertuples()]})

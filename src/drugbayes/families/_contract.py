@@ -67,10 +67,10 @@ class UnitChecks:
     keys : list of dict
         Per unit, the summary columns and values that identify its rows (for example
         ``{"cell_line": "A", "drug": "x"}``); tables without those columns get no value.
-    log_lik : callable(a, spec) -> array ``[unit]``
+    log_lik : callable(a, spec) -> array ``[unit]``, optional
         The log-likelihood of each unit's observations under the latent values in force (it
         calls the family's ``latents`` and ``likelihood``; the checks substitute posterior
-        draws).
+        draws): the discrepancy is then the deviance. Used where ``fitted`` is None.
     observed : dict
         Model site -> key of ``a`` holding its observed values: a replicated value of the site
         (the model run with ``observed=False``) is put there to score replicated data.
@@ -81,15 +81,25 @@ class UnitChecks:
     unit_sites : tuple of str
         Latent sites holding each unit's own deviation from its population: redrawn from their
         prior given the rest to tell whether a reported value is pooled.
+    fitted : callable(a, spec) -> Observed, optional
+        The checked observed site (a location-scale distribution: ``dist.loc`` and
+        ``dist.scale``) under the latent values in force; with ``unit_of`` and ``cell_of`` the
+        discrepancy is the replicate-averaged standardised residual sum of squares.
+    unit_of, cell_of : int arrays shaped like that site's values, optional
+        Each observation's unit and design point (wells that replicate one another share a
+        design point; -1: not checked).
     """
 
     name: str
     labels: list[str]
     keys: list[dict]
-    log_lik: Callable[..., Any]
+    log_lik: Callable[..., Any] | None
     observed: dict[str, str]
     parent: tuple[Any, list[dict], list[str]] | None = None
     unit_sites: tuple[str, ...] = ()
+    fitted: Callable[..., Any] | None = None
+    unit_of: Any = None
+    cell_of: Any = None
 
 
 class StrictModel(BaseModel):

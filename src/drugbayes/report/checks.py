@@ -4,12 +4,16 @@ Generic over the families: a family declares its units (:class:`~drugbayes.famil
 _contract.UnitChecks`: labels, summary keys, a per-unit log-likelihood and its observed
 sites), and this module computes, from the run's draws,
 
-- **posterior predictive checks per unit**: the discrepancy of a unit is its deviance
-  ``D(y, theta) = -2 log p(y_unit | theta)`` under the model's own observation model. With
-  normal noise it is the standardised residual sum of squares ``sum ((y - mu) / sigma)^2``
-  (plus a constant); with Student-t noise it is the Student-t analogue
-  ``(nu + 1) sum log(1 + r^2 / nu)`` of the standardised residuals ``r``. For each draw a
-  replicated data set is drawn from the model at that draw, and
+- **posterior predictive checks per unit**: the discrepancy of a unit is the
+  replicate-averaged standardised residual sum of squares ``D = sum_c n_c mean_c(r)^2`` over
+  its design points ``c`` (a dose, a dose pair), ``r = (y - mu) / s`` with the fitted mean
+  ``mu`` and the model's own noise scale ``s`` at a draw (the Student-t scale where the preset
+  uses Student-t noise): with one well per design point the standardised residual sum of
+  squares; with replicates, its lack-of-fit part (the replicates' own scatter averaged out,
+  so a wrong mean surface is not diluted by it). A family without a location-scale
+  observation (xenograft mice, a cure mixture) uses the deviance ``-2 log p(y_unit |
+  theta)``. For each draw a replicated data set is drawn from the model at that draw (its own
+  noise, Student-t included), and
   ``ppc_p = P(D(y_rep, theta) >= D(y, theta) | y)``; ``misfit`` is ``ppc_p <
   [diagnostics] ppc_threshold``. A parent unit (a combination over its matrices) sums its
   members' discrepancies.
@@ -61,18 +65,33 @@ def _sites(model, a: dict, spec) -> tuple[set[str], set[str]]:
     import jax
     from numpyro import handlers
 
-    tr = handlers.trace(handlers.seed(model, jax.random.PRNGKey(0))).get_trace(a, spec, True)
-    return ({k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]},
-            {k for k, s in tr.items() if s["type"] == "deterministic"})
+    found: dict[str, set[str]] = {}
+
+    def run():  # traced abstractly (no eager op-by-op compilation)
+        tr = handlers.trace(handlers.seed(model, jax.random.PRNGKey(0))).get_trace(a, spec,
+                                                                                 True)
+        found["latent"] = {k for k, s in tr.items()
+                           if s["type"] == "sample" and not s["is_observed"]}
+        found["det"] = {k for k, s in tr.items() if s["type"] == "deterministic"}
+        return 0.0
+
+    jax.eval_shape(run)
+    return found["latent"], found["det"]
 
 
 def _latent_sites(model, a: dict, spec) -> set[str]:
     return _sites(model, a, spec)[0]
 
 
-def unit_log_liks(fam, spec, data, samples: dict, seed: int, max_draws: int | None = 500,
-                  chunk: int = 64) -> tuple[Any, np.ndarray, np.ndarray] | str:
-    """Per-unit log-likelihood of the data and of replicated data at each posterior draw.
+def unit_discrepancies(fam, spec, data, samples: dict, seed: int,
+                       max_draws: int | None = 500, chunk: int = 64
+                       ) -> tuple[Any, np.ndarray, np.ndarray] | str:
+    """Per-unit discrepancy of the data and of replicated data at each posterior draw.
+
+    With the family's ``fitted`` site: the replicate-averaged standardised residual sum of
+    squares ``sum_cells n_c * mean_c(r)^2``, ``r = (y - loc) / scale`` with the model's own
+    location and noise scale at the draw (:func:`lack_of_fit`); otherwise the deviance
+    ``-2 log p(y_unit | theta)``.
 
     Returns
     -------
@@ -94,16 +113,32 @@ def unit_log_liks(fam, spec, data, samples: dict, seed: int, max_draws: int | No
         return "the draws lack latent sites " + ", ".join(missing[:5])
     draws, n = _flat(samples, max_draws)
     draws = {k: v for k, v in draws.items() if not k.startswith("log_lik_")}
+    n_unit = len(decl.labels)
+    if decl.fitted is not None:
+        ((_, y_key),) = decl.observed.items()
+        cells = np.asarray(decl.cell_of).ravel()
+        units = np.asarray(decl.unit_of).ravel()
+        n_cell = int(cells.max()) + 1 if cells.size else 0
+        cell_unit = np.full(max(n_cell, 1), n_unit, np.int64)  # n_unit: not checked
+        cell_unit[cells[cells >= 0]] = units[cells >= 0]
+        count = np.bincount(cells[cells >= 0], minlength=max(n_cell, 1)).astype(np.float32)
+
+    def score(draw, values, k2):
+        if decl.fitted is None:
+            ll = handlers.seed(handlers.substitute(decl.log_lik, data=draw), k2)
+            return -2.0 * ll(values, spec)
+        o = handlers.seed(handlers.substitute(decl.fitted, data=draw), k2)(values, spec)
+        return lack_of_fit(values[y_key], o.dist.loc, o.dist.scale, cells, cell_unit, count,
+                           n_unit)
 
     def one(draw, key):
         k1, k2 = jax.random.split(key)
         tr = handlers.trace(handlers.seed(handlers.substitute(fam.model, data=draw), k1)
                             ).get_trace(a, spec, False)
         a_rep = dict(a)
-        for site, arr in decl.observed.items():
-            a_rep[arr] = tr[site]["value"]
-        ll = handlers.seed(handlers.substitute(decl.log_lik, data=draw), k2)
-        return ll(a, spec), ll(a_rep, spec)
+        for site_name, arr in decl.observed.items():
+            a_rep[arr] = tr[site_name]["value"]
+        return score(draw, a, k2), score(draw, a_rep, k2)
 
     run = jax.jit(jax.vmap(one))
     keys = jax.random.split(seeding.jax_key(seed, "checks.ppc"), n)
@@ -122,12 +157,32 @@ def unit_log_liks(fam, spec, data, samples: dict, seed: int, max_draws: int | No
     return decl, np.concatenate(obs), np.concatenate(rep)
 
 
+def lack_of_fit(y, loc, scale, cells: np.ndarray, cell_unit: np.ndarray, count: np.ndarray,
+                n_unit: int):
+    """Per unit, ``sum_cells n_c * mean_c(r)^2`` of the standardised residuals
+    ``r = (y - loc) / scale`` (JAX; ``cells`` the flat design point of each value, -1 not
+    checked). With one well per design point and normal noise it is the standardised residual
+    sum of squares; replicates of a design point are averaged first, so a structured misfit
+    (the mean surface is wrong) is not diluted by the replicates' own noise."""
+    import jax
+    import jax.numpy as jnp
+
+    r = jnp.ravel((jnp.asarray(y) - loc) / scale * jnp.ones_like(jnp.asarray(y)))
+    ok = cells >= 0
+    r = jnp.where(jnp.asarray(ok), jnp.nan_to_num(r), 0.0)
+    seg = jnp.asarray(np.where(ok, cells, 0))
+    s = jax.ops.segment_sum(r, seg, num_segments=len(count))
+    per_cell = jnp.square(s) / jnp.maximum(jnp.asarray(count), 1.0)
+    return jax.ops.segment_sum(per_cell, jnp.asarray(cell_unit), num_segments=n_unit + 1
+                               )[:n_unit]
+
+
 def ppc_p(observed: np.ndarray, replicated: np.ndarray) -> np.ndarray:
     """Posterior predictive p-values ``P(D_rep >= D_obs)`` per unit from ``(draw, unit)``
-    log-likelihoods (``D = -2 log p``); draws with a non-finite value are left out, a unit
-    without a finite draw gets NaN."""
+    discrepancies; draws with a non-finite value are left out, a unit without a finite draw
+    gets NaN."""
     ok = np.isfinite(observed) & np.isfinite(replicated)
-    hit = (replicated <= observed) & ok
+    hit = (replicated >= observed) & ok
     n = ok.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, hit.sum(axis=0) / np.maximum(n, 1), np.nan)
@@ -137,7 +192,7 @@ def predictive_checks(fam, spec, data, samples: dict, seed: int, threshold: floa
                       max_draws: int | None = 500) -> tuple[pd.DataFrame | None, str]:
     """One row per unit (and per parent unit): ``level``, ``label``, its summary keys,
     ``ppc_p`` and ``misfit``; or None and why not."""
-    got = unit_log_liks(fam, spec, data, samples, seed, max_draws)
+    got = unit_discrepancies(fam, spec, data, samples, seed, max_draws)
     if isinstance(got, str):
         return None, got
     decl, lo, lr = got
@@ -160,6 +215,10 @@ def predictive_checks(fam, spec, data, samples: dict, seed: int, threshold: floa
                  for lab, key, p in zip(labels, keys, pp)]
     out = pd.DataFrame(rows)
     out["misfit"] = out["ppc_p"] < threshold
+    out.attrs["discrepancy"] = (
+        "deviance -2 log p(y_unit | theta)" if decl.fitted is None else
+        "replicate-averaged standardised residual sum of squares sum_c n_c mean_c(r)^2, "
+        "r = (y - fitted mean) / noise scale")
     return out, ""
 
 
