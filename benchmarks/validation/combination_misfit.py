@@ -4,14 +4,15 @@ Simulates checkerboards (6 x 6: dose 0 plus 5 doses of each drug, 2 replicates, 
 of E0; :func:`drugbayes.families.combination.simulate`), ``--per-fit`` cell lines per study
 against one pair. In each study half of the cell lines keep their MuSyC surface; the other half
 get a **non-monotone interaction** added where both drugs are present: a Gaussian bump of
-height ``h ~ U(0.2, 0.35)`` (fraction of E0) and width ``w ~ U(0.35, 0.5)`` decades, centred
-at a random point inside the tested dose range, so viability rises and falls again along both
-dose axes (the shape of Mathews Griner block 45); a bump is redrawn until the true surface
-rises by at least 0.1 of E0 along a dose axis, so every such matrix is non-monotone. The simulator addition lives here, not in
-the package.
+height ``h ~ U(0.3, 0.5)`` (fraction of E0) and width ``w ~ U(0.4, 0.6)`` decades, centred
+at a random point in the middle half of the tested dose range, redrawn until the true
+(noise-free) surface rises by at least 0.2 of E0 (four noise sd) along a dose axis: viability
+rises and falls again with dose (the shape of Mathews Griner block 45). The simulator addition
+lives here, not in the package.
 
 Each study is fitted with the default preset (Student-t noise) and the given back-end; the
-per-matrix ``misfit`` flag (``ppc_p < [diagnostics] ppc_threshold``, default 0.01) is
+per-matrix ``misfit`` flag (``ppc_p < [diagnostics] ppc_threshold``, default 0.05; the rate
+at 0.01 is reported too) is
 compared with the truth: the catch rate on the bumped matrices, the false-alarm rate on the
 MuSyC ones.
 
@@ -34,6 +35,8 @@ from benchmarks._common import command, results_dir, utc_timestamp, write_result
 from drugbayes.families.combination import simulate, simulate_wells
 
 OUT = results_dir("validation")
+THRESHOLD = 0.05
+"""``[diagnostics] ppc_threshold``'s default."""
 
 
 def _rise(v: np.ndarray) -> float:
@@ -83,12 +86,14 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--studies", type=int, default=20)
     ap.add_argument("--per-fit", type=int, default=10)
     ap.add_argument("--method", default="map")
+    ap.add_argument("--seed", type=int, default=401, help="first study's seed (the default "
+                    "threshold was chosen on a pilot with seeds 301-302)")
     args = ap.parse_args(argv)
     inference = {"method": args.method}
     if args.method == "nuts":
         inference.update({"num_chains": 2, "num_warmup": 300, "num_samples": 300})
     rows, fits = [], []
-    for seed in range(301, 301 + args.studies):
+    for seed in range(args.seed, args.seed + args.studies):
         wells, truth = simulate(args.per_fit, n_doses=5, n_replicates=2, noise_sd=0.05,
                                 seed=seed)
         cells = sorted(truth["cell_line"])
@@ -107,31 +112,43 @@ def main(argv: list[str] | None = None) -> None:
                          "ppc_p": float(x.ppc_p), "misfit": bool(x.misfit)})
         print(fits[-1], pd.DataFrame(rows[-len(u):])[["non_monotone", "ppc_p"]]
               .groupby("non_monotone")["ppc_p"].median().to_dict(), flush=True)
+        report(args, rows, fits)  # after every study: a cut-short run keeps its results
+
+
+def report(args, rows: list[dict], fits: list[dict]) -> None:
+    """Write the JSON and Markdown results of the studies done so far."""
     df = pd.DataFrame(rows)
     bad, good = df[df["non_monotone"]], df[~df["non_monotone"]]
-    res = {"timestamp": utc_timestamp(), "method": args.method, "studies": args.studies,
-           "per_fit": args.per_fit, "ppc_threshold": 0.01,
-           "caught": int(bad["misfit"].sum()), "non_monotone": len(bad),
-           "false_alarms": int(good["misfit"].sum()), "musyc": len(good),
+    thr = THRESHOLD
+    res = {"timestamp": utc_timestamp(), "method": args.method, "studies_done": len(fits),
+           "studies_asked": args.studies, "per_fit": args.per_fit, "first_seed": args.seed,
+           "ppc_threshold": thr,
+           "caught": int((bad["ppc_p"] < thr).sum()), "non_monotone": len(bad),
+           "false_alarms": int((good["ppc_p"] < thr).sum()), "musyc": len(good),
+           "caught_at_0.01": int((bad["ppc_p"] < 0.01).sum()),
+           "false_alarms_at_0.01": int((good["ppc_p"] < 0.01).sum()),
            "fits": fits, "rows": df.to_dict("records")}
     cmd = command("benchmarks.validation.combination_misfit",
                   ["--studies", str(args.studies), "--per-fit", str(args.per_fit),
-                   "--method", args.method])
+                   "--method", args.method, "--seed", str(args.seed)])
     md = [f"# Per-matrix misfit flag on non-monotone combination matrices ({res['timestamp']})",
-          "", f"`{cmd}`: {args.studies} studies x {args.per_fit} matrices (half with a "
-          "non-monotone bump), default preset (Student-t), back-end "
-          f"`{args.method}`, `ppc_threshold = 0.01`.", "",
-          "| matrices | flagged misfit | rate | target |", "|---|---|---|---|",
+          "", f"`{cmd}`: {len(fits)} of {args.studies} studies done x {args.per_fit} matrices "
+          "(half with a non-monotone bump), default preset (Student-t noise), back-end "
+          f"`{args.method}` (map: the Laplace approximation's 1,000 draws; the checks use "
+          "500 of them), `ppc_threshold` = the default.", "",
+          "| matrices | flagged (p < 0.05, the default) | rate | flagged (p < 0.01) | target |",
+          "|---|---|---|---|---|",
           f"| non-monotone | {res['caught']}/{len(bad)} | {res['caught'] / len(bad):.1%} | "
-          ">= 90% |",
+          f"{res['caught_at_0.01']}/{len(bad)} | >= 90% |",
           f"| MuSyC-shaped | {res['false_alarms']}/{len(good)} | "
-          f"{res['false_alarms'] / len(good):.1%} | <= 5% |", "",
-          f"Median ppc_p: non-monotone {bad['ppc_p'].median():.3g}, MuSyC "
-          f"{good['ppc_p'].median():.3g}. Per fit: "
-          f"{pd.DataFrame(fits)['seconds'].median():.0f} s median wall time (checks "
-          "included) on this machine."]
+          f"{res['false_alarms'] / len(good):.1%} | {res['false_alarms_at_0.01']}/{len(good)} "
+          "| <= 5% |", "",
+          f"Median ppc_p: non-monotone {bad['ppc_p'].median():.3g} (largest "
+          f"{bad['ppc_p'].max():.3g}), MuSyC {good['ppc_p'].median():.3g} (smallest "
+          f"{good['ppc_p'].min():.3g}). Per fit: {pd.DataFrame(fits)['seconds'].median():.0f} s "
+          "median wall time (checks included) on this shared 2-core machine."]
     write_result(OUT / "combination_misfit", res, md)
-    print("\n".join(md))
+    print("\n".join(md), flush=True)
 
 
 if __name__ == "__main__":

@@ -270,8 +270,10 @@ class DiagnosticsConfig(_Strict):
                               description="per-unit posterior predictive checks and "
                               "posterior-to-prior contraction (summary columns ppc_p, misfit, "
                               "contraction, prior_dominated, pooled)")
-    ppc_threshold: float = Field(0.01, gt=0, lt=1, description="a unit is misfit when its "
-                                 "posterior predictive p-value is below this")
+    ppc_threshold: float = Field(0.05, gt=0, lt=1, description="a unit is misfit when its "
+                                 "posterior predictive p-value is below this (posterior "
+                                 "predictive p-values of a model that fits gather around "
+                                 "0.5, so few well-fitting units fall below it)")
     ppc_draws: int = Field(500, ge=10, description="posterior draws used by the checks")
     contraction_threshold: float = Field(0.2, gt=0, lt=1, description="a quantity is "
                                          "prior-dominated when 1 - posterior var / prior var "

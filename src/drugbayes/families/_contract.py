@@ -88,6 +88,11 @@ class UnitChecks:
     unit_of, cell_of : int arrays shaped like that site's values, optional
         Each observation's unit and design point (wells that replicate one another share a
         design point; -1: not checked).
+    hold_out : callable(data, units) -> data, optional
+        The same data with the observations of ``units`` (indices) masked out, so that a fit
+        draws their parameters from the population: K-fold cross-validation by unit
+        (:meth:`drugbayes.results.FitResult.kfold`) of a family whose ``pointwise`` gives
+        ``log_lik_<name>`` per unit.
     """
 
     name: str
@@ -100,6 +105,7 @@ class UnitChecks:
     fitted: Callable[..., Any] | None = None
     unit_of: Any = None
     cell_of: Any = None
+    hold_out: Callable[..., Any] | None = None
 
 
 class StrictModel(BaseModel):
