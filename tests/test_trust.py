@@ -117,6 +117,8 @@ def test_kfold_by_mouse_refits_and_scores_every_mouse():
     from drugbayes.families.xenograft.simulate import simulate_xenograft
 
     table, _ = simulate_xenograft(n_mice_per_arm=3, n_experiments=1, seed=1)
+    if "volume" not in table.columns:  # volumes, so that every mouse has a replicated check
+        table["volume"] = 0.5 * table["length"] * table["width"] ** 2
     table = table.drop(columns=[c for c in ("length", "width") if c in table.columns])
     r = db.fit(table, "xenograft", inference={"method": "svi", "num_steps": 1500,
                                               "num_samples": 200, "num_chains": 1},
