@@ -132,3 +132,26 @@ def test_kfold_by_mouse_refits_and_scores_every_mouse():
     assert np.isclose(kf["elpd_kfold"], pw["elpd"].sum())
     # held-out mice are predicted from the population: worse than in-sample on average
     assert kf["elpd_kfold"] < loo["elpd_loo"] + 3 * loo["se"]
+
+
+@pytest.mark.slow
+def test_unidentified_alpha_is_flagged_in_a_combination():
+    """A partner that barely acts alone (E2 = 0.97 E0) hides whether drug a shifts its potency
+    (alpha12): flagged prior-dominated or pooled; the same parameter where both drugs act is
+    not."""
+    from drugbayes.families.combination import simulate_wells
+
+    base = {"drug_a": "DA", "drug_b": "DB", "e0": 1.0, "e1": 0.2, "beta": 0.2, "c1": 0.3,
+            "c2": 0.3, "h1": 1.2, "h2": 1.2, "log_alpha12": 0.8, "log_alpha21": 0.0}
+    truth = pd.DataFrame([{**base, "cell_line": "ACTS", "e2": 0.3},
+                          {**base, "cell_line": "ALSO", "e2": 0.35},
+                          {**base, "cell_line": "INERT", "e2": 0.97}])
+    doses = np.logspace(-2, 1, 5)
+    wells = simulate_wells(truth, doses, doses, n_replicates=2, noise_sd=0.04, seed=5)
+    r = db.fit(wells, "combination", inference={"method": "map"}, response_scale="fraction",
+               diagnostics=ON, seed=5)
+    s = r.summary()
+    la = s[(s["quantity"] == "log_alpha12") & (s["experiment"] == "all")].set_index("cell_line")
+    flagged = la["prior_dominated"].fillna(False) | la["pooled"].fillna(False)
+    assert flagged["INERT"] and not flagged["ACTS"], la[["contraction", "prior_dominated",
+                                                          "pooled"]]

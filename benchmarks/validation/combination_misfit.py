@@ -81,6 +81,16 @@ def add_bump(wells: pd.DataFrame, truth: pd.DataFrame, cell_lines: list[str], se
     return out, bumps
 
 
+def rewrite(path=OUT / "combination_misfit.json") -> None:
+    """Rewrite the Markdown of a finished or cut-short run from its JSON rows."""
+    import json
+
+    d = json.loads(path.read_text())
+    args = argparse.Namespace(method=d["method"], studies=d["studies_asked"],
+                              per_fit=d["per_fit"], seed=d["first_seed"])
+    report(args, d["rows"], d["fits"])
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--studies", type=int, default=20)
@@ -127,6 +137,8 @@ def report(args, rows: list[dict], fits: list[dict]) -> None:
            "false_alarms": int((good["ppc_p"] < thr).sum()), "musyc": len(good),
            "caught_at_0.01": int((bad["ppc_p"] < 0.01).sum()),
            "false_alarms_at_0.01": int((good["ppc_p"] < 0.01).sum()),
+           "caught_at_0.1": int((bad["ppc_p"] < 0.1).sum()),
+           "false_alarms_at_0.1": int((good["ppc_p"] < 0.1).sum()),
            "fits": fits, "rows": df.to_dict("records")}
     cmd = command("benchmarks.validation.combination_misfit",
                   ["--studies", str(args.studies), "--per-fit", str(args.per_fit),
@@ -136,13 +148,13 @@ def report(args, rows: list[dict], fits: list[dict]) -> None:
           "(half with a non-monotone bump), default preset (Student-t noise), back-end "
           f"`{args.method}` (map: the Laplace approximation's 1,000 draws; the checks use "
           "500 of them), `ppc_threshold` = the default.", "",
-          "| matrices | flagged (p < 0.05, the default) | rate | flagged (p < 0.01) | target |",
-          "|---|---|---|---|---|",
+          "| matrices | flagged (p < 0.05, the default) | rate | p < 0.01 | p < 0.1 | target |",
+          "|---|---|---|---|---|---|",
           f"| non-monotone | {res['caught']}/{len(bad)} | {res['caught'] / len(bad):.1%} | "
-          f"{res['caught_at_0.01']}/{len(bad)} | >= 90% |",
+          f"{res['caught_at_0.01']}/{len(bad)} | {res['caught_at_0.1']}/{len(bad)} | >= 90% |",
           f"| MuSyC-shaped | {res['false_alarms']}/{len(good)} | "
           f"{res['false_alarms'] / len(good):.1%} | {res['false_alarms_at_0.01']}/{len(good)} "
-          "| <= 5% |", "",
+          f"| {res['false_alarms_at_0.1']}/{len(good)} | <= 5% |", "",
           f"Median ppc_p: non-monotone {bad['ppc_p'].median():.3g} (largest "
           f"{bad['ppc_p'].max():.3g}), MuSyC {good['ppc_p'].median():.3g} (smallest "
           f"{good['ppc_p'].min():.3g}). Per fit: {pd.DataFrame(fits)['seconds'].median():.0f} s "

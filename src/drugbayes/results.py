@@ -179,12 +179,16 @@ class FitResult:
         rec["pooled"] = [row_label(r) for _, r in pooled.iterrows()]
         if note:
             rec["contraction_note"] = note
+        def names(items: list[str], most: int = 50) -> str:
+            more = f" and {len(items) - most} more (diagnostics.json)" if len(items) > most else ""
+            return ", ".join(items[:most]) + more
+
         if len(pd_rows):
             log.warning("prior-dominated (contraction < %g): %s",
-                        thresholds.contraction_threshold, ", ".join(rec["prior_dominated"]))
+                        thresholds.contraction_threshold, names(rec["prior_dominated"]))
         if len(pooled):
             log.info("pooled (the unit's own data add little to the population): %s",
-                     ", ".join(rec["pooled"]))
+                     names(rec["pooled"]))
         return rec
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:

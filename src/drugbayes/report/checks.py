@@ -356,17 +356,20 @@ def add_columns(table: pd.DataFrame, units: pd.DataFrame | None,
     n = len(out)
     p = np.full(n, np.nan)
     if units is not None and len(units):
+        by_cols: dict[tuple[str, ...], dict[tuple[str, ...], float]] = {}
         for key, val in zip(units["keys"], units["ppc_p"]):
-            if not set(key) <= set(out.columns):
+            cols = tuple(key)
+            by_cols.setdefault(cols, {})[tuple(str(key[c]) for c in cols)] = val
+        for cols, values in by_cols.items():  # one pass over the rows per key layout
+            if not set(cols) <= set(out.columns):
                 continue
-            m = np.ones(n, bool)
-            for c, v in key.items():
-                m &= out[c].astype(str).to_numpy() == str(v)
-            p[m] = val
+            row_keys = zip(*(out[c].astype(str) for c in cols))
+            hit = np.array([values.get(r, np.nan) for r in row_keys], np.float64)
+            p = np.where(np.isnan(hit), p, hit)
     out["ppc_p"] = p
     thr = units.attrs.get("threshold") if units is not None else None
-    out["misfit"] = pd.array([pd.NA if np.isnan(v) or thr is None else bool(v < thr)
-                              for v in p], dtype="boolean")
+    out["misfit"] = _flags(p < (thr if thr is not None else -np.inf),
+                           np.isfinite(p) & (thr is not None))
     for c in ("contraction", "prior_dominated", "pooled"):
         if rows is not None and len(rows) == n:
             out[c] = rows[c].to_numpy() if c == "contraction" else rows[c].array
