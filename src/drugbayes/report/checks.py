@@ -42,6 +42,9 @@ import pandas as pd
 
 log = logging.getLogger("drugbayes")
 
+MAX_PRIOR_VALUES = 100_000_000
+"""At most this many values of prior draws are held (fewer prior draws on a large screen)."""
+
 COLUMNS = ("ppc_p", "misfit", "contraction", "prior_dominated", "pooled")
 """The summary columns added by the checks."""
 
@@ -142,6 +145,8 @@ def unit_discrepancies(fam, spec, data, samples: dict, seed: int,
 
     run = jax.jit(jax.vmap(one))
     keys = jax.random.split(seeding.jax_key(seed, "checks.ppc"), n)
+    n_obs = sum(int(np.size(a[k])) for k in decl.observed.values())
+    chunk = int(max(1, min(chunk, 20_000_000 // max(n_obs, 1))))  # device memory per chunk
     obs, rep = [], []
     size = min(chunk, n)
     for i in range(0, n, size):
@@ -248,6 +253,8 @@ def _pooled_draws(fam, spec, data, samples: dict, unit_sites: tuple[str, ...], s
     redraw = latent & set(unit_sites)
     if not redraw:
         return None
+    if latent - redraw - set(samples):  # the rest of the posterior is not all there
+        return None
     draws, n = _flat(samples, max_draws)
     given = {k: v for k, v in draws.items() if k in latent and k not in redraw}
     pred = Predictive(fam.model, posterior_samples=given, return_sites=sorted(redraw | det),
@@ -323,7 +330,12 @@ def contraction_columns(result, threshold: float, prior_draws: int = 1000,
 
     notes = []
     post_sd = _sd_of(table)
-    prior = summarize(_prior_draws(fam, result.spec, result.data, prior_draws, result.seed))
+    # host memory: at most about MAX_PRIOR_VALUES values of prior draws (large screens)
+    per_draw = sum(int(np.prod(np.shape(v)[2:])) for v in result.inference.samples.values())
+    n_prior = int(max(100, min(prior_draws, MAX_PRIOR_VALUES // max(per_draw, 1))))
+    if n_prior < prior_draws:
+        notes.append(f"{n_prior} prior draws (of {prior_draws}: host memory)")
+    prior = summarize(_prior_draws(fam, result.spec, result.data, n_prior, result.seed))
     if _aligned(table, prior):
         c = np.where(prob, np.nan, _contraction(post_sd, _sd_of(prior)))
         out["contraction"] = c
