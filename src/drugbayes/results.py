@@ -192,9 +192,22 @@ class FitResult:
         return rec
 
     def extra_tables(self) -> dict[str, pd.DataFrame]:
-        """The family's further tables of a run directory (file name -> table; may be empty)."""
+        """The family's further tables of a run directory (file name -> table; may be empty);
+        a table with one row per checked unit gets the units' ``ppc_p`` and ``misfit``."""
+        from .report.checks import add_columns
+
         fam = get_family(self.spec.family)
-        return fam.extra_tables(self) if fam.extra_tables else {}
+        tables = fam.extra_tables(self) if fam.extra_tables else {}
+        units = self.unit_checks
+        if units is None or not len(units):
+            return tables
+        out = {}
+        for name, t in tables.items():  # a table of the checked units (e.g. one row per
+            keys = set(units["keys"].iloc[0])  # mouse) gets their ppc_p and misfit
+            out[name] = (add_columns(t, units, None).drop(
+                columns=["contraction", "prior_dominated", "pooled"])
+                if keys <= set(t.columns) else t)
+        return out
 
     def posterior_to_write(self, well_draws: bool = False) -> xr.DataTree:
         """The DataTree as written: without the per-well variables unless ``well_draws``."""
