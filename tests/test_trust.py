@@ -136,16 +136,17 @@ def test_kfold_by_mouse_refits_and_scores_every_mouse():
 
 @pytest.mark.slow
 def test_unidentified_alpha_is_flagged_in_a_combination():
-    """A partner that barely acts alone (E2 = 0.97 E0) hides whether drug a shifts its potency
-    (alpha12): flagged prior-dominated or pooled; the same parameter where both drugs act is
-    not."""
+    """A partner that does not act alone (E2 = E0) with no extra efficacy (beta = 0: E3 = E1)
+    hides whether drug a shifts its potency (alpha12: it only splits drug a's bound states,
+    which have the same effect): flagged prior-dominated or pooled; the same parameter where
+    both drugs act is not."""
     from drugbayes.families.combination import simulate_wells
 
     base = {"drug_a": "DA", "drug_b": "DB", "e0": 1.0, "e1": 0.2, "beta": 0.2, "c1": 0.3,
             "c2": 0.3, "h1": 1.2, "h2": 1.2, "log_alpha12": 0.8, "log_alpha21": 0.0}
     truth = pd.DataFrame([{**base, "cell_line": "ACTS", "e2": 0.3},
                           {**base, "cell_line": "ALSO", "e2": 0.35},
-                          {**base, "cell_line": "INERT", "e2": 0.97}])
+                          {**base, "cell_line": "INERT", "e2": 1.0, "beta": 0.0}])
     doses = np.logspace(-2, 1, 5)
     wells = simulate_wells(truth, doses, doses, n_replicates=2, noise_sd=0.04, seed=5)
     r = db.fit(wells, "combination", inference={"method": "map"}, response_scale="fraction",
