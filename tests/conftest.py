@@ -7,6 +7,10 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
     os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
                                + " --xla_force_host_platform_device_count=2").strip()
 
+# the per-unit checks (report/checks.py) cost seconds per fit: off unless a test asks for them
+# (tests/test_trust.py); subprocesses (the CLI tests) inherit it
+os.environ.setdefault("DRUGBAYES_UNIT_CHECKS", "0")
+
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402

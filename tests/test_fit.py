@@ -38,7 +38,9 @@ def test_recovery_90pct_intervals(screen, nuts_fit):
 
 def test_summary_contract(nuts_fit):
     s = nuts_fit.summary()
-    assert list(s.columns) == COLUMNS
+    from drugbayes.report.checks import COLUMNS as CHECKS
+
+    assert list(s.columns) == COLUMNS + list(CHECKS)
     per_group = s[~s.cell_line.str.contains("/")]
     counts = per_group.groupby(["cell_line", "drug", "quantity"]).size()
     assert (counts == 1).all() and len(counts) == 18 * len(QUANTITY_ORDER)

@@ -212,7 +212,9 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
         diag["timings"]["pointwise"] = time.perf_counter() - t_pw
     tree = _posterior_tree(fam, spec, data, res, attrs, log_lik)
     result = FitResult(tree, diag, data, spec, res, contrasts, interval_prob, vt.dropped,
-                       seed=seed, well_variables=well_variables(tree, parameters))
+                       seed=seed, well_variables=well_variables(tree, parameters),
+                       settings=settings)
+    result.check_units(thresholds)
     if not diag["passed"]:
         what = "diagnostics" if diag["approximation"]["diagnosed"] else "checks"
         msg = f"{what} failed: " + ", ".join(

@@ -110,6 +110,11 @@ def headline_text(result: Any, name: str) -> str:
     checks = ", ".join(f"{k}={v['value']:.4g}" if isinstance(v["value"], float)
                        else f"{k}={v['value']}" for k, v in d["checks"].items())
     lines.append(f"approximation: {approx['name']}: {approx['description']}")
+    uc = d.get("unit_checks", {})
+    if "n_misfit" in uc or "n_prior_dominated" in uc:
+        lines.append(f"{uc.get('n_misfit', 0)} units misfit, {uc.get('n_prior_dominated', 0)} "
+                     f"parameters prior-dominated ({uc.get('n_pooled', 0)} pooled; see "
+                     "diagnostics.json unit_checks)")
     if approx["diagnosed"]:
         lines.append(f"diagnostics {status}: {checks}")
     else:  # no convergence diagnostic exists for this approximation: only its own checks

@@ -258,6 +258,14 @@ class InferenceConfig(_Strict):
         return value
 
 
+def _unit_checks_default() -> bool:
+    """``[diagnostics] unit_checks`` when not given: on, unless the environment variable
+    ``DRUGBAYES_UNIT_CHECKS`` is ``0`` (a test suite's many small fits)."""
+    import os
+
+    return os.environ.get("DRUGBAYES_UNIT_CHECKS", "1") != "0"
+
+
 class DiagnosticsConfig(_Strict):
     """``[diagnostics]``: thresholds checked after sampling."""
 
@@ -267,6 +275,21 @@ class DiagnosticsConfig(_Strict):
     max_divergences: int = 0
     min_bfmi: float = 0.3
     on_fail: Literal["warn", "error"] = "warn"
+    unit_checks: bool = Field(default_factory=_unit_checks_default,
+                              description="per-unit posterior predictive checks and "
+                              "posterior-to-prior contraction (summary columns ppc_p, misfit, "
+                              "contraction, prior_dominated, pooled)")
+    ppc_threshold: float = Field(0.05, gt=0, lt=1, description="a unit is misfit when its "
+                                 "posterior predictive p-value is below this (posterior "
+                                 "predictive p-values of a model that fits gather around "
+                                 "0.5, so few well-fitting units fall below it)")
+    ppc_draws: int = Field(500, ge=10, description="posterior draws used by the checks")
+    contraction_threshold: float = Field(0.2, gt=0, lt=1, description="a quantity is "
+                                         "prior-dominated when 1 - posterior var / prior var "
+                                         "is below this (pooled: the same against the "
+                                         "population's variance)")
+    prior_draws: int = Field(1000, ge=10, description="prior-predictive draws for the "
+                             "contraction")
 
 
 PlotFormat = Literal["png", "pdf", "svg"]

@@ -54,6 +54,60 @@ def sample_observed(obs: dict[str, Observed], observed: bool = True) -> None:
         numpyro.sample(name, fn, obs=o.value if observed else None)
 
 
+@dataclass(frozen=True)
+class UnitChecks:
+    """What a family checks per unit (:mod:`drugbayes.report.checks`).
+
+    Attributes
+    ----------
+    name : str
+        What a unit is (``"curve"``, ``"matrix"``, ``"mouse"``).
+    labels : list of str
+        One label per unit (named in ``diagnostics.json`` and the run log).
+    keys : list of dict
+        Per unit, the summary columns and values that identify its rows (for example
+        ``{"cell_line": "A", "drug": "x"}``); tables without those columns get no value.
+    log_lik : callable(a, spec) -> array ``[unit]``, optional
+        The log-likelihood of each unit's observations under the latent values in force (it
+        calls the family's ``latents`` and ``likelihood``; the checks substitute posterior
+        draws): the discrepancy is then the deviance. Used where ``fitted`` is None.
+    observed : dict
+        Model site -> key of ``a`` holding its observed values: a replicated value of the site
+        (the model run with ``observed=False``) is put there to score replicated data.
+    parent : (index, keys, labels), optional
+        Coarser units whose discrepancy is the sum of their members' (for example a
+        combination over its matrices): ``index[unit]`` is its parent, ``keys`` and ``labels``
+        one per parent.
+    unit_sites : tuple of str
+        Latent sites holding each unit's own deviation from its population: redrawn from their
+        prior given the rest to tell whether a reported value is pooled.
+    fitted : callable(a, spec) -> Observed, optional
+        The checked observed site (a location-scale distribution: ``dist.loc`` and
+        ``dist.scale``) under the latent values in force; with ``unit_of`` and ``cell_of`` the
+        discrepancy is the replicate-averaged standardised residual sum of squares.
+    unit_of, cell_of : int arrays shaped like that site's values, optional
+        Each observation's unit and design point (wells that replicate one another share a
+        design point; -1: not checked).
+    hold_out : callable(data, units) -> data, optional
+        The same data with the observations of ``units`` (indices) masked out, so that a fit
+        draws their parameters from the population: K-fold cross-validation by unit
+        (:meth:`drugbayes.results.FitResult.kfold`) of a family whose ``pointwise`` gives
+        ``log_lik_<name>`` per unit.
+    """
+
+    name: str
+    labels: list[str]
+    keys: list[dict]
+    log_lik: Callable[..., Any] | None
+    observed: dict[str, str]
+    parent: tuple[Any, list[dict], list[str]] | None = None
+    unit_sites: tuple[str, ...] = ()
+    fitted: Callable[..., Any] | None = None
+    unit_of: Any = None
+    cell_of: Any = None
+    hold_out: Callable[..., Any] | None = None
+
+
 class StrictModel(BaseModel):
     """Options/priors base: unknown keys are errors."""
 
@@ -129,6 +183,9 @@ class Family:
         ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
         arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
         ``mice_per_arm``, ``response_scale``, ``seed``) and a line describing the table.
+    units : callable(data, spec) -> UnitChecks or None, optional
+        The family's units for the per-unit posterior predictive checks and the pooling
+        flags (:mod:`drugbayes.report.checks`; None: no per-unit checks for this data).
     blocks : PlanBuilder, optional
         The family's plan for the blocked back-end (``inference.method = "screen"``; see
         :mod:`drugbayes.inference.blocked.plan`).
@@ -162,6 +219,7 @@ class Family:
     data_keys: tuple[str, ...] = ()
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
     blocks: Any | None = None
+    units: Callable[..., UnitChecks | None] | None = None
 
     @classmethod
     def assemble(cls, namespace: Mapping[str, Any], spec: types.ModuleType,

@@ -120,3 +120,13 @@ def overview(result: Any, folder: Path, formats: tuple[str, ...],
     ax.set_title(f"{title}: {q}, medians and {band}\n({approx.name}: "
                  f"{result.inference.method})", fontsize=9)
     return save_figure(fig, folder, "overview", formats)
+
+
+def misfit_mark(result, label: str) -> str:
+    """``" [misfit: ppc p = 0.003]"`` for a unit (or parent unit) the posterior predictive
+    check flagged (:mod:`drugbayes.report.checks`), else ``""``: for per-unit plot titles."""
+    units = getattr(result, "unit_checks", None)
+    if units is None or not len(units):
+        return ""
+    hit = units[(units["label"] == label) & units["misfit"]]
+    return f" [misfit: ppc p = {hit['ppc_p'].iloc[0]:.2g}]" if len(hit) else ""

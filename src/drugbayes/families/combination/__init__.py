@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from .._contract import Family
 from . import spec
+from .checks import units  # noqa: F401  (the Family field, taken by assemble)
 from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
 from .model import init_values, latents, likelihood, model

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 
 
 def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> list[Path]:
@@ -83,6 +83,6 @@ def plot_combination(result, folder: Path, formats: tuple[str, ...] = ("png",)) 
             ax.set_ylabel(f"{b} ({data.dose_unit})", fontsize=8)
             ax.set_title(title, fontsize=9)
             fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-        fig.suptitle(f"{cell}: {a} x {b}")
+        fig.suptitle(f"{cell}: {a} x {b}{misfit_mark(result, label)}")
         files += save_figure(fig, folder, f"combination_{_safe(label)}", formats, dpi=100)
     return files

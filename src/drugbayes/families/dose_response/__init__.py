@@ -12,6 +12,7 @@ from __future__ import annotations
 from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
 from . import blocks, spec
+from .checks import units  # noqa: F401  (the Family field, taken by assemble)
 from .data import arrays, contract_data, describe, extra_sites, informed_groups, prepare
 from .derived import QUANTITY_UNITS, derived, observed, posterior_dims
 from .model import init_values, latents, likelihood, model, prior_terms

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ...curves import log_logistic
-from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 
 
 def _viability_points(result):
@@ -68,7 +68,8 @@ def plot_dose_response(result, folder: Path, formats: tuple[str, ...] = ("png",)
             dg = data.dose_scale.to_dose(xg, j)
             qlo, med, qhi = np.quantile(v, [(1 - prob) / 2, 0.5, (1 + prob) / 2], axis=0)
             ax.fill_between(dg, qlo, qhi, color=color, alpha=0.2, lw=0)
-            ax.plot(dg, med, color=color, lw=1.8, label=data.cell_lines[data.group_cell[g]])
+            cl = data.cell_lines[data.group_cell[g]]
+            ax.plot(dg, med, color=color, lw=1.8, label=cl + misfit_mark(result, f"{cl}|{drug}"))
             rows = np.flatnonzero(data.curve_group == g)
             m = data.mask[rows] & ~data.is_zero[rows]
             ax.scatter(data.dose_scale.to_dose(data.x[rows][m], j), yv[rows][m], s=10,

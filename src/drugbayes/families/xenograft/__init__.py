@@ -13,6 +13,7 @@ from __future__ import annotations
 from ...curves import GROWTH_FORMS, growth_curve, log_volume
 from .._contract import Family, Spec
 from . import spec
+from .checks import units  # noqa: F401  (the Family field, taken by assemble)
 from .data import arrays, check_spec, contract_data, describe, prepare
 from .derived import observed, pointwise, posterior_dims
 from .model import _obs_loglik, init_values, latents, likelihood, map_start, model

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import seeding
-from ...report.plots import _safe, figure_folder, pyplot, save_figure, units_to_plot
+from ...report.plots import _safe, figure_folder, misfit_mark, pyplot, save_figure, units_to_plot
 from .derived import _log_v, _new_mice, curve_params, initial_rate
 from .mrecist import _flat_sub, _noise_sd
 
@@ -76,7 +76,10 @@ def plot_xenograft(result, folder: Path, formats: tuple[str, ...] = ("png",),
                 if cens.any():
                     ax.scatter(data.day[m][mk][cens], v[cens], marker="v", s=12, color="0.25")
             ax.set_yscale("log")
-            ax.set_title(data.arms[data.group_arm[g]], fontsize=9)
+            bad = [data.mice[m] for m in np.flatnonzero(data.mouse_group == g)
+                   if misfit_mark(result, data.mice[m])]
+            ax.set_title(data.arms[data.group_arm[g]]
+                         + (f" [misfit: {', '.join(bad)}]" if bad else ""), fontsize=9)
             ax.set_xlabel("day")
             if k % ncol == 0:
                 ax.set_ylabel("tumour volume (mm$^3$)")
