@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import TableSource
-from .checks import IssueCollector, numeric, text
+from .checks import IssueCollector, numeric, text, viability_scale_problem, with_far_dose_notes
 from .fields import DosedData, DoseScale, Levels
 from .schemas import Schema
 from .validate import ValidatedTable, WellTableOptions
@@ -108,7 +108,8 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             add(None, None, c, f"unknown column; kind combination reads "
                 f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
                 line=header_line)
-    if missing_cols:
+    chk.has_rows(df)
+    if missing_cols or not len(df):
         chk.raise_if_any(sort=False)
 
     out = pd.DataFrame(index=df.index)
@@ -122,8 +123,8 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
         chk.number_column(df, col, bad, vals, label="dose")
         # an empty dose is 0 where its drug column is empty too (a shared control well)
         chk.rows(empty & out[drug].ne(""), col,
-                 f"dose is empty although {drug} names a drug (write 0 for a well without "
-                 "this drug)", "")
+                 f"dose is missing although {drug} names a drug (write 0 for a well without "
+                 "this drug)", df[col])
         chk.rows(out[drug].eq("") & vals.gt(0), col,
                  f"{col} > 0 on a row whose {drug} is empty (name the drug, or write 0)",
                  df[col])
@@ -137,7 +138,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     dropped = []
     if missing == "error":
-        chk.empty_responses(resp_empty)
+        chk.empty_responses(resp_empty, df)
     else:
         dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
                               drug_a=out["drug_a"], drug_b=out["drug_b"], dose_a=da, dose_b=db)
@@ -198,6 +199,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             add(first, None, None, f"{where} has no combination wells (both doses > 0)")
     chk.raise_if_any()
     kept = out[~resp_empty].reset_index(drop=True)
+    pa, pb = kept[kept["dose_a"].gt(0)], kept[kept["dose_b"].gt(0)]
+    source = with_far_dose_notes(source, pd.concat([pa["line"], pb["line"]]),
+                                 pd.concat([pa["dose_a"], pb["dose_b"]]),
+                                 pd.concat([pa["drug_a"], pb["drug_b"]]), dose_unit)
     kept.loc[kept["drug_a"].ne("") & kept["drug_b"].eq("") & kept["dose_a"].le(0), "drug_a"] = ""
     kept.loc[kept["drug_b"].ne("") & kept["drug_a"].eq("") & kept["dose_b"].le(0), "drug_b"] = ""
     return CombinationTable(df=kept, dropped=dropped, source=source,
@@ -216,21 +221,16 @@ def _check_scale(chk: IssueCollector, out: pd.DataFrame, resp: pd.Series, use: p
     far from 100% or with many negative values (rates or raw signal declared as fractions), and
     rates whose untreated wells do not grow."""
     untreated = use & out["dose_a"].le(0) & out["dose_b"].le(0)
+    if response_scale in ("fraction", "percent"):
+        problem = viability_scale_problem(resp[use].to_numpy(), untreated[use].to_numpy(),
+                                          response_scale)
+        if problem:
+            chk.add(None, "response", None, f"{problem}; {RATE_SCALE_HINT}")
+        return
     if not untreated.any():
         return
     med = float(np.median(resp[untreated]))
-    if response_scale in ("fraction", "percent"):
-        unit = 100.0 if response_scale == "percent" else 1.0
-        v = resp[use] / unit
-        # viability is >= 0 up to noise; growth rates of killing drugs go well below 0
-        n_neg = int((v < -0.25).sum())
-        if not 0.2 <= med / unit <= 5.0 or n_neg > 0.1 * max(len(v), 1):
-            chk.add(None, "response", f"{med:.4g}",
-                    f"the responses do not look like viability normalised to untreated wells "
-                    f"(response_scale = \"{response_scale}\"): the untreated wells' median is "
-                    f"{med:.4g} (about {unit:g} expected) and {n_neg} of {len(v)} responses "
-                    f"are below -0.25 x {unit:g}; {RATE_SCALE_HINT}")
-    elif response_scale == "rate" and not med > 0:
+    if response_scale == "rate" and not med > 0:
         chk.add(None, "response", f"{med:.4g}",
                 "with response_scale = \"rate\" the untreated wells must grow: their median "
                 f"rate is {med:.4g} (E0, the untreated rate, must be > 0)")

@@ -9,8 +9,8 @@ import pandas as pd
 
 from ..errors import Issue
 from ..io import TableSource
-from .checks import IssueCollector, numeric, text
-from .schemas import DOSE_RESPONSE, WELL_ROLES, XENOGRAFT
+from .checks import IssueCollector, numeric, text, viability_scale_problem, with_far_dose_notes
+from .schemas import DOSE_RESPONSE, DOSE_UNITS, WELL_ROLES, XENOGRAFT
 
 
 @dataclass
@@ -73,6 +73,13 @@ class WellTableOptions:
                    rate_unit=getattr(data_cfg, "rate_unit", None))
 
 
+SCALE_HINT = ("for viability in percent of untreated wells (0 to about 100) set "
+              "response_scale = \"percent\"; for plate-reader signal (absorbance, "
+              "luminescence counts) set response_scale = \"raw\" with blank wells (medium, no "
+              "cells) and untreated (dose 0) wells on each plate, or normalise each plate to its "
+              "untreated wells first")
+
+
 def validate_dose_response(df: pd.DataFrame, source: TableSource,
                            opts: WellTableOptions | None = None) -> ValidatedTable:
     """Validate a dose-response table (canonical column names).
@@ -103,6 +110,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     if response_scale == "raw":
         required += ["plate", "well_role"]
     chk.required_columns(df, required)
+    chk.has_rows(df)
     chk.raise_if_any()
 
     out = pd.DataFrame(index=df.index)
@@ -123,8 +131,8 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                  "(normalised viability is already blank-corrected)", "blank")
     # doses
     chk.number_column(df, "dose", dose_bad, dose)
-    chk.rows(dose_empty & ~blank, "dose", "dose is empty (only blank wells may leave it empty)",
-             "")
+    chk.rows(dose_empty & ~blank, "dose", "dose is missing (only blank wells may leave it "
+             "empty)", df["dose"])
     is_zero = dose.eq(0) & ~blank
     vehicle = (role.eq("vehicle") | is_zero) & ~blank
     chk.rows(role.eq("vehicle") & dose.gt(0), "dose", "a vehicle well must have dose 0 or empty",
@@ -140,7 +148,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     # responses
     chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     if missing == "error":
-        chk.empty_responses(resp_empty)
+        chk.empty_responses(resp_empty, df)
     # negative raw readings (instrument-subtracted backgrounds) are noisy data, not errors
 
     out["dose"] = dose
@@ -163,6 +171,11 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
 
     ok_rows = keep & ~dose_bad & ~resp_bad
     kept = out[ok_rows]
+    use = kept[kept["well_role"].ne("blank")]
+    problem = viability_scale_problem(use["response"].to_numpy(),
+                                      use["well_role"].eq("vehicle").to_numpy(), response_scale)
+    if problem:
+        add(None, "response", None, f"{problem}; {SCALE_HINT}")
     # design checks (on rows that parsed)
     samples = kept[kept["well_role"].eq("sample") & kept["dose"].gt(0)]
     all_rows = out[~dose_bad & ~blank & out["cell_line"].ne("") & out["drug"].ne("")]
@@ -189,6 +202,9 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                     add(int(g.index[0]), "plate", pl, f"{label} has no vehicle wells (dose 0) "
                         f"for cell line {cl!r}; raw signal needs untreated wells on each plate")
     chk.raise_if_any()
+    if dose_unit in DOSE_UNITS:
+        source = with_far_dose_notes(source, samples["line"], samples["dose"], samples["drug"],
+                                     dose_unit)
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
                           ignored_columns=[c for c in df.columns
@@ -302,6 +318,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
             "caliper measurements need both 'length' and 'width' columns")
     if "volume" not in df.columns and not calipers:
         add(None, "volume", None, "give a 'volume' column (mm3) or 'length' and 'width' (mm)")
+    chk.has_rows(df)
     if chk.issues:  # a missing column: nothing further can be checked
         chk.raise_if_any()
 
@@ -310,7 +327,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
         out[c] = text(df[c]) if c in df.columns else ""
     day, day_empty, day_bad = numeric(df["day"])
     chk.number_column(df, "day", day_bad, day, nonnegative=False)
-    chk.rows(day_empty, "day", "day is empty", "")
+    chk.rows(day_empty, "day", "day is missing", df["day"])
     for c in ("mouse", "arm"):
         chk.rows(out[c].eq(""), c, f"{chk.name(c)} is empty", "")
 
