@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import Issue
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text, viability_scale_problem, with_far_dose_notes
 from .fields import DosedData, DoseScale, Levels
@@ -105,9 +106,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
-            add(None, None, c, f"unknown column; kind combination reads "
-                f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
-                line=header_line)
+            chk.issues.append(Issue(source.name, header_line, str(c), None,
+                                    f"unknown column; kind combination reads "
+                                    f"{', '.join(COMBINATION.known)} (map yours with "
+                                    "[data.columns] or remove it)"))
     chk.has_rows(df)
     if missing_cols or not len(df):
         chk.raise_if_any(sort=False)
