@@ -265,3 +265,28 @@ def test_semicolon_file_with_decimal_commas_is_read_and_logged(tmp_path, capsys)
     (tmp_path / "wells.csv").write_text("\n".join(lines) + "\n")
     rc, err = _run_cli(cfg, capsys)
     assert rc == 2 and "line 4, column 'dose': value 'ten': dose is not a number" in err
+
+
+def test_values_beyond_float32_are_refused_not_encoded_as_inf():
+    """Found by tests/test_fuzz.py: a response of 1e308 (or 1e30: far beyond any viability)
+    and a xenograft day of 1e308 were accepted and became inf in the float32 model arrays."""
+    from drugbayes.families.xenograft.simulate import simulate_xenograft
+
+    df = _good_table().astype({"response": object})
+    df.loc[3, "response"] = "1e308"
+    df.loc[5, "response"] = "1e30"
+    with pytest.raises(DataValidationError) as e:
+        db.prepare(df, dose_unit="uM")
+    msg = str(e.value)
+    assert ("line 3, column 'response': value '1e308': response is more than 1000 x the "
+            "median" in msg)
+    assert "line 5, column 'response': value '1e30'" in msg
+    x, _ = simulate_xenograft(1, n_experiments=1, days=(0, 3, 7), seed=0)
+    x = x.head(6).astype({"day": object})
+    x.loc[2, "day"] = "1e308"
+    x.loc[4, "day"] = 20240304
+    with pytest.raises(DataValidationError) as e:
+        db.prepare(x, kind="xenograft")
+    msg = str(e.value)
+    assert "line 2, column 'day': value '1e308': day is beyond 100,000 days" in msg
+    assert "line 4, column 'day': value '20240304'" in msg and "dates" in msg

@@ -64,7 +64,11 @@ JUNK = ["", " ", "NaN", "nan", "NA", "inf", "-inf", "Infinity", "1e400", "-1", "
 UNICODE_NAMES = ["dosé", "réponse", "名字", "Ω", "cell line", " dose", "dose ", "DOSE", "",
                  "Unnamed: 0", "🧪", "dose.1"]
 
+EXTREMES = ["1e308", "-1e308", 1e308, -1e308, "3.5e38", 1e39, "1e30", -1e30, "1e-320", 5e-324,
+            np.inf, -np.inf, np.nan, 0, -1, 0.0, "20240304", 2 ** 63 - 1]
+
 junk_values = st.one_of(
+    st.sampled_from(EXTREMES),
     st.sampled_from(JUNK),
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(10 ** 20), max_value=10 ** 20),
@@ -78,7 +82,8 @@ def edited_tables(draw, kind: str) -> pd.DataFrame:
     """The base table of ``kind`` after a few random edits."""
     df = BASES[kind][0].copy().astype(object)
     for _ in range(draw(st.integers(0, 6))):
-        op = draw(st.sampled_from(["cell", "cell", "cell", "drop_col", "rename", "dup_name",
+        op = draw(st.sampled_from(["cell", "cell", "cell", "cell", "cell", "drop_col",
+                                   "rename", "dup_name",
                                    "add_col", "dup_row", "shuffle", "scale", "retype",
                                    "truncate"]))
         n, cols = len(df), list(df.columns)
@@ -111,13 +116,13 @@ def edited_tables(draw, kind: str) -> pd.DataFrame:
             df = df.iloc[list(perm)].reset_index(drop=True)
         elif op == "scale" and cols and df.columns.is_unique:
             c = draw(st.sampled_from(cols))
-            f = draw(st.sampled_from([-1.0, 0.0, 1e30, 1e-30, 100.0, 120000.0]))
+            f = draw(st.sampled_from([-1.0, 0.0, 1e30, 1e-30, 100.0, 120000.0, 1e300]))
             num = pd.to_numeric(df[c], errors="coerce")
             if num.notna().any():
                 df[c] = (num * f).astype(object)
         elif op == "retype" and cols and df.columns.is_unique:
             c = draw(st.sampled_from(cols))
-            how = draw(st.sampled_from(["float", "str", "category", "int"]))
+            how = draw(st.sampled_from(["float", "str", "category", "int", "bool", "date"]))
             try:
                 if how == "float":
                     df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
@@ -125,6 +130,10 @@ def edited_tables(draw, kind: str) -> pd.DataFrame:
                     df[c] = df[c].astype(str)
                 elif how == "category":
                     df[c] = df[c].astype(str).astype("category")
+                elif how == "bool":
+                    df[c] = df[c].astype(bool)
+                elif how == "date":
+                    df[c] = pd.to_datetime(df[c], errors="coerce", format="mixed")
                 else:
                     df[c] = pd.to_numeric(df[c], errors="coerce").fillna(0).astype(np.int64)
             except (ValueError, TypeError, OverflowError):

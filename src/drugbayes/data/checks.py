@@ -92,6 +92,26 @@ def viability_scale_problem(resp: np.ndarray, untreated: np.ndarray, response_sc
             f"{share:.0%} expected)")
 
 
+EXTREME_FACTOR = 1000.0
+"""A response more than this many times the median magnitude of the table's non-zero responses
+is refused: no measurement is that far from the others (a typing slip such as ``1e30``), and
+squared residuals of such values overflow float32. Relative to the data, so that a whole table
+on another scale is left to the scale rule (:func:`viability_scale_problem`)."""
+
+
+def extreme_responses(resp: pd.Series, ok: pd.Series, floor: float = 0.0
+                      ) -> tuple[pd.Series, float]:
+    """Which responses (among ``ok``) exceed :data:`EXTREME_FACTOR` x the median magnitude of
+    the non-zero ones (at least ``floor``: 1% for normalised viability, so that a table of
+    mostly killed wells keeps its untreated ones), and that median (0 where all are 0)."""
+    r = resp[ok].abs()
+    r = r[r.gt(0)]
+    typical = max(float(r.median()) if len(r) else 0.0, floor)
+    if not typical > 0:
+        return pd.Series(False, index=resp.index), typical
+    return ok & resp.abs().gt(EXTREME_FACTOR * typical), typical
+
+
 def with_far_dose_notes(source: TableSource, lines: ArrayLike, doses: ArrayLike,
                         drugs: Iterable, unit: str) -> TableSource:
     """``source`` with a note (for the run log) on each dose far from its drug's others
@@ -179,6 +199,16 @@ class IssueCollector:
         if len(df) == 0:
             self.add(None, None, None, "no data rows: the table has a header only (or is "
                      "empty); nothing to fit", line=None)
+
+    def extreme_responses(self, df: pd.DataFrame, resp: pd.Series, ok: pd.Series,
+                          response_scale: str) -> pd.Series:
+        """Responses (among ``ok``) beyond :data:`EXTREME_FACTOR` x the median magnitude are
+        problems; returns their mask."""
+        floor = {"fraction": 0.01, "percent": 1.0}.get(response_scale, 0.0)
+        bad, typical = extreme_responses(resp, ok, floor)
+        self.rows(bad, "response", f"response is more than {EXTREME_FACTOR:g} x the median "
+                  f"magnitude of the responses ({typical:.4g}): a typing slip?", df["response"])
+        return bad
 
     def empty_responses(self, empty: pd.Series, df: pd.DataFrame | None = None) -> None:
         """``missing = "error"``: every empty response is a problem (the value shown as the

@@ -179,6 +179,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             + " for that cell line in the same plate (or experiment)")
 
     has_resp = ~resp_empty & ~resp_bad
+    has_resp &= ~chk.extreme_responses(df, resp, has_resp, response_scale)
     _check_scale(chk, out, resp, has_resp & ok, response_scale)
 
     # design of each matrix (rows whose doses parsed and that name a matrix)

@@ -170,6 +170,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                               drug=out["drug"], dose=dose)
 
     ok_rows = keep & ~dose_bad & ~resp_bad
+    ok_rows &= ~chk.extreme_responses(df, resp, ok_rows, response_scale)
     kept = out[ok_rows]
     use = kept[kept["well_role"].ne("blank")]
     problem = viability_scale_problem(use["response"].to_numpy(),
@@ -213,6 +214,10 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
 
 
 # ---------------------------------------------------------------------------------- xenograft
+MAX_DAY = 100_000.0
+"""Largest magnitude of a xenograft day (about 270 years): beyond it a day is a typing slip or a
+date written as a number (``20240304``), and float32 times lose whole days."""
+
 VOLUME_CONSTANT_TOLERANCE = 0.005
 """Relative tolerance when a table gives both ``volume`` and ``length`` + ``width``."""
 
@@ -328,6 +333,10 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     day, day_empty, day_bad = numeric(df["day"])
     chk.number_column(df, "day", day_bad, day, nonnegative=False)
     chk.rows(day_empty, "day", "day is missing", df["day"])
+    chk.rows(day.abs().gt(MAX_DAY), "day", f"day is beyond {MAX_DAY:,.0f} days from day 0 "
+             "(a typing slip, or dates written as numbers? give dates in a 'date' column, "
+             "see [data.columns] date)", df["day"])
+    day_bad = day_bad | day.abs().gt(MAX_DAY)
     for c in ("mouse", "arm"):
         chk.rows(out[c].eq(""), c, f"{chk.name(c)} is empty", "")
 
@@ -366,6 +375,10 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
                     f"{cal_vol.iloc[pos]:.4g} (volume_constant = {volume_constant:g}; this row "
                     f"implies {implied:.4g}); set [data] volume_constant to the constant your "
                     "volumes used, or drop one of the columns")
+        cal_inf = cal_ok & ~np.isfinite(cal_vol)
+        chk.rows(cal_inf, "length", "volume_constant * length * width^2 is not a finite "
+                 "number (lengths and widths are in mm)", df["length"])
+        cal_ok &= ~cal_inf
         vol = vol.where(measured, cal_vol.where(cal_ok))
         measured |= cal_ok
         empty_all &= l_empty & w_empty
