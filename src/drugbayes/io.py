@@ -9,6 +9,7 @@ file, line and cell each value came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -218,6 +219,7 @@ def sniff_delimiter(path: Path, header_line: int = 1) -> str:
                 head = f.readline()
     except OSError:
         return ","
+    head = re.sub(r'"[^"]*"', "", head)  # delimiters inside quoted names do not count
     counts = {d: head.count(d) for d in DELIMITERS}
     best = max(DELIMITERS, key=lambda d: counts[d])
     return best if counts[best] > 0 else ","
