@@ -290,3 +290,16 @@ def test_values_beyond_float32_are_refused_not_encoded_as_inf():
     msg = str(e.value)
     assert "line 2, column 'day': value '1e308': day is beyond 100,000 days" in msg
     assert "line 4, column 'day': value '20240304'" in msg and "dates" in msg
+
+
+def test_subnormal_dose_is_encoded_finite_and_logged():
+    """Found by tests/test_fuzz.py: a dose of 1e-320 uM underflowed to 0 M when converted
+    (1e-320 x 1e-6) and its log10 dose was -inf in the model arrays."""
+    from drugbayes.families import family_for_kind
+
+    df = _good_table().astype({"dose": object})
+    df.loc[0, "dose"] = "1e-320"
+    vt, data = db.prepare(df, dose_unit="uM")
+    x = family_for_kind("dose_response").arrays(data)["x"]
+    assert np.isfinite(x).all() and x.min() < -300
+    assert any("e-321 uM of drug 'D001' is 318.8 decades" in n for n in vt.source.notes)

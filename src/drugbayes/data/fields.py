@@ -147,7 +147,8 @@ class DoseScale:
             Number of drugs (each must have at least one dose).
         unit : str
         """
-        logd = np.log10(np.asarray(doses, np.float64) * DOSE_UNITS[unit])
+        # log10(dose) + log10(unit): a product would underflow for subnormal doses (1e-320)
+        logd = np.log10(np.asarray(doses, np.float64)) + np.log10(DOSE_UNITS[unit])
         drug = np.asarray(drug)
         center = np.zeros(n_drugs)
         half = np.zeros(n_drugs)
@@ -162,7 +163,8 @@ class DoseScale:
         drug = np.asarray(drug)
         pos = dose > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            dist = np.abs(np.log10(np.where(pos, dose, 1.0) * self.factor) - self.center[drug])
+            dist = np.abs(np.log10(np.where(pos, dose, 1.0)) + self.unit_offset
+                          - self.center[drug])
         return pos & (dist > FAR_DOSE_DECADES + 3.0 * self.half_range[drug])
 
 
@@ -190,7 +192,7 @@ class DoseScale:
         dose = np.asarray(dose, np.float64)
         pos = dose > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log10(np.where(pos, dose, 1.0) * self.factor) - self.center[drug]
+            x = np.log10(np.where(pos, dose, 1.0)) + self.unit_offset - self.center[drug]
         return np.where(pos, x, 0.0)
 
     def to_log10(self, x: ArrayLike, drug: int | np.ndarray) -> np.ndarray:
@@ -241,7 +243,7 @@ def far_doses(doses: ArrayLike, drugs: Iterable, unit: str = "M") -> list[tuple[
         seen.add(key)
         j = codes[pos]
         mid = 10.0 ** scale.to_log10(0.0, j)
-        dist = abs(np.log10(doses[pos] * scale.factor) - scale.center[j])
+        dist = abs(np.log10(doses[pos]) + scale.unit_offset - scale.center[j])
         out.append((int(pos), f"dose {doses[pos]:g} {unit} of drug {levels[j]!r} is "
                     f"{dist:.1f} decades from the middle of the drug's doses ({mid:.3g} {unit}); "
                     "kept (check for a typing or unit slip)"))
