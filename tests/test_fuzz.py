@@ -204,24 +204,26 @@ def _check(kind: str, df: pd.DataFrame, via_csv: bool) -> str:
     return "ok"
 
 
-def _fuzz_kind(kind: str):
-    @given(df=st.one_of(edited_tables(kind), edited_tables(kind), random_tables(kind)),
-           via_csv=st.booleans())
-    def run(df, via_csv):
-        event(_check(kind, df, via_csv))
-    return run
+KINDS = ["dose_response", "combination", "xenograft"]
 
 
-@pytest.mark.parametrize("kind", ["dose_response", "combination", "xenograft"])
-def test_tables_are_encoded_or_refused_with_located_problems(kind):
-    _fuzz_kind(kind)()
+def _tables(kind: str) -> st.SearchStrategy:
+    return st.one_of(edited_tables(kind), edited_tables(kind), random_tables(kind))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@given(data=st.data(), via_csv=st.booleans())
+def test_tables_are_encoded_or_refused_with_located_problems(kind, data, via_csv):
+    event(_check(kind, data.draw(_tables(kind)), via_csv))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["dose_response", "combination", "xenograft"])
-def test_tables_long_profile(kind):
+@pytest.mark.parametrize("kind", KINDS)
+@settings(settings.get_profile("long"))
+@given(data=st.data(), via_csv=st.booleans())
+def test_tables_long_profile(kind, data, via_csv):
     """The same property with the ``long`` profile's many examples."""
-    settings(settings.get_profile("long"))(_fuzz_kind(kind))()
+    event(_check(kind, data.draw(_tables(kind)), via_csv))
 
 
 def test_the_unedited_tables_encode():

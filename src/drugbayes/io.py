@@ -290,6 +290,10 @@ def read_raw(path: Path, header_line: int = 1) -> tuple[pd.DataFrame, TableSourc
                     notes.append("decimal commas read as decimal points in column(s) "
                                  + ", ".join(conv))
             src = TableSource(str(path), header_line + 1, notes=tuple(notes))
+    except pd.errors.EmptyDataError:  # blank lines only
+        raise DataValidationError([Issue(str(path), None, None, None,
+                                         "the file is empty (no header, no data rows)")]
+                                  ) from None
     except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataValidationError([Issue(str(path), None, None, None,
                                          f"could not read table: {exc}")]) from None
