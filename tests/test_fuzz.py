@@ -9,8 +9,8 @@ every row is accounted for (kept, or dropped and listed), or raises
 column); never another exception. Configs with random keys and values of random types give a
 :class:`~drugbayes.errors.ConfigError` (or an input error naming the data), never a traceback.
 
-Profiles (``HYPOTHESIS_PROFILE``): ``default`` (few examples, the default suite), ``long``
-(many more; also used by the tests marked ``slow``)::
+Profiles (``HYPOTHESIS_PROFILE``): ``default`` (50 examples, the default suite), ``long``
+(1,500 per property; also used by the tests marked ``slow``)::
 
     HYPOTHESIS_PROFILE=long pytest tests/test_fuzz.py -m slow
 """
@@ -33,7 +33,7 @@ import drugbayes as db  # noqa: E402
 from drugbayes.errors import ConfigError, DataValidationError, InputError, Issue  # noqa: E402
 from drugbayes.families import family_for_kind  # noqa: E402
 
-settings.register_profile("default", max_examples=25, deadline=None, derandomize=True,
+settings.register_profile("default", max_examples=50, deadline=None, derandomize=True,
                           database=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("long", max_examples=1500, deadline=None, database=None,
                           suppress_health_check=[HealthCheck.too_slow])
