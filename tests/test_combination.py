@@ -241,7 +241,7 @@ def test_bad_input_every_problem_at_once(tmp_path, capsys):
     assert rc == 2
     assert "Traceback" not in err
     assert not (tmp_path / "results").exists()
-    assert "line 1: value 'batch': unknown column" in err
+    assert "line 1, column 'batch': unknown column" in err
     assert "line 5, column 'dose_a': value '-1.0': dose must be >= 0" in err
     assert "line 8, column 'dose_b': value 'ten': dose is not a number" in err
     assert "line 11, column 'drug_b': value 'DA': drug_b is the same drug as drug_a" in err

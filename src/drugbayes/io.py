@@ -9,6 +9,7 @@ file, line and cell each value came from.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -199,24 +200,106 @@ class SourcedTable:
     source: TableSource
 
 
+DELIMITERS = (",", ";", "\t")
+"""Column delimiters a text table may use (read from its header line)."""
+
+_DECIMAL_COMMA = r"^[+-]?(\d+,\d*|,\d+)([eE][+-]?\d+)?$"
+
+
+def sniff_delimiter(path: Path, header_line: int = 1) -> str:
+    """The delimiter of a text table: ``\t`` for ``.tsv``; otherwise the one of
+    :data:`DELIMITERS` the header line ``header_line`` uses most (``,`` when it uses none, a
+    single column)."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    try:
+        with path.open(encoding="utf-8-sig", errors="replace") as f:
+            head = ""
+            for _ in range(header_line):
+                head = f.readline()
+    except OSError:
+        return ","
+    head = re.sub(r'"[^"]*"', "", head)  # delimiters inside quoted names do not count
+    counts = {d: head.count(d) for d in DELIMITERS}
+    best = max(DELIMITERS, key=lambda d: counts[d])
+    return best if counts[best] > 0 else ","
+
+
+def duplicate_header_issues(names: Sequence[object], source: str, line: int | None
+                            ) -> list[Issue]:
+    """One problem per column name the header gives more than once (after stripping spaces),
+    naming its positions (1-based)."""
+    pos: dict[str, list[int]] = {}
+    for k, n in enumerate(names, start=1):
+        pos.setdefault(str(n).strip(), []).append(k)
+    return [Issue(source, line, n, None,
+                  f"the header names column {n!r} {len(p)} times (columns "
+                  f"{', '.join(map(str, p))}); each column needs its own name")
+            for n, p in pos.items() if len(p) > 1]
+
+
+def _decimal_commas(df: pd.DataFrame) -> list[str]:
+    """Columns of text cells that are all numbers written with a decimal comma (or plain
+    integers, or empty), at least one with a comma: converted in place to decimal points."""
+    done = []
+    for c in df.columns:
+        t = df[c].astype(str).str.strip()
+        comma = t.str.match(_DECIMAL_COMMA)
+        plain = t.str.match(r"^[+-]?\d+([eE][+-]?\d+)?$") | t.eq("")
+        if comma.any() and (comma | plain).all():
+            df[c] = t.str.replace(",", ".", regex=False)
+            done.append(str(c))
+    return done
+
+
 def read_raw(path: Path, header_line: int = 1) -> tuple[pd.DataFrame, TableSource]:
     """Read a CSV (cells as text; the header on ``header_line``, lines above it skipped) or
-    Parquet file as it is (no column mapping)."""
+    Parquet file as it is (no column mapping).
+
+    The delimiter of a text file is read from its header line (:func:`sniff_delimiter`:
+    ``,``, ``;`` or a tab); in a file delimited by ``;``, columns whose numbers all use a
+    decimal comma (``0,5``) are read with decimal points. Both are recorded in the source's
+    notes (the run log). A column name given twice is an error.
+    """
     if not path.is_file():
         raise DataValidationError([Issue(str(path), None, None, None, "file not found")])
+    if path.stat().st_size == 0:
+        raise DataValidationError([Issue(str(path), None, None, None,
+                                         "the file is empty (no header, no data rows)")])
     suffix = path.suffix.lower()
+    notes: list[str] = []
     try:
         if suffix in {".parquet", ".pq"}:
             df = pd.read_parquet(path)
             src = TableSource(str(path), 0)
+            header = list(df.columns)
         else:
-            sep = "\t" if suffix == ".tsv" else ","
+            sep = sniff_delimiter(path, header_line)
+            header = list(pd.read_csv(path, sep=sep, dtype=str, header=None, nrows=1,
+                                      keep_default_na=False, skiprows=header_line - 1,
+                                      encoding="utf-8-sig").iloc[0])
             df = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False,
-                             skipinitialspace=True, skiprows=header_line - 1)
-            src = TableSource(str(path), header_line + 1)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
+                             skipinitialspace=True, skiprows=header_line - 1,
+                             encoding="utf-8-sig")
+            if sep != "," and suffix != ".tsv":
+                shown = "a tab" if sep == "\t" else repr(sep)
+                notes.append(f"this file uses {shown} between columns (read as such)")
+            if sep == ";":
+                conv = _decimal_commas(df)
+                if conv:
+                    notes.append("decimal commas read as decimal points in column(s) "
+                                 + ", ".join(conv))
+            src = TableSource(str(path), header_line + 1, notes=tuple(notes))
+    except pd.errors.EmptyDataError:  # blank lines only
+        raise DataValidationError([Issue(str(path), None, None, None,
+                                         "the file is empty (no header, no data rows)")]
+                                  ) from None
+    except (OSError, ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
         raise DataValidationError([Issue(str(path), None, None, None,
                                          f"could not read table: {exc}")]) from None
+    dup = duplicate_header_issues(header, str(path), header_line if src.line_offset else None)
+    if dup:
+        raise DataValidationError(dup)
     df = df.reset_index(drop=True)
     df.columns = [str(c).strip() for c in df.columns]
     return df, src
@@ -244,6 +327,9 @@ def read_table(
         return table.df.copy(), table.source
     columns = dict(columns or {})
     if isinstance(table, pd.DataFrame):
+        dup = duplicate_header_issues(list(table.columns), "<DataFrame>", None)
+        if dup:
+            raise DataValidationError(dup)
         df = table.copy().reset_index(drop=True)
         df.columns = [str(c).strip() for c in df.columns]
         src = TableSource("<DataFrame>", 0)

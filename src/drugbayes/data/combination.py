@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..errors import Issue
 from ..io import TableSource
-from .checks import IssueCollector, numeric, text
+from .checks import IssueCollector, numeric, text, with_far_dose_notes
 from .fields import DosedData, DoseScale, Levels
 from .rates import (  # noqa: F401 (names of this module before they were shared)
     RATE_FLOOR_FACTOR,
@@ -111,10 +112,12 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     for c in df.columns:
         if c not in COMBINATION.known:
-            add(None, None, c, f"unknown column; kind combination reads "
-                f"{', '.join(COMBINATION.known)} (map yours with [data.columns] or remove it)",
-                line=header_line)
-    if missing_cols:
+            chk.issues.append(Issue(source.name, header_line, str(c), None,
+                                    f"unknown column; kind combination reads "
+                                    f"{', '.join(COMBINATION.known)} (map yours with "
+                                    "[data.columns] or remove it)"))
+    chk.has_rows(df)
+    if missing_cols or not len(df):
         chk.raise_if_any(sort=False)
 
     out = pd.DataFrame(index=df.index)
@@ -128,8 +131,8 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
         chk.number_column(df, col, bad, vals, label="dose")
         # an empty dose is 0 where its drug column is empty too (a shared control well)
         chk.rows(empty & out[drug].ne(""), col,
-                 f"dose is empty although {drug} names a drug (write 0 for a well without "
-                 "this drug)", "")
+                 f"dose is missing although {drug} names a drug (write 0 for a well without "
+                 "this drug)", df[col])
         chk.rows(out[drug].eq("") & vals.gt(0), col,
                  f"{col} > 0 on a row whose {drug} is empty (name the drug, or write 0)",
                  df[col])
@@ -143,7 +146,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     dropped = []
     if missing == "error":
-        chk.empty_responses(resp_empty)
+        chk.empty_responses(resp_empty, df)
     else:
         dropped = chk.dropped(resp_empty, "missing response", cell_line=out["cell_line"],
                               drug_a=out["drug_a"], drug_b=out["drug_b"], dose_a=da, dose_b=db)
@@ -182,6 +185,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             + " for that cell line in the same plate (or experiment)")
 
     has_resp = ~resp_empty & ~resp_bad
+    has_resp &= ~chk.extreme_responses(df, resp, has_resp, response_scale)
     _check_scale(chk, out, resp, has_resp & ok, response_scale)
 
     # design of each matrix (rows whose doses parsed and that name a matrix)
@@ -204,6 +208,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
             add(first, None, None, f"{where} has no combination wells (both doses > 0)")
     chk.raise_if_any()
     kept = out[~resp_empty].reset_index(drop=True)
+    pa, pb = kept[kept["dose_a"].gt(0)], kept[kept["dose_b"].gt(0)]
+    source = with_far_dose_notes(source, pd.concat([pa["line"], pb["line"]]),
+                                 pd.concat([pa["dose_a"], pb["dose_b"]]),
+                                 pd.concat([pa["drug_a"], pb["drug_b"]]), dose_unit)
     kept.loc[kept["drug_a"].ne("") & kept["drug_b"].eq("") & kept["dose_a"].le(0), "drug_a"] = ""
     kept.loc[kept["drug_b"].ne("") & kept["drug_a"].eq("") & kept["dose_b"].le(0), "drug_b"] = ""
     return CombinationTable(df=kept, dropped=dropped, source=source,

@@ -86,22 +86,43 @@ class Levels:
         return codes
 
 
+FAR_DOSE_DECADES = 3.0
+"""A positive dose is reported (kept, logged) when its log10 lies more than ``FAR_DOSE_DECADES
++ 3 x half_range`` decades from its drug's centre (:class:`DoseScale`): for a 9-dose,
+half-log dilution series (half range 2 decades) 9 decades, far beyond any tested range and
+typical of a unit or typing slip (``1e30``)."""
+
+
+def _robust_centre(logd: np.ndarray) -> tuple[float, float]:
+    """Median and half the interquartile range x 2 (= the IQR) of the distinct values."""
+    u = np.unique(logd)
+    q1, med, q3 = np.quantile(u, [0.25, 0.5, 0.75])
+    return float(med), float(q3 - q1)
+
+
 @dataclass(frozen=True)
 class DoseScale:
     """Per-drug centring of log10 molar doses, and the way back to the data's unit.
 
     A positive dose ``d`` (in ``unit``) of drug ``j`` enters the models as
     ``x = log10(d * unit_in_M) - center[j]``, with ``center[j]`` the middle of the drug's tested
-    positive range in log10 M, so changing the dose unit changes nothing but the reported
+    positive doses in log10 M, so changing the dose unit changes nothing but the reported
     units; dose 0 is ``x = 0`` (models mark it separately). :meth:`to_log10` and :meth:`to_dose`
     bring centred values (IC50s, potencies, doses) back to the user's unit.
+
+    The centre and the half range are robust: the median and the interquartile range of the
+    drug's *distinct* log10 doses. For an evenly spaced dilution series they are exactly the
+    middle and half of the tested range; one stray dose (a typo, ``1e30``) moves them by at
+    most about one dilution step instead of dragging every curve of the drug (and the drug's
+    IC50 prior, whose scale is the half range) to it (:func:`far_doses` names such doses).
 
     Attributes
     ----------
     center : array ``[drug]``
-        Log10 M at the middle of each drug's tested positive doses.
+        Log10 M at the middle (median of the distinct doses) of each drug's tested doses.
     half_range : array ``[drug]``
-        Half of each drug's tested range, in decades.
+        Each drug's robust half range in decades (the interquartile range of its distinct log10
+        doses: half the tested range for an evenly spaced series).
     unit : str
         The data's dose unit (a key of :data:`~drugbayes.data.schemas.DOSE_UNITS`).
     """
@@ -113,7 +134,8 @@ class DoseScale:
     @classmethod
     def from_doses(cls, doses: ArrayLike, drug: ArrayLike, n_drugs: int,
                    unit: str = "M") -> DoseScale:
-        """Centre each drug on its tested positive doses.
+        """Centre each drug on its tested positive doses (median and interquartile range of
+        the distinct log10 doses).
 
         Parameters
         ----------
@@ -125,15 +147,26 @@ class DoseScale:
             Number of drugs (each must have at least one dose).
         unit : str
         """
-        logd = np.log10(np.asarray(doses, np.float64) * DOSE_UNITS[unit])
+        # log10(dose) + log10(unit): a product would underflow for subnormal doses (1e-320)
+        logd = np.log10(np.asarray(doses, np.float64)) + np.log10(DOSE_UNITS[unit])
         drug = np.asarray(drug)
         center = np.zeros(n_drugs)
         half = np.zeros(n_drugs)
         for j in range(n_drugs):
-            lo, hi = logd[drug == j].min(), logd[drug == j].max()
-            center[j] = 0.5 * (lo + hi)
-            half[j] = 0.5 * (hi - lo)
+            center[j], half[j] = _robust_centre(logd[drug == j])
         return cls(center, half, unit)
+
+    def far(self, dose: ArrayLike, drug: ArrayLike) -> np.ndarray:
+        """Which positive doses (in ``unit``; ``drug``: codes) lie more than
+        :data:`FAR_DOSE_DECADES` ``+ 3 x half_range`` decades from their drug's centre."""
+        dose = np.asarray(dose, np.float64)
+        drug = np.asarray(drug)
+        pos = dose > 0
+        with np.errstate(divide="ignore", invalid="ignore"):
+            dist = np.abs(np.log10(np.where(pos, dose, 1.0)) + self.unit_offset
+                          - self.center[drug])
+        return pos & (dist > FAR_DOSE_DECADES + 3.0 * self.half_range[drug])
+
 
     @property
     def factor(self) -> float:
@@ -159,7 +192,7 @@ class DoseScale:
         dose = np.asarray(dose, np.float64)
         pos = dose > 0
         with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.log10(np.where(pos, dose, 1.0) * self.factor) - self.center[drug]
+            x = np.log10(np.where(pos, dose, 1.0)) + self.unit_offset - self.center[drug]
         return np.where(pos, x, 0.0)
 
     def to_log10(self, x: ArrayLike, drug: int | np.ndarray) -> np.ndarray:
@@ -176,6 +209,45 @@ class DoseScale:
         lx = self.to_log10(x, drug)
         d = np.where(np.isinf(lx), np.where(lx > 0, np.inf, 0.0), 10.0 ** np.clip(lx, -300, 300))
         return d if is_zero is None else np.where(is_zero, 0.0, d)
+
+
+def far_doses(doses: ArrayLike, drugs: Iterable, unit: str = "M") -> list[tuple[int, str]]:
+    """The doses far from their drug's others (:meth:`DoseScale.far`), as notes for the log.
+
+    Parameters
+    ----------
+    doses : array
+        Positive doses in ``unit``, one per row.
+    drugs : array of str
+        The drug of each row.
+    unit : str
+
+    Returns
+    -------
+    list of (row position, note)
+        One entry per distinct far dose of a drug, at its first row.
+    """
+    doses = np.asarray(doses, np.float64)
+    if not len(doses):
+        return []
+    levels = Levels.of(drugs, "drug")
+    codes = levels.codes(pd.Series(drugs).astype(str))
+    scale = DoseScale.from_doses(doses, codes, len(levels), unit)
+    far = scale.far(doses, codes)
+    out: list[tuple[int, str]] = []
+    seen: set = set()
+    for pos in np.flatnonzero(far):
+        key = (codes[pos], doses[pos])
+        if key in seen:
+            continue
+        seen.add(key)
+        j = codes[pos]
+        mid = 10.0 ** scale.to_log10(0.0, j)
+        dist = abs(np.log10(doses[pos]) + scale.unit_offset - scale.center[j])
+        out.append((int(pos), f"dose {doses[pos]:g} {unit} of drug {levels[j]!r} is "
+                    f"{dist:.1f} decades from the middle of the drug's doses ({mid:.3g} {unit}); "
+                    "kept (check for a typing or unit slip)"))
+    return out
 
 
 class DosedData:
@@ -196,5 +268,6 @@ class DosedData:
 
     @property
     def drug_half_range(self) -> np.ndarray:
-        """``[drug]`` half of each drug's tested range, in decades."""
+        """``[drug]`` robust half of each drug's tested range, in decades
+        (:class:`DoseScale`)."""
         return self.dose_scale.half_range

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..curves import gr_value
-from .checks import IssueCollector
+from .checks import IssueCollector, viability_scale_problem
 
 RATE_FLOOR_FACTOR = 5.0
 """With growth rates, a drug's maximal effect (E1, E2 of a combination, the bottom of a
@@ -42,13 +42,14 @@ def rate_bottom_lower(response: np.ndarray, e0_ref: float) -> float:
 
 
 def check_response_scale(chk: IssueCollector, resp: pd.Series, untreated: pd.Series,
-                         use: pd.Series, response_scale: str) -> None:
+                         use: pd.Series, response_scale: str, hint: str = RATE_SCALE_HINT
+                         ) -> None:
     """Responses that do not fit their declared scale, added to ``chk``.
 
-    Viability (``fraction``, ``percent``) whose untreated wells' median is far from 100%
-    (outside 0.2-5 x) or with more than 10% of the responses below -0.25 x 100% (rates or raw
-    signal declared as fractions: the message names ``response_scale = "rate"`` and
-    ``rate_unit``), and rates (``rate``) whose untreated wells do not grow (median <= 0).
+    Viability (``fraction``, ``percent``): the one rule of
+    :func:`~drugbayes.data.checks.viability_scale_problem` (raw signal or rates declared as
+    viability), its message followed by ``hint`` (how to fix it); rates (``rate``) whose
+    untreated wells do not grow (median <= 0).
 
     Parameters
     ----------
@@ -56,26 +57,22 @@ def check_response_scale(chk: IssueCollector, resp: pd.Series, untreated: pd.Ser
         The responses as given.
     untreated, use : Series of bool
         The untreated wells (dose 0) and the rows to check (parsed, with a response).
+    hint : str
+        The fix named after a viability problem.
     """
-    untreated = untreated & use
-    if not untreated.any():
-        return
-    med = float(np.median(resp[untreated]))
     if response_scale in ("fraction", "percent"):
-        unit = 100.0 if response_scale == "percent" else 1.0
-        v = resp[use] / unit
-        # viability is >= 0 up to noise; growth rates of killing drugs go well below 0
-        n_neg = int((v < -0.25).sum())
-        if not 0.2 <= med / unit <= 5.0 or n_neg > 0.1 * max(len(v), 1):
+        problem = viability_scale_problem(resp[use].to_numpy(), (untreated & use)[use].to_numpy(),
+                                          response_scale)
+        if problem:
+            chk.add(None, "response", None, f"{problem}; {hint}")
+        return
+    untreated = untreated & use
+    if response_scale == "rate" and untreated.any():
+        med = float(np.median(resp[untreated]))
+        if not med > 0:
             chk.add(None, "response", f"{med:.4g}",
-                    f"the responses do not look like viability normalised to untreated wells "
-                    f"(response_scale = \"{response_scale}\"): the untreated wells' median is "
-                    f"{med:.4g} (about {unit:g} expected) and {n_neg} of {len(v)} responses "
-                    f"are below -0.25 x {unit:g}; {RATE_SCALE_HINT}")
-    elif response_scale == "rate" and not med > 0:
-        chk.add(None, "response", f"{med:.4g}",
-                "with response_scale = \"rate\" the untreated wells must grow: their median "
-                f"rate is {med:.4g} (E0, the untreated rate, must be > 0)")
+                    "with response_scale = \"rate\" the untreated wells must grow: their "
+                    f"median rate is {med:.4g} (E0, the untreated rate, must be > 0)")
 
 
 def gr_from_counts(df: pd.DataFrame, use: pd.Series, chk: IssueCollector) -> pd.Series:

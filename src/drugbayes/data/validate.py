@@ -9,9 +9,9 @@ import pandas as pd
 
 from ..errors import Issue
 from ..io import TableSource
-from .checks import IssueCollector, numeric, text
-from .rates import check_response_scale, gr_from_counts
-from .schemas import DOSE_RESPONSE, WELL_ROLES, XENOGRAFT
+from .checks import IssueCollector, numeric, text, with_far_dose_notes
+from .rates import RATE_SCALE_HINT, check_response_scale, gr_from_counts
+from .schemas import DOSE_RESPONSE, DOSE_UNITS, WELL_ROLES, XENOGRAFT
 
 
 @dataclass
@@ -82,6 +82,13 @@ class WellTableOptions:
                    rate_unit=getattr(data_cfg, "rate_unit", None))
 
 
+SCALE_HINT = ("for viability in percent of untreated wells (0 to about 100) set "
+              "response_scale = \"percent\"; for plate-reader signal (absorbance, "
+              "luminescence counts) set response_scale = \"raw\" with blank wells (medium, no "
+              "cells) and untreated (dose 0) wells on each plate, or normalise each plate to its "
+              "untreated wells first")
+
+
 def validate_dose_response(df: pd.DataFrame, source: TableSource,
                            opts: WellTableOptions | None = None) -> ValidatedTable:
     """Validate a dose-response table (canonical column names).
@@ -127,6 +134,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     if response_scale == "raw":
         required += ["plate", "well_role"]
     chk.required_columns(df, required)
+    chk.has_rows(df)
     chk.raise_if_any()
 
     out = pd.DataFrame(index=df.index)
@@ -154,7 +162,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     # doses
     chk.number_column(df, "dose", dose_bad, dose)
     chk.rows(dose_empty & ~blank & ~t0, "dose",
-             "dose is empty (only blank and time_zero wells may leave it empty)", "")
+             "dose is missing (only blank and time_zero wells may leave it empty)", df["dose"])
     chk.rows(t0 & dose.gt(0), "dose", "a time_zero well must have dose 0 or empty", df["dose"])
     is_zero = dose.eq(0) & ~blank & ~t0
     vehicle = (role.eq("vehicle") | is_zero) & ~blank & ~t0
@@ -172,7 +180,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     # responses
     chk.number_column(df, "response", resp_bad, resp, nonnegative=False)
     if missing == "error":
-        chk.empty_responses(resp_empty)
+        chk.empty_responses(resp_empty, df)
     # negative raw readings (instrument-subtracted backgrounds) are noisy data, not errors
 
     out["dose"] = dose
@@ -197,11 +205,13 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                               drug=out["drug"], dose=dose)
 
     ok_rows = keep & ~dose_bad & ~resp_bad
+    ok_rows &= ~chk.extreme_responses(df, resp, ok_rows, response_scale, vehicle)
     if counts:
         out["response"] = gr_from_counts(out, ok_rows & ~blank, chk)
         ok_rows &= ~t0
     elif response_scale in ("fraction", "percent", "rate"):
-        check_response_scale(chk, resp, is_zero, ok_rows, response_scale)
+        check_response_scale(chk, resp, vehicle, ok_rows & ~blank, response_scale,
+                             f"{SCALE_HINT}; {RATE_SCALE_HINT}")
         if response_scale == "rate" and not (is_zero & ok_rows).any():
             add(None, "dose", None, "response_scale = \"rate\" needs untreated wells (dose 0, "
                 "naming the drug of their curve): their rate is E0, the top of the curves")
@@ -234,6 +244,9 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                     add(int(g.index[0]), "plate", pl, f"{label} has no vehicle wells (dose 0) "
                         f"for cell line {cl!r}; raw signal needs untreated wells on each plate")
     chk.raise_if_any()
+    if dose_unit in DOSE_UNITS:
+        source = with_far_dose_notes(source, samples["line"], samples["dose"], samples["drug"],
+                                     dose_unit)
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
                           ignored_columns=[c for c in df.columns
@@ -265,6 +278,10 @@ def _check_gr_values(chk: IssueCollector, resp: pd.Series, untreated: pd.Series,
 
 
 # ---------------------------------------------------------------------------------- xenograft
+MAX_DAY = 100_000.0
+"""Largest magnitude of a xenograft day (about 270 years): beyond it a day is a typing slip or a
+date written as a number (``20240304``), and float32 times lose whole days."""
+
 VOLUME_CONSTANT_TOLERANCE = 0.005
 """Relative tolerance when a table gives both ``volume`` and ``length`` + ``width``."""
 
@@ -370,6 +387,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
             "caliper measurements need both 'length' and 'width' columns")
     if "volume" not in df.columns and not calipers:
         add(None, "volume", None, "give a 'volume' column (mm3) or 'length' and 'width' (mm)")
+    chk.has_rows(df)
     if chk.issues:  # a missing column: nothing further can be checked
         chk.raise_if_any()
 
@@ -378,7 +396,11 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
         out[c] = text(df[c]) if c in df.columns else ""
     day, day_empty, day_bad = numeric(df["day"])
     chk.number_column(df, "day", day_bad, day, nonnegative=False)
-    chk.rows(day_empty, "day", "day is empty", "")
+    chk.rows(day_empty, "day", "day is missing", df["day"])
+    chk.rows(day.abs().gt(MAX_DAY), "day", f"day is beyond {MAX_DAY:,.0f} days from day 0 "
+             "(a typing slip, or dates written as numbers? give dates in a 'date' column, "
+             "see [data.columns] date)", df["day"])
+    day_bad = day_bad | day.abs().gt(MAX_DAY)
     for c in ("mouse", "arm"):
         chk.rows(out[c].eq(""), c, f"{chk.name(c)} is empty", "")
 
@@ -417,6 +439,10 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
                     f"{cal_vol.iloc[pos]:.4g} (volume_constant = {volume_constant:g}; this row "
                     f"implies {implied:.4g}); set [data] volume_constant to the constant your "
                     "volumes used, or drop one of the columns")
+        cal_inf = cal_ok & ~np.isfinite(cal_vol)
+        chk.rows(cal_inf, "length", "volume_constant * length * width^2 is not a finite "
+                 "number (lengths and widths are in mm)", df["length"])
+        cal_ok &= ~cal_inf
         vol = vol.where(measured, cal_vol.where(cal_ok))
         measured |= cal_ok
         empty_all &= l_empty & w_empty

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from ...errors import DataValidationError, Issue
-from ...io import SourcedTable, TableSource
+from ...io import SourcedTable, TableSource, duplicate_header_issues, sniff_delimiter
 from .columns import map_columns
 from .plates import Reading, read_plate_layouts
 from .rows import dates_to_days, filter_rows
@@ -99,6 +99,9 @@ def read_input(table: Any, data_cfg: Any) -> tuple[Any, Any]:
                                   "\"plate\""))
         else:
             if isinstance(table, pd.DataFrame):
+                dup = duplicate_header_issues(list(table.columns), "<DataFrame>", None)
+                if dup:
+                    raise ReadProblems(dup)
                 raw = table.copy().reset_index(drop=True)
                 raw.columns = [str(c).strip() for c in raw.columns]
                 raw_src, hl = TableSource("<DataFrame>", 0), 0
@@ -140,7 +143,7 @@ def _needs_reader(table: Any, columns: dict[str, Any]) -> bool:
     elif isinstance(table, (str, Path)) and Path(table).is_file() and \
             Path(table).suffix.lower() in (".csv", ".tsv", ".txt"):
         try:
-            sep = "\t" if Path(table).suffix.lower() == ".tsv" else ","
+            sep = sniff_delimiter(Path(table))
             names += [str(c).strip() for c in pd.read_csv(table, sep=sep, nrows=0).columns]
         except (OSError, ValueError, pd.errors.ParserError):
             return False
