@@ -182,13 +182,14 @@ def test_device_diagnostics_match_arviz_stats():
 def test_vectorised_diagnostics_path_matches_arviz(monkeypatch):
     """Sites with many components (screens) use the JAX diagnostics; same numbers."""
     from drugbayes import diagnostics
+    from drugbayes.inference import convergence
 
     rng = np.random.default_rng(2)
     x = np.zeros((4, 300, 12))
     for t in range(1, 300):
         x[:, t] = 0.7 * x[:, t - 1] + rng.standard_normal((4, 12))
     ref = diagnostics.param_diagnostics({"a": x})
-    monkeypatch.setattr(diagnostics, "VECTORISED_ABOVE", 0)
+    monkeypatch.setattr(convergence, "VECTORISED_ABOVE", 0)
     got = diagnostics.param_diagnostics({"a": x})
     for r, g in zip(ref, got):
         assert g["r_hat"] == pytest.approx(r["r_hat"], abs=2e-3)

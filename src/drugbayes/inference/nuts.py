@@ -34,7 +34,7 @@ def _extension_limit(settings: InferenceSettings) -> int | None:
 def _unconverged(chunks: list[dict[str, np.ndarray]]) -> str | None:
     """Why the draws so far fail the extension rule (worst site, latent or deterministic, as
     the diagnostics check them), or None if they pass."""
-    from ..diagnostics import rank_diagnostics
+    from .convergence import rank_diagnostics
 
     worst: tuple[float, str] | None = None
     for name in sorted(chunks[0]):
