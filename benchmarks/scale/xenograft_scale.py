@@ -13,8 +13,15 @@ completely in most mice) and fitted with ``xenograft/regrowth_cure`` (cure arms 
 the combination); it records the regrowth and regression rates and cure fractions against the
 truth. Writes ``benchmarks/results/scale/xenograft_scale_regrowth_cpu[_<tag>].{json,md}``.
 
+With ``--methods screen nuts`` it compares the blocked back-end (the family's plan,
+:mod:`drugbayes.families.xenograft.blocks`; 4 chains, ``--draws`` warmup and samples, 8
+centred and 12 non-centred global leapfrog steps) with NUTS on the same study in the same
+run: min bulk ESS per second of wall time (compilation included), max R-hat, and the share
+of mice whose baseline and rate pass R-hat <= 1.01 and bulk ESS >= 400. The load of the
+machine (``os.getloadavg``) is recorded before and after each fit.
+
 Usage: ``python -m benchmarks.scale.xenograft_scale [--mice-per-arm 250] [--methods nuts svi]
-[--growth exponential|regrowth] [--draws 500] [--tag TAG]``
+[--growth exponential|regrowth] [--draws 500] [--tag TAG] [--cell-lines BT-474R]``
 """
 
 from __future__ import annotations
@@ -55,11 +62,17 @@ def run(method: str, table, truth, growth: str = "exponential", draws: int = 500
     if method == "nuts":
         inference.update(num_chains=4, num_warmup=draws, num_samples=draws,
                          max_tree_depth=max_tree_depth)
+    if method == "screen":
+        inference.update(num_chains=4, num_warmup=draws, num_samples=draws,
+                         screen_drug_steps=8, screen_global_steps=12)
+    load_before = os.getloadavg()
     model = REGROWTH_MODEL if growth == "regrowth" else None
     t0 = time.perf_counter()
     r = db.fit(table, "xenograft", control_arm="vehicle", inference=inference, seed=0,
                model=model)
     wall = time.perf_counter() - t0
+    load_after = os.getloadavg()
+    mice = _mouse_convergence(r.inference.samples)
     s_all = r.summary()
     s = s_all.query("quantity == 'growth_rate'").merge(truth, on=["cell_line", "arm"])
     err = (s["median"] - s["growth_rate"]).abs()
@@ -82,7 +95,27 @@ def run(method: str, table, truth, growth: str = "exponential", draws: int = 500
             "growth_rate_max_abs_error": float(err.max()),
             "growth_rate_coverage95": float(inside.mean()), "n_arms": int(len(s)),
             "sd_mouse_rate_posterior_mean": float(np.mean(r.inference.samples["sd_mouse_rate"])),
-            "sd_mouse_rate_truth": 0.008, "truth_checks": checks}
+            "sd_mouse_rate_truth": 0.008, "truth_checks": checks,
+            "load_before": load_before, "load_after": load_after, **mice,
+            "min_ess_bulk_per_second": d["checks"]["min_ess_bulk"]["value"] / wall
+            if "min_ess_bulk" in d["checks"] else None}
+
+
+def _mouse_convergence(samples: dict) -> dict:
+    """Share of mice whose baseline and growth rate both pass R-hat <= 1.01 and bulk ESS >=
+    400 (split R-hat and ESS of NumPyro), and the worst mouse's values."""
+    from numpyro.diagnostics import effective_sample_size, split_gelman_rubin
+
+    ok, worst_rhat, worst_ess = None, 0.0, np.inf
+    for site in ("mouse_baseline", "mouse_rate"):
+        x = np.asarray(samples[site], np.float64)
+        rh = split_gelman_rubin(x)
+        es = effective_sample_size(x)
+        good = (rh <= 1.01) & (es >= 400)
+        ok = good if ok is None else ok & good
+        worst_rhat, worst_ess = max(worst_rhat, float(rh.max())), min(worst_ess, float(es.min()))
+    return {"mice_passing": float(np.mean(ok)), "mouse_max_rhat": worst_rhat,
+            "mouse_min_ess_bulk": worst_ess}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,8 +129,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--draws", type=int, default=500, help="nuts warmup = samples per chain")
     ap.add_argument("--max-tree-depth", type=int, default=8)
     ap.add_argument("--tag", default="", help="suffix of the result files")
+    ap.add_argument("--cell-lines", nargs="+", default=None, help="default: both")
     args = ap.parse_args(argv)
+    cells = tuple(args.cell_lines) if args.cell_lines else None
     table, truth = simulate_xenograft(args.mice_per_arm, n_experiments=2, days=DAYS,
+                                      cell_lines=cells,
                                       cull_volume=np.inf, calipers=False, seed=7,
                                       growth=args.growth)
     n_mice = table["mouse"].nunique()
@@ -122,7 +158,8 @@ def main(argv: list[str] | None = None) -> None:
              f"numpyro {res['numpyro']}; `{cmd}`.", "",
              "| method | wall s | compile / warmup / sampling s | max R-hat | min bulk ESS | "
              "divergences | growth-rate MAE (1/day) | 95% coverage (arms) | mouse-rate SD "
-             "(truth 0.008) |", "|---|---|---|---|---|---|---|---|---|"]
+             "(truth 0.008) | min ESS/s | mice passing | load avg before/after |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for x in results:
         t = x["timings"]
         phases = " / ".join(f"{t[k]:.1f}" if k in t else "-"
@@ -133,7 +170,10 @@ def main(argv: list[str] | None = None) -> None:
                      f"{dg.get('min_ess_bulk', float('nan')):.4g} | "
                      f"{dg.get('divergences', '-')} | {x['growth_rate_mean_abs_error']:.4f} | "
                      f"{x['growth_rate_coverage95']:.2f} ({x['n_arms']}) | "
-                     f"{x['sd_mouse_rate_posterior_mean']:.4f} |")
+                     f"{x['sd_mouse_rate_posterior_mean']:.4f} | "
+                     f"{x['min_ess_bulk_per_second'] or float('nan'):.3g} | "
+                     f"{x['mice_passing']:.3f} | {x['load_before'][0]:.1f} / "
+                     f"{x['load_after'][0]:.1f} |")
     for x in results:
         for c in x["truth_checks"]:
             lines.append("")

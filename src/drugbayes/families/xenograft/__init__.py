@@ -4,15 +4,17 @@ Simeoni, regression and regrowth, complete regression), per-mouse baseline and r
 The package: :mod:`.spec` (options, priors), :mod:`.data` (model arrays, checks), :mod:`.model`
 (latents, likelihood), :mod:`.derived` (labelled posterior, derived quantities),
 :mod:`.mrecist`, :mod:`.summary` (summary table, contrasts, ``mice.csv``), :mod:`.plots`,
-:mod:`.simulate`. This module assembles :data:`FAMILY`. The growth curves themselves are in
+:mod:`.simulate`, :mod:`.blocks` (the posterior in blocks for the blocked back-end). This
+module assembles :data:`FAMILY`. The growth curves themselves are in
 :mod:`drugbayes.curves`.
 """
 
 from __future__ import annotations
 
 from ...curves import GROWTH_FORMS, growth_curve, log_volume
+from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family, Spec
-from . import spec
+from . import blocks, spec
 from .checks import units  # noqa: F401  (the Family field, taken by assemble)
 from .data import arrays, check_spec, contract_data, describe, prepare
 from .derived import observed, pointwise, posterior_dims
@@ -53,7 +55,9 @@ simulate = simulate_xenograft
 validate_contrasts = validate_xenograft_contrasts
 plot = plot_xenograft
 
-FAMILY = Family.assemble(globals(), spec)
+FAMILY = Family.assemble(globals(), spec,
+                         blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
+                                            contract_data=blocks.contract_data))
 
 __all__ = ["FAMILY", "GROWTH_FORMS", "TIME_SCALE", "_obs_loglik", "arrays", "check_spec",
            "contract_data", "describe", "growth_curve", "init_values", "latents", "likelihood",
