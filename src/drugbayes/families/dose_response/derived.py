@@ -174,5 +174,13 @@ def observed(data, samples: dict) -> dict:
             [data.plate_cells[i] for i in data.vehicle_plate_cell])
         cdims["blank_plate"] = ["blank_well"]
         cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
+    for k, v in getattr(data, "carried_curve", {}).items():  # carried columns, not modelled
+        if k not in const:
+            const[k] = np.array(v, dtype=str)
+            cdims[k] = ["measured_curve"]
+    for k, v in getattr(data, "carried_well", {}).items():
+        if k not in const:
+            const[k] = np.asarray(v, dtype=str)
+            cdims[k] = ["measured_curve", "point"]
     extra.update(observed=obs, observed_dims=odims, constant=const, constant_dims=cdims)
     return extra
