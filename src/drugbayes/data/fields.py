@@ -325,18 +325,20 @@ def carried_note(constant: Iterable[str], varying: Iterable[str], unit: str) -> 
     parts = []
     if const:
         parts.append(f"one value per {unit}, in the summary rows and on the DataTree's "
-                     f"{unit}s: {', '.join(const)}")
+                     f"{unit} dimension: {', '.join(const)}")
     if vary:
         parts.append(f"varying within a {unit}, kept per well in the DataTree only: "
                      f"{', '.join(vary)}")
     return f"; carried columns (not modelled): {', '.join([*const, *vary])} ({'; '.join(parts)})"
 
 
-def carried_by_group(per_unit: dict[str, list[str]], unit_group: ArrayLike, n_groups: int
-                     ) -> dict[str, list[str]]:
+def carried_by_group(per_unit: dict[str, list[str]], unit_group: ArrayLike, n_groups: int,
+                     joined: bool = True) -> dict[str, list[str]]:
     """Per-unit carried values gathered to the units' groups (a curve's cell line x drug, a
-    matrix's combination): each group's distinct values joined by ``"; "``."""
+    matrix's combination): each group's distinct values joined by ``"; "`` (with ``joined =
+    False``, a column that varies within some group is empty in every group)."""
     if not per_unit:
         return {}
     const, vary = carry_by_unit(pd.DataFrame(per_unit), unit_group, n_groups)
-    return {c: (const.get(c) or vary[c]) for c in per_unit}
+    return {c: const[c] if c in const else (vary[c] if joined else [""] * n_groups)
+            for c in per_unit}

@@ -303,6 +303,15 @@ def observed(data: CombinationData, samples: dict) -> dict:
                         "noise sd): %s", len(flagged), OUTLIER_Z,
                         "; ".join(labels[r] for r in sorted(flagged)[:20])
                         + (" ..." if len(flagged) > 20 else ""))
+    carried = [(getattr(data, "carried_matrix", {}), ["matrix"]),  # carried, not modelled
+               (getattr(data, "carried_well", {}), ["matrix", "point"])]
+    if shared:
+        carried.append((getattr(data, "carried_shared", {}), ["shared_well"]))
+    for values, dims in carried:
+        for k, v in values.items():
+            if k not in extra["constant"]:
+                extra["constant"][k] = np.asarray(v, dtype=str)
+                extra["constant_dims"][k] = dims
     return extra
 
 
