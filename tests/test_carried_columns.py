@@ -1,0 +1,115 @@
+"""Columns a config does not map are carried, never refused, for the well kinds: constant within
+a unit (a dose-response curve, a combination matrix) into the unit's summary rows and the
+DataTree, varying within a unit per well in the DataTree only; listed in the run log."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import drugbayes as db
+from drugbayes.families import get_family
+from drugbayes.families.combination.data import contract_data as combination_data
+from drugbayes.families.dose_response.data import contract_data as dose_response_data
+
+
+def _dose_response():
+    wells, opts = dose_response_data(seed=1)
+    names = sorted(wells["cell_line"].unique())
+    wells["tissue"] = wells["cell_line"].map({c: f"tissue{i}" for i, c in enumerate(names)})
+    wells["notes"] = [f"well {i}" for i in range(len(wells))]  # varies within every curve
+    return wells, opts
+
+
+def test_dose_response_carries_tissue_per_curve_and_notes_per_well():
+    wells, opts = _dose_response()
+    vt, data = db.prepare(wells, kind="dose_response", **opts)
+    assert list(vt.carried.columns) == ["tissue", "notes"] and len(vt.carried) == len(vt.df)
+    assert list(data.carried_curve) == ["tissue"] and list(data.carried_well) == ["notes"]
+    cell = [data.cell_lines[data.group_cell[g]] for g in data.curve_group]
+    expect = dict(zip(wells["cell_line"], wells["tissue"]))
+    assert data.carried_curve["tissue"] == [expect[c] for c in cell]
+    notes = data.carried_well["notes"]
+    assert notes.shape == data.y.shape
+    assert (notes[data.mask] != "").all() and (notes[~data.mask] == "").all()
+    # each well's note is that well's own (the response written next to it in the table)
+    by_note = dict(zip(wells["notes"], wells["response"]))
+    got = np.array([by_note[n] for n in notes[data.mask]])
+    np.testing.assert_allclose(got, data.y[data.mask], rtol=1e-6)
+    fam = get_family("dose_response")
+    line = fam.describe(vt, data)
+    assert "carried columns (not modelled): tissue, notes" in line
+    assert "varying within a curve, kept per well in the DataTree only: notes" in line
+    tree = fam.observed(data, {})
+    assert tree["constant_dims"]["tissue"] == ["measured_curve"]
+    assert tree["constant_dims"]["notes"] == ["measured_curve", "point"]
+
+
+def test_dose_response_summary_rows_name_the_tissue():
+    wells, opts = _dose_response()
+    _, data = db.prepare(wells, kind="dose_response", **opts)
+    rng = np.random.default_rng(0)
+    shape = (1, 4, data.n_groups)
+    draws = {"grp_log10_ic50": rng.normal(0, 0.3, shape), "grp_log_hill": rng.normal(0, .1, shape),
+             "grp_logit_bottom": rng.normal(-2, .1, shape), "grp_log_top": np.zeros(shape)}
+    from drugbayes.families.dose_response.summary import summarize_dose_response
+
+    s = summarize_dose_response(data, draws, method="map")
+    expect = dict(zip(wells["cell_line"], wells["tissue"]))
+    assert (s["tissue"] == s["cell_line"].map(expect)).all()
+    assert "notes" not in s.columns  # varies within a curve: per well only
+
+
+def test_a_name_in_data_columns_the_file_lacks_is_still_an_error():
+    wells, opts = _dose_response()
+    with pytest.raises(db.DataValidationError) as e:
+        db.prepare(wells, kind="dose_response", columns={"tissue": "organ"}, **opts)
+    assert "organ" in str(e.value)
+
+
+def test_combination_carries_descriptive_columns():
+    wells, opts = combination_data(seed=1)
+    wells["study"] = "S1"  # constant everywhere
+    wells["block_id"] = wells["cell_line"] + "/" + wells["experiment"].astype(str)  # per matrix
+    wells["comment"] = [f"c{i}" for i in range(len(wells))]  # per well
+    wells["mean"] = 1.0  # the name of a summary column: DataTree only
+    vt, data = db.prepare(wells, kind="combination", **opts)
+    assert set(vt.carried.columns) == {"study", "block_id", "comment", "mean"}
+    assert list(data.carried_well) == ["comment"]
+    assert set(data.carried_matrix) == {"study", "block_id", "mean"}
+    assert data.carried_matrix["block_id"] == [lab.split("|")[0] + "/" + lab.split("|")[-1]
+                                               for lab in _matrix_labels(data)]
+    fam = get_family("combination")
+    assert "carried columns (not modelled): study, block_id, mean, comment" in fam.describe(
+        vt, data)
+    tree = fam.observed(data, {})
+    assert tree["constant_dims"]["block_id"] == ["matrix"]
+    assert tree["constant_dims"]["comment"] == ["matrix", "point"]
+    comment = tree["constant"]["comment"]
+    assert (comment[data.mask] != "").all() and (comment[~data.mask] == "").all()
+
+
+def _matrix_labels(data) -> list[str]:
+    """``cell line|experiment`` of each matrix."""
+    return [f"{data.cell_lines[data.combo_cell[k]]}|{data.experiments[e]}"
+            for k, e in zip(data.matrix_combo, data.matrix_exp)]
+
+
+@pytest.mark.slow  # a MAP fit: about 20 s on 2 cores
+def test_combination_summary_rows_carry_matrix_columns():
+    wells, opts = combination_data(seed=1)
+    wells["study"] = "S1"
+    wells["block_id"] = wells["cell_line"] + "/" + wells["experiment"].astype(str)
+    wells["comment"] = [f"c{i}" for i in range(len(wells))]
+    r = db.fit(wells, "combination", inference={"method": "map", "map_num_steps": 20}, seed=1,
+               **opts)
+    s = r.summary()
+    assert (s["study"] == "S1").all() and "comment" not in s.columns
+    blocks = s[s["experiment"].ne("all")]
+    assert (blocks["block_id"] == blocks["cell_line"] + "/" + blocks["experiment"]).all()
+    combos = s[s["experiment"].eq("all") & s["cell_line"].ne("pooled")]
+    assert (combos["block_id"] == combos["cell_line"] + "/EXP1; " + combos["cell_line"]
+            + "/EXP2").all()
+    assert (s.loc[s["cell_line"].eq("pooled"), "block_id"] == "").all()  # varies: left empty
+    const = r.posterior["constant_data"]
+    assert const["block_id"].dims == ("matrix",) and const["comment"].dims == ("matrix", "point")
