@@ -45,6 +45,20 @@ def test_dose_response_carries_tissue_per_curve_and_notes_per_well():
     assert tree["constant_dims"]["notes"] == ["measured_curve", "point"]
 
 
+def test_dose_response_tree_names_of_awkward_columns():
+    """A name the DataTree cannot hold (``/``) or already uses (``point``, ``log10_dose``)
+    gets its own name there."""
+    wells, opts = _dose_response()
+    wells["lot/batch"] = "L1"
+    wells["point"] = "p"
+    wells["log10_dose"] = "x"
+    _, data = db.prepare(wells, kind="dose_response", **opts)
+    dims = get_family("dose_response").observed(data, {})["constant_dims"]
+    assert dims["lot_batch"] == dims["carried_point"] == ["measured_curve"]
+    assert dims["carried_log10_dose"] == ["measured_curve"]
+    assert dims["log10_dose"] == ["measured_curve", "point"]  # the family's own
+
+
 def test_dose_response_summary_rows_name_the_tissue():
     wells, opts = _dose_response()
     _, data = db.prepare(wells, kind="dose_response", **opts)
@@ -101,6 +115,7 @@ def test_combination_summary_rows_carry_matrix_columns():
     wells["study"] = "S1"
     wells["block_id"] = wells["cell_line"] + "/" + wells["experiment"].astype(str)
     wells["comment"] = [f"c{i}" for i in range(len(wells))]
+    wells["lot/batch"] = "L1"
     r = db.fit(wells, "combination", inference={"method": "map", "map_num_steps": 20}, seed=1,
                **opts)
     s = r.summary()
@@ -113,3 +128,4 @@ def test_combination_summary_rows_carry_matrix_columns():
     assert (s.loc[s["cell_line"].eq("pooled"), "block_id"] == "").all()  # varies: left empty
     const = r.posterior["constant_data"]
     assert const["block_id"].dims == ("matrix",) and const["comment"].dims == ("matrix", "point")
+    assert const["lot_batch"].dims == ("matrix",) and (s["lot/batch"] == "L1").all()

@@ -342,3 +342,18 @@ def carried_by_group(per_unit: dict[str, list[str]], unit_group: ArrayLike, n_gr
     const, vary = carry_by_unit(pd.DataFrame(per_unit), unit_group, n_groups)
     return {c: const[c] if c in const else (vary[c] if joined else [""] * n_groups)
             for c in per_unit}
+
+
+def carried_tree_names(columns: Iterable[str], taken: Iterable[str]) -> dict[str, str]:
+    """The DataTree name of each carried column: ``/`` (not allowed there) as ``_``, and
+    ``carried_`` before a name that ``taken`` (the tree's own variables, coordinates and
+    dimensions) already uses."""
+    used = set(taken)
+    out: dict[str, str] = {}
+    for col in columns:
+        name = str(col).replace("/", "_")
+        while name in used:
+            name = f"carried_{name}"
+        used.add(name)
+        out[str(col)] = name
+    return out

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...data.fields import carried_tree_names
 from .spec import GRP, MAT, MAT_MONO
 from .surfaces import (
     CI_UNDEFINED,
@@ -307,11 +308,13 @@ def observed(data: CombinationData, samples: dict) -> dict:
                (getattr(data, "carried_well", {}), ["matrix", "point"])]
     if shared:
         carried.append((getattr(data, "carried_shared", {}), ["shared_well"]))
+    names = carried_tree_names(dict.fromkeys(k for values, _ in carried for k in values), [
+        *extra["constant"], *extra["observed"], *extra["samples"], *extra["coords"],
+        *extra["coords_nd"], *GRID_DIMS, "point", "chain", "draw"])
     for values, dims in carried:
         for k, v in values.items():
-            if k not in extra["constant"]:
-                extra["constant"][k] = np.asarray(v, dtype=str)
-                extra["constant_dims"][k] = dims
+            extra["constant"][names[k]] = np.asarray(v, dtype=str)
+            extra["constant_dims"][names[k]] = dims
     return extra
 
 

@@ -11,6 +11,7 @@ from ...curves import (
     musyc_bottom_fraction,
     sigmoid,
 )
+from ...data.fields import carried_tree_names
 
 
 def posterior_dims(data) -> tuple[dict, dict]:
@@ -174,13 +175,14 @@ def observed(data, samples: dict) -> dict:
             [data.plate_cells[i] for i in data.vehicle_plate_cell])
         cdims["blank_plate"] = ["blank_well"]
         cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
-    for k, v in getattr(data, "carried_curve", {}).items():  # carried columns, not modelled
-        if k not in const:
-            const[k] = np.array(v, dtype=str)
-            cdims[k] = ["measured_curve"]
-    for k, v in getattr(data, "carried_well", {}).items():
-        if k not in const:
-            const[k] = np.asarray(v, dtype=str)
-            cdims[k] = ["measured_curve", "point"]
+    carried = [(getattr(data, "carried_curve", {}), ["measured_curve"]),  # not modelled
+               (getattr(data, "carried_well", {}), ["measured_curve", "point"])]
+    names = carried_tree_names(dict.fromkeys(k for values, _ in carried for k in values), [
+        *const, *obs, *extra["samples"], *extra["coords"], "measured_curve", "point",
+        "cell_line", "drug", "chain", "draw"])
+    for values, dims in carried:
+        for k, v in values.items():
+            const[names[k]] = np.asarray(v, dtype=str)
+            cdims[names[k]] = dims
     extra.update(observed=obs, observed_dims=odims, constant=const, constant_dims=cdims)
     return extra
