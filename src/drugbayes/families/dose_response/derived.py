@@ -177,12 +177,12 @@ def observed(data, samples: dict) -> dict:
         cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
     carried = [(getattr(data, "carried_curve", {}), ["measured_curve"]),  # not modelled
                (getattr(data, "carried_well", {}), ["measured_curve", "point"])]
-    names = carried_tree_names(dict.fromkeys(k for values, _ in carried for k in values), [
+    tree_names = carried_tree_names(dict.fromkeys(k for values, _ in carried for k in values), [
         *const, *obs, *extra["samples"], *extra["coords"], "measured_curve", "point",
         "cell_line", "drug", "chain", "draw"])
     for values, dims in carried:
         for k, v in values.items():
-            const[names[k]] = np.asarray(v, dtype=str)
-            cdims[names[k]] = dims
+            const[tree_names[k]] = np.asarray(v, dtype=str)
+            cdims[tree_names[k]] = dims
     extra.update(observed=obs, observed_dims=odims, constant=const, constant_dims=cdims)
     return extra
