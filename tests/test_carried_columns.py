@@ -4,6 +4,8 @@ DataTree, varying within a unit per well in the DataTree only; listed in the run
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -129,3 +131,30 @@ def test_combination_summary_rows_carry_matrix_columns():
     const = r.posterior["constant_data"]
     assert const["block_id"].dims == ("matrix",) and const["comment"].dims == ("matrix", "point")
     assert const["lot_batch"].dims == ("matrix",) and (s["lot/batch"] == "L1").all()
+
+
+REAL = (Path(__file__).resolve().parents[1] / "../shared/data/combination_mathews_griner"
+        ).resolve()
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(not (REAL / "mathews_griner_TMD8_ibrutinib_combos.csv").is_file(),
+                    reason=f"real data folder {REAL} is absent")
+def test_real_combination_screen_with_its_descriptive_columns():
+    """Two blocks of the Mathews Griner screen with every column of the file: the columns the
+    config does not map (14) are carried, none refused, the block's descriptions per matrix."""
+    from drugbayes.testing import mathews_griner_blocks
+
+    df = mathews_griner_blocks(REAL)
+    df = df[df["BlockId"].isin([19, 45])]
+    cols = {"cell_line": "sampleid", "drug_a": "ColName", "dose_a": "ColConcs",
+            "drug_b": "RowName", "dose_b": "RowConcs", "response": "viability",
+            "experiment": "BlockId"}
+    vt, data = db.prepare(df, kind="combination", columns=cols, dose_unit="nM",
+                          response_scale="percent")
+    carried = set(vt.carried.columns)
+    assert carried == set(df.columns) - set(cols.values()) and len(carried) == 14
+    assert {"AssayId", "RowTarget", "ColTarget", "tissueid", "RowConcUnit"} <= set(
+        data.carried_matrix)
+    assert {"Col", "Row"} <= set(data.carried_well)  # the well's position varies
+    assert data.carried_matrix["tissueid"] == ["Lymphoma", "Lymphoma"]
