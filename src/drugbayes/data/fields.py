@@ -316,16 +316,17 @@ def carry_by_unit(carried: pd.DataFrame | None, unit: ArrayLike, n_units: int
     return constant, varying
 
 
-def carried_note(constant: Iterable[str], varying: Iterable[str], unit: str) -> str:
+def carried_note(constant: Iterable[str], varying: Iterable[str], unit: str,
+                 dim: str | None = None) -> str:
     """The run log's words on carried columns (``""`` without any): ``unit`` names the unit
-    (``"curve"``, ``"matrix"``)."""
+    (``"curve"``, ``"matrix"``), ``dim`` its DataTree dimension (default ``unit``)."""
     const, vary = list(constant), list(varying)
     if not const and not vary:
         return ""
     parts = []
     if const:
         parts.append(f"one value per {unit}, in the summary rows and on the DataTree's "
-                     f"{unit} dimension: {', '.join(const)}")
+                     f"{dim or unit} dimension: {', '.join(const)}")
     if vary:
         parts.append(f"varying within a {unit}, kept per well in the DataTree only: "
                      f"{', '.join(vary)}")

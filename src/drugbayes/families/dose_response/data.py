@@ -142,7 +142,7 @@ def describe(vt, data) -> str:
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
             f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})"
             + carried_note(getattr(data, "carried_curve", {}),
-                           getattr(data, "carried_well", {}), "curve"))
+                           getattr(data, "carried_well", {}), "curve", "measured_curve"))
 
 
 def extra_sites(data) -> tuple[str, ...]:
