@@ -158,3 +158,32 @@ def test_real_combination_screen_with_its_descriptive_columns():
         data.carried_matrix)
     assert {"Col", "Row"} <= set(data.carried_well)  # the well's position varies
     assert data.carried_matrix["tissueid"] == ["Lymphoma", "Lymphoma"]
+
+
+def test_combination_shared_controls_carry_their_own_values():
+    """Control wells written once for every matrix of their plate (drug_b empty) carry their
+    own row's values: per shared well where a column varies, in each matrix where constant."""
+    import pandas as pd
+
+    from drugbayes.families.combination import simulate_wells
+
+    truth = pd.DataFrame([{"cell_line": "CL1", "drug_a": "A", "drug_b": p, "e0": 1.0,
+                           "e1": 0.2, "e2": 0.5, "beta": 0.3, "c1": 0.3, "c2": 0.5,
+                           "h1": 1.0, "h2": 1.2, "log_alpha12": 0.5, "log_alpha21": 0.0}
+                          for p in ("P1", "P2")])
+    doses = np.logspace(-2, 1, 4)
+    w = simulate_wells(truth, doses, doses, n_replicates=1, noise_sd=0.05, seed=1)
+    ctrl = w[(w["dose_b"] == 0) & (w["drug_b"] == "P1")].copy()
+    ctrl["drug_b"], ctrl["dose_b"] = "", np.nan
+    table = pd.concat([w[w["dose_b"] > 0], ctrl], ignore_index=True)
+    table["well_id"] = [f"w{i}" for i in range(len(table))]
+    table["screen"] = "pilot"
+    _, data = db.prepare(table, kind="combination", dose_unit="uM")
+    assert len(data.sh_row) == len(ctrl)
+    assert data.carried_matrix == {"screen": ["pilot", "pilot"]}
+    ids = table["well_id"].to_numpy()
+    np.testing.assert_array_equal(data.carried_shared["well_id"], ids[data.sh_row])
+    own = data.carried_well["well_id"]
+    np.testing.assert_array_equal(own[data.mask], ids[data.point_row[data.mask]])
+    dims = get_family("combination").observed(data, {})["constant_dims"]
+    assert dims["well_id"] == ["matrix", "point"] and dims["shared_well_id"] == ["shared_well"]
