@@ -230,7 +230,7 @@ def test_bad_input_every_problem_at_once(tmp_path, capsys):
     cl2_mono_b = (df["cell_line"] == "CL02") & (df["dose_a"].astype(str) == "0.0") & (
         df["dose_b"].astype(str) != "0.0")
     df = df[~cl2_mono_b].reset_index(drop=True)
-    df["batch"] = "x"  # unknown column
+    df["tissue"] = "x"  # an unmapped column: carried, not refused
     csv = tmp_path / "wells.csv"
     df.to_csv(csv, index=False)
     cfg = tmp_path / "run.toml"
@@ -241,7 +241,7 @@ def test_bad_input_every_problem_at_once(tmp_path, capsys):
     assert rc == 2
     assert "Traceback" not in err
     assert not (tmp_path / "results").exists()
-    assert "line 1, column 'batch': unknown column" in err
+    assert "tissue" not in err and "unknown column" not in err
     assert "line 5, column 'dose_a': value '-1.0': dose must be >= 0" in err
     assert "line 8, column 'dose_b': value 'ten': dose is not a number" in err
     assert "line 11, column 'drug_b': value 'DA': drug_b is the same drug as drug_a" in err

@@ -195,6 +195,12 @@ def _check(kind: str, df: pd.DataFrame, via_csv: bool) -> str:
     # every row accounted for: kept or dropped and listed
     assert len(vt.df) + len(vt.dropped) == n, (len(vt.df), len(vt.dropped), n)
     assert all(isinstance(d.get("line"), int) and d.get("reason") for d in vt.dropped)
+    # columns the kind does not read are carried (one row per kept row), never refused, and
+    # each reaches the encoded data, per unit or per well
+    carried = [] if vt.carried is None else [str(c) for c in vt.carried.columns]
+    assert vt.carried is None or len(vt.carried) == len(vt.df)
+    per = {k for f in CARRIED[kind] for k in getattr(data, f)}
+    assert set(carried) == per, (carried, per)
     # fit-ready: the model's arrays build and are finite
     arrays = family_for_kind(kind).arrays(data)
     for k, v in arrays.items():
@@ -205,6 +211,9 @@ def _check(kind: str, df: pd.DataFrame, via_csv: bool) -> str:
 
 
 KINDS = ["dose_response", "combination", "xenograft"]
+CARRIED = {"dose_response": ("carried_curve", "carried_well"),
+           "combination": ("carried_matrix", "carried_well"),
+           "xenograft": ("carried_mouse", "carried_obs")}
 
 
 def _tables(kind: str) -> st.SearchStrategy:

@@ -14,15 +14,14 @@ A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from ..errors import Issue
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text, with_far_dose_notes
-from .fields import DosedData, DoseScale, Levels
+from .fields import DosedData, DoseScale, Levels, carried_text, carry_by_unit
 from .rates import (  # noqa: F401 (names of this module before they were shared)
     RATE_FLOOR_FACTOR,
     RATE_SCALE_HINT,
@@ -30,7 +29,7 @@ from .rates import (  # noqa: F401 (names of this module before they were shared
     rate_bottom_lower,
 )
 from .schemas import Schema
-from .validate import ValidatedTable, WellTableOptions
+from .validate import ValidatedTable, WellTableOptions, carried_columns
 
 log = logging.getLogger("drugbayes")
 
@@ -69,9 +68,10 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
                          opts: WellTableOptions | None = None) -> CombinationTable:
     """Validate a combination table (canonical column names), reporting every problem at once.
 
-    Checks: required and unknown columns; doses numeric, >= 0 and present where their drug is
-    named (0 or empty where it is not); cell line present; shared control rows (one drug or
-    none named) that belong to no matrix of their plate; ``drug_a`` different from
+    Checks: required columns (other columns are carried, not refused: ``carried``); doses
+    numeric, >= 0 and present where their drug is named (0 or empty where it is not); cell
+    line present; shared control rows (one drug or none named) that belong to no matrix of
+    their plate; ``drug_a`` different from
     ``drug_b``; responses numeric (empty ones dropped or rejected per ``missing``); duplicate
     wells (same experiment, plate, cell line, drugs, doses and replicate, or same experiment,
     plate and well, when a ``replicate`` or ``well`` column exists); and per matrix (shared
@@ -110,12 +110,6 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     if response_scale != "rate" and rate_unit:
         add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
-    for c in df.columns:
-        if c not in COMBINATION.known:
-            chk.issues.append(Issue(source.name, header_line, str(c), None,
-                                    f"unknown column; kind combination reads "
-                                    f"{', '.join(COMBINATION.known)} (map yours with "
-                                    "[data.columns] or remove it)"))
     chk.has_rows(df)
     if missing_cols or not len(df):
         chk.raise_if_any(sort=False)
@@ -216,6 +210,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     kept.loc[kept["drug_b"].ne("") & kept["drug_a"].eq("") & kept["dose_b"].le(0), "drug_b"] = ""
     return CombinationTable(df=kept, dropped=dropped, source=source,
                             response_scale=response_scale, dose_unit=dose_unit,
+                            carried=carried_columns(df, COMBINATION.known, ~resp_empty),
                             rate_unit=rate_unit if response_scale == "rate" else "")
 
 
@@ -343,6 +338,12 @@ class CombinationData(DosedData):
     point_plate: np.ndarray | None = None  # [matrix, point] plate code (0 padding)
     sh_plate: np.ndarray | None = None  # [shared well] plate code
     rate_unit: str = ""  # unit of growth rates (response_scale = "rate")
+    # columns the model does not use (carried): constant within every matrix, per matrix; the
+    # others (varying within a matrix) per well, as text: [matrix, point] ("" padding) and
+    # [shared well]
+    carried_matrix: dict[str, list[str]] = field(default_factory=dict)
+    carried_well: dict[str, np.ndarray] = field(default_factory=dict)
+    carried_shared: dict[str, np.ndarray] = field(default_factory=dict)
     bottom_lower: float = 0.0  # lower bound of E1/E0, E2/E0 (0 for viability, < 0 for rates)
 
     @property
@@ -558,7 +559,10 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         mtested[int(m)] = n_m > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             my[int(m)] = np.where(n_m > 0, s / np.maximum(n_m, 1), np.nan)
+    c_mat, c_well, c_sh = _carry_matrices(getattr(vt, "carried", None), src, mat_all, n_mat,
+                                          point_row, sh_row)
     return CombinationData(
+        carried_matrix=c_mat, carried_well=c_well, carried_shared=c_sh,
         cell_lines=cells.names, drugs=drugs.names, pairs=pairs.names, experiments=exps.names,
         pair_a=pair_a, pair_b=pair_b, mono_cell=mono_cell, mono_drug=mono_drug,
         combo_cell=combo_cell, combo_pair=combo_pair, combo_mono_a=combo_mono_a,
@@ -576,6 +580,26 @@ def encode_combination(vt: CombinationTable) -> CombinationData:
         response_scale=vt.response_scale, n_wells=len(df0),
         rate_unit=getattr(vt, "rate_unit", ""),
         bottom_lower=rate_bottom_lower(df0["response"].to_numpy(float), gref) if rate else 0.0)
+
+
+def _carry_matrices(carried: pd.DataFrame | None, src: np.ndarray, mat: np.ndarray, n_mat: int,
+                    point_row: np.ndarray, sh_row: np.ndarray
+                    ) -> tuple[dict[str, list[str]], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Carried columns of a combination table: those constant within every matrix (shared
+    control wells counted in each of their matrices) per matrix, the others per well
+    (``[matrix, point]`` from ``point_row``, ``[shared well]`` from ``sh_row``).
+
+    ``src``, ``mat``: the kept row and the matrix of each expanded row."""
+    if carried is None:
+        return {}, {}, {}
+    constant, varying = carry_by_unit(carried.iloc[src], mat, n_mat)
+    per_well: dict[str, np.ndarray] = {}
+    per_shared: dict[str, np.ndarray] = {}
+    for col in varying:
+        txt = np.append(carried_text(carried[col]).to_numpy(), "")  # row -1: padding
+        per_well[col] = txt[point_row].astype(str)
+        per_shared[col] = txt[np.asarray(sh_row, dtype=np.int64)].astype(str)
+    return constant, per_well, per_shared
 
 
 def _row_label(r, word: str = "line") -> str:

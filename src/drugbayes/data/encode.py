@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .fields import DosedData, DoseScale, Levels
+from .fields import DosedData, DoseScale, Levels, carried_text, carry_by_unit
 from .rates import GR_LOWER, rate_bottom_lower
 from .validate import ValidatedTable, WellTableOptions
 
@@ -59,6 +59,10 @@ class DoseResponseData(DosedData):
     # in units of the untreated rate, like raw signal in units of signal_scale)
     response_ref: float = 1.0
     gr_from_counts: bool = False  # GR values computed from cell counts with time_zero wells
+    # columns the model does not use (carried): constant within every curve, per curve; the
+    # others (varying within a curve) per well, as text ("" padding)
+    carried_curve: dict[str, list[str]] = field(default_factory=dict)
+    carried_well: dict[str, np.ndarray] = field(default_factory=dict)  # [curve, point]
 
     @property
     def n_groups(self) -> int:
@@ -183,6 +187,8 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         n_wells=len(vt.df), rate_unit=getattr(vt, "rate_unit", ""),
         gr_from_counts=getattr(vt, "gr_from_counts", False),
     )
+    data.carried_curve, data.carried_well = _carry_wells(
+        getattr(vt, "carried", None), cells_df.index, pts, mask.shape)
     if vt.response_scale == "rate":
         ref, glob = _untreated_rates(cells_df, groups)
         data.group_log_top_ref = np.log(ref / glob)
@@ -206,6 +212,31 @@ def encode_dose_response(vt: ValidatedTable) -> DoseResponseData:
         data.vehicle_plate_cell = plate_cells.codes(v["_pc"])
         data.signal_scale = signal_scale
     return data
+
+
+def _carry_wells(carried: pd.DataFrame | None, index: pd.Index, pts: list[list[int]],
+                 shape: tuple[int, int]) -> tuple[dict[str, list[str]], dict[str, np.ndarray]]:
+    """Carried columns of a well table by unit: those constant within every unit as the
+    units' values, the others as ``[unit, point]`` text of the units' wells.
+
+    ``index``: the kept table's rows (labels of ``carried``) in the order ``pts`` (each unit's
+    positions in it) counts them.
+    """
+    if carried is None:
+        return {}, {}
+    rows = carried.loc[index]
+    unit = np.full(len(index), -1, np.int64)
+    for c, p in enumerate(pts):
+        unit[np.asarray(p, dtype=np.int64)] = c
+    constant, varying = carry_by_unit(rows, unit, len(pts))
+    per_well: dict[str, np.ndarray] = {}
+    for col in varying:
+        txt = carried_text(rows[col]).to_numpy()
+        arr = np.full(shape, "", dtype=object)
+        for c, p in enumerate(pts):
+            arr[c, :len(p)] = txt[np.asarray(p, dtype=np.int64)]
+        per_well[col] = arr.astype(str)
+    return constant, per_well
 
 
 def _untreated_rates(cells_df: pd.DataFrame, groups: pd.DataFrame) -> tuple[np.ndarray, float]:
@@ -399,29 +430,22 @@ def default_tc_day(df: pd.DataFrame, control_arm: str | None, start: float) -> f
 
 def _carry(carried: pd.DataFrame | None, rows: np.ndarray, n_m: int, n_o: int
            ) -> tuple[dict, dict]:
-    """Columns the model does not use, per mouse (text constant within every mouse) or per
-    measurement (``[mouse, obs]`` floats, for numeric columns that vary within a mouse, such
-    as body weight; other varying columns as their per-mouse ``;``-joined distinct values).
-    ``rows``: the mouse of each (sorted) row."""
-    per_mouse: dict = {}
+    """Columns the model does not use, per mouse (constant within every mouse, or text that
+    varies: its per-mouse ``;``-joined distinct values) or per measurement (``[mouse, obs]``
+    floats, for numeric columns that vary within a mouse, such as body weight).
+    ``rows``: the mouse of each (sorted) row (:func:`~drugbayes.data.fields.carry_by_unit`)."""
+    per_mouse, varying = carry_by_unit(carried, rows, n_m)
     per_obs: dict = {}
-    if carried is None:
-        return per_mouse, per_obs
-    for col in carried.columns:
-        raw = carried[col]
-        txt = raw.astype("string").fillna("").str.strip()
+    for col, joined in varying.items():
+        txt = carried_text(carried[col])  # type: ignore[index]
         nums = pd.to_numeric(txt.where(txt.ne(""), None), errors="coerce")
-        numeric = bool(nums.notna().sum() and (nums.notna() | txt.eq("")).all())
-        by_mouse = pd.Series(list(txt)).groupby(rows).agg(lambda x: list(dict.fromkeys(x)))
-        constant = all(len([v for v in vals if v]) <= 1 for vals in by_mouse)
-        if numeric and not constant:
+        if bool(nums.notna().sum() and (nums.notna() | txt.eq("")).all()):
             arr = np.full((n_m, n_o), np.nan)
             pos = np.zeros(n_m, int)
             for m, v in zip(rows, nums.to_numpy(float)):
                 arr[m, pos[m]] = v
                 pos[m] += 1
-            per_obs[str(col)] = arr
+            per_obs[col] = arr
         else:
-            vals = ["; ".join(v for v in by_mouse.get(m, []) if v) for m in range(n_m)]
-            per_mouse[str(col)] = vals
+            per_mouse[col] = joined
     return per_mouse, per_obs

@@ -271,3 +271,90 @@ class DosedData:
         """``[drug]`` robust half of each drug's tested range, in decades
         (:class:`DoseScale`)."""
         return self.dose_scale.half_range
+
+
+def carried_text(col: pd.Series) -> pd.Series:
+    """A carried column's values as stripped text (empty for missing)."""
+    return col.astype("string").fillna("").str.strip().astype(object)
+
+
+def carry_by_unit(carried: pd.DataFrame | None, unit: ArrayLike, n_units: int
+                  ) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """Columns the model does not use, split by whether they are constant within every unit.
+
+    Parameters
+    ----------
+    carried : DataFrame or None
+        The carried columns, one row per row of ``unit`` (a row may appear more than once, for
+        a well that belongs to several units).
+    unit : array of int
+        The unit (curve, mouse, matrix) of each row; rows with a negative unit (wells in no
+        unit) are left out.
+    n_units : int
+
+    Returns
+    -------
+    (constant, varying)
+        Each ``{column: [unit] text}``: ``constant`` the columns with at most one non-empty
+        value in every unit (that value, or ""), ``varying`` the others with each unit's
+        distinct non-empty values joined by ``"; "``.
+    """
+    constant: dict[str, list[str]] = {}
+    varying: dict[str, list[str]] = {}
+    if carried is None:
+        return constant, varying
+    u = np.asarray(unit, dtype=np.int64)
+    use = u >= 0
+    for col in carried.columns:
+        txt = carried_text(carried[col]).to_numpy()[use]
+        by_unit: list[dict[str, None]] = [{} for _ in range(n_units)]
+        for k, v in zip(u[use], txt):
+            if v:
+                by_unit[k][v] = None
+        vals = ["; ".join(d) for d in by_unit]
+        (constant if all(len(d) <= 1 for d in by_unit) else varying)[str(col)] = vals
+    return constant, varying
+
+
+def carried_note(constant: Iterable[str], varying: Iterable[str], unit: str,
+                 dim: str | None = None) -> str:
+    """The run log's words on carried columns (``""`` without any): ``unit`` names the unit
+    (``"curve"``, ``"matrix"``), ``dim`` its DataTree dimension (default ``unit``)."""
+    const, vary = list(constant), list(varying)
+    if not const and not vary:
+        return ""
+    parts = []
+    if const:
+        parts.append(f"one value per {unit}, in the summary rows and on the DataTree's "
+                     f"{dim or unit} dimension: {', '.join(const)}")
+    if vary:
+        parts.append(f"varying within a {unit}, kept per well in the DataTree only: "
+                     f"{', '.join(vary)}")
+    return f"; carried columns (not modelled): {', '.join([*const, *vary])} ({'; '.join(parts)})"
+
+
+def carried_by_group(per_unit: dict[str, list[str]], unit_group: ArrayLike, n_groups: int,
+                     joined: bool = True) -> dict[str, list[str]]:
+    """Per-unit carried values gathered to the units' groups (a curve's cell line x drug, a
+    matrix's combination): each group's distinct values joined by ``"; "`` (with ``joined =
+    False``, a column that varies within some group is empty in every group)."""
+    if not per_unit:
+        return {}
+    const, vary = carry_by_unit(pd.DataFrame(per_unit), unit_group, n_groups)
+    return {c: const[c] if c in const else (vary[c] if joined else [""] * n_groups)
+            for c in per_unit}
+
+
+def carried_tree_names(columns: Iterable[str], taken: Iterable[str]) -> dict[str, str]:
+    """The DataTree name of each carried column: ``/`` (not allowed there) as ``_``, and
+    ``carried_`` before a name that ``taken`` (the tree's own variables, coordinates and
+    dimensions) already uses."""
+    used = set(taken)
+    out: dict[str, str] = {}
+    for col in columns:
+        name = str(col).replace("/", "_")
+        while name in used:
+            name = f"carried_{name}"
+        used.add(name)
+        out[str(col)] = name
+    return out

@@ -33,6 +33,9 @@ class ValidatedTable:
         ``response_scale = "gr"`` computed here from cell counts with ``time_zero`` wells
         (:func:`drugbayes.data.rates.gr_from_counts`): ``response`` holds GR values and the
         ``time_zero`` rows are left out of ``df``.
+    carried : DataFrame or None
+        The table's columns the kind does not read (tissue, notes, ...), carried, not
+        modelled: one row per row of ``df`` (:func:`carried_columns`).
     """
 
     df: pd.DataFrame
@@ -40,9 +43,9 @@ class ValidatedTable:
     source: TableSource | None = None
     response_scale: str = "fraction"
     dose_unit: str = "M"
-    ignored_columns: list[str] = field(default_factory=list)
     rate_unit: str = ""
     gr_from_counts: bool = False
+    carried: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -249,10 +252,19 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
                                      dose_unit)
     return ValidatedTable(df=kept.reset_index(drop=True), dropped=dropped, source=source,
                           response_scale=response_scale, dose_unit=dose_unit,
-                          ignored_columns=[c for c in df.columns
-                                           if c not in DOSE_RESPONSE.known],
+                          carried=carried_columns(df, DOSE_RESPONSE.known, ok_rows),
                           rate_unit=rate_unit if response_scale == "rate" else "",
                           gr_from_counts=counts)
+
+
+def carried_columns(df: pd.DataFrame, known: tuple[str, ...], keep: pd.Series
+                    ) -> pd.DataFrame | None:
+    """The columns of ``df`` a kind does not read, on the kept rows (index reset like the
+    kept table's), or None where there are none. They are carried, never refused: the
+    encoders put those constant within a unit into the unit's rows
+    (:func:`drugbayes.data.fields.carry_by_unit`)."""
+    extra = [c for c in df.columns if c not in known]
+    return df.loc[keep, extra].reset_index(drop=True) if extra else None
 
 
 def _check_gr_values(chk: IssueCollector, resp: pd.Series, untreated: pd.Series,
@@ -379,7 +391,6 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     """
     chk = IssueCollector(source, XENOGRAFT.known, column_names)
     add = chk.add
-    extra_cols = [c for c in df.columns if c not in XENOGRAFT.known]
     chk.required_columns(df, XENOGRAFT.required)
     calipers = "length" in df.columns or "width" in df.columns
     if calipers and not ("length" in df.columns and "width" in df.columns):
@@ -498,7 +509,7 @@ def validate_xenograft(df: pd.DataFrame, source: TableSource, *, volume_constant
     chk.raise_if_any()
     keep = measured & chosen
     kept = out[keep].reset_index(drop=True)
-    carried = df.loc[keep, extra_cols].reset_index(drop=True) if extra_cols else None
+    carried = carried_columns(df, XENOGRAFT.known, keep)
     if select:
         dropped = [d for d, c in zip(dropped, chosen[empty_all]) if c] if dropped else dropped
     opts = {"volume_constant": volume_constant, "control_arm": control_arm, "select": select,

@@ -8,6 +8,7 @@ import numpy as np
 
 from ...data.combination import CombinationData, encode_combination, validate_combination
 from ...data.encode import prepare_wells
+from ...data.fields import carried_note
 
 
 def arrays(data: CombinationData) -> dict:
@@ -98,7 +99,9 @@ def describe(vt, data) -> str:
             + (f"growth rates in {data.rate_unit}" if data.is_rate
                else f"{data.response_scale} viability") + ")"
             + (f", {len(data.sh_y)} control wells shared by several matrices"
-               if data.sh_y is not None and len(data.sh_y) else ""))
+               if data.sh_y is not None and len(data.sh_y) else "")
+            + carried_note(getattr(data, "carried_matrix", {}),
+                           getattr(data, "carried_well", {}), "matrix"))
 
 
 def extra_sites(data) -> tuple[str, ...]:

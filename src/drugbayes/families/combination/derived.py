@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ...data.fields import carried_tree_names
 from .spec import GRP, MAT, MAT_MONO
 from .surfaces import (
     CI_UNDEFINED,
@@ -303,6 +304,19 @@ def observed(data: CombinationData, samples: dict) -> dict:
                         "noise sd): %s", len(flagged), OUTLIER_Z,
                         "; ".join(labels[r] for r in sorted(flagged)[:20])
                         + (" ..." if len(flagged) > 20 else ""))
+    # carried columns, not modelled; a shared well's values as shared_<column>
+    carried = {k: (v, ["matrix"]) for k, v in getattr(data, "carried_matrix", {}).items()}
+    carried.update({k: (v, ["matrix", "point"])
+                    for k, v in getattr(data, "carried_well", {}).items()})
+    if shared:
+        carried.update({f"shared_{k}": (v, ["shared_well"])
+                        for k, v in getattr(data, "carried_shared", {}).items()})
+    names = carried_tree_names(carried, [
+        *extra["constant"], *extra["observed"], *extra["samples"], *extra["coords"],
+        *extra["coords_nd"], *GRID_DIMS, "point", "chain", "draw"])
+    for k, (v, dims) in carried.items():
+        extra["constant"][names[k]] = np.asarray(v, dtype=str)
+        extra["constant_dims"][names[k]] = dims
     return extra
 
 

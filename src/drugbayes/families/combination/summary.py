@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...data.fields import carried_by_group
 from ...inference.registry import get_backend
 from .._contract import Spec
 from .derived import (
@@ -63,6 +64,15 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     frames = []
     levels = [("combo", dq, data.n_combos), ("block", bq, len(b_idx)),
               ("pool", pq, len(data.pairs))]
+    cols = ["cell_line", "drug_a", "drug_b", "experiment", "quantity", "unit", "mean", "sd",
+            "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored",
+            "interval_prob", "sign_convention"]
+    per_matrix = {c: v for c, v in getattr(data, "carried_matrix", {}).items()
+                  if c not in cols and c != "_g"}  # carried columns, not modelled
+    carried = {"combo": carried_by_group(per_matrix, data.matrix_combo, data.n_combos),
+               "block": {c: [v[m] for m in b_idx] for c, v in per_matrix.items()},
+               "pool": carried_by_group(per_matrix, data.combo_pair[data.matrix_combo],
+                                        len(data.pairs), joined=False)}
     for level, src, n in levels:
         exp = ["all"] * n
         group = np.arange(n, dtype=np.float64) + (0 if level == "combo" else 10**6)
@@ -113,15 +123,14 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                         st[col] = np.where(np.arange(n) == i, np.nan, st[col])
             frames.append(pd.DataFrame({
                 "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
-                "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group}))
+                "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group,
+                **carried[level]}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
     out["sign_convention"] = ("positive = synergy; surfaces are growth rates" if data.is_rate
                               else "positive = synergy; surfaces are viability")
-    return out[["cell_line", "drug_a", "drug_b", "experiment", "quantity", "unit", "mean", "sd",
-                "median", "lower", "upper", "r_hat", "ess_bulk", "ess_tail", "censored",
-                "interval_prob", "sign_convention"]]
+    return out[cols + list(per_matrix)]
 
 
 def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:

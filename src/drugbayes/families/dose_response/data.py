@@ -7,6 +7,7 @@ from functools import partial
 import numpy as np
 
 from ...data.encode import encode_dose_response, prepare_wells
+from ...data.fields import carried_note
 from ...data.validate import validate_dose_response
 
 
@@ -139,7 +140,9 @@ def describe(vt, data) -> str:
              + (f"; {ctrl_only} untreated wells without a drug serve only as the GR control "
                 "count" if ctrl_only else "")}.get(data.response_scale, data.response_scale)
     return (f"{data.n_wells} wells, {len(data.cell_lines)} cell lines, {len(data.drugs)} drugs, "
-            f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})")
+            f"{len(data.experiments)} experiments, {data.n_curves} curves ({scale})"
+            + carried_note(getattr(data, "carried_curve", {}),
+                           getattr(data, "carried_well", {}), "curve", "measured_curve"))
 
 
 def extra_sites(data) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ from ...curves import (
     musyc_bottom_fraction,
     sigmoid,
 )
+from ...data.fields import carried_tree_names
 
 
 def posterior_dims(data) -> tuple[dict, dict]:
@@ -174,5 +175,14 @@ def observed(data, samples: dict) -> dict:
             [data.plate_cells[i] for i in data.vehicle_plate_cell])
         cdims["blank_plate"] = ["blank_well"]
         cdims["vehicle_plate_cell_line"] = ["vehicle_well"]
+    carried = [(getattr(data, "carried_curve", {}), ["measured_curve"]),  # not modelled
+               (getattr(data, "carried_well", {}), ["measured_curve", "point"])]
+    tree_names = carried_tree_names(dict.fromkeys(k for values, _ in carried for k in values), [
+        *const, *obs, *extra["samples"], *extra["coords"], "measured_curve", "point",
+        "cell_line", "drug", "chain", "draw"])
+    for values, dims in carried:
+        for k, v in values.items():
+            const[tree_names[k]] = np.asarray(v, dtype=str)
+            cdims[tree_names[k]] = dims
     extra.update(observed=obs, observed_dims=odims, constant=const, constant_dims=cdims)
     return extra

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ...data.fields import carried_by_group
 from ...errors import ConfigError, Issue
 from ...inference.registry import get_backend
 from ...report.summary import _prob_stats, _stats, in_group_order
@@ -68,7 +69,14 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
                                     "unit": unit_of(data, q), **st, "censored": cens}))
     for c in contrasts or []:
         frames.append(_contrast(data, dq, c, prob, diag))
-    return in_group_order(frames, list(zip(cl, dr)), ("cell_line", "drug"), prob, COLUMNS)
+    out = in_group_order(frames, list(zip(cl, dr)), ("cell_line", "drug"), prob, COLUMNS)
+    carried = carried_by_group(getattr(data, "carried_curve", {}), data.curve_group, data.n_groups)
+    at = {(c, d): g for g, (c, d) in enumerate(zip(cl, dr))}
+    row_group = [at.get(k, -1) for k in zip(out["cell_line"], out["drug"])]
+    for col, vals in carried.items():  # carried columns, not modelled
+        if col not in out.columns:
+            out[col] = [vals[g] if g >= 0 else "" for g in row_group]
+    return out
 
 
 def validate_contrasts(data, contrasts: list[dict], source: str = "<config>") -> None:
