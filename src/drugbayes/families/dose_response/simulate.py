@@ -117,9 +117,12 @@ def simulate_wells(
             def signal(v, bg=bg, un=un):
                 return bg + un * v + rng.normal(0, noise_sd, np.shape(v))
 
-            x0 = count_time_zero * np.exp(rng.normal(0, plate_sd))
-            xc = x0 * 2.0 ** doublings
+            # drawn only for counts, so that every other scale's draws (and data) stay as
+            # they were for a seed
+            x0 = xc = 1.0
             if response_scale == "gr_counts":
+                x0 = count_time_zero * np.exp(rng.normal(0, plate_sd))
+                xc = x0 * 2.0 ** doublings
                 for role, level in (("time_zero", x0), ("vehicle", xc)):
                     for k in range(3):
                         rows.append({"experiment": ename, "plate": plate, "well_role": role,
