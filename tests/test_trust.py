@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -83,11 +82,10 @@ def test_misfit_and_prior_dominated_flags(three_curves, capsys):
     assert uc["n_misfit"] == 1 and [m["unit"] for m in uc["misfit"]] == ["C|D1"]
     assert "B|D1 hill" in uc["prior_dominated"] and "A|D1 hill" not in uc["prior_dominated"]
     json.dumps(uc)  # JSON-ready
-    from drugbayes.cli import _report
+    from drugbayes.batch import headline_text
     from drugbayes.report.plots import misfit_mark
 
-    _report(r, Path("run"))
-    out = capsys.readouterr().out
+    out = headline_text(r, "run")
     assert f"1 units misfit, {uc['n_prior_dominated']} parameters prior-dominated" in out
     assert misfit_mark(r, "C|D1").startswith(" [misfit") and misfit_mark(r, "A|D1") == ""
 
