@@ -25,6 +25,7 @@ from .fields import DosedData, DoseScale, Levels, carried_text, carry_by_unit
 from .rates import (  # noqa: F401 (names of this module before they were shared)
     RATE_FLOOR_FACTOR,
     RATE_SCALE_HINT,
+    check_rate_unit,
     check_response_scale,
     rate_bottom_lower,
 )
@@ -104,11 +105,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
         add(None, None, response_scale, "response_scale must be \"fraction\" or \"percent\" "
             "(viability normalised to untreated wells) or \"rate\" (growth rates such as DIP "
             "rates, with rate_unit) for kind combination")
-    if response_scale == "rate" and not rate_unit:
-        add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
-            "growth rates (e.g. rate_unit = \"1/h\")")
-    if response_scale != "rate" and rate_unit:
-        add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
+    check_rate_unit(chk, response_scale, rate_unit)
     missing_cols = chk.required_columns(df, COMBINATION.required, line=header_line)
     chk.has_rows(df)
     if missing_cols or not len(df):

@@ -41,6 +41,15 @@ def rate_bottom_lower(response: np.ndarray, e0_ref: float) -> float:
     return -min(RATE_FLOOR_FACTOR, 0.5 + 1.5 * lowest)
 
 
+def check_rate_unit(chk: IssueCollector, response_scale: str, rate_unit: str) -> None:
+    """``rate_unit`` is required with ``response_scale = "rate"`` and refused without it."""
+    if response_scale == "rate" and not rate_unit:
+        chk.add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
+                "growth rates (e.g. rate_unit = \"1/h\")")
+    if response_scale != "rate" and rate_unit:
+        chk.add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
+
+
 def check_response_scale(chk: IssueCollector, resp: pd.Series, untreated: pd.Series,
                          use: pd.Series, response_scale: str, hint: str = RATE_SCALE_HINT
                          ) -> None:

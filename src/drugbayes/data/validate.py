@@ -10,7 +10,7 @@ import pandas as pd
 from ..errors import Issue
 from ..io import TableSource
 from .checks import IssueCollector, numeric, text, with_far_dose_notes
-from .rates import RATE_SCALE_HINT, check_response_scale, gr_from_counts
+from .rates import RATE_SCALE_HINT, check_rate_unit, check_response_scale, gr_from_counts
 from .schemas import DOSE_RESPONSE, DOSE_UNITS, WELL_ROLES, XENOGRAFT
 
 
@@ -128,11 +128,7 @@ def validate_dose_response(df: pd.DataFrame, source: TableSource,
     if response_scale not in ("fraction", "percent", "raw", "rate", "gr"):
         add(None, None, response_scale, "unknown response_scale; expected fraction, percent, "
             "raw, rate or gr")
-    if response_scale == "rate" and not rate_unit:
-        add(None, None, None, "response_scale = \"rate\" needs rate_unit, the unit of the "
-            "growth rates (e.g. rate_unit = \"1/h\")")
-    if response_scale != "rate" and rate_unit:
-        add(None, None, rate_unit, "rate_unit applies only with response_scale = \"rate\"")
+    check_rate_unit(chk, response_scale, rate_unit)
     required = list(DOSE_RESPONSE.required)
     if response_scale == "raw":
         required += ["plate", "well_role"]
