@@ -97,7 +97,8 @@ def test_map_and_svi_agree_with_truth(screen):
 
 def test_reproducible_with_seed(small_screen):
     wells, _ = small_screen
-    inf = {"method": "nuts", "num_chains": 2, "num_warmup": 60, "num_samples": 40,
+    # reproducibility does not need a long chain: a tiny budget, the same code paths
+    inf = {"method": "nuts", "num_chains": 2, "num_warmup": 20, "num_samples": 10,
            "map_num_steps": 200}
     a = db.fit(wells, dose_unit="uM", inference=inf, seed=7).summary()
     b = db.fit(wells, dose_unit="uM", inference=inf, seed=7).summary()

@@ -25,6 +25,7 @@ def _fit(df):
                              "num_samples": 500}, seed=0)
 
 
+@pytest.mark.slow  # two NUTS fits of 4 x 500 draws: a statistical check (about 45 s)
 def test_ic50_interval_widens_with_fewer_vehicle_wells(plate_design):
     many = _fit(plate_design)
     few_df = plate_design[~((plate_design.well_role == "vehicle") & (plate_design.replicate > 1))]
@@ -43,8 +44,18 @@ def test_ic50_interval_widens_with_fewer_vehicle_wells(plate_design):
     # posterior sds from 1,000 draws each); the bound sits three of those sds below the mean
     assert width(few) > 1.08 * width(many)
     assert untreated_sd(few) > 1.4 * untreated_sd(many)
-    # plate parameters are named in the posterior, in raw signal units
-    post = many.posterior["posterior"]
+    _check_plate_parameters(many, plate_design)
+
+
+def test_plate_parameters_named_in_raw_signal_units(plate_design):
+    """The plate parameters are in the posterior, named by plate, in raw signal units."""
+    r = db.fit(plate_design, dose_unit="uM", response_scale="raw", model="dose_response/hier_3pl",
+               inference={"method": "map", "map_num_steps": 1500}, seed=0)
+    _check_plate_parameters(r, plate_design)
+
+
+def _check_plate_parameters(fit, plate_design):
+    post = fit.posterior["posterior"]
     assert list(post["background"].dims) == ["chain", "draw", "plate"]
     assert list(post["untreated_signal"].coords["plate_cell_line"].values) == [
         "E1/P-E1-BT474/BT474"]

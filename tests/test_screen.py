@@ -95,7 +95,15 @@ def test_sharded_run_matches_single_device(tiny_grid):
     assert np.allclose(a1, a2, atol=1e-4), (a1, a2)
     g1, g2 = one.units["grp_log10_ic50"], two.units["grp_log10_ic50"]
     assert g1.shape == g2.shape and np.all(np.isfinite(g2))
-    # with the mode jump: the sharded search finds the same modes, and the run is finite
+
+
+@pytest.mark.slow  # two more compiled screen runs (about 50 s)
+def test_sharded_mode_jump_finds_the_same_modes(tiny_grid):
+    """With the mode jump: the sharded search finds the same modes, and the run is finite."""
+    if jax.local_device_count() < 2:
+        pytest.skip("needs 2 host devices (tests/conftest.py sets them)")
+    grid, _ = tiny_grid
+    m = _model(grid)
     cfg = sc.SamplerSettings(num_chains=2, num_warmup=12, num_samples=3)
     one = sc.sample_screen(grid, m, cfg, seed=3, progress=False)
     two = sc.sample_screen(grid, m, cfg, seed=3, shard=2, progress=False)

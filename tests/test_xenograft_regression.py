@@ -160,6 +160,7 @@ def cure_fit():
     return r, truth, table
 
 
+@pytest.mark.slow  # shares a 2 x 800-draw NUTS fit of 36 mice (about 50 s)
 def test_cure_fractions_and_rates_recovered(cure_fit):
     """Known cure fractions 0.2 (lapatinib) and 0.8 (combination), 12 mice each: both inside
     their 95% intervals; regression and regrowth rates of the treated arms inside theirs
@@ -176,6 +177,7 @@ def test_cure_fractions_and_rates_recovered(cure_fit):
     assert hits >= 5
 
 
+@pytest.mark.slow  # shares a 2 x 800-draw NUTS fit of 36 mice (about 50 s)
 def test_cured_and_regrowing_mice_told_apart(cure_fit):
     """A mouse undetectable over its last 5 measurements (20 days) is more likely cured than
     not; a mouse measurable at the end is not cured (P < 0.05)."""
@@ -205,6 +207,7 @@ def test_cured_and_regrowing_mice_told_apart(cure_fit):
     np.testing.assert_allclose(mt[cols].sum(axis=1), 1.0, atol=1e-9)
 
 
+@pytest.mark.slow  # shares a 2 x 800-draw NUTS fit of 36 mice (about 50 s)
 def test_loo_and_log_likelihood_group(cure_fit, tmp_path):
     r, _, _ = cure_fit
     assert "log_likelihood" in r.posterior.children
