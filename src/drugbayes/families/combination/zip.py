@@ -41,7 +41,7 @@ over matrices, slices and a few starting points (the best sum of squares wins), 
 program scores any number of matrices of one grid shape. Curves go through ``jax.nn.sigmoid``
 of centred log10 doses (finite in float32 at any dose); slopes are fitted on the log scale.
 
-Two conventions, which differ only in details (both are documented, both are tested):
+Three conventions (each documented and tested):
 
 - ``"synergyfinder"`` (default; SynergyFinder Plus 3.x): the refit's baseline is the
   *observed* monotherapy response of the other drug at that dose (the line's untreated well),
@@ -53,7 +53,12 @@ Two conventions, which differ only in details (both are documented, both are tes
   the *fitted* monotherapy value of the other drug, the refit bottom is bounded to
   ``[0, 1.5]``, the slope is positive (the baseline is always the dose-0 value), the
   reference uses both monotherapy curves with the *average* of their two fitted tops, and
-  each refit is evaluated with that averaged top as its baseline.
+  each refit is evaluated with that averaged top as its baseline;
+- ``"original"`` (the original ZIP code, SynergyFinder 1.x ``ZIP(correction, Emin = 0, Emax =
+  100)``, what the summary's ``zip_delta_classic`` uses): only wells with positive doses enter
+  the fits; each single-drug curve runs from 1 to 0 (slope and potency free), so the reference
+  ``f_a f_b`` starts at exactly 1; each refit starts from the other drug's *fitted*
+  single-drug value and falls to 0 (slope and potency free; see :func:`_zip_original`).
 
 Difference from SynergyFinder: it keeps whatever point ``drc``'s optimiser (BFGS from its
 self-starter) stops at; here every fit is the least-squares optimum over a grid of starts.
@@ -381,7 +386,7 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
     tested : bool array ``[matrix, I, J]``, optional
         Wells that were measured (default: where ``y`` is finite). Untested wells get no
         weight in any fit and a NaN delta.
-    convention : {"synergyfinder", "synergy"}
+    convention : {"synergyfinder", "synergy", "original"}
         See the module docstring.
     baseline : {"original", "none"}
         ``"original"`` (default): the original ZIP code's baseline correction first (see the
