@@ -744,7 +744,7 @@ def test_classic_zip_in_the_summary_with_the_original_baseline_correction():
     _, d1 = db.prepare(wells, kind="combination", dose_unit="uM")
     _, d2 = db.prepare(wells.assign(response=wells["response"] * 1.16), kind="combination",
                        dose_unit="uM")
-    z1, z2 = zip_delta_classic_data(d1), zip_delta_classic_data(d2)
+    z1, z2 = (zip_delta_classic_data(d, convention="original") for d in (d1, d2))
     n1, n2 = (zip_delta_classic_data(d, baseline="none") for d in (d1, d2))
     np.testing.assert_allclose(z2["baseline_factor"], 2 - 1.16 * (2 - z1["baseline_factor"]),
                                atol=2e-3)

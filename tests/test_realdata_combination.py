@@ -80,18 +80,23 @@ def test_classic_zip_matches_synergyfinder_within_1_5(zips):
 
 
 def test_original_baseline_correction_on_blocks_19_and_45(zips):
-    """The untreated wells of the screen read about 116% of control; the original ZIP code's
-    correction scales each block by ``2 - mean fitted top`` (measured 0.81 and 0.66 here:
-    block 45's fitted single-drug curves peak at 1.34 on average) and
-    gives 4.74 and -27.75 (% inhibition) where the uncorrected score (SynergyFinder Plus's
-    default) is 11.50 and -15.70: the sign is kept, the ispinesib block still synergistic."""
+    """The original ZIP code's correction fits each single-drug line at its positive doses and
+    scales the block by ``2 - mean of the lines' largest fitted viability``: 1.216 for block 19
+    (ispinesib already inhibits at its lowest dose, so the original code counts part of its
+    effect as baseline and scales up, although the untreated well reads 123%) and 0.652 for
+    block 45 (canertinib raises viability to 187% at mid doses). The original code's ZIP
+    (single-drug curves from 1 to 0) then gives 15.41 and -15.78 (% inhibition); SynergyFinder
+    Plus's refits on the same corrected wells 21.84 and -27.83; uncorrected (SynergyFinder
+    Plus's default) 11.50 and -15.70: every version keeps the signs."""
     from drugbayes.families.combination.zip import zip_delta_classic
 
     ids, out, _, (y, xa, xb) = zips
-    z = zip_delta_classic(y, xa, xb, baseline="original")
+    z = zip_delta_classic(y, xa, xb, baseline="original", convention="original")
     assert (y[:, 0, 0] > 1.05).all()
-    np.testing.assert_allclose(z["baseline_factor"], [0.810, 0.662], atol=0.01)
-    np.testing.assert_allclose(100 * z["mean"], [4.74, -27.75], atol=0.1)
+    np.testing.assert_allclose(z["baseline_factor"], [1.216, 0.652], atol=0.01)
+    np.testing.assert_allclose(100 * z["mean"], [15.41, -15.78], atol=0.1)
+    zs = zip_delta_classic(y, xa, xb, baseline="original", convention="synergyfinder")
+    np.testing.assert_allclose(100 * zs["mean"], [21.84, -27.83], atol=0.1)
     assert np.sign(z["mean"]).tolist() == np.sign(out["synergyfinder"]["mean"]).tolist()
 
 
@@ -112,6 +117,6 @@ def test_classic_zip_of_two_blocks_in_the_summary():
     s = r.summary()
     rows = s[s["quantity"] == "zip_delta_classic"].set_index("drug_b")["mean"]
     _, y, xa, xb = block_grids(df, [19, 45])
-    z = zip_delta_classic(y, xa, xb)
+    z = zip_delta_classic(y, xa, xb, convention="original")
     partners = [df.loc[df["BlockId"] == b, "RowName"].iloc[0] for b in (19, 45)]
     np.testing.assert_allclose(rows.loc[partners].to_numpy(), z["mean"], atol=1e-5)

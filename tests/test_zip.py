@@ -55,9 +55,11 @@ def _grid_surface(kind: str, beta: float = 0.0, la12: float = 0.0, la21: float =
 @pytest.mark.parametrize("convention", ["synergyfinder", "synergy"])
 def test_bliss_product_surface_has_zero_zip(convention):
     """A product of two Hill curves is ZIP's null: every slice is a Hill curve with the other
-    drug's value as top, so the refits are exact and delta = 0."""
+    drug's value as top, so the refits are exact and delta = 0 (without the original code's
+    baseline correction, which scales these drugs' wells since they already act at their
+    lowest doses)."""
     y, xa, xb = _grid_surface("bliss")
-    out = zip_delta_classic(y, xa, xb, convention=convention)
+    out = zip_delta_classic(y, xa, xb, convention=convention, baseline="none")
     assert np.abs(out["delta"]).max() < 2e-3
     assert abs(float(out["mean"])) < 1e-3
     np.testing.assert_allclose(out["delta"][0, :], 0.0)
@@ -188,3 +190,69 @@ def test_synergyfinder_convention_reaches_the_least_squares_refits():
         assert (out["sse_col"][k] <= ref["sse_col"] + 1e-4).all()
         assert (out["sse_row"][k] <= ref["sse_row"] + 1e-4).all()
         assert abs(float(out["mean"][k]) - ref["mean"]) < 2e-3
+
+
+def _full_kill_bliss():
+    """A product of two Hill curves from 1 to 0 (the original code's single-drug curves)."""
+    doses = np.logspace(-2, 1, 5)
+    x = np.concatenate([[-np.inf], np.log10(doses)])
+    A, B = np.meshgrid(x, x, indexing="ij")
+    fa = np.where(np.isneginf(A), 1.0, hill_fraction(A, -0.6, 1.2, 0.0))
+    fb = np.where(np.isneginf(B), 1.0, hill_fraction(B, -0.3, 0.8, 0.0))
+    xd = np.concatenate([[0.0], np.log10(doses)])
+    return fa * fb, xd
+
+
+def test_original_correction_uses_the_positive_doses_only():
+    """The original code's ``BaselineCorrectionSD`` fits each single-drug line at its positive
+    doses: the untreated well enters neither line, so an untreated well reading 200% leaves the
+    factor as it is; scaling every well by 1.16 gives ``2 - 1.16 (2 - factor)``."""
+    y, xd = _full_kill_bliss()
+    odd = y.copy()
+    odd[0, 0] = 2.0
+    out = zip_delta_classic(np.stack([y, odd, 1.16 * y]), np.stack([xd] * 3),
+                            np.stack([xd] * 3), convention="original")
+    base, f_odd, f_scaled = (float(v) for v in out["baseline_factor"])
+    assert f_odd == pytest.approx(base, abs=1e-5)
+    assert f_scaled == pytest.approx(2 - 1.16 * (2 - base), abs=1e-4)
+
+
+def test_free_top_counts_the_untreated_level_twice():
+    """With free single-drug tops (``synergyfinder``) a Bliss product read at level ``T``
+    scores ``delta = T (T - 1) f_a f_b`` in every well (the reference carries ``T`` twice, the
+    refits once); the original code's curves start at 1, and the model-based ZIP divides by
+    the fitted E0."""
+    y, xd = _full_kill_bliss()
+    ts = np.array([0.84, 1.16])
+    out = zip_delta_classic(ts[:, None, None] * y, np.stack([xd] * 2), np.stack([xd] * 2),
+                            convention="synergyfinder", baseline="none")
+    want = (ts * (ts - 1.0))[:, None, None] * y
+    want[:, 0, :] = want[:, :, 0] = 0.0
+    np.testing.assert_allclose(out["delta"], want, atol=2e-3)
+
+
+@pytest.mark.slow
+def test_original_convention_matches_an_independent_reference():
+    """``convention="original"`` (correction, single-drug curves from 1 to 0, refits from the
+    fitted single-drug value to 0, positive doses only) against ``tests/zip_reference.py``'s
+    scipy implementation of the same steps: a 1.16-scaled full-kill Bliss surface with an
+    untreated well at 150% and a noisy simulated matrix. Means within 2e-3, wells within 5e-3
+    (viability; float32 Levenberg-Marquardt against float64 trust-region fits)."""
+    from zip_reference import zip_original
+
+    y, xd = _full_kill_bliss()
+    y = 1.16 * y
+    y[0, 0] = 1.5
+    wells, _ = simulate(1, n_doses=5, n_replicates=1, noise_sd=0.04, seed=SEED)
+    ys, xa, xb, _ = _grids(wells)
+    mats = np.stack([y, ys[0]])
+    xas = np.stack([xd, xa[0]])
+    xbs = np.stack([xd, xb[0]])
+    out = zip_delta_classic(mats, xas, xbs, convention="original")
+    for k in range(2):
+        da = np.concatenate([[0.0], 10.0 ** xas[k, 1:]])
+        dbb = np.concatenate([[0.0], 10.0 ** xbs[k, 1:]])
+        ref = zip_original(mats[k], da, dbb)
+        assert float(out["baseline_factor"][k]) == pytest.approx(ref["factor"], abs=2e-3)
+        assert abs(float(out["mean"][k]) - ref["mean"]) < 2e-3
+        np.testing.assert_allclose(out["delta"][k], ref["delta"], atol=5e-3)

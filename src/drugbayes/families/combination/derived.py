@@ -45,8 +45,8 @@ QUANTITY_UNITS = {
                             "synergy)",
     "zip_delta": "viability fraction of E0 (ZIP reference - fitted surface)",
     "p_synergy_zip": "probability",
-    "zip_delta_classic": "viability fraction (classic ZIP, baseline-corrected; x 100 = "
-                         "SynergyFinder % inhibition)",
+    "zip_delta_classic": "viability fraction (classic ZIP as the original ZIP code computes "
+                         "it, baseline-corrected; x 100 = % inhibition)",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",

@@ -35,10 +35,10 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     :data:`.derived.BLOCK_QUANTITIES` with that block's ``experiment`` (:func:`.derived.blocks`);
     every other row has ``experiment = "all"``. ``zip_delta_classic``
     (with the ``classic_zip`` option, the default) is the classic ZIP of each block's own
-    wells (:func:`.zip.zip_delta_classic_matrices`, the original ZIP code's baseline
-    correction), a point estimate in ``mean`` and ``median``; a combination's row is the mean
-    over its blocks. ``spec`` and ``seed``
-    are accepted for the family contract (the quantities do not depend on them).
+    wells (:func:`.zip.zip_delta_classic_matrices` in the original ZIP code's convention,
+    its baseline correction included), a point estimate in ``mean`` and ``median``; a
+    combination's row is the mean over its blocks. ``spec`` and ``seed`` are accepted for the
+    family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
     from ...report.summary import _prob_stats, _stats
@@ -51,7 +51,8 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
 
         # a point estimate per block (each draw the same value: sd and interval NaN); a
         # combination's row is the mean over its blocks
-        zm = np.asarray(zip_delta_classic_matrices(data)["mean"], np.float64)
+        zm = np.asarray(zip_delta_classic_matrices(data, convention="original")["mean"],
+                        np.float64)
         n_m = np.bincount(data.matrix_combo, minlength=data.n_combos)
         with np.errstate(invalid="ignore", divide="ignore"):
             z = np.bincount(data.matrix_combo, weights=zm, minlength=data.n_combos) / n_m

@@ -15,23 +15,33 @@ The Zero Interaction Potency score, as SynergyFinder computes it:
    score is the mean over the tested wells with both doses > 0 (SynergyFinder's summary).
 
 Baseline (``baseline = "original"``, the default): before step 1, the original ZIP code's
-correction (Yadav et al. 2015's ``BaselineCorrectionSD``; SynergyFinder 1.x with its default
-``correction = TRUE``; SynergyFinder Plus 3.x only with ``correct_baseline = "all"``, its
-default being ``"non"``, no correction). It fits a 4PL to each drug's single-drug line (dose 0
-included), takes ``b`` = the mean over the two drugs of the smallest *fitted* inhibition at the
-tested doses (negative when the untreated wells read above 100%), and replaces every inhibition
-``I`` (%) by ``I - (100 - I) / 100 * b``: on viability fractions, every well times
-``1 + b = 2 - (max fitted v_a + max fitted v_b) / 2``. A screen whose untreated wells read
-116% is thus scaled by about 0.84 (to first order the same as dividing by 1.16, not exactly),
-and a rescaled screen gives (to that order) the same delta. ``baseline = "none"`` scores the
+correction (``BaselineCorrectionSD`` of Yadav et al.'s code as released in SynergyFinder 1.x,
+run with its default ``correction = TRUE``). It fits a free 4PL to each drug's single-drug
+wells at the drug's *positive* doses (the untreated well belongs to neither line), takes ``b`` =
+the mean over the two drugs of the smallest *fitted* inhibition at those doses (negative when
+the wells read above 100% of control), and replaces every inhibition ``I`` (%) by ``I - (100 -
+I) / 100 * b``: on viability fractions, every well times ``1 + b = 2 - (max fitted v_a + max
+fitted v_b) / 2``. A screen whose weakest single-drug wells read 116% is thus scaled by about
+0.84 (to first order the same as dividing by 1.16, not exactly), and a rescaled screen gives
+(to that order) the same delta. SynergyFinder Plus 3.x (``correct_baseline = "all"``; its
+default is ``"non"``, no correction) fits the lines *with* the untreated well and takes the
+smallest fitted value over both drugs instead of their mean. ``baseline = "none"`` scores the
 responses as given, as SynergyFinder Plus does by default.
+
+The original code then fits its single-drug curves with the lower and upper limits fixed at 0
+and 100% inhibition, and its refits from the *fitted* single-drug value with the upper limit
+fixed at 100%; the conventions below (SynergyFinder Plus's and the ``synergy`` package's) fit
+those limits. After the correction the untreated level is ``T = top (2 - top)``, not 1, and
+the reference, a product of two curves that each carry ``T``, counts it twice while the
+refits count it once: to first order ``delta = T (delta on the untreated-normalised scale -
+(1 - T) f_a f_b)``. The model-based ZIP (``zip_delta``) is on the normalised scale.
 
 Every least-squares fit is a fixed-length Levenberg-Marquardt run (``lax.scan``), ``vmap``-ped
 over matrices, slices and a few starting points (the best sum of squares wins), so one compiled
 program scores any number of matrices of one grid shape. Curves go through ``jax.nn.sigmoid``
 of centred log10 doses (finite in float32 at any dose); slopes are fitted on the log scale.
 
-Two conventions, which differ only in details (both are documented, both are tested):
+Three conventions (each documented and tested):
 
 - ``"synergyfinder"`` (default; SynergyFinder Plus 3.x): the refit's baseline is the
   *observed* monotherapy response of the other drug at that dose (the line's untreated well),
@@ -43,7 +53,12 @@ Two conventions, which differ only in details (both are documented, both are tes
   the *fitted* monotherapy value of the other drug, the refit bottom is bounded to
   ``[0, 1.5]``, the slope is positive (the baseline is always the dose-0 value), the
   reference uses both monotherapy curves with the *average* of their two fitted tops, and
-  each refit is evaluated with that averaged top as its baseline.
+  each refit is evaluated with that averaged top as its baseline;
+- ``"original"`` (the original ZIP code, SynergyFinder 1.x ``ZIP(correction, Emin = 0, Emax =
+  100)``, what the summary's ``zip_delta_classic`` uses): only wells with positive doses enter
+  the fits; each single-drug curve runs from 1 to 0 (slope and potency free), so the reference
+  ``f_a f_b`` starts at exactly 1; each refit starts from the other drug's *fitted*
+  single-drug value and falls to 0 (slope and potency free; see :func:`_zip_original`).
 
 Difference from SynergyFinder: it keeps whatever point ``drc``'s optimiser (BFGS from its
 self-starter) stops at; here every fit is the least-squares optimum over a grid of starts.
@@ -68,7 +83,7 @@ from ...curves import hill_sigmoid
 LOG_HILL_BOUNDS = (-7.0, 5.0)  # slopes in [0.001, 148]: beyond, fitted values do not change
 C_BOUND = 10.0  # potency within +-10 decades of the centre of the tested doses
 
-Convention = Literal["synergyfinder", "synergy"]
+Convention = Literal["synergyfinder", "synergy", "original"]
 Baseline = Literal["original", "none"]
 
 
@@ -141,12 +156,15 @@ def _start_grid(x, y, w, zero) -> jnp.ndarray:
     return jnp.stack([b.ravel(), lh.ravel(), c.ravel()], axis=1)
 
 
-def _fit_4pl(x, zero, y, w, n_iter):
-    """4PL fit ``[top, bottom, log_hill, c]`` of one curve (points ``[n]``), several starts."""
+def _fit_4pl(x, zero, y, w, n_iter, top0=None):
+    """4PL fit ``[top, bottom, log_hill, c]`` of one curve (points ``[n]``), several starts;
+    the top starts at the mean of the dose-0 points (``top0`` where given)."""
     big = jnp.float32(1e6)
     lo = jnp.asarray([-big, -big, LOG_HILL_BOUNDS[0], -C_BOUND])
     hi = jnp.asarray([big, big, LOG_HILL_BOUNDS[1], C_BOUND])
-    top0 = jnp.sum(jnp.where(zero, y * w, 0.0)) / jnp.maximum(jnp.sum(jnp.where(zero, w, 0)), 1)
+    if top0 is None:
+        top0 = jnp.sum(jnp.where(zero, y * w, 0.0)) / jnp.maximum(
+            jnp.sum(jnp.where(zero, w, 0)), 1)
 
     def resid(p):
         return (hill(x, zero, p[0], p[1], p[2], p[3]) - y) * w
@@ -185,18 +203,75 @@ def _fit_3p(x, zero, y, w, top, starts, lo_bottom, hi_bottom, n_iter, flipped=Fa
 def _baseline_factor(y0, w, x_a, x_b, za, zb, n_iter):
     """The original ZIP code's baseline correction as a factor on viability.
 
-    ``BaselineCorrectionSD`` (Yadav et al.'s ZIP code, SynergyFinder 1.x ``correction =
-    TRUE``, SynergyFinder Plus ``correct_baseline = "all"``) fits a 4PL to each drug's
-    single-drug line (dose 0 included), takes the baseline ``b`` = the mean over the two drugs
-    of the smallest fitted inhibition at the tested doses, and corrects every inhibition ``I``
-    (%) to ``I - (100 - I) / 100 * b``. On viability fractions that is ``v * (1 + b)`` with
-    ``b = 1 - (max fitted v_a + max fitted v_b) / 2``.
+    ``BaselineCorrectionSD`` (the original ZIP code, SynergyFinder 1.x ``correction = TRUE``)
+    fits a free 4PL to each drug's single-drug wells at its *positive* doses (the untreated
+    well is not part of either line), takes the baseline ``b`` = the mean over the two drugs of
+    the smallest fitted inhibition at those doses, and corrects every inhibition ``I`` (%) to
+    ``I - (100 - I) / 100 * b``. On viability fractions that is ``v * (1 + b)`` with ``b = 1 -
+    (max fitted v_a + max fitted v_b) / 2``, the maxima over the positive tested doses.
     """
-    pa = _fit_4pl(x_a, za, y0[:, 0], w[:, 0], n_iter)
-    pb = _fit_4pl(x_b, zb, y0[0, :], w[0, :], n_iter)
-    ma = jnp.max(jnp.where(w[:, 0] > 0, hill(x_a, za, *pa), -jnp.inf))
-    mb = jnp.max(jnp.where(w[0, :] > 0, hill(x_b, zb, *pb), -jnp.inf))
+    def line_max(x, zero, yy, ww):
+        wp = jnp.where(zero, 0.0, ww)  # positive doses only
+        p = _fit_4pl(x, zero, yy, wp, n_iter, top0=jnp.max(jnp.where(wp > 0, yy, -jnp.inf)))
+        m = jnp.max(jnp.where(wp > 0, hill(x, zero, *p), -jnp.inf))
+        return jnp.where(jnp.isfinite(m), m, 1.0)  # no single-drug wells: no baseline
+
+    ma = line_max(x_a, za, y0[:, 0], w[:, 0])
+    mb = line_max(x_b, zb, y0[0, :], w[0, :])
     return 2.0 - 0.5 * (ma + mb)
+
+
+def _zip_original(y0, w, x_a, x_b, za, zb, n_iter) -> dict:
+    """The original ZIP code's algorithm on corrected viability ``y0 [I, J]`` (SynergyFinder 1.x
+    ``ZIP(correction, Emin = 0, Emax = 100)``, Yadav et al. 2015's equations).
+
+    Only wells with positive doses enter any fit (the dose-0 row and column are the single-drug
+    lines, the untreated well is in none). Each single-drug curve is a Hill curve from 1 (0%
+    inhibition) to 0 (100%): slope and potency free. Each refit (drug a at a fixed dose of b,
+    and the other way) starts from the other drug's *fitted* single-drug value and falls to 0:
+    slope and potency free. ``delta = f_a f_b - (refit_col + refit_row) / 2`` (viability), the
+    refits floored at 0 as the code caps inhibition at 100%, and, as in the code, a refit
+    whose value at the highest dose rises above its start is set to its start there.
+    Departure: the code's refits are ``drc::L.4`` curves in linear dose; here, as in the
+    paper's equations, in log dose like every other curve.
+    """
+    wa = jnp.where(za, 0.0, w[:, 0])  # positive doses only
+    wb = jnp.where(zb, 0.0, w[0, :])
+    one = jnp.asarray(1.0, y0.dtype)
+    keep = jnp.asarray(False)  # the usual orientation only: from the start down to 0
+
+    def fit_mono(x, zero, yy, ww):
+        g = _start_grid(x, yy, ww, zero).at[:, 0].set(0.0)
+        p, _ = _fit_3p(x, zero, yy, ww, one, g, 0.0, 0.0, n_iter)
+        return p
+
+    pa = fit_mono(x_a, za, y0[:, 0], wa)
+    pb = fit_mono(x_b, zb, y0[0, :], wb)
+    fa = refit_curve(x_a, za, one, pa, keep)  # [I], 1 at dose 0
+    fb = refit_curve(x_b, zb, one, pb, keep)  # [J]
+    ref = fa[:, None] * fb[None, :]
+    last_a = jnp.argmax(jnp.where(wa > 0, x_a, -jnp.inf))
+    last_b = jnp.argmax(jnp.where(wb > 0, x_b, -jnp.inf))
+
+    def refit(x, zero, yy, ww, start, p_mono, last):
+        ww = jnp.where(zero, 0.0, ww)
+        g = jnp.concatenate([p_mono[None], _start_grid(x, yy, ww, zero)]).at[:, 0].set(0.0)
+        p, s = _fit_3p(x, zero, yy, ww, start, g, 0.0, 0.0, n_iter)
+        v = jnp.maximum(refit_curve(x, zero, start, p, keep), 0.0)
+        return p, s, v.at[last].set(jnp.where(v[last] > 1.0, start, v[last]))
+
+    # column j: drug a varies at drug b's dose j, from drug b's fitted value fb[j]
+    pc, sse_col, fit_col = jax.vmap(lambda yc, wc, t: refit(x_a, za, yc, wc, t, pa, last_a),
+                                    in_axes=(1, 1, 0), out_axes=(0, 0, 1))(y0, w, fb)
+    pr, sse_row, fit_row = jax.vmap(lambda yr, wr, t: refit(x_b, zb, yr, wr, t, pb, last_b))(
+        y0, w, fa)
+    fit = 0.5 * (fit_col + fit_row)
+    no = jnp.zeros(pc.shape[0], bool), jnp.zeros(pr.shape[0], bool)
+    top = jnp.ones(1, y0.dtype)
+    return {"ref": ref, "fit": fit, "mono_a": jnp.concatenate([top, pa]),
+            "mono_b": jnp.concatenate([top, pb]), "refit_col": pc, "refit_row": pr,
+            "flipped_col": no[0], "flipped_row": no[1], "sse_col": sse_col,
+            "sse_row": sse_row}
 
 
 def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int, baseline: str = "none"
@@ -212,6 +287,17 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int, baseline: str = 
     factor = (_baseline_factor(y0, w, x_a, x_b, za, zb, n_iter) if baseline == "original"
               else jnp.asarray(1.0, y0.dtype))
     y0 = y0 * factor
+    combo = za[:, None] | zb[None, :]
+    cw = tested & ~combo
+    if convention == "original":
+        o = _zip_original(y0, w, x_a, x_b, za, zb, n_iter)
+        delta = jnp.where(tested, jnp.where(combo, 0.0, o["ref"] - o["fit"]), jnp.nan)
+        mean = jnp.sum(jnp.where(cw, delta, 0.0)) / jnp.maximum(jnp.sum(cw), 1)
+        return {"delta": delta, "mean": mean, "reference": o["ref"], "fit": o["fit"],
+                "mono_a": o["mono_a"], "mono_b": o["mono_b"], "refit_col": o["refit_col"],
+                "refit_row": o["refit_row"], "flipped_col": o["flipped_col"],
+                "flipped_row": o["flipped_row"], "sse_col": o["sse_col"],
+                "sse_row": o["sse_row"], "baseline_factor": factor}
     pa = _fit_4pl(x_a, za, y0[:, 0], w[:, 0], n_iter)  # drug a alone (d_b = 0)
     pb = _fit_4pl(x_b, zb, y0[0, :], w[0, :], n_iter)  # drug b alone (d_a = 0)
     fa = hill(x_a, za, *pa)  # [I] own top
@@ -273,9 +359,7 @@ def _zip_one(y, x_a, x_b, tested, convention: str, n_iter: int, baseline: str = 
         top_col, pc, flip_c)
     fit_row = jax.vmap(lambda t, p, f: refit_curve(x_b, zb, t, p, f))(top_row, pr, flip_r)
     fit = 0.5 * (fit_col + fit_row)
-    combo = za[:, None] | zb[None, :]
     delta = jnp.where(combo, 0.0, ref - fit)
-    cw = tested & ~combo
     delta = jnp.where(tested, delta, jnp.nan)
     mean = jnp.sum(jnp.where(cw, delta, 0.0)) / jnp.maximum(jnp.sum(cw), 1)
     return {"delta": delta, "mean": mean, "reference": ref, "fit": fit,
@@ -302,7 +386,7 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
     tested : bool array ``[matrix, I, J]``, optional
         Wells that were measured (default: where ``y`` is finite). Untested wells get no
         weight in any fit and a NaN delta.
-    convention : {"synergyfinder", "synergy"}
+    convention : {"synergyfinder", "synergy", "original"}
         See the module docstring.
     baseline : {"original", "none"}
         ``"original"`` (default): the original ZIP code's baseline correction first (see the
@@ -323,8 +407,9 @@ def zip_delta_classic(y: ArrayLike, log10_dose_a: ArrayLike, log10_dose_b: Array
         potency relative to the matrix's centre dose, on the corrected responses), and
         ``baseline_factor [matrix]`` (the factor applied, 1 with ``baseline = "none"``).
     """
-    if convention not in ("synergyfinder", "synergy"):
-        raise ValueError(f"convention must be 'synergyfinder' or 'synergy', not {convention!r}")
+    if convention not in ("synergyfinder", "synergy", "original"):
+        raise ValueError("convention must be 'synergyfinder', 'synergy' or 'original', not "
+                         f"{convention!r}")
     if baseline not in ("original", "none"):
         raise ValueError(f"baseline must be 'original' or 'none', not {baseline!r}")
     y = np.asarray(y, np.float64)
