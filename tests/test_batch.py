@@ -256,18 +256,53 @@ def _ray_worker_pids() -> list[int]:
     return pids
 
 
-@pytest.mark.slow  # starts a local Ray (about 10 s) and 2 workers importing JAX
+def test_ray_without_an_address_is_refused_before_anything_runs(tmp_path, capsys):
+    """drugbayes starts no Ray of its own (Ray's servers would listen on every interface):
+    exit 2 with the reason, nothing written; Ray need not be installed to say so."""
+    a = _config(tmp_path, "a")
+    rc, out, err = _run(capsys, a, "--executor", "ray", "--jobs", "2")
+    assert rc == 2
+    assert "needs --ray-address" in err and "every network interface" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_gpus_is_a_config_key_outside_the_inputs_hash(tmp_path):
+    """``[run] gpus`` (the Ray task's GPUs) is validated and does not make a finished run
+    look changed."""
+    from drugbayes.errors import ConfigError
+
+    a = _config(tmp_path, "a")
+    base = load_config(a)
+    assert base.run.gpus == 0
+    one = load_config(a, ["run.gpus=1"])
+    assert one.run.gpus == 1
+    assert inputs_fingerprint(one)["hash"] == inputs_fingerprint(base)["hash"]
+    with pytest.raises(ConfigError, match="gpus"):
+        load_config(a, ["run.gpus=-1"])
+
+
+@pytest.mark.slow  # starts a Ray (about 10 s) and 2 workers importing JAX
 def test_ray_batch_retries_a_killed_worker_and_resumes(tmp_path):
-    """4 configs on a local Ray with 2 CPUs; the worker of the long one is killed (-9)
-    mid-fit: Ray runs it again and the batch table ends all done; a rerun skips all four."""
-    pytest.importorskip("ray")
+    """4 configs on a Ray of 2 CPUs on this machine (started by the test, as a user would with
+    `ray start --head`); the worker of the long one is killed (-9) mid-fit: Ray runs it again
+    and the batch table ends all done; a rerun skips all four."""
+    ray = pytest.importorskip("ray")
     cfgs = [_config(tmp_path, f"r{i}", seed=i) for i in range(3)]
     long = _config(tmp_path, "r3", seed=3, steps=30_000)
     long.write_text(long.read_text().replace("map_num_steps", "chunk_size = 25\nmap_num_steps"))
     env = dict(os.environ, PYTHONUNBUFFERED="1",
                PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
+    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    try:
+        _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env,
+                                    ray.get_runtime_context().gcs_address)
+    finally:
+        ray.shutdown()  # the test's own Ray
+
+
+def _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env, address):
     cmd = [sys.executable, "-m", "drugbayes", "run", *map(str, [*cfgs, long]), "--quiet",
-           "--executor", "ray", "--jobs", "2"]
+           "--executor", "ray", "--ray-address", address]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     results = tmp_path / "results"

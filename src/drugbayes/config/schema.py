@@ -47,11 +47,14 @@ class _Strict(BaseModel):
 
 
 class RunConfig(_Strict):
-    """``[run]``: name, output folder and seed."""
+    """``[run]``: name, output folder, seed and the GPUs a run is given in a Ray batch."""
 
     name: str | None = None
     output_dir: str | None = None
     seed: int = 0
+    gpus: float = Field(0.0, ge=0, description="GPUs each run of this config is given as a "
+                        "Ray task (`--executor ray`; 1 on GPU nodes, a fraction to share one); "
+                        "local runs use the GPUs the process sees. Not part of the inputs hash")
 
 
 FilterValue = str | int | float
