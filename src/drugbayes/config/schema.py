@@ -229,9 +229,10 @@ class InferenceConfig(_Strict):
     init: Literal["map", "median"] = "map"
     dense_mass: bool = False
     chunk_size: int = Field(250, ge=1)
-    checkpoint_every: int = Field(0, ge=0, description="nuts: write the chains' state and the "
-                                  "draws so far every N chunks (0: never); a rerun after a "
-                                  "kill continues from the last checkpoint")
+    checkpoint_every: int = Field(0, ge=0, description="nuts and screen: write the chains' "
+                                  "state and the draws so far every N chunks (0: never; "
+                                  "screen: warmup chunks too); a rerun after a kill continues "
+                                  "from the last checkpoint")
     thinning: int = Field(1, ge=1)
     num_steps: int = Field(4000, ge=1)
     learning_rate: float = Field(0.01, gt=0)
