@@ -54,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default="nuts")
     ap.add_argument("--budget", type=int, default=300, help="warmup = draws per chain")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--ray", action="store_true", help="also --executor ray --jobs 2")
+    ap.add_argument("--ray", action="store_true", help="also --executor ray on a Ray of 2 "
+                    "CPUs started here")
     ap.add_argument("--out", default=str(results_dir("scale") / "batch_jobs_cpu"))
     args = ap.parse_args(argv)
     env = environment()
