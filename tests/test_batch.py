@@ -292,18 +292,30 @@ def test_ray_batch_retries_a_killed_worker_and_resumes(tmp_path):
     """4 configs on a Ray of 2 CPUs on this machine (started by the test, as a user would with
     `ray start --head`); the worker of the long one is killed (-9) mid-fit: Ray runs it again
     and the batch table ends all done; a rerun skips all four."""
-    ray = pytest.importorskip("ray")
+    pytest.importorskip("ray")
     cfgs = [_config(tmp_path, f"r{i}", seed=i) for i in range(3)]
     long = _config(tmp_path, "r3", seed=3, steps=30_000)
     long.write_text(long.read_text().replace("map_num_steps", "chunk_size = 25\nmap_num_steps"))
-    env = dict(os.environ, PYTHONUNBUFFERED="1",
+    # Ray's token authentication (on by default for local clusters since Ray 2.59): the
+    # drugbayes process is given the test Ray's token as a user's shell would be
+    import secrets
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN=secrets.token_hex(32),
                PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
-    ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
+    # a fresh interpreter starts the Ray: Ray reads RAY_AUTH_MODE when it is imported
+    start = ("import ray, sys, time; ray.init(num_cpus=2, include_dashboard=False, "
+             "_node_ip_address='127.0.0.1'); print(ray.get_runtime_context().gcs_address, "
+             "flush=True); sys.stdin.read()")
+    head = subprocess.Popen([sys.executable, "-c", start], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
     try:
-        _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env,
-                                    ray.get_runtime_context().gcs_address)
+        address = head.stdout.readline().strip()
+        assert address, "the test's Ray did not start"
+        _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env, address)
     finally:
-        ray.shutdown()  # the test's own Ray
+        head.stdin.close()  # its ray.shutdown at exit stops the test's Ray
+        head.wait(timeout=120)
 
 
 def _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env, address):

@@ -52,6 +52,9 @@ def _fmt(v: object, spec: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated config stems (default: all)")
+    ap.add_argument("--out", default=str(OUT / "examples_diagnostics"),
+                    help="result stem (default: benchmarks/results/validation/"
+                    "examples_diagnostics)")
     args = ap.parse_args(argv)
     paths = sorted(EXAMPLES.glob("*.toml"))
     if args.only:
@@ -88,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in failed:
             md.append(f"- {r['example']}: " + "; ".join(
                 json.dumps(o, default=str) for o in r["offending"]))
-    write_result(OUT / "examples_diagnostics", res, md)
+    write_result(Path(args.out), res, md)
     print("\n".join(md))
     return 0 if not failed else 1
 
