@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=str(OUT / "examples_diagnostics"),
                     help="result stem (default: benchmarks/results/validation/"
                     "examples_diagnostics)")
+    ap.add_argument("--merge", nargs="*", default=[], metavar="JSON",
+                    help="earlier results of this script whose examples not run now are "
+                    "added to the table (each row keeps its own wall time and load)")
     args = ap.parse_args(argv)
     paths = sorted(EXAMPLES.glob("*.toml"))
     if args.only:
@@ -66,6 +69,15 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{p.name}")
             rows.append(run_example(p, Path(tmp)))
             log(f"{p.name}: passed {rows[-1]['passed']} in {rows[-1]['wall_s']:.0f} s")
+    done = {r["example"] for r in rows}
+    for f in args.merge:
+        earlier = json.loads(Path(f).read_text())
+        for r in earlier["examples"]:
+            if r["example"] not in done:
+                rows.append({**r, "from": f"{earlier['command']} at "
+                             f"{earlier['environment']['timestamp_utc']}"})
+                done.add(r["example"])
+    rows.sort(key=lambda r: r["example"])
     res = {"command": command("benchmarks.validation.examples_diagnostics", argv or []),
            "environment": environment(), "examples": rows}
     md = ["# The shipped examples with their own budgets", "",
