@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_fmt(c.get('min_ess_tail'), '.0f')} | {_fmt(c.get('divergences'), 'd')} | "
                   f"{'' if not ext else str(ext['from']) + ' -> ' + str(ext['to'])} | "
                   f"{r['wall_s']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+    merged = sorted({r["from"] for r in rows if "from" in r})
+    if merged:
+        md += ["", "Rows of examples not run by this command come from: "
+               + "; ".join(f"`{m}`" for m in merged) + "."]
     failed = [r for r in rows if not r["passed"]]
     if failed:
         md += ["", "Offending quantities of the runs that did not pass:", ""]
