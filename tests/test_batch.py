@@ -283,8 +283,9 @@ def test_run_gpus_is_a_config_key_outside_the_inputs_hash(tmp_path):
     one = load_config(a, ["run.gpus=1"])
     assert one.run.gpus == 1
     assert inputs_fingerprint(one)["hash"] == inputs_fingerprint(base)["hash"]
-    with pytest.raises(ConfigError, match="gpus"):
-        load_config(a, ["run.gpus=-1"])
+    for bad in ("-1", "inf", "nan"):
+        with pytest.raises(ConfigError, match="gpus"):
+            load_config(a, [f"run.gpus={bad}"])
 
 
 @pytest.mark.slow  # starts a Ray (about 10 s) and 2 workers importing JAX

@@ -52,9 +52,10 @@ class RunConfig(_Strict):
     name: str | None = None
     output_dir: str | None = None
     seed: int = 0
-    gpus: float = Field(0.0, ge=0, description="GPUs each run of this config is given as a "
-                        "Ray task (`--executor ray`; 1 on GPU nodes, a fraction to share one); "
-                        "local runs use the GPUs the process sees. Not part of the inputs hash")
+    gpus: float = Field(0.0, ge=0, allow_inf_nan=False,
+                        description="GPUs each run of this config is given as a Ray task "
+                        "(`--executor ray`; 1 on GPU nodes, a fraction to share one); local "
+                        "runs use the GPUs the process sees. Not part of the inputs hash")
 
 
 FilterValue = str | int | float
