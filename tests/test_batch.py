@@ -194,9 +194,11 @@ def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
     """SIGINT mid-fit: exit 130, a message, the temporary folder removed and the finished run
     directory it was to replace left as it was.
 
-    The signal is sent once the fit runs its compiled chunks: Python handles a signal only
-    when XLA returns to it, and sent during the compilation (which took over a minute on 2
-    loaded cores) it waits for the compilation to end; this test once timed out that way."""
+    The signal is sent once the fit runs its compiled chunks (Python handles a signal only
+    when XLA returns to it: sent during a compilation, which took over a minute on 2 loaded
+    cores, it waits for the compilation's end). The command then ends at once: before, the
+    interpreter's finalisation (freeing JAX's compiled programs) took 10 s to over a minute
+    on loaded cores, which made this test time out in the full suite."""
     cfg = _config(tmp_path, "a", steps=10_000_000)  # chunks of 20 steps: stops in between
     cfg.write_text(cfg.read_text().replace("map_num_steps", "chunk_size = 5\nmap_num_steps"))
     old = tmp_path / "results" / "a"
