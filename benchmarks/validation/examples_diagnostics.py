@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{p.name}")
             rows.append(run_example(p, Path(tmp)))
             log(f"{p.name}: passed {rows[-1]['passed']} in {rows[-1]['wall_s']:.0f} s")
+            print("row " + json.dumps(rows[-1], default=str), flush=True)  # kept if killed
     done = {r["example"] for r in rows}
     for f in args.merge:
         earlier = json.loads(Path(f).read_text())
