@@ -175,21 +175,30 @@ def test_two_configs_writing_one_directory_are_refused_before_running(tmp_path, 
     assert not (tmp_path / "results").exists()
 
 
-def _wait_for(pattern_dir: Path, glob: str, proc: subprocess.Popen, timeout: float) -> bool:
+def _wait_for_fitting(results: Path, name: str, proc: subprocess.Popen,
+                      timeout: float) -> bool:
+    """Until the run's log (in its temporary folder) shows a finished compiled chunk."""
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None:
-        if list(pattern_dir.glob(glob)):
-            return True
+        for log in results.glob(f".{name}.incomplete-*/run.log"):
+            try:
+                if "map: step" in log.read_text():
+                    return True
+            except OSError:
+                continue
         time.sleep(0.1)
     return False
 
 
-# slow: passes alone in about 5 s, but timed out once (no exit 60 s after SIGINT) inside the
-# full default suite on 2 cores; kept out of the default run until that is understood
-@pytest.mark.slow
 def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
     """SIGINT mid-fit: exit 130, a message, the temporary folder removed and the finished run
-    directory it was to replace left as it was."""
+    directory it was to replace left as it was.
+
+    The signal is sent once the fit runs its compiled chunks (Python handles a signal only
+    when XLA returns to it: sent during a compilation, which took over a minute on 2 loaded
+    cores, it waits for the compilation's end). The command then ends at once: before, the
+    interpreter's finalisation (freeing JAX's compiled programs) took 10 s to over a minute
+    on loaded cores, which made this test time out in the full suite."""
     cfg = _config(tmp_path, "a", steps=10_000_000)  # chunks of 20 steps: stops in between
     cfg.write_text(cfg.read_text().replace("map_num_steps", "chunk_size = 5\nmap_num_steps"))
     old = tmp_path / "results" / "a"
@@ -202,8 +211,7 @@ def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     try:
-        started = _wait_for(old.parent, ".a.incomplete-*", proc, 120)
-        time.sleep(1.0)
+        started = _wait_for_fitting(old.parent, "a", proc, 600)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     finally:
@@ -256,18 +264,66 @@ def _ray_worker_pids() -> list[int]:
     return pids
 
 
-@pytest.mark.slow  # starts a local Ray (about 10 s) and 2 workers importing JAX
+def test_ray_without_an_address_is_refused_before_anything_runs(tmp_path, capsys):
+    """drugbayes starts no Ray of its own (Ray's servers would listen on every interface):
+    exit 2 with the reason, nothing written; Ray need not be installed to say so."""
+    a = _config(tmp_path, "a")
+    rc, out, err = _run(capsys, a, "--executor", "ray", "--jobs", "2")
+    assert rc == 2
+    assert "needs --ray-address" in err and "every network interface" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_run_gpus_is_a_config_key_outside_the_inputs_hash(tmp_path):
+    """``[run] gpus`` (the Ray task's GPUs) is validated and does not make a finished run
+    look changed."""
+    from drugbayes.errors import ConfigError
+
+    a = _config(tmp_path, "a")
+    base = load_config(a)
+    assert base.run.gpus == 0
+    one = load_config(a, ["run.gpus=1"])
+    assert one.run.gpus == 1
+    assert inputs_fingerprint(one)["hash"] == inputs_fingerprint(base)["hash"]
+    for bad in ("-1", "inf", "nan"):
+        with pytest.raises(ConfigError, match="gpus"):
+            load_config(a, [f"run.gpus={bad}"])
+
+
+@pytest.mark.slow  # starts a Ray (about 10 s) and 2 workers importing JAX
 def test_ray_batch_retries_a_killed_worker_and_resumes(tmp_path):
-    """4 configs on a local Ray with 2 CPUs; the worker of the long one is killed (-9)
-    mid-fit: Ray runs it again and the batch table ends all done; a rerun skips all four."""
+    """4 configs on a Ray of 2 CPUs on this machine (started by the test, as a user would with
+    `ray start --head`); the worker of the long one is killed (-9) mid-fit: Ray runs it again
+    and the batch table ends all done; a rerun skips all four."""
     pytest.importorskip("ray")
     cfgs = [_config(tmp_path, f"r{i}", seed=i) for i in range(3)]
     long = _config(tmp_path, "r3", seed=3, steps=30_000)
     long.write_text(long.read_text().replace("map_num_steps", "chunk_size = 25\nmap_num_steps"))
-    env = dict(os.environ, PYTHONUNBUFFERED="1",
+    # Ray's token authentication (on by default for local clusters since Ray 2.59): the
+    # drugbayes process is given the test Ray's token as a user's shell would be
+    import secrets
+
+    env = dict(os.environ, PYTHONUNBUFFERED="1", RAY_AUTH_MODE="token",
+               RAY_AUTH_TOKEN=secrets.token_hex(32),
                PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
+    # a fresh interpreter starts the Ray: Ray reads RAY_AUTH_MODE when it is imported
+    start = ("import ray, sys, time; ray.init(num_cpus=2, include_dashboard=False, "
+             "_node_ip_address='127.0.0.1'); print(ray.get_runtime_context().gcs_address, "
+             "flush=True); sys.stdin.read()")
+    head = subprocess.Popen([sys.executable, "-c", start], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        address = head.stdout.readline().strip()
+        assert address, "the test's Ray did not start"
+        _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env, address)
+    finally:
+        head.stdin.close()  # its ray.shutdown at exit stops the test's Ray
+        head.wait(timeout=120)
+
+
+def _ray_batch_killed_and_rerun(tmp_path, cfgs, long, env, address):
     cmd = [sys.executable, "-m", "drugbayes", "run", *map(str, [*cfgs, long]), "--quiet",
-           "--executor", "ray", "--jobs", "2"]
+           "--executor", "ray", "--ray-address", address]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     results = tmp_path / "results"

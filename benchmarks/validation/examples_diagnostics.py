@@ -52,6 +52,12 @@ def _fmt(v: object, spec: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--only", default="", help="comma-separated config stems (default: all)")
+    ap.add_argument("--out", default=str(OUT / "examples_diagnostics"),
+                    help="result stem (default: benchmarks/results/validation/"
+                    "examples_diagnostics)")
+    ap.add_argument("--merge", nargs="*", default=[], metavar="JSON",
+                    help="earlier results of this script whose examples not run now are "
+                    "added to the table (each row keeps its own wall time and load)")
     args = ap.parse_args(argv)
     paths = sorted(EXAMPLES.glob("*.toml"))
     if args.only:
@@ -63,6 +69,16 @@ def main(argv: list[str] | None = None) -> int:
             log(f"{p.name}")
             rows.append(run_example(p, Path(tmp)))
             log(f"{p.name}: passed {rows[-1]['passed']} in {rows[-1]['wall_s']:.0f} s")
+            print("row " + json.dumps(rows[-1], default=str), flush=True)  # kept if killed
+    done = {r["example"] for r in rows}
+    for f in args.merge:
+        earlier = json.loads(Path(f).read_text())
+        for r in earlier["examples"]:
+            if r["example"] not in done:
+                rows.append({**r, "from": f"{earlier['command']} at "
+                             f"{earlier['environment']['timestamp_utc']}"})
+                done.add(r["example"])
+    rows.sort(key=lambda r: r["example"])
     res = {"command": command("benchmarks.validation.examples_diagnostics", argv or []),
            "environment": environment(), "examples": rows}
     md = ["# The shipped examples with their own budgets", "",
@@ -82,13 +98,17 @@ def main(argv: list[str] | None = None) -> int:
                   f"{_fmt(c.get('min_ess_tail'), '.0f')} | {_fmt(c.get('divergences'), 'd')} | "
                   f"{'' if not ext else str(ext['from']) + ' -> ' + str(ext['to'])} | "
                   f"{r['wall_s']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+    merged = sorted({r["from"] for r in rows if "from" in r})
+    if merged:
+        md += ["", "Rows of examples not run by this command come from: "
+               + "; ".join(f"`{m}`" for m in merged) + "."]
     failed = [r for r in rows if not r["passed"]]
     if failed:
         md += ["", "Offending quantities of the runs that did not pass:", ""]
         for r in failed:
             md.append(f"- {r['example']}: " + "; ".join(
                 json.dumps(o, default=str) for o in r["offending"]))
-    write_result(OUT / "examples_diagnostics", res, md)
+    write_result(Path(args.out), res, md)
     print("\n".join(md))
     return 0 if not failed else 1
 

@@ -42,6 +42,13 @@ STATES = ("done", "skipped", "diagnostics failed", "failed", "interrupted")
 #: "error"``; 2 is bad input found before anything ran)
 EXIT_CODES = {"done": 0, "skipped": 0, "diagnostics failed": 3, "failed": 1, "interrupted": 130}
 EXECUTORS = ("local", "ray")
+#: why ``--executor ray`` needs ``--ray-address``
+RAY_LOCAL_REFUSED = (
+    "--executor ray needs --ray-address: drugbayes does not start a Ray of its own, as "
+    "Ray's servers (GCS, raylet, object manager) listen on every network interface of the "
+    "machine, not on 127.0.0.1 only, even with node address 127.0.0.1. Start one yourself "
+    "where the network is trusted (`ray start --head --node-ip-address 127.0.0.1 "
+    "--num-cpus N`, then --ray-address auto), or use --jobs N for local worker processes")
 
 
 class BatchError(RuntimeError):
@@ -295,24 +302,24 @@ def _stop_workers(pool: Any, pending: dict, grace: float = 60.0) -> None:
             p.kill()
 
 
-def _run_ray(jobs: list[dict[str, Any]], n: int, address: str | None, retries: int,
-             gpus: float, on_record: OnRecord, records: list[RunRecord]) -> None:
+def _run_ray(jobs: list[dict[str, Any]], address: str | None, retries: int,
+             on_record: OnRecord, records: list[RunRecord]) -> None:
     try:
         import ray
     except ImportError:
         raise ConfigError([Issue("--executor", None, None, "ray", "Ray is not installed: pip "
                                  "install 'drugbayes[ray]'")]) from None
     started = False
-    if not ray.is_initialized():
-        if address:  # an existing cluster: `ray start --head` there
+    if not ray.is_initialized():  # run_batch refused a local Ray started here
+        try:
             ray.init(address=address, log_to_driver=True)
-        else:  # a local Ray on this machine only: loopback address, no dashboard
-            ray.init(num_cpus=n, include_dashboard=False, _node_ip_address="127.0.0.1",
-                     log_to_driver=True)
-        started = True
+        except (ConnectionError, ValueError, RuntimeError) as e:
+            raise ConfigError([Issue("--ray-address", None, None, str(address),
+                                     f"no Ray cluster reached there ({e})")]) from None
+        started = True  # disconnected at the end; the cluster keeps running
     # Ray gives a task with num_gpus its own CUDA_VISIBLE_DEVICES
-    task = ray.remote(num_cpus=1, num_gpus=gpus, max_retries=retries)(_ray_worker)
-    refs = {task.remote(job): job for job in jobs}
+    task = ray.remote(num_cpus=1, max_retries=retries)(_ray_worker)
+    refs = {task.options(num_gpus=job["gpus"]).remote(job): job for job in jobs}
     try:
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
@@ -340,9 +347,16 @@ def _run_ray(jobs: list[dict[str, Any]], n: int, address: str | None, retries: i
 
 
 # ----------------------------------------------------------------------------- the batch
+def _ray_joined() -> bool:
+    """This process already joined a Ray (``ray.init`` by the caller)."""
+    ray = sys.modules.get("ray")
+    return bool(ray is not None and ray.is_initialized())
+
+
 def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None, *,
               force: bool = False, jobs: int = 1, executor: str = "local",
-              ray_address: str | None = None, retries: int = 1, gpus_per_run: float = 0,
+              ray_address: str | None = None, retries: int = 1,
+              gpus_per_run: float | None = None,
               quiet: bool = True,
               on_record: OnRecord | None = None,
               records: list[RunRecord] | None = None) -> list[RunRecord]:
@@ -358,11 +372,16 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
         Redo every run, even one whose finished run directory records the same inputs.
     jobs : int
         Runs at once: 1 runs them in this process; more start that many local worker
-        processes (or Ray CPUs for a local Ray).
+        processes (with Ray, the cluster's CPUs decide: one per run).
     executor : {"local", "ray"}
-        ``ray``: each run a Ray task (retried ``retries`` times if its worker dies, given
-        ``gpus_per_run`` GPUs), on the cluster at ``ray_address`` or on a local Ray
-        (node address 127.0.0.1, no dashboard).
+        ``ray``: each run a Ray task (retried ``retries`` times if its worker dies, given its
+        config's ``[run] gpus`` GPUs), on the Ray cluster at ``ray_address`` (``"auto"``
+        after ``ray start --head`` on this machine) or on the Ray this process already
+        joined with ``ray.init``. A Ray started by the batch itself is refused: Ray's
+        servers listen on every network interface, not on 127.0.0.1 only.
+    gpus_per_run : float, optional
+        GPUs each Ray task is given, for every config (default: each config's ``[run]
+        gpus``).
     quiet : bool
         Workers print no progress lines.
     on_record : callable(RunRecord), optional
@@ -382,6 +401,11 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
                                  f"expected one of {', '.join(EXECUTORS)}")])
     if jobs < 1:
         raise ConfigError([Issue("--jobs", None, None, str(jobs), "expected 1 or more")])
+    if executor == "ray" and not ray_address and not _ray_joined():
+        raise ConfigError([Issue("--ray-address", None, None, "", RAY_LOCAL_REFUSED)])
+    if gpus_per_run is not None and gpus_per_run < 0:
+        raise ConfigError([Issue("--gpus-per-run", None, None, str(gpus_per_run),
+                                 "expected 0 or more")])
     checked = _check(configs, overrides)
     records = records if records is not None else []
     on_record = on_record or (lambda rec: None)
@@ -405,9 +429,11 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
         work = [{"config": str(path), "overrides": list(overrides or []),
                  "inputs": inputs["hash"], "note": note, "quiet": quiet,
                  "name": cfg.resolved_output_dir().name, "run_dir": str(
-                     cfg.resolved_output_dir())} for path, cfg, _, inputs, note in todo]
+                     cfg.resolved_output_dir()),
+                 "gpus": cfg.run.gpus if gpus_per_run is None else gpus_per_run}
+                for path, cfg, _, inputs, note in todo]
         if executor == "ray":
-            _run_ray(work, jobs, ray_address, retries, gpus_per_run, on_record, records)
+            _run_ray(work, ray_address, retries, on_record, records)
         else:
             _run_processes(work, min(jobs, max(len(work), 1)), quiet, on_record, records)
     _write_indexes([cfg.resolved_output_dir() for _, cfg, _ in checked if cfg.report.html])

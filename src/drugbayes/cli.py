@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -31,14 +32,16 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at once: local "
                    "worker processes (default 1: one after another in this process)")
     r.add_argument("--executor", choices=["local", "ray"], default="local", help="ray: each "
-                   "run a Ray task (pip install 'drugbayes[ray]'), on --ray-address or a local "
-                   "Ray bound to 127.0.0.1")
+                   "run a Ray task (pip install 'drugbayes[ray]') on the Ray cluster at "
+                   "--ray-address (drugbayes starts no Ray of its own)")
     r.add_argument("--ray-address", default=None, metavar="ADDRESS", help="an existing Ray "
-                   "cluster ('auto' after `ray start --head`, or host:port)")
+                   "cluster ('auto' after `ray start --head` here, or host:port); needed by "
+                   "--executor ray")
     r.add_argument("--retries", type=int, default=1, help="ray: tries again a run whose "
                    "worker died (default 1)")
-    r.add_argument("--gpus-per-run", type=float, default=0.0, metavar="G", help="ray: GPUs "
-                   "each run is given (1 on a cluster of GPU nodes; default 0)")
+    r.add_argument("--gpus-per-run", type=float, default=None, metavar="G", help="ray: GPUs "
+                   "each run is given, for every config (default: each config's [run] gpus, "
+                   "itself 0 by default; 1 on a cluster of GPU nodes)")
     v = sub.add_parser("validate", help="check configs and their data without fitting")
     v.add_argument("configs", nargs="+", type=Path)
     v.add_argument("--set", dest="overrides", action="append", default=[])
@@ -66,8 +69,24 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def command() -> None:
+    """The ``drugbayes`` command: :func:`main`, then exit with its code.
+
+    After an interrupt (exit 130; runs stopped, their temporary folders removed, the message
+    printed) the process ends at once, without the interpreter's finalisation: freeing JAX's
+    compiled programs there took from seconds to over a minute on loaded CPUs, during which
+    the command seemed not to stop."""
+    code = main()
+    if code == EXIT_INTERRUPTED:
+        logging.shutdown()  # flush and close every log handler
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``drugbayes`` command."""
+    """Entry point of the ``drugbayes`` command (returns its exit code)."""
     args = _parser().parse_args(argv)
     from .errors import InputError
 

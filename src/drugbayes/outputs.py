@@ -137,6 +137,7 @@ def inputs_fingerprint(cfg: Config) -> dict[str, Any]:
     resolved = cfg.to_toml_dict()
     resolved["data"].update(cfg.resolved_data_paths())
     resolved["run"]["output_dir"] = str(cfg.resolved_output_dir())
+    resolved["run"].pop("gpus", None)  # where a run is placed, not what it computes
     try:  # the preset's contents, not only its name
         resolved["model"] = resolve_model(cfg.model, cfg.data.kind).model_dump(mode="json")
     except Exception:  # noqa: BLE001 - an invalid model fails in check_config, not here

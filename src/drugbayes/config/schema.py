@@ -47,11 +47,15 @@ class _Strict(BaseModel):
 
 
 class RunConfig(_Strict):
-    """``[run]``: name, output folder and seed."""
+    """``[run]``: name, output folder, seed and the GPUs a run is given in a Ray batch."""
 
     name: str | None = None
     output_dir: str | None = None
     seed: int = 0
+    gpus: float = Field(0.0, ge=0, allow_inf_nan=False,
+                        description="GPUs each run of this config is given as a Ray task "
+                        "(`--executor ray`; 1 on GPU nodes, a fraction to share one); local "
+                        "runs use the GPUs the process sees. Not part of the inputs hash")
 
 
 FilterValue = str | int | float
@@ -226,9 +230,10 @@ class InferenceConfig(_Strict):
     init: Literal["map", "median"] = "map"
     dense_mass: bool = False
     chunk_size: int = Field(250, ge=1)
-    checkpoint_every: int = Field(0, ge=0, description="nuts: write the chains' state and the "
-                                  "draws so far every N chunks (0: never); a rerun after a "
-                                  "kill continues from the last checkpoint")
+    checkpoint_every: int = Field(0, ge=0, description="nuts and screen: write the chains' "
+                                  "state and the draws so far every N chunks (0: never; "
+                                  "screen: warmup chunks too); a rerun after a kill continues "
+                                  "from the last checkpoint")
     thinning: int = Field(1, ge=1)
     num_steps: int = Field(4000, ge=1)
     learning_rate: float = Field(0.01, gt=0)

@@ -345,14 +345,28 @@ def carried_by_group(per_unit: dict[str, list[str]], unit_group: ArrayLike, n_gr
             for c in per_unit}
 
 
+def tree_name(column: str) -> str:
+    """A column name as a DataTree / netCDF variable name: ``/`` (a group separator there) and
+    control characters (a NUL would cut the name short in HDF5) as ``_``, trailing
+    whitespace (refused by netCDF-C) as ``_``, and a name that is empty or only dots (``.``
+    is HDF5's own group) prefixed with ``_``."""
+    name = "".join("_" if ch == "/" or ord(ch) < 32 or ord(ch) == 127 else ch
+                   for ch in str(column))
+    stripped = name.rstrip()
+    name = stripped + "_" * (len(name) - len(stripped))
+    if not name.strip("."):
+        name = "_" + name
+    return name
+
+
 def carried_tree_names(columns: Iterable[str], taken: Iterable[str]) -> dict[str, str]:
-    """The DataTree name of each carried column: ``/`` (not allowed there) as ``_``, and
-    ``carried_`` before a name that ``taken`` (the tree's own variables, coordinates and
-    dimensions) already uses."""
+    """The DataTree name of each carried column (:func:`tree_name`), with ``carried_`` before
+    a name that ``taken`` (the tree's own variables, coordinates and dimensions) or an earlier
+    column already uses: every column keeps a variable of its own."""
     used = set(taken)
     out: dict[str, str] = {}
     for col in columns:
-        name = str(col).replace("/", "_")
+        name = tree_name(col)
         while name in used:
             name = f"carried_{name}"
         used.add(name)

@@ -240,7 +240,7 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("screen", "batched blocked HMC for screens (dose-response, normalised viability)",
             ("num_chains", "num_warmup", "num_samples", "thinning", "screen_curve_steps",
              "screen_drug_steps", "screen_global_steps", "screen_target_accept",
-             "screen_mode_jump", "screen_shard"),
+             "screen_mode_jump", "screen_shard", "checkpoint_every"),
             _run_screen, _screen_supports, chains=True),
 )}
 """Every back-end, by ``inference.method`` name (the first is the default)."""

@@ -8,6 +8,7 @@ import numpy as np
 
 from ... import seeding
 from ...curves import growth_curve, log_volume, sigmoid
+from ...data.fields import carried_tree_names
 from .._contract import Spec
 from .data import _cure_groups, arrays
 from .spec import TIME_SCALE
@@ -69,14 +70,17 @@ def observed(data, samples: dict) -> dict:
              "mouse_status": np.array(data.mouse_status)}
     cdims = {"day": ["mouse", "obs"], "censored": ["mouse", "obs"], "mouse_arm": ["mouse"],
              "mouse_cell_line": ["mouse"], "mouse_status": ["mouse"]}
-    for k, v in getattr(data, "carried_obs", {}).items():  # carried columns, not modelled
-        if k not in const:
-            const[k] = np.asarray(v, np.float64)
-            cdims[k] = ["mouse", "obs"]
-    for k, v in getattr(data, "carried_mouse", {}).items():
-        if k not in const:
-            const[k] = np.array(v, dtype=str)
-            cdims[k] = ["mouse"]
+    # carried columns, not modelled, under names a DataTree can hold (each its own variable)
+    carried_obs = getattr(data, "carried_obs", {})
+    carried_mouse = getattr(data, "carried_mouse", {})
+    names = carried_tree_names([*carried_obs, *carried_mouse], [
+        *const, *obs, *samples, *posterior_dims(data)[1], "mouse", "obs", "chain", "draw"])
+    for k, v in carried_obs.items():
+        const[names[k]] = np.asarray(v, np.float64)
+        cdims[names[k]] = ["mouse", "obs"]
+    for k, v in carried_mouse.items():
+        const[names[k]] = np.array(v, dtype=str)
+        cdims[names[k]] = ["mouse"]
     return {"observed": obs, "observed_dims": odims,
             "constant": const, "constant_dims": cdims}
 

@@ -215,9 +215,13 @@ def summarize_xenograft(data, draws: dict, contrasts: list[dict] | None = None,
             idx = np.array(cure_g)
             rows("p_complete_regression",
                  _stats(_draws(draws, "grp_cure_fraction")[..., idx], prob, diag), cure_g)
-            pm = _draws(draws, "p_complete_regression_mouse")
-            p_all = np.stack([np.prod(pm[..., data.mouse_group == g], axis=-1)
-                              for g in cure_g], -1)
+            if "p_complete_regression_mouse" in draws:
+                pm = _draws(draws, "p_complete_regression_mouse")
+                p_all = np.stack([np.prod(pm[..., data.mouse_group == g], axis=-1)
+                                  for g in cure_g], -1)
+            else:  # draws without the per-mouse pass (the prior's, for contraction): rows
+                # kept, empty, so that the summary's rows stay those of the posterior's
+                p_all = np.full(_draws(draws, "grp_cure_fraction")[..., idx].shape, np.nan)
             rows("p_all_complete_regression", _prob_stats(p_all), cure_g)
 
     p_neg = (dq["growth_rate"] <= 0).reshape(-1, G).mean(axis=0)

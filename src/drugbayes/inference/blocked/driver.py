@@ -299,7 +299,8 @@ def _shard(plan: Plan, data: Any, state: ChainState, adapt: Adaptation, n_dev: i
 # ----------------------------------------------------------------------------- the run
 def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
            shard: bool | int = False, summarize: tuple[str, ...] = (),
-           progress: bool = True, name: str = "screen") -> BlockedFit:
+           progress: bool = True, name: str = "screen", checkpoint: Any = None,
+           checkpoint_every: int = 0) -> BlockedFit:
     """Run the blocked sampler.
 
     Parameters
@@ -317,6 +318,11 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
         Log progress between chunks.
     name : str
         The back-end's name in progress messages.
+    checkpoint : drugbayes.inference.checkpoint.Checkpoint, optional
+        Where to write the sampler's state (chain states, adaptation, mode-jump proposal,
+        random key) and the draws so far, every ``checkpoint_every`` chunks of warmup or
+        sampling and once after the warmup; a checkpoint there of the same run is resumed
+        from, and the draws are then identical to an uninterrupted run's.
     """
     t0 = time.perf_counter()
     n_dev = (jax.local_device_count() if shard is True else int(shard)) if shard else 1
@@ -325,6 +331,12 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
     data = plan.device_data(host)
     state = plan.initial_state(host, cfg.num_chains, seed)
     adapt = initial_adaptation(plan, state)
+    ck = checkpoint if checkpoint is not None and checkpoint_every > 0 else None
+    jp_shape = (jax.eval_shape(lambda g, d: unit_modes(g, d, plan), state.glob, data)
+                if ck is not None and cfg.mode_jump else None)
+    found = _resume(ck, cfg, n_dev, seed, state, adapt, jp_shape) if ck is not None else None
+    if found is not None:
+        state, adapt = found["state"], found["adapt"]
     if n_dev > 1:
         data, state, adapt, put_units = _shard(plan, data, state, adapt, n_dev)
     else:
@@ -340,7 +352,7 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
         sites.index(nm) for nm in summarize if nm in sites)
     warm_on, warm_off = jnp.asarray(True), jnp.asarray(False)
     timings = {}
-    acc_log = []
+    acc_log: list[tuple[float, float]] = []
     unit_acc = f"accept_{plan.unit_label}"
     hmc_blocks = [f"accept_{b}" for b in plan.global_blocks()]
 
@@ -351,10 +363,27 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
         jp = unit_modes(state.glob, data, plan)
         return put_units(jp) if put_units is not None else jp
 
-    adapt = refresh_metrics(state, adapt, data, plan, cfg.unit_coords)
-    jp = modes()
+    def save(warmup_chunks: int, got: int, n_sweeps: int) -> None:
+        _save(ck, cfg, n_dev, seed, key, state, adapt, jp, acc_log, glob, units_dev,
+              warmup_chunks, got, n_sweeps, name)
+
+    glob: list[dict] = []
+    units_dev: list[Array] = []
+    start, got, n_sweeps = 0, 0, 0
+    if found is None:
+        adapt = refresh_metrics(state, adapt, data, plan, cfg.unit_coords)
+        jp = modes()
+    else:
+        jp = found["jp"]
+        if jp is not None and put_units is not None:
+            jp = put_units(jp)
+        key, acc_log = found["key"], found["acc_log"]
+        start, got, n_sweeps = found["warmup_chunks"], found["got"], found["n_sweeps"]
+        if found["glob"]:
+            glob.append(found["glob"])
+            units_dev.append(jnp.asarray(found["units"]))
     t_c = time.perf_counter()
-    for i in range(WARMUP_CHUNKS):
+    for i in range(start, WARMUP_CHUNKS):
         if i in METRIC_REFRESH:
             adapt = restart_step_sizes(refresh_metrics(state, adapt, data, plan,
                                                        cfg.unit_coords), plan)
@@ -373,15 +402,15 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
                      (i + 1) * chunk, WARMUP_CHUNKS * chunk, plan.unit_label, *acc,
                      extra=progress_extra((i + 1) * chunk, WARMUP_CHUNKS * chunk,
                                           f"{name} warmup"))
+        if ck is not None and ((i + 1) % checkpoint_every == 0 or i + 1 == WARMUP_CHUNKS):
+            save(i + 1, 0, 0)  # the warmup is checkpointed too, and its end always
     jax.block_until_ready(state)
     timings["warmup"] = time.perf_counter() - t0
     # sampling
     t1 = time.perf_counter()
     n_keep = cfg.num_samples
     per_chunk = chunk  # same length as warmup chunks: one compiled program for both
-    glob, units_dev = [], []
-    got = 0
-    n_sweeps = 0
+    n_chunk = 0
     first = True
     while got < n_keep:
         key, k = jax.random.split(key)
@@ -398,9 +427,12 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
         glob.append({k_: np.asarray(v[:, sel][:, :take]) for k_, v in out.items()
                      if k_ != "units"})
         got += take
+        n_chunk += 1
         if progress:
             log.info("%s: %d/%d draws per chain", name, got, n_keep,
                      extra=progress_extra(got, n_keep, f"{name} draws"))
+        if ck is not None and got < n_keep and n_chunk % checkpoint_every == 0:
+            save(WARMUP_CHUNKS, got, n_sweeps)
     U_all = jnp.concatenate(units_dev, 1) if len(units_dev) > 1 else units_dev[0]
     jax.block_until_ready(U_all)
     timings["sampling"] = time.perf_counter() - t1
@@ -426,7 +458,8 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
     info = {**plan.describe(host), "n_devices": n_dev, "warmup_acceptance": acc_log,
             unit_acc: float(np.nanmean(glob_all[unit_acc])),
             **{b: float(np.mean(glob_all[b])) for b in hmc_blocks if b in glob_all},
-            "num_gradient_evals": int(n_grad), "note_gradient_evals": note}
+            "num_gradient_evals": int(n_grad), "note_gradient_evals": note,
+            "resumed_from_checkpoint": found is not None}
     if worst:
         info[f"worst_{label}s"] = worst
     if cfg.mode_jump:
@@ -434,3 +467,83 @@ def sample(plan: Plan, host: Any, cfg: SamplerSettings, seed: int = 0,
         info["accept_jump_two_modes"] = float(np.mean(glob_all["accept_jump_two_modes"]))
         info[f"{label}s_with_two_modes"] = int(np.sum(np.asarray(jp.two) & active))
     return BlockedFit(glob_all, units, summary, timings, info, adapt)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _identity(cfg: SamplerSettings, n_dev: int, seed: int) -> str:
+    """What a checkpoint's sampler must have been to be resumed from."""
+    return f"blocked:{cfg!r}:devices={n_dev}:seed={seed}"
+
+
+def _flat(prefix: str, tree: Any) -> tuple[dict[str, np.ndarray], str]:
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    return {f"{prefix}/{i}": np.asarray(x) for i, x in enumerate(leaves)}, str(treedef)
+
+
+def _save(ck: Any, cfg: SamplerSettings, n_dev: int, seed: int, key: Array, state: ChainState,
+          adapt: Adaptation, jp: JumpProposal | None, acc_log: list, glob: list[dict],
+          units_dev: list[Array], warmup_chunks: int, got: int, n_sweeps: int,
+          name: str) -> None:
+    """The sampler's whole state and the draws so far, to the checkpoint file (no pickle)."""
+    from .. import checkpoint
+
+    arrays: dict[str, np.ndarray] = {"key": np.asarray(key),
+                                     "acc_log": np.asarray(acc_log, np.float64).reshape(-1, 2)}
+    trees = {}
+    for prefix, tree in (("state", state), ("adapt", adapt), ("jp", jp)):
+        if tree is not None:
+            flat, trees[prefix] = _flat(prefix, tree)
+            arrays.update(flat)
+    if glob:
+        arrays.update({f"glob/{k}": np.concatenate([g[k] for g in glob], 1) for k in glob[0]})
+        arrays["units"] = np.asarray(jnp.concatenate(units_dev, 1) if len(units_dev) > 1
+                                     else units_dev[0])
+    checkpoint.save(ck, arrays, {"back_end": "blocked", "sampler": _identity(cfg, n_dev, seed),
+                                 "trees": trees, "warmup_chunks": warmup_chunks, "got": got,
+                                 "n_sweeps": n_sweeps})
+    log.info("%s: checkpoint written (warmup chunk %d/%d, %d draws per chain) to %s", name,
+             warmup_chunks, WARMUP_CHUNKS, got, ck.path)
+
+
+def _unflat(prefix: str, template: Any, arrays: dict[str, np.ndarray]) -> Any:
+    """The tree of ``template``'s structure from the checkpoint's leaves (each of the
+    template leaf's shape and dtype, else ``ValueError``)."""
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    out = []
+    for i, t in enumerate(leaves):
+        v = arrays[f"{prefix}/{i}"]
+        if v.shape != tuple(t.shape) or v.dtype != t.dtype:
+            raise ValueError(f"{prefix}/{i}: {v.shape} {v.dtype}, expected {t.shape} {t.dtype}")
+        out.append(jnp.asarray(v))
+    return jax.tree_util.tree_unflatten(treedef, out)
+
+
+def _resume(ck: Any, cfg: SamplerSettings, n_dev: int, seed: int, state: ChainState,
+            adapt: Adaptation, jp_shape: Any) -> dict | None:
+    """The state and draws of the checkpoint ``ck`` where it is of this sampler (same
+    inputs hash, settings, devices and structure), else ``None`` (a fresh start)."""
+    from .. import checkpoint
+
+    found = checkpoint.load(ck)
+    if found is None:
+        return None
+    arrays, header = found
+    trees = {"state": state, "adapt": adapt, "jp": jp_shape}
+    want = {k: str(jax.tree_util.tree_structure(t)) for k, t in trees.items() if t is not None}
+    if (header.get("back_end") != "blocked" or header.get("sampler") != _identity(cfg, n_dev, seed)
+            or header.get("trees") != want):
+        log.info("checkpoint %s is of another sampler state; not resumed", ck.path)
+        return None
+    try:
+        out = {k: _unflat(k, t, arrays) if t is not None else None for k, t in trees.items()}
+    except (KeyError, ValueError) as e:
+        log.info("checkpoint %s does not fit this run (%s); not resumed", ck.path, e)
+        return None
+    out.update(key=jnp.asarray(arrays["key"]),
+               acc_log=[tuple(float(x) for x in row) for row in arrays["acc_log"]],
+               glob={k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("glob/")},
+               units=arrays.get("units"), warmup_chunks=int(header["warmup_chunks"]),
+               got=int(header["got"]), n_sweeps=int(header["n_sweeps"]))
+    log.info("resumed from checkpoint %s (warmup chunk %d/%d, %d draws per chain)", ck.path,
+             out["warmup_chunks"], WARMUP_CHUNKS, out["got"])
+    return out

@@ -32,8 +32,11 @@ def run(arrays: dict, spec: Any, settings: Any, rng_seed: int) -> InferenceResul
     plan, host = builder.build(spec, arrays)
     check_host_memory(plan.n_units(host), settings.num_chains, settings.num_samples,
                       plan.host_bytes_per_unit_draw, plan.unit_label)
+    from .. import checkpoint
+
     cfg = settings_from(settings)
-    fit = sample(plan, host, cfg, seed=rng_seed, shard=settings.screen_shard, summarize=())
+    fit = sample(plan, host, cfg, seed=rng_seed, shard=settings.screen_shard, summarize=(),
+                 checkpoint=checkpoint.current(), checkpoint_every=settings.checkpoint_every)
     samples = plan.to_sites(fit.globals, fit.units, host)
     acc_blocks = [f"accept_{b}" for b in plan.global_blocks() if f"accept_{b}" in fit.globals]
     stats = {"accept_prob": fit.globals[f"accept_{plan.unit_label}"]}
