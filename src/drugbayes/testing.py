@@ -11,6 +11,10 @@ from ``benchmarks/``:
   ``check_convergence_against_arviz_stats``): the extremes of bulk / tail ESS, rank R-hat and
   nested R-hat over every scalar, from the blocked engine's device summaries (the package's
   one vectorised copy), and their comparison with ``arviz_stats``;
+- **simulation-based calibration** (``SBCProblem``, ``sbc_replication``, ``sbc_rank``,
+  ``thin``, ``rank_uniformity``, ``rank_bins``, ``sbc_summary``): data drawn from a family's
+  own prior predictive on a fixed design, fitted by a back-end, each prior draw ranked among
+  thinned posterior draws, and the ranks' uniformity per parameter;
 - **the Mathews Griner ibrutinib screen** (``mathews_griner_blocks``,
   ``synergyfinder_reference``, ``block_grids``): readers of the real combination data in
   ``../shared/data/combination_mathews_griner/``.
