@@ -550,8 +550,9 @@ def sbc_summary(reps: Sequence[Mapping], shapes: Mapping[str, tuple] | None = No
     Components whose prior draws are constant (fixed by the model, e.g. a 3PL's top) are
     left out; ``shapes`` (site -> the shape of one draw) labels components by their index.
     Returns one row per parameter (``site``, ``index``, ``parameter``) with the
-    columns of :func:`rank_uniformity` (``counts`` and ``band99`` dropped) and ``z_sd`` (sd of
-    the z over replications: 1 calibrated, 2 = intervals half as wide as they should be).
+    columns of :func:`rank_uniformity` (``counts`` and ``band99`` dropped), ``z_sd`` (sd of
+    the z over replications: 1 calibrated, 2 = intervals half as wide as they should be) and
+    ``z_mad`` (the same from the median absolute z, robust to a few stuck fits).
     """
     if not reps:
         return pd.DataFrame()
@@ -573,7 +574,9 @@ def sbc_summary(reps: Sequence[Mapping], shapes: Mapping[str, tuple] | None = No
             label = site + (f"[{', '.join(str(int(i)) for i in idx)}]" if shape else "")
             rows.append({"site": site, "index": j, "parameter": label,
                          **{k: v for k, v in u.items() if k not in ("counts", "band99")},
-                         "z_sd": float(np.std(z)) if len(z) > 1 else float("nan")})
+                         "z_sd": float(np.std(z)) if len(z) > 1 else float("nan"),
+                         "z_mad": float(np.median(np.abs(z)) / 0.6745) if len(z) else
+                         float("nan")})
     return pd.DataFrame(rows)
 
 
