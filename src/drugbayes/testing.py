@@ -11,6 +11,10 @@ from ``benchmarks/``:
   ``check_convergence_against_arviz_stats``): the extremes of bulk / tail ESS, rank R-hat and
   nested R-hat over every scalar, from the blocked engine's device summaries (the package's
   one vectorised copy), and their comparison with ``arviz_stats``;
+- **simulation-based calibration** (``SBCProblem``, ``sbc_replication``, ``sbc_rank``,
+  ``thin``, ``rank_uniformity``, ``rank_bins``, ``sbc_summary``): data drawn from a family's
+  own prior predictive on a fixed design, fitted by a back-end, each prior draw ranked among
+  thinned posterior draws, and the ranks' uniformity per parameter;
 - **the Mathews Griner ibrutinib screen** (``mathews_griner_blocks``,
   ``synergyfinder_reference``, ``block_grids``): readers of the real combination data in
   ``../shared/data/combination_mathews_griner/``.
@@ -354,3 +358,305 @@ def block_grids(df: pd.DataFrame, blocks: list[int] | None = None
         xa.append(np.log10(np.where(da > 0, da, 1.0)))
         xb.append(np.log10(np.where(dbb > 0, dbb, 1.0)))
     return ids, np.array(ys), np.array(xa), np.array(xb)
+
+
+# ============================================================================= SBC
+# Simulation-based calibration (Talts et al. 2018, arXiv:1804.06788): draw parameters and data
+# from the model's own prior predictive, fit the same model to the data, and rank each prior
+# draw among L thinned posterior draws. A back-end that draws from the exact posterior gives
+# ranks uniform on 0..L; an overconfident one (intervals too narrow) a U shape, a biased one a
+# slope. Used by ``tests/test_sbc.py`` (``-m sbc``) and ``benchmarks/validation/sbc.py``.
+
+SBC_COORDINATE_PREFIXES = ("raw_", "z_", "chol_", "mouse_effect")
+"""Sites that are a sampler's coordinates (non-centred or Cholesky), not family parameters:
+their values depend on the parameterisation, so they are not ranked."""
+
+
+class SBCProblem:
+    """A family's model on a fixed design: the arrays of a small simulated table, whose
+    observed values are replaced by prior-predictive draws.
+
+    Attributes
+    ----------
+    family, spec, data, arrays
+        The family, the validated spec, the encoded data and the model arrays (the design:
+        doses, days, masks; data-dependent constants of the arrays, such as centring, stay
+        those of the first table, so the prior is the same for every replication).
+    observed : dict
+        Observed site -> key of ``arrays`` holding its values.
+    """
+
+    def __init__(self, kind: str, table: Any, model: str | None = None,
+                 **data_options: Any) -> None:
+        from drugbayes.families import get_family
+
+        _, self.data = api.prepare(table, kind=kind, **data_options)
+        self.family = get_family(kind)
+        self.spec = api._spec(model, kind)
+        self.arrays = self.family.arrays(self.data)
+        units = self.family.units(self.data, self.spec) if self.family.units else None
+        self.observed = dict(units.observed) if units is not None else {"y": "y"}
+
+    def prior(self, n: int, seed: int) -> dict[str, np.ndarray]:
+        """``n`` joint draws of every site (parameters and observed values) from the prior
+        predictive (``numpyro.infer.Predictive`` on the family's ``model``, unobserved)."""
+        from numpyro.infer import Predictive
+
+        pr = Predictive(self.family.model, num_samples=n)(jax.random.PRNGKey(seed),
+                                                           self.arrays, self.spec,
+                                                           observed=False)
+        return {k: np.asarray(v) for k, v in pr.items()}
+
+    def arrays_for(self, prior: Mapping[str, np.ndarray], r: int) -> dict:
+        """The model arrays with the observed values of replication ``r``."""
+        a = dict(self.arrays)
+        for site, key in self.observed.items():
+            a[key] = np.asarray(prior[site][r], np.asarray(self.arrays[key]).dtype)
+        return a
+
+    def fit(self, arrays: dict, method: str, settings: Mapping[str, Any],
+            seed: int) -> tuple[dict[str, np.ndarray], dict]:
+        """Fit ``arrays`` with a registered back-end (its own ``run``, as ``drugbayes.fit``
+        calls it); returns its draws ``(chain, draw, ...)`` and its sample stats."""
+        from drugbayes.config import InferenceConfig
+        from drugbayes.inference.registry import FitTask, get_backend
+
+        backend = get_backend(method)
+        backend.check_supports(self.spec, lambda: arrays)
+        res = backend.run(FitTask(self.family, self.spec, self.data, arrays),
+                          InferenceConfig(method=method, **settings), seed)
+        return ({k: np.asarray(v) for k, v in res.samples.items()},
+                {k: np.asarray(v) for k, v in res.sample_stats.items()})
+
+
+def sbc_parameters(prior: Mapping[str, np.ndarray], draws: Mapping[str, np.ndarray]
+                   ) -> list[str]:
+    """The sites ranked: in both the prior draws and the posterior draws, not observed-value
+    sites (``prior`` keys with no posterior draws) and not sampler coordinates
+    (:data:`SBC_COORDINATE_PREFIXES`)."""
+    return sorted(k for k in prior if k in draws and not k.startswith(SBC_COORDINATE_PREFIXES))
+
+
+def thin(draws: np.ndarray, n_keep: int) -> np.ndarray:
+    """``n_keep`` draws evenly spaced over the chains' draws ``(chain, draw, ...)`` flattened
+    chain by chain (thinning against autocorrelation), shape ``(n_keep, ...)``."""
+    a = np.asarray(draws)
+    flat = a.reshape((-1,) + a.shape[2:])
+    if flat.shape[0] < n_keep:
+        raise ValueError(f"{flat.shape[0]} draws < {n_keep} to keep")
+    idx = np.round(np.linspace(0, flat.shape[0] - 1, n_keep)).astype(int)
+    return flat[idx]
+
+
+def sbc_rank(truth: Any, draws: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rank of ``truth`` among ``draws`` (leading axis, L draws): the number of draws below
+    it, ties broken at random, so a rank lies in ``0..L`` (shape of ``truth``)."""
+    d = np.asarray(draws, np.float64)
+    t = np.asarray(truth, np.float64)
+    below = (d < t).sum(axis=0)
+    ties = (d == t).sum(axis=0)
+    return below + rng.integers(0, ties + 1)
+
+
+def rank_bins(n_ranks: int, n_reps: int, min_expected: float = 10.0) -> int:
+    """Bins of a rank histogram: the largest divisor of ``n_ranks`` (L + 1) leaving at least
+    ``min_expected`` replications per bin (at least 2)."""
+    divisors = [b for b in range(2, n_ranks + 1) if n_ranks % b == 0]
+    ok = [b for b in divisors if n_reps / b >= min_expected]
+    return max(ok) if ok else min(divisors)
+
+
+def rank_uniformity(ranks: Any, n_ranks: int, n_bins: int | None = None) -> dict:
+    """Chi-square test of ranks (``0..n_ranks - 1``) against the discrete uniform.
+
+    Parameters
+    ----------
+    ranks : array of int
+        One rank per replication.
+    n_ranks : int
+        Number of possible ranks (L + 1 for L posterior draws).
+    n_bins : int, optional
+        Equal bins of consecutive ranks (a divisor of ``n_ranks``); default
+        :func:`rank_bins`.
+
+    Returns
+    -------
+    dict
+        ``n``, ``bins``, ``counts``, ``chi2``, ``p`` (upper tail, ``bins - 1`` degrees of
+        freedom), ``band99`` (the pointwise 99% range of a bin's count under uniformity,
+        Binomial(n, 1 / bins)), ``n_bins_outside99``, ``ks`` and ``ks_p`` (Kolmogorov-Smirnov of
+        ``(rank + 0.5) / n_ranks`` against Uniform(0, 1), a second view), ``coverage90`` (the
+        fraction of ranks inside the central 90% of ``0..n_ranks - 1``: a calibrated back-end
+        0.90, an overconfident one less).
+    """
+    from scipy import stats
+
+    r = np.asarray(ranks, int).ravel()
+    n = len(r)
+    b = n_bins or rank_bins(n_ranks, n)
+    if n_ranks % b:
+        raise ValueError(f"{b} bins do not divide {n_ranks} ranks")
+    counts = np.bincount(r * b // n_ranks, minlength=b)
+    expected = n / b
+    chi2 = float(((counts - expected) ** 2 / expected).sum())
+    lo, hi = stats.binom.ppf([0.005, 0.995], n, 1.0 / b)
+    u = (r + 0.5) / n_ranks
+    ks = stats.kstest(u, "uniform")
+    q = (r + 0.5) / n_ranks
+    return {"n": n, "bins": b, "counts": counts.tolist(), "chi2": chi2,
+            "p": float(stats.chi2.sf(chi2, b - 1)), "band99": [float(lo), float(hi)],
+            "n_bins_outside99": int(((counts < lo) | (counts > hi)).sum()),
+            "ks": float(ks.statistic), "ks_p": float(ks.pvalue),
+            "coverage90": float(np.mean((q > 0.05) & (q < 0.95)))}
+
+
+def sbc_replication(problem: SBCProblem, prior: Mapping[str, np.ndarray], r: int, method: str,
+                    settings: Mapping[str, Any], n_draws: int, seed: int) -> dict:
+    """One SBC replication: fit the data of prior draw ``r`` and rank its parameters.
+
+    Returns
+    -------
+    dict
+        ``rank`` (site -> list of ranks in ``0..n_draws``, one per scalar component),
+        ``truth`` (site -> the prior draw's components),
+        ``z`` (site -> (truth - posterior mean) / posterior sd per component: a calibrated
+        back-end's z have sd 1 over replications), ``seconds``, ``divergences`` (NUTS; else
+        None), ``n_draws``.
+    """
+    t0 = time.perf_counter()
+    draws, stats = problem.fit(problem.arrays_for(prior, r), method, settings, seed)
+    rng = np.random.default_rng([seed, r])
+    ranks, zs, truths = {}, {}, {}
+    for site in sbc_parameters(prior, draws):
+        truth = np.asarray(prior[site][r], np.float64)
+        full = np.asarray(draws[site], np.float64)
+        flat = full.reshape((-1,) + full.shape[2:])
+        if flat.shape[1:] != truth.shape:
+            continue
+        ranks[site] = np.ravel(sbc_rank(truth, thin(full, n_draws), rng)).tolist()
+        truths[site] = np.ravel(truth).tolist()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            z = (truth - flat.mean(0)) / flat.std(0)
+        zs[site] = np.ravel(z).tolist()
+    div = stats.get("diverging")
+    return {"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": time.perf_counter() - t0,
+            "divergences": None if div is None else int(np.sum(div)), "n_draws": n_draws}
+
+
+def sbc_summary(reps: Sequence[Mapping], shapes: Mapping[str, tuple] | None = None,
+                n_bins: int | None = None) -> pd.DataFrame:
+    """Per scalar parameter, the uniformity of its ranks over replications.
+
+    Components whose prior draws are constant (fixed by the model, e.g. a 3PL's top) are
+    left out; ``shapes`` (site -> the shape of one draw) labels components by their index.
+    Returns one row per parameter (``site``, ``index``, ``parameter``) with the
+    columns of :func:`rank_uniformity` (``counts`` and ``band99`` dropped), ``z_sd`` (sd of
+    the z over replications: 1 calibrated, 2 = intervals half as wide as they should be) and
+    ``z_mad`` (the same from the median absolute z, robust to a few stuck fits).
+    """
+    if not reps:
+        return pd.DataFrame()
+    n_ranks = reps[0]["n_draws"] + 1
+    rows = []
+    for site in reps[0]["rank"]:
+        ranks = np.array([rp["rank"][site] for rp in reps])
+        zs = np.array([rp["z"][site] for rp in reps])
+        vals = np.array([rp["truth"][site] for rp in reps])
+        shape = tuple((shapes or {}).get(site, (ranks.shape[1],)))
+        if ranks.shape[1] == 1 and not (shapes or {}).get(site):
+            shape = ()
+        for j in range(ranks.shape[1]):
+            if np.ptp(vals[:, j]) == 0:
+                continue
+            u = rank_uniformity(ranks[:, j], n_ranks, n_bins)
+            z = zs[:, j][np.isfinite(zs[:, j])]
+            idx = np.unravel_index(j, shape) if shape else ()
+            label = site + (f"[{', '.join(str(int(i)) for i in idx)}]" if shape else "")
+            rows.append({"site": site, "index": j, "parameter": label,
+                         **{k: v for k, v in u.items() if k not in ("counts", "band99")},
+                         "z_sd": float(np.std(z)) if len(z) > 1 else float("nan"),
+                         "z_mad": float(np.median(np.abs(z)) / 0.6745) if len(z) else
+                         float("nan")})
+    return pd.DataFrame(rows)
+
+
+def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: Sequence[int],
+                     n_draws: int, seed: int, num_warmup: int = 400, num_samples: int = 400,
+                     target_accept_prob: float = 0.95, max_tree_depth: int = 8,
+                     batch: int = 25) -> list[dict]:
+    """SBC replications of NumPyro's NUTS kernel, many replications in one compiled program.
+
+    The ``nuts`` back-end compiles its sampler for every data set (the arrays are constants
+    of the program), which makes hundreds of small fits cost minutes each on a busy CPU. Here
+    the same NUTS kernel (``numpyro.infer.hmc``, diagonal mass matrix and step size adapted
+    over ``num_warmup`` steps as NumPyro's windowed adaptation does, the back-end's
+    ``target_accept_prob`` and ``max_tree_depth``) runs on the family's ``model`` with the
+    observed values as a model argument, ``jax.vmap``-ed over ``batch`` replications, one
+    chain each, started at the prior medians (the back-end's ``init = "median"``; the MAP
+    start of its default is left out). Returns the records of :func:`sbc_replication`.
+    """
+    from numpyro.infer import init_to_median
+    from numpyro.infer.hmc import hmc
+    from numpyro.infer.util import initialize_model
+
+    (site, key), = problem.observed.items()
+    fam, spec, base = problem.family, problem.spec, problem.arrays
+    dtype = np.asarray(base[key]).dtype
+
+    def model(y):
+        fam.model({**base, key: y}, spec, True)
+
+    y0 = jnp.asarray(prior[site][reps[0]], dtype)
+    info, pot_gen, post_gen, _ = initialize_model(jax.random.PRNGKey(seed), model,
+                                                  init_strategy=init_to_median(num_samples=15),
+                                                  dynamic_args=True, model_args=(y0,))
+    init_kernel, sample_kernel = hmc(potential_fn_gen=pot_gen, algo="NUTS")
+    z0 = info.z
+
+    def one(rng, y):
+        k_init, k_run = jax.random.split(rng)
+        state = init_kernel(z0, num_warmup, target_accept_prob=target_accept_prob,
+                            max_tree_depth=max_tree_depth, model_args=(y,), rng_key=k_init)
+
+        def warm(_, s):
+            return sample_kernel(s, model_args=(y,))
+
+        state = jax.lax.fori_loop(0, num_warmup, warm, state)
+
+        def draw(s, _):
+            s = sample_kernel(s, model_args=(y,))
+            return s, (s.z, s.diverging)
+
+        _, (zs, div) = jax.lax.scan(draw, state, None, length=num_samples)
+        post = post_gen(y)
+        return jax.vmap(post)(zs), div
+
+    run = jax.jit(jax.vmap(one))
+    out = []
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(reps), batch):
+        idx = list(reps[start:start + batch])
+        pad = idx + [idx[-1]] * (batch - len(idx))
+        ys = jnp.asarray(np.stack([prior[site][r] for r in pad]), dtype)
+        keys = jax.random.split(jax.random.PRNGKey(seed + start), batch)
+        t0 = time.perf_counter()
+        samples, div = run(keys, ys)
+        samples = {k: np.asarray(v) for k, v in samples.items()}
+        div = np.asarray(div)
+        secs = (time.perf_counter() - t0) / len(idx)
+        for i, r in enumerate(idx):
+            draws = {k: v[i][None] for k, v in samples.items()}  # (chain 1, draw, ...)
+            ranks, zs, truths = {}, {}, {}
+            for name in sbc_parameters(prior, draws):
+                truth = np.asarray(prior[name][r], np.float64)
+                full = np.asarray(draws[name], np.float64)
+                flat = full.reshape((-1,) + full.shape[2:])
+                if flat.shape[1:] != truth.shape:
+                    continue
+                ranks[name] = np.ravel(sbc_rank(truth, thin(full, n_draws), rng)).tolist()
+                truths[name] = np.ravel(truth).tolist()
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    zs[name] = np.ravel((truth - flat.mean(0)) / flat.std(0)).tolist()
+            out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
+                        "divergences": int(div[i].sum()), "n_draws": n_draws})
+    return out
