@@ -126,13 +126,9 @@ def test_sbc_dose_response_screen():
 
 
 @pytest.mark.sbc
-@pytest.mark.xfail(strict=True, reason=(
-    "screen with exactly 2 cell lines: the Gibbs update of sigma_cell_line "
-    "(inference/blocked/kernels.gamma_scale with n = n_cells - 1 = 1 degree of freedom) "
-    "proposes from Gamma(0), always rejected, so the scale stays at its start value "
-    "(benchmarks/results/validation/sbc/sbc.md: chi2 1622, z_sd 20 on 200 replications)"))
 def test_sbc_dose_response_screen_two_cell_lines():
-    """The same with 2 cell lines x 2 drugs: sigma_cell_line is miscalibrated (known bug)."""
+    """The same with 2 cell lines x 2 drugs: one degree of freedom for sigma_cell_line (its
+    Gibbs update proposed from Gamma(0) and never moved before the fix of ``gamma_scale``)."""
     wells, opts = _dose_response_design(2)
     s, _ = _reduced_sbc("dose_response", wells, opts, "screen", SCREEN, 100, 11)
     _assert_calibrated(s)

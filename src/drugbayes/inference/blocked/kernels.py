@@ -235,11 +235,22 @@ def tree_hmc(key: Array, th0: Any, parts: Callable[[Any], tuple[Array, Array]], 
 def gamma_scale(key: Array, n: Array, ss: Array, prior_sd: Array, old: Array) -> Array:
     """Scale ``sigma`` of ``n`` Normal(0, sigma) terms with sum of squares ``ss`` and a
     HalfNormal(``prior_sd``) prior: independence Metropolis with the Gamma full conditional
-    of the precision (likelihood only) as proposal, accepted on the prior ratio."""
+    of the precision (likelihood only) as proposal, accepted on the prior ratio.
+
+    With ``n >= 2`` the proposal is the likelihood as a density in ``sigma`` (precision shape
+    ``(n - 1) / 2``). With fewer terms that density is improper (one term: ``1 / sigma`` tails),
+    so the proposal takes one more ``1 / sigma`` (shape ``n / 2``) and the acceptance ratio
+    carries it back (``prior(sigma) * sigma``, bounded, so the chain stays uniformly ergodic).
+    With no terms the conditional is the prior, drawn exactly.
+    """
     k1, k2 = jax.random.split(key)
-    shape = 0.5 * (n - 1.0)
+    extra = jnp.where(n >= 2.0, 0.0, 0.5)
+    shape = jnp.maximum(0.5 * (n - 1.0) + extra, 1e-6)
     tau = jax.random.gamma(k1, shape) / (0.5 * jnp.maximum(ss, 1e-12))
     new = 1.0 / jnp.sqrt(tau)
-    log_r = -0.5 * (new * new - old * old) / (prior_sd * prior_sd)
+    log_r = (-0.5 * (new * new - old * old) / (prior_sd * prior_sd)
+             + 2.0 * extra * (jnp.log(new) - jnp.log(old)))
     ok = jnp.log(jax.random.uniform(k2)) < log_r
-    return jnp.where(ok & jnp.isfinite(new), new, old)
+    moved = jnp.where(ok & jnp.isfinite(new), new, old)
+    from_prior = jnp.abs(jax.random.normal(jax.random.fold_in(key, 1), jnp.shape(old))) * prior_sd
+    return jnp.where(n >= 0.5, moved, from_prior.astype(moved.dtype))
