@@ -491,10 +491,13 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
     ``m(h) = log p(u*(h), h) - 1/2 log det Q(h)``, with ``u*(h)`` the others' conditional
     mode (one Newton step: the quadratic model's gain ``1/2 |step|^2`` in the posterior's
     metric) and ``Q(h)`` their negative Hessian (the same plate / dense structure as the
-    draws). Its maximum is approached by ``MARGINAL_ITERATIONS`` coordinate-wise Newton steps
+    draws: leaving the couplings between plates out of ``log det Q`` to save products moved
+    the combination example's scales far past their marginal mode). Its maximum is
+    approached by ``MARGINAL_ITERATIONS`` coordinate-wise Newton steps
     on central finite differences of ``m`` (step ``MARGINAL_STEP``, each move at most
-    ``MARGINAL_MAX_MOVE``, a move that lowers ``m`` is halved, then dropped). Costs
-    ``2 K + 2`` Hessians (``K`` held scalars) per iteration.
+    ``MARGINAL_MAX_MOVE``; a value where ``m`` is not concave is not moved; a move that lowers
+    ``m`` is halved, then dropped). Costs ``2 K + 2`` Hessians (``K`` held scalars) per
+    iteration.
     """
     names = [k for k in held if np.ndim(held[k]) == 0]
     f32 = jnp.float32
@@ -515,7 +518,7 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
 
     steps = []
     for _ in range(MARGINAL_ITERATIONS):
-        m0, f0 = m_at(held, uf)
+        m0, f0 = m_at(held, uf)  # at the others' conditional mode: the differences' centre
         if not np.isfinite(m0):
             break
         uf = centred(uf, f0)
@@ -527,7 +530,9 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
             c = (plus - 2 * m0 + minus) / MARGINAL_STEP**2
             if not (np.isfinite(g) and np.isfinite(c)):
                 continue
-            d = -g / c if c < 0 else np.sign(g) * MARGINAL_MAX_MOVE
+            if not c < 0:
+                continue
+            d = -g / c
             move[k] = float(np.clip(d, -MARGINAL_MAX_MOVE, MARGINAL_MAX_MOVE))
         if not move or max(abs(v) for v in move.values()) < 1e-3:
             break
@@ -535,15 +540,14 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
             cand = {**held, **{k: held[k] + f32(scale * d) for k, d in move.items()}}
             m1, f1 = m_at(cand, uf)
             if np.isfinite(m1) and m1 >= m0:
-                held, uf = cand, centred(uf, f1)
                 steps.append({"log_marginal_gain": m1 - m0,
                               "moves": {k: scale * d for k, d in move.items()}})
+                held, uf = cand, centred(uf, f1)
                 break
         else:
             break
     info = {"from": start, "to": {k: float(held[k]) for k in names}, "iterations": steps}
     return held, uf, info
-
 
 
 def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: int,
