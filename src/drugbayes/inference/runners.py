@@ -88,23 +88,25 @@ def _init_from_map(task: FitTask, settings: InferenceConfig, k_map: jax.Array,
     return {k: jnp.asarray(v) for k, v in init.items()}
 
 
+REFINE_RATE = 0.2
+"""The Laplace refinement's step size, as a fraction of ``map_learning_rate``."""
+
+
 def run_map_backend(task: FitTask, settings: InferenceConfig, seed: int) -> InferenceResult:
     """The MAP back-end: the joint posterior mode, with draws of the Laplace approximation at
     it (``laplace = true``) or alone (one "draw", the non-centred mode).
 
     The mode is found in non-centred coordinates (a centred hierarchical MAP can be
     degenerate). The Laplace approximation is taken in the model's own parameterisation (that
-    of NUTS: e.g. centred where a unit's data pin its parameters): in non-centred coordinates
-    a well-identified unit's value is a product (scale x standard normal) whose posterior is a
+    of NUTS: e.g. centred where a unit's data pin its parameters), at the mode reached by
+    refining the non-centred one there (``map_num_steps`` more Adam steps at a fifth of
+    ``map_learning_rate``, from the family's ``init_values``): in non-centred coordinates a
+    well-identified unit's value is a product (scale x standard normal) whose posterior is a
     curved ridge that a Gaussian cannot follow, and its intervals came out 2-5 times wider
-    than NUTS's (``benchmarks/results/validation/map_laplace_vs_nuts.md``). No second
-    optimisation is needed: the Laplace step holds the scales at the mode
-    (:data:`.map.HOLD_SCALES`), and given the scales the non-centred mode *is* the centred
-    one (a member's centred value ``loc + scale z`` differs from ``z`` by a factor that does
-    not depend on it), so the family's ``init_values`` map it there exactly and the Laplace
-    step's Newton step takes up the optimiser's last error. Where the approximation is refused
-    there (a Hessian that is not positive definite), it is taken in non-centred coordinates
-    instead (``info["laplace"]["parameterization"]`` says which).
+    than NUTS's (``benchmarks/results/validation/map_laplace_vs_nuts.md``). Where the
+    approximation is refused there (a Hessian that is not positive definite), it is taken in
+    non-centred coordinates at the first mode instead (``info["laplace"]["parameterization"]``
+    says which).
     """
     k_map, _ = _keys(seed)
     nc_spec = _noncentred(task.spec)
@@ -118,18 +120,21 @@ def run_map_backend(task: FitTask, settings: InferenceConfig, seed: int) -> Infe
     values = {k: v[0, 0] for k, v in m.samples.items()}
     fam = task.family
     init = fam.init_values(values, task.arrays, task.spec) if fam.init_values else values
+    steps = settings.map_num_steps
     res = run_map(_model(task, task.spec), (), settings, jax.random.fold_in(k_map, 5),
-                  _kept_sites(task), num_steps=0,
+                  _kept_sites(task), num_steps=steps,
+                  learning_rate=settings.map_learning_rate * REFINE_RATE,
                   start={k: jnp.asarray(v) for k, v in init.items()}, laplace=True,
                   labels=_labels(task))
     res.info["params"] = m.info["params"]  # the non-centred mode (the start of NUTS and SVI)
-    res.info["num_steps"] = m.info["num_steps"]
-    res.timings = {**res.timings, "compile": m.timings["compile"],
-                   "optimization": m.timings["optimization"],
+    res.info["num_steps"] = m.info["num_steps"] + res.info["num_steps"]
+    res.timings = {**res.timings, "refinement": res.timings["optimization"],
+                   "compile": m.timings["compile"],
+                   "optimization": m.timings["optimization"] + res.timings["optimization"],
                    "laplace": res.timings.get("laplace", 0.0),
                    "total": m.timings["total"] + res.timings["total"]}
     res.info.setdefault("laplace", {})["parameterization"] = (
-        "the model's own (the non-centred mode mapped there)")
+        "the model's own (refined from the non-centred mode)")
     if "laplace" not in res.info or res.info["laplace"].get("n_draws", 0) == 0:
         from .settings import log
 
