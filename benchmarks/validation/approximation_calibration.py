@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=str(OUT / "approximation_calibration"))
+    ap.add_argument("--first-study", type=int, default=0,
+                    help="index of the first study (seeds from the family's first + this)")
     ap.add_argument("--partial", default=None,
                     help="JSON file rewritten with the fits done so far after every study")
     ap.add_argument("--combine", default=None,
@@ -125,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         args.studies = len({(x["family"], x["seed"]) for x in fits}) // max(
             len({x["family"] for x in fits}), 1)
     # study by study (every family and method), so that a partial run covers them all
-    for i in range(0 if args.combine else args.studies):
+    for i in range(args.first_study, args.first_study + (0 if args.combine else args.studies)):
         for fam in args.families.split(","):
             run, seed0 = FAMILIES[fam]
             for meth in args.methods.split(","):

@@ -479,6 +479,13 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     return fit
 
 
+MARGINAL_MAX_COORDINATES = 5000
+"""Problems with more unconstrained coordinates than this keep their held values (the MAP
+back-end's ``marginal`` applies up to this size): the search costs ``2 K + 2`` Hessians per
+iteration, and on 2,000 simulated curves (8,229 coordinates) its 25 Hessians took 493 s
+against 10 s for the MAP on the loaded 2-core benchmark machine
+(``benchmarks/results/scale/map_laplace_scale_cpu.md``), while a scale governing thousands
+of units is pinned by them."""
 MARGINAL_STEP = 0.1
 """Finite-difference step (unconstrained units, i.e. log scale) of :func:`_marginal_held`."""
 MARGINAL_ITERATIONS = 2

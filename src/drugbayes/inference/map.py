@@ -17,8 +17,8 @@ import numpy as np
 from numpyro import handlers, optim
 
 from ._unconstrained import unconstrained_view
+from .laplace import MARGINAL_MAX_COORDINATES, likelihood_surrogate
 from .laplace import laplace as laplace_fit
-from .laplace import likelihood_surrogate
 from .settings import InferenceResult, InferenceSettings, log
 from .svi import predictive_sites, run_in_chunks
 
@@ -31,7 +31,9 @@ example's matrix-level synergy (``benchmarks/results/validation/map_laplace_vs_n
 They are held at the mode of their own (Laplace-approximate) marginal posterior, not at the
 joint mode (:func:`drugbayes.inference.laplace._marginal_held`): the joint mode of a scale
 sits near its prior mode where few members inform it, and held there it made the
-combination-level intervals of the combination example about twice NUTS's width."""
+combination-level intervals of the combination example about twice NUTS's width. Problems
+above :data:`drugbayes.inference.laplace.MARGINAL_MAX_COORDINATES` coordinates (large
+screens) keep the joint mode's values (the search's cost)."""
 
 
 def _held(view) -> frozenset[str]:
@@ -109,7 +111,8 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
         t2 = time.perf_counter()
         fit = laplace_fit(cheap or view.log_density, u, view.ushapes, n,
                           jax.random.fold_in(rng_key, 2), labels, hold=_held(view),
-                          marginal=True)
+                          marginal=sum(int(np.prod(sh)) for sh in view.ushapes.values())
+                          <= MARGINAL_MAX_COORDINATES)
         info["laplace"] = {**fit.info(), "n_draws": n if fit.draws is not None else 0,
                            "likelihood_surrogate": how}
         timings["laplace_surrogate"] = t2 - t1
