@@ -465,9 +465,14 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     program = hvp_program(joint)
     moved = None
     if marginal:
+        held0, uf0 = held, uf
         held, uf, moved = _marginal_held(program, jax.jit(joint), uf, held, free, rng_key,
                                          labels, dense_max)
     fit = _laplace(program, uf, held, free, n_draws, rng_key, labels, dense_max, quiet)
+    if marginal and fit.refused is not None:  # refused there: the values as given
+        moved = {**(moved or {}), "refused_there": fit.refused, "used": False}
+        held, uf = held0, uf0
+        fit = _laplace(program, uf, held, free, n_draws, rng_key, labels, dense_max, quiet)
     if fit.draws is not None and n_draws:
         fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
                           for k, v in held.items()})
@@ -536,7 +541,8 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
             return u
         return {k: np.asarray(v, np.float64) + f.step[k] for k, v in u.items()}
 
-    steps = []
+    steps: list[dict] = []
+    uf_start = uf
     for _ in range(MARGINAL_ITERATIONS):
         m0, f0 = m_at(held, uf)  # at the others' conditional mode: the differences' centre
         if not np.isfinite(m0):
@@ -566,6 +572,8 @@ def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels
                 break
         else:
             break
+    if not steps:  # nothing moved: the caller's point (a Newton step alone may leave the
+        uf = uf_start  # region where the Hessian is positive definite)
     info = {"from": start, "to": {k: float(held[k]) for k in names}, "iterations": steps,
             "hessians": n_hessians, "seconds": time.perf_counter() - t0}
     return held, uf, info
