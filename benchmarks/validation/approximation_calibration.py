@@ -19,7 +19,9 @@ would give.
 Writes ``benchmarks/results/validation/approximation_calibration.{json,md}``.
 
 Usage: ``python -m benchmarks.validation.approximation_calibration [--studies 3]
-[--families combination,xenograft,dose_response] [--methods map,svi]``
+[--families combination,xenograft,dose_response] [--methods map,svi] [--partial f.json]``;
+runs split over processes (``--methods map --partial a.json`` and ``--methods svi --partial
+b.json``) are tabulated together with ``--combine a.json,b.json``.
 """
 
 from __future__ import annotations
@@ -106,17 +108,39 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--methods", default=",".join(METHODS))
     ap.add_argument("--out", default=str(OUT / "approximation_calibration"))
+    ap.add_argument("--first-study", type=int, default=0,
+                    help="index of the first study (seeds from the family's first + this)")
+    ap.add_argument("--partial", default=None,
+                    help="JSON file rewritten with the fits done so far after every study")
+    ap.add_argument("--combine", default=None,
+                    help="comma-separated --partial files: tabulate their fits, fit nothing")
     args = ap.parse_args(argv)
     env = environment()
     rows, fits = [], []
-    for fam in args.families.split(","):
-        run, seed0 = FAMILIES[fam]
-        for meth in args.methods.split(","):
-            for seed in range(seed0, seed0 + args.studies):
+    if args.combine:
+        import json
+
+        for f in args.combine.split(","):
+            got = json.loads(Path(f).read_text())
+            rows += got["rows"]
+            fits += got["fits"]
+        args.studies = len({(x["family"], x["seed"]) for x in fits}) // max(
+            len({x["family"] for x in fits}), 1)
+    # study by study (every family and method), so that a partial run covers them all
+    for i in range(args.first_study, args.first_study + (0 if args.combine else args.studies)):
+        for fam in args.families.split(","):
+            run, seed0 = FAMILIES[fam]
+            for meth in args.methods.split(","):
+                seed = seed0 + i
                 got, secs = run(seed, METHODS[meth])
                 fits.append({"family": fam, "method": meth, "seed": seed, "seconds": secs})
                 rows += [{"family": fam, "method": meth, "seed": seed, **g} for g in got]
                 log(f"{fam} {meth} seed {seed}: {secs:.0f} s")
+        if args.partial:
+            import json
+
+            Path(args.partial).write_text(json.dumps({"rows": rows, "fits": fits},
+                                                     default=float))
     df = pd.DataFrame(rows)
     df["inside"] = (df["lower"] <= df["truth"]) & (df["truth"] <= df["upper"])
     df["width"] = df["upper"] - df["lower"]

@@ -68,6 +68,15 @@ deviations and the noise scale, :data:`drugbayes.inference.map.HOLD_SCALES`): a 
 log scale cannot follow the funnel between a scale and its non-centred members (a member's
 value ``scale x z`` with ``z`` pinned near ``value / scale`` is a curved ridge), and on the
 combination example it made the matrix-level synergy intervals 5-7 times NUTS's width.
+With ``marginal=True`` (what the MAP back-end uses) the held values are not the joint mode's
+but the mode of their own marginal posterior as Laplace approximates it,
+``log p(u*(h), h) - 1/2 log det Q(h)`` (:func:`_marginal_held`): the joint mode of a scale
+sits near its prior mode where few members inform it (in non-centred coordinates the
+members' standard normals absorb the data at any scale), and held there the combination
+example's experiment scale of beta was about 6 times the marginal mode and every
+combination-level interval (beta, e3, the excesses) about twice NUTS's width. Holding a
+scale at a single value still leaves out its own uncertainty: intervals of quantities that
+depend mostly on a poorly known scale come out narrower than NUTS's.
 
 The centre of the Gaussian is the optimiser's last point moved by one Newton step with the
 same ``Q`` (the maximum of the quadratic model), so that an optimiser stopped just short of
@@ -172,6 +181,12 @@ class LaplaceFit:
     """The Newton step ``Q^{-1} grad`` at ``u`` (site -> array), taken or not."""
     held: list[str] = field(default_factory=list)
     """Sites held at the mode (the others' Gaussian is conditional on them)."""
+    held_values: dict = field(default_factory=dict)
+    """Their (unconstrained) values."""
+    marginal: dict | None = None
+    """How the held values were moved to their marginal mode (``laplace(marginal=True)``)."""
+    logdet: float = float("nan")
+    """``log det Q`` (in the plate / dense structure used)."""
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -184,7 +199,8 @@ class LaplaceFit:
                 "n_not_positive_definite": len(self.bad_members),
                 "hessian_vector_products": self.n_products, "seconds": self.seconds,
                 "sites_split_after_check": list(self.split), "newton_step": self.newton,
-                "held_at_mode": list(self.held)}
+                "held_at_mode": list(self.held), "held_values": self.held_values,
+                "held_at_marginal_mode": self.marginal}
 
 
 def _size(shape: tuple) -> int:
@@ -256,27 +272,42 @@ def _dense_labels(dense: list[str], ushapes: dict[str, tuple],
     return out
 
 
+def hvp_program(log_density) -> Callable:
+    """One compiled program of ``PROBE_BATCH`` products ``(grad, Q v)`` of
+    ``log_density(u, held)`` at a point ``u`` given ``held`` (both arguments, so that the
+    same program serves every point)."""
+    grad = jax.grad(log_density)
+
+    def qv(mode, held, v):
+        g, t = jax.jvp(lambda x: grad(x, held), (mode,), (v,))
+        return g, jax.tree.map(jnp.negative, t)
+
+    return jax.jit(jax.vmap(qv, in_axes=(None, None, 0)))
+
+
 class _Products:
     """Products of the negative Hessian at ``u`` with probe vectors.
 
     One compiled program (``PROBE_BATCH`` products at once, vectorised) serves every probe:
     compiling the second derivative of a model is the expensive part on a CPU, so probes
-    are built and their products read on the host.
+    are built and their products read on the host. ``log_density`` is ``f(u)``, or a
+    program from :func:`hvp_program` with ``held`` its second argument.
     """
 
-    def __init__(self, log_density, u: dict):
+    def __init__(self, log_density, u: dict, held: dict | None = None):
         self.u = {k: jnp.asarray(v, jnp.float32) for k, v in u.items()}
         self.shapes = {k: tuple(v.shape) for k, v in self.u.items()}
-        grad = jax.grad(log_density)
-        mode = self.u
-
-        def qv(v):
-            g, t = jax.jvp(grad, (mode,), (v,))
-            return g, jax.tree.map(jnp.negative, t)
-
-        self._run = jax.jit(jax.vmap(qv))
+        if held is None:
+            self._program = hvp_program(lambda x, _: log_density(x))
+            self.held: dict = {}
+        else:
+            self._program = log_density
+            self.held = held
         self.count = 0
         self.grad: dict[str, np.ndarray] | None = None
+
+    def _run(self, batch):
+        return self._program(self.u, self.held, batch)
 
     def apply(self, probes: list[dict], extract) -> list:
         """``extract(Q v)`` for every probe ``v`` (site -> array; absent sites are zero)."""
@@ -386,7 +417,8 @@ def _not_pd(blocks: np.ndarray) -> np.ndarray:
 
 def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_key,
             labels: dict[str, list[str]] | None = None, dense_max: int | None = None,
-            quiet: bool = False, hold: frozenset[str] = frozenset()) -> LaplaceFit:
+            quiet: bool = False, hold: frozenset[str] = frozenset(),
+            marginal: bool = False) -> LaplaceFit:
     """The Laplace approximation of a log density at ``u`` (its mode), and draws of it.
 
     Parameters
@@ -411,23 +443,146 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
         Sites held at their value in ``u``: the Gaussian of the others is the conditional one
         given them (the precision restricted to the other coordinates), and every draw of a
         held site is its value in ``u`` (marginal sd 0).
+    marginal : bool
+        Hold the held scalar sites at the mode of their Laplace-approximate marginal
+        posterior instead of their value in ``u`` (:func:`_marginal_held`).
 
     Returns
     -------
     LaplaceFit
     """
     hold = frozenset(hold) & frozenset(ushapes)
-    if hold:
-        held = {k: jnp.asarray(u[k], jnp.float32) for k in hold}
-        free = {k: sh for k, sh in ushapes.items() if k not in hold}
-        fit = laplace(lambda v: log_density({**v, **held}), {k: u[k] for k in free}, free,
-                      n_draws, rng_key, labels, dense_max, quiet)
-        if fit.draws is not None and n_draws:
-            fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
-                              for k, v in held.items()})
-        fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
-        fit.held = sorted(hold)
-        return fit
+    if not hold:
+        return _laplace(hvp_program(lambda x, _: log_density(x)), u, {}, ushapes, n_draws,
+                        rng_key, labels, dense_max, quiet)
+    held = {k: jnp.asarray(u[k], jnp.float32) for k in sorted(hold)}
+    free = {k: sh for k, sh in ushapes.items() if k not in hold}
+    uf = {k: np.asarray(u[k], np.float64) for k in free}
+
+    def joint(v, h):
+        return log_density({**v, **h})
+
+    program = hvp_program(joint)
+    moved = None
+    if marginal:
+        held0, uf0 = held, uf
+        held, uf, moved = _marginal_held(program, jax.jit(joint), uf, held, free, rng_key,
+                                         labels, dense_max)
+    fit = _laplace(program, uf, held, free, n_draws, rng_key, labels, dense_max, quiet)
+    if marginal and fit.refused is not None:  # refused there: the values as given
+        moved = {**(moved or {}), "refused_there": fit.refused, "used": False}
+        held, uf = held0, uf0
+        fit = _laplace(program, uf, held, free, n_draws, rng_key, labels, dense_max, quiet)
+    if fit.draws is not None and n_draws:
+        fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
+                          for k, v in held.items()})
+    fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
+    fit.held = sorted(hold)
+    fit.held_values = {k: float(np.asarray(v)) if np.ndim(v) == 0 else np.asarray(v).tolist()
+                       for k, v in held.items()}
+    fit.marginal = moved
+    return fit
+
+
+MARGINAL_MAX_COORDINATES = 5000
+"""Problems with more unconstrained coordinates than this keep their held values (the MAP
+back-end's ``marginal`` applies up to this size): the search costs ``2 K + 2`` Hessians per
+iteration, and on 2,000 simulated curves (8,229 coordinates) its 25 Hessians took 493 s
+against 10 s for the MAP on the loaded 2-core benchmark machine
+(``benchmarks/results/scale/map_laplace_scale_cpu.md``), while a scale governing thousands
+of units is pinned by them."""
+MARGINAL_STEP = 0.1
+"""Finite-difference step (unconstrained units, i.e. log scale) of :func:`_marginal_held`."""
+MARGINAL_ITERATIONS = 2
+MARGINAL_MAX_MOVE = 1.5
+"""Largest move of a held value per iteration (log scale: a factor of about 4.5)."""
+
+
+def _marginal_held(program, value, uf: dict, held: dict, free: dict, key, labels,
+                   dense_max) -> tuple[dict, dict, dict]:
+    """Move the held values to the mode of their Laplace-approximate marginal posterior.
+
+    The joint mode of a scale and the members it governs is not where the scale's own
+    posterior peaks: in non-centred coordinates the members' standard normals absorb the
+    data at any scale and the joint mode sits near the scale's prior mode (too large where
+    few members inform it: the combination example's experiment scale of beta at about twice
+    the value NUTS finds, and every combination-level interval about twice NUTS's width),
+    and in centred coordinates it collapses towards 0. The marginal of the held values ``h``
+    is approximated as Laplace's
+    ``m(h) = log p(u*(h), h) - 1/2 log det Q(h)``, with ``u*(h)`` the others' conditional
+    mode (one Newton step: the quadratic model's gain ``1/2 |step|^2`` in the posterior's
+    metric) and ``Q(h)`` their negative Hessian (the same plate / dense structure as the
+    draws: leaving the couplings between plates out of ``log det Q`` to save products moved
+    the combination example's scales far past their marginal mode). Its maximum is
+    approached by ``MARGINAL_ITERATIONS`` coordinate-wise Newton steps
+    on central finite differences of ``m`` (step ``MARGINAL_STEP``, each move at most
+    ``MARGINAL_MAX_MOVE``; a value where ``m`` is not concave is not moved; a move that lowers
+    ``m`` is halved, then dropped). Costs ``2 K + 2`` Hessians (``K`` held scalars) per
+    iteration.
+    """
+    t0 = time.perf_counter()
+    names = [k for k in held if np.ndim(held[k]) == 0]
+    f32 = jnp.float32
+    n_hessians = 0
+    start = {k: float(held[k]) for k in names}
+
+    def m_at(h: dict, u: dict) -> tuple[float, LaplaceFit]:
+        nonlocal n_hessians
+        n_hessians += 1
+        f = _laplace(program, u, h, free, 0, key, labels, dense_max, quiet=True)
+        if f.refused is not None or not np.isfinite(f.logdet):
+            return float("nan"), f
+        val = float(value({k: jnp.asarray(v, f32) for k, v in u.items()}, h))
+        gain = 0.5 * f.newton.get("length", 0.0) ** 2 if f.newton.get("taken") else 0.0
+        return val + gain - 0.5 * f.logdet, f
+
+    def centred(u: dict, f: LaplaceFit) -> dict:
+        if f.step is None or not f.newton.get("taken"):
+            return u
+        return {k: np.asarray(v, np.float64) + f.step[k] for k, v in u.items()}
+
+    steps: list[dict] = []
+    uf_start = uf
+    for _ in range(MARGINAL_ITERATIONS):
+        m0, f0 = m_at(held, uf)  # at the others' conditional mode: the differences' centre
+        if not np.isfinite(m0):
+            break
+        uf = centred(uf, f0)
+        move = {}
+        for k in names:
+            plus, _ = m_at({**held, k: held[k] + MARGINAL_STEP}, uf)
+            minus, _ = m_at({**held, k: held[k] - MARGINAL_STEP}, uf)
+            g = (plus - minus) / (2 * MARGINAL_STEP)
+            c = (plus - 2 * m0 + minus) / MARGINAL_STEP**2
+            if not (np.isfinite(g) and np.isfinite(c)):
+                continue
+            if not c < 0:
+                continue
+            d = -g / c
+            move[k] = float(np.clip(d, -MARGINAL_MAX_MOVE, MARGINAL_MAX_MOVE))
+        if not move or max(abs(v) for v in move.values()) < 1e-3:
+            break
+        for scale in (1.0, 0.5):
+            cand = {**held, **{k: held[k] + f32(scale * d) for k, d in move.items()}}
+            m1, f1 = m_at(cand, uf)
+            if np.isfinite(m1) and m1 >= m0:
+                steps.append({"log_marginal_gain": m1 - m0,
+                              "moves": {k: scale * d for k, d in move.items()}})
+                held, uf = cand, centred(uf, f1)
+                break
+        else:
+            break
+    if not steps:  # nothing moved: the caller's point (a Newton step alone may leave the
+        uf = uf_start  # region where the Hessian is positive definite)
+    info = {"from": start, "to": {k: float(held[k]) for k in names}, "iterations": steps,
+            "hessians": n_hessians, "seconds": time.perf_counter() - t0}
+    return held, uf, info
+
+
+def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: int,
+             rng_key, labels: dict[str, list[str]] | None = None,
+             dense_max: int | None = None, quiet: bool = False) -> LaplaceFit:
+    """The Laplace approximation of ``program``'s log density at ``u`` given ``held``."""
     t0 = time.perf_counter()
     labels = labels or {}
     if dense_max is None:
@@ -437,7 +592,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     own: set[str] = set()
     forced: set[str] = set()
     split: list[str] = []
-    prod = _Products(log_density, u)
+    prod = _Products(program, u, held)
     for _ in range(4):
         plates, dense = choose_structure(ushapes, dense_max, frozenset(own), frozenset(forced))
         n_dense = sum(_size(ushapes[s]) for s in dense)
@@ -473,6 +628,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     solved: list[np.ndarray] = []
     bad_masks: list[np.ndarray] = []
     schur = qdd.copy()
+    logdet = 0.0
     for p, b, c in zip(plates, blocks, cross, strict=True):
         bad = _not_pd(b)
         if bad.any():
@@ -480,6 +636,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
             bad_labels += [names[m] for m in np.flatnonzero(bad)]
         good_b = np.where(bad[:, None, None], np.eye(p.width), b)
         lch = np.linalg.cholesky(good_b)  # (n, P, P) lower
+        logdet += 2.0 * float(np.sum(np.log(np.diagonal(lch, axis1=1, axis2=2))))
         w = np.linalg.solve(good_b, c) if c.shape[-1] else c  # Q_mm^{-1} Q_mD
         w = np.where(bad[:, None, None], 0.0, w)
         if not chol_t:  # the units' plate (the first) only: see the module's docstring
@@ -511,6 +668,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
                               n_products=prod.count, seconds=time.perf_counter() - t0,
                               split=split)
         s_inv = (vec / ev) @ vec.T
+        logdet += float(np.sum(np.log(ev)))
         t_dense = vec / np.sqrt(ev)  # t_dense @ z ~ N(0, S^{-1})
     else:
         s_inv = np.zeros((0, 0))
@@ -536,7 +694,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     draws = (_draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
                    k_draw) if n_draws else {})
     fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
-                     time.perf_counter() - t0, split, n_d, newton, step)
+                     time.perf_counter() - t0, split, n_d, newton, step, logdet=logdet)
     (log.debug if quiet else log.info)(
         "laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
         "products, %.1f s", structure, len(plates),

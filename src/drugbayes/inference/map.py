@@ -17,8 +17,8 @@ import numpy as np
 from numpyro import handlers, optim
 
 from ._unconstrained import unconstrained_view
+from .laplace import MARGINAL_MAX_COORDINATES, likelihood_surrogate
 from .laplace import laplace as laplace_fit
-from .laplace import likelihood_surrogate
 from .settings import InferenceResult, InferenceSettings, log
 from .svi import predictive_sites, run_in_chunks
 
@@ -27,7 +27,13 @@ HOLD_SCALES = True
 in the Laplace draws: the other parameters' Gaussian is conditional on them (empirical Bayes
 for the scales). Taken jointly, a Gaussian in a log scale and its non-centred members cannot
 follow their curved ridge and gave intervals 5-7 times NUTS's width for the combination
-example's matrix-level synergy (``benchmarks/results/validation/map_laplace_vs_nuts.md``)."""
+example's matrix-level synergy (``benchmarks/results/validation/map_laplace_vs_nuts.md``).
+They are held at the mode of their own (Laplace-approximate) marginal posterior, not at the
+joint mode (:func:`drugbayes.inference.laplace._marginal_held`): the joint mode of a scale
+sits near its prior mode where few members inform it, and held there it made the
+combination-level intervals of the combination example about twice NUTS's width. Problems
+above :data:`drugbayes.inference.laplace.MARGINAL_MAX_COORDINATES` coordinates (large
+screens) keep the joint mode's values (the search's cost)."""
 
 
 def _held(view) -> frozenset[str]:
@@ -56,12 +62,12 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     """
     t0 = time.perf_counter()
     view = unconstrained_view(model, model_args, rng_key)
-    steps = num_steps or settings.map_num_steps
+    steps = settings.map_num_steps if num_steps is None else num_steps
     lr = learning_rate or settings.map_learning_rate
     # Adam with the step size decaying exponentially to 1% of its start: fast early progress,
     # a precise mode at the end
     opt = optim.Adam(step_size=lambda i: lr * 0.01 ** jnp.minimum(i / steps, 1.0))
-    chunk = max(1, min(settings.chunk_size * 4, steps))
+    chunk = max(1, min(settings.chunk_size * 4, steps))  # steps = 0: start is the mode
     grad_fn = jax.value_and_grad(lambda u: -view.log_density(u))
 
     @jax.jit
@@ -79,18 +85,18 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
 
     @jax.jit
     def finish(u):
-        # constrained values and deterministic sites in one compiled program
+        # constrained values, deterministic sites and the log density in one compiled program
         x = view.constrain(u)
         tr = handlers.trace(handlers.substitute(
             handlers.seed(model, jax.random.fold_in(rng_key, 1)), data=x)).get_trace(*model_args)
-        return x, {k: tr[k]["value"] for k in deterministic if k in tr}
+        return x, {k: tr[k]["value"] for k in deterministic if k in tr}, -view.log_density(u)
 
-    x, det = finish(u)
+    x, det, loss_u = finish(u)
     latent = {k: np.asarray(v) for k, v in x.items()}
     samples = {k: v[None, None] for k, v in latent.items()}
     samples.update({k: np.asarray(v)[None, None] for k, v in det.items()})
     t_opt = time.perf_counter() - t0
-    final = float(losses[-1]) if len(losses) else float("nan")
+    final = float(losses[-1]) if len(losses) else float(loss_u)
     log.info("map: %d steps, final -log density %.6g, %.1f s", done, final, t_opt)
     info = {"num_steps": done, "final_loss": final, "loss_finite": bool(np.isfinite(final)),
             "params": {k: jnp.asarray(v) for k, v in latent.items()}}
@@ -104,7 +110,9 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
             log.info("laplace: Hessian-vector products over the data (%s)", how["why"])
         t2 = time.perf_counter()
         fit = laplace_fit(cheap or view.log_density, u, view.ushapes, n,
-                          jax.random.fold_in(rng_key, 2), labels, hold=_held(view))
+                          jax.random.fold_in(rng_key, 2), labels, hold=_held(view),
+                          marginal=sum(int(np.prod(sh)) for sh in view.ushapes.values())
+                          <= MARGINAL_MAX_COORDINATES)
         info["laplace"] = {**fit.info(), "n_draws": n if fit.draws is not None else 0,
                            "likelihood_surrogate": how}
         timings["laplace_surrogate"] = t2 - t1

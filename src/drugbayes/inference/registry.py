@@ -79,8 +79,8 @@ class Approximation:
                 "description": self.description}
 
 
-SVI_COVERAGE = ("measured 90% coverage 0.35 of simulated combinations' synergy (beta, log "
-                "alpha, excesses), 0.60 of simulated curves' log10 IC50 and 0.81 of simulated "
+SVI_COVERAGE = ("measured 90% coverage 0.47 of simulated combinations' synergy (beta, log "
+                "alpha, excesses), 0.63 of simulated curves' log10 IC50 and 0.88 of simulated "
                 "xenograft arm growth rates (benchmarks/results/validation/"
                 "approximation_calibration.md; NUTS 0.92 and 0.89 on the combination and "
                 "xenograft studies); 95% intervals held 0.78 of 1,000 simulated curves' log10 "
