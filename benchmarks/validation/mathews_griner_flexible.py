@@ -29,6 +29,7 @@ import argparse
 import time
 
 import numpy as np
+import pandas as pd
 
 import drugbayes as db
 from benchmarks._common import SHARED_DATA, command, results_dir, utc_timestamp, write_result
@@ -38,6 +39,11 @@ from drugbayes.testing import mathews_griner_blocks
 
 OUT = results_dir("validation")
 FIXED = (45, 19)
+
+
+def _flag(v) -> bool:
+    """A nullable boolean summary cell as a bool (empty: False)."""
+    return bool(v) if not pd.isna(v) else False
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
         obs = rows(sf, "bliss_excess_observed").loc[p]
         rec = {"block": b, "partner": p,
                "musyc_ppc_p": float(rows(sm, "bliss_excess").loc[p, "ppc_p"]),
-               "musyc_misfit": bool(rows(sm, "bliss_excess").loc[p, "misfit"] is True),
+               "musyc_misfit": _flag(rows(sm, "bliss_excess").loc[p, "misfit"]),
                "musyc_bliss": float(rows(sm, "bliss_excess").loc[p, "mean"]),
                "flexible_ppc_p": float(rows(sf, "bliss_excess").loc[p, "ppc_p"]),
                "observed_bliss": float(obs["mean"]),

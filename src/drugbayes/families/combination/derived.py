@@ -107,13 +107,15 @@ def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str,
     s = surfaces(data, draws) if cache else _surfaces(data, draws)
     cw = combination_wells(data)
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
+    # a draw that is NaN at a combination well (a Laplace unit without a positive definite
+    # block) stays NaN: its row is left empty rather than reported as an excess of 0
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
             if f"{k}{sfx}" in s:
-                out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
-                                             axis=(-2, -1))
+                out[f"{k}{sfx}"] = np.sum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
+                                          axis=(-2, -1))
     if "zip_delta" in s:
-        out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+        out["zip_delta"] = np.sum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # Loewe index of the fitted surface, averaged over the same wells (+inf in a draw where
     # the surface is at or above E0 at one of them)
     li = np.sum(np.where(cw, s["loewe_index"], 0.0) * w, axis=(-2, -1))
