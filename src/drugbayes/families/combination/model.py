@@ -28,6 +28,10 @@ its own checkerboard, while log alpha, log gamma and the matrix level are always
 more than the stronger drug's maximum (synergistic efficacy), ``log_alpha12 > 0`` means drug a
 makes drug b more potent, ``log_alpha21 > 0`` drug b makes drug a more potent.
 
+With ``interaction = "flexible"`` (preset ``combination/flexible``) each matrix's surface is
+the MuSyC surface plus ``E0 g(x_a, x_b)``, a smooth interaction shared by a combination's
+matrices and zero where either dose is 0 (see :func:`interaction_latents`).
+
 Sign convention (every output says it): surfaces are **viability**; synergy quantities are
 reported so that **positive = synergy**. The excess over a null is
 ``null viability - combination viability`` on viability normalised by the fitted E0.
