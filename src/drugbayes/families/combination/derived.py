@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...data.fields import carried_tree_names
-from .spec import GRP, MAT, MAT_MONO
+from .spec import GRP, INTERACTION_KNOTS, MAT, MAT_MONO
 from .surfaces import (
     CI_UNDEFINED,
     _flat_params,
@@ -274,8 +274,9 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     for k in MAT + MAT_MONO:
         dims[k] = ["matrix"]
     dims["z_matrix_mono"] = ["matrix_mono_effect", "matrix"]
-    # interaction = "flexible": its coefficients per combination and basis function (index
-    # a_knot * knots + b_knot; no coords: the number of knots is the spec's)
+    # interaction = "flexible": its coefficients per combination and basis function
+    coords["interaction_basis"] = [f"a{i}_b{j}" for i in range(INTERACTION_KNOTS)
+                                   for j in range(INTERACTION_KNOTS)]
     for k in ("interaction_coef", "z_interaction"):
         dims[k] = ["combination", "interaction_basis"]
     dims["interaction_scale"] = ["combination"]

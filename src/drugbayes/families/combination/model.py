@@ -61,7 +61,7 @@ import numpyro.distributions as dist
 from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .._hierarchy import zero_sum_effect
-from .spec import CENTERED_SITES
+from .spec import CENTERED_SITES, INTERACTION_KNOTS
 
 
 def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: bool,
@@ -376,12 +376,12 @@ def interaction_basis(x_a, x_b, zero_a, zero_b, rng, knots: int, xp=jnp):
 
 def interaction_latents(spec: Spec, a: dict) -> dict:
     """The flexible interaction's coefficients (``interaction = "flexible"``; empty dict
-    otherwise): ``interaction_coef`` ``[combo, knots**2]`` (deterministic), returned per
+    otherwise): ``interaction_coef`` ``[combo, INTERACTION_KNOTS**2]`` (deterministic), returned per
     matrix (its combination's) with each matrix's basis range, for :func:`interaction_at`."""
     o = spec.options
     if o.interaction != "flexible":
         return {}
-    n_combo, nb = a["n_combo"], o.interaction_knots ** 2
+    n_combo, nb = a["n_combo"], INTERACTION_KNOTS ** 2
     tau = numpyro.sample("sigma_interaction", dist.HalfNormal(spec.priors.interaction_sd))
     lam = numpyro.sample("interaction_scale",
                          dist.HalfNormal(1.0).expand([n_combo]).to_event(1))

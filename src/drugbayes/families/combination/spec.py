@@ -31,8 +31,6 @@ class CombinationOptions(StrictModel):
         "surface) or 'flexible' (MuSyC plus a smooth nonparametric interaction surface over "
         "the two log doses, a low-rank tensor-product basis with hierarchical shrinkage, zero "
         "where either dose is 0; see models/combination/flexible.toml)")
-    interaction_knots: int = Field(4, ge=2, le=8, description="basis functions per drug of "
-                                   "the flexible interaction (knots**2 per combination)")
 
 
 class CombinationPriors(StrictModel):
@@ -85,6 +83,12 @@ MAT_MONO = ("mat_log10_c_a", "mat_log10_c_b", "mat_logit_bottom_a", "mat_logit_b
 
 DETERMINISTIC = GRP + MAT + MAT_MONO + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom",
                               "plate_log_e0", "interaction_coef")
+
+
+INTERACTION_KNOTS = 4
+"""Basis functions per drug of the flexible interaction (``INTERACTION_KNOTS**2`` coefficients
+per combination): enough for one bump or dip between the lowest and highest tested doses of a
+6 x 6 checkerboard, few enough to stay a smooth surface on 25 combination wells."""
 
 
 OPTIONAL_SITES = frozenset(MAT_MONO + ("plate_log_e0", "interaction_coef"))
