@@ -196,8 +196,11 @@ BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alph
                     "hsa_excess", "loewe_excess", "p_synergy_bliss", "p_synergy_hsa",
                     "p_synergy_loewe", "zip_delta", "p_synergy_zip", "zip_delta_classic",
                     "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
-                    "loewe_index", "combination_index_50", "vus", "p_synergy_vus")
+                    "loewe_index", "combination_index_50")
 """The quantities with one row per block (matrix = combination x experiment)."""
+
+FLEXIBLE_BLOCK_QUANTITIES = ("vus", "p_synergy_vus")
+"""The further per-block quantities of the flexible interaction surface."""
 
 
 def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -223,7 +226,7 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
         return idx[:0], {}
     bd, bdr = block_view(data, draws, idx)
     out = {k: v for k, v in derived(bd, bdr, cache=False).items()
-           if k in BLOCK_QUANTITIES or k.startswith("_why_")}
+           if k in BLOCK_QUANTITIES + FLEXIBLE_BLOCK_QUANTITIES or k.startswith("_why_")}
     return idx, out
 
 
