@@ -201,8 +201,9 @@ def test_flexible_surface_follows_a_non_monotone_matrix_nuts():
     has the sign of the observed excess over the same reference with a 95% interval that
     excludes 0, and per-matrix LOO prefers the flexible surface there."""
     wells = _bumped()
-    inf = {"method": "nuts", "num_warmup": 400, "num_samples": 400, "num_chains": 2}
-    kw = dict(dose_unit="uM", response_scale="fraction", inference=inf, seed=3)
+    inf = {"method": "nuts", "num_warmup": 300, "num_samples": 300, "num_chains": 2}
+    kw = dict(dose_unit="uM", response_scale="fraction", inference=inf, seed=3,
+              diagnostics={"unit_checks": True})
     mus = db.fit(wells, "combination", model="combination/musyc_student_t", **kw)
     flex = db.fit(wells, "combination", model="combination/flexible", **kw)
     sm, sf = mus.summary(), flex.summary()
