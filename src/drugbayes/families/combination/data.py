@@ -9,6 +9,7 @@ import numpy as np
 from ...data.combination import CombinationData, encode_combination, validate_combination
 from ...data.encode import prepare_wells
 from ...data.fields import carried_note
+from .model import interaction_ranges
 
 
 def arrays(data: CombinationData) -> dict:
@@ -40,6 +41,7 @@ def arrays(data: CombinationData) -> dict:
         "matrix_active": bool(data.n_matrices > data.n_combos),
         "matrix_replicated": n_mat_per_combo[data.matrix_combo] > 1,
         **_matrix_mono_arrays(data),
+        "interaction_range": interaction_ranges(data),  # interaction = "flexible"
     }
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ...data.fields import carried_tree_names
-from .spec import GRP, MAT, MAT_MONO
+from .spec import GRP, INTERACTION_KNOTS, MAT, MAT_MONO
 from .surfaces import (
     CI_UNDEFINED,
     _flat_params,
@@ -47,6 +47,9 @@ QUANTITY_UNITS = {
     "p_synergy_zip": "probability",
     "zip_delta_classic": "viability fraction (classic ZIP as the original ZIP code computes "
                          "it, baseline-corrected; x 100 = % inhibition)",
+    "vus": "viability fraction (Bliss null - combination; volume under the excess surface "
+           "over the log10 dose rectangle / its area)",
+    "p_synergy_vus": "probability",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",
@@ -104,18 +107,27 @@ def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str,
     s = surfaces(data, draws) if cache else _surfaces(data, draws)
     cw = combination_wells(data)
     w = cw / np.maximum(cw.sum(axis=(1, 2), keepdims=True), 1)
+    # a draw that is NaN at a combination well (a Laplace unit without a positive definite
+    # block) stays NaN: its row is left empty rather than reported as an excess of 0
     for k in ("bliss", "hsa", "loewe"):
         for sfx in ("_excess", "_excess_observed"):
             if f"{k}{sfx}" in s:
-                out[f"{k}{sfx}"] = np.nansum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
-                                             axis=(-2, -1))
+                out[f"{k}{sfx}"] = np.sum(np.where(cw, s[f"{k}{sfx}"], 0.0) * w,
+                                          axis=(-2, -1))
     if "zip_delta" in s:
-        out["zip_delta"] = np.nansum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
+        out["zip_delta"] = np.sum(np.where(cw, s["zip_delta"], 0.0) * w, axis=(-2, -1))
     # Loewe index of the fitted surface, averaged over the same wells (+inf in a draw where
     # the surface is at or above E0 at one of them)
     li = np.sum(np.where(cw, s["loewe_index"], 0.0) * w, axis=(-2, -1))
     out["loewe_index"] = np.where(cw.any(axis=(1, 2)), li, np.nan)
-    out["combination_index_50"], out["_why_combination_index_50"] = combination_index_50(q)
+    if "interaction_coef" in draws:
+        # flexible surface: the volume under its Bliss excess; no CI_50 (it follows the
+        # surface beyond the tested doses, where the interaction is not informed)
+        if "bliss_excess" in s:
+            out["vus"] = volume_under_surface(s["bliss_excess"], data)
+    else:
+        out["combination_index_50"], out["_why_combination_index_50"] = (
+            combination_index_50(q))
     # censoring of the potencies: beyond the tested range of that combination
     for key, grid in (("1", data.grid_dose_a), ("2", data.grid_dose_b)):
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -123,6 +135,30 @@ def derived(data: CombinationData, draws: dict, cache: bool = True) -> dict[str,
         out[f"_above_{key}"] = (out[f"log10_c{key}"] > np.nanmax(lg, axis=1)).astype(float)
         out[f"_below_{key}"] = (out[f"log10_c{key}"] < np.nanmin(lg, axis=1)).astype(float)
     out["_surfaces"] = s
+    return out
+
+
+def volume_under_surface(excess: np.ndarray, data: CombinationData) -> np.ndarray:
+    """Volume under an excess surface ``(chain, draw, combo, ia, ib)`` over each combination's
+    rectangle of doses > 0 in log10 dose (trapezoid rule on its grid), divided by the
+    rectangle's area: the surface's mean height over log dose (bayesynergy's VUS, as a
+    fraction rather than x 100). A drug with one dose > 0 contributes no width (the mean
+    over the other axis); NaN for a combination without a dose > 0 of either drug."""
+    out = np.full(excess.shape[:-2], np.nan)
+    xa_all, xb_all = data.grid_x("a"), data.grid_x("b")
+    for k in range(excess.shape[-3]):
+        ia = np.flatnonzero(np.nan_to_num(data.grid_dose_a[k]) > 0)
+        ib = np.flatnonzero(np.nan_to_num(data.grid_dose_b[k]) > 0)
+        if not ia.size or not ib.size:
+            continue
+        z = excess[..., k, :, :][..., ia[:, None], ib[None, :]]
+
+        def mean_over(v, x, axis):
+            if x.size < 2:
+                return v.mean(axis=axis)
+            return np.trapezoid(v, x, axis=axis) / (x[-1] - x[0])
+
+        out[..., k] = mean_over(mean_over(z, xb_all[k, ib], -1), xa_all[k, ia], -1)
     return out
 
 
@@ -148,7 +184,7 @@ def pooled(data: CombinationData, draws: dict, dq: dict) -> dict[str, np.ndarray
     onehot[np.arange(data.n_combos), data.combo_pair] = 1.0
     onehot /= np.maximum(onehot.sum(axis=0), 1.0)
     for k in ("bliss_excess", "hsa_excess", "loewe_excess", "bliss_excess_observed",
-              "hsa_excess_observed", "loewe_excess_observed", "zip_delta"):
+              "hsa_excess_observed", "loewe_excess_observed", "zip_delta", "vus"):
         if k in dq:
             out[k] = dq[k] @ onehot
     return out
@@ -162,6 +198,9 @@ BLOCK_QUANTITIES = ("e0", "beta", "log_alpha12", "log_alpha21", "alpha12", "alph
                     "bliss_excess_observed", "hsa_excess_observed", "loewe_excess_observed",
                     "loewe_index", "combination_index_50")
 """The quantities with one row per block (matrix = combination x experiment)."""
+
+FLEXIBLE_BLOCK_QUANTITIES = ("vus", "p_synergy_vus")
+"""The further per-block quantities of the flexible interaction surface."""
 
 
 def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -187,7 +226,7 @@ def blocks(data: CombinationData, draws: dict) -> tuple[np.ndarray, dict[str, np
         return idx[:0], {}
     bd, bdr = block_view(data, draws, idx)
     out = {k: v for k, v in derived(bd, bdr, cache=False).items()
-           if k in BLOCK_QUANTITIES or k.startswith("_why_")}
+           if k in BLOCK_QUANTITIES + FLEXIBLE_BLOCK_QUANTITIES or k.startswith("_why_")}
     return idx, out
 
 
@@ -209,7 +248,7 @@ def _potencies(data: CombinationData, out: dict, log10_c_a: np.ndarray, log10_c_
 PROBS = {"p_beta_positive": "beta", "p_log_alpha12_positive": "log_alpha12",
          "p_log_alpha21_positive": "log_alpha21", "p_synergy_bliss": "bliss_excess",
          "p_synergy_hsa": "hsa_excess", "p_synergy_loewe": "loewe_excess",
-         "p_synergy_zip": "zip_delta"}
+         "p_synergy_zip": "zip_delta", "p_synergy_vus": "vus"}
 
 
 # ------------------------------------------------------------------------ labelled posterior
@@ -238,6 +277,12 @@ def posterior_dims(data: CombinationData) -> tuple[dict, dict]:
     for k in MAT + MAT_MONO:
         dims[k] = ["matrix"]
     dims["z_matrix_mono"] = ["matrix_mono_effect", "matrix"]
+    # interaction = "flexible": its coefficients per combination and basis function
+    coords["interaction_basis"] = [f"a{i}_b{j}" for i in range(INTERACTION_KNOTS)
+                                   for j in range(INTERACTION_KNOTS)]
+    for k in ("interaction_coef", "z_interaction"):
+        dims[k] = ["combination", "interaction_basis"]
+    dims["interaction_scale"] = ["combination"]
     coords["matrix_mono_effect"] = ["log10_c_a", "log10_c_b", "logit_bottom_a",
                                     "logit_bottom_b"]
     return dims, coords
@@ -350,12 +395,18 @@ def well_residuals(data: CombinationData, samples: dict, max_draws: int = 200
     lower = float(data.bottom_lower)
     e1 = e0 * musyc_bottom_fraction(mono("logit_bottom_a"), lower, np)
     e2 = e0 * musyc_bottom_fraction(mono("logit_bottom_b"), lower, np)
+    inter = {}
+    if "interaction_coef" in samples:  # interaction = "flexible"
+        from .model import interaction_ranges
+
+        inter = {"interaction_coef": draws("interaction_coef")[:, mk],
+                 "interaction_range": interaction_ranges(data)[mk].astype(np.float64)}
     p = {"log10_c_a": mono("log10_c_a"), "log10_c_b": mono("log10_c_b"),
          "log_hill_a": draws("grp_log_hill_a")[:, mk], "log_hill_b": draws("grp_log_hill_b")[:, mk],
          "e0": e0, "e1": e1, "e2": e2, "e3": musyc_e3(e0, e1, e2, draws("mat_beta"), np),
          "log_alpha12": draws("mat_log_alpha12"), "log_alpha21": draws("mat_log_alpha21"),
          "log_gamma12": draws("grp_log_gamma12")[:, mk],
-         "log_gamma21": draws("grp_log_gamma21")[:, mk]}
+         "log_gamma21": draws("grp_log_gamma21")[:, mk], **inter}
     s = flat[take][:, None, None]
     v = surface_at(p, None, data.x_a, data.x_b, data.zero_a, data.zero_b, xp=np)
     plate = np.exp(draws("plate_log_e0")) if "plate_log_e0" in samples else None

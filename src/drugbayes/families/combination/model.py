@@ -28,6 +28,10 @@ its own checkerboard, while log alpha, log gamma and the matrix level are always
 more than the stronger drug's maximum (synergistic efficacy), ``log_alpha12 > 0`` means drug a
 makes drug b more potent, ``log_alpha21 > 0`` drug b makes drug a more potent.
 
+With ``interaction = "flexible"`` (preset ``combination/flexible``) each matrix's surface is
+the MuSyC surface plus ``E0 g(x_a, x_b)``, a smooth interaction shared by a combination's
+matrices and zero where either dose is 0 (see :func:`interaction_latents`).
+
 Sign convention (every output says it): surfaces are **viability**; synergy quantities are
 reported so that **positive = synergy**. The excess over a null is
 ``null viability - combination viability`` on viability normalised by the fitted E0.
@@ -46,6 +50,8 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 
 from __future__ import annotations
 
+import warnings
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -55,7 +61,7 @@ import numpyro.distributions as dist
 from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
 from .._hierarchy import zero_sum_effect
-from .spec import CENTERED_SITES
+from .spec import CENTERED_SITES, INTERACTION_KNOTS
 
 
 def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: bool,
@@ -198,7 +204,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
             "log10_c_b": mat_mono.get("log10_c_b", g_cb[mk]), "log_hill_a": g_ha[mk],
             "log_hill_b": g_hb[mk], "e0": e0, "e1": e1, "e2": e2, "e3": e3,
             "log_alpha12": m_la12, "log_alpha21": m_la21, "log_gamma12": g_lg12[mk],
-            "log_gamma21": g_lg21[mk], **extra,
+            "log_gamma21": g_lg21[mk], **extra, **interaction_latents(spec, a),
             "sigma": numpyro.sample("sigma", dist.HalfNormal(p.noise_sd * a["response_ref"]))}
 
 
@@ -272,16 +278,20 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
 
 def surface_at(params: dict, idx, x_a, x_b, zero_a, zero_b, xp=jnp):
     """The MuSyC surface of matrices ``idx`` (``[n, k]``; None: every matrix, one per row of
-    the ``[matrix, point]`` coordinates) at slot coordinates ``x_*``/``zero_*``."""
+    the ``[matrix, point]`` coordinates) at slot coordinates ``x_*``/``zero_*``, plus the
+    flexible interaction ``E0 * g`` where ``params`` has it (:func:`interaction_at`)."""
     def col(k):
         p = xp.asarray(params[k])
         return p[..., :, None] if idx is None else p[..., idx]
 
-    return musyc_viability(xp.asarray(x_a), xp.asarray(x_b), xp.asarray(zero_a),
-                           xp.asarray(zero_b), col("log10_c_a"), col("log10_c_b"),
-                           xp.exp(col("log_hill_a")), xp.exp(col("log_hill_b")), col("e0"),
-                           col("e1"), col("e2"), col("e3"), col("log_alpha12"),
-                           col("log_alpha21"), col("log_gamma12"), col("log_gamma21"), xp=xp)
+    v = musyc_viability(xp.asarray(x_a), xp.asarray(x_b), xp.asarray(zero_a),
+                        xp.asarray(zero_b), col("log10_c_a"), col("log10_c_b"),
+                        xp.exp(col("log_hill_a")), xp.exp(col("log_hill_b")), col("e0"),
+                        col("e1"), col("e2"), col("e3"), col("log_alpha12"),
+                        col("log_alpha21"), col("log_gamma12"), col("log_gamma21"), xp=xp)
+    if "interaction_coef" in params:  # interaction = "flexible": E0 * g on top of MuSyC
+        v = v + col("e0") * interaction_at(params, idx, x_a, x_b, zero_a, zero_b, xp)
+    return v
 
 
 def model(a: dict, spec: Spec, observed: bool = True) -> None:
@@ -303,10 +313,94 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     latent_names = set(CENTERED_SITES) if cen else set()
     out = {}
     for k, v in noncentered.items():
-        if k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names:
+        if (k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names
+                or k == "interaction_coef"):
             continue
         if cen and k.startswith("z_") and k[2:] in CENTERED_SITES:
             continue
         out[k] = v
     return out
 
+
+
+# --------------------------------------------------------- flexible interaction surface
+# ``interaction = "flexible"``: the MuSyC surface of a matrix plus ``E0 * g(x_a, x_b)``, with
+# ``g`` a low-rank tensor-product basis over the two centred log10 doses, shared by the
+# matrices of a combination. ``g`` is 0 wherever either dose is 0, so the monotherapy margins
+# stay the monotherapy Hill curves and E0 the untreated level; on the wells with both doses
+# > 0 it can take any smooth shape (a bump, a dip, a non-monotone ridge) the MuSyC surface
+# cannot. Each combination's coefficients are ``interaction_sd`` (global, half-normal) times
+# its own half-normal(1) scale times standard normals: shrinkage to the MuSyC surface, with a
+# combination whose wells demand it free to leave it.
+
+
+def interaction_ranges(data) -> np.ndarray:
+    """``[combo, 4]`` float32: the lowest and highest centred log10 dose > 0 of drug a, then of
+    drug b, on each combination's dose grid (the support of its interaction basis; the span
+    is 1 where a drug has one dose > 0, 0 where it has none)."""
+    out = np.zeros((data.n_combos, 4), np.float32)
+    for j, which in enumerate(("a", "b")):
+        dose = data.grid_dose_a if which == "a" else data.grid_dose_b
+        x = np.where(np.nan_to_num(dose) > 0, data.grid_x(which), np.nan)
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a drug without a dose > 0
+            lo, hi = np.nanmin(x, axis=1), np.nanmax(x, axis=1)
+        out[:, 2 * j] = np.nan_to_num(lo)
+        out[:, 2 * j + 1] = np.nan_to_num(hi)
+    return out
+
+
+def interaction_basis(x_a, x_b, zero_a, zero_b, rng, knots: int, xp=jnp):
+    """Tensor-product basis ``[..., knots**2]`` of the flexible interaction at centred log10
+    doses ``x_a``, ``x_b`` (``zero_*``: dose 0, where every function is 0).
+
+    Each axis is mapped onto ``u = (x - lo) / (hi - lo)`` over its combination's tested range
+    (``rng[..., 4]``: lo_a, hi_a, lo_b, hi_b, broadcast with ``x``), with Gaussian bumps of
+    width ``1 / (knots - 1)`` at ``u = 0, 1 / (knots - 1), ..., 1``: smooth, bounded by 1,
+    finite in float32 for any dose (far outside the range every bump is 0).
+    """
+    c = xp.linspace(0.0, 1.0, knots)
+    w = 1.0 / (knots - 1)
+
+    def axis(x, zero, lo, hi):
+        span = xp.where(hi > lo, hi - lo, 1.0)
+        u = xp.where(xp.asarray(zero, bool), lo, xp.asarray(x)) - lo
+        u = xp.clip(u / span, -4.0, 5.0)
+        phi = xp.exp(-0.5 * xp.square((u[..., None] - c) / w))
+        return xp.where(xp.asarray(zero, bool)[..., None], 0.0, phi)
+
+    pa = axis(x_a, zero_a, rng[..., 0], rng[..., 1])
+    pb = axis(x_b, zero_b, rng[..., 2], rng[..., 3])
+    return (pa[..., :, None] * pb[..., None, :]).reshape(pa.shape[:-1] + (knots * knots,))
+
+
+def interaction_latents(spec: Spec, a: dict) -> dict:
+    """The flexible interaction's coefficients (``interaction = "flexible"``; empty dict
+    otherwise): ``interaction_coef`` ``[combo, INTERACTION_KNOTS**2]`` (deterministic), returned per
+    matrix (its combination's) with each matrix's basis range, for :func:`interaction_at`."""
+    o = spec.options
+    if o.interaction != "flexible":
+        return {}
+    n_combo, nb = a["n_combo"], INTERACTION_KNOTS ** 2
+    tau = numpyro.sample("sigma_interaction", dist.HalfNormal(spec.priors.interaction_sd))
+    lam = numpyro.sample("interaction_scale",
+                         dist.HalfNormal(1.0).expand([n_combo]).to_event(1))
+    z = numpyro.sample("z_interaction", dist.Normal(0.0, 1.0).expand([n_combo, nb]).to_event(2))
+    coef = numpyro.deterministic("interaction_coef", tau * lam[:, None] * z)
+    mk = jnp.asarray(a["matrix_combo"])
+    return {"interaction_coef": coef[mk],
+            "interaction_range": jnp.asarray(a["interaction_range"])[mk]}
+
+
+def interaction_at(params: dict, idx, x_a, x_b, zero_a, zero_b, xp=jnp):
+    """``g`` of the flexible interaction (fraction of E0) of matrices ``idx`` (``[n, k]``;
+    None: every matrix, one per row of the ``[matrix, point]`` coordinates)."""
+    coef = xp.asarray(params["interaction_coef"])  # [..., matrix, basis]
+    rng = xp.asarray(params["interaction_range"])  # [matrix, 4]
+    knots = int(round(float(np.sqrt(coef.shape[-1]))))
+    if idx is None:
+        r, cf = rng[:, None, :], coef[..., :, None, :]
+    else:
+        r, cf = rng[idx], coef[..., idx, :]
+    basis = interaction_basis(xp.asarray(x_a), xp.asarray(x_b), zero_a, zero_b, r, knots, xp)
+    return xp.sum(cf * basis, axis=-1)

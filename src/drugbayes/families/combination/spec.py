@@ -26,6 +26,11 @@ class CombinationOptions(StrictModel):
         "two or more plates")
     classic_zip: bool = Field(True, description="the classic ZIP of each combination in the "
                               "summary (zip_delta_classic)")
+    interaction: Literal["musyc", "flexible"] = Field(
+        "musyc", description="the combination surface: 'musyc' (the parametric MuSyC "
+        "surface) or 'flexible' (MuSyC plus a smooth nonparametric interaction surface over "
+        "the two log doses, a low-rank tensor-product basis with hierarchical shrinkage, zero "
+        "where either dose is 0; see models/combination/flexible.toml)")
 
 
 class CombinationPriors(StrictModel):
@@ -58,6 +63,10 @@ class CombinationPriors(StrictModel):
                                           "per-matrix logit bottom deviations")
     plate_log_e0_sd: float = Field(0.1, gt=0, description="half-normal scale of the plate "
                                    "effects on log E0")
+    interaction_sd: float = Field(0.2, gt=0, description="flexible interaction: half-normal "
+                                  "scale of the global size of the interaction coefficients "
+                                  "(fraction of E0); each combination's own scale is that "
+                                  "times a half-normal(1) factor")
 
 
 GRP = ("grp_log_top", "grp_log10_c_a", "grp_log10_c_b", "grp_log_hill_a", "grp_log_hill_b",
@@ -73,12 +82,18 @@ MAT_MONO = ("mat_log10_c_a", "mat_log10_c_b", "mat_logit_bottom_a", "mat_logit_b
 
 
 DETERMINISTIC = GRP + MAT + MAT_MONO + ("mono_log10_c", "mono_log_hill", "mono_logit_bottom",
-                              "plate_log_e0")
+                              "plate_log_e0", "interaction_coef")
 
 
-OPTIONAL_SITES = frozenset(MAT_MONO + ("plate_log_e0",))
+INTERACTION_KNOTS = 4
+"""Basis functions per drug of the flexible interaction (``INTERACTION_KNOTS**2`` coefficients
+per combination): enough for one bump or dip between the lowest and highest tested doses of a
+6 x 6 checkerboard, few enough to stay a smooth surface on 25 combination wells."""
+
+
+OPTIONAL_SITES = frozenset(MAT_MONO + ("plate_log_e0", "interaction_coef"))
 """Deterministic sites present only with their option and design (``matrix_monotherapy_effects``;
-plate effects where the table has several plates)."""
+plate effects where the table has several plates; ``interaction = "flexible"``)."""
 
 
 CENTERED_SITES = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")

@@ -10,6 +10,7 @@ from ...inference.registry import get_backend
 from .._contract import Spec
 from .derived import (
     BLOCK_QUANTITIES,
+    FLEXIBLE_BLOCK_QUANTITIES,
     PROBS,
     QUANTITY_ORDER,
     UNDEFINED,
@@ -92,7 +93,7 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
         da = [data.drugs[data.pair_a[p]] for p in pair_idx]
         db = [data.drugs[data.pair_b[p]] for p in pair_idx]
         for q in order:
-            if level == "block" and q not in BLOCK_QUANTITIES:
+            if level == "block" and q not in BLOCK_QUANTITIES + FLEXIBLE_BLOCK_QUANTITIES:
                 continue
             if q in PROBS:
                 if PROBS[q] not in src:

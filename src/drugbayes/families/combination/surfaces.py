@@ -222,7 +222,7 @@ def surfaces(data: CombinationData, draws: dict, keep: bool = False,
     """
     if combos is not None:
         return _surfaces(data, draws, np.asarray(combos, dtype=np.intp))
-    keys = sorted(k for k in draws if k.startswith("grp_"))
+    keys = sorted(k for k in draws if k.startswith("grp_") or k == "interaction_coef")
     arrays = [draws[k] for k in keys]
     for i, (d, arr, out) in enumerate(_SURFACES_CACHE):
         if d is data and len(arr) == len(arrays) and all(a is b for a, b in zip(arr, arrays)):
@@ -238,9 +238,10 @@ def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = No
     """Per-well posterior surfaces on each combination's dose grid, float64.
 
     Returns arrays ``(chain, draw, combo, dose_a_index, dose_b_index)``: ``viability`` (fitted
-    MuSyC surface, E0 included), the nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and
-    the excesses ``*_excess = null - viability / E0`` and ``*_excess_observed = null -
-    observed mean / E0`` (NaN where the dose pair was not tested), and the model-based ZIP
+    MuSyC surface, plus the flexible interaction where the draws have it, E0 included), the
+    nulls ``bliss``, ``hsa``, ``loewe`` (viability / E0) and the excesses ``*_excess = null -
+    viability / E0`` and ``*_excess_observed = null - observed mean / E0`` (NaN where the dose
+    pair was not tested), and the model-based ZIP
     delta ``zip_delta = f_a f_b - viability / E0`` (0 where a dose is 0; see
     :func:`derived`). Positive = synergy. Every null and excess is on the response normalised
     by the fitted E0 of its combination, so rescaling the data changes none of them.
@@ -268,6 +269,8 @@ def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = No
     v = musyc_surface(A, B, par("log10_c_a"), par("log10_c_b"), par("h_a"), par("h_b"),
                       par("e0"), par("e1"), par("e2"), par("e3"), par("log_alpha12"),
                       par("log_alpha21"), par("log_gamma12"), par("log_gamma21"))
+    if "interaction_coef" in draws:  # interaction = "flexible": E0 * g on top of MuSyC
+        v = v + par("e0") * _interaction_grid(data, draws, xa, xb, combos)
     fa = np.where(np.isneginf(A), 1.0, hill_fraction(A, par("log10_c_a"), par("h_a"),
                                                       par("b_a")))
     fb = np.where(np.isneginf(B), 1.0, hill_fraction(B, par("log10_c_b"), par("h_b"),
@@ -307,13 +310,35 @@ def _surfaces(data: CombinationData, draws: dict, combos: np.ndarray | None = No
     return out
 
 
+def _interaction_grid(data: CombinationData, draws: dict, xa: np.ndarray, xb: np.ndarray,
+                      combos: np.ndarray | None) -> np.ndarray:
+    """The flexible interaction ``g`` (fraction of E0) of each combination on its dose grid,
+    ``(chain, draw, combo, dose_a_index, dose_b_index)``; ``xa``/``xb`` the grids' centred log10
+    doses with ``-inf`` at dose 0 (and padding), ``combos`` as in :func:`_surfaces`."""
+    from .model import interaction_basis, interaction_ranges
+
+    coef = np.asarray(draws["interaction_coef"], np.float64)  # (chain, draw, combo, basis)
+    rng = interaction_ranges(data).astype(np.float64)
+    if combos is not None:
+        coef, rng = coef[..., combos, :], rng[combos]
+    knots = int(round(np.sqrt(coef.shape[-1])))
+    za, zb = np.isneginf(xa), np.isneginf(xb)
+    A = np.broadcast_to(np.where(za, 0.0, xa)[:, :, None], za.shape + (xb.shape[1],))
+    B = np.broadcast_to(np.where(zb, 0.0, xb)[:, None, :], A.shape)
+    ZA = np.broadcast_to(za[:, :, None], A.shape)
+    ZB = np.broadcast_to(zb[:, None, :], A.shape)
+    basis = interaction_basis(A, B, ZA, ZB, rng[:, None, None, :], knots, np)  # [K, ia, ib, nb]
+    return np.einsum("...kb,kijb->...kij", coef, basis)
+
+
 def block_view(data: CombinationData, draws: dict, idx: ArrayLike
                ) -> tuple[CombinationData, dict[str, np.ndarray]]:
     """Blocks (matrices) ``idx`` as if each were a combination of its own.
 
     Returns a copy of ``data`` whose combinations are the blocks (their combination's cell
     line, pair and dose grid; the block's own observed means ``matrix_grid_*``), and draws
-    whose ``grp_*`` sites are per block: the combination's monotherapy curves (the block's own,
+    whose ``grp_*`` sites (and the flexible ``interaction_coef``) are per block: the
+    combination's monotherapy curves (the block's own,
     ``mat_log10_c_*`` and ``mat_logit_bottom_*``, where the model has them) and the model's
     matrix-level ``mat_beta``, ``mat_log_alpha*`` and ``mat_log_top``. :func:`surfaces` and the
     derived quantities then give each block's posterior excesses.
@@ -334,6 +359,8 @@ def block_view(data: CombinationData, draws: dict, idx: ArrayLike
         matrix_grid_tested=data.matrix_grid_tested[idx],
         matrix_grid_y=data.matrix_grid_y[idx])
     bdr = {key: np.asarray(v)[..., k] for key, v in draws.items() if key.startswith("grp_")}
+    if "interaction_coef" in draws:  # the flexible interaction is the combination's
+        bdr["interaction_coef"] = np.asarray(draws["interaction_coef"])[..., k, :]
     for g, m in (("grp_beta", "mat_beta"), ("grp_log_alpha12", "mat_log_alpha12"),
                  ("grp_log_alpha21", "mat_log_alpha21"), ("grp_log_top", "mat_log_top"),
                  ("grp_log10_c_a", "mat_log10_c_a"), ("grp_log10_c_b", "mat_log10_c_b"),
