@@ -67,7 +67,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>",
         raise ConfigError(_issues_from_pydantic(err, source)) from None
     cfg.source = source
     cfg.base_dir = str(base_dir) if base_dir is not None else None
-    cfg.data._base_dir = cfg.base_dir  # layout and readings resolve against it
+    cfg.data.set_base_dir(cfg.base_dir)  # layout and readings resolve against it
     return cfg
 
 
