@@ -40,9 +40,14 @@ from numpyro.primitives import Messenger
 
 from ...curves import log_logistic
 from .._contract import Observed, Spec, sample_observed
-from ..combination import model as cb_model
-from ..dose_response import model as dr_model
-from ..xenograft import model as xe_model
+from ..combination.model import latents as cb_latents
+from ..combination.model import likelihood as cb_likelihood
+from ..combination.model import surface_at
+from ..dose_response.model import latents as dr_latents
+from ..dose_response.model import likelihood as dr_likelihood
+from ..dose_response.model import well_params
+from ..xenograft.model import latents as xe_latents
+from ..xenograft.model import likelihood as xe_likelihood
 from ..xenograft.spec import TIME_SCALE
 from .data import COMPONENTS
 
@@ -94,7 +99,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     p = spec.priors
     s_dr = component_spec(spec, "dose_response")
     with _scoped("dose_response"):
-        lat_dr = dr_model.latents(s_dr, a["dose_response"])
+        lat_dr = dr_latents(s_dr, a["dose_response"])
     out = {"dose_response": lat_dr}
     if "combination" in a:
         out["combination"] = _combination(spec, a, lat_dr)
@@ -129,7 +134,7 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
         vals = {f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]).at[md].set(v)
                 for k, v in mono.items()}
     with given(values=vals), _scoped("combination"):
-        return cb_model.latents(component_spec(spec, "combination"), ac)
+        return cb_latents(component_spec(spec, "combination"), ac)
 
 
 def _viability(lat_dr: dict, group: Any, x: Any) -> Any:
@@ -202,7 +207,7 @@ def _xenograft(spec: Spec, a: dict, lat_dr: dict, lat_cb: dict | None) -> dict:
                               jnp.exp((pr - r0[j["pred_cell"]]) / S * j["tc_day"]))
     with given(values={"xenograft" + DIVIDER + "arm_rate_10d": arm_rate}), \
             _scoped("xenograft"):
-        return xe_model.latents(s_xe, ax)
+        return xe_latents(s_xe, ax)
 
 
 def _in_vitro_bliss(a: dict, lat_cb: dict | None, log10_c: Any) -> Any:
@@ -220,9 +225,9 @@ def _in_vitro_bliss(a: dict, lat_cb: dict | None, log10_c: Any) -> Any:
     zero = jnp.zeros_like(xa, bool)
     one = jnp.ones_like(xa, bool)
     e0 = lat_cb["e0"][m]
-    fa = cb_model.surface_at(lat_cb, m, xa, xb, zero, one) / e0
-    fb = cb_model.surface_at(lat_cb, m, xa, xb, one, zero) / e0
-    fab = cb_model.surface_at(lat_cb, m, xa, xb, zero, zero) / e0
+    fa = surface_at(lat_cb, m, xa, xb, zero, one) / e0
+    fb = surface_at(lat_cb, m, xa, xb, one, zero) / e0
+    fab = surface_at(lat_cb, m, xa, xb, zero, zero) / e0
     return jnp.where(has, (fa * fb - fab)[:, 0], 0.0)
 
 
@@ -236,15 +241,15 @@ def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
     out: dict[str, Observed] = {}
     a_dr = a["dose_response"]
     s_dr = component_spec(spec, "dose_response")
-    for k, o in dr_model.likelihood(dr_model.well_params(params["dose_response"], a_dr), a_dr,
+    for k, o in dr_likelihood(well_params(params["dose_response"], a_dr), a_dr,
                                     s_dr).items():
         out["dose_response" + DIVIDER + k] = o
     if "combination" in params:
-        for k, o in cb_model.likelihood(params["combination"], a["combination"],
+        for k, o in cb_likelihood(params["combination"], a["combination"],
                                         component_spec(spec, "combination")).items():
             out["combination" + DIVIDER + k] = o
     if "xenograft" in params:
-        lik = xe_model.likelihood(params["xenograft"], a["xenograft"],
+        lik = xe_likelihood(params["xenograft"], a["xenograft"],
                                   component_spec(spec, "xenograft"))
         ll = lik["log_lik_mouse"]
         out["xenograft" + DIVIDER + "y"] = Observed(dist.Unit(ll), jnp.zeros(ll.shape + (0,)))
