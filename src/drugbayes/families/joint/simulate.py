@@ -27,7 +27,8 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
                    n_mice_per_arm: int = 4, days=(0, 4, 7, 11, 14, 18, 21),
                    noise_sd: float = 0.05, volume_sd: float = 0.1, seed: int = 0,
                    ic50_means=None, conc=None, rmax=None, synergy_slope: float = 0.1,
-                   link_sd: float = 0.005, synergy_sd: float = 0.005
+                   link_sd: float = 0.005, synergy_sd: float = 0.005,
+                   log10_ic50=None, bottom=None
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
     """A simulated joint study with its truth.
 
@@ -43,6 +44,9 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
     ic50_means, conc, rmax : dict, optional
         Per drug: mean log10 IC50 (uM), in-vivo effective concentration (uM), largest
         reduction of the growth rate (1/day).
+    log10_ic50, bottom : dict, optional
+        ``{(cell line, drug): value}``: fixed log10 IC50 (uM) and bottom fraction of some
+        curves (the others drawn).
 
     Returns
     -------
@@ -65,10 +69,13 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
     cell_eff = rng.normal(0.0, 0.4, len(cells))
     for i, c in enumerate(cells):
         for d in drugs:
-            rows.append({"cell_line": c, "drug": d,
-                         "log10_ic50": ic50_means[d] + cell_eff[i] + rng.normal(0, 0.3),
-                         "hill": float(np.exp(rng.normal(0.0, 0.2))),
-                         "bottom_fraction": float(1 / (1 + np.exp(-rng.normal(-1.5, 0.5))))})
+            row = {"cell_line": c, "drug": d,
+                   "log10_ic50": ic50_means[d] + cell_eff[i] + rng.normal(0, 0.3),
+                   "hill": float(np.exp(rng.normal(0.0, 0.2))),
+                   "bottom_fraction": float(1 / (1 + np.exp(-rng.normal(-1.5, 0.5))))}
+            row["log10_ic50"] = (log10_ic50 or {}).get((c, d), row["log10_ic50"])
+            row["bottom_fraction"] = (bottom or {}).get((c, d), row["bottom_fraction"])
+            rows.append(row)
     curves = pd.DataFrame(rows)
     cv = {(r.cell_line, r.drug): r for r in curves.itertuples()}
     offset = {d: float(rng.normal(0.0, 0.1)) for d in drugs}
