@@ -237,8 +237,8 @@ class Family:
         (``model``, ``arrays``, ``summarize``, ``plot``, ...); optional fields may be absent.
         The declared fields come from the constants of ``spec``: ``NAME``, ``DESCRIPTION``,
         ``OPTIONS``, ``PRIORS``, ``DETERMINISTIC`` (the deterministic sites), ``HEADLINE``,
-        ``DEFAULT_PRESET``, ``DATA_KEYS`` and ``DATA_BLOCKS``; ``kind`` is the name unless given. So a family
-        package names its pieces after the contract and assembles itself with
+        ``DEFAULT_PRESET``, ``DATA_KEYS`` and ``DATA_BLOCKS``; ``kind`` is the name unless
+        given. So a family package names its pieces after the contract and assembles itself with
         ``Family.assemble(globals(), spec)``.
 
         Raises

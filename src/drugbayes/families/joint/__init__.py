@@ -61,6 +61,6 @@ def check_spec(spec: Spec, data: JointData, source: str = "<config>") -> None:
 FAMILY = Family.assemble(globals(), spec)
 
 __all__ = ["FAMILY", "JointData", "JointOptions", "JointPriors", "arrays", "check_spec",
-           "contract_data", "describe", "latents", "likelihood", "model", "observed",
+           "contract_data", "describe", "init_values", "latents", "likelihood", "model", "observed",
            "posterior_dims", "prepare", "simulate", "simulate_joint", "summarize",
            "validate_contrasts"]

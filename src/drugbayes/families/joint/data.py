@@ -354,7 +354,8 @@ def _link(out: JointData, xe: Any, cb: Any, data_cfg: Any, group_of: dict,
             out.group_syn[g] = syn(cell, ds[0], ds[1])
     out.link_units = list(units)
     out.syn_units = list(syns)
-    _index_units(out, cb)
+    if not issues:
+        _index_units(out, cb)
 
 
 def _index_units(out: JointData, cb: Any) -> None:
@@ -462,13 +463,13 @@ def arrays(data: JointData) -> dict:
         mean = np.zeros(len(ldrugs))
         sd = np.zeros(len(ldrugs))
         extra = data.concentration_extra_sd
-        for k, d in enumerate(ldrugs):
+        for i, d in enumerate(ldrugs):
             c = conc.get(data.drugs[d])
             if c is None:
-                mean[k], sd[k] = 0.0, sc.half_range[d] + extra
+                mean[i], sd[i] = 0.0, sc.half_range[d] + extra
             else:
-                mean[k] = c["log10_mean"] + np.log10(DOSE_UNITS[sc.unit]) - sc.center[d]
-                sd[k] = c["sd"]
+                mean[i] = c["log10_mean"] + np.log10(DOSE_UNITS[sc.unit]) - sc.center[d]
+                sd[i] = c["sd"]
         n_u = len(data.link_units)
         syn_a = np.array([data.unit_drug[u] for u in data.syn_ab[:, 0]], int)
         syn_b = np.array([data.unit_drug[u] for u in data.syn_ab[:, 1]], int)

@@ -54,7 +54,7 @@ from .data import COMPONENTS
 DIVIDER = "."
 """Between a block's name and its family's site name (``dose_response.sigma``)."""
 
-FORCED = {"combination": {"parameterization": "centered"},
+FORCED: dict[str, dict[str, Any]] = {"combination": {"parameterization": "centered"},
           "xenograft": {"growth": "exponential", "scale": "log", "arm_pooling": False,
                         "cure": False}}
 """Component options the link relies on."""
@@ -96,7 +96,6 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         ``dose_response``, ``combination``, ``xenograft``: each family's latents (the blocks
         present).
     """
-    p = spec.priors
     s_dr = component_spec(spec, "dose_response")
     with _scoped("dose_response"):
         lat_dr = dr_latents(s_dr, a["dose_response"])
@@ -269,9 +268,8 @@ def model(a: dict, spec: Spec, observed: bool = True) -> None:
 
 def init_values(values: dict, a: dict, spec: Spec) -> dict:
     """NUTS start values from the MAP: the values of the model's latent sites."""
-    from numpyro.handlers import seed, trace
-
     import jax
+    from numpyro.handlers import seed, trace
 
     tr = trace(seed(model, jax.random.PRNGKey(0))).get_trace(a, spec)
     latent = {k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}

@@ -82,7 +82,7 @@ DESCRIPTION = ("Joint cross-assay model: dose-response plates, checkerboards and
                "in-vivo Bliss excess linked to in-vitro synergy; predicted arms).")
 OPTIONS, PRIORS = JointOptions, JointPriors
 HEADLINE = ("Joint model: IC50s from both in-vitro assays and the in-vivo link",
-            ("ic50", "rmax", "log10_conc", "predicted_rate", "predicted_tc"))
+            ("ic50", "rmax", "predicted_rate", "predicted_tc"))
 DEFAULT_PRESET = "joint/link"
 DATA_KEYS = ("aliases", "arm_drugs")
 DATA_BLOCKS = ("dose_response", "combination", "xenograft")
