@@ -76,6 +76,11 @@ LINK = ("link.reduction", "link.viability_at_c", "link.rmax", "link.control_rate
 
 DETERMINISTIC = LINK
 
+OPTIONAL_SITES = frozenset(("link.rmax", "link.in_vitro_bliss", "link.in_vivo_excess",
+                            "link.predicted_rate", "link.predicted_tc"))
+"""Link sites present only with their design: combination arms (synergy) and
+``[[model.options.predict]]`` entries."""
+
 NAME = "joint"
 DESCRIPTION = ("Joint cross-assay model: dose-response plates, checkerboards and xenografts in "
                "one posterior (one monotherapy hierarchy; in-vitro -> in-vivo growth-rate link; "
