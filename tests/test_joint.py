@@ -250,3 +250,24 @@ def test_cli_run_of_the_example(tmp_path):
     tree = xr.open_datatree(tmp_path / "out" / "posterior.nc")
     post = tree["posterior"]
     assert "dose_response.sigma" in post and "combination.sigma" in post
+
+
+def test_link_plots_from_draws(tmp_path, study):
+    """The link and arm-rate figures from draws of the right shapes (no fit)."""
+    from types import SimpleNamespace
+
+    from drugbayes.families.joint.plots import plot_joint
+
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    FAM.check_spec(FAM.make_spec({"predict": [{"cell_line": "B", "arm": "x+y"}]}, {}), data)
+    rng = np.random.default_rng(0)
+    n_g = data.blocks["xenograft"].n_groups
+    samples = {"xenograft.grp_rate": rng.normal(0.05, 0.01, (1, 20, n_g)),
+               "link.viability_at_c": rng.uniform(0, 1, (1, 20, len(data.link_units))),
+               "link.rmax_10d": rng.uniform(0.5, 1.5, (1, 20, 2)),
+               "link.predicted_rate": rng.normal(0.0, 0.01, (1, 20, 1))}
+    result = SimpleNamespace(data=data, inference=SimpleNamespace(samples=samples),
+                             interval_prob=0.9)
+    files = plot_joint(result, tmp_path, ("png",))
+    assert {f.name for f in files} == {"link_x.png", "link_y.png", "arm_rates.png"}

@@ -480,8 +480,17 @@ class Config(_Strict):
         return p if p.is_absolute() else base / p
 
     def to_toml_dict(self) -> dict[str, Any]:
-        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed."""
-        return _drop_none(self.model_dump(mode="json"))
+        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed
+        (and the named-block keys where empty, so a one-table config reads as before)."""
+        out = _drop_none(self.model_dump(mode="json"))
+        for k in ("blocks", "aliases", "arm_drugs"):
+            if not out["data"].get(k):
+                out["data"].pop(k, None)
+        for b in out["data"].get("blocks", {}).values():
+            for k in ("blocks", "aliases", "arm_drugs"):
+                if not b.get(k):
+                    b.pop(k, None)
+        return out
 
     def config_hash(self) -> str:
         """SHA-256 of the resolved config (first 16 hex digits)."""

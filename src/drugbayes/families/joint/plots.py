@@ -62,4 +62,52 @@ def plot_joint(result, folder: Path, formats: tuple[str, ...] = ("png",)) -> lis
         ax.set_title(f"link: {name}")
         ax.legend(loc="upper left", fontsize=7)
         files += save_figure(fig, folder, f"link_{_safe(name)}", formats)
+    files += _arm_rates(result, folder, formats, plt)
     return files
+
+
+def _arm_rates(result, folder: Path, formats: tuple[str, ...], plt) -> list[Path]:
+    """Each xenograft arm's growth rate given by the link (posterior median and interval)
+    against the observed one (the mean of its mice's least-squares slopes of log volume on
+    days above the detection limit); predicted arms (lines without a xenograft) listed with
+    their interval at the right."""
+    data = result.data
+    xe = data.blocks["xenograft"]
+    s = result.inference.samples
+    prob = result.interval_prob
+    lo, hi = (1 - prob) / 2, (1 + prob) / 2
+    rate = np.asarray(s["xenograft.grp_rate"], np.float64)
+    rate = rate.reshape(-1, rate.shape[-1])
+    lv = np.log(np.maximum(np.asarray(xe.volume, np.float64), 1e-9))
+    ok = xe.mask & ~xe.censored
+    slopes = np.full(xe.n_mice, np.nan)
+    for m in range(xe.n_mice):
+        if ok[m].sum() >= 2:
+            slopes[m] = np.polyfit(xe.t[m][ok[m]], lv[m][ok[m]], 1)[0]
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    for g in range(xe.n_groups):
+        obs = np.nanmean(slopes[xe.mouse_group == g])
+        r = rate[:, g]
+        ax.errorbar(obs, np.median(r), yerr=[[np.median(r) - np.quantile(r, lo)],
+                                             [np.quantile(r, hi) - np.median(r)]],
+                    fmt="o", color="C0")
+        ax.annotate(xe.group_labels[g], (obs, np.median(r)), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
+    lim = ax.get_xlim()
+    ax.plot(lim, lim, color="grey", lw=0.8, ls="--")
+    if data.predict and "link.predicted_rate" in s:
+        pr = np.asarray(s["link.predicted_rate"], np.float64).reshape(-1, len(data.predict))
+        x = lim[1]
+        for i, p in enumerate(data.predict):
+            ax.errorbar(x, np.median(pr[:, i]), yerr=[[np.median(pr[:, i])
+                                                      - np.quantile(pr[:, i], lo)],
+                                                     [np.quantile(pr[:, i], hi)
+                                                      - np.median(pr[:, i])]],
+                        fmt="s", color="C3")
+            ax.annotate(f"predicted {p['cell_line']}|{p['arm']}", (x, np.median(pr[:, i])),
+                        textcoords="offset points", xytext=(-4, 4), fontsize=7, ha="right",
+                        color="C3")
+    ax.set_xlabel("observed growth rate (mean of the mice's slopes, 1/day)")
+    ax.set_ylabel(f"linked growth rate, median and {prob:.0%} interval (1/day)")
+    ax.set_title("xenograft arms: linked vs observed growth")
+    return save_figure(fig, folder, "arm_rates", formats)
