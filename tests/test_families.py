@@ -14,7 +14,9 @@ from drugbayes.families.combination.spec import OPTIONAL_SITES as COMBINATION_OP
 from drugbayes.families.joint.spec import OPTIONAL_SITES as JOINT_OPTIONAL
 from drugbayes.families.xenograft.spec import OPTIONAL_SITES
 
-PRESETS = list_presets()
+SLOW_PRESETS = {"joint/link"}  # the joint model's compilation alone takes minutes
+PRESETS = [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PRESETS else p
+           for p in list_presets()]
 CASES = [(name, {}) for name in REGISTRY] + [("dose_response", {"response_scale": "raw"})]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -160,7 +161,9 @@ def _trace(spec, a):
     return trace(seed(FAM.model, jax.random.PRNGKey(3))).get_trace(a, spec)
 
 
+@pytest.mark.slow
 def test_one_monotherapy_hierarchy_and_the_link(study):
+    """By a trace of the model (slow: tracing compiles the three families' models, ~40 s)."""
     tables, opts = study
     _, data = db.prepare(tables, kind="joint", **opts)
     spec = FAM.make_spec({}, {})
@@ -191,6 +194,7 @@ def test_one_monotherapy_hierarchy_and_the_link(study):
     assert {"dose_response.sigma", "combination.sigma", "xenograft.sigma"} <= set(tr)
 
 
+@pytest.mark.slow
 def test_log_ic50_link_and_posterior_dims(study):
     tables, opts = study
     _, data = db.prepare(tables, kind="joint", **opts)
@@ -200,8 +204,6 @@ def test_log_ic50_link_and_posterior_dims(study):
     assert "link.slope_10d" in tr and "link.rmax_10d" not in tr
     dims, coords = FAM.posterior_dims(data)
     assert coords["cell_line"] == ["A", "B", "C"]  # the registry's, shared
-    assert dims["dose_response.grp_log10_ic50"] == ["group"] or dims[
-        "dose_response.grp_log10_ic50"]
     for site, ds in dims.items():
         assert all(d in coords for d in ds), site
         if site in tr and tr[site]["type"] in ("sample", "deterministic"):
@@ -234,8 +236,8 @@ def test_cli_run_of_the_example(tmp_path):
          "--set", f"run.output_dir={tmp_path / 'out'}", "--set", "inference.num_chains=1",
          "--set", "inference.num_warmup=30", "--set", "inference.num_samples=30",
          "--set", "inference.max_tree_depth=4", "--set", "inference.init=median"],
-        capture_output=True, text=True, timeout=1200, env={**__import__("os").environ,
-                                                          "DRUGBAYES_UNIT_CHECKS": "0"})
+        capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "DRUGBAYES_UNIT_CHECKS": "0"})
     assert out.returncode in (0, 3), out.stderr
     import pandas as pd
 
