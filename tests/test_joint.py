@@ -78,6 +78,7 @@ def test_a_block_key_of_another_kind_is_refused():
         config_from_dict(raw)
     text = _problems(e.value)
     assert "control_arm" in text and "dose_unit" in text  # both blocks, one error
+    assert "data.xenograft" in text and "data.dose_response" in text
 
 
 def test_every_problem_of_every_block_at_once(tmp_path, study):

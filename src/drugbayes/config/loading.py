@@ -47,7 +47,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def _issues_from_pydantic(err: ValidationError, source: str) -> list[Issue]:
     issues = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
+        parts = [str(x) for x in e["loc"]]
+        if parts[:2] == ["data", "blocks"]:  # named blocks are written [data.<kind>]
+            parts = ["data", *parts[2:]]
+        loc = ".".join(parts)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
