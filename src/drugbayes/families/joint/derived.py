@@ -73,6 +73,8 @@ def posterior_dims(data: JointData) -> tuple[dict, dict]:
             dims[site] = ["link.syn"]
         for site in ("link.predicted_rate", "link.predicted_tc"):
             dims[site] = ["link.predicted"]
+    if "xenograft" in data.blocks:
+        dims["log_lik_mouse"] = dims.get("xenograft" + DIVIDER + "log_lik_mouse", ["mouse"])
     if "combination" in data.blocks and len(data.offset_drugs):
         cb = data.blocks["combination"]
         coords["link.offset_drug"] = [cb.drugs[int(j)] for j in data.offset_drugs]
@@ -111,3 +113,19 @@ def stripped(draws: dict, kind: str) -> dict[str, np.ndarray]:
     """A block's own draws, by its family's site names."""
     pre = kind + DIVIDER
     return {k[len(pre):]: v for k, v in draws.items() if k.startswith(pre)}
+
+
+def pointwise(data: JointData, spec: Any, samples: dict, *, seed: int = 0) -> dict:
+    """Per-mouse log-likelihood draws ``log_lik_mouse`` of the xenograft block (for LOO: the
+    links differ only in what they say about the xenografts), by the xenograft family's own
+    ``pointwise`` with the arm rates the link gave."""
+    if "xenograft" not in data.blocks:
+        return {}
+    from ..xenograft.spec import TIME_SCALE
+    from .model import component_spec
+
+    xs = stripped(samples, "xenograft")
+    xs["arm_rate_10d"] = np.asarray(xs["grp_rate"]) * TIME_SCALE
+    out = COMPONENTS["xenograft"].pointwise(data.blocks["xenograft"],
+                                            component_spec(spec, "xenograft"), xs, seed=seed)
+    return {"log_lik_mouse": out["log_lik_mouse"]}
