@@ -126,6 +126,8 @@ def pointwise(data: JointData, spec: Any, samples: dict, *, seed: int = 0) -> di
 
     xs = stripped(samples, "xenograft")
     xs["arm_rate_10d"] = np.asarray(xs["grp_rate"]) * TIME_SCALE
-    out = COMPONENTS["xenograft"].pointwise(data.blocks["xenograft"],
+    fn = COMPONENTS["xenograft"].pointwise
+    assert fn is not None  # the xenograft family has one
+    out = fn(data.blocks["xenograft"],
                                             component_spec(spec, "xenograft"), xs, seed=seed)
     return {"log_lik_mouse": out["log_lik_mouse"]}
