@@ -52,6 +52,8 @@ def prepare(table: Any, *, kind: str | None = None, columns: dict | None = None,
     Parameters
     ----------
     table : path or DataFrame
+        For a kind that reads named blocks (``blocks`` in ``options``): ``{block kind: path or
+        DataFrame}`` or None (each block's own ``path``).
     kind : str, optional
         A registered data kind (``drugbayes families``); default: the first registered one
         (dose-response wells).
