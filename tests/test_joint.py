@@ -111,6 +111,9 @@ def test_cross_block_names(tmp_path, study):
     assert "'z'" in text and "not a drug of any in-vitro block" in text
     # an alias makes them one level; the unknown drug is still refused
     raw = _raw(opts["arm_drugs"])
+    raw["data"]["aliases"] = {"a.": "A", "Q": "A"}
+    with pytest.raises(InputError, match="names no cell line or drug of any block"):
+        check_config(config_from_dict(raw, base_dir=tmp_path))
     raw["data"]["aliases"] = {"a.": "A"}
     spec, vt, data = check_config(config_from_dict(raw, base_dir=tmp_path))
     assert data.blocks["xenograft"].cell_lines == ["A", "C"]

@@ -219,6 +219,12 @@ def encode(blocks: dict[str, Any], data_cfg: Any) -> JointData:
     """The registry of levels and the link's index arrays (raises on problems across
     blocks: near-miss names, ``arm_drugs``, prediction entries)."""
     issues: list = []
+    named = {n for d in blocks.values() for attr in ("cell_lines", "drugs")
+             for n in getattr(d, attr, None) or []}
+    for alias in data_cfg.aliases:
+        if alias not in named:
+            issues.append(Issue("<config>", None, f"data.aliases.{alias}", alias,
+                                "names no cell line or drug of any block"))
     blocks = {k: _aliased(v, k, data_cfg.aliases, issues) for k, v in blocks.items()}
     _near_misses(blocks, issues)
     dr0, cb = blocks["dose_response"], blocks.get("combination")
