@@ -11,9 +11,12 @@ from drugbayes.api import _spec
 from drugbayes.config import list_presets
 from drugbayes.families import REGISTRY
 from drugbayes.families.combination.spec import OPTIONAL_SITES as COMBINATION_OPTIONAL
+from drugbayes.families.joint.spec import OPTIONAL_SITES as JOINT_OPTIONAL
 from drugbayes.families.xenograft.spec import OPTIONAL_SITES
 
-PRESETS = list_presets()
+SLOW_PRESETS = {"joint/link"}  # the joint model's compilation alone takes minutes
+PRESETS = [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_PRESETS else p
+           for p in list_presets()]
 CASES = [(name, {}) for name in REGISTRY] + [("dose_response", {"response_scale": "raw"})]
 
 
@@ -48,7 +51,8 @@ def test_prior_predictive_shapes_and_finite_logdensity(preset):
 
         prior = Predictive(model, num_samples=3)(jax.random.PRNGKey(0), observed=False)
         dims, coords = fam.posterior_dims(data)
-        optional = {"xenograft": OPTIONAL_SITES, "combination": COMBINATION_OPTIONAL}.get(
+        optional = {"xenograft": OPTIONAL_SITES, "combination": COMBINATION_OPTIONAL,
+                    "joint": JOINT_OPTIONAL}.get(
             fam.name, frozenset())
         assert set(fam.deterministic_sites) - set(prior) <= optional
         for site in (x for x in fam.deterministic_sites if x in prior):

@@ -52,6 +52,8 @@ def prepare(table: Any, *, kind: str | None = None, columns: dict | None = None,
     Parameters
     ----------
     table : path or DataFrame
+        For a kind that reads named blocks (``blocks`` in ``options``): ``{block kind: path or
+        DataFrame}`` or None (each block's own ``path``).
     kind : str, optional
         A registered data kind (``drugbayes families``); default: the first registered one
         (dose-response wells).
@@ -70,8 +72,11 @@ def prepare(table: Any, *, kind: str | None = None, columns: dict | None = None,
 
     dc = _validated(DataConfig, {"kind": kind or kinds()[0], "columns": dict(columns or {}),
                                  **options}, "data")
+    fam = family_for_kind(dc.kind)
+    if fam.data_blocks:  # named blocks: the family reads each with its kind's own reader
+        return fam.prepare(table, dc)
     table, dc = read_input(table, dc)  # the lab's files -> the canonical long table
-    return family_for_kind(dc.kind).prepare(table, dc)
+    return fam.prepare(table, dc)
 
 
 def _spec(model: str | dict | ModelConfig | None, kind: str) -> Spec:
@@ -249,7 +254,7 @@ def check_config(cfg: Config) -> tuple[Spec, Any, Any]:
     except ConfigError as e:
         issues += e.issues
     try:
-        vt, data = prepare(cfg.resolved_data_path(), kind=cfg.data.kind,
+        vt, data = prepare(cfg.data_table(), kind=cfg.data.kind,
                            columns=cfg.data.columns, **cfg.data.options())
     except ConfigError as e:
         raise ConfigError(issues + e.issues) from None
@@ -293,7 +298,7 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None,
         log.info("drugbayes %s: run %s (config %s)", __version__, cfg.run.name or out.name,
                  cfg.source)
         t0 = time.perf_counter()
-        result = fit(cfg.resolved_data_path(), cfg.data.kind, model=cfg.model,
+        result = fit(cfg.data_table(), cfg.data.kind, model=cfg.model,
                      inference=cfg.inference, seed=cfg.run.seed, columns=cfg.data.columns,
                      contrasts=cfg.contrasts, diagnostics=cfg.diagnostics,
                      interval_prob=cfg.report.interval_prob, prepared=prepared,

@@ -95,7 +95,15 @@ def output_dir_problem(out: Path) -> str | None:
 def input_files(cfg: Config) -> list[Path]:
     """Every file the config reads: ``[data] path``, or a plate config's layout(s) and
     reading exports, resolved against the config's folder, in order, each once."""
-    paths = cfg.resolved_data_paths()
+    files: list[str] = []
+    for paths in (cfg.resolved_data_paths().get("blocks") or {"": cfg.resolved_data_paths()}
+                  ).values():
+        files += _paths_files(paths)
+    return [Path(f) for f in dict.fromkeys(str(f) for f in files)]
+
+
+def _paths_files(paths: dict[str, Any]) -> list[str]:
+    """The files named by one table's resolved data paths."""
     files: list[str] = []
     if "path" in paths:
         files.append(paths["path"])
@@ -106,7 +114,16 @@ def input_files(cfg: Config) -> list[Path]:
             files += [r[k] for k in ("path", "layout") if k in r]
         else:
             files.append(r)
-    return [Path(f) for f in dict.fromkeys(str(f) for f in files)]
+    return files
+
+
+def _merge(into: dict, paths: dict) -> None:
+    """Put resolved paths into a dumped ``[data]`` table (named blocks: into each block)."""
+    for k, v in paths.items():
+        if isinstance(v, dict) and isinstance(into.get(k), dict):
+            _merge(into[k], v)
+        else:
+            into[k] = v
 
 
 def _file_sha256(path: Path) -> str:
@@ -135,7 +152,7 @@ def inputs_fingerprint(cfg: Config) -> dict[str, Any]:
     from .config import resolve_model
 
     resolved = cfg.to_toml_dict()
-    resolved["data"].update(cfg.resolved_data_paths())
+    _merge(resolved["data"], cfg.resolved_data_paths())
     resolved["run"]["output_dir"] = str(cfg.resolved_output_dir())
     resolved["run"].pop("gpus", None)  # where a run is placed, not what it computes
     try:  # the preset's contents, not only its name
@@ -398,7 +415,7 @@ def _resolved(cfg: Config, result: FitResult) -> dict:
     d["model"] = {"preset": result.spec.preset or "", "family": result.spec.family,
                   "options": result.spec.options.model_dump(),
                   "priors": result.spec.priors.model_dump()}
-    d["data"].update(cfg.resolved_data_paths())
+    _merge(d["data"], cfg.resolved_data_paths())
     d["run"]["output_dir"] = str(cfg.resolved_output_dir())
     return d
 

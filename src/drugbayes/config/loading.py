@@ -47,7 +47,10 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
 def _issues_from_pydantic(err: ValidationError, source: str) -> list[Issue]:
     issues = []
     for e in err.errors():
-        loc = ".".join(str(x) for x in e["loc"])
+        parts = [str(x) for x in e["loc"]]
+        if parts[:2] == ["data", "blocks"]:  # named blocks are written [data.<kind>]
+            parts = ["data", *parts[2:]]
+        loc = ".".join(parts)
         if e["type"] == "extra_forbidden":
             msg = "unknown key"
         else:
@@ -67,7 +70,7 @@ def config_from_dict(raw: dict[str, Any], source: str = "<config>",
         raise ConfigError(_issues_from_pydantic(err, source)) from None
     cfg.source = source
     cfg.base_dir = str(base_dir) if base_dir is not None else None
-    cfg.data._base_dir = cfg.base_dir  # layout and readings resolve against it
+    cfg.data.set_base_dir(cfg.base_dir)  # layout and readings resolve against it
     return cfg
 
 

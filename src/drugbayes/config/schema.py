@@ -36,6 +36,18 @@ def kind_keys() -> dict[str, tuple[str, ...]]:
     return out
 
 
+def block_kinds() -> dict[str, tuple[str, ...]]:
+    """The kinds that read named data blocks (``[data.<kind>]``) and the block kinds each
+    reads, from the family registry."""
+    from ..families import REGISTRY
+
+    out: dict[str, tuple[str, ...]] = {}
+    for fam in REGISTRY.values():
+        if fam.data_blocks:
+            out.setdefault(fam.kind, fam.data_blocks)
+    return out
+
+
 def _default_kind() -> str:
     from ..families import kinds
 
@@ -106,6 +118,9 @@ class DataConfig(_Strict):
         None, description="the date of day 0: a date, \"first\" (each mouse's first date), "
         "or { arm = { <arm> = <date> } } / { mouse = { ... } }")
     filter: DataFilter = Field(default_factory=DataFilter)
+    blocks: dict[str, DataConfig] = Field(
+        default_factory=dict, description="named data blocks, written [data.<kind>] (each a "
+        "[data] table of that kind), for a kind that reads several tables together")
     _base_dir: str | None = PrivateAttr(None)
     # dose_response
     dose_unit: Literal["M", "mM", "uM", "nM", "pM"] = "M"
@@ -127,6 +142,69 @@ class DataConfig(_Strict):
     select: dict[str, list[str]] | None = Field(
         None, description="xenograft: keep only these values of arm, cell_line, experiment or "
         "mouse, e.g. {arm = [\"untreated\", \"trastuzumab\"]}")
+    # kinds that read named blocks
+    aliases: dict[str, str] = Field(default_factory=dict, description="a name used in a "
+                                    "block -> the level it means (\"BT-474\" = \"BT474\"), "
+                                    "for cell lines and drugs")
+    arm_drugs: dict[str, list[str]] = Field(
+        default_factory=dict, description="xenograft arm -> the in-vitro drugs it gives "
+        "(vehicle = [])")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _named_blocks(cls, raw: Any) -> Any:
+        """``[data.<kind>]`` tables become ``blocks``; without ``kind``, the kind is the first
+        registered one that reads all those blocks."""
+        if not isinstance(raw, dict):
+            return raw
+        readers = block_kinds()
+        names = {k for k in kind_keys() if k not in readers}
+        named = {k: v for k, v in raw.items() if k in names and isinstance(v, dict)}
+        given = raw.get("blocks")
+        if not named and not (isinstance(given, dict) and given):
+            return raw
+        out = {k: v for k, v in raw.items() if k not in named}
+        blocks = {k: ({"kind": k, **v} if isinstance(v, dict) else v)
+                  for k, v in (given.items() if isinstance(given, dict) else ())}
+        blocks.update({k: {"kind": k, **v} for k, v in named.items()})
+        out["blocks"] = blocks
+        if "kind" not in out:
+            fits = [k for k, reads in readers.items() if set(blocks) <= set(reads)]
+            if fits:
+                out["kind"] = fits[0]
+        return out
+
+    @model_validator(mode="after")
+    def _blocks_of_kind(self) -> DataConfig:
+        reads = block_kinds().get(self.kind, ())
+        if self.blocks and not reads:
+            raise ValueError(f"named data blocks ({', '.join(self.blocks)}) need a kind that "
+                             f"reads them ({', '.join(block_kinds()) or 'none registered'}); "
+                             f"kind {self.kind!r} reads one table")
+        if reads:
+            bad = [k for k in self.blocks if k not in reads]
+            if bad:
+                raise ValueError(f"data block(s) {', '.join(bad)} are not read by kind "
+                                 f"{self.kind!r} (it reads {', '.join(reads)})")
+            for name, b in self.blocks.items():
+                if b.kind != name:
+                    raise ValueError(f"[data.{name}] has kind {b.kind!r}: a block's kind is "
+                                     "its name")
+                if b.blocks:
+                    raise ValueError(f"[data.{name}] cannot hold named blocks itself")
+            if not self.blocks:
+                raise ValueError(f"kind {self.kind!r} reads named data blocks: give "
+                                 + ", ".join(f"[data.{k}]" for k in reads))
+            if self.path is not None:
+                raise ValueError(f"kind {self.kind!r} reads its blocks' paths, not [data] path")
+        return self
+
+    def set_base_dir(self, base_dir: str | None) -> None:
+        """The config's folder, against which this table's (and its blocks') paths
+        resolve."""
+        self._base_dir = base_dir
+        for b in self.blocks.values():
+            b.set_base_dir(base_dir)
 
     @model_validator(mode="after")
     def _keys_of_kind(self) -> DataConfig:
@@ -159,8 +237,13 @@ class DataConfig(_Strict):
                 str(self.resolve(r)) if isinstance(r, str)
                 else {**r, **{k: str(self.resolve(r[k])) for k in ("path", "layout") if k in r}}
                 for r in self.readings]
-        return {"missing": self.missing,
-                **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
+        out = {"missing": self.missing,
+               **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
+        if self.blocks:
+            out["blocks"] = {name: {"kind": name, "columns": dict(b.columns), **b.options(),
+                                    **({"path": str(b.resolve(b.path))} if b.path else {})}
+                             for name, b in self.blocks.items()}
+        return out
 
     def resolve(self, path: str) -> Path:
         """``path`` resolved against the config's folder (where the config came from a
@@ -371,9 +454,22 @@ class Config(_Strict):
             p = Path(self.base_dir) / p
         return p
 
+    def data_table(self) -> Path | None:
+        """The table ``prepare`` reads: the resolved data path, or None where the data are
+        named blocks (each block names its own files)."""
+        return None if self.data.blocks else self.resolved_data_path()
+
     def resolved_data_paths(self) -> dict[str, Any]:
         """The ``[data]`` keys that name files, resolved against the config's folder: ``path``,
-        or ``layout`` and ``readings`` (``format = "plate"``)."""
+        or ``layout`` and ``readings`` (``format = "plate"``); with named blocks,
+        ``{"blocks": {name: those keys}}``."""
+        if self.data.blocks:
+            out = {}
+            for name, b in self.data.blocks.items():
+                sub = Config(data=b, source=self.source, base_dir=self.base_dir)
+                sub.data.set_base_dir(self.base_dir)
+                out[name] = sub.resolved_data_paths()
+            return {"blocks": out}
         if self.data.format != "plate":
             return {"path": str(self.resolved_data_path())}
         opts = self.data.options()
@@ -389,8 +485,17 @@ class Config(_Strict):
         return p if p.is_absolute() else base / p
 
     def to_toml_dict(self) -> dict[str, Any]:
-        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed."""
-        return _drop_none(self.model_dump(mode="json"))
+        """The config as plain data (for ``config.resolved.toml``), ``None`` values removed
+        (and the named-block keys where empty, so a one-table config reads as before)."""
+        out = _drop_none(self.model_dump(mode="json"))
+        for k in ("blocks", "aliases", "arm_drugs"):
+            if not out["data"].get(k):
+                out["data"].pop(k, None)
+        for b in out["data"].get("blocks", {}).values():
+            for k in ("blocks", "aliases", "arm_drugs"):
+                if not b.get(k):
+                    b.pop(k, None)
+        return out
 
     def config_hash(self) -> str:
         """SHA-256 of the resolved config (first 16 hex digits)."""

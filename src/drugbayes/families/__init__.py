@@ -6,12 +6,14 @@ from ..errors import ConfigError, Issue
 from ._contract import Family, Spec
 from .combination import FAMILY as _COMBINATION
 from .dose_response import FAMILY as _DOSE_RESPONSE
+from .joint import FAMILY as _JOINT
 from .xenograft import FAMILY as _XENOGRAFT
 
 REGISTRY: dict[str, Family] = {
     _DOSE_RESPONSE.name: _DOSE_RESPONSE,
     _XENOGRAFT.name: _XENOGRAFT,
     _COMBINATION.name: _COMBINATION,
+    _JOINT.name: _JOINT,
 }
 
 

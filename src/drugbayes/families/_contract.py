@@ -127,7 +127,8 @@ class Spec:
 
 _DECLARED = {"name": "NAME", "description": "DESCRIPTION", "options": "OPTIONS",
              "priors": "PRIORS", "deterministic_sites": "DETERMINISTIC", "headline": "HEADLINE",
-             "default_preset": "DEFAULT_PRESET", "data_keys": "DATA_KEYS"}
+             "default_preset": "DEFAULT_PRESET", "data_keys": "DATA_KEYS",
+             "data_blocks": "DATA_BLOCKS"}
 """Family fields declared as constants of the family's ``spec`` module."""
 
 
@@ -179,6 +180,11 @@ class Family:
     data_keys : tuple of str
         The flat ``[data]`` keys of this kind (besides ``path``, ``kind``, ``missing``,
         ``columns``), passed to ``prepare``.
+    data_blocks : tuple of str
+        The kinds of the named data blocks a family reads together (``[data.<kind>]``, each
+        validated by its kind's own family); empty for a family that reads one table. Its
+        ``prepare(tables, data_cfg)`` then takes ``{kind: table or None}`` (None: the block's
+        own ``path``) and ``data_cfg.blocks``.
     simulate_cli : callable(args) -> (table, truth, message), optional
         ``drugbayes simulate --kind <kind>``: a table and its truth from the command's
         arguments (``cell_lines``, ``drugs``, ``replicates``, ``experiments``,
@@ -217,6 +223,7 @@ class Family:
     extra_tables: Callable[..., dict] | None = None
     default_preset: str = ""
     data_keys: tuple[str, ...] = ()
+    data_blocks: tuple[str, ...] = ()
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
     blocks: Any | None = None
     units: Callable[..., UnitChecks | None] | None = None
@@ -230,8 +237,8 @@ class Family:
         (``model``, ``arrays``, ``summarize``, ``plot``, ...); optional fields may be absent.
         The declared fields come from the constants of ``spec``: ``NAME``, ``DESCRIPTION``,
         ``OPTIONS``, ``PRIORS``, ``DETERMINISTIC`` (the deterministic sites), ``HEADLINE``,
-        ``DEFAULT_PRESET`` and ``DATA_KEYS``; ``kind`` is the name unless given. So a family
-        package names its pieces after the contract and assembles itself with
+        ``DEFAULT_PRESET``, ``DATA_KEYS`` and ``DATA_BLOCKS``; ``kind`` is the name unless
+        given. So a family package names its pieces after the contract and assembles itself with
         ``Family.assemble(globals(), spec)``.
 
         Raises

@@ -1,0 +1,281 @@
+"""The ``joint`` NumPyro model: the three families' own latents and likelihoods, linked.
+
+Nothing of the families' science is written again here: each block's hierarchy is its family's
+``latents`` (sites namespaced ``dose_response.*``, ``combination.*``, ``xenograft.*`` with
+:func:`numpyro.handlers.scope`) and each block's data its family's ``likelihood``. The links
+are values *given* to sites of those latents (:class:`given`: the site takes the value and adds
+no density of its own, so the site's prior in that family is replaced by the link):
+
+- **one monotherapy hierarchy**: the dose-response family's hierarchy runs over every in-vitro
+  cell line x drug (:attr:`.data.JointData.dr`); the checkerboards' monotherapy curves
+  (``combination.mono_log10_c``, ``mono_log_hill``, ``mono_logit_bottom``, centred) are those
+  curves, with a per-drug assay offset ``link.assay_log10_ic50`` on log10 IC50 for drugs in
+  both assays. The checkerboard's untreated level E0 stays its own (its offset on the top).
+- **in-vitro -> in-vivo**: each xenograft arm's growth rate (``xenograft.arm_rate_10d``, the
+  arm groups of a replicated design) is its line's untreated rate minus the reductions of its
+  drugs; a line x drug's reduction is ``rmax[drug] * (1 - v(C[drug]))`` (``link =
+  "viability"``: ``v`` the line's dose-response curve as a fraction of its top, ``C`` the
+  drug's in-vivo effective concentration with a prior from the config, learned) or
+  ``a[drug] - slope * log10 IC50`` (``"log_ic50_linear"``), plus a residual with a learned
+  scale ``link.sigma_link``. Untreated rates are pooled across lines (``link.control_rate``).
+- **synergy**: a two-drug arm's rate is further lowered by its in-vivo Bliss excess. For
+  exponential growth Bliss independence of two drugs' effects on the growth rate is additivity
+  of their rate reductions, so the excess is ``reduction(a+b) - reduction(a) - reduction(b)``;
+  it is ``slope * in-vitro Bliss excess + residual``, the in-vitro Bliss excess taken from the
+  line's checkerboard of the pair (its first matrix) at the in-vivo concentrations (0 for a
+  line without that checkerboard).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import jax.numpy as jnp
+import numpy as np
+import numpyro
+import numpyro.distributions as dist
+from numpyro.handlers import scope
+from numpyro.primitives import Messenger
+
+from ...curves import log_logistic
+from .._contract import Observed, Spec, sample_observed
+from ..combination.model import latents as cb_latents
+from ..combination.model import likelihood as cb_likelihood
+from ..combination.model import surface_at
+from ..dose_response.model import latents as dr_latents
+from ..dose_response.model import likelihood as dr_likelihood
+from ..dose_response.model import well_params
+from ..xenograft.model import latents as xe_latents
+from ..xenograft.model import likelihood as xe_likelihood
+from ..xenograft.spec import TIME_SCALE
+from .data import COMPONENTS
+
+DIVIDER = "."
+"""Between a block's name and its family's site name (``dose_response.sigma``)."""
+
+FORCED: dict[str, dict[str, Any]] = {"combination": {"parameterization": "centered"},
+          "xenograft": {"growth": "exponential", "scale": "log", "arm_pooling": False,
+                        "cure": False}}
+"""Component options the link relies on."""
+
+
+class given(Messenger):
+    """Sites that take given values and add no density of their own (observed ``Delta``)."""
+
+    def __init__(self, fn: Any = None, values: dict | None = None) -> None:
+        self.values = values or {}
+        super().__init__(fn)
+
+    def process_message(self, msg: dict) -> None:
+        if msg["type"] == "sample" and msg["name"] in self.values:
+            v = self.values[msg["name"]]
+            event_dim = msg["fn"].event_dim
+            msg["fn"] = dist.Delta(v, event_dim=event_dim)
+            msg["value"] = v
+            msg["is_observed"] = True
+
+
+def component_spec(spec: Spec, kind: str) -> Spec:
+    """The block family's spec: its options from ``[model.options.<kind>]`` plus the joint's
+    fixed ones, its priors at their defaults."""
+    opts = {**getattr(spec.options, kind), **FORCED.get(kind, {})}
+    return COMPONENTS[kind].make_spec(opts, {})
+
+
+def _scoped(kind: str):
+    return scope(prefix=kind, divider=DIVIDER)
+
+
+def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
+    """Sample every block's hierarchy and the links; return each block's parameters.
+
+    Returns
+    -------
+    dict
+        ``dose_response``, ``combination``, ``xenograft``: each family's latents (the blocks
+        present).
+    """
+    s_dr = component_spec(spec, "dose_response")
+    with _scoped("dose_response"):
+        lat_dr = dr_latents(s_dr, a["dose_response"])
+    out = {"dose_response": lat_dr}
+    if "combination" in a:
+        out["combination"] = _combination(spec, a, lat_dr)
+    if "xenograft" in a:
+        out["xenograft"] = _xenograft(spec, a, lat_dr, out.get("combination"))
+    return out
+
+
+def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
+    """The checkerboards' latents with their monotherapy curves given by the shared
+    hierarchy (plus the assay offset on log10 IC50)."""
+    ac, j = a["combination"], a["joint"]
+    n_off = len(j["offset_drugs"])
+    offset = jnp.zeros(ac["n_drug"])
+    if n_off:
+        with numpyro.plate("link.offset_drug", n_off):
+            off = numpyro.sample("link.assay_log10_ic50",
+                                 dist.Normal(0.0, spec.priors.assay_log10_ic50_sd))
+        offset = offset.at[j["offset_drugs"]].set(off)
+    g = j["comb_mono_group"]
+    md = ac["mono_drug"]
+    mono = {"mono_log10_c": lat_dr["grp_log10_ic50"][g] + jnp.asarray(j["comb_shift"])[md]
+            + offset[md],
+            "mono_log_hill": lat_dr["grp_log_hill"][g],
+            "mono_logit_bottom": lat_dr["grp_logit_bottom"][g]}
+    pre = "combination" + DIVIDER
+    if ac["mono_active"]:
+        vals = {pre + k: v for k, v in mono.items()}
+        vals.update({f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]) for k in mono})
+        vals.update({f"{pre}sigma_{k}": jnp.ones(()) for k in mono})
+    else:  # one line per drug: the combination's monotherapy is its drug mean
+        vals = {f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]).at[md].set(v)
+                for k, v in mono.items()}
+    with given(values=vals), _scoped("combination"):
+        return cb_latents(component_spec(spec, "combination"), ac)
+
+
+def _viability(lat_dr: dict, group: Any, x: Any) -> Any:
+    """The dose-response curve of groups ``group`` at centred log10 doses ``x``, as a
+    fraction of its top."""
+    return log_logistic(x, lat_dr["grp_log10_ic50"][group],
+                        jnp.exp(lat_dr["grp_log_hill"][group]), 1.0,
+                        jnp.exp(-jnp.logaddexp(0.0, -lat_dr["grp_logit_bottom"][group])))
+
+
+def _xenograft(spec: Spec, a: dict, lat_dr: dict, lat_cb: dict | None) -> dict:
+    """The xenograft latents with the arm growth rates given by the link."""
+    p = spec.priors
+    j, ax = a["joint"], a["xenograft"]
+    S = TIME_SCALE
+    s_xe = component_spec(spec, "xenograft")
+    n_u, n_s, n_c = j["n_unit"], j["n_syn"], j["n_link_cell"]
+    ud, ug = j["unit_ldrug"], j["unit_group"]
+    # untreated growth rates of the link's lines, pooled
+    mu0 = numpyro.sample("link.mu_control_rate_10d",
+                         dist.Normal(s_xe.priors.rate_mean * S, s_xe.priors.rate_sd * S))
+    sd0 = numpyro.sample("link.sd_control_rate_10d", dist.HalfNormal(p.control_rate_sd * S))
+    with numpyro.plate("link.cell", n_c):
+        z0 = numpyro.sample("link.z_control_rate", dist.Normal(0.0, 1.0))
+    r0 = mu0 + sd0 * z0
+    numpyro.deterministic("link.control_rate", r0 / S)
+    n_d = j["n_ldrug"]
+    with numpyro.plate("link.drug", n_d):
+        log10_c = numpyro.sample("link.log10_conc", dist.Normal(j["conc_mean"], j["conc_sd"]))
+        if spec.options.link == "viability":
+            rmax = numpyro.sample("link.rmax_10d", dist.HalfNormal(p.rmax_sd * S))
+        else:
+            icpt = numpyro.sample("link.intercept_10d", dist.Normal(0.0, p.link_intercept_sd * S))
+    v = _viability(lat_dr, ug, log10_c[ud])
+    numpyro.deterministic("link.viability_at_c", v)
+    if spec.options.link == "viability":
+        numpyro.deterministic("link.rmax", rmax / S)
+        mean = rmax[ud] * (1.0 - v)
+    else:
+        slope = numpyro.sample("link.slope_10d", dist.Normal(0.0, p.link_slope_sd * S))
+        mean = icpt[ud] - slope * lat_dr["grp_log10_ic50"][ug]
+        numpyro.deterministic("link.rmax", jnp.zeros(n_d))
+    s_link = numpyro.sample("link.sigma_link_10d", dist.HalfNormal(p.link_sd * S))
+    with numpyro.plate("link.unit", n_u):
+        zu = numpyro.sample("link.z_reduction", dist.Normal(0.0, 1.0))
+    red = mean + s_link * zu
+    numpyro.deterministic("link.reduction", red / S)
+    excess = jnp.zeros(0)
+    if n_s:
+        bliss = _in_vitro_bliss(a, lat_cb, log10_c)
+        numpyro.deterministic("link.in_vitro_bliss", bliss)
+        b_syn = numpyro.sample("link.synergy_slope_10d",
+                               dist.Normal(0.0, p.synergy_slope_sd * S))
+        s_syn = numpyro.sample("link.sigma_synergy_10d", dist.HalfNormal(p.synergy_sd * S))
+        with numpyro.plate("link.syn", n_s):
+            zs = numpyro.sample("link.z_synergy", dist.Normal(0.0, 1.0))
+        excess = b_syn * bliss + s_syn * zs
+        numpyro.deterministic("link.in_vivo_excess", excess / S)
+
+    def rates(cell, units, syn):
+        red_pad = jnp.concatenate([red, jnp.zeros(1)])
+        ex_pad = jnp.concatenate([excess, jnp.zeros(1)])
+        return (r0[cell] - red_pad[units].sum(axis=-1) - ex_pad[syn])
+
+    arm_rate = rates(j["group_cell"], j["group_units"], j["group_syn"])
+    if j["n_pred"]:
+        pr = rates(j["pred_cell"], j["pred_units"], j["pred_syn"])
+        numpyro.deterministic("link.predicted_rate", pr / S)
+        numpyro.deterministic("link.predicted_tc",
+                              jnp.exp((pr - r0[j["pred_cell"]]) / S * j["tc_day"]))
+    with given(values={"xenograft" + DIVIDER + "arm_rate_10d": arm_rate}), \
+            _scoped("xenograft"):
+        return xe_latents(s_xe, ax)
+
+
+def _in_vitro_bliss(a: dict, lat_cb: dict | None, log10_c: Any) -> Any:
+    """Bliss excess (positive = synergy) of each synergy unit's checkerboard at the in-vivo
+    concentrations (0 where the line has no checkerboard of the pair)."""
+    j = a["joint"]
+    n_s = j["n_syn"]
+    if lat_cb is None:
+        return jnp.zeros(n_s)
+    has = jnp.asarray(j["syn_matrix"] >= 0)
+    m = np.maximum(j["syn_matrix"], 0)[:, None]
+    da, db = j["syn_drug_a"], j["syn_drug_b"]  # registry drugs in the matrix's slots a, b
+    xa = (log10_c[da] + jnp.asarray(j["syn_shift_a"]))[:, None]
+    xb = (log10_c[db] + jnp.asarray(j["syn_shift_b"]))[:, None]
+    zero = jnp.zeros_like(xa, bool)
+    one = jnp.ones_like(xa, bool)
+    e0 = lat_cb["e0"][m]
+    fa = surface_at(lat_cb, m, xa, xb, zero, one) / e0
+    fb = surface_at(lat_cb, m, xa, xb, one, zero) / e0
+    fab = surface_at(lat_cb, m, xa, xb, zero, zero) / e0
+    return jnp.where(has, (fa * fb - fab)[:, 0], 0.0)
+
+
+def likelihood(params: dict, a: dict, spec: Spec) -> dict[str, Observed]:
+    """Every block's observed sites, by its family's own likelihood (names namespaced).
+
+    The xenograft family's likelihood is a per-mouse log-likelihood (its censored volumes),
+    returned as the factor ``xenograft.y`` (an :class:`Observed` whose distribution is
+    :class:`numpyro.distributions.Unit` with that log density).
+    """
+    out: dict[str, Observed] = {}
+    a_dr = a["dose_response"]
+    s_dr = component_spec(spec, "dose_response")
+    for k, o in dr_likelihood(well_params(params["dose_response"], a_dr), a_dr,
+                                    s_dr).items():
+        out["dose_response" + DIVIDER + k] = o
+    if "combination" in params:
+        for k, o in cb_likelihood(params["combination"], a["combination"],
+                                        component_spec(spec, "combination")).items():
+            out["combination" + DIVIDER + k] = o
+    if "xenograft" in params:
+        lik = xe_likelihood(params["xenograft"], a["xenograft"],
+                                  component_spec(spec, "xenograft"))
+        ll = lik["log_lik_mouse"]
+        out["xenograft" + DIVIDER + "y"] = Observed(dist.Unit(ll), jnp.zeros(ll.shape + (0,)))
+    return out
+
+
+def model(a: dict, spec: Spec, observed: bool = True) -> None:
+    """NumPyro model of the ``joint`` family (``observed=False``: the in-vitro wells are drawn;
+    the xenograft volumes are not conditioned on)."""
+    lat = latents(spec, a)
+    obs = likelihood(lat, a, spec)
+    xe = obs.pop("xenograft" + DIVIDER + "y", None)
+    sample_observed(obs, observed)
+    if xe is not None and observed:
+        numpyro.factor("xenograft" + DIVIDER + "y", xe.dist.log_factor.sum())
+
+
+def init_values(values: dict, a: dict, spec: Spec) -> dict:
+    """NUTS start values from the MAP: the values of the model's latent sites."""
+    import jax
+    from numpyro.handlers import seed, trace
+
+    tr = trace(seed(model, jax.random.PRNGKey(0))).get_trace(a, spec)
+    latent = {k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+    return {k: v for k, v in values.items() if k in latent}
+
+
+def with_options(spec: Spec, **options: Any) -> Spec:
+    """``spec`` with some options changed (validated)."""
+    return replace(spec, options=spec.options.model_copy(update=options))

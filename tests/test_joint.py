@@ -1,0 +1,279 @@
+"""The ``joint`` family: named data blocks, one registry of levels, the links (issue 19)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+from numpyro.handlers import seed, trace
+
+import drugbayes as db
+from drugbayes.api import check_config
+from drugbayes.cli import main
+from drugbayes.config import config_from_dict
+from drugbayes.errors import InputError
+from drugbayes.families import REGISTRY
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "configs" / "examples" / "her2_joint.toml"
+FAM = REGISTRY["joint"]
+
+
+@pytest.fixture(scope="module")
+def study():
+    """The contract study (3 lines, 2 drugs) and its data options."""
+    return FAM.contract_data(1)
+
+
+def _write(tmp_path: Path, tables: dict) -> None:
+    for kind, df in tables.items():
+        df.to_csv(tmp_path / f"{kind}.csv", index=False)
+
+
+def _raw(arm_drugs: dict, **blocks) -> dict:
+    raw = {"run": {"output_dir": "out"},
+           "data": {"dose_response": {"path": "dose_response.csv", "dose_unit": "uM"},
+                    "combination": {"path": "combination.csv", "dose_unit": "uM"},
+                    "xenograft": {"path": "xenograft.csv", "control_arm": "vehicle"},
+                    "arm_drugs": arm_drugs},
+           "model": {"family": "joint"}}
+    for k, v in blocks.items():
+        raw["data"][k] = {**raw["data"].get(k, {}), **v}
+    return raw
+
+
+def _problems(err: InputError) -> str:
+    return "\n".join(str(i) for i in err.issues)
+
+
+def test_named_blocks_are_a_kind_of_their_reader(tmp_path, study):
+    tables, opts = study
+    _write(tmp_path, tables)
+    cfg = config_from_dict(_raw(opts["arm_drugs"]), base_dir=tmp_path)
+    assert cfg.data.kind == "joint"
+    assert set(cfg.data.blocks) == {"dose_response", "combination", "xenograft"}
+    assert cfg.data.blocks["xenograft"].control_arm == "vehicle"
+    paths = cfg.resolved_data_paths()["blocks"]
+    assert paths["combination"]["path"] == str(tmp_path / "combination.csv")
+    from drugbayes.outputs import input_files
+
+    assert {p.name for p in input_files(cfg)} == {"dose_response.csv", "combination.csv",
+                                                  "xenograft.csv"}
+    spec, vt, data = check_config(cfg)
+    assert data.cell_lines == ["A", "B", "C"] and data.drugs == ["x", "y"]
+    # the shared hierarchy covers every in-vitro line x drug once
+    assert len(data.dr.group_cell) == 6
+
+
+def test_a_block_key_of_another_kind_is_refused():
+    from drugbayes.errors import ConfigError
+
+    raw = _raw({}, xenograft={"dose_unit": "uM"}, dose_response={"control_arm": "v"})
+    with pytest.raises(ConfigError) as e:
+        config_from_dict(raw)
+    text = _problems(e.value)
+    assert "control_arm" in text and "dose_unit" in text  # both blocks, one error
+    assert "data.xenograft" in text and "data.dose_response" in text
+
+
+def test_every_problem_of_every_block_at_once(tmp_path, study):
+    tables, opts = study
+    tables = {k: v.copy() for k, v in tables.items()}
+    tables["dose_response"]["response"] = tables["dose_response"]["response"].astype(object)
+    tables["dose_response"].loc[3, "response"] = "abc"
+    tables["xenograft"].loc[5, "volume"] = -4.0
+    _write(tmp_path, tables)
+    cfg = config_from_dict(_raw(opts["arm_drugs"], combination={"dose_unit": "nM"}),
+                           base_dir=tmp_path)
+    with pytest.raises(InputError) as e:
+        check_config(cfg)
+    text = _problems(e.value)
+    assert "[data.dose_response]" in text and "[data.xenograft]" in text
+    assert "conflicting dose units" in text
+
+
+def test_cross_block_names(tmp_path, study):
+    tables, opts = study
+    tables = {k: v.copy() for k, v in tables.items()}
+    tables["xenograft"]["cell_line"] = tables["xenograft"]["cell_line"].replace({"A": "a."})
+    _write(tmp_path, tables)
+    arm_drugs = {**opts["arm_drugs"], "x": ["x", "z"]}
+    cfg = config_from_dict(_raw(arm_drugs), base_dir=tmp_path)
+    with pytest.raises(InputError) as e:
+        check_config(cfg)
+    text = _problems(e.value)
+    assert "'a.' differs from 'A'" in text  # a near miss, reported
+    assert "'z'" in text and "not a drug of any in-vitro block" in text
+    # an alias makes them one level; the unknown drug is still refused
+    raw = _raw(opts["arm_drugs"])
+    raw["data"]["aliases"] = {"a.": "A", "Q": "A"}
+    with pytest.raises(InputError, match="names no cell line or drug of any block"):
+        check_config(config_from_dict(raw, base_dir=tmp_path))
+    raw["data"]["aliases"] = {"a.": "A"}
+    spec, vt, data = check_config(config_from_dict(raw, base_dir=tmp_path))
+    assert data.blocks["xenograft"].cell_lines == ["A", "C"]
+    assert data.cell_lines == ["A", "B", "C"]
+
+
+def test_prediction_needs_in_vitro_data(tmp_path, study):
+    tables, opts = study
+    tables = {k: v.copy() for k, v in tables.items()}
+    # a line only in the xenograft block
+    tables["xenograft"]["cell_line"] = tables["xenograft"]["cell_line"].replace({"C": "D"})
+    _write(tmp_path, tables)
+    raw = _raw(opts["arm_drugs"])
+    raw["model"]["options"] = {"predict": [{"cell_line": "D", "arm": "x"},
+                                           {"cell_line": "B", "arm": "nope"}]}
+    with pytest.raises(InputError) as e:
+        check_config(config_from_dict(raw, base_dir=tmp_path))
+    text = _problems(e.value)
+    assert "needs this cell line's in-vitro curve" in text  # D's observed arms
+    raw["model"]["options"] = {"predict": [{"cell_line": "B", "arm": "x+y"}]}
+    tables, _ = study
+    _write(tmp_path, tables)
+    spec, vt, data = check_config(config_from_dict(raw, base_dir=tmp_path))
+    assert data.predict[0]["cell_line"] == "B" and len(data.predict[0]["units"]) == 2
+    raw["model"]["options"] = {"predict": [{"cell_line": "B", "arm": "nope"}]}
+    with pytest.raises(InputError, match="not an arm"):
+        check_config(config_from_dict(raw, base_dir=tmp_path))
+
+
+def test_prediction_for_a_xenograft_only_line_is_refused(tmp_path, study):
+    tables, opts = study
+    tables = {k: v.copy() for k, v in tables.items()}
+    extra = tables["xenograft"][tables["xenograft"]["cell_line"] == "C"].copy()
+    extra = extra[extra["arm"] == "vehicle"]
+    extra["cell_line"] = "E"
+    extra["mouse"] = "E-" + extra["mouse"]
+    import pandas as pd
+
+    tables["xenograft"] = pd.concat([tables["xenograft"], extra], ignore_index=True)
+    _write(tmp_path, tables)
+    raw = _raw(opts["arm_drugs"])
+    raw["model"]["options"] = {"predict": [{"cell_line": "E", "arm": "x"}]}
+    with pytest.raises(InputError) as e:
+        check_config(config_from_dict(raw, base_dir=tmp_path))
+    assert "a prediction needs the line's in-vitro curve of x" in _problems(e.value)
+
+
+def _trace(spec, a):
+    return trace(seed(FAM.model, jax.random.PRNGKey(3))).get_trace(a, spec)
+
+
+@pytest.mark.slow
+def test_one_monotherapy_hierarchy_and_the_link(study):
+    """By a trace of the model (slow: tracing compiles the three families' models, ~40 s)."""
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    spec = FAM.make_spec({}, {})
+    FAM.check_spec(spec, data)
+    a = FAM.arrays(data)
+    tr = _trace(spec, a)
+    latent = {k for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
+    # the checkerboards' monotherapy curves are the dose-response hierarchy's, not their own
+    assert not any(k.startswith(("combination.mono_", "combination.mu_",
+                                 "combination.sigma_mono")) for k in latent)
+    assert "dose_response.mu_log10_ic50" in latent and "link.assay_log10_ic50" in latent
+    grp = np.asarray(tr["dose_response.grp_log10_ic50"]["value"])
+    off = np.zeros(2)
+    off[a["joint"]["offset_drugs"]] = np.asarray(tr["link.assay_log10_ic50"]["value"])
+    md = a["combination"]["mono_drug"]
+    expect = grp[a["joint"]["comb_mono_group"]] + a["joint"]["comb_shift"][md] + off[md]
+    np.testing.assert_allclose(tr["combination.mono_log10_c"]["value"], expect, rtol=1e-6)
+    # the arm rates are the link's: line rate - reductions of the arm's drugs - excess
+    j = a["joint"]
+    rate = np.asarray(tr["xenograft.arm_rate_10d"]["value"])
+    r0 = np.asarray(tr["link.control_rate"]["value"]) * 10
+    red = np.concatenate([np.asarray(tr["link.reduction"]["value"]) * 10, [0.0]])
+    ex = np.concatenate([np.asarray(tr["link.in_vivo_excess"]["value"]) * 10, [0.0]])
+    expect = r0[j["group_cell"]] - red[j["group_units"]].sum(1) - ex[j["group_syn"]]
+    np.testing.assert_allclose(rate, expect, rtol=1e-5, atol=1e-6)
+    assert tr["xenograft.arm_rate_10d"]["is_observed"]
+    # sites of two families never collide: each has its own sigma
+    assert {"dose_response.sigma", "combination.sigma", "xenograft.sigma"} <= set(tr)
+
+
+@pytest.mark.slow
+def test_log_ic50_link_and_posterior_dims(study):
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    spec = FAM.make_spec({"link": "log_ic50_linear"}, {})
+    FAM.check_spec(spec, data)
+    tr = _trace(spec, FAM.arrays(data))
+    assert "link.slope_10d" in tr and "link.rmax_10d" not in tr
+    dims, coords = FAM.posterior_dims(data)
+    assert coords["cell_line"] == ["A", "B", "C"]  # the registry's, shared
+    for site, ds in dims.items():
+        assert all(d in coords for d in ds), site
+        if site in tr and tr[site]["type"] in ("sample", "deterministic"):
+            shape = np.shape(tr[site]["value"])
+            assert shape == tuple(len(coords[d]) for d in ds), (site, shape)
+
+
+def test_validate_cli_on_the_example(capsys):
+    assert main(["validate", str(EXAMPLE)]) == 0
+    assert "link: 7 cell line x drug, 3 combination arm(s), 2 prediction(s)" in (
+        capsys.readouterr().out)
+
+
+def test_cli_bad_input_exit_2_no_output(tmp_path, study):
+    tables, opts = study
+    _write(tmp_path, tables)
+    text = EXAMPLE.read_text().replace("data/her2_joint_", "").replace(
+        '"lapatinib+trastuzumab" = ["lapatinib", "trastuzumab"]', '"x+y" = ["x", "w"]')
+    cfg = tmp_path / "joint.toml"
+    cfg.write_text(text.replace("[data.aliases]", "[data.ignored]"))
+    assert main(["run", str(cfg), "--quiet"]) == 2
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.slow
+def test_cli_run_of_the_example(tmp_path):
+    """The example end to end with a tiny budget (minutes: the joint model's compilation)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "drugbayes", "run", str(EXAMPLE), "--quiet",
+         "--set", f"run.output_dir={tmp_path / 'out'}", "--set", "inference.num_chains=1",
+         "--set", "inference.num_warmup=30", "--set", "inference.num_samples=30",
+         "--set", "inference.max_tree_depth=4", "--set", "inference.init=median"],
+        capture_output=True, text=True, timeout=1200,
+        env={**os.environ, "DRUGBAYES_UNIT_CHECKS": "0"})
+    assert out.returncode in (0, 3), out.stderr
+    import pandas as pd
+
+    s = pd.read_csv(tmp_path / "out" / "summary.csv")
+    assert set(s["assay"]) == {"dose_response", "combination", "xenograft", "link"}
+    pred = s[s["quantity"] == "predicted_tc"]
+    assert list(pred["cell_line"]) == ["HCC1954", "SKBR3"]
+    assert (pred["lower"] < pred["upper"]).all()
+    assert (tmp_path / "out" / "plots" / "link_lapatinib.png").exists()
+    import xarray as xr
+
+    tree = xr.open_datatree(tmp_path / "out" / "posterior.nc")
+    post = tree["posterior"]
+    assert "dose_response.sigma" in post and "combination.sigma" in post
+
+
+def test_link_plots_from_draws(tmp_path, study):
+    """The link and arm-rate figures from draws of the right shapes (no fit)."""
+    from types import SimpleNamespace
+
+    from drugbayes.families.joint.plots import plot_joint
+
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    FAM.check_spec(FAM.make_spec({"predict": [{"cell_line": "B", "arm": "x+y"}]}, {}), data)
+    rng = np.random.default_rng(0)
+    n_g = data.blocks["xenograft"].n_groups
+    samples = {"xenograft.grp_rate": rng.normal(0.05, 0.01, (1, 20, n_g)),
+               "link.viability_at_c": rng.uniform(0, 1, (1, 20, len(data.link_units))),
+               "link.rmax_10d": rng.uniform(0.5, 1.5, (1, 20, 2)),
+               "link.predicted_rate": rng.normal(0.0, 0.01, (1, 20, 1))}
+    result = SimpleNamespace(data=data, inference=SimpleNamespace(samples=samples),
+                             interval_prob=0.9)
+    files = plot_joint(result, tmp_path, ("png",))
+    assert {f.name for f in files} == {"link_x.png", "link_y.png", "arm_rates.png"}
