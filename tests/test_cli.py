@@ -24,7 +24,14 @@ TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
         "--set", "inference.map_num_steps=200"]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=[p.stem for p in CONFIGS])
+# the joint example compiles three families' models in one NUTS program (minutes on 2 cores):
+# its CLI run is tests/test_joint.py::test_cli_run_of_the_example, marked slow
+SLOW_CONFIGS = {"her2_joint"}
+
+
+@pytest.mark.parametrize("config", [
+    pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_CONFIGS else p for p in CONFIGS],
+    ids=[p.stem for p in CONFIGS])
 def test_every_config_runs(config, tmp_path, capsys):
     out = tmp_path / config.stem
     rc = main(["run", str(config), "--quiet", "--set", f"run.output_dir={out}", *TINY])
