@@ -123,6 +123,8 @@ class PlanAdaptation(NamedTuple):
 
     g_metric: Array       # [1, n, n]
     g_da: DualAveraging   # [1]
+    nc_metric: Array      # [1, n, n]
+    nc_da: DualAveraging  # [1]
     c_metric: Array       # [n_mono, 3, 3]
     c_da: DualAveraging   # [n_mono]
 
@@ -140,6 +142,16 @@ def _abs_sym(H: Array) -> Array:
     H = 0.5 * (H + jnp.swapaxes(H, -1, -2))
     lam, V = jnp.linalg.eigh(H)
     return jnp.einsum("...ij,...j,...kj->...ik", V, jnp.abs(lam), V)
+
+
+def _columns(grad, x: Array) -> Array:
+    """``[..., k, k]``: the Jacobian of the blockwise ``grad`` at ``x [..., k]`` (one
+    forward-mode product per coordinate, vectorised: one copy of the model in the program)."""
+    k = x.shape[-1]
+    basis = jnp.broadcast_to(jnp.eye(k, dtype=x.dtype)[:, None], (k,) + x.shape) \
+        if x.ndim == 2 else jnp.eye(k, dtype=x.dtype)
+    cols = jax.vmap(lambda v: jax.jvp(grad, (x,), (v,))[1])(basis)  # [k(j), ..., k(i)]
+    return jnp.moveaxis(cols, 0, -1)
 
 
 def _base(fn):
@@ -333,6 +345,54 @@ class CombinationPlan:
         ll = self._to_mono(self._loglik_matrix(params, data))
         return jnp.where(on, ll + self._curve_prior(tr), 0.0)
 
+    def _locs(self, glob: Glob, data: CombData) -> tuple[Array, Array, Array, Array]:
+        """Prior means and sds of the unit coordinates ``[combo, k]`` and of the curves
+        ``[mono, 3]`` given the global vector (they do not depend on the units or curves)."""
+        loc_x, sc_x = self._unit_loc_scale(glob, data)
+        tr, _, _ = self._run(glob, jnp.zeros((self.n_combo, self.k), glob.theta.dtype), data)
+        md = np.asarray(self.static["mono_drug"])
+        lc, sc = [], []
+        for n in self.curve_sites:
+            b = _base(tr[n]["fn"])
+            shape = jnp.shape(tr[n]["value"])
+            m, v = jnp.broadcast_to(b.mean, shape), jnp.broadcast_to(b.variance, shape)
+            if self.curve_kind == "drug":
+                m, v = m[md], v[md]
+            lc.append(m)
+            sc.append(jnp.sqrt(v))
+        return loc_x, sc_x, jnp.stack(lc, -1), jnp.stack(sc, -1)
+
+    def _standardised(self, glob: Glob, x: Array, data: CombData) -> tuple[Array, Array]:
+        loc_x, sc_x, loc_c, sc_c = self._locs(glob, data)
+        return (x - loc_x) / sc_x, (glob.curves - loc_c) / sc_c
+
+    def _noncentred(self, theta: Array, w_x: Array, w_c: Array,
+                    data: CombData) -> tuple[Array, Array, Array]:
+        """Log density of the global vector with every unit coordinate's and curve's
+        standardised deviation from its prior mean held (``x = loc + sd w``; the log
+        Jacobian of that map added), and the units and curves at ``theta``."""
+        g = Glob(theta, jnp.zeros((self.n_mono, 3), theta.dtype))
+        loc_x, sc_x, loc_c, sc_c = self._locs(g, data)
+        x = loc_x + sc_x * w_x
+        c = loc_c + sc_c * w_c
+        lj = (jnp.sum(jnp.where(data.active[:, None], jnp.log(sc_x), 0.0))
+              + jnp.sum(jnp.log(sc_c)))
+        return self._joint(Glob(theta, c), x, data) + lj, x, c
+
+    def _noncentred_step(self, key: Array, state: ChainState, adapt: PlanAdaptation,
+                         data: CombData, warm: Array, settings: Any):
+        g, x = state.glob, state.units
+        w_x, w_c = self._standardised(g, x, data)
+        th, da, acc, _ = block_hmc(
+            key, g.theta[None], lambda th: self._noncentred(th[0], w_x, w_c, data)[0][None],
+            adapt.nc_metric, adapt.nc_da, warm, settings.global_steps, jnp.ones((1,), bool),
+            settings.target_accept)
+        moved = jnp.any(th[0] != g.theta)
+        _, x1, c1 = self._noncentred(th[0], w_x, w_c, data)
+        x = jnp.where(moved, x1, x)
+        c = jnp.where(moved, c1, g.curves)
+        return ChainState(x, Glob(th[0], c)), adapt._replace(nc_da=da), acc
+
     # --- unit blocks --------------------------------------------------------------------
     def active(self, data: CombData) -> Array:
         return data.active
@@ -350,23 +410,18 @@ class CombinationPlan:
             return jax.grad(lambda y: jnp.sum(self._loglik_matrix(
                 self._run(glob, y, data)[1], data)))(x_)
 
-        cols = [jax.jvp(grad, (x,), (jnp.zeros_like(x).at[..., j].set(1.0),))[1]
-                for j in range(self.k)]
-        H = _abs_sym(-jnp.stack(cols, -1))
+        H = _abs_sym(-_columns(grad, x))
         return jnp.where(data.active[:, None, None], H, 0.0)
 
     def _unit_loc_scale(self, glob: Glob, data: CombData) -> tuple[Array, Array]:
         x0 = jnp.zeros((self.n_combo, self.k), glob.theta.dtype)
         tr, _, _ = self._run(glob, x0, data)
         cp = np.asarray(self.static["combo_pair"])
-        mc = np.asarray(self.static["matrix_combo"])
-        cols = self._matrix_cols() if MATRIX_SITE in tr and any(
-            kind == "matrix" for _, kind, _, _ in self.unit_map) else None
         locs, scales = [], []
         for s, kind, r, slot in self.unit_map:
             b = _base(tr[s]["fn"])
-            loc = jnp.broadcast_to(b.loc, jnp.shape(tr[s]["value"]))
-            sc = jnp.broadcast_to(b.scale, jnp.shape(tr[s]["value"]))
+            loc = jnp.broadcast_to(b.mean, jnp.shape(tr[s]["value"]))
+            sc = jnp.broadcast_to(jnp.sqrt(b.variance), jnp.shape(tr[s]["value"]))
             if kind == "combo":
                 locs.append(loc)
                 scales.append(sc)
@@ -377,11 +432,11 @@ class CombinationPlan:
                 # every z_matrix entry is standard Normal a priori
                 locs.append(jnp.zeros(self.n_combo))
                 scales.append(jnp.ones(self.n_combo))
-        del mc, cols
         return jnp.stack(locs, -1), jnp.stack(scales, -1)
 
     def unit_prior_scale(self, glob: Glob, data: CombData) -> Array:
-        return self._unit_loc_scale(glob, data)[1]
+        # [combo, 1, k]: the engine divides an identity [k, k] by its square
+        return self._unit_loc_scale(glob, data)[1][:, None, :]
 
     def to_coords(self, x: Array, data: CombData) -> Array:
         return x
@@ -401,11 +456,13 @@ class CombinationPlan:
 
     # --- global blocks ------------------------------------------------------------------
     def global_blocks(self) -> tuple[str, ...]:
-        return tuple(f"curves_{i}" for i in range(len(self.colours))) + ("globals",)
+        return ("curves", "globals", "noncentred")
 
-    def _colour_mask(self, i: int) -> np.ndarray:
-        on = np.zeros(self.n_mono, bool)
-        on[list(self.colours[i])] = True
+    def _colour_masks(self) -> np.ndarray:
+        """``[colour, mono]``: the curves of each colour."""
+        on = np.zeros((len(self.colours), self.n_mono), bool)
+        for i, c in enumerate(self.colours):
+            on[i, list(c)] = True
         return on
 
     def global_step(self, name: str, key: Array, state: ChainState, adapt: PlanAdaptation,
@@ -420,32 +477,38 @@ class CombinationPlan:
                 adapt.g_metric, adapt.g_da, warm, settings.global_steps, on,
                 settings.target_accept)
             return ChainState(x, g._replace(theta=th[0])), adapt._replace(g_da=da), acc
-        i = int(name.split("_")[1])
-        on_np = self._colour_mask(i)
-        on = jnp.asarray(on_np)
-        c, da, acc, _ = block_hmc(
-            key, g.curves, lambda c: self._curve_logp(c, g, x, data, on),
-            adapt.c_metric, adapt.c_da, warm, settings.group_steps, on,
-            settings.target_accept)
-        da = jax.tree_util.tree_map(lambda a, b: jnp.where(on, a, b), da, adapt.c_da)
-        acc = jnp.sum(jnp.where(on, acc, 0.0)) / max(int(on_np.sum()), 1)
-        return ChainState(x, g._replace(curves=c)), adapt._replace(c_da=da), acc
+        if name == "noncentred":
+            return self._noncentred_step(key, state, adapt, data, warm, settings)
+        if name != "curves":
+            raise ValueError(f"unknown block {name!r}")
+
+        def colour(carry, inp):
+            # one batched HMC over the curves of one colour, the others held
+            c, da_c = carry
+            k, on = inp
+            c_new, da, acc, _ = block_hmc(
+                k, c, lambda c_: self._curve_logp(c_, g._replace(curves=c), x, data, on),
+                adapt.c_metric, da_c, warm, settings.group_steps, on, settings.target_accept)
+            da = jax.tree_util.tree_map(lambda a, b: jnp.where(on, a, b), da, da_c)
+            return (c_new, da), jnp.sum(jnp.where(on, acc, 0.0))
+
+        masks = jnp.asarray(self._colour_masks())
+        keys = jax.random.split(key, masks.shape[0])
+        (c, da), acc = jax.lax.scan(colour, (g.curves, adapt.c_da), (keys, masks))
+        return (ChainState(x, g._replace(curves=c)), adapt._replace(c_da=da),
+                jnp.sum(acc) / self.n_mono)
 
     def _curve_precision(self, glob: Glob, x: Array, data: CombData) -> Array:
         """Each curve's ``|Hessian|`` of its log density ``[mono, 3, 3]`` (per colour: the
         curves of one colour are separable)."""
-        P = jnp.zeros((self.n_mono, 3, 3), glob.curves.dtype)
-        for i in range(len(self.colours)):
-            on = jnp.asarray(self._colour_mask(i))
-
-            def grad(c, on=on):
+        def one(P, on):
+            def grad(c):
                 return jax.grad(lambda y: jnp.sum(self._curve_logp(y, glob, x, data, on)))(c)
 
-            cols = [jax.jvp(grad, (glob.curves,), (jnp.zeros_like(glob.curves)
-                                                   .at[..., j].set(1.0),))[1]
-                    for j in range(3)]
-            H = -jnp.stack(cols, -1)
-            P = jnp.where(on[:, None, None], H, P)
+            return jnp.where(on[:, None, None], -_columns(grad, glob.curves), P), None
+
+        P0 = jnp.zeros((self.n_mono, 3, 3), glob.curves.dtype)
+        P, _ = jax.lax.scan(one, P0, jnp.asarray(self._colour_masks()))
         return _abs_sym(P)
 
     def refresh_metrics(self, state: ChainState, adapt: PlanAdaptation, fisher: Array,
@@ -456,17 +519,22 @@ class CombinationPlan:
         def one(s: ChainState):
             Hg = jax.hessian(lambda th: self._joint(s.glob._replace(theta=th), s.units,
                                                     data))(s.glob.theta)
-            return -Hg, self._curve_precision(s.glob, s.units, data)
+            w_x, w_c = self._standardised(s.glob, s.units, data)
+            Hn = jax.hessian(lambda th: self._noncentred(th, w_x, w_c, data)[0])(s.glob.theta)
+            return -Hg, -Hn, self._curve_precision(s.glob, s.units, data)
 
-        Pg, Pc = jax.vmap(one)(state)
+        Pg, Pn, Pc = jax.vmap(one)(state)
         n = Pg.shape[0]
         Sg = _sqrt_cov(jnp.mean(Pg, 0))
+        Sn = _sqrt_cov(jnp.mean(Pn, 0))
         Sc = _sqrt_cov(jnp.mean(Pc, 0))
         return adapt._replace(g_metric=jnp.broadcast_to(Sg, (n, 1) + Sg.shape),
+                              nc_metric=jnp.broadcast_to(Sn, (n, 1) + Sn.shape),
                               c_metric=jnp.broadcast_to(Sc, (n,) + Sc.shape))
 
     def restart_adaptation(self, adapt: PlanAdaptation) -> PlanAdaptation:
-        return adapt._replace(g_da=da_restart(adapt.g_da), c_da=da_restart(adapt.c_da))
+        return adapt._replace(g_da=da_restart(adapt.g_da), nc_da=da_restart(adapt.nc_da),
+                              c_da=da_restart(adapt.c_da))
 
     # --- data, start, records -----------------------------------------------------------
     def device_data(self, host: dict) -> CombData:
@@ -545,7 +613,7 @@ class CombinationPlan:
         da = da_init_host(np.full((nc, 1), np.log(0.1), f))
         ceye = np.tile(0.1 * np.eye(3, dtype=f), (nc, self.n_mono, 1, 1))
         cda = da_init_host(np.full((nc, self.n_mono), np.log(0.3), f))
-        return PlanAdaptation(eye, da, ceye, cda)
+        return PlanAdaptation(eye, da, eye.copy(), da, ceye, cda)
 
     def record(self, glob: Glob) -> dict[str, Array]:
         vals, _ = self._values(glob.theta)
@@ -553,10 +621,10 @@ class CombinationPlan:
 
     def gradient_passes(self, settings: Any) -> tuple[int, str]:
         n = (settings.unit_steps + len(self.colours) * settings.group_steps
-             + settings.global_steps + 8 + int(settings.mode_jump))
+             + 2 * settings.global_steps + 10 + int(settings.mode_jump))
         return n, ("per chain and sweep: combination steps + one curve HMC per colour + "
-                   "global steps gradient passes over all wells, and about 8 log-density "
-                   "passes (one more with the mode jump)")
+                   "centred and non-centred global steps gradient passes over all wells, and "
+                   "about 10 log-density passes (one more with the mode jump)")
 
     def to_sites(self, globals_: dict, units: dict, host: dict) -> dict[str, np.ndarray]:
         """Draws under the family's site names: the global and curve sites as recorded, the
