@@ -4,9 +4,10 @@ One row per well: ``cell_line, drug_a, dose_a, drug_b, dose_b, response``; optio
 ``replicate, plate, experiment, well``. Monotherapy wells of drug a have ``dose_b = 0``, the
 untreated corner has both doses 0. A row that names both drugs belongs to that matrix (the
 same drug in both slots is a *self-combination*, the sham experiment of matrix screens:
-accepted and fitted; Loewe additivity says its synergy is zero, so it is the screen's built-in
-null check); a row that names one drug (the other drug column empty, its dose 0 or empty) is a *shared*
-single-drug well and a row naming no drug a shared untreated well: they belong to every matrix
+accepted and fitted; Loewe additivity says its synergy is zero, so it is the screen's
+built-in null check); a row that names one drug (the other drug column empty, its dose 0 or
+empty) is a *shared* single-drug well and a row naming no drug a shared untreated well: they
+belong to every matrix
 of that drug (every matrix) of the same cell line in the same plate, or experiment when there
 is no plate column (:func:`expand_shared`), and enter the likelihood once.
 A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a

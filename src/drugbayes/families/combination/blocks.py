@@ -348,8 +348,8 @@ class CombinationPlan:
     def _locs(self, glob: Glob, data: CombData) -> tuple[Array, Array, Array, Array]:
         """Prior means and sds of the unit coordinates ``[combo, k]`` and of the curves
         ``[mono, 3]`` given the global vector (they do not depend on the units or curves)."""
-        loc_x, sc_x = self._unit_loc_scale(glob, data)
         tr, _, _ = self._run(glob, jnp.zeros((self.n_combo, self.k), glob.theta.dtype), data)
+        loc_x, sc_x = self._unit_loc_scale(glob, data, tr)
         md = np.asarray(self.static["mono_drug"])
         lc, sc = [], []
         for n in self.curve_sites:
@@ -413,12 +413,14 @@ class CombinationPlan:
         H = _abs_sym(-_columns(grad, x))
         return jnp.where(data.active[:, None, None], H, 0.0)
 
-    def _unit_loc_scale(self, glob: Glob, data: CombData) -> tuple[Array, Array]:
-        x0 = jnp.zeros((self.n_combo, self.k), glob.theta.dtype)
-        tr, _, _ = self._run(glob, x0, data)
+    def _unit_loc_scale(self, glob: Glob, data: CombData,
+                        tr: dict | None = None) -> tuple[Array, Array]:
+        if tr is None:
+            tr, _, _ = self._run(glob, jnp.zeros((self.n_combo, self.k), glob.theta.dtype),
+                                 data)
         cp = np.asarray(self.static["combo_pair"])
         locs, scales = [], []
-        for s, kind, r, slot in self.unit_map:
+        for s, kind, _, _ in self.unit_map:
             b = _base(tr[s]["fn"])
             loc = jnp.broadcast_to(b.mean, jnp.shape(tr[s]["value"]))
             sc = jnp.broadcast_to(jnp.sqrt(b.variance), jnp.shape(tr[s]["value"]))
@@ -586,10 +588,10 @@ class CombinationPlan:
         cp = np.asarray(host["combo_pair"])
         mc = np.asarray(host["matrix_combo"])
         slot = np.asarray(self.matrix_slot)
-        for j, (s, kind, r, sl) in enumerate(self.unit_map):
-            if s not in vals:
+        for j, (site, kind, r, sl) in enumerate(self.unit_map):
+            if site not in vals:
                 continue
-            v = np.asarray(vals[s], np.float64)
+            v = np.asarray(vals[site], np.float64)
             if kind == "combo":
                 x0[:, j] = v
             elif kind == "pair":
