@@ -18,16 +18,24 @@ wells). No density, prior or surface is written a second time. The plan
   its matrices' log likelihood plus its sites' priors. The unit metric is the absolute value
   of the likelihood's Hessian plus the prior precision; the mode search starts at the prior
   mean and at log alphas 2 prior sds either side (the ridge of alpha when a drug barely acts);
-- **curve blocks** (``curves_<i>``): the monotherapy curves (cell line x drug: log10 C, log
-  Hill, logit bottom; the centred ``mono_*`` sites, or the drug-level ``mu_*`` sites where
-  every drug is tested in one cell line). A curve is shared by every matrix its drug is in,
-  so curves are coloured: no two curves of one colour share a matrix, and each colour is one
-  batched HMC over its curves (each with its own 3 x 3 metric and step size), the others held;
-- **global block** (``globals``): every other latent site of the model (drug means, pair
-  means where pairs are tested in several cell lines, hierarchy scales, the noise ``sigma``)
-  in one vector of the sites' unconstrained coordinates (NumPyro's ``biject_to``), moved by
-  HMC with a dense metric from the negative Hessian (absolute eigenvalues, chain-averaged at
-  each warmup refresh).
+- **curve block** (``curves``): the monotherapy curves (cell line x drug: log10 C, log Hill,
+  logit bottom; the centred ``mono_*`` sites, or the drug-level ``mu_*`` sites where every
+  drug is tested in one cell line). A curve is shared by every matrix its drug is in, so
+  curves are coloured (no two curves of one colour share a matrix; a star design such as one
+  anchor drug with many partners has two colours) and each colour is one batched HMC over its
+  curves, each with its own 3 x 3 metric (its negative Hessian, absolute eigenvalues) and step
+  size, the other colours held;
+- **global blocks**, every other latent site of the model (drug means, pair means where pairs
+  are tested in several cell lines, hierarchy scales, the noise ``sigma``) in one vector of the
+  sites' unconstrained coordinates (NumPyro's ``biject_to``):
+
+  1. ``globals``: HMC over the vector with the units and curves fixed (the centred move; dense
+     metric from the negative Hessian, absolute eigenvalues, chain-averaged at each warmup
+     refresh);
+  2. ``noncentred``: HMC over the same vector with every unit coordinate's and curve's
+     standardised deviation from its prior mean held (they follow their means and scales):
+     the move that mixes a scale whose members are weakly informed (a funnel). Same kind of
+     metric, from this block's Hessian.
 - **records**: every latent site of the model under its own name; deterministic sites
   (``grp_*``, ``mat_*``) are computed after sampling by replaying the model on the draws.
 
