@@ -224,7 +224,7 @@ def test_bad_input_every_problem_at_once(tmp_path, capsys):
     df = _good_wells().astype({"dose_a": object, "dose_b": object})
     df.loc[3, "dose_a"] = -1.0  # negative (line 5)
     df.loc[6, "dose_b"] = "ten"  # non-numeric (line 8)
-    df.loc[9, "drug_b"] = "DA"  # same drug in both slots (line 11)
+    df.loc[9, "drug_b"] = "DA"  # a one-well self-combination matrix DA x DA (line 11)
     df = pd.concat([df, df.iloc[[12]]], ignore_index=True)  # duplicate of line 14
     # a matrix without monotherapy wells of drug b: drop CL02's dose_a = 0, dose_b > 0 rows
     cl2_mono_b = (df["cell_line"] == "CL02") & (df["dose_a"].astype(str) == "0.0") & (
@@ -244,7 +244,10 @@ def test_bad_input_every_problem_at_once(tmp_path, capsys):
     assert "tissue" not in err and "unknown column" not in err
     assert "line 5, column 'dose_a': value '-1.0': dose must be >= 0" in err
     assert "line 8, column 'dose_b': value 'ten': dose is not a number" in err
-    assert "line 11, column 'drug_b': value 'DA': drug_b is the same drug as drug_a" in err
+    # a self-combination is accepted (the sham null check), but this one-well matrix has no
+    # monotherapy wells of its drug
+    assert "same drug" not in err
+    assert "DA x DA has no monotherapy wells of DA" in err
     assert "duplicate well" in err and "as line 14" in err
     assert "matrix of cell line 'CL02', DA x DB has no monotherapy wells of DB" in err
     assert "problem(s)" in err

@@ -39,7 +39,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from benchmarks._common import results_dir, write_result
+from benchmarks._common import SHARED_DATA, results_dir, write_result
 
 OUT = results_dir("scale")
 SEED = 20261127
@@ -107,9 +107,14 @@ def make_screen(n: int, seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame, d
     return wells, true_excess(truth, doses, doses), doses
 
 
+COVERED = ("beta", "log_alpha12", "log_alpha21", "bliss_excess")
+"""Quantities whose true value's 90% interval coverage is counted (issue 18's targets)."""
+
+
 def run_drugbayes(wells: pd.DataFrame, truth: pd.DataFrame, inference: dict) -> dict:
     import drugbayes as db
 
+    load0 = os.getloadavg()
     t0 = time.perf_counter()
     r = db.fit(wells, "combination", dose_unit="uM", inference=inference, seed=SEED)
     s = r.summary()
@@ -119,11 +124,24 @@ def run_drugbayes(wells: pd.DataFrame, truth: pd.DataFrame, inference: dict) -> 
     for q in ("beta", "zip_delta", "bliss_excess"):
         sub = m[m["quantity"] == q]
         cover[q] = float(((sub["lower"] <= sub[q]) & (sub[q] <= sub["upper"])).mean())
+    s90 = r.summary(0.9)
+    m90 = s90[s90["cell_line"] != "pooled"].merge(truth, on=["cell_line", "drug_a", "drug_b"])
+    cover90 = {}
+    for q in COVERED:
+        sub = m90[m90["quantity"] == q]
+        cover90[q] = float(((sub["lower"] <= sub[q]) & (sub[q] <= sub["upper"])).mean())
+    checks = {k: v.get("value") for k, v in r.diagnostics.get("checks", {}).items()}
+    t_inf = sum(v for k, v in r.inference.timings.items()
+                if k in ("warmup", "sampling", "map_init"))
     out = {"settings": inference, "wall_s": wall, "timings": r.inference.timings,
            "diagnostics_passed": bool(r.diagnostics.get("passed", False)),
-           "checks": {k: v.get("value") for k, v in r.diagnostics.get("checks", {}).items()},
-           "truth_in_95": cover, "n_combinations": int(len(truth))}
-    if inference["method"] == "nuts":
+           "checks": checks, "truth_in_95": cover, "truth_in_90": cover90,
+           "n_combinations": int(len(truth)),
+           "min_ess_bulk_per_s_wall": (checks.get("min_ess_bulk") or float("nan")) / wall,
+           "min_ess_bulk_per_s_inference": (checks.get("min_ess_bulk") or float("nan"))
+           / max(t_inf, 1e-9),
+           "load_avg_before": load0, "load_avg_after": os.getloadavg()}
+    if inference["method"] in ("nuts", "screen"):
         out["per_combination"] = combinations_passing(
             m, ["cell_line", "drug_a", "drug_b"], 1.01, 400.0, 400.0)
     return out
@@ -172,9 +190,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--screen-chains", type=int, default=4)
+    ap.add_argument("--screen-warmup", type=int, default=500)
+    ap.add_argument("--screen-samples", type=int, default=500)
+    ap.add_argument("--mathews-griner", action="store_true",
+                    help="the 466-block Mathews Griner table instead of simulated data")
     ap.add_argument("--tag", default="", help="suffix of the result files")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.mathews_griner:
+        run_mathews_griner(args)
+        return
     t0 = time.perf_counter()
     wells, truth, _ = make_screen(args.n)
     res: dict = {"n_combinations": int(len(truth)), "n_wells": int(len(wells)), "seed": SEED,
@@ -189,6 +215,9 @@ def main(argv: list[str] | None = None) -> None:
                        num_samples=args.samples)
         elif method == "svi":
             inf.update(num_steps=args.steps)
+        elif method == "screen":
+            inf.update(num_chains=args.screen_chains, num_warmup=args.screen_warmup,
+                       num_samples=args.screen_samples)
         res[method] = run_drugbayes(wells, truth, inf)
         logging.info("%s done: %.1f s", method, res[method]["wall_s"])
     if args.synergy_cap > 0:
@@ -209,13 +238,19 @@ def main(argv: list[str] | None = None) -> None:
              "| what | wall time | per combination | notes |", "|---|---|---|---|",
              f"| classic ZIP, all {n} (one program) | {res['classic_zip']['wall_s']:.1f} s | "
              f"{1000 * res['classic_zip']['wall_s'] / n:.1f} ms | compilation included |"]
-    for method in ("svi", "nuts"):
+    for method in ("svi", "nuts", "screen"):
         if method in res:
             r = res[method]
             note = (f"diagnostics passed: {r['diagnostics_passed']} ("
                     + ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
                                 for k, v in r["checks"].items()) + "); truth in 95%: "
-                    + ", ".join(f"{k} {v:.2f}" for k, v in r["truth_in_95"].items()))
+                    + ", ".join(f"{k} {v:.2f}" for k, v in r["truth_in_95"].items())
+                    + "; truth in 90%: "
+                    + ", ".join(f"{k} {v:.2f}" for k, v in r.get("truth_in_90", {}).items())
+                    + f"; min bulk ESS per s (wall) {r.get('min_ess_bulk_per_s_wall', 0):.3g}"
+                    + "; load average before/after "
+                    + f"{r.get('load_avg_before', (0,))[0]:.1f}/"
+                    + f"{r.get('load_avg_after', (0,))[0]:.1f}")
             if "per_combination" in r:
                 pc = r["per_combination"]
                 note += (f"; combinations passing R-hat <= 1.01 and ESS >= 400: "
@@ -231,9 +266,93 @@ def main(argv: list[str] | None = None) -> None:
                      f"{sy['per_combination_s']:.2f} s | **extrapolated** to {n}: "
                      f"{sy['extrapolated_s_for_all']:.0f} s; fits ok {sy['fits_ok']}/"
                      f"{sy['n_timed']} |")
+    if "screen" in res and "nuts" in res:
+        res["screen_vs_nuts_min_ess_per_s"] = (res["screen"]["min_ess_bulk_per_s_wall"]
+                                               / res["nuts"]["min_ess_bulk_per_s_wall"])
+        lines += ["", "screen / NUTS min bulk ESS per second (wall, compilation included): "
+                  f"{res['screen_vs_nuts_min_ess_per_s']:.2f}"]
     lines += ["", "drugbayes timings (s): " + "; ".join(
         f"{m}: " + ", ".join(f"{k} {v:.1f}" for k, v in res[m]["timings"].items())
-        for m in ("svi", "nuts") if m in res)]
+        for m in ("svi", "nuts", "screen") if m in res)]
+    write_result(OUT / stem, res, lines)
+    print("\n".join(lines))
+
+
+# ----------------------------------------------------------------------------- Mathews Griner
+MG_FILE = SHARED_DATA / "combination_mathews_griner" / "mathews_griner_TMD8_ibrutinib_combos.csv"
+
+
+def mathews_griner_table() -> pd.DataFrame:
+    """The Mathews Griner CSV as a user would write it: one table, ``experiment`` = block,
+    ibrutinib as drug a and the partner as drug b (block 209 is ibrutinib with itself: the
+    self-combination, the built-in null check), doses in nM, viability in %."""
+    df = pd.read_csv(MG_FILE)
+    return pd.DataFrame({"experiment": "B" + df["BlockId"].astype(str),
+                         "cell_line": df["sampleid"], "drug_a": df["ColName"],
+                         "dose_a": df["ColConcs"], "drug_b": df["RowName"],
+                         "dose_b": df["RowConcs"], "response": df["viability"]})
+
+
+def run_mathews_griner(args) -> None:
+    """Every method of ``--methods`` on the Mathews Griner table: per-combination pass rate,
+    whole-run time (reading the table, validation, compilation, fit, summary) and the
+    self-combination's synergy (the null check)."""
+    import drugbayes as db
+
+    table = mathews_griner_table()
+    res: dict = {"data": str(MG_FILE.name), "n_rows": int(len(table)),
+                 "machine": {"cpus": os.cpu_count(), "platform": platform.platform()}}
+    lines = ["# Mathews Griner ibrutinib screen (466 blocks), one table as a user reads it", "",
+             "`nice -n 10 python -m benchmarks.scale.combination_scale --mathews-griner "
+             f"--methods {args.methods} --chains {args.chains} --warmup {args.warmup} "
+             f"--samples {args.samples} --screen-chains {args.screen_chains} --screen-warmup "
+             f"{args.screen_warmup} --screen-samples {args.screen_samples}` on "
+             f"{os.cpu_count()} CPU cores shared with other jobs (load averages below).", "",
+             "| method | whole run | combinations passing R-hat <= 1.01, bulk/tail ESS >= 400 "
+             "| relaxed (1.05, 100) | max R-hat (median / max over combinations) | load "
+             "average before / after |", "|---|---|---|---|---|---|"]
+    sham_rows = []
+    for method in [m for m in args.methods.split(",") if m]:
+        inf: dict = {"method": method}
+        if method == "nuts":
+            inf.update(num_chains=args.chains, num_warmup=args.warmup, num_samples=args.samples)
+        elif method == "screen":
+            inf.update(num_chains=args.screen_chains, num_warmup=args.screen_warmup,
+                       num_samples=args.screen_samples)
+        load0 = os.getloadavg()
+        t0 = time.perf_counter()
+        r = db.fit(table, "combination", dose_unit="nM", response_scale="percent",
+                   inference=inf, seed=SEED)
+        s = r.summary()
+        wall = time.perf_counter() - t0
+        combos = s[s["cell_line"] != "pooled"]
+        n = int(combos[["drug_a", "drug_b"]].drop_duplicates().shape[0])
+        pc = combinations_passing(combos, ["cell_line", "drug_a", "drug_b"], 1.01, 400, 400)
+        sham = combos[(combos["drug_a"] == combos["drug_b"])
+                      & combos["quantity"].isin(["beta", "log_alpha12", "log_alpha21",
+                                                 "bliss_excess", "hsa_excess",
+                                                 "loewe_excess"])]
+        res[method] = {"settings": inf, "wall_s": wall, "timings": r.inference.timings,
+                       "n_combinations": n, "per_combination": pc,
+                       "checks": {k: v.get("value") for k, v in
+                                  r.diagnostics.get("checks", {}).items()},
+                       "load_avg_before": load0, "load_avg_after": os.getloadavg(),
+                       "self_combination": sham[["quantity", "mean", "lower", "upper",
+                                                 "r_hat"]].to_dict("records")}
+        lines.append(f"| {method} {inf} | {wall:.0f} s | {pc['passed']} of {n} | "
+                     f"{pc['passed_relaxed']} of {n} | {pc['max_rhat_median']:.3f} / "
+                     f"{pc['max_rhat_max']:.3f} | {load0[0]:.1f} / {os.getloadavg()[0]:.1f} |")
+        for row in res[method]["self_combination"]:
+            sham_rows.append(f"| {method} | {row['quantity']} | {row['mean']:.3f} | "
+                             f"({row['lower']:.3f}, {row['upper']:.3f}) | {row['r_hat']:.3f} |")
+        logging.info("%s done: %.1f s", method, wall)
+    lines += ["", "## The self-combination (ibrutinib x ibrutinib, block 209): the null check",
+              "", "Loewe additivity says a drug's synergy with itself is zero; Bliss does not "
+              "(a sham combination of a steep curve is Bliss-synergistic or antagonistic by "
+              "construction). 95% intervals:", "",
+              "| method | quantity | mean | 95% interval | R-hat |", "|---|---|---|---|---|",
+              *sham_rows]
+    stem = "combination_scale_mathews_griner" + (f"_{args.tag}" if args.tag else "")
     write_result(OUT / stem, res, lines)
     print("\n".join(lines))
 

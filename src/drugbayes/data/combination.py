@@ -2,9 +2,12 @@
 
 One row per well: ``cell_line, drug_a, dose_a, drug_b, dose_b, response``; optional
 ``replicate, plate, experiment, well``. Monotherapy wells of drug a have ``dose_b = 0``, the
-untreated corner has both doses 0. A row that names both drugs belongs to that matrix; a row
-that names one drug (the other drug column empty, its dose 0 or empty) is a *shared*
-single-drug well and a row naming no drug a shared untreated well: they belong to every matrix
+untreated corner has both doses 0. A row that names both drugs belongs to that matrix (the
+same drug in both slots is a *self-combination*, the sham experiment of matrix screens:
+accepted and fitted; Loewe additivity says its synergy is zero, so it is the screen's
+built-in null check); a row that names one drug (the other drug column empty, its dose 0 or
+empty) is a *shared* single-drug well and a row naming no drug a shared untreated well: they
+belong to every matrix
 of that drug (every matrix) of the same cell line in the same plate, or experiment when there
 is no plate column (:func:`expand_shared`), and enter the likelihood once.
 A *matrix* is one ``experiment x cell_line x (drug_a, drug_b)`` checkerboard; a
@@ -72,8 +75,7 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
     Checks: required columns (other columns are carried, not refused: ``carried``); doses
     numeric, >= 0 and present where their drug is named (0 or empty where it is not); cell
     line present; shared control rows (one drug or none named) that belong to no matrix of
-    their plate; ``drug_a`` different from
-    ``drug_b``; responses numeric (empty ones dropped or rejected per ``missing``); duplicate
+    their plate; responses numeric (empty ones dropped or rejected per ``missing``); duplicate
     wells (same experiment, plate, cell line, drugs, doses and replicate, or same experiment,
     plate and well, when a ``replicate`` or ``well`` column exists); and per matrix (shared
     controls counted in each of their matrices): monotherapy wells of each drug with at least
@@ -128,9 +130,6 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
                  f"{col} > 0 on a row whose {drug} is empty (name the drug, or write 0)",
                  df[col])
     chk.rows(out["cell_line"].eq(""), "cell_line", "cell line is empty", "")
-    chk.rows(out["drug_a"].ne("") & out["drug_a"].eq(out["drug_b"]), "drug_b",
-             "drug_b is the same drug as drug_a; a combination needs two different drugs",
-             out["drug_b"])
     chk.rows(out["cell_line"].str.lower().eq(POOLED), "cell_line",
              f"'{POOLED}' is reserved for the population-level rows of the summary",
              out["cell_line"])
@@ -186,8 +185,14 @@ def validate_combination(df: pd.DataFrame, source: TableSource,
         g = g_all[has_resp[g_all["_src"]].to_numpy()]
         where = (f"matrix of cell line {cl!r}, {a} x {b}" + (f", experiment {ex!r}" if ex else ""))
         for drug, dose, other in ((a, "dose_a", "dose_b"), (b, "dose_b", "dose_a")):
+            if a == b and dose == "dose_b":
+                continue  # a self-combination's one drug is checked once (both slots)
             mono = g[g[dose].gt(0) & g[other].eq(0)]
             nd = mono[dose].nunique()
+            if a == b:
+                # a self-combination (sham): the drug alone in either slot is its one curve
+                nd = len(set(g.loc[g["dose_a"].gt(0) & g["dose_b"].eq(0), "dose_a"])
+                         | set(g.loc[g["dose_b"].gt(0) & g["dose_a"].eq(0), "dose_b"]))
             if nd == 0:
                 add(first, dose, None, f"{where} has no monotherapy wells of {drug} "
                     f"({dose} > 0 and {other} = 0); MuSyC and the Bliss/HSA/Loewe nulls need "
@@ -255,9 +260,10 @@ def expand_shared(df: pd.DataFrame) -> tuple[pd.DataFrame, list]:
         if not members:
             orphans.append(pos)
         for a, b in members:
+            # a self-combination's single-drug well has its dose in slot a only
             extra.append({"_src": pos, "_members": len(members), "drug_a": a, "drug_b": b,
                           "dose_a": dose if drug == a else 0.0,
-                          "dose_b": dose if drug == b else 0.0})
+                          "dose_b": dose if drug == b and drug != a else 0.0})
     if not extra:
         return mrows, orphans
     ex_df = pd.DataFrame(extra)
@@ -371,6 +377,13 @@ class CombinationData(DosedData):
     def combo_labels(self) -> list[str]:
         return [f"{self.cell_lines[c]}|{self.pairs[p]}"
                 for c, p in zip(self.combo_cell, self.combo_pair)]
+
+    @property
+    def self_combinations(self) -> list[str]:
+        """Labels of the combinations of a drug with itself (sham experiments: their synergy
+        is the built-in null check, zero under Loewe additivity)."""
+        return [lab for lab, p in zip(self.combo_labels, self.combo_pair)
+                if self.pair_a[p] == self.pair_b[p]]
 
     @property
     def matrix_labels(self) -> list[str]:

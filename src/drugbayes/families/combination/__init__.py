@@ -3,14 +3,16 @@
 The package: :mod:`.spec` (options, priors), :mod:`.data` (model arrays), :mod:`.model`
 (latents, likelihood), :mod:`.surfaces` (float64 MuSyC surface and the null models per draw),
 :mod:`.zip` (the classic ZIP delta), :mod:`.derived` (derived quantities, labelled posterior),
-:mod:`.summary`, :mod:`.plots`, :mod:`.simulate`. This module assembles :data:`FAMILY`. See
+:mod:`.summary`, :mod:`.plots`, :mod:`.simulate`, :mod:`.blocks` (the posterior in blocks
+for the blocked back-end). This module assembles :data:`FAMILY`. See
 :mod:`.model` for the model's structure and sign conventions.
 """
 
 from __future__ import annotations
 
+from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
-from . import spec
+from . import blocks, spec
 from .checks import units  # noqa: F401  (the Family field, taken by assemble)
 from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
@@ -24,7 +26,9 @@ from .zip import zip_delta_classic, zip_delta_classic_data
 
 plot = plot_combination
 
-FAMILY = Family.assemble(globals(), spec)
+FAMILY = Family.assemble(globals(), spec,
+                         blocks=PlanBuilder(build=blocks.build, problems=blocks.problems,
+                                            contract_data=blocks.contract_data))
 
 __all__ = ["FAMILY", "QUANTITY_ORDER", "QUANTITY_UNITS", "arrays", "bliss_null",
            "CombinationOptions", "CombinationPriors", "contract_data", "derived", "describe",

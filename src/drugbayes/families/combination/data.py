@@ -102,8 +102,20 @@ def describe(vt, data) -> str:
                else f"{data.response_scale} viability") + ")"
             + (f", {len(data.sh_y)} control wells shared by several matrices"
                if data.sh_y is not None and len(data.sh_y) else "")
+            + _self_note(data)
             + carried_note(getattr(data, "carried_matrix", {}),
                            getattr(data, "carried_well", {}), "matrix"))
+
+
+def _self_note(data) -> str:
+    """The run log's note of the self-combinations (the built-in null check)."""
+    sham = list(getattr(data, "self_combinations", []))
+    if not sham:
+        return ""
+    return (f"; {len(sham)} self-combination(s) ({', '.join(sham[:3])}"
+            + (", ..." if len(sham) > 3 else "") + "): a drug with itself, the sham experiment "
+            "and built-in null check (Loewe additivity: synergy 0; see its loewe_excess and "
+            "beta rows)")
 
 
 def extra_sites(data) -> tuple[str, ...]:
