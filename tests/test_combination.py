@@ -408,7 +408,7 @@ def test_per_block_excesses_use_each_blocks_own_wells(map_fits):
     _, one = db.prepare(wells.assign(cell_line=wells["cell_line"] + "_" + wells["experiment"],
                                      experiment="E"), kind="combination", dose_unit="uM")
     z_block = dict(zip([c.split("|")[0] for c in one.combo_labels],
-                       zip_delta_classic_data(one)["mean"]))
+                       zip_delta_classic_data(one, convention="original")["mean"]))
     for cell in ("CL01", "CL02"):
         rows = s[s["cell_line"] == cell]
         for q in q_all:
