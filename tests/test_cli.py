@@ -21,7 +21,10 @@ HEADLINE = {"dose_response": ("IC50", "ic50"), "xenograft": ("growth rates", "gr
 CONFIGS = sorted(p for p in (REPO / "configs").rglob("*.toml") if "results" not in p.parts)
 TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
         "--set", "inference.num_chains=2", "--set", "inference.num_steps=300",
-        "--set", "inference.map_num_steps=200"]
+        "--set", "inference.map_num_steps=200",
+        # a smoke run: the regression example's 0.99 (set against divergences at its own
+        # budget) would make its 60 warmup steps walk trees of depth 10
+        "--set", "inference.target_accept_prob=0.8"]
 
 
 # the joint example compiles three families' models in one NUTS program (minutes on 2 cores):

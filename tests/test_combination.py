@@ -549,6 +549,7 @@ def test_plots_compute_the_drawn_combinations_only(map_fits, tmp_path, monkeypat
     assert one[0].read_bytes() == every[0].read_bytes()
 
 
+@pytest.mark.slow  # a NUTS recovery check (about 20 s)
 def test_recovery_nuts_small():
     """4 cell lines, one experiment, 2 chains x 150 draws (about 25 s on 2 CPU cores): the true
     beta, log alphas and averaged excesses inside the 95% intervals for >= 80% of 24 checks."""
@@ -705,6 +706,7 @@ def test_untreated_reference_is_the_median_of_the_plates_controls():
     assert 1.05 < data.response_ref < 1.3
 
 
+@pytest.mark.slow  # issue-23 target: two fits compared in posterior sds (about 35 s)
 def test_scaling_the_responses_by_1_16_moves_no_synergy_estimate():
     """Issue 23's target: a screen whose untreated wells read 116% gives the same synergy as
     the same screen at 100%. The model is invariant by construction (log E0 centred on the
@@ -885,6 +887,7 @@ def _ten_pair_screen(seed: int = 7):
     return simulate_wells(truth, doses, doses, n_replicates=2, noise_sd=0.05, seed=3)
 
 
+@pytest.mark.slow  # issue-23 target: two 10-pair fits compared in posterior sds (about 33 s)
 def test_one_corrupted_control_well_moves_no_other_pair(caplog):
     """Issue 23's target: one untreated well of pair P01 read at 102 (100 x the others; its
     cell count was 1) moves no other pair's EC50 (log10 C of A and of the partner) or beta by
@@ -953,6 +956,7 @@ def _dip_screen(n_pairs: int = 6, seed: int = 11):
     return wells, truth
 
 
+@pytest.mark.slow  # a recovery check on simulated DIP rates (about 13 s)
 def test_dip_rates_with_net_cytotoxic_partners_recover_beta(tmp_path):
     """``response_scale = "rate"``: E2 of the net-cytotoxic partners is fitted negative
     (-0.036/h), E0 the untreated rate, and beta's sign is right for all 6 pairs, credibly

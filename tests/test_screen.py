@@ -143,6 +143,7 @@ def test_screen_rejects_what_it_cannot_fit(small_screen):
     assert "student_t" in str(e.value)
 
 
+@pytest.mark.slow  # a recovery check (about 18 s)
 def test_recovers_simulated_screen(tiny_grid):
     """Posterior medians near the truth on a simulated 6 x 3 screen (short run)."""
     grid, truth = tiny_grid

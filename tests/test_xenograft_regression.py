@@ -117,6 +117,7 @@ def test_caliper_likelihood_is_the_bivariate_normal():
     assert ll[0, 1] == pytest.approx(ref, abs=2e-4)
 
 
+@pytest.mark.slow  # a recovery check (about 18 s)
 def test_caliper_mode_recovers_rates():
     """Caliper mode on a simulated study (4 arms, 8 mice, calipers at 0.1 mm): 95% intervals of
     the arm growth rates; stated tolerance at least 3 of 4 inside."""
