@@ -59,7 +59,7 @@ from numpyro import handlers
 from numpyro.distributions import Independent, biject_to
 
 from ...inference.blocked.kernels import DualAveraging, block_hmc, da_init_host, da_restart
-from ...inference.blocked.plan import ChainState
+from ...inference.blocked.plan import ChainState, ModelPlanBase
 from .._contract import Spec
 from .model import latents, likelihood, model, plate_effects_active
 from .spec import DETERMINISTIC
@@ -175,7 +175,7 @@ def _elementwise(fn, value):
 
 # ----------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
-class CombinationPlan:
+class CombinationPlan(ModelPlanBase):
     """The ``combination`` posterior in blocks (see the module docstring).
 
     Hashable on ``key`` (options, design and the static model arrays).
@@ -551,20 +551,7 @@ class CombinationPlan:
         obs = {k: np.asarray(host[k]) for k in OBS_KEYS}
         return CombData(obs, np.ones(int(host["n_combo"]), bool), self.prior_values())
 
-    def prior_values(self) -> dict[str, np.float32]:
-        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
-
-    def sharded_data(self) -> tuple[str, ...]:
-        return ()
-
-    def sharded_state(self) -> tuple[str, ...]:
-        return ()
-
-    def pad_units(self, host: dict, multiple: int) -> dict:
-        if multiple > 1:
-            raise NotImplementedError("the combination plan does not shard combinations over "
-                                      "devices yet (set inference.screen_shard = false)")
-        return host
+    UNITS = "combinations"
 
     def n_units(self, host: dict) -> int:
         return int(host["n_combo"])

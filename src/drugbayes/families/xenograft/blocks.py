@@ -49,7 +49,7 @@ from numpyro import handlers
 from numpyro.distributions import biject_to
 
 from ...inference.blocked.kernels import DualAveraging, block_hmc, da_init_host, da_restart
-from ...inference.blocked.plan import ChainState
+from ...inference.blocked.plan import ChainState, ModelPlanBase
 from .._contract import Spec
 from .model import latents, likelihood, map_start, model
 
@@ -126,7 +126,7 @@ def _sqrt_cov(P: Array, floor: float = 1e-2) -> Array:
 
 # ----------------------------------------------------------------------------- the plan
 @dataclass(frozen=True)
-class XenograftPlan:
+class XenograftPlan(ModelPlanBase):
     """The ``xenograft`` posterior in blocks (see the module docstring).
 
     Hashable on ``key`` (options, design and the static model arrays): a second fit of the
@@ -323,21 +323,7 @@ class XenograftPlan:
         obs = {k: np.asarray(host[k]) for k in OBS_KEYS if k in host}
         return XenoData(obs, np.ones(int(host["n_mouse"]), bool), self.prior_values())
 
-    def prior_values(self) -> dict[str, np.float32]:
-        """The spec's prior values (:attr:`XenoData.priors`)."""
-        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
-
-    def sharded_data(self) -> tuple[str, ...]:
-        return ()
-
-    def sharded_state(self) -> tuple[str, ...]:
-        return ()
-
-    def pad_units(self, host: dict, multiple: int) -> dict:
-        if multiple > 1:
-            raise NotImplementedError("the xenograft plan does not shard mice over devices "
-                                      "yet (set inference.screen_shard = false)")
-        return host
+    UNITS = "mice"
 
     def n_units(self, host: dict) -> int:
         return int(host["n_mouse"])

@@ -185,6 +185,38 @@ class Plan(Protocol):
 
 
 
+class ModelPlanBase:
+    """What the plans that run a family's own model under NumPyro handlers share (xenograft,
+    combination): priors read from the spec, no sharding of units over devices yet.
+
+    A subclass sets ``spec`` (the family's :class:`Spec`) and ``UNITS`` (what a unit is, for
+    the message of :meth:`pad_units`).
+    """
+
+    spec: Any
+    UNITS = "units"
+
+    def prior_values(self) -> dict[str, Any]:
+        """The spec's prior values as float32 (the plan's device data)."""
+        import numpy as np
+
+        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
+
+    def sharded_data(self) -> tuple[str, ...]:
+        return ()
+
+    def sharded_state(self) -> tuple[str, ...]:
+        return ()
+
+    def pad_units(self, host: dict, multiple: int) -> dict:
+        if multiple > 1:
+            name = type(self).__name__.removesuffix("Plan").lower()
+            raise NotImplementedError(f"the {name} plan does not shard {self.UNITS} over "
+                                      "devices yet (set "
+                                      "inference.screen_shard = false)")
+        return host
+
+
 class PlanBuilder(NamedTuple):
     """What a family registers for the blocked back-end (``Family.blocks``).
 
