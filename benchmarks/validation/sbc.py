@@ -124,6 +124,13 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
     prior = p.prior(n_prior, seed)
     log(f"{stem(family, preset, method)}: {len(done)} done, to {reps}")
     with path.open("a") as f:
+        def write(rec: dict) -> None:
+            """One replication's line, with its run and the shapes of its parameters."""
+            rec.update(family=family, preset=preset, method=method, seed=seed,
+                       shapes={k: list(np.shape(v)[1:]) for k, v in prior.items()
+                               if k in rec["rank"]})
+            f.write(json.dumps(rec) + "\n")
+
         if method == "nuts_vmap":
             todo = [r for r in range(reps) if r not in done]
             for start in range(0, len(todo), VMAP_BATCH):
@@ -134,10 +141,7 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
                                         seed=seed * 1000 + start, batch=VMAP_BATCH,
                                         **SETTINGS[method])
                 for rec in recs:
-                    rec.update(family=family, preset=preset, method=method, seed=seed,
-                               shapes={k: list(np.shape(v)[1:]) for k, v in prior.items()
-                                       if k in rec["rank"]})
-                    f.write(json.dumps(rec) + "\n")
+                    write(rec)
                 f.flush()
                 log(f"{stem(family, preset, method)}: {start + len(recs)} of {len(todo)}, "
                     f"{recs[0]['seconds']:.1f} s per replication")
@@ -150,10 +154,7 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
                 break
             rec = sbc_replication(p, prior, r, method, SETTINGS[method], N_DRAWS,
                                   seed=seed * 100_000 + r)
-            rec.update(family=family, preset=preset, method=method, seed=seed,
-                       shapes={k: list(np.shape(v)[1:]) for k, v in prior.items()
-                               if k in rec["rank"]})
-            f.write(json.dumps(rec) + "\n")
+            write(rec)
             f.flush()
             log(f"{stem(family, preset, method)} rep {r}: {rec['seconds']:.1f} s"
                 + (f", {rec['divergences']} divergences" if rec["divergences"] else ""))
