@@ -224,12 +224,32 @@ def per_block_zip(df: pd.DataFrame, r, combos: pd.DataFrame) -> dict:
     }
 
 
-def ceiling(df: pd.DataFrame, r, seed: int) -> dict:
+def learned_scales(r) -> dict:
+    """Posterior means of the well noise and of the per-block monotherapy scales (with
+    ``matrix_monotherapy_effects``), and the spread over the blocks of drug a's fitted
+    per-block shifts from its monotherapy curve (log10 C in decades, logit maximal
+    effect)."""
+    post = r.posterior["posterior"]
+    out = {k: float(post[k].values.mean()) for k in
+           ("sigma", "sigma_matrix_log10_c", "sigma_matrix_logit_bottom") if k in post}
+    data = r.data
+    for k in ("log10_c_a", "logit_bottom_a"):
+        if f"mat_{k}" in post:
+            m = np.asarray(post[f"mat_{k}"].values, np.float64).reshape(-1, data.n_matrices)
+            g = np.asarray(post[f"mono_{k[:-2]}"].values, np.float64).reshape(
+                m.shape[0], -1)[:, data.combo_mono_a[data.matrix_combo]]
+            out[f"block_shift_sd_{k}"] = float(np.std((m - g).mean(axis=0)))
+    return out
+
+
+def ceiling(df: pd.DataFrame, r, seed: int, options: dict | None = None) -> dict:
     """The same comparison where the model is true: wells drawn from the fitted model (each
     block's MAP surface plus Student-t noise, 4 degrees of freedom, at the fitted scale),
     refitted by MAP, scored by the summary's classic ZIP. Sign agreement over the simulated
     blocks whose classic |ZIP| > 3 of the refitted model ZIP and of the true ZIP (the
-    surface's) with the classic."""
+    surface's) with the classic. The refit uses the same model ``options`` as the fit (with
+    ``matrix_monotherapy_effects`` the simulated blocks carry the fit's per-block
+    monotherapy shifts)."""
     import drugbayes as db
     from drugbayes.families.combination.surfaces import _surfaces, block_view
 
@@ -261,7 +281,8 @@ def ceiling(df: pd.DataFrame, r, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     wells["response"] = 100 * (v[m, i, j] + sigma * rng.standard_t(4.0, len(wells)))
     r2 = db.fit(wells, "combination", dose_unit="nM", response_scale="percent",
-                inference={"method": "map", "laplace": False}, seed=SEED)
+                inference={"method": "map", "laplace": False}, seed=SEED,
+                model={"options": options} if options else None)
     assert list(r2.data.matrix_labels) == list(data.matrix_labels)
     post2 = r2.posterior["posterior"]
     _, est = per_block(r2.data, {k: post2[k].values for k in post2.data_vars})
@@ -307,7 +328,8 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
         per.update(combinations_passing(combos, ["drug_a", "drug_b"], max_rhat, min_ess,
                                         min_tail))
     per["zip_model_vs_classic"] = per_block_zip(df, r, combos)
-    ceil = ceiling(df, r, CEILING_SEED) if method == "map" else None
+    per["learned_scales"] = learned_scales(r)
+    ceil = ceiling(df, r, CEILING_SEED, options) if method == "map" else None
     blocks = {}
     for b in BLOCKS:
         partner = df.loc[df["BlockId"] == b, "RowName"].iloc[0]
@@ -465,6 +487,18 @@ def main(argv: list[str] | None = None) -> int:
                   + " against "
                   + ", ".join(f"{v:.3f}" for v in zz["factor_all_quantiles_10_50_90"])
                   + " over all blocks.", ""]
+        ls = per.get("learned_scales", {})
+        if "sigma_matrix_log10_c" in ls:
+            lines += [f"Per-block monotherapy shifts (drugs in two or more blocks: ibrutinib): "
+                      f"learned scales (posterior mean) `sigma_matrix_log10_c` "
+                      f"{ls['sigma_matrix_log10_c']:.3f} decades (prior half-normal 0.2), "
+                      f"`sigma_matrix_logit_bottom` {ls['sigma_matrix_logit_bottom']:.3f} "
+                      f"(prior half-normal 0.5); ibrutinib's fitted shifts over the blocks: sd "
+                      f"{ls.get('block_shift_sd_log10_c_a', float('nan')):.3f} decades (log10 "
+                      f"C), {ls.get('block_shift_sd_logit_bottom_a', float('nan')):.3f} (logit "
+                      f"maximal effect); well noise {ls['sigma']:.4f}.", ""]
+        elif "sigma" in ls:
+            lines += [f"Well noise (posterior mean) {ls['sigma']:.4f}.", ""]
         if "ceiling" in bz:
             ce = bz["ceiling"]
             lines += [f"Where the model is true (wells drawn from this fit: each block's MAP "
