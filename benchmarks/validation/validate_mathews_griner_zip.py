@@ -242,6 +242,90 @@ def learned_scales(r) -> dict:
     return out
 
 
+HELDOUT_DOSES_NM = (3.125, 12.5)
+"""Ibrutinib-alone doses held out, one fold each, in :func:`heldout_single_wells`."""
+
+
+def _grid_fit(r) -> tuple[np.ndarray, np.ndarray]:
+    """Each matrix's fitted surface on its dose grid ``[matrix, i, j]`` (posterior mean of
+    its MAP draws) and its fitted E0."""
+    from drugbayes.families.combination.surfaces import _surfaces, block_view
+
+    data = r.data
+    post = r.posterior["posterior"]
+    smp = {k: post[k].values for k in post.data_vars}
+    bd, bdr = block_view(data, smp, np.arange(data.n_matrices))
+    v = np.asarray(_surfaces(bd, bdr)["viability"])[0, 0]
+    e0 = np.exp(np.asarray(smp["mat_log_top"], np.float64).reshape(-1, data.n_matrices)
+                ).mean(axis=0)
+    return v, e0
+
+
+def heldout_single_wells(df: pd.DataFrame, options: dict) -> dict:
+    """Do per-block monotherapy shifts predict a block's own held-out single-drug well?
+
+    For each dose of :data:`HELDOUT_DOSES_NM`, the ibrutinib-alone well of every block at that
+    dose is left out; the rest is fitted by MAP with and without ``options``, and the left-out
+    wells are predicted by their block's fitted surface (E0 scale of the data: fraction of
+    control). Also, in sample: the residual sd of the wells by kind (untreated, drug a alone,
+    drug b alone, combination) and by fitted level (fraction of the block's E0), for the fit
+    without the options, to tell per-block variation from noise that grows with the level.
+    """
+    import drugbayes as db
+
+    w = wells_table(df)
+    out: dict = {}
+    for dose in HELDOUT_DOSES_NM:
+        hold = (np.isclose(w["dose_a"], dose, rtol=1e-3) & (w["dose_b"] == 0)).to_numpy()
+        h = w[hold]
+        res: dict = {"n_held_out": int(hold.sum())}
+        err = {}
+        for name, opts in (("off", None), ("on", options)):
+            r = db.fit(w[~hold].reset_index(drop=True), "combination", dose_unit="nM",
+                       response_scale="percent", inference={"method": "map", "laplace": False},
+                       seed=SEED, model={"options": opts} if opts else None)
+            v, e0 = _grid_fit(r)
+            data = r.data
+            lab = {s: m for m, s in enumerate(data.matrix_labels)}
+            m = np.array([lab[f"{c}|ibrutinib|{b}|{e}"] for c, b, e in
+                          zip(h["cell_line"], h["drug_b"], h["experiment"])])
+            ga = np.nan_to_num(data.grid_dose_a[data.matrix_combo[m]], nan=-1.0)
+            i = np.argmin(np.abs(ga - dose), axis=1)
+            assert np.allclose(ga[np.arange(len(m)), i], dose, rtol=1e-3)
+            gb = np.nan_to_num(data.grid_dose_b[data.matrix_combo[m]], nan=np.inf)
+            j = np.argmin(gb, axis=1)
+            e = h["response"].to_numpy() / 100.0 - v[m, i, j]
+            err[name] = np.abs(e)
+            res[name] = {"rmse": float(np.sqrt(np.mean(e ** 2))),
+                         "mae": float(np.mean(np.abs(e))),
+                         "median_abs_error": float(np.median(np.abs(e))),
+                         "bias": float(np.mean(e))}
+            if name == "off" and dose == HELDOUT_DOSES_NM[0]:
+                out["residual_sd_by_kind_and_level"] = _residuals_by_level(data, v, e0)
+        res["share_on_closer"] = float(np.mean(err["on"] < err["off"]))
+        out[f"{dose:g}"] = res
+    return out
+
+
+def _residuals_by_level(data, v: np.ndarray, e0: np.ndarray) -> dict:
+    """In-sample residual sd (E0 scale) of the wells by kind and fitted level."""
+    y, tested = data.matrix_grid_y, data.matrix_grid_tested
+    res = (y - v) / e0[:, None, None]
+    lev = v / e0[:, None, None]
+    kind = np.full(y.shape, "combination", dtype=object)
+    kind[:, 1:, 0] = "drug a alone"
+    kind[:, 0, 1:] = "drug b alone"
+    kind[:, 0, 0] = "untreated"
+    out = {}
+    for k in ("untreated", "drug a alone", "drug b alone", "combination"):
+        for lo, hi in ((-np.inf, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, np.inf)):
+            sel = tested & (kind == k) & (lev >= lo) & (lev < hi) & np.isfinite(res)
+            if sel.sum() >= 20:
+                out[f"{k}, level {lo:g} to {hi:g}"] = {"n": int(sel.sum()),
+                                                       "sd": float(np.std(res[sel]))}
+    return out
+
+
 def ceiling(df: pd.DataFrame, r, seed: int, options: dict | None = None) -> dict:
     """The same comparison where the model is true: wells drawn from the fitted model (each
     block's MAP surface plus Student-t noise, 4 degrees of freedom, at the fitted scale),
@@ -330,6 +414,8 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
     per["zip_model_vs_classic"] = per_block_zip(df, r, combos)
     per["learned_scales"] = learned_scales(r)
     ceil = ceiling(df, r, CEILING_SEED, options) if method == "map" else None
+    held = (heldout_single_wells(df, options) if method == "map" and options
+            and options.get("matrix_monotherapy_effects") else None)
     blocks = {}
     for b in BLOCKS:
         partner = df.loc[df["BlockId"] == b, "RowName"].iloc[0]
@@ -344,7 +430,8 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
             "diagnostics": {"passed": bool(d.get("passed", False)),
                             "checks": {k: v.get("value") for k, v in d.get("checks", {}).items()}},
             "per_combination": per, "blocks": blocks,
-            **({"ceiling": ceil} if ceil is not None else {})}
+            **({"ceiling": ceil} if ceil is not None else {}),
+            **({"heldout_single_wells": held} if held is not None else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -489,14 +576,21 @@ def main(argv: list[str] | None = None) -> int:
                   + " over all blocks.", ""]
         ls = per.get("learned_scales", {})
         if "sigma_matrix_log10_c" in ls:
+            sd_c = ls.get("block_shift_sd_log10_c_a", float("nan"))
             lines += [f"Per-block monotherapy shifts (drugs in two or more blocks: ibrutinib): "
                       f"learned scales (posterior mean) `sigma_matrix_log10_c` "
                       f"{ls['sigma_matrix_log10_c']:.3f} decades (prior half-normal 0.2), "
                       f"`sigma_matrix_logit_bottom` {ls['sigma_matrix_logit_bottom']:.3f} "
                       f"(prior half-normal 0.5); ibrutinib's fitted shifts over the blocks: sd "
-                      f"{ls.get('block_shift_sd_log10_c_a', float('nan')):.3f} decades (log10 "
+                      f"{sd_c:.3f} decades (log10 "
                       f"C), {ls.get('block_shift_sd_logit_bottom_a', float('nan')):.3f} (logit "
-                      f"maximal effect); well noise {ls['sigma']:.4f}.", ""]
+                      f"maximal effect); well noise {ls['sigma']:.4f}. At the joint mode of "
+                      f"the non-centred coordinates a scale sits near sqrt(prior scale x root "
+                      f"sum of squares of the shifts) whatever the data say about it "
+                      f"(sqrt(0.2 x sqrt({zz['n_blocks']}) x {sd_c:.3f}) = "
+                      f"{np.sqrt(0.2 * np.sqrt(zz['n_blocks']) * sd_c):.2f}), so under map the "
+                      f"shifts' "
+                      f"spread is the estimate, not the scale.", ""]
         elif "sigma" in ls:
             lines += [f"Well noise (posterior mean) {ls['sigma']:.4f}.", ""]
         if "ceiling" in bz:
@@ -512,6 +606,24 @@ def main(argv: list[str] | None = None) -> int:
                       f"model ZIP agrees with the true one for "
                       f"{ce['sign_agreement_model_estimate_vs_truth_abs_estimate_gt_3']:.3f} "
                       f"of the blocks where it is > 3 in size.", ""]
+        if "heldout_single_wells" in bz:
+            ho = bz["heldout_single_wells"]
+            lines += ["Held out (each block's ibrutinib-alone well at one dose left out, the "
+                      "rest fitted by MAP without and with the per-block shifts, the left-out "
+                      "wells predicted by their block's surface; fraction of control):", "",
+                      "| dose (nM) | wells | RMSE without | RMSE with | MAE without | MAE with "
+                      "| bias without | bias with | share closer with |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for dose in HELDOUT_DOSES_NM:
+                q = ho[f"{dose:g}"]
+                lines.append(f"| {dose:g} | {q['n_held_out']} | {q['off']['rmse']:.4f} | "
+                             f"{q['on']['rmse']:.4f} | {q['off']['mae']:.4f} | "
+                             f"{q['on']['mae']:.4f} | {q['off']['bias']:+.4f} | "
+                             f"{q['on']['bias']:+.4f} | {q['share_on_closer']:.3f} |")
+            lines += ["", "In-sample residual sd (fraction of the block's E0) by kind of well "
+                      "and fitted level, fit without the shifts (first fold): "
+                      + "; ".join(f"{k} {q['sd']:.3f} (n {q['n']})" for k, q in
+                                  ho["residual_sd_by_kind_and_level"].items()) + ".", ""]
         lines += ["| block | partner | zip_delta x 100 (95% interval) | P(ZIP > 0) | beta "
                   "(95% interval) | P(beta > 0) | classic ZIP (summary: original code) |",
                   "|---|---|---|---|---|---|---|"]
