@@ -384,7 +384,7 @@ def ceiling(df: pd.DataFrame, r, seed: int, options: dict | None = None) -> dict
 
 
 def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
-          steps: int, options: dict | None = None) -> dict:
+          steps: int, options: dict | None = None, ceiling_seeds: int = 1) -> dict:
     """One fit of all blocks; summary rows of blocks 19 and 45; per-combination diagnostics."""
     import drugbayes as db
 
@@ -414,6 +414,9 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
     per["zip_model_vs_classic"] = per_block_zip(df, r, combos)
     per["learned_scales"] = learned_scales(r)
     ceil = ceiling(df, r, CEILING_SEED, options) if method == "map" else None
+    if ceil is not None and ceiling_seeds > 1:
+        ceil["other_seeds"] = [ceiling(df, r, CEILING_SEED + k, options)
+                               for k in range(1, ceiling_seeds)]
     held = (heldout_single_wells(df, options) if method == "map" and options
             and options.get("matrix_monotherapy_effects") else None)
     blocks = {}
@@ -442,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=5000, help="SVI steps")
+    ap.add_argument("--ceiling-seeds", type=int, default=1,
+                    help="map: simulation checks (wells drawn from the fit) with this many "
+                    "seeds")
     ap.add_argument("--matrix-monotherapy", action="store_true",
                     help="matrix_monotherapy_effects = true (each block its own ibrutinib "
                     "curve shift)")
@@ -463,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.method != "none":
         res["bayes"] = bayes(df, args.method, args.chains, args.warmup, args.samples,
                              args.steps, {"matrix_monotherapy_effects": True}
-                             if args.matrix_monotherapy else None)
+                             if args.matrix_monotherapy else None, args.ceiling_seeds)
     res["machine"]["load_avg_at_end"] = os.getloadavg()
     stem = f"mathews_griner_zip_{args.method}" + ("_matrix_mono" if args.matrix_monotherapy
                                                   else "")
@@ -473,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
            + (f" --chains {args.chains} --warmup {args.warmup} --samples {args.samples}"
               if args.method == "nuts" else "")
            + (f" --steps {args.steps}" if args.method == "svi" else "")
-           + (" --matrix-monotherapy" if args.matrix_monotherapy else ""))
+           + (" --matrix-monotherapy" if args.matrix_monotherapy else "")
+           + (f" --ceiling-seeds {args.ceiling_seeds}" if args.ceiling_seeds > 1 else ""))
     lines = ["# ZIP on the Mathews Griner ibrutinib screen (466 blocks)", "",
              f"`{cmd}` on {os.cpu_count()} CPU cores (shared machine). Data read in place from "
              "`../shared/data/combination_mathews_griner/`.", "",
@@ -606,6 +613,11 @@ def main(argv: list[str] | None = None) -> int:
                       f"model ZIP agrees with the true one for "
                       f"{ce['sign_agreement_model_estimate_vs_truth_abs_estimate_gt_3']:.3f} "
                       f"of the blocks where it is > 3 in size.", ""]
+            if ce.get("other_seeds"):
+                lines += ["Other seeds: " + "; ".join(
+                    f"seed {o['seed']}: true ZIP {o['sign_agreement_truth_vs_classic']:.3f}, "
+                    f"refitted model ZIP {o['sign_agreement_model_estimate_vs_classic']:.3f} "
+                    f"of {o['n_abs_classic_gt_3']}" for o in ce["other_seeds"]) + ".", ""]
         if "heldout_single_wells" in bz:
             ho = bz["heldout_single_wells"]
             lines += ["Held out (each block's ibrutinib-alone well at one dose left out, the "
