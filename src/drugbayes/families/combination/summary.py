@@ -24,7 +24,11 @@ SCALE_ROWS = {"sd_matrix_log10_c": "sigma_matrix_log10_c",
               "sd_matrix_logit_bottom": "sigma_matrix_logit_bottom"}
 """With ``matrix_monotherapy_effects``: the learned scales of the per-matrix monotherapy
 shifts, one row each (``cell_line = "pooled"``, ``drug_a`` and ``drug_b`` empty: one scale
-for every drug tested in two or more matrices)."""
+for every drug tested in two or more matrices). Where every draw has the same value (``map``,
+whose Laplace approximation holds the scales at the mode) the row is a point: ``mean`` and
+``median``, no sd or interval. Under ``map`` the joint mode of the non-centred coordinates
+puts such a scale near ``sqrt(prior scale x root sum of squares of the shifts)`` whatever the
+data say, so read the spread of the fitted shifts (``mat_*``) there."""
 
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
@@ -138,6 +142,8 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     for q, site in SCALE_ROWS.items():  # matrix_monotherapy_effects: the learned scales
         if site in draws:
             d = np.asarray(draws[site], np.float64)
+            if np.ptp(d) == 0:  # held at the mode (map's Laplace): a point, no interval
+                d = d[:1, :1]
             frames.append(pd.DataFrame({
                 "cell_line": [POOLED], "drug_a": [""], "drug_b": [""], "experiment": ["all"],
                 "quantity": q, "unit": quantity_unit(q, data),
