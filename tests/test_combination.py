@@ -1098,8 +1098,8 @@ def test_combination_index_50_and_loewe_index_known_values():
 def test_matrix_monotherapy_effects_follow_a_drug_shifted_in_one_block():
     """An anchor tested in two blocks (experiments) whose potency is 0.5 decade higher in the
     second: with ``matrix_monotherapy_effects`` the per-matrix log10 C of drug a recovers the
-    shift (within 0.15 decade, MAP), and the combination's curve is the mean of its blocks'
-    (about 15 s on 2 CPU cores)."""
+    shift (within 0.15 decade, MAP), the combination's curve is the mean of its blocks', and
+    the summary ends with the shifts' learned scales (about 15 s on 2 CPU cores)."""
     from drugbayes.families.combination import simulate_wells
 
     t = pd.DataFrame([{"cell_line": "CL01", "drug_a": "DA", "drug_b": "DB", "e0": 1.0,
@@ -1120,6 +1120,12 @@ def test_matrix_monotherapy_effects_follow_a_drug_shifted_in_one_block():
     s = r.summary()
     rows = s[(s["quantity"] == "bliss_excess") & (s["cell_line"] == "CL01")]
     assert rows["experiment"].tolist() == ["all", "E1", "E2"]
+    # the learned scales of the shifts: one pooled row each, the table's last rows
+    sc = s.tail(2)
+    assert sc["quantity"].tolist() == ["sd_matrix_log10_c", "sd_matrix_logit_bottom"]
+    assert (sc["cell_line"] == "pooled").all() and (sc["drug_a"] == "").all()
+    assert np.allclose(sc["mean"], [float(post[k].mean()) for k in (
+        "sigma_matrix_log10_c", "sigma_matrix_logit_bottom")])
 
 
 def test_only_replicated_combinations_have_matrix_deviations():

@@ -224,12 +224,116 @@ def per_block_zip(df: pd.DataFrame, r, combos: pd.DataFrame) -> dict:
     }
 
 
-def ceiling(df: pd.DataFrame, r, seed: int) -> dict:
+def learned_scales(r) -> dict:
+    """Posterior means of the well noise and of the per-block monotherapy scales (with
+    ``matrix_monotherapy_effects``), and the spread over the blocks of drug a's fitted
+    per-block shifts from its monotherapy curve (log10 C in decades, logit maximal
+    effect)."""
+    post = r.posterior["posterior"]
+    out = {k: float(post[k].values.mean()) for k in
+           ("sigma", "sigma_matrix_log10_c", "sigma_matrix_logit_bottom") if k in post}
+    data = r.data
+    for k in ("log10_c_a", "logit_bottom_a"):
+        if f"mat_{k}" in post:
+            m = np.asarray(post[f"mat_{k}"].values, np.float64).reshape(-1, data.n_matrices)
+            g = np.asarray(post[f"mono_{k[:-2]}"].values, np.float64).reshape(
+                m.shape[0], -1)[:, data.combo_mono_a[data.matrix_combo]]
+            out[f"block_shift_sd_{k}"] = float(np.std((m - g).mean(axis=0)))
+    return out
+
+
+HELDOUT_DOSES_NM = (3.125, 12.5)
+"""Ibrutinib-alone doses held out, one fold each, in :func:`heldout_single_wells`."""
+
+
+def _grid_fit(r) -> tuple[np.ndarray, np.ndarray]:
+    """Each matrix's fitted surface on its dose grid ``[matrix, i, j]`` (posterior mean of
+    its MAP draws) and its fitted E0."""
+    from drugbayes.families.combination.surfaces import _surfaces, block_view
+
+    data = r.data
+    post = r.posterior["posterior"]
+    smp = {k: post[k].values for k in post.data_vars}
+    bd, bdr = block_view(data, smp, np.arange(data.n_matrices))
+    v = np.asarray(_surfaces(bd, bdr)["viability"])[0, 0]
+    e0 = np.exp(np.asarray(smp["mat_log_top"], np.float64).reshape(-1, data.n_matrices)
+                ).mean(axis=0)
+    return v, e0
+
+
+def heldout_single_wells(df: pd.DataFrame, options: dict) -> dict:
+    """Do per-block monotherapy shifts predict a block's own held-out single-drug well?
+
+    For each dose of :data:`HELDOUT_DOSES_NM`, the ibrutinib-alone well of every block at that
+    dose is left out; the rest is fitted by MAP with and without ``options``, and the left-out
+    wells are predicted by their block's fitted surface (E0 scale of the data: fraction of
+    control). Also, in sample: the residual sd of the wells by kind (untreated, drug a alone,
+    drug b alone, combination) and by fitted level (fraction of the block's E0), for the fit
+    without the options, to tell per-block variation from noise that grows with the level.
+    """
+    import drugbayes as db
+
+    w = wells_table(df)
+    out: dict = {}
+    for dose in HELDOUT_DOSES_NM:
+        hold = (np.isclose(w["dose_a"], dose, rtol=1e-3) & (w["dose_b"] == 0)).to_numpy()
+        h = w[hold]
+        res: dict = {"n_held_out": int(hold.sum())}
+        err = {}
+        for name, opts in (("off", None), ("on", options)):
+            r = db.fit(w[~hold].reset_index(drop=True), "combination", dose_unit="nM",
+                       response_scale="percent", inference={"method": "map", "laplace": False},
+                       seed=SEED, model={"options": opts} if opts else None)
+            v, e0 = _grid_fit(r)
+            data = r.data
+            lab = {s: m for m, s in enumerate(data.matrix_labels)}
+            m = np.array([lab[f"{c}|ibrutinib|{b}|{e}"] for c, b, e in
+                          zip(h["cell_line"], h["drug_b"], h["experiment"])])
+            ga = np.nan_to_num(data.grid_dose_a[data.matrix_combo[m]], nan=-1.0)
+            i = np.argmin(np.abs(ga - dose), axis=1)
+            assert np.allclose(ga[np.arange(len(m)), i], dose, rtol=1e-3)
+            gb = np.nan_to_num(data.grid_dose_b[data.matrix_combo[m]], nan=np.inf)
+            j = np.argmin(gb, axis=1)
+            e = h["response"].to_numpy() / 100.0 - v[m, i, j]
+            err[name] = np.abs(e)
+            res[name] = {"rmse": float(np.sqrt(np.mean(e ** 2))),
+                         "mae": float(np.mean(np.abs(e))),
+                         "median_abs_error": float(np.median(np.abs(e))),
+                         "bias": float(np.mean(e))}
+            if name == "off" and dose == HELDOUT_DOSES_NM[0]:
+                out["residual_sd_by_kind_and_level"] = _residuals_by_level(data, v, e0)
+        res["share_on_closer"] = float(np.mean(err["on"] < err["off"]))
+        out[f"{dose:g}"] = res
+    return out
+
+
+def _residuals_by_level(data, v: np.ndarray, e0: np.ndarray) -> dict:
+    """In-sample residual sd (E0 scale) of the wells by kind and fitted level."""
+    y, tested = data.matrix_grid_y, data.matrix_grid_tested
+    res = (y - v) / e0[:, None, None]
+    lev = v / e0[:, None, None]
+    kind = np.full(y.shape, "combination", dtype=object)
+    kind[:, 1:, 0] = "drug a alone"
+    kind[:, 0, 1:] = "drug b alone"
+    kind[:, 0, 0] = "untreated"
+    out = {}
+    for k in ("untreated", "drug a alone", "drug b alone", "combination"):
+        for lo, hi in ((-np.inf, 0.3), (0.3, 0.6), (0.6, 0.9), (0.9, np.inf)):
+            sel = tested & (kind == k) & (lev >= lo) & (lev < hi) & np.isfinite(res)
+            if sel.sum() >= 20:
+                out[f"{k}, level {lo:g} to {hi:g}"] = {"n": int(sel.sum()),
+                                                       "sd": float(np.std(res[sel]))}
+    return out
+
+
+def ceiling(df: pd.DataFrame, r, seed: int, options: dict | None = None) -> dict:
     """The same comparison where the model is true: wells drawn from the fitted model (each
     block's MAP surface plus Student-t noise, 4 degrees of freedom, at the fitted scale),
     refitted by MAP, scored by the summary's classic ZIP. Sign agreement over the simulated
     blocks whose classic |ZIP| > 3 of the refitted model ZIP and of the true ZIP (the
-    surface's) with the classic."""
+    surface's) with the classic. The refit uses the same model ``options`` as the fit (with
+    ``matrix_monotherapy_effects`` the simulated blocks carry the fit's per-block
+    monotherapy shifts)."""
     import drugbayes as db
     from drugbayes.families.combination.surfaces import _surfaces, block_view
 
@@ -261,7 +365,8 @@ def ceiling(df: pd.DataFrame, r, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     wells["response"] = 100 * (v[m, i, j] + sigma * rng.standard_t(4.0, len(wells)))
     r2 = db.fit(wells, "combination", dose_unit="nM", response_scale="percent",
-                inference={"method": "map", "laplace": False}, seed=SEED)
+                inference={"method": "map", "laplace": False}, seed=SEED,
+                model={"options": options} if options else None)
     assert list(r2.data.matrix_labels) == list(data.matrix_labels)
     post2 = r2.posterior["posterior"]
     _, est = per_block(r2.data, {k: post2[k].values for k in post2.data_vars})
@@ -279,7 +384,7 @@ def ceiling(df: pd.DataFrame, r, seed: int) -> dict:
 
 
 def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
-          steps: int, options: dict | None = None) -> dict:
+          steps: int, options: dict | None = None, ceiling_seeds: int = 1) -> dict:
     """One fit of all blocks; summary rows of blocks 19 and 45; per-combination diagnostics."""
     import drugbayes as db
 
@@ -307,7 +412,13 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
         per.update(combinations_passing(combos, ["drug_a", "drug_b"], max_rhat, min_ess,
                                         min_tail))
     per["zip_model_vs_classic"] = per_block_zip(df, r, combos)
-    ceil = ceiling(df, r, CEILING_SEED) if method == "map" else None
+    per["learned_scales"] = learned_scales(r)
+    ceil = ceiling(df, r, CEILING_SEED, options) if method == "map" else None
+    if ceil is not None and ceiling_seeds > 1:
+        ceil["other_seeds"] = [ceiling(df, r, CEILING_SEED + k, options)
+                               for k in range(1, ceiling_seeds)]
+    held = (heldout_single_wells(df, options) if method == "map" and options
+            and options.get("matrix_monotherapy_effects") else None)
     blocks = {}
     for b in BLOCKS:
         partner = df.loc[df["BlockId"] == b, "RowName"].iloc[0]
@@ -322,7 +433,8 @@ def bayes(df: pd.DataFrame, method: str, chains: int, warmup: int, samples: int,
             "diagnostics": {"passed": bool(d.get("passed", False)),
                             "checks": {k: v.get("value") for k, v in d.get("checks", {}).items()}},
             "per_combination": per, "blocks": blocks,
-            **({"ceiling": ceil} if ceil is not None else {})}
+            **({"ceiling": ceil} if ceil is not None else {}),
+            **({"heldout_single_wells": held} if held is not None else {})}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -333,6 +445,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=300)
     ap.add_argument("--samples", type=int, default=300)
     ap.add_argument("--steps", type=int, default=5000, help="SVI steps")
+    ap.add_argument("--ceiling-seeds", type=int, default=1,
+                    help="map: simulation checks (wells drawn from the fit) with this many "
+                    "seeds")
     ap.add_argument("--matrix-monotherapy", action="store_true",
                     help="matrix_monotherapy_effects = true (each block its own ibrutinib "
                     "curve shift)")
@@ -354,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.method != "none":
         res["bayes"] = bayes(df, args.method, args.chains, args.warmup, args.samples,
                              args.steps, {"matrix_monotherapy_effects": True}
-                             if args.matrix_monotherapy else None)
+                             if args.matrix_monotherapy else None, args.ceiling_seeds)
     res["machine"]["load_avg_at_end"] = os.getloadavg()
     stem = f"mathews_griner_zip_{args.method}" + ("_matrix_mono" if args.matrix_monotherapy
                                                   else "")
@@ -364,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
            + (f" --chains {args.chains} --warmup {args.warmup} --samples {args.samples}"
               if args.method == "nuts" else "")
            + (f" --steps {args.steps}" if args.method == "svi" else "")
-           + (" --matrix-monotherapy" if args.matrix_monotherapy else ""))
+           + (" --matrix-monotherapy" if args.matrix_monotherapy else "")
+           + (f" --ceiling-seeds {args.ceiling_seeds}" if args.ceiling_seeds > 1 else ""))
     lines = ["# ZIP on the Mathews Griner ibrutinib screen (466 blocks)", "",
              f"`{cmd}` on {os.cpu_count()} CPU cores (shared machine). Data read in place from "
              "`../shared/data/combination_mathews_griner/`.", "",
@@ -465,6 +581,25 @@ def main(argv: list[str] | None = None) -> int:
                   + " against "
                   + ", ".join(f"{v:.3f}" for v in zz["factor_all_quantiles_10_50_90"])
                   + " over all blocks.", ""]
+        ls = per.get("learned_scales", {})
+        if "sigma_matrix_log10_c" in ls:
+            sd_c = ls.get("block_shift_sd_log10_c_a", float("nan"))
+            lines += [f"Per-block monotherapy shifts (drugs in two or more blocks: ibrutinib): "
+                      f"learned scales (posterior mean) `sigma_matrix_log10_c` "
+                      f"{ls['sigma_matrix_log10_c']:.3f} decades (prior half-normal 0.2), "
+                      f"`sigma_matrix_logit_bottom` {ls['sigma_matrix_logit_bottom']:.3f} "
+                      f"(prior half-normal 0.5); ibrutinib's fitted shifts over the blocks: sd "
+                      f"{sd_c:.3f} decades (log10 "
+                      f"C), {ls.get('block_shift_sd_logit_bottom_a', float('nan')):.3f} (logit "
+                      f"maximal effect); well noise {ls['sigma']:.4f}. At the joint mode of "
+                      f"the non-centred coordinates a scale sits near sqrt(prior scale x root "
+                      f"sum of squares of the shifts) whatever the data say about it "
+                      f"(sqrt(0.2 x sqrt({zz['n_blocks']}) x {sd_c:.3f}) = "
+                      f"{np.sqrt(0.2 * np.sqrt(zz['n_blocks']) * sd_c):.2f}), so under map the "
+                      f"shifts' "
+                      f"spread is the estimate, not the scale.", ""]
+        elif "sigma" in ls:
+            lines += [f"Well noise (posterior mean) {ls['sigma']:.4f}.", ""]
         if "ceiling" in bz:
             ce = bz["ceiling"]
             lines += [f"Where the model is true (wells drawn from this fit: each block's MAP "
@@ -478,6 +613,29 @@ def main(argv: list[str] | None = None) -> int:
                       f"model ZIP agrees with the true one for "
                       f"{ce['sign_agreement_model_estimate_vs_truth_abs_estimate_gt_3']:.3f} "
                       f"of the blocks where it is > 3 in size.", ""]
+            if ce.get("other_seeds"):
+                lines += ["Other seeds: " + "; ".join(
+                    f"seed {o['seed']}: true ZIP {o['sign_agreement_truth_vs_classic']:.3f}, "
+                    f"refitted model ZIP {o['sign_agreement_model_estimate_vs_classic']:.3f} "
+                    f"of {o['n_abs_classic_gt_3']}" for o in ce["other_seeds"]) + ".", ""]
+        if "heldout_single_wells" in bz:
+            ho = bz["heldout_single_wells"]
+            lines += ["Held out (each block's ibrutinib-alone well at one dose left out, the "
+                      "rest fitted by MAP without and with the per-block shifts, the left-out "
+                      "wells predicted by their block's surface; fraction of control):", "",
+                      "| dose (nM) | wells | RMSE without | RMSE with | MAE without | MAE with "
+                      "| bias without | bias with | share closer with |",
+                      "|---|---|---|---|---|---|---|---|---|"]
+            for dose in HELDOUT_DOSES_NM:
+                q = ho[f"{dose:g}"]
+                lines.append(f"| {dose:g} | {q['n_held_out']} | {q['off']['rmse']:.4f} | "
+                             f"{q['on']['rmse']:.4f} | {q['off']['mae']:.4f} | "
+                             f"{q['on']['mae']:.4f} | {q['off']['bias']:+.4f} | "
+                             f"{q['on']['bias']:+.4f} | {q['share_on_closer']:.3f} |")
+            lines += ["", "In-sample residual sd (fraction of the block's E0) by kind of well "
+                      "and fitted level, fit without the shifts (first fold): "
+                      + "; ".join(f"{k} {q['sd']:.3f} (n {q['n']})" for k, q in
+                                  ho["residual_sd_by_kind_and_level"].items()) + ".", ""]
         lines += ["| block | partner | zip_delta x 100 (95% interval) | P(ZIP > 0) | beta "
                   "(95% interval) | P(beta > 0) | classic ZIP (summary: original code) |",
                   "|---|---|---|---|---|---|---|"]

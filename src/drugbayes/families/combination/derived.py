@@ -50,6 +50,10 @@ QUANTITY_UNITS = {
     "vus": "viability fraction (Bliss null - combination; volume under the excess surface "
            "over the log10 dose rectangle / its area)",
     "p_synergy_vus": "probability",
+    "sd_matrix_log10_c": "log10 dose (decades; sd of the per-matrix monotherapy log10 C "
+                         "shifts)",
+    "sd_matrix_logit_bottom": "logit (sd of the per-matrix monotherapy logit maximal-effect "
+                              "shifts)",
     "bliss_excess_observed": "viability fraction (null - observed)",
     "hsa_excess_observed": "viability fraction (null - observed)",
     "loewe_excess_observed": "viability fraction (null - observed)",

@@ -20,6 +20,16 @@ from .derived import (
     quantity_unit,
 )
 
+SCALE_ROWS = {"sd_matrix_log10_c": "sigma_matrix_log10_c",
+              "sd_matrix_logit_bottom": "sigma_matrix_logit_bottom"}
+"""With ``matrix_monotherapy_effects``: the learned scales of the per-matrix monotherapy
+shifts, one row each (``cell_line = "pooled"``, ``drug_a`` and ``drug_b`` empty: one scale
+for every drug tested in two or more matrices). Where every draw has the same value (``map``,
+whose Laplace approximation holds the scales at the mode) the row is a point: ``mean`` and
+``median``, no sd or interval. Under ``map`` the joint mode of the non-centred coordinates
+puts such a scale near ``sqrt(prior scale x root sum of squares of the shifts)`` whatever the
+data say, so read the spread of the fitted shifts (``mat_*``) there."""
+
 POINT = ("zip_delta_classic",)
 """Point estimates (one value per combination, not a posterior): sd and interval NaN."""
 
@@ -38,7 +48,9 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
     (with the ``classic_zip`` option, the default) is the classic ZIP of each block's own
     wells (:func:`.zip.zip_delta_classic_matrices` in the original ZIP code's convention,
     its baseline correction included), a point estimate in ``mean`` and ``median``; a
-    combination's row is the mean over its blocks. ``spec`` and ``seed`` are accepted for the
+    combination's row is the mean over its blocks. With ``matrix_monotherapy_effects`` the
+    last rows are the learned scales of the per-matrix monotherapy shifts
+    (:data:`SCALE_ROWS`). ``spec`` and ``seed`` are accepted for the
     family contract (the quantities do not depend on them).
     """
     from ...data.combination import POOLED
@@ -127,6 +139,16 @@ def summarize(data, draws: dict, contrasts: list[dict] | None = None, prob: floa
                 "cell_line": cl, "drug_a": da, "drug_b": db, "experiment": exp, "quantity": q,
                 "unit": quantity_unit(q, data), **st, "censored": cens, "_g": group,
                 **carried[level]}))
+    for q, site in SCALE_ROWS.items():  # matrix_monotherapy_effects: the learned scales
+        if site in draws:
+            d = np.asarray(draws[site], np.float64)
+            if np.ptp(d) == 0:  # held at the mode (map's Laplace): a point, no interval
+                d = d[:1, :1]
+            frames.append(pd.DataFrame({
+                "cell_line": [POOLED], "drug_a": [""], "drug_b": [""], "experiment": ["all"],
+                "quantity": q, "unit": quantity_unit(q, data),
+                **_stats(d.reshape(d.shape[:2] + (1,)), prob, diag), "censored": [""],
+                "_g": [2.0 * 10**6], **{c: [""] for c in per_matrix}}))
     out = pd.concat(frames, ignore_index=True)
     out = out.sort_values("_g", kind="stable").drop(columns="_g").reset_index(drop=True)
     out["interval_prob"] = prob
