@@ -144,7 +144,7 @@ class FitResult:
         """
         import logging
 
-        from .report.checks import contraction_columns, predictive_checks, row_label
+        from .report.checks import contraction_columns, predictive_checks, row_labels
 
         log = logging.getLogger("drugbayes")
         rec: dict[str, Any] = {"ppc_threshold": thresholds.ppc_threshold,
@@ -188,9 +188,9 @@ class FitResult:
         pd_rows = table[rows["prior_dominated"].fillna(False).to_numpy(bool)]
         pooled = table[rows["pooled"].fillna(False).to_numpy(bool)]
         rec["n_prior_dominated"] = len(pd_rows)
-        rec["prior_dominated"] = [row_label(r) for _, r in pd_rows.iterrows()]
+        rec["prior_dominated"] = row_labels(pd_rows)
         rec["n_pooled"] = len(pooled)
-        rec["pooled"] = [row_label(r) for _, r in pooled.iterrows()]
+        rec["pooled"] = row_labels(pooled)
         if note:
             rec["contraction_note"] = note
         def names(items: list[str], most: int = 50) -> str:

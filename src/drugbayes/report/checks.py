@@ -392,6 +392,17 @@ def add_columns(table: pd.DataFrame, units: pd.DataFrame | None,
     return out
 
 
+def row_labels(table: pd.DataFrame) -> list[str]:
+    """:func:`row_label` of every row of ``table`` (by columns: a large screen has many)."""
+    keys = [c for c in _KEY_COLUMNS if c in table.columns and c != "quantity"]
+    cols = [[str(v) for v in table[c].tolist()] for c in keys]
+    out = []
+    for i, q in enumerate(str(v) for v in table["quantity"].tolist()):
+        parts = [col[i] for col in cols if col[i] not in ("", "nan", "all")]
+        out.append(f"{'|'.join(parts)} {q}" if parts else q)
+    return out
+
+
 def row_label(row: pd.Series) -> str:
     """``cell|drug quantity``-style label of a summary row (for the diagnostics)."""
     keys = [str(row[c]) for c in _KEY_COLUMNS if c in row.index and c != "quantity"
