@@ -809,7 +809,7 @@ def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense
     mode = {k: jnp.asarray(v, f32) for k, v in u.items()}
 
     @jax.jit
-    def run(key):
+    def run(key, td, ts, ws, masks, mode):  # arrays as arguments: not compiled in as constants
         keys = jax.random.split(key, len(plates) + 1)
         zd = jax.random.normal(keys[0], (n, td.shape[1]), f32)
         dd = zd @ td.T  # (n, D)
@@ -829,7 +829,7 @@ def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense
                 a += wd
         return out
 
-    return {k: np.asarray(v) for k, v in run(key).items()}
+    return {k: np.asarray(v) for k, v in run(key, td, ts, ws, masks, mode).items()}
 
 
 def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key
