@@ -97,8 +97,15 @@ def in_group_order(frames: list[pd.DataFrame], groups: list[tuple[str, str]],
     """
     out = pd.concat(frames, ignore_index=True)
     out["interval_prob"] = prob
-    order = {g: i for i, g in enumerate(groups)}
-    out["_g"] = [order.get(g, len(order)) for g in zip(out[by[0]].tolist(),
-                                                         out[by[1]].tolist())]
-    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
+    index = pd.MultiIndex.from_tuples(groups) if groups else None
+    if index is not None and index.is_unique:  # by index lookup (large screens)
+        rows = pd.MultiIndex.from_arrays([out[by[0]].to_numpy(object),
+                                          out[by[1]].to_numpy(object)])
+        g = index.get_indexer(rows)
+        g = np.where(g < 0, len(groups), g)
+    else:
+        order = {k: i for i, k in enumerate(groups)}
+        g = np.array([order.get(k, len(order)) for k in zip(out[by[0]].tolist(),
+                                                             out[by[1]].tolist())], np.int64)
+    out = out.iloc[np.argsort(g, kind="stable")].reset_index(drop=True)
     return out[columns]
