@@ -391,3 +391,47 @@ def test_held_scale_moves_to_its_marginal_mode():
     got = fit.held_values["s"]
     assert abs(got - want) < 0.05 < abs(np.log(2.0) - want), (got, want, fit.marginal)
     assert np.all(fit.draws["s"] == np.float32(got))
+
+
+def test_draws_at_scale_keep_the_asked_number_on_small_problems():
+    """All ``laplace_draws`` up to MAX_DRAW_VALUES values, fewer above (never fewer than
+    MIN_DRAWS_AT_SCALE), and the Monte Carlo error of what is left stated: a normal sample
+    quantile's asymptotic sd ``sqrt(q (1 - q) / n) / phi(z_q)``."""
+    from scipy.stats import norm
+
+    from drugbayes.inference.laplace import (
+        MAX_DRAW_VALUES,
+        MIN_DRAWS_AT_SCALE,
+        draws_at_scale,
+        monte_carlo_error,
+    )
+
+    assert draws_at_scale(1000, 8_229) == 1000
+    assert draws_at_scale(1000, 41_000) == MAX_DRAW_VALUES // 41_000 < 1000
+    assert draws_at_scale(1000, 410_000) == MIN_DRAWS_AT_SCALE
+    assert draws_at_scale(50, 410_000) == 50  # never more than asked
+    mc = monte_carlo_error(200)
+    assert mc["probability_sd_at_most"] == pytest.approx(0.5 / np.sqrt(200))
+    assert mc["interval_end_sd_in_posterior_sds"] == pytest.approx(
+        np.sqrt(0.025 * 0.975 / 200) / norm.pdf(norm.ppf(0.025)))
+    # the stated sd of the 2.5% quantile is the simulated one (2,000 sets of 200 draws)
+    q = np.quantile(np.random.default_rng(0).standard_normal((2000, 200)), 0.025, axis=1)
+    assert q.std() == pytest.approx(mc["interval_end_sd_in_posterior_sds"], rel=0.1)
+
+
+def test_summary_quantiles_are_numpys():
+    """The summaries' quantiles (sorted contiguous rows) equal ``np.quantile``'s linear ones,
+    the nearer draw between infinite draws, NaN where a draw is NaN."""
+    from drugbayes.report.summary import quantiles
+
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 7, 400):
+        x = rng.standard_normal((n, 6))
+        x[:, 1] = np.inf
+        x[: (n + 1) // 2, 2] = -np.inf
+        x[0, 3] = np.nan
+        probs = [0.5, 0.025, 0.975, 0.1]
+        with np.errstate(invalid="ignore"):
+            ref = np.quantile(x, probs, axis=0)
+        ref = np.where(np.isnan(ref), np.quantile(x, probs, axis=0, method="nearest"), ref)
+        np.testing.assert_array_equal(quantiles(x, probs), ref)

@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-surrogate", action="store_true",
                     help="also time the Laplace step without the likelihood surrogate")
     ap.add_argument("--out", default=str(results_dir("scale") / "map_laplace_scale_cpu"))
+    ap.add_argument("--append", action="store_true",
+                    help="keep the rows of other sizes already in --out's JSON (each with "
+                         "its own load and git commit)")
     args = ap.parse_args(argv)
     cache = enable_compilation_cache()
     env = environment()
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         df, true, shape, n_wells = _table(n, args.seed)
         prep = prepare(df, kind="dose_response", **opts)
         log(f"{n} curves ({shape[0]} x {shape[1]}), {n_wells} wells")
-        rec: dict = {"curves": n, "cell_lines": shape[0], "drugs": shape[1], "wells": n_wells}
+        rec: dict = {"curves": n, "cell_lines": shape[0], "drugs": shape[1], "wells": n_wells,
+                     "git_commit": env["git_commit"][:10], "timestamp_utc": env["timestamp_utc"]}
         variants = [("point", False, False), ("laplace", True, False)]
         if args.no_surrogate:
             variants.append(("laplace_no_surrogate", True, True))
@@ -126,15 +130,25 @@ def main(argv: list[str] | None = None) -> int:
                 f"timings {rec[key]['timings']}")
         rec["overhead"] = rec["laplace"]["fit_s"] / rec["point"]["fit_s"] - 1.0
         rows.append(rec)
+    out_json = Path(args.out).with_suffix(".json")
+    if args.append and out_json.exists():
+        import json
+
+        old = json.loads(out_json.read_text())["rows"]
+        mine = {r["curves"] for r in rows}
+        rows = sorted([r for r in old if r["curves"] not in mine] + rows,
+                      key=lambda r: r["curves"])
     md = ["# MAP with and without the Laplace approximation (dose-response, CPU)", "",
           f"Command: `{command('benchmarks.scale.map_laplace_scale', argv or [])}`; "
           f"{env['timestamp_utc']}, git {env['git_commit'][:10]}, {env['jax_backend']} "
           f"({env['cpu_affinity']} CPUs shared with other jobs: timings are noisy; the load "
           "average before / after each timed fit is given).", "",
-          "| curves | wells | variant | fit s | vs map | inference s | vs map | load | "
+          "| curves | wells | git | variant | draws | fit s | vs map | inference s | vs map | "
+          "load | "
           "optimisation s | surrogate s | Hessian + draws s (marginal search s, Hessians) | "
           "constrain s | summary s | structure | products | 95% coverage | MAE |",
-          "|---:|---:|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---:|---:|"]
+          "|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|"
+          "---:|---:|"]
     for r in rows:
         pt = r["point"]
         for key in ("point", "laplace", "laplace_no_surrogate"):
@@ -159,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             search = (f" ({marg['seconds']:.1f}, {marg['hessians']})"
                       if "seconds" in marg else "")
             md.append(
-                f"| {r['curves']:,} | {r['wells']:,} | {key} | {v['fit_s']:.1f} | "
+                f"| {r['curves']:,} | {r['wells']:,} | {r.get('git_commit', '')[:7]} | {key} | "
+                f"{st.get('n_draws', 1) if st else 1} | {v['fit_s']:.1f} | "
                 f"{v['fit_s'] / pt['fit_s']:.2f} | {tm['total']:.1f} | "
                 f"{tm['total'] / pt['timings']['total']:.2f} | "
                 f"{v['load_before_after'][0]:.1f} / "
@@ -170,7 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                 f"{v['summary_s']:.1f} | {struct} | {prods} | "
                 f"{v.get('coverage_95', float('nan')):.3f} | "
                 f"{v.get('mae_log10_ic50', float('nan')):.3f} |")
-    md += ["", f"`laplace_draws = {args.draws}`. Fit times are `drugbayes.fit` on the "
+    md += ["", f"`laplace_draws = {args.draws}` asked; draws: those made "
+           "(`laplace.draws_at_scale`: at most about `MAX_DRAW_VALUES` values of draws, at "
+           "least 200; their Monte Carlo error is in `diagnostics.json` "
+           "`laplace.monte_carlo_error`). Fit times are `drugbayes.fit` on the "
            "validated table (the second of two identical fits, compiled programs cached), "
            "including the posterior's derived quantities and the per-unit checks (posterior "
            "predictive, prior contraction) that every run with draws gets; summary times are "

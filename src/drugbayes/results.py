@@ -40,6 +40,14 @@ def loo_reliability(res: Any) -> dict:
             "unreliable": bool(bad), "note": note}
 
 
+def _n_draws(samples: dict) -> int:
+    """Draws (chains x draws) of a back-end's samples."""
+    import numpy as np
+
+    first = np.shape(next(iter(samples.values()))) if samples else (0, 0)
+    return int(first[0] * first[1]) if len(first) >= 2 else 0
+
+
 @dataclass
 class FitResult:
     """Result of :func:`drugbayes.fit`.
@@ -114,11 +122,16 @@ class FitResult:
         return self._summaries[prob].copy()
 
     def _summary_without_checks(self, prob: float | None = None) -> pd.DataFrame:
-        """The family's summary table before the check columns are added."""
-        table = self.family.summarize(self.data, self.inference.samples, self.contrasts,
-                                      prob or self.interval_prob, self.inference.method,
-                                      spec=self.spec, seed=self.seed)
-        return table if self.approximation.draws else point_estimate_only(table)
+        """The family's summary table before the check columns are added (computed once per
+        interval probability: the checks and :meth:`summary` read the same table)."""
+        key = ("without_checks", prob or self.interval_prob)
+        if key not in self._summaries:
+            table = self.family.summarize(self.data, self.inference.samples, self.contrasts,
+                                          key[1], self.inference.method, spec=self.spec,
+                                          seed=self.seed)
+            self._summaries[key] = (table if self.approximation.draws
+                                    else point_estimate_only(table))
+        return self._summaries[key].copy()
 
     def check_units(self, thresholds: Any) -> dict:
         """Per-unit posterior predictive checks and per-row contraction
@@ -131,13 +144,14 @@ class FitResult:
         """
         import logging
 
-        from .report.checks import contraction_columns, predictive_checks, row_label
+        from .report.checks import contraction_columns, predictive_checks, row_labels
 
         log = logging.getLogger("drugbayes")
         rec: dict[str, Any] = {"ppc_threshold": thresholds.ppc_threshold,
                                "contraction_threshold": thresholds.contraction_threshold}
         self.diagnostics["unit_checks"] = rec
-        self._summaries.clear()
+        for k in [k for k in self._summaries if not isinstance(k, tuple)]:
+            del self._summaries[k]  # the tables with check columns (kept: those without)
         if not thresholds.unit_checks:
             rec["note"] = "unit checks turned off ([diagnostics] unit_checks = false)"
             return rec
@@ -153,7 +167,7 @@ class FitResult:
             level = units["level"].iloc[0] if len(units) else ""
             rec.update({"unit": level, "n_units": int((units["level"] != "parent").sum()),
                         "discrepancy": units.attrs.get("discrepancy", ""),
-                        "n_draws": thresholds.ppc_draws,
+                        "n_draws": min(thresholds.ppc_draws, _n_draws(self.inference.samples)),
                         "n_misfit": int((bad["level"] != "parent").sum()),
                         "misfit": [{"unit": r.label, "level": r.level, "ppc_p": float(r.ppc_p)}
                                    for r in bad.itertuples()]})
@@ -174,9 +188,9 @@ class FitResult:
         pd_rows = table[rows["prior_dominated"].fillna(False).to_numpy(bool)]
         pooled = table[rows["pooled"].fillna(False).to_numpy(bool)]
         rec["n_prior_dominated"] = len(pd_rows)
-        rec["prior_dominated"] = [row_label(r) for _, r in pd_rows.iterrows()]
+        rec["prior_dominated"] = row_labels(pd_rows)
         rec["n_pooled"] = len(pooled)
-        rec["pooled"] = [row_label(r) for _, r in pooled.iterrows()]
+        rec["pooled"] = row_labels(pooled)
         if note:
             rec["contraction_note"] = note
         def names(items: list[str], most: int = 50) -> str:

@@ -103,7 +103,8 @@ import numpy as np
 
 from .settings import log
 
-__all__ = ["DENSE_MAX", "LaplaceFit", "Plate", "laplace", "likelihood_surrogate"]
+__all__ = ["DENSE_MAX", "MAX_DRAW_VALUES", "MIN_DRAWS_AT_SCALE", "LaplaceFit", "Plate",
+           "draws_at_scale", "laplace", "likelihood_surrogate", "monte_carlo_error"]
 
 DENSE_MAX = 256
 """Most coordinates of the dense block before plates are split off it (small problems)."""
@@ -124,6 +125,51 @@ EIG_RTOL = 1e-6
 """A block whose smallest eigenvalue is below this fraction of its largest is singular."""
 SURROGATE_DENSE_MAX = 64
 """Most coordinates of the likelihood's dense block for :func:`likelihood_surrogate`."""
+
+
+MAX_DRAW_VALUES = 10_000_000
+"""At most about this many values (draws x unconstrained coordinates) of Laplace draws are
+made (:func:`draws_at_scale`): every stage after the mode (the draws, the deterministic sites,
+the derived quantities, their quantiles, the per-unit checks) costs draws x units, so with a
+fixed number of draws a large screen's summaries cost many times its MAP (on 10,000 simulated
+curves, 1,000 draws: summaries and checks about 20 times the point MAP's fit,
+``benchmarks/results/scale/map_laplace_scale_cpu.md``). Above it fewer draws than
+``laplace_draws`` are made, never fewer than :data:`MIN_DRAWS_AT_SCALE`; the Monte Carlo error
+of the quantiles and probabilities that follows is stated (:func:`monte_carlo_error`)."""
+MIN_DRAWS_AT_SCALE = 200
+"""Fewest Laplace draws :func:`draws_at_scale` gives (unless fewer are asked for): the ends of
+a 95% interval then have a Monte Carlo sd of about 0.19 posterior sd, a probability at most
+0.035."""
+
+
+def draws_at_scale(requested: int, n_coordinates: int) -> int:
+    """The number of Laplace draws made for ``requested`` (``laplace_draws``) on a problem of
+    ``n_coordinates`` unconstrained coordinates: all of them up to :data:`MAX_DRAW_VALUES`
+    values, fewer above (at least :data:`MIN_DRAWS_AT_SCALE`)."""
+    fit = MAX_DRAW_VALUES // max(int(n_coordinates), 1)
+    return int(min(requested, max(MIN_DRAWS_AT_SCALE, fit)))
+
+
+def monte_carlo_error(n_draws: int, interval_prob: float = 0.95) -> dict:
+    """The Monte Carlo error of summaries of ``n_draws`` independent draws (the Laplace draws
+    are independent): the sd of an estimated probability (at most ``0.5 / sqrt(n)``, at
+    ``p = 0.5``), and, for a normal posterior, the sd of the median and of an end of the
+    central ``interval_prob`` interval in posterior sds (``sqrt(q (1 - q) / n) / phi(z_q)``,
+    the asymptotic sd of a sample quantile)."""
+    from scipy.stats import norm
+
+    n = max(int(n_draws), 1)
+    q = (1.0 - interval_prob) / 2.0
+    end = float(np.sqrt(q * (1.0 - q) / n) / norm.pdf(norm.ppf(q)))
+    med = float(np.sqrt(0.25 / n) / norm.pdf(0.0))
+    prob = float(0.5 / np.sqrt(n))
+    return {"n_draws": int(n_draws), "probability_sd_at_most": prob,
+            "median_sd_in_posterior_sds": med, "interval_prob": interval_prob,
+            "interval_end_sd_in_posterior_sds": end,
+            "note": (f"{n_draws} independent draws: a probability's Monte Carlo sd is at most "
+                     f"{prob:.3f}; for a normal posterior the median's is {med:.3f} and an "
+                     f"end of the central {interval_prob:.0%} interval's {end:.3f} posterior "
+                     "sd")}
 
 
 @dataclass
@@ -763,7 +809,7 @@ def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense
     mode = {k: jnp.asarray(v, f32) for k, v in u.items()}
 
     @jax.jit
-    def run(key):
+    def run(key, td, ts, ws, masks, mode):  # arrays as arguments: not compiled in as constants
         keys = jax.random.split(key, len(plates) + 1)
         zd = jax.random.normal(keys[0], (n, td.shape[1]), f32)
         dd = zd @ td.T  # (n, D)
@@ -783,7 +829,7 @@ def _draw(u: dict, ushapes: dict, plates: list[Plate], dense: list[str], t_dense
                 a += wd
         return out
 
-    return {k: np.asarray(v) for k, v in run(key).items()}
+    return {k: np.asarray(v) for k, v in run(key, td, ts, ws, masks, mode).items()}
 
 
 def likelihood_surrogate(prior_and_params, loglik, u: dict, rng_key

@@ -17,7 +17,13 @@ import numpy as np
 from numpyro import handlers, optim
 
 from ._unconstrained import unconstrained_view
-from .laplace import MARGINAL_MAX_COORDINATES, likelihood_surrogate
+from .laplace import (
+    MARGINAL_MAX_COORDINATES,
+    MAX_DRAW_VALUES,
+    draws_at_scale,
+    likelihood_surrogate,
+    monte_carlo_error,
+)
 from .laplace import laplace as laplace_fit
 from .settings import InferenceResult, InferenceSettings, log
 from .svi import predictive_sites, run_in_chunks
@@ -54,7 +60,9 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     """Maximise the log posterior with Adam over all parameters jointly.
 
     Without ``laplace``: a single "draw" (chain 1, draw 1) of every latent and deterministic
-    site, the mode. With it: ``settings.laplace_draws`` draws (chain 1) of the Laplace
+    site, the mode. With it: ``settings.laplace_draws`` draws (chain 1; fewer on a large
+    problem, :func:`~drugbayes.inference.laplace.draws_at_scale`, the Monte Carlo error in
+    ``info["laplace"]["monte_carlo_error"]``) of the Laplace
     approximation at the mode (``info["laplace"]`` says how it was built and which units, by
     their ``labels``, had no positive definite Hessian); where it is refused, the mode alone.
     The constrained mode is in ``info["params"]`` (used to start NUTS) either way. ``start``:
@@ -103,7 +111,14 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
     timings = {"compile": t_first or 0.0, "optimization": t_opt}
     if laplace and np.isfinite(final):
         t1 = time.perf_counter()
-        n = settings.laplace_draws
+        n_coord = sum(int(np.prod(sh)) for sh in view.ushapes.values())
+        n = draws_at_scale(settings.laplace_draws, n_coord)
+        mc = monte_carlo_error(n)
+        if n < settings.laplace_draws:
+            mc["note"] = (f"{n} of the {settings.laplace_draws} laplace_draws asked for "
+                          f"({n_coord} unconstrained coordinates; at most about "
+                          f"{MAX_DRAW_VALUES:,} values of draws): " + mc["note"])
+            log.info("laplace: %s", mc["note"])
         cheap, how = likelihood_surrogate(view.prior_and_params, view.loglik, u,
                                           jax.random.fold_in(rng_key, 4))
         if cheap is None:
@@ -114,6 +129,8 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
                           marginal=sum(int(np.prod(sh)) for sh in view.ushapes.values())
                           <= MARGINAL_MAX_COORDINATES)
         info["laplace"] = {**fit.info(), "n_draws": n if fit.draws is not None else 0,
+                           "n_draws_requested": settings.laplace_draws,
+                           "monte_carlo_error": mc if fit.draws is not None else None,
                            "likelihood_surrogate": how}
         timings["laplace_surrogate"] = t2 - t1
         timings["laplace_hessian_and_draws"] = time.perf_counter() - t2

@@ -42,8 +42,9 @@ import pandas as pd
 
 log = logging.getLogger("drugbayes")
 
-MAX_PRIOR_VALUES = 100_000_000
-"""At most this many values of prior draws are held (fewer prior draws on a large screen)."""
+MAX_PRIOR_VALUES = 20_000_000
+"""At most this many values of prior draws are made and summarised (fewer prior draws on a
+large screen, at least 100: the prior summary costs draws x units like the posterior's)."""
 
 COLUMNS = ("ppc_p", "misfit", "contraction", "prior_dominated", "pooled")
 """The summary columns added by the checks."""
@@ -307,7 +308,7 @@ def _unit_rows(table: pd.DataFrame, keys: list[dict]) -> np.ndarray:
     if not set(cols) <= set(table.columns):
         return hit
     wanted = {tuple(str(k[c]) for c in cols) for k in keys}
-    vals = zip(*(table[c].astype(str) for c in cols))
+    vals = zip(*(table[c].astype(str).tolist() for c in cols))
     return np.array([v in wanted for v in vals], bool)
 
 
@@ -334,7 +335,8 @@ def contraction_columns(result, threshold: float, prior_draws: int = 1000,
     per_draw = sum(int(np.prod(np.shape(v)[2:])) for v in result.inference.samples.values())
     n_prior = int(max(100, min(prior_draws, MAX_PRIOR_VALUES // max(per_draw, 1))))
     if n_prior < prior_draws:
-        notes.append(f"{n_prior} prior draws (of {prior_draws}: host memory)")
+        notes.append(f"{n_prior} prior draws (of {prior_draws}: at most about "
+                     f"{MAX_PRIOR_VALUES:,} values)")
     prior = summarize(_prior_draws(fam, result.spec, result.data, n_prior, result.seed))
     if _aligned(table, prior):
         c = np.where(prob, np.nan, _contraction(post_sd, _sd_of(prior)))
@@ -375,7 +377,7 @@ def add_columns(table: pd.DataFrame, units: pd.DataFrame | None,
         for cols, values in by_cols.items():  # one pass over the rows per key layout
             if not set(cols) <= set(out.columns):
                 continue
-            row_keys = zip(*(out[c].astype(str) for c in cols))
+            row_keys = zip(*(out[c].astype(str).tolist() for c in cols))
             hit = np.array([values.get(r, np.nan) for r in row_keys], np.float64)
             p = np.where(np.isnan(hit), p, hit)
     out["ppc_p"] = p
@@ -387,6 +389,17 @@ def add_columns(table: pd.DataFrame, units: pd.DataFrame | None,
             out[c] = rows[c].to_numpy() if c == "contraction" else rows[c].array
         else:
             out[c] = np.nan if c == "contraction" else pd.array([pd.NA] * n, dtype="boolean")
+    return out
+
+
+def row_labels(table: pd.DataFrame) -> list[str]:
+    """:func:`row_label` of every row of ``table`` (by columns: a large screen has many)."""
+    keys = [c for c in _KEY_COLUMNS if c in table.columns and c != "quantity"]
+    cols = [[str(v) for v in table[c].tolist()] for c in keys]
+    out = []
+    for i, q in enumerate(str(v) for v in table["quantity"].tolist()):
+        parts = [col[i] for col in cols if col[i] not in ("", "nan", "all")]
+        out.append(f"{'|'.join(parts)} {q}" if parts else q)
     return out
 
 

@@ -16,11 +16,7 @@ def _stats(draws: np.ndarray, prob: float, diag: bool) -> dict[str, np.ndarray]:
         mean = flat.mean(axis=0)
         sd = flat.std(axis=0, ddof=1) if flat.shape[0] > 1 else np.full(flat.shape[1], np.nan)
     sd = np.where(np.isfinite(mean), sd, np.nan)
-    with np.errstate(invalid="ignore"):
-        q = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="linear")
-    if np.isnan(q).any():  # interpolating between infinite draws: take the nearer draw
-        qn = np.quantile(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2], axis=0, method="nearest")
-        q = np.where(np.isnan(q), qn, q)
+    q = quantiles(flat, [0.5, (1 - prob) / 2, (1 + prob) / 2])
     res = {"mean": mean, "sd": sd, "median": q[0], "lower": q[1], "upper": q[2]}
     if flat.shape[0] == 1:
         res["sd"] = res["lower"] = res["upper"] = np.full(flat.shape[1], np.nan)
@@ -37,6 +33,32 @@ def _stats(draws: np.ndarray, prob: float, diag: bool) -> dict[str, np.ndarray]:
         for k in ("r_hat", "ess_bulk", "ess_tail"):
             res[k] = np.full(n, np.nan)
     return res
+
+
+def quantiles(flat: np.ndarray, probs: list[float]) -> np.ndarray:
+    """``np.quantile(flat, probs, axis=0)`` (numpy's default, linear interpolation between
+    order statistics), ``(len(probs), n)``, computed by sorting each column's draws as one
+    contiguous row (several times faster than ``np.quantile`` along the draws' axis). A column
+    with a NaN draw gets NaN; where the interpolation is undefined (between infinite draws) the
+    nearer draw is taken (numpy's ``method="nearest"``)."""
+    flat = np.asarray(flat, np.float64)
+    n, m = flat.shape
+    p = np.asarray(probs, np.float64)
+    if n == 0:
+        return np.full((len(p), m), np.nan)
+    srt = np.sort(np.ascontiguousarray(flat.T), axis=1)  # NaN last
+    pos = p * (n - 1)
+    lo = np.floor(pos).astype(np.intp)
+    hi = np.minimum(lo + 1, n - 1)
+    t = pos - lo
+    a, b = srt[:, lo], srt[:, hi]
+    with np.errstate(invalid="ignore"):
+        diff = b - a
+        q = np.where(t >= 0.5, b - diff * (1.0 - t), a + diff * t)  # numpy's _lerp
+    nearest = srt[:, np.around(pos).astype(np.intp)]
+    q = np.where(np.isnan(q), nearest, q)
+    q[np.isnan(srt[:, -1])] = np.nan
+    return np.ascontiguousarray(q.T)
 
 
 def _prob_stats(ind: np.ndarray) -> dict[str, np.ndarray]:
@@ -75,7 +97,15 @@ def in_group_order(frames: list[pd.DataFrame], groups: list[tuple[str, str]],
     """
     out = pd.concat(frames, ignore_index=True)
     out["interval_prob"] = prob
-    order = {g: i for i, g in enumerate(groups)}
-    out["_g"] = [order.get(g, len(order)) for g in zip(out[by[0]], out[by[1]])]
-    out = out.sort_values(["_g"], kind="stable").drop(columns="_g").reset_index(drop=True)
+    index = pd.MultiIndex.from_tuples(groups) if groups else None
+    if index is not None and index.is_unique:  # by index lookup (large screens)
+        rows = pd.MultiIndex.from_arrays([out[by[0]].to_numpy(object),
+                                          out[by[1]].to_numpy(object)])
+        g = index.get_indexer(rows)
+        g = np.where(g < 0, len(groups), g)
+    else:
+        order = {k: i for i, k in enumerate(groups)}
+        g = np.array([order.get(k, len(order)) for k in zip(out[by[0]].tolist(),
+                                                             out[by[1]].tolist())], np.int64)
+    out = out.iloc[np.argsort(g, kind="stable")].reset_index(drop=True)
     return out[columns]

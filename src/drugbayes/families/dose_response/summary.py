@@ -71,8 +71,10 @@ def summarize_dose_response(data, draws: dict[str, np.ndarray], contrasts: list[
         frames.append(_contrast(data, dq, c, prob, diag))
     out = in_group_order(frames, list(zip(cl, dr)), ("cell_line", "drug"), prob, COLUMNS)
     carried = carried_by_group(getattr(data, "carried_curve", {}), data.curve_group, data.n_groups)
-    at = {(c, d): g for g, (c, d) in enumerate(zip(cl, dr))}
-    row_group = [at.get(k, -1) for k in zip(out["cell_line"], out["drug"])]
+    if carried:
+        at = {(c, d): g for g, (c, d) in enumerate(zip(cl, dr))}
+        row_group = [at.get(k, -1) for k in zip(out["cell_line"].tolist(),
+                                                 out["drug"].tolist())]
     for col, vals in carried.items():  # carried columns, not modelled
         if col not in out.columns:
             out[col] = [vals[g] if g >= 0 else "" for g in row_group]
