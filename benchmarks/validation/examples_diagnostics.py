@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -85,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
                              f"{earlier['environment']['timestamp_utc']}"})
                 done.add(r["example"])
     rows.sort(key=lambda r: r["example"])
-    res = {"command": command("benchmarks.validation.examples_diagnostics", argv or []),
+    res = {"command": command("benchmarks.validation.examples_diagnostics",
+                              sys.argv[1:] if argv is None else argv),
            "environment": environment(), "examples": rows}
     md = ["# The shipped examples with their own budgets", "",
           f"`{res['command']}`; {res['environment']['timestamp_utc']}, git "
