@@ -69,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only:
         keep = set(args.only.split(","))
         paths = [p for p in paths if p.stem in keep]
+    env = environment()  # at the start: the commit whose code the runs import
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.keep) if args.keep else Path(tmp)
@@ -88,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     rows.sort(key=lambda r: r["example"])
     res = {"command": command("benchmarks.validation.examples_diagnostics",
                               sys.argv[1:] if argv is None else argv),
-           "environment": environment(), "examples": rows}
+           "environment": env, "examples": rows}
     md = ["# The shipped examples with their own budgets", "",
           f"`{res['command']}`; {res['environment']['timestamp_utc']}, git "
           f"{res['environment']['git_commit'][:10]}, {res['environment']['jax_backend']} "
