@@ -87,6 +87,7 @@ def test_misfit_and_prior_dominated_flags(three_curves, capsys):
 
     out = headline_text(r, "run")
     assert f"1 units misfit, {uc['n_prior_dominated']} parameters prior-dominated" in out
+    assert "weakly identified (prior-dominated): " in out and "B|D1 hill" in out
     assert misfit_mark(r, "C|D1").startswith(" [misfit") and misfit_mark(r, "A|D1") == ""
 
 

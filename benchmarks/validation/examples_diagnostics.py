@@ -8,7 +8,9 @@ load average before and after (the machine may be shared).
 
 Writes ``benchmarks/results/validation/examples_diagnostics.{json,md}``.
 
-Usage: ``python -m benchmarks.validation.examples_diagnostics [--only NAME,...]``
+Usage: ``python -m benchmarks.validation.examples_diagnostics [--only NAME,...] [--keep DIR]``
+(``--keep``: the run directories are written under DIR and kept, e.g. to look at the
+divergent transitions in ``posterior.nc``; by default they go to a temporary folder.)
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -58,16 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--merge", nargs="*", default=[], metavar="JSON",
                     help="earlier results of this script whose examples not run now are "
                     "added to the table (each row keeps its own wall time and load)")
+    ap.add_argument("--keep", default="", metavar="DIR",
+                    help="write the run directories under DIR and keep them (default: a "
+                    "temporary folder, removed at the end)")
     args = ap.parse_args(argv)
     paths = sorted(EXAMPLES.glob("*.toml"))
     if args.only:
         keep = set(args.only.split(","))
         paths = [p for p in paths if p.stem in keep]
+    env = environment()  # at the start: the commit whose code the runs import
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(args.keep) if args.keep else Path(tmp)
         for p in paths:
             log(f"{p.name}")
-            rows.append(run_example(p, Path(tmp)))
+            rows.append(run_example(p, folder))
             log(f"{p.name}: passed {rows[-1]['passed']} in {rows[-1]['wall_s']:.0f} s")
             print("row " + json.dumps(rows[-1], default=str), flush=True)  # kept if killed
     done = {r["example"] for r in rows}
@@ -79,8 +87,9 @@ def main(argv: list[str] | None = None) -> int:
                              f"{earlier['environment']['timestamp_utc']}"})
                 done.add(r["example"])
     rows.sort(key=lambda r: r["example"])
-    res = {"command": command("benchmarks.validation.examples_diagnostics", argv or []),
-           "environment": environment(), "examples": rows}
+    res = {"command": command("benchmarks.validation.examples_diagnostics",
+                              sys.argv[1:] if argv is None else argv),
+           "environment": env, "examples": rows}
     md = ["# The shipped examples with their own budgets", "",
           f"`{res['command']}`; {res['environment']['timestamp_utc']}, git "
           f"{res['environment']['git_commit'][:10]}, {res['environment']['jax_backend']} "

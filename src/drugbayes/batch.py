@@ -122,6 +122,10 @@ def headline_text(result: Any, name: str) -> str:
         lines.append(f"{uc.get('n_misfit', 0)} units misfit, {uc.get('n_prior_dominated', 0)} "
                      f"parameters prior-dominated ({uc.get('n_pooled', 0)} pooled; see "
                      "diagnostics.json unit_checks)")
+        weak = [str(w) for w in uc.get("prior_dominated") or []]
+        if weak:  # what is weak, by name: the data say little about these
+            more = f" and {len(weak) - 6} more" if len(weak) > 6 else ""
+            lines.append("weakly identified (prior-dominated): " + ", ".join(weak[:6]) + more)
     if approx["diagnosed"]:
         lines.append(f"diagnostics {status}: {checks}")
     else:  # no convergence diagnostic exists for this approximation: only its own checks
