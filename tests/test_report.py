@@ -196,6 +196,21 @@ def test_tables_must_keep_csv():
         load_config(SMOKE / "minimal_map.toml", ['report.tables=["parquet"]'])
 
 
+def test_table_formats_may_be_named_in_formats():
+    """``[report] formats`` naming table formats adds them to ``tables`` (csv kept) and leaves
+    the plots' formats (png where none is named); an unknown format is still refused."""
+    from drugbayes.config import load_config
+    from drugbayes.errors import ConfigError
+
+    cfg = load_config(SMOKE / "minimal_map.toml", ['report.formats=["svg", "parquet", "xlsx"]'])
+    assert cfg.report.formats == ["svg"]
+    assert cfg.report.tables == ["csv", "parquet", "xlsx"]
+    cfg = load_config(SMOKE / "minimal_map.toml", ['report.formats=["parquet"]'])
+    assert cfg.report.formats == ["png"] and cfg.report.tables == ["csv", "parquet"]
+    with pytest.raises(ConfigError, match="formats"):
+        load_config(SMOKE / "minimal_map.toml", ['report.formats=["png", "docx"]'])
+
+
 # ----------------------------------------------------------------------------- browser
 def _chromium() -> str:
     for name in ("chromium", "chromium-browser", "google-chrome"):

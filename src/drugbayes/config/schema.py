@@ -397,7 +397,8 @@ def _default_tables() -> list[TableFormat]:
 class ReportConfig(_Strict):
     """``[report]``: interval probability, plots (``formats``: their file formats; per-unit
     figures capped), what ``posterior.nc`` holds, the HTML report and the file formats of the
-    tables (``tables``: CSV always, Parquet and Excel on request)."""
+    tables (``tables``: CSV always, Parquet and Excel on request; a table format named in
+    ``formats`` is added to ``tables``)."""
 
     interval_prob: float = Field(0.95, gt=0, lt=1)
     plots: bool = True
@@ -409,6 +410,24 @@ class ReportConfig(_Strict):
                                    "always written")
     html: bool = True
     tables: list[TableFormat] = Field(default_factory=_default_tables)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _table_formats_in_formats(cls, data: Any) -> Any:
+        """``formats`` may also name table formats (``formats = ["png", "parquet", "xlsx"]``):
+        those are written as tables (with ``summary.csv``, which is always written), the rest
+        are the plots' formats (``png`` when none is named)."""
+        if not isinstance(data, dict) or not isinstance(data.get("formats"), list):
+            return data
+        table_kinds = {"csv", "parquet", "xlsx"}
+        named = data["formats"]
+        tabular = [f for f in named if f in table_kinds]
+        if not tabular:
+            return data
+        plots = [f for f in named if f not in table_kinds]
+        tables = list(data.get("tables") or _default_tables())
+        return {**data, "formats": plots or _default_formats(),
+                "tables": list(dict.fromkeys(["csv", *tables, *tabular]))}
 
     @field_validator("tables")
     @classmethod
