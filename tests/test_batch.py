@@ -1,5 +1,6 @@
 """Batches: resume by the inputs hash, the batch table and exit codes, run directory safety,
-SIGINT, parallel runs (``--jobs``) and Ray (slow)."""
+SIGINT, parallel runs (``--jobs``) and Ray (a local Ray on 127.0.0.1, where Ray is
+installed)."""
 
 import json
 import os
@@ -482,10 +483,13 @@ def _posterior_values(run_dir: Path) -> dict:
 
 
 @pytest.mark.slow  # three NUTS runs in subprocesses
-def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path):
-    """kill -9 mid-sampling with [inference] checkpoint_every = 1, then the same command
-    again: it continues from the checkpoint and its posterior.nc equals, bit for bit, that of
-    an uninterrupted run without checkpoints (same seed)."""
+@pytest.mark.parametrize("kill_in", ["sampling", "warmup"])
+def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path, kill_in):
+    """kill -9 mid-sampling (after a checkpoint of at least 100 draws per chain) or
+    mid-warmup (after a checkpoint of 10 to 140 of its 150 steps) with [inference]
+    checkpoint_every = 1, then the same command again: it continues from the checkpoint and
+    its posterior.nc equals, bit for bit, that of an uninterrupted run without checkpoints
+    (same seed)."""
     import numpy as np
 
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
@@ -497,15 +501,20 @@ def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path):
     cmd = [sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    draws = 0
+    draws, warmup = 0, 0
+
+    def due() -> bool:
+        return draws >= 100 if kill_in == "sampling" else 0 < warmup < 150
+
     try:
         deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None and draws < 100:
-            time.sleep(0.05)
+        while time.time() < deadline and proc.poll() is None and not due():
+            time.sleep(0.02)
             if ck.exists():
                 try:
                     with np.load(ck, allow_pickle=False) as z:
-                        draws = json.loads(str(z["__header__"]))["draws"]
+                        header = json.loads(str(z["__header__"]))
+                        draws, warmup = header["draws"], header["warmup_steps"]
                 except (OSError, ValueError, KeyError):
                     continue
         proc.send_signal(signal.SIGKILL)
@@ -513,7 +522,7 @@ def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert 100 <= draws < 400 and not (tmp_path / "results" / "ck").exists()
+    assert due() and draws < 400 and not (tmp_path / "results" / "ck").exists()
     res = subprocess.run(cmd, env=env, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
