@@ -54,6 +54,10 @@ def _progress(ck: Path) -> tuple[int, int] | None:
         return None
 
 
+def _named(progress: tuple[int, int] | list[int] | None) -> str:
+    return "none" if progress is None else f"{progress[0]} warmup steps, {progress[1]} draws"
+
+
 def _watch(proc: subprocess.Popen, ck: Path) -> dict[tuple[int, int], float]:
     """When each checkpoint of ``ck`` ((warmup steps, draws) -> time) was first seen, until
     ``proc`` ends."""
@@ -187,6 +191,7 @@ def main(argv: list[str] | None = None) -> int:
              f"| rerun's start until resumed (data, MAP start, compile) | "
              f"{start if start is not None else float('nan'):.1f} | |",
              f"| one checkpoint interval | {res['interval_s']:.1f} | |",
+             f"| the checkpoint the rerun resumed from | {_named(res['killed_at'])} | |",
              f"| **time lost** (killed + rerun - uninterrupted) | {res['lost_s']:.1f} | |",
              f"| time lost beyond the rerun's start | {res['lost_beyond_start_s']:.1f} | |",
              "", f"Load average after: {res['load_after']:.1f}."]
