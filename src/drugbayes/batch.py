@@ -44,11 +44,13 @@ EXIT_CODES = {"done": 0, "skipped": 0, "diagnostics failed": 3, "failed": 1, "in
 EXECUTORS = ("local", "ray")
 #: why ``--executor ray`` needs ``--ray-address``
 RAY_LOCAL_REFUSED = (
-    "--executor ray needs --ray-address: drugbayes does not start a Ray of its own, as "
-    "Ray's servers (GCS, raylet, object manager) listen on every network interface of the "
-    "machine, not on 127.0.0.1 only, even with node address 127.0.0.1. Start one yourself "
-    "where the network is trusted (`ray start --head --node-ip-address 127.0.0.1 "
-    "--num-cpus N`, then --ray-address auto), or use --jobs N for local worker processes")
+    "--executor ray needs --ray-address: drugbayes does not start a Ray of its own, as by "
+    "default Ray's servers (GCS, raylet, workers) listen on every network interface of the "
+    "machine, not on 127.0.0.1 only, even with node address 127.0.0.1. Start one yourself: "
+    "on this machine with every socket on 127.0.0.1, export "
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, run `ray start --head --include-dashboard=false "
+    "--num-cpus N`, then --ray-address 127.0.0.1:6379; or use --jobs N for local worker "
+    "processes")
 
 
 class BatchError(RuntimeError):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -84,7 +85,7 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
                     thinning=settings.thinning, progress_bar=False)
 
     mcmc = sampler()
-    k_warm, k_run = jax.random.split(rng_key)
+    k_warm, _ = jax.random.split(rng_key)
     chunks: list[dict] = []
     stats: list[dict] = []
     got = 0
@@ -94,23 +95,14 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         log.info("nuts: checkpoints need chain_method = \"vectorized\"; none written")
         ck = None
     resumed = False
-    if ck is not None and checkpoint.load(ck) is not None:
-        # the state's structure from an initial state of all chains (no warmup); this also
-        # sets up the kernel's sampling and transforms as the warmup would
-        chain_keys = (jax.random.split(k_warm, settings.num_chains)
-                      if settings.num_chains > 1 else k_warm)
-        treedef = jax.tree_util.tree_structure(
-            mcmc.sampler.init(chain_keys, settings.num_warmup, None, model_args, {}))
-        resumed, got = _resume(mcmc, ck, treedef, chunks, stats)
-        if not resumed:
-            mcmc = sampler()  # a kernel not yet initialised, for the warmup
-    if not resumed:
+    if ck is None:
         mcmc.warmup(k_warm, *model_args, extra_fields=EXTRA_FIELDS, collect_warmup=False)
         jax.block_until_ready(mcmc.post_warmup_state)
-        if ck is not None:  # the warmup is checkpointed too
-            _save(mcmc, ck, chunks, stats, 0)
+    else:
+        resumed, got = _checkpointed_warmup(mcmc, ck, k_warm, model_args, settings, chunk,
+                                            chunks, stats)
     t_warm = time.perf_counter() - t0
-    if not resumed:
+    if got == 0:
         log.info("nuts: warmup done (%d chains x %d steps) in %.1f s", settings.num_chains,
                  settings.num_warmup, t_warm)
     limit = _extension_limit(settings)
@@ -136,7 +128,7 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         n_chunk += 1
         if (ck is not None and got < max(target, limit or 0)
                 and n_chunk % settings.checkpoint_every == 0):
-            _save(mcmc, ck, chunks, stats, got)
+            _save(mcmc.post_warmup_state, ck, chunks, stats, got, settings.num_warmup)
         ndiv = int(sum(x["diverging"].sum() for x in stats))
         log.info("nuts: %d/%d draws per chain, %d divergences so far", min(got, target), target,
                  ndiv, extra=progress_extra(min(got, target), target, "nuts draws"))
@@ -161,38 +153,91 @@ def _extend(chunks: list[dict[str, np.ndarray]], reasons: list[str]) -> bool:
     return why is not None
 
 
-def _save(mcmc: MCMC, ck: checkpoint.Checkpoint, chunks: list[dict], stats: list[dict],
-          got: int) -> None:
-    """The chains' state (step sizes and mass matrices included) and the draws so far."""
-    leaves, treedef = jax.tree_util.tree_flatten(mcmc.post_warmup_state)
+def _checkpointed_warmup(mcmc: MCMC, ck: checkpoint.Checkpoint, k_warm, model_args: tuple,
+                         settings: InferenceSettings, chunk: int, chunks: list[dict],
+                         stats: list[dict]) -> tuple[bool, int]:
+    """The warmup in chunks of ``chunk`` steps, checkpointed every ``checkpoint_every`` of
+    them and at its end, resumed from ``ck`` where it holds this run's state (mid-warmup or
+    mid-sampling: the draws so far go to ``chunks`` and ``stats``); leaves the state after the
+    warmup (or the checkpoint's, after some draws) in ``mcmc.post_warmup_state``. Returns
+    (resumed, draws per chain restored).
+
+    The kernel is initialised once for the whole ``num_warmup`` (its adaptation schedule, the
+    windows of the mass matrix and step size, is fixed there) and its ``sample`` step is
+    iterated in one compiled loop per chunk: the state carries the step counter and the
+    adaptation, so the chunks end in the state that ``MCMC.warmup`` reaches in one loop, bit
+    for bit (``tests/test_checkpoint_nuts.py``), and the draws are those of a run without
+    checkpoints.
+    """
+    num_warmup = settings.num_warmup
+    # the chains' keys as MCMC.run splits them, and their initial state (also the structure a
+    # checkpoint's state must have)
+    chain_keys = (jax.random.split(k_warm, settings.num_chains)
+                  if settings.num_chains > 1 else k_warm)
+    state = mcmc.sampler.init(chain_keys, num_warmup, None, model_args, {})
+    done, got, resumed = 0, 0, False
+    found = _resume(ck, jax.tree_util.tree_structure(state), num_warmup, chunks, stats)
+    if found is not None:
+        state, done, got = found
+        resumed = True
+    if done < num_warmup:
+        sampler = mcmc.sampler
+
+        @jax.jit
+        def steps(s, n):  # n traced: one compilation for every chunk's length
+            return jax.lax.fori_loop(0, n, lambda i, x: sampler.sample(x, model_args, {}), s)
+
+        n_chunk = 0
+        while done < num_warmup:
+            n = min(chunk, num_warmup - done)
+            state = jax.block_until_ready(steps(state, n))
+            done += n
+            n_chunk += 1
+            log.info("nuts: warmup %d/%d steps", done, num_warmup,
+                     extra=progress_extra(done, num_warmup, "nuts warmup"))
+            if done == num_warmup or n_chunk % settings.checkpoint_every == 0:
+                _save(state, ck, chunks, stats, 0, done)
+    mcmc.post_warmup_state = state
+    return resumed, got
+
+
+def _save(state, ck: checkpoint.Checkpoint, chunks: list[dict], stats: list[dict],
+          got: int, warmup: int) -> None:
+    """The chains' state (step sizes, mass matrices and adaptation included), the warmup steps
+    done and the draws so far."""
+    leaves, treedef = jax.tree_util.tree_flatten(state)
     arrays = {f"state/{i}": np.asarray(x) for i, x in enumerate(leaves)}
     for prefix, parts in (("samples", chunks), ("stats", stats)):
         if parts:
             arrays.update({f"{prefix}/{k}": np.concatenate([c[k] for c in parts], axis=1)
                            for k in parts[0]})
-    checkpoint.save(ck, arrays, {"back_end": "nuts", "draws": got, "treedef": str(treedef),
-                                 "leaves": len(leaves)})
-    log.info("nuts: checkpoint written (%d draws per chain) to %s", got, ck.path)
+    checkpoint.save(ck, arrays, {"back_end": "nuts", "draws": got, "warmup_steps": warmup,
+                                 "treedef": str(treedef), "leaves": len(leaves)})
+    log.info("nuts: checkpoint written (%d warmup steps, %d draws per chain) to %s", warmup,
+             got, ck.path)
 
 
-def _resume(mcmc: MCMC, ck: checkpoint.Checkpoint, treedef, chunks: list[dict],
-            stats: list[dict]) -> tuple[bool, int]:
-    """Restore the state and draws of ``ck`` (of this run's inputs and structure) into
-    ``mcmc``, ``chunks`` and ``stats``: (resumed, draws per chain restored)."""
+def _resume(ck: checkpoint.Checkpoint, treedef, num_warmup: int, chunks: list[dict],
+            stats: list[dict]) -> tuple[Any, int, int] | None:
+    """The state, warmup steps done and draws per chain of ``ck`` (of this run's inputs and
+    structure; its draws so far appended to ``chunks`` and ``stats``), or None."""
     found = checkpoint.load(ck)
     if found is None:
-        return False, 0
+        return None
     arrays, header = found
-    if header.get("back_end") != "nuts" or header.get("treedef") != str(treedef):
+    warmup = header.get("warmup_steps", num_warmup)
+    if (header.get("back_end") != "nuts" or header.get("treedef") != str(treedef)
+            or not isinstance(warmup, int) or not 0 <= warmup <= num_warmup):
         log.info("nuts: checkpoint %s is of another state; not resumed", ck.path)
-        return False, 0
+        return None
     leaves = [jax.numpy.asarray(arrays[f"state/{i}"]) for i in range(header["leaves"])]
-    mcmc.post_warmup_state = jax.tree_util.tree_unflatten(treedef, leaves)
+    state = jax.tree_util.tree_unflatten(treedef, leaves)
     samples = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("samples/")}
     extra = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("stats/")}
-    if samples:  # none where the checkpoint was taken after the warmup
+    if samples:  # none where the checkpoint was taken during or after the warmup
         chunks.append(samples)
         stats.append(extra)
     got = int(header["draws"])
-    log.info("nuts: resumed from checkpoint %s (warmup done, %d draws per chain)", ck.path, got)
-    return True, got
+    log.info("nuts: resumed from checkpoint %s (%d of %d warmup steps, %d draws per chain)",
+             ck.path, warmup, num_warmup, got)
+    return state, warmup, got
