@@ -123,7 +123,8 @@ def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(api, "write_run_directory", boom)
     cfg = REPO / "configs" / "smoke" / "minimal_map.toml"
     out = tmp_path / "o"
-    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY])
+    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY,
+               *POINT_FIT])
     assert rc == 1
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
@@ -153,8 +154,9 @@ MINIMAL = REPO / "configs" / "smoke" / "minimal_map.toml"
 
 
 def _run_minimal(out, capsys, *configs, extra=()):
+    """Run directory handling: a point fit (map without Laplace) is enough."""
     rc = main(["run", *(str(c) for c in (configs or (MINIMAL,))), "--quiet",
-               "--set", f"run.output_dir={out}", *TINY, *extra])
+               "--set", f"run.output_dir={out}", *TINY, *POINT_FIT, *extra])
     return rc, capsys.readouterr().err
 
 
