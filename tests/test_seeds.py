@@ -12,11 +12,14 @@ MAP = ["--set", "inference.method=map", "--set", "inference.map_num_steps=200",
 CONFIGS = {"dose_response": REPO / "configs" / "smoke" / "minimal_map.toml",
            "xenograft": REPO / "configs" / "examples" / "her2_xenograft.toml",
            "combination": REPO / "configs" / "examples" / "lapatinib_trastuzumab_combination.toml"}
-# the Laplace draws (inference/laplace.py, the same code for every family) are checked by the
-# dose_response and combination runs; the xenograft run checks its own streams (a new mouse's
-# time to volume, mRECIST classes: drawn from the run's seed with or without Laplace) and
-# skips the Laplace step, which took about half of each of its two fits
-EXTRA = {"xenograft": ["--set", "inference.laplace=false"]}
+# The Laplace draws (inference/laplace.py, the same code for every family) are checked here by
+# the dose_response run, and for combination by tests/test_combination.py::
+# test_same_seed_same_result (two map + Laplace fits of a small simulated screen, same seed,
+# equal summaries). The xenograft run checks its own streams (a new mouse's time to volume,
+# mRECIST classes: drawn from the run's seed with or without Laplace). Both skip the Laplace
+# step of the examples, most of each of their two fits (its marginal search for held scales).
+NO_LAPLACE = ["--set", "inference.laplace=false"]
+EXTRA = {"xenograft": NO_LAPLACE, "combination": NO_LAPLACE}
 
 
 @pytest.mark.parametrize("kind", list(CONFIGS))
