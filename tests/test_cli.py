@@ -31,13 +31,26 @@ TINY = ["--set", "inference.num_warmup=60", "--set", "inference.num_samples=40",
 # its CLI run is tests/test_joint.py::test_cli_run_of_the_example, marked slow
 SLOW_CONFIGS = {"her2_joint"}
 
+# lab-file examples whose model is their main example's: the plate and date examples give the
+# main example's arrays, spec and inference settings, draw for draw
+# (tests/test_readers.py::test_lab_examples_fit_as_the_main_examples), and the wide sheet is
+# the main example's preset and back-end settings on (a subset of) its wells. NUTS on them
+# would repeat lapatinib_her2's and her2_xenograft's NUTS smoke runs (20-50 s each, compile
+# bound): their smoke runs check the reading, the run and its outputs, under map without
+# Laplace (seconds).
+READER_CONFIGS = {"lapatinib_her2_plates": "lapatinib_her2",
+                  "lapatinib_her2_wide": "lapatinib_her2",
+                  "her2_xenograft_dates": "her2_xenograft"}
+POINT_FIT = ["--set", "inference.method=map", "--set", "inference.laplace=false"]
+
 
 @pytest.mark.parametrize("config", [
     pytest.param(p, marks=pytest.mark.slow) if p.stem in SLOW_CONFIGS else p for p in CONFIGS],
     ids=[p.stem for p in CONFIGS])
 def test_every_config_runs(config, tmp_path, capsys):
     out = tmp_path / config.stem
-    rc = main(["run", str(config), "--quiet", "--set", f"run.output_dir={out}", *TINY])
+    point = POINT_FIT if config.stem in READER_CONFIGS else []
+    rc = main(["run", str(config), "--quiet", "--set", f"run.output_dir={out}", *TINY, *point])
     printed = capsys.readouterr().out
     assert rc == 0
     kind = tomllib.loads(config.read_text()).get("data", {}).get("kind", "dose_response")
@@ -71,6 +84,17 @@ def test_every_config_runs(config, tmp_path, capsys):
             assert diag["dropped_wells"]["count"] == 1
 
 
+def test_reader_configs_share_their_main_example_s_model():
+    """The examples run under map above have a main example whose smoke run keeps NUTS, with
+    the same preset and back-end."""
+    for lab, main_example in READER_CONFIGS.items():
+        a, b = (tomllib.loads((REPO / "configs" / "examples" / f"{n}.toml").read_text())
+                for n in (lab, main_example))
+        assert a["model"]["preset"] == b["model"]["preset"], lab
+        assert a["inference"]["method"] == b["inference"]["method"] == "nuts", lab
+        assert main_example not in READER_CONFIGS
+
+
 def test_families_and_validate(capsys, example_config):
     assert main(["families"]) == 0
     out = capsys.readouterr().out
@@ -99,7 +123,8 @@ def test_failure_midway_leaves_no_folder(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(api, "write_run_directory", boom)
     cfg = REPO / "configs" / "smoke" / "minimal_map.toml"
     out = tmp_path / "o"
-    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY])
+    rc = main(["run", str(cfg), "--quiet", "--set", f"run.output_dir={out}", *TINY,
+               *POINT_FIT])
     assert rc == 1
     assert not out.exists()
     assert list(tmp_path.iterdir()) == []
@@ -129,8 +154,9 @@ MINIMAL = REPO / "configs" / "smoke" / "minimal_map.toml"
 
 
 def _run_minimal(out, capsys, *configs, extra=()):
+    """Run directory handling: a point fit (map without Laplace) is enough."""
     rc = main(["run", *(str(c) for c in (configs or (MINIMAL,))), "--quiet",
-               "--set", f"run.output_dir={out}", *TINY, *extra])
+               "--set", f"run.output_dir={out}", *TINY, *POINT_FIT, *extra])
     return rc, capsys.readouterr().err
 
 
