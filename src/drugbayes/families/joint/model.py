@@ -137,6 +137,13 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
         return cb_latents(component_spec(spec, "combination"), ac)
 
 
+def _has_control(j: dict) -> np.ndarray:
+    """Per link cell line: whether a xenograft group of it is untreated (its control arm)."""
+    control = (np.asarray(j["group_units"]) == j["n_unit"]).all(axis=1)
+    gcell = np.asarray(j["group_cell"])
+    return np.array([bool((control & (gcell == c)).any()) for c in range(j["n_link_cell"])])
+
+
 def _viability(lat_dr: dict, group: Any, x: Any) -> Any:
     """The dose-response curve of groups ``group`` at centred log10 doses ``x``, as a
     fraction of its top."""
@@ -157,9 +164,13 @@ def _xenograft(spec: Spec, a: dict, lat_dr: dict, lat_cb: dict | None) -> dict:
     mu0 = numpyro.sample("link.mu_control_rate_10d",
                          dist.Normal(s_xe.priors.rate_mean * S, s_xe.priors.rate_sd * S))
     sd0 = numpyro.sample("link.sd_control_rate_10d", dist.HalfNormal(p.control_rate_sd * S))
+    # centred where the line's control mice pin its rate, non-centred elsewhere (lines only
+    # predicted): non-centred throughout, NUTS diverged along sd_control_rate x z
+    c0 = jnp.asarray(_has_control(j))
     with numpyro.plate("link.cell", n_c):
-        z0 = numpyro.sample("link.z_control_rate", dist.Normal(0.0, 1.0))
-    r0 = mu0 + sd0 * z0
+        raw0 = numpyro.sample("link.raw_control_rate_10d",
+                              dist.Normal(jnp.where(c0, mu0, 0.0), jnp.where(c0, sd0, 1.0)))
+    r0 = jnp.where(c0, raw0, mu0 + sd0 * raw0)
     numpyro.deterministic("link.control_rate", r0 / S)
     n_d = j["n_ldrug"]
     with numpyro.plate("link.drug", n_d):
@@ -293,7 +304,9 @@ def map_start(a: dict, spec: Spec) -> dict:
     zeros (mouse log volumes 0 against data near log 100-1000 mm3, noise 1) and stopped in a
     degenerate mode (noise SD 3, mouse correlation 1) where three of four NUTS chains stayed.
     The link's untreated rates start at the control groups' rates, the in-vivo concentrations
-    at their prior means; the dose-response and combination blocks start as before.
+    at their prior means; the dose-response and combination blocks start at unconstrained
+    zeros as before. Like the xenograft family's, the start may name sites this model lacks
+    (``sigma_total`` without calipers): the MAP ignores them.
     """
     if "xenograft" not in a:
         return {}
@@ -313,20 +326,21 @@ def map_start(a: dict, spec: Spec) -> dict:
         b = base[mg] + xs["sd_mouse_baseline"] * z[:, 0]
         r = rate[mg] + xs["sd_mouse_rate_10d"] * z[:, 1]
         xs["mouse_effect"] = np.stack([b + ax["t_center"] * r, r], -1)
+    xs.pop("arm_rate_10d")  # given by the link
     out = {"xenograft" + DIVIDER + k: v for k, v in xs.items()}
     # untreated rates of the link's lines: their control groups' rates (per 10 days)
     gcell = np.asarray(j["group_cell"])
     control = (np.asarray(j["group_units"]) == j["n_unit"]).all(axis=1)
-    r0 = np.array([rate[control & (gcell == c)].mean() if (control & (gcell == c)).any()
-                   else np.nan for c in range(j["n_link_cell"])])
-    mu0 = float(np.nanmean(r0)) if np.isfinite(r0).any() else s_xe.priors.rate_mean * S
-    r0 = np.where(np.isfinite(r0), r0, mu0)
-    sd0 = float(max(np.std(r0), spec.priors.control_rate_sd * S * 0.2))
+    has = _has_control(j)
+    r0 = np.array([rate[control & (gcell == c)].mean() if has[c] else np.nan
+                   for c in range(j["n_link_cell"])])
+    mu0 = float(np.nanmean(r0)) if has.any() else s_xe.priors.rate_mean * S
+    r0 = np.where(has, r0, mu0)
+    sd0 = float(max(np.std(r0[has]) if has.any() else 0.0, spec.priors.control_rate_sd * S * 0.2))
     out.update({"link.mu_control_rate_10d": mu0, "link.sd_control_rate_10d": sd0,
-                "link.z_control_rate": (r0 - mu0) / sd0,
+                "link.raw_control_rate_10d": np.where(has, r0, 0.0),
                 "link.log10_conc": np.asarray(j["conc_mean"], np.float64)})
-    latent = _latent_sites(a, spec)
-    return {k: v for k, v in out.items() if k in latent}
+    return out
 
 
 def with_options(spec: Spec, **options: Any) -> Spec:
