@@ -65,7 +65,7 @@ def posterior_dims(data: JointData) -> tuple[dict, dict]:
         coords["link.predicted"] = [f"{p['cell_line']}|{p['arm']}" for p in data.predict]
         for site in ("link.reduction", "link.viability_at_c", "link.z_reduction"):
             dims[site] = ["link.unit"]
-        for site in ("link.raw_control_rate_10d", "link.control_rate"):
+        for site in ("link.z_control_rate", "link.control_rate"):
             dims[site] = ["link.cell"]
         for site in ("link.log10_conc", "link.rmax_10d", "link.rmax", "link.intercept_10d"):
             dims[site] = ["link.drug"]

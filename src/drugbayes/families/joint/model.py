@@ -164,13 +164,9 @@ def _xenograft(spec: Spec, a: dict, lat_dr: dict, lat_cb: dict | None) -> dict:
     mu0 = numpyro.sample("link.mu_control_rate_10d",
                          dist.Normal(s_xe.priors.rate_mean * S, s_xe.priors.rate_sd * S))
     sd0 = numpyro.sample("link.sd_control_rate_10d", dist.HalfNormal(p.control_rate_sd * S))
-    # centred where the line's control mice pin its rate, non-centred elsewhere (lines only
-    # predicted): non-centred throughout, NUTS diverged along sd_control_rate x z
-    c0 = jnp.asarray(_has_control(j))
     with numpyro.plate("link.cell", n_c):
-        raw0 = numpyro.sample("link.raw_control_rate_10d",
-                              dist.Normal(jnp.where(c0, mu0, 0.0), jnp.where(c0, sd0, 1.0)))
-    r0 = jnp.where(c0, raw0, mu0 + sd0 * raw0)
+        z0 = numpyro.sample("link.z_control_rate", dist.Normal(0.0, 1.0))
+    r0 = mu0 + sd0 * z0
     numpyro.deterministic("link.control_rate", r0 / S)
     n_d = j["n_ldrug"]
     with numpyro.plate("link.drug", n_d):
@@ -338,7 +334,7 @@ def map_start(a: dict, spec: Spec) -> dict:
     r0 = np.where(has, r0, mu0)
     sd0 = float(max(np.std(r0[has]) if has.any() else 0.0, spec.priors.control_rate_sd * S * 0.2))
     out.update({"link.mu_control_rate_10d": mu0, "link.sd_control_rate_10d": sd0,
-                "link.raw_control_rate_10d": np.where(has, r0, 0.0),
+                "link.z_control_rate": (r0 - mu0) / sd0,
                 "link.log10_conc": np.asarray(j["conc_mean"], np.float64)})
     return out
 
