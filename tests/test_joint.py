@@ -165,6 +165,49 @@ def _trace(spec, a):
     return trace(seed(FAM.model, jax.random.PRNGKey(3))).get_trace(a, spec)
 
 
+def test_map_start_is_the_xenograft_familys(study):
+    """The joint MAP starts the xenograft block where the xenograft family does (from zeros it
+    stopped in a degenerate mode: noise SD 3, mouse correlation 1; issue 26)."""
+    from drugbayes.families.joint.model import component_spec
+    from drugbayes.families.xenograft.model import map_start as xe_map_start
+
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    spec = FAM.make_spec({"xenograft": {"parameterization": "centered"}}, {})
+    FAM.check_spec(spec, data)
+    a = FAM.arrays(data)
+    start = FAM.map_start(a, spec)
+    ax = a["xenograft"]
+    # non-centred mice (this small study's "auto"): the family's own standardised deviations
+    nc = FAM.map_start(a, FAM.make_spec({}, {}))
+    np.testing.assert_allclose(nc["xenograft.z_mouse"],
+                               xe_map_start(ax, component_spec(FAM.make_spec({}, {}),
+                                                               "xenograft"))["z_mouse"])
+    xs = xe_map_start(ax, component_spec(spec, "xenograft"))
+    for k in ("sigma", "sd_mouse_baseline", "sd_mouse_rate_10d", "z_baseline"):
+        np.testing.assert_allclose(start["xenograft." + k], xs[k])
+    assert "xenograft.arm_rate_10d" not in start  # given by the link
+    # each mouse at its own least-squares line: (level at the mean time, rate), centred
+    me = np.asarray(start["xenograft.mouse_effect"])
+    mg = np.asarray(ax["mouse_group"])
+    base = float(ax["center"]) + 1.5 * np.asarray(xs["z_baseline"])
+    b = base[mg] + xs["sd_mouse_baseline"] * xs["z_mouse"][:, 0]
+    r = xs["arm_rate_10d"][mg] + xs["sd_mouse_rate_10d"] * xs["z_mouse"][:, 1]
+    np.testing.assert_allclose(me[:, 1], r, rtol=1e-6)
+    np.testing.assert_allclose(me[:, 0] - ax["t_center"] * me[:, 1], b, rtol=1e-6)
+    # the lines' untreated rates at their control groups' (lines without controls: the mean)
+    j = a["joint"]
+    control = (j["group_units"] == j["n_unit"]).all(1)
+    r0 = start["link.mu_control_rate_10d"] + start["link.sd_control_rate_10d"] * np.asarray(
+        start["link.z_control_rate"])
+    has = [(control & (j["group_cell"] == c)).any() for c in range(j["n_link_cell"])]
+    assert any(has)
+    for c in range(j["n_link_cell"]):
+        sel = control & (j["group_cell"] == c)
+        expect = xs["arm_rate_10d"][sel].mean() if has[c] else start["link.mu_control_rate_10d"]
+        np.testing.assert_allclose(r0[c], expect, rtol=1e-5)
+
+
 @pytest.mark.slow
 def test_one_monotherapy_hierarchy_and_the_link(study):
     """By a trace of the model (slow: tracing compiles the three families' models, ~40 s)."""

@@ -15,7 +15,7 @@ from .._contract import Family, Spec
 from . import spec
 from .data import COMPONENTS, JointData, add_predictions, arrays, describe, prepare
 from .derived import observed, pointwise, posterior_dims
-from .model import component_spec, init_values, latents, likelihood, model
+from .model import component_spec, init_values, latents, likelihood, map_start, model
 from .plots import plot_joint
 from .simulate import contract_data, simulate, simulate_joint
 from .spec import JointOptions, JointPriors
@@ -61,6 +61,6 @@ def check_spec(spec: Spec, data: JointData, source: str = "<config>") -> None:
 FAMILY = Family.assemble(globals(), spec)
 
 __all__ = ["FAMILY", "JointData", "JointOptions", "JointPriors", "arrays", "check_spec",
-           "contract_data", "describe", "init_values", "latents", "likelihood", "model",
-           "observed", "pointwise", "posterior_dims", "prepare", "simulate", "simulate_joint",
-           "summarize", "validate_contrasts"]
+           "contract_data", "describe", "init_values", "latents", "likelihood", "map_start",
+           "model", "observed", "pointwise", "posterior_dims", "prepare", "simulate",
+           "simulate_joint", "summarize", "validate_contrasts"]
