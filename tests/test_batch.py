@@ -265,14 +265,50 @@ def _ray_worker_pids() -> list[int]:
     return pids
 
 
-def test_ray_without_an_address_is_refused_before_anything_runs(tmp_path, capsys):
-    """drugbayes starts no Ray of its own (Ray's servers would listen on every interface):
-    exit 2 with the reason, nothing written; Ray need not be installed to say so."""
+def test_a_local_ray_that_could_leave_127_0_0_1_is_refused_before_anything_runs(
+        tmp_path, capsys, monkeypatch):
+    """Without --ray-address drugbayes starts a Ray on 127.0.0.1 only; where the setting that
+    keeps it there is set otherwise: exit 2 with the reason, nothing written (Ray need not be
+    installed to say so)."""
+    monkeypatch.setenv("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "1")
     a = _config(tmp_path, "a")
     rc, out, err = _run(capsys, a, "--executor", "ray", "--jobs", "2")
     assert rc == 2
-    assert "needs --ray-address" in err and "every network interface" in err
+    assert "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=1" in err and "--ray-address" in err
     assert not (tmp_path / "results").exists()
+
+
+def test_a_ray_started_for_the_batch_listens_on_127_0_0_1_only(tmp_path):
+    """``--executor ray --jobs 2`` without an address: drugbayes starts a Ray of 2 CPUs,
+    every listening socket of it (servers, workers, driver) on a loopback address while the
+    runs go, the batch table all done, and no Ray process left afterwards."""
+    ray_requirement()
+    short = _config(tmp_path, "r0", seed=0)
+    long = _config(tmp_path, "r1", seed=1, steps=30_000)
+    long.write_text(long.read_text().replace("map_num_steps", "chunk_size = 25\nmap_num_steps"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+    env.update(PYTHONUNBUFFERED="1",
+               PYTHONPATH=os.pathsep.join([SRC, os.environ.get("PYTHONPATH", "")]))
+    cmd = [sys.executable, "-m", "drugbayes", "run", str(short), str(long), "--quiet",
+           "--executor", "ray", "--jobs", "2"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    results = tmp_path / "results"
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and proc.poll() is None and not (
+                list(results.glob(".r1.incomplete-*")) and _ray_worker_pids()):
+            time.sleep(0.2)
+        sockets = _listening_sockets(proc.pid)
+        out, err = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    assert sockets and all(_loopback(a) for _, a in sockets), sockets
+    assert _states(out) == {"r0": "done", "r1": "done"}
+    time.sleep(2)
+    assert not _ray_worker_pids()
 
 
 def test_run_gpus_is_a_config_key_outside_the_inputs_hash(tmp_path):

@@ -42,14 +42,17 @@ STATES = ("done", "skipped", "diagnostics failed", "failed", "interrupted")
 #: "error"``; 2 is bad input found before anything ran)
 EXIT_CODES = {"done": 0, "skipped": 0, "diagnostics failed": 3, "failed": 1, "interrupted": 130}
 EXECUTORS = ("local", "ray")
-#: why ``--executor ray`` needs ``--ray-address``
+#: the Ray setting that keeps a single-machine Ray's servers on 127.0.0.1 (Ray 2.x on Linux
+#: otherwise replaces 127.0.0.1 by the machine's network address and listens there or on every
+#: interface; this is the mode Ray uses on macOS and Windows)
+RAY_LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: why a local Ray cannot be started by this process
 RAY_LOCAL_REFUSED = (
-    "--executor ray needs --ray-address: drugbayes does not start a Ray of its own, as by "
-    "default Ray's servers (GCS, raylet, workers) listen on every network interface of the "
-    "machine, not on 127.0.0.1 only, even with node address 127.0.0.1. Start one yourself: "
-    "on this machine with every socket on 127.0.0.1, export "
-    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, run `ray start --head --include-dashboard=false "
-    "--num-cpus N`, then --ray-address 127.0.0.1:6379; or use --jobs N for local worker "
+    "--executor ray without --ray-address starts a Ray on this machine with every socket on "
+    "127.0.0.1, which needs RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 when Ray is imported; Ray was "
+    "already imported in this process without it. Start one yourself (export "
+    "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, `ray start --head --include-dashboard=false "
+    "--num-cpus N`) and pass --ray-address 127.0.0.1:6379, or use --jobs N for local worker "
     "processes")
 
 
@@ -308,21 +311,58 @@ def _stop_workers(pool: Any, pending: dict, grace: float = 60.0) -> None:
             p.kill()
 
 
+def _local_ray_problem() -> str | None:
+    """Why this process cannot start a Ray with every socket on 127.0.0.1, or None."""
+    if os.environ.get(RAY_LOOPBACK_ENV, "0") != "0":
+        return (f"{RAY_LOOPBACK_ENV}={os.environ[RAY_LOOPBACK_ENV]} is set: a Ray started "
+                "here would listen on the machine's network address; unset it or pass "
+                "--ray-address")
+    if "ray" in sys.modules and os.environ.get(RAY_LOOPBACK_ENV) != "0":
+        return RAY_LOCAL_REFUSED
+    return None
+
+
+def _start_local_ray(num_cpus: int) -> Any:
+    """A Ray on this machine only (every socket on 127.0.0.1, no dashboard, no usage
+    reports), with ``num_cpus`` CPUs for runs; refused if its servers are not on 127.0.0.1."""
+    # read by Ray when it is imported, and inherited by the servers and workers it starts
+    os.environ[RAY_LOOPBACK_ENV] = "0"
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    import ray
+
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=True)
+    gcs = str(ray.get_runtime_context().gcs_address)
+    if not gcs.startswith("127.0.0.1:"):
+        ray.shutdown()
+        raise ConfigError([Issue("--executor", None, None, "ray",
+                                 f"the local Ray's server listens on {gcs}, not on 127.0.0.1; "
+                                 "pass --ray-address of a Ray you started")])
+    log.info("a local Ray with %d CPUs started (servers on %s, no dashboard); stopped at the "
+             "end of the batch", num_cpus, gcs)
+    return ray
+
+
 def _run_ray(jobs: list[dict[str, Any]], address: str | None, retries: int,
-             on_record: OnRecord, records: list[RunRecord]) -> None:
-    try:
-        import ray
-    except ImportError:
+             on_record: OnRecord, records: list[RunRecord], local_cpus: int = 1) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
         raise ConfigError([Issue("--executor", None, None, "ray", "Ray is not installed: pip "
-                                 "install 'drugbayes[ray]'")]) from None
+                                 "install 'drugbayes[ray]'")])
     started = False
-    if not ray.is_initialized():  # run_batch refused a local Ray started here
-        try:
-            ray.init(address=address, log_to_driver=True)
-        except (ConnectionError, ValueError, RuntimeError) as e:
-            raise ConfigError([Issue("--ray-address", None, None, str(address),
-                                     f"no Ray cluster reached there ({e})")]) from None
-        started = True  # disconnected at the end; the cluster keeps running
+    if address is None and not _ray_joined():
+        ray = _start_local_ray(local_cpus)
+        started = True  # stopped at the end
+    else:
+        import ray
+
+        if not ray.is_initialized():
+            try:
+                ray.init(address=address, log_to_driver=True)
+            except (ConnectionError, ValueError, RuntimeError) as e:
+                raise ConfigError([Issue("--ray-address", None, None, str(address),
+                                         f"no Ray cluster reached there ({e})")]) from None
+            started = True  # disconnected at the end; the cluster keeps running
     # Ray gives a task with num_gpus its own CUDA_VISIBLE_DEVICES
     task = ray.remote(num_cpus=1, max_retries=retries)(_ray_worker)
     refs = {task.options(num_gpus=job["gpus"]).remote(job): job for job in jobs}
@@ -378,13 +418,15 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
         Redo every run, even one whose finished run directory records the same inputs.
     jobs : int
         Runs at once: 1 runs them in this process; more start that many local worker
-        processes (with Ray, the cluster's CPUs decide: one per run).
+        processes (with a Ray cluster, its CPUs decide: one per run; a Ray started for the
+        batch gets ``jobs`` CPUs).
     executor : {"local", "ray"}
         ``ray``: each run a Ray task (retried ``retries`` times if its worker dies, given its
         config's ``[run] gpus`` GPUs), on the Ray cluster at ``ray_address`` (``"auto"``
-        after ``ray start --head`` on this machine) or on the Ray this process already
-        joined with ``ray.init``. A Ray started by the batch itself is refused: Ray's
-        servers listen on every network interface, not on 127.0.0.1 only.
+        after ``ray start --head`` on this machine), on the Ray this process already
+        joined with ``ray.init``, or, with neither, on a Ray started for the batch on this
+        machine with ``jobs`` CPUs and every socket on 127.0.0.1 (``RAY_LOOPBACK_ENV`` set
+        to 0 before Ray is imported; no dashboard), stopped at the end.
     gpus_per_run : float, optional
         GPUs each Ray task is given, for every config (default: each config's ``[run]
         gpus``).
@@ -408,7 +450,9 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
     if jobs < 1:
         raise ConfigError([Issue("--jobs", None, None, str(jobs), "expected 1 or more")])
     if executor == "ray" and not ray_address and not _ray_joined():
-        raise ConfigError([Issue("--ray-address", None, None, "", RAY_LOCAL_REFUSED)])
+        why = _local_ray_problem()
+        if why is not None:
+            raise ConfigError([Issue("--ray-address", None, None, "", why)])
     if gpus_per_run is not None and gpus_per_run < 0:
         raise ConfigError([Issue("--gpus-per-run", None, None, str(gpus_per_run),
                                  "expected 0 or more")])
@@ -439,7 +483,7 @@ def run_batch(configs: Sequence[str | Path], overrides: list[str] | None = None,
                  "gpus": cfg.run.gpus if gpus_per_run is None else gpus_per_run}
                 for path, cfg, _, inputs, note in todo]
         if executor == "ray":
-            _run_ray(work, ray_address, retries, on_record, records)
+            _run_ray(work, ray_address, retries, on_record, records, local_cpus=jobs)
         else:
             _run_processes(work, min(jobs, max(len(work), 1)), quiet, on_record, records)
     _write_indexes([cfg.resolved_output_dir() for _, cfg, _ in checked if cfg.report.html])

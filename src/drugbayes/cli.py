@@ -30,13 +30,14 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="redo every run, even one whose "
                    "finished run directory records the same config, data and version")
     r.add_argument("--jobs", type=int, default=1, metavar="N", help="runs at once: local "
-                   "worker processes (default 1: one after another in this process)")
+                   "worker processes (default 1: one after another in this process); with "
+                   "--executor ray and no --ray-address, the CPUs of the Ray started here")
     r.add_argument("--executor", choices=["local", "ray"], default="local", help="ray: each "
                    "run a Ray task (pip install 'drugbayes[ray]') on the Ray cluster at "
-                   "--ray-address (drugbayes starts no Ray of its own)")
+                   "--ray-address, or on a Ray started on this machine for the batch (every "
+                   "socket on 127.0.0.1, no dashboard)")
     r.add_argument("--ray-address", default=None, metavar="ADDRESS", help="an existing Ray "
-                   "cluster ('auto' after `ray start --head` here, or host:port); needed by "
-                   "--executor ray")
+                   "cluster ('auto' after `ray start --head` here, or host:port)")
     r.add_argument("--retries", type=int, default=1, help="ray: tries again a run whose "
                    "worker died (default 1)")
     r.add_argument("--gpus-per-run", type=float, default=None, metavar="G", help="ray: GPUs "
