@@ -1,6 +1,6 @@
 """Wall time of a 4-config batch: `drugbayes run --jobs 1` against `--jobs 2` (and `--executor
-ray` on a Ray of 2 CPUs started by the benchmark, where Ray is installed and `--ray` is given),
-on this machine.
+ray --jobs 2`, on the Ray of 2 CPUs that drugbayes starts for the batch, its start included,
+where Ray is installed and `--ray` is given), on this machine.
 
 Each batch is the command line a user types (a fresh process, `--force` so that every run is
 redone), repeated in alternating order; the load average before each batch is recorded, as
@@ -54,18 +54,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--method", default="nuts")
     ap.add_argument("--budget", type=int, default=300, help="warmup = draws per chain")
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--ray", action="store_true", help="also --executor ray on a Ray of 2 "
-                    "CPUs started here")
+    ap.add_argument("--ray", action="store_true", help="also --executor ray --jobs 2 (a "
+                    "Ray of 2 CPUs started by drugbayes for each batch)")
     ap.add_argument("--out", default=str(results_dir("scale") / "batch_jobs_cpu"))
     args = ap.parse_args(argv)
     env = environment()
     variants = {"jobs 1": ["--jobs", "1"], "jobs 2": ["--jobs", "2"]}
-    if args.ray:  # a Ray of 2 CPUs started here (drugbayes starts none of its own)
-        import ray
-
-        ray.init(num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1")
-        variants["ray, 2 CPUs"] = ["--executor", "ray", "--ray-address",
-                                   ray.get_runtime_context().gcs_address]
+    if args.ray:  # the Ray that drugbayes starts for the batch (2 CPUs, on 127.0.0.1)
+        variants["ray, jobs 2"] = ["--executor", "ray", "--jobs", "2"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="drugbayes-batch-jobs-") as tmp:
         cfgs = _configs(Path(tmp), args.configs, args.method, args.budget)
