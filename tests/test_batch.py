@@ -570,3 +570,21 @@ def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path, kill_
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k], equal_nan=True), k
+
+
+def test_a_batch_writes_one_index_linking_each_run_with_its_state(tmp_path, capsys):
+    """A CLI batch of two configs with reports on: one ``index.html`` in their output root,
+    a row per run linking its report, with its pass/fail state."""
+    a = _config(tmp_path, "a", seed=0)
+    b = _config(tmp_path, "b", seed=1)
+    for p in (a, b):
+        p.write_text(p.read_text().replace("html = false", "html = true"))
+    rc, out, err = _run(capsys, a, b)
+    assert rc == 0, err
+    assert _states(out) == {"a": "done", "b": "done"}
+    text = (tmp_path / "results" / "index.html").read_text()
+    for name in ("a", "b"):
+        assert f'data-run="{name}"' in text
+        assert f'href="{name}/report.html"' in text
+        assert (tmp_path / "results" / name / "report.html").is_file()
+    assert text.count("<tr data-run=") == 2
