@@ -510,6 +510,25 @@ def rank_uniformity(ranks: Any, n_ranks: int, n_bins: int | None = None) -> dict
             "coverage90": float(np.mean((q > 0.05) & (q < 0.95)))}
 
 
+def _sbc_scores(prior: Mapping[str, np.ndarray], draws: Mapping[str, np.ndarray], r: int,
+                n_draws: int, rng: np.random.Generator) -> tuple[dict, dict, dict]:
+    """Replication ``r``'s rank, z and truth per parameter (site -> flat list over its scalar
+    components): the rank of the prior draw among ``n_draws`` thinned posterior draws (ties
+    broken by ``rng``), z = (truth - posterior mean) / posterior sd."""
+    ranks, zs, truths = {}, {}, {}
+    for site in sbc_parameters(prior, draws):
+        truth = np.asarray(prior[site][r], np.float64)
+        full = np.asarray(draws[site], np.float64)
+        flat = full.reshape((-1,) + full.shape[2:])
+        if flat.shape[1:] != truth.shape:
+            continue
+        ranks[site] = np.ravel(sbc_rank(truth, thin(full, n_draws), rng)).tolist()
+        truths[site] = np.ravel(truth).tolist()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            zs[site] = np.ravel((truth - flat.mean(0)) / flat.std(0)).tolist()
+    return ranks, zs, truths
+
+
 def sbc_replication(problem: SBCProblem, prior: Mapping[str, np.ndarray], r: int, method: str,
                     settings: Mapping[str, Any], n_draws: int, seed: int) -> dict:
     """One SBC replication: fit the data of prior draw ``r`` and rank its parameters.
@@ -526,18 +545,7 @@ def sbc_replication(problem: SBCProblem, prior: Mapping[str, np.ndarray], r: int
     t0 = time.perf_counter()
     draws, stats = problem.fit(problem.arrays_for(prior, r), method, settings, seed)
     rng = np.random.default_rng([seed, r])
-    ranks, zs, truths = {}, {}, {}
-    for site in sbc_parameters(prior, draws):
-        truth = np.asarray(prior[site][r], np.float64)
-        full = np.asarray(draws[site], np.float64)
-        flat = full.reshape((-1,) + full.shape[2:])
-        if flat.shape[1:] != truth.shape:
-            continue
-        ranks[site] = np.ravel(sbc_rank(truth, thin(full, n_draws), rng)).tolist()
-        truths[site] = np.ravel(truth).tolist()
-        with np.errstate(invalid="ignore", divide="ignore"):
-            z = (truth - flat.mean(0)) / flat.std(0)
-        zs[site] = np.ravel(z).tolist()
+    ranks, zs, truths = _sbc_scores(prior, draws, r, n_draws, rng)
     div = stats.get("diverging")
     return {"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": time.perf_counter() - t0,
             "divergences": None if div is None else int(np.sum(div)), "n_draws": n_draws}
@@ -646,17 +654,7 @@ def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps:
         secs = (time.perf_counter() - t0) / len(idx)
         for i, r in enumerate(idx):
             draws = {k: v[i][None] for k, v in samples.items()}  # (chain 1, draw, ...)
-            ranks, zs, truths = {}, {}, {}
-            for name in sbc_parameters(prior, draws):
-                truth = np.asarray(prior[name][r], np.float64)
-                full = np.asarray(draws[name], np.float64)
-                flat = full.reshape((-1,) + full.shape[2:])
-                if flat.shape[1:] != truth.shape:
-                    continue
-                ranks[name] = np.ravel(sbc_rank(truth, thin(full, n_draws), rng)).tolist()
-                truths[name] = np.ravel(truth).tolist()
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    zs[name] = np.ravel((truth - flat.mean(0)) / flat.std(0)).tolist()
+            ranks, zs, truths = _sbc_scores(prior, draws, r, n_draws, rng)
             out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
                         "divergences": int(div[i].sum()), "n_draws": n_draws})
     return out
