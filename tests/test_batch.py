@@ -18,6 +18,7 @@ from drugbayes.batch import RunRecord, exit_code, format_table
 from drugbayes.cli import main
 from drugbayes.config import load_config
 from drugbayes.outputs import finished_run_problem, input_files, inputs_fingerprint
+from drugbayes.testing import kill_at_checkpoint, posterior_values
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "configs" / "smoke" / "data" / "percent_nM.csv"
@@ -510,14 +511,6 @@ def _nuts_config(folder: Path, name: str, checkpoint_every: int) -> Path:
     return p
 
 
-def _posterior_values(run_dir: Path) -> dict:
-    import xarray as xr
-
-    with xr.open_datatree(run_dir / "posterior.nc") as tree:
-        post = tree["posterior"].to_dataset()
-        return {k: post[k].values.copy() for k in post.data_vars}
-
-
 @pytest.mark.slow  # three NUTS runs in subprocesses
 @pytest.mark.parametrize("kill_in", ["sampling", "warmup"])
 def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path, kill_in):
@@ -535,38 +528,22 @@ def test_nuts_checkpoint_resume_after_kill_gives_identical_draws(tmp_path, kill_
     cfg = _nuts_config(tmp_path, "ck", 1)
     ck = tmp_path / "results" / ".ck.checkpoint.npz"
     cmd = [sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    draws, warmup = 0, 0
+    def due(header: dict) -> bool:
+        if kill_in == "sampling":
+            return header["draws"] >= 100
+        return 0 < header["warmup_steps"] < 150
 
-    def due() -> bool:
-        return draws >= 100 if kill_in == "sampling" else 0 < warmup < 150
-
-    try:
-        deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None and not due():
-            time.sleep(0.02)
-            if ck.exists():
-                try:
-                    with np.load(ck, allow_pickle=False) as z:
-                        header = json.loads(str(z["__header__"]))
-                        draws, warmup = header["draws"], header["warmup_steps"]
-                except (OSError, ValueError, KeyError):
-                    continue
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert due() and draws < 400 and not (tmp_path / "results" / "ck").exists()
+    header = kill_at_checkpoint(cmd, env, ck, due, poll=0.02)
+    assert header and due(header) and header["draws"] < 400
+    assert not (tmp_path / "results" / "ck").exists()
     res = subprocess.run(cmd, env=env, capture_output=True,
                          text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     log = (tmp_path / "results" / "ck" / "run.log").read_text()
     assert "resumed from checkpoint" in log
     assert not ck.exists()  # removed once the run directory is in place
-    a, b = _posterior_values(tmp_path / "results" / "plain"), \
-        _posterior_values(tmp_path / "results" / "ck")
+    a, b = posterior_values(tmp_path / "results" / "plain"), \
+        posterior_values(tmp_path / "results" / "ck")
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k], equal_nan=True), k

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -21,6 +19,7 @@ import pytest
 from drugbayes.inference import checkpoint
 from drugbayes.inference.blocked import ChainState, SamplerSettings, sample
 from drugbayes.inference.blocked.adaptation import WARMUP_CHUNKS
+from drugbayes.testing import kill_at_checkpoint, posterior_values
 
 REPO = Path(__file__).resolve().parents[1]
 SRC = str(REPO / "src")
@@ -185,14 +184,6 @@ def _screen_config(folder: Path, name: str, every: int) -> Path:
     return p
 
 
-def _posterior_values(run_dir: Path) -> dict:
-    import xarray as xr
-
-    with xr.open_datatree(run_dir / "posterior.nc") as tree:
-        post = tree["posterior"].to_dataset()
-        return {k: post[k].values.copy() for k in post.data_vars}
-
-
 @pytest.mark.slow  # three screen runs in subprocesses
 def test_screen_run_killed_mid_sampling_resumes_to_identical_draws(tmp_path):
     """kill -9 of ``drugbayes run`` mid-sampling with ``checkpoint_every = 2``, then the same
@@ -204,30 +195,14 @@ def test_screen_run_killed_mid_sampling_resumes_to_identical_draws(tmp_path):
     cfg = _screen_config(tmp_path, "ck", 2)
     ck = tmp_path / "results" / ".ck.checkpoint.npz"
     cmd = [sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    got = 0
-    try:
-        deadline = time.time() + 600
-        while time.time() < deadline and proc.poll() is None and got < 100:
-            time.sleep(0.05)
-            if ck.exists():
-                try:
-                    with np.load(ck, allow_pickle=False) as z:
-                        got = json.loads(str(z["__header__"]))["got"]
-                except (OSError, ValueError, KeyError):
-                    continue
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    got = kill_at_checkpoint(cmd, env, ck, lambda h: h["got"] >= 100).get("got", 0)
     assert 100 <= got < 400 and not (tmp_path / "results" / "ck").exists()
     res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     assert "resumed from checkpoint" in (tmp_path / "results" / "ck" / "run.log").read_text()
     assert not ck.exists()
-    a, b = _posterior_values(tmp_path / "results" / "plain"), \
-        _posterior_values(tmp_path / "results" / "ck")
+    a, b = posterior_values(tmp_path / "results" / "plain"), \
+        posterior_values(tmp_path / "results" / "ck")
     assert a.keys() == b.keys()
     for k in a:
         assert np.array_equal(a[k], b[k], equal_nan=True), k

@@ -317,7 +317,7 @@ def _local_ray_problem() -> str | None:
         return (f"{RAY_LOOPBACK_ENV}={os.environ[RAY_LOOPBACK_ENV]} is set: a Ray started "
                 "here would listen on the machine's network address; unset it or pass "
                 "--ray-address")
-    if "ray" in sys.modules and os.environ.get(RAY_LOOPBACK_ENV) != "0":
+    if "ray" in sys.modules and RAY_LOOPBACK_ENV not in os.environ:
         return RAY_LOCAL_REFUSED
     return None
 

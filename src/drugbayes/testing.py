@@ -25,8 +25,11 @@ This module is not part of the modelling API; it reaches into the blocked engine
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -658,3 +661,43 @@ def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps:
             out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
                         "divergences": int(div[i].sum()), "n_draws": n_draws})
     return out
+
+
+# ----------------------------------------------------------------------------- kill and resume
+def kill_at_checkpoint(cmd: Sequence[str], env: Mapping[str, str], checkpoint: Path,
+                       due: Callable[[dict], bool], timeout: float = 600.0,
+                       poll: float = 0.05) -> dict:
+    """Run ``cmd`` and ``kill -9`` it as soon as the header of its ``checkpoint`` file (read
+    as it is rewritten) makes ``due`` true, or when it ends or ``timeout`` passes.
+
+    Returns the last header read (``{}`` if none), for the caller to check where the kill
+    landed.
+    """
+    proc = subprocess.Popen(list(cmd), env=dict(env), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    header: dict = {}
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None and not (header and due(header)):
+            time.sleep(poll)
+            if checkpoint.exists():
+                try:
+                    with np.load(checkpoint, allow_pickle=False) as z:
+                        header = json.loads(str(z["__header__"]))
+                except (OSError, ValueError, KeyError):  # being written
+                    continue
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return header
+
+
+def posterior_values(run_dir: Path) -> dict[str, np.ndarray]:
+    """Every variable of the ``posterior`` group of ``run_dir/posterior.nc``."""
+    import xarray as xr
+
+    with xr.open_datatree(Path(run_dir) / "posterior.nc") as tree:
+        post = tree["posterior"].to_dataset()
+        return {str(k): post[k].values.copy() for k in post.data_vars}
