@@ -261,6 +261,23 @@ def test_dates_converted_to_days(tmp_path):
     assert days == {"M1": [0.0, 3.0, 7.0], "M2": [1.0, 4.0, 8.0]}
 
 
+def test_day_zero_per_mouse(tmp_path, capsys):
+    """``day_zero = { mouse = {...} }``: each mouse's own day 0, keyed by the canonical or
+    the file's column name; a mouse the table lacks is reported with its line."""
+    dates = ["2024-03-01", "2024-03-04", "2024-03-08"]
+    for by in ("mouse", "Mouse"):
+        cfg = _xeno(tmp_path, dates, f'day_zero = {{ {by} = {{ M1 = "2024-03-01", '
+                    'M2 = "2024-02-28" }}')
+        vt = canonical(cfg)
+        days = vt.df.groupby("mouse")["day"].apply(list).to_dict()
+        assert days == {"M1": [0.0, 3.0, 7.0], "M2": [2.0, 5.0, 9.0]}, days  # 2024 is a leap year
+    cfg = _xeno(tmp_path, dates, 'day_zero = { mouse = { M1 = "2024-03-01" } }')
+    rc, err = run_cli(cfg, capsys)
+    assert rc == 2
+    assert "mice.csv, line 5, column 'Mouse': value 'M2': no day_zero for this mouse " \
+           "(day_zero.mouse gives M1)" in err
+
+
 def test_bad_dates_all_at_once(tmp_path, capsys):
     """An unparseable date and a date before day zero, reported together with their lines."""
     cfg = _xeno(tmp_path, ["2024-03-01", "2024-13-04", "2024-02-20"],
