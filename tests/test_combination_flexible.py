@@ -205,7 +205,8 @@ def test_flexible_surface_follows_a_non_monotone_matrix_nuts():
     kw = dict(dose_unit="uM", response_scale="fraction", inference=inf, seed=3,
               diagnostics={"unit_checks": True})
     mus = db.fit(wells, "combination", model="combination/musyc_student_t", **kw)
-    flex = db.fit(wells, "combination", model="combination/flexible", **kw)
+    flex = db.fit(wells, "combination", model={"preset": "combination/flexible",
+                                                "options": {"compare_musyc": False}}, **kw)
     sm, sf = mus.summary(), flex.summary()
 
     def row(s, cl, q):
@@ -220,3 +221,39 @@ def test_flexible_surface_follows_a_non_monotone_matrix_nuts():
     c = compare_surfaces(flex, mus).set_index("cell_line")
     assert c.loc["CL02", "better_fit"] == "flexible"
     assert isinstance(c, pd.DataFrame)
+
+
+def test_one_run_fits_both_surfaces_and_says_which_fits_better(tmp_path):
+    """The flexible preset's run (``compare_musyc``, on in the preset) also fits the MuSyC
+    surface to the same table and puts the per-matrix comparison in the run directory:
+    ``elpd_diff`` / ``better_fit`` on each combination's summary rows (empty on the pooled
+    rows), ``surface_comparison.csv``, the reference fit's own diagnostics in
+    ``diagnostics.json``; no checkpoint is left beside the run directory. Plumbing only (SVI,
+    tiny budget): which surface wins is the slow NUTS test's point."""
+    import json
+
+    from drugbayes.cli import main
+
+    wells = _bumped()
+    wells.to_csv(tmp_path / "wells.csv", index=False)
+    out = tmp_path / "run"
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('[data]\npath = "wells.csv"\nkind = "combination"\ndose_unit = "uM"\n'
+                   'response_scale = "fraction"\n[model]\npreset = "combination/flexible"\n'
+                   '[inference]\nmethod = "svi"\nnum_steps = 100\nnum_samples = 100\n'
+                   f'[run]\nseed = 3\noutput_dir = "{out}"\n[diagnostics]\nunit_checks = false\n'
+                   '[report]\nplots = false\n')
+    assert main(["run", str(cfg), "--quiet"]) in (0, 3)
+    s = pd.read_csv(out / "summary.csv")
+    c = pd.read_csv(out / "surface_comparison.csv")
+    assert list(c["cell_line"]) == ["CL01", "CL02"]
+    assert set(c["better_fit"]) <= {"flexible", "musyc", "tie"}
+    np.testing.assert_allclose(c["elpd_diff"], c["elpd_flexible"] - c["elpd_musyc"])
+    for cl, d in zip(c["cell_line"], c["elpd_diff"]):
+        rows = s[(s["cell_line"] == cl) & (s["experiment"] == "all")]
+        assert len(rows) and np.allclose(rows["elpd_diff"], d)
+    assert s.loc[~s["cell_line"].isin(["CL01", "CL02"]), "better_fit"].isna().all()
+    ref = json.loads((out / "diagnostics.json").read_text())["reference"]
+    assert ref["approximation"] == "variational" and "passed" in ref
+    assert sum(ref["better_fit"].values()) == 2
+    assert not list(tmp_path.glob(".*checkpoint*"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from .diagnostics import check
 from .errors import ConfigError, DiagnosticsError, DiagnosticsWarning, Issue
 from .families import Spec, family_for_kind, get_family, kinds
 from .inference.checkpoint import checkpointing
+from .inference.checkpoint import current as current_checkpoint
 from .inference.checkpoint import remove as remove_checkpoint
 from .inference.registry import FitTask, get_backend
 from .inference.settings import InferenceResult, enable_compilation_cache
@@ -42,6 +44,9 @@ __all__ = ["FitResult", "check_config", "fit", "infer", "output_dir_issues", "pr
            "run_config", "write_run_directory"]
 
 log = logging.getLogger("drugbayes")
+
+REFERENCE = "reference"
+"""Tag of a family's reference fit (``Family.reference_model``) in checkpoint names."""
 
 
 # ----------------------------------------------------------------------------- stages
@@ -220,12 +225,59 @@ def fit(table: Any, kind: str | None = None, *, model: str | dict | ModelConfig 
                        seed=seed, well_variables=well_variables(tree, parameters),
                        settings=settings)
     result.check_units(thresholds)
+    ref = fam.reference_model(spec) if fam.reference_model else None
+    if ref is not None:
+        _compare_with_reference(result, ref, table, kind, settings, seed, columns, thresholds,
+                                interval_prob, (vt, data), data_options)
     if not diag["passed"]:
         what = "diagnostics" if diag["approximation"]["diagnosed"] else "checks"
         msg = f"{what} failed: " + ", ".join(
             f"{k}={v['value']}" for k, v in diag["checks"].items() if not v["passed"])
         log.warning(msg)
     return result
+
+
+def _compare_with_reference(result: FitResult, ref: dict, table: Any, kind: str,
+                            settings: InferenceConfig, seed: int, columns: Any,
+                            thresholds: DiagnosticsConfig, interval_prob: float,
+                            prepared: tuple[Any, Any], data_options: dict) -> None:
+    """Fit the family's reference model to the same table (same back-end, seed and
+    thresholds, no per-unit checks) and put the per-unit comparison on ``result``
+    (``comparison``: the summary's columns and a table; ``diagnostics["reference"]``: the
+    reference fit's own diagnostics). A run without posterior draws gets a note instead."""
+    fam = result.family
+    rec: dict[str, Any] = {"model": ref.get("description", "")}
+    result.diagnostics["reference"] = rec
+    if not result.approximation.draws:
+        rec["note"] = "a point estimate has no posterior draws: no per-unit comparison"
+        log.info("reference model not fitted: %s", rec["note"])
+        return
+    log.info("reference model (%s): fitting it to the same table for a per-unit comparison",
+             rec["model"])
+    t0 = time.perf_counter()
+    quiet = thresholds.model_copy(update={"unit_checks": False})
+    ck = current_checkpoint()  # a run's reference fit checkpoints beside the main fit's
+    with (checkpointing(ck.sibling(REFERENCE).path, ck.sibling(REFERENCE).inputs) if ck
+          else nullcontext()):
+        other = fit(table, kind, model=ref, inference=settings, seed=seed, columns=columns,
+                    diagnostics=quiet, interval_prob=interval_prob, prepared=prepared,
+                    **data_options)
+    result.comparison = fam.compare_reference(result, other)
+    for key in [k for k in result._summaries if not isinstance(k, tuple)]:
+        del result._summaries[key]  # summaries with checks: the comparison's columns join
+    d = other.diagnostics
+    rec.update({"passed": bool(d["passed"]), "approximation": d["approximation"]["name"],
+                "failed_checks": {k: v["value"] for k, v in d["checks"].items()
+                                  if not v["passed"]},
+                "seconds": round(time.perf_counter() - t0, 1)})
+    if "better_fit" in result.comparison:
+        counts = result.comparison["better_fit"].value_counts()
+        rec["better_fit"] = {str(k): int(v) for k, v in counts.items()}
+        log.info("per-unit comparison with the reference: %s", ", ".join(
+            f"{k} {v}" for k, v in rec["better_fit"].items()))
+    if not d["passed"]:
+        log.warning("the reference fit failed its diagnostics (%s): read its comparison with "
+                    "care", ", ".join(rec["failed_checks"]))
 
 
 def _labels(fam, data) -> dict[str, list[str]]:
@@ -306,6 +358,7 @@ def run_config(cfg: Config, prepared: tuple[Any, Any] | None = None,
         # looked up in this module, so that tests can replace it here
         write_run_directory(result, cfg, tmp, t0, inputs)
     remove_checkpoint(checkpoint)
+    remove_checkpoint(checkpoint.sibling(REFERENCE))
     if not result.diagnostics["passed"] and cfg.diagnostics.on_fail == "error":
         raise DiagnosticsError(f"diagnostics failed for {out} (see diagnostics.json)")
     if not result.diagnostics["passed"]:

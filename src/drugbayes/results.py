@@ -92,6 +92,7 @@ class FitResult:
     unit_checks: Any = None
     row_checks: Any = None
     settings: Any = None
+    comparison: Any = None
     _summaries: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -117,8 +118,12 @@ class FitResult:
         if prob not in self._summaries:
             from .report.checks import add_columns
 
-            self._summaries[prob] = add_columns(self._summary_without_checks(prob),
-                                                self.unit_checks, self.row_checks)
+            table = add_columns(self._summary_without_checks(prob), self.unit_checks,
+                                self.row_checks)
+            fam = self.family
+            if self.comparison is not None and fam.with_comparison:
+                table = fam.with_comparison(table, self.comparison)
+            self._summaries[prob] = table
         return self._summaries[prob].copy()
 
     def _summary_without_checks(self, prob: float | None = None) -> pd.DataFrame:
@@ -212,6 +217,9 @@ class FitResult:
 
         fam = get_family(self.spec.family)
         tables = fam.extra_tables(self) if fam.extra_tables else {}
+        if self.comparison is not None:
+            name = self.comparison.attrs.get("file", "reference_comparison.csv")
+            tables = {**tables, name: self.comparison}
         units = self.unit_checks
         if units is None or not len(units):
             return tables

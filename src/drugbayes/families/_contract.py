@@ -195,6 +195,15 @@ class Family:
     blocks : PlanBuilder, optional
         The family's plan for the blocked back-end (``inference.method = "screen"``; see
         :mod:`drugbayes.inference.blocked.plan`).
+    reference_model : callable(spec) -> dict or None, optional
+        A second model (``{"options": ..., "priors": ...}`` of this family) that a fit under
+        ``spec`` is compared with unit by unit, fitted to the same table with the same back-end
+        and seed by :func:`drugbayes.api.fit` (None: no comparison for this spec).
+    compare_reference : callable(result, reference_result) -> DataFrame, optional
+        The per-unit comparison of the two fits (e.g. PSIS-LOO per matrix), written as a table
+        of the run directory.
+    with_comparison : callable(summary, comparison) -> DataFrame, optional
+        The summary with the comparison's columns on the units' rows.
     """
 
     name: str
@@ -227,6 +236,9 @@ class Family:
     simulate_cli: Callable[..., tuple[Any, Any, str]] | None = None
     blocks: Any | None = None
     units: Callable[..., UnitChecks | None] | None = None
+    reference_model: Callable[..., dict | None] | None = None
+    compare_reference: Callable[..., Any] | None = None
+    with_comparison: Callable[..., Any] | None = None
 
     @classmethod
     def assemble(cls, namespace: Mapping[str, Any], spec: types.ModuleType,

@@ -35,6 +35,13 @@ class Checkpoint:
     path: Path
     inputs: str
 
+    def sibling(self, tag: str) -> Checkpoint:
+        """The checkpoint of a second fit of the same run (e.g. a reference model): beside
+        this one, its name and inputs hash tagged with ``tag``."""
+        name = self.path.name
+        stem = name[:-len(".npz")] if name.endswith(".npz") else name
+        return Checkpoint(self.path.with_name(f"{stem}.{tag}.npz"), f"{self.inputs}:{tag}")
+
 
 _CURRENT: ContextVar[Checkpoint | None] = ContextVar("drugbayes_checkpoint", default=None)
 

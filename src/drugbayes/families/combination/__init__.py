@@ -14,6 +14,7 @@ from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
 from . import blocks, spec
 from .checks import units  # noqa: F401  (the Family field, taken by assemble)
+from .compare import compare_reference, reference_model, with_comparison  # noqa: F401
 from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
 from .model import init_values, latents, likelihood, model

@@ -1,5 +1,10 @@
 """Which surface fits each matrix better: PSIS-LOO per matrix of two fits of the same table.
 
+With ``compare_musyc = true`` (on in the ``combination/flexible`` preset) one run does it all:
+:func:`reference_model` names the MuSyC model that :func:`drugbayes.api.fit` fits beside the
+flexible one, :func:`compare_reference` is :func:`compare_surfaces` of the two, and
+:func:`with_comparison` puts its columns on the summary.
+
 The flexible interaction surface (``interaction = "flexible"``, preset
 ``combination/flexible``) nests MuSyC (its interaction shrunk to 0 is the MuSyC surface). Fit
 the same table with both presets (the same back-end, with posterior draws), then
@@ -150,3 +155,28 @@ def with_better_fit(summary: pd.DataFrame, comparison: pd.DataFrame,
     out["better_fit"] = np.where(np.isnan(diff), "", np.where(
         diff > tie, "flexible", np.where(diff < -tie, "musyc", "tie")))
     return out
+
+
+def reference_model(spec: Any) -> dict | None:
+    """The MuSyC model a flexible fit is compared with (``compare_musyc``): the same options
+    and priors with ``interaction = "musyc"``; None for any other spec."""
+    o = spec.options
+    if o.interaction != "flexible" or not o.compare_musyc:
+        return None
+    options = {**o.model_dump(), "interaction": "musyc", "compare_musyc": False}
+    return {"options": options, "priors": spec.priors.model_dump(),
+            "description": "MuSyC surface (reference of the flexible fit's per-matrix "
+                           "comparison)"}
+
+
+def compare_reference(result: Any, reference: Any) -> pd.DataFrame:
+    """:func:`compare_surfaces` of a flexible fit and its MuSyC reference (written as
+    ``surface_comparison.csv``)."""
+    table = compare_surfaces(result, reference)
+    table.attrs["file"] = "surface_comparison.csv"
+    return table
+
+
+def with_comparison(summary: pd.DataFrame, comparison: pd.DataFrame) -> pd.DataFrame:
+    """:func:`with_better_fit` (the family's summary hook)."""
+    return with_better_fit(summary, comparison)

@@ -31,6 +31,12 @@ class CombinationOptions(StrictModel):
         "surface) or 'flexible' (MuSyC plus a smooth nonparametric interaction surface over "
         "the two log doses, a low-rank tensor-product basis with hierarchical shrinkage, zero "
         "where either dose is 0; see models/combination/flexible.toml)")
+    compare_musyc: bool = Field(
+        False, description="with interaction = 'flexible': the run also fits the MuSyC "
+        "surface (same table, back-end and seed; about twice the run time) and says per "
+        "matrix which surface predicts its wells better (PSIS-LOO): summary columns elpd_diff "
+        "and better_fit, the table surface_comparison.csv (on by default in the "
+        "combination/flexible preset)")
 
 
 class CombinationPriors(StrictModel):
