@@ -89,5 +89,5 @@ OPTIONS, PRIORS = JointOptions, JointPriors
 HEADLINE = ("Joint model: IC50s from both in-vitro assays and the in-vivo link",
             ("ic50", "rmax", "predicted_rate", "predicted_tc"))
 DEFAULT_PRESET = "joint/link"
-DATA_KEYS = ("aliases", "arm_drugs")
+DATA_KEYS = ("aliases", "arm_drugs", "dose_units", "predict")
 DATA_BLOCKS = ("dose_response", "combination", "xenograft")
