@@ -254,8 +254,11 @@ class DataConfig(_Strict):
                 for r in self.readings]
         out = {"missing": self.missing,
                **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
-        if self.blocks:
-            out["blocks"] = {name: {"kind": name, "columns": dict(b.columns), **b.options(),
+        if self.blocks:  # a block's keys as given (a reader may ask which were set)
+            own = kind_keys()
+            out["blocks"] = {name: {"kind": name, "columns": dict(b.columns),
+                                    **{k: v for k, v in b.options().items()
+                                       if k not in own[b.kind] or k in b.model_fields_set},
                                     **({"path": str(b.resolve(b.path))} if b.path else {})}
                              for name, b in self.blocks.items()}
         return out

@@ -177,6 +177,7 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
     in_vitro = {k: (t.df, t.source, dc) for k, (t, dc) in read.items() if k in UNIT_COLUMNS}
     drug_units = read_units(in_vitro, data_cfg.dose_units, data_cfg.aliases, issues)
     family_unit = output_unit(drug_units)
+    read.update({k: (SourcedTable(df, src), dc) for k, (df, src, dc) in in_vitro.items()})
     failed = False
     for kind, (table, dc) in read.items():
         if kind in UNIT_COLUMNS:

@@ -71,14 +71,14 @@ def _lines(src: Any, rows: np.ndarray, limit: int = 5) -> str:
 
 def read_units(blocks: dict[str, tuple[pd.DataFrame, Any, Any]], declared: dict[str, str],
                aliases: dict[str, str], issues: list) -> dict[str, str]:
-    """Each in-vitro drug's unit; every dose converted to its drug's unit (in place).
+    """Each in-vitro drug's unit; every dose converted to its drug's unit (in ``blocks``).
 
     Parameters
     ----------
     blocks : dict
         Kind -> ``(table with canonical columns, its TableSource, the block's DataConfig)``,
-        for ``dose_response`` and ``combination``. The tables' doses are converted to their
-        drug's unit and their unit columns removed, in place.
+        for ``dose_response`` and ``combination``. Each entry is replaced by its table with
+        the doses converted to their drug's unit and the unit columns removed.
     declared : dict
         ``[data.dose_units]``: drug (a registry name, after ``aliases``) -> unit.
     aliases : dict
@@ -103,7 +103,8 @@ def read_units(blocks: dict[str, tuple[pd.DataFrame, Any, Any]], declared: dict[
             decl[d] = cu
     # drug -> unit -> [(kind, column, row positions)]
     seen: dict[str, dict[str, list[tuple[str, str, np.ndarray]]]] = {}
-    for kind, (df, src, dc) in blocks.items():
+    for kind, (df, src, dc) in list(blocks.items()):
+        df = df.copy()
         block_unit = dc.dose_unit if "dose_unit" in dc.model_fields_set else None
         names = dict(dc.columns)
         drop = []
@@ -125,11 +126,12 @@ def read_units(blocks: dict[str, tuple[pd.DataFrame, Any, Any]], declared: dict[
                                     f"{_lines(src, rows)}); expected one of {', '.join(KNOWN)}"))
             row_unit = canon.where(~bad, "").fillna("")
             dose = pd.to_numeric(df[dose_col], errors="coerce")
-            new = df[dose_col].copy()
+            new = df[dose_col].astype(object)  # read as text: numbers go in as floats
             changed = False
             for drug in pd.unique(drugs[drugs != ""]):
                 on = (drugs == drug).to_numpy()
                 fallback = block_unit or decl.get(drug, "M")
+                on &= ~bad.to_numpy()  # an unknown unit is reported above
                 units = row_unit[on].replace("", fallback)
                 for u in pd.unique(units):
                     rows = np.flatnonzero(on)[(units == u).to_numpy()]
@@ -144,8 +146,7 @@ def read_units(blocks: dict[str, tuple[pd.DataFrame, Any, Any]], declared: dict[
                     changed = True
             if changed:
                 df[dose_col] = new
-        if drop:
-            df.drop(columns=drop, inplace=True)
+        blocks[kind] = (df.drop(columns=drop) if drop else df, src, dc)
     out: dict[str, str] = {}
     for drug, units in seen.items():
         want = decl.get(drug)
