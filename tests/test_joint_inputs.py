@@ -82,6 +82,8 @@ def test_a_unit_per_drug_converts_same_kind_units(tmp_path, study):
                            base_dir=tmp_path)
     _, vt, data = check_config(cfg)
     assert data.drug_units == {"x": "uM", "y": "ug/mL"} and data.dose_unit == "per drug"
+    assert data.attrs["dose_units"] == "x: uM; y: ug/mL"  # recorded on posterior.nc
+    assert "(doses: x uM, y ug/mL)" in FAM.describe(vt, data)
     # y's ng/mL doses were converted to ug/mL: the same numbers as the study's, so each drug's
     # log10 doses (in its own unit) and the checkerboard's shift are the base study's
     np.testing.assert_allclose(data.dr.dose_scale.shift, base.dr.dose_scale.shift)

@@ -203,6 +203,8 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
         raise DataValidationError(issues)
     data.drug_units = {d: drug_units.get(d, family_unit) for d in data.drugs}
     data.family_unit = family_unit
+    data.attrs.update(dose_unit=data.dose_unit, dose_units="; ".join(
+        f"{d}: {u}" for d, u in data.drug_units.items()))  # on the posterior DataTree
     dropped = [{**d, "reason": f"[data.{k}] {d.get('reason', '')}"}
                for k, vt in validated.items() for d in getattr(vt, "dropped", [])]
     return JointValidated(validated, dropped), data
@@ -509,7 +511,9 @@ def add_predictions(data: JointData, entries: list[dict], source: str = "<config
 def describe(vt: JointValidated, data: JointData) -> str:
     """One line per block and the link."""
     parts = [f"{k}: {COMPONENTS[k].describe(vt.blocks[k], d)}" for k, d in data.blocks.items()]
-    return (f"{len(data.cell_lines)} cell lines, {len(data.drugs)} drugs in one registry; "
+    units = ", ".join(f"{d} {u}" for d, u in data.drug_units.items())
+    return (f"{len(data.cell_lines)} cell lines, {len(data.drugs)} drugs in one registry "
+            f"(doses: {units}); "
             + "; ".join(parts) + f"; link: {len(data.link_units)} cell line x drug, "
             f"{len(data.syn_units)} combination arm(s), {len(data.predict)} prediction(s)")
 
