@@ -215,13 +215,18 @@ def label_units(table: pd.DataFrame, family_unit: str, drug_units: dict[str, str
     out = table.copy()
     unit = out["unit"].astype(object)
     log = f"log10 {family_unit}"
-    is_dose = (unit == family_unit) | (unit == log)
-    for pos in np.flatnonzero(is_dose.to_numpy()):
-        row = out.iloc[pos]
-        col = DRUG_OF_QUANTITY.get(str(row.get("quantity", "")), "drug")
-        drug = row.get(col)
-        u = drug_units.get(str(drug)) if isinstance(drug, str) else None
-        if u is not None:
-            unit.iloc[pos] = u if row["unit"] == family_unit else f"log10 {u}"
+    drug = pd.Series("", index=out.index, dtype=object)
+    if "drug" in out.columns:
+        drug[:] = out["drug"].astype(object)
+    if "quantity" in out.columns:
+        for q, col in DRUG_OF_QUANTITY.items():
+            on = (out["quantity"] == q) & (col in out.columns)
+            if on.any():
+                drug[on] = out.loc[on, col].astype(object)
+    mine = drug.map(lambda d: drug_units.get(d) if isinstance(d, str) else None)
+    plain = (unit == family_unit) & mine.notna()
+    logged = (unit == log) & mine.notna()
+    unit[plain] = mine[plain]
+    unit[logged] = "log10 " + mine[logged].astype(str)
     out["unit"] = unit
     return out
