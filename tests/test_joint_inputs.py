@@ -240,3 +240,23 @@ def test_the_example_declares_units_and_top_level_predictions():
     assert data.drug_units == {"lapatinib": "uM", "trastuzumab": "ug/mL"}
     assert [(p["cell_line"], p["arm"]) for p in data.predict] == [
         ("HCC1954", "lapatinib+trastuzumab"), ("SKBR3", "lapatinib")]
+
+
+@pytest.mark.slow
+def test_the_examples_summary_gives_each_drug_its_unit():
+    """The joint summary of the example (from prior draws: no fit; about a minute, the
+    summaries' compilation): trastuzumab's rows in ug/mL, lapatinib's in uM, none in M."""
+    import jax
+    from numpyro.infer import Predictive
+
+    spec, _, data = check_config(load_config(EXAMPLE))
+    prior = Predictive(FAM.model, num_samples=4)(jax.random.PRNGKey(0), FAM.arrays(data), spec)
+    draws = {k: np.asarray(v)[None] for k, v in prior.items()}
+    s = FAM.summarize(data, draws, None, 0.9, "nuts", spec=spec, seed=0)
+    ic50 = s[s["quantity"] == "ic50"].groupby("drug")["unit"].unique()
+    assert list(ic50["trastuzumab"]) == ["ug/mL"] and list(ic50["lapatinib"]) == ["uM"]
+    pot = s[s["quantity"].isin(["log10_c1", "log10_c2"])]
+    assert set(pot["unit"]) == {"log10 uM", "log10 ug/mL"}
+    conc = s[s["quantity"] == "effective_concentration"].set_index("drug")["unit"]
+    assert conc.to_dict() == {"lapatinib": "uM", "trastuzumab": "ug/mL"}
+    assert not s["unit"].astype(str).str.contains(r"(?:^|\s)M$").any()
