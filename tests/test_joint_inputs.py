@@ -222,6 +222,24 @@ def test_bad_input_across_blocks_at_once(tmp_path, study):
     _four_problems(_problems(e.value))
 
 
+def test_cross_block_names_are_checked_beside_a_block_that_fails(tmp_path, study):
+    """A block that fails its own validation cannot be encoded; the config's names are still
+    checked against the tables, and reported with its problems."""
+    tables, opts = study
+    t = {k: v.copy() for k, v in tables.items()}
+    t["dose_response"]["response"] = t["dose_response"]["response"].astype(object)
+    t["dose_response"].loc[3, "response"] = "abc"
+    _write(tmp_path, t)
+    raw = _raw({**opts["arm_drugs"], "x+w": ["x", "w"]})
+    raw["predict"] = [{"cell_line": "B", "arm": "nope"}, {"cell_line": "B", "arm": "x"}]
+    with pytest.raises(InputError) as e:
+        check_config(config_from_dict(raw, base_dir=tmp_path))
+    text = _problems(e.value)
+    assert "[data.dose_response]" in text and "'abc'" in text
+    assert "data.arm_drugs.x+w" in text and "'w'" in text
+    assert "predict[0].arm" in text and "predict[1]" not in text
+
+
 @pytest.mark.parametrize("command", ["validate", "run"])
 def test_bad_input_across_blocks_cli_exit_2(tmp_path, study, capsys, command):
     tables, opts = study

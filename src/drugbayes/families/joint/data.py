@@ -199,6 +199,8 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
             data = encode(encoded, data_cfg)
         except InputError as e:
             issues += e.issues
+    else:  # a block could not be encoded: what of the config can be checked by name alone
+        _name_checks(in_vitro, data_cfg, issues)
     if issues or data is None:
         raise DataValidationError(issues)
     data.drug_units = {d: drug_units.get(d, family_unit) for d in data.drugs}
@@ -208,6 +210,36 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
     dropped = [{**d, "reason": f"[data.{k}] {d.get('reason', '')}"}
                for k, vt in validated.items() for d in getattr(vt, "dropped", [])]
     return JointValidated(validated, dropped), data
+
+
+def _name_checks(in_vitro: dict[str, tuple[Any, Any, Any]], data_cfg: Any, issues: list
+                 ) -> None:
+    """The cross-block checks that need names only (run where a block failed validation, so
+    that they are reported with its problems): ``arm_drugs`` naming a drug of no in-vitro
+    table, ``[[predict]]`` naming an arm ``arm_drugs`` does not list."""
+    from .doseunits import UNIT_COLUMNS
+
+    aliases = data_cfg.aliases
+    drugs: set[str] = set()
+    for kind, (df, _, _) in in_vitro.items():
+        for col, _, _ in UNIT_COLUMNS[kind]:
+            if col in df.columns:
+                names = df[col].astype("string").fillna("").str.strip()
+                drugs |= {aliases.get(n, n) for n in names.unique() if n}
+    if len(in_vitro) == sum(k in data_cfg.blocks for k in UNIT_COLUMNS):
+        for arm, ds in data_cfg.arm_drugs.items():
+            for d in ds:
+                if d not in drugs:
+                    issues.append(Issue("<config>", None, f"data.arm_drugs.{arm}", d,
+                                        "not a drug of any in-vitro block (drugs: "
+                                        f"{', '.join(sorted(drugs))})"))
+    control = data_cfg.blocks["xenograft"].control_arm if "xenograft" in data_cfg.blocks \
+        else None
+    for i, e in enumerate(data_cfg.predict):
+        if e.arm not in data_cfg.arm_drugs and e.arm != control:
+            issues.append(Issue("<config>", None, f"predict[{i}].arm", e.arm,
+                                "not an arm of [data.arm_drugs] "
+                                f"({', '.join(data_cfg.arm_drugs)})"))
 
 
 def _in_block(kind: str, issue: Issue | str) -> Issue | str:
