@@ -107,6 +107,23 @@ def test_a_unit_per_drug_converts_same_kind_units(tmp_path, study):
     np.testing.assert_allclose(again.dr.dose_scale.shift, base.dr.dose_scale.shift)
 
 
+def test_far_dose_notes_name_the_drugs_unit(tmp_path, study):
+    """The blocks' notes reach the run log (each naming its block), a far dose in its drug's
+    unit (not the component family's ``M``)."""
+    tables, opts = study
+    t = _antibody_tables(tables)
+    dr = t["dose_response"]
+    dr.loc[dr.index[(dr["drug"] == "y") & (dr["cell_line"] == "A")][-1], "dose"] = 1e20
+    _write(tmp_path, t)
+    cfg = config_from_dict(_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"}),
+                           base_dir=tmp_path)
+    _, vt, data = check_config(cfg)
+    assert data.family_unit == "M"
+    far = [n for n in vt.source.notes if "decades from the middle" in n]
+    assert far and all(n.startswith("[data.dose_response] ") for n in far)
+    assert "dose 1e+17 ug/mL of drug 'y'" in far[0] and " M" not in far[0].split(": ", 1)[1]
+
+
 def test_summary_rows_carry_their_drugs_unit():
     summary = pd.DataFrame({
         "assay": ["dose_response", "dose_response", "dose_response", "combination",

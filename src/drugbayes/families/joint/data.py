@@ -24,7 +24,7 @@ from ...errors import ConfigError, DataValidationError, InputError, Issue
 from ..combination import FAMILY as COMBINATION
 from ..dose_response import FAMILY as DOSE_RESPONSE
 from ..xenograft import FAMILY as XENOGRAFT
-from .doseunits import UNIT_COLUMNS, label_units, output_unit, read_units
+from .doseunits import UNIT_COLUMNS, label_note, label_units, output_unit, read_units
 
 COMPONENTS = {"dose_response": DOSE_RESPONSE, "combination": COMBINATION,
               "xenograft": XENOGRAFT}
@@ -35,7 +35,8 @@ VIABILITY_SCALES = ("fraction", "percent")
 
 @dataclass
 class JointValidated:
-    """The validated blocks (``blocks``: kind -> that family's validated table)."""
+    """The validated blocks (``blocks``: kind -> that family's validated table; ``source``:
+    their notes for the run log, :class:`BlockNotes`)."""
 
     blocks: dict[str, Any]
     dropped: list[dict] = field(default_factory=list)
@@ -209,7 +210,18 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
         f"{d}: {u}" for d, u in data.drug_units.items()))  # on the posterior DataTree
     dropped = [{**d, "reason": f"[data.{k}] {d.get('reason', '')}"}
                for k, vt in validated.items() for d in getattr(vt, "dropped", [])]
-    return JointValidated(validated, dropped), data
+    notes = tuple(f"[data.{k}] " + label_note(n, family_unit, data.drug_units)
+                  for k, vt in validated.items()
+                  for n in getattr(getattr(vt, "source", None), "notes", ()))
+    return JointValidated(validated, dropped, BlockNotes(notes)), data
+
+
+@dataclass(frozen=True)
+class BlockNotes:
+    """The blocks' notes for the run log (far doses in their drug's unit), each naming its
+    block."""
+
+    notes: tuple[str, ...] = ()
 
 
 def _name_checks(in_vitro: dict[str, tuple[Any, Any, Any]], data_cfg: Any, issues: list

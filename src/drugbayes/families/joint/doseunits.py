@@ -19,6 +19,7 @@ Every conflict and every unknown unit is reported at once (:func:`read_units`).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -230,3 +231,13 @@ def label_units(table: pd.DataFrame, family_unit: str, drug_units: dict[str, str
     unit[logged] = "log10 " + mine[logged].astype(str)
     out["unit"] = unit
     return out
+
+
+def label_note(note: str, family_unit: str, drug_units: dict[str, str]) -> str:
+    """A component family's note on a far dose (``dose 1e+03 M of drug 'y' ... (0.01 M)``) in
+    its drug's unit."""
+    fu = re.escape(family_unit)
+    m = re.search(rf"dose \S+ {fu} of drug '([^']*)'", note)
+    if m is None or drug_units.get(m[1], family_unit) == family_unit:
+        return note
+    return re.sub(rf"(?<=\d) {fu}(?=[ )])", f" {drug_units[m[1]]}", note)
