@@ -161,7 +161,9 @@ def read_units(blocks: dict[str, tuple[pd.DataFrame, Any, Any]], declared: dict[
                                     f"{want} ({unit_kind(want)}), but doses are given in "
                                     f"{found}; molar and mass concentrations do not convert "
                                     "(no molecular weight): give the rows in a "
-                                    f"{unit_kind(want)} unit"))
+                                    f"{unit_kind(want)} unit (a block's own dose_unit "
+                                    "applies to each of its drugs; without it, a drug's rows "
+                                    "are read in its declared unit)"))
             out[drug] = want
         elif len(units) > 1:
             kinds = {unit_kind(u) for u in units}
