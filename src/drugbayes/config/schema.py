@@ -83,6 +83,13 @@ class DataFilter(_Strict):
 READING_PATH_KEYS = ("layout", "readings")
 
 
+class PredictEntry(_Strict):
+    """``[[predict]]``: a cell line x arm to predict (for a kind that makes predictions)."""
+
+    cell_line: str
+    arm: str
+
+
 class DataConfig(_Strict):
     """``[data]``: the input table and how to read it.
 
@@ -149,6 +156,14 @@ class DataConfig(_Strict):
     arm_drugs: dict[str, list[str]] = Field(
         default_factory=dict, description="xenograft arm -> the in-vitro drugs it gives "
         "(vehicle = [])")
+    dose_units: dict[str, str] = Field(
+        default_factory=dict, description="drug -> its dose unit where drugs differ "
+        "(trastuzumab = \"ug/mL\", lapatinib = \"uM\"): molar (M, mM, uM, nM, pM) or mass "
+        "(mg/mL, ug/mL, ng/mL, pg/mL) concentrations, the unit of the drug's doses and results "
+        "in every block")
+    predict: list[PredictEntry] = Field(
+        default_factory=list, description="written [[predict]] at the top level: cell line x "
+        "arm entries to predict")
 
     @model_validator(mode="before")
     @classmethod
@@ -239,8 +254,11 @@ class DataConfig(_Strict):
                 for r in self.readings]
         out = {"missing": self.missing,
                **{k: getattr(self, k) for k in kind_keys()[self.kind]}, **reading}
-        if self.blocks:
-            out["blocks"] = {name: {"kind": name, "columns": dict(b.columns), **b.options(),
+        if self.blocks:  # a block's keys as given (a reader may ask which were set)
+            own = kind_keys()
+            out["blocks"] = {name: {"kind": name, "columns": dict(b.columns),
+                                    **{k: v for k, v in b.options().items()
+                                       if k not in own[b.kind] or k in b.model_fields_set},
                                     **({"path": str(b.resolve(b.path))} if b.path else {})}
                              for name, b in self.blocks.items()}
         return out
@@ -458,6 +476,21 @@ class Config(_Strict):
     source: str | None = Field(default=None, exclude=True)
     base_dir: str | None = Field(default=None, exclude=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _predict_with_the_data(cls, raw: Any) -> Any:
+        """Top-level ``[[predict]]`` entries are read with the data (``data.predict``: the
+        kind's reader checks them against the data's levels with every other problem)."""
+        if not isinstance(raw, dict) or "predict" not in raw:
+            return raw
+        out = {k: v for k, v in raw.items() if k != "predict"}
+        data = out.get("data", {})
+        if isinstance(data, dict):
+            if "predict" in data:
+                raise ValueError("predictions given twice: write them once, as [[predict]]")
+            out["data"] = {**data, "predict": raw["predict"]}
+        return out
+
     def resolved_data_path(self) -> Path:
         """The data path, resolved against the config's folder."""
         if self.data.path is None and self.data.format == "plate":
@@ -507,19 +540,27 @@ class Config(_Strict):
         """The config as plain data (for ``config.resolved.toml``), ``None`` values removed
         (and the named-block keys where empty, so a one-table config reads as before)."""
         out = _drop_none(self.model_dump(mode="json"))
-        for k in ("blocks", "aliases", "arm_drugs"):
+        for k in BLOCK_READER_KEYS:
             if not out["data"].get(k):
                 out["data"].pop(k, None)
         for b in out["data"].get("blocks", {}).values():
-            for k in ("blocks", "aliases", "arm_drugs"):
+            for k in BLOCK_READER_KEYS:
                 if not b.get(k):
                     b.pop(k, None)
+        predict = out["data"].pop("predict", None)
+        if predict:
+            out["predict"] = predict  # written [[predict]], as read
         return out
 
     def config_hash(self) -> str:
         """SHA-256 of the resolved config (first 16 hex digits)."""
         blob = json.dumps(self.to_toml_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
+
+
+BLOCK_READER_KEYS = ("blocks", "aliases", "arm_drugs", "dose_units", "predict")
+"""``[data]`` keys of the kinds that read named blocks, left out of a resolved config where
+empty (so that a one-table config reads as before)."""
 
 
 def _drop_none(obj: Any) -> Any:

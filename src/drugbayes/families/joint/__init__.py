@@ -48,10 +48,16 @@ def check_spec(spec: Spec, data: JointData, source: str = "<config>") -> None:
         elif d not in linked and "xenograft" in data.blocks:
             issues.append(Issue(source, None, f"model.options.concentration.{d}", d,
                                 "no xenograft arm gives this drug"))
-    try:
-        add_predictions(data, [e.model_dump() for e in spec.options.predict], source)
-    except ConfigError as e:
-        issues += e.issues
+    old = [e.model_dump() for e in spec.options.predict]
+    if old and data.predict_key == "predict":
+        issues.append(Issue(source, None, "model.options.predict", None,
+                            "predictions given twice: keep the top-level [[predict]] entries "
+                            "and drop [[model.options.predict]] (its older spelling)"))
+    elif old:
+        try:
+            add_predictions(data, old, source)
+        except ConfigError as e:
+            issues += e.issues
     if issues:
         raise ConfigError(issues)
     data.concentration = {k: v.model_dump() for k, v in spec.options.concentration.items()}

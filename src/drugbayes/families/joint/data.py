@@ -24,6 +24,7 @@ from ...errors import ConfigError, DataValidationError, InputError, Issue
 from ..combination import FAMILY as COMBINATION
 from ..dose_response import FAMILY as DOSE_RESPONSE
 from ..xenograft import FAMILY as XENOGRAFT
+from .doseunits import UNIT_COLUMNS, label_note, label_units, output_unit, read_units
 
 COMPONENTS = {"dose_response": DOSE_RESPONSE, "combination": COMBINATION,
               "xenograft": XENOGRAFT}
@@ -34,7 +35,8 @@ VIABILITY_SCALES = ("fraction", "percent")
 
 @dataclass
 class JointValidated:
-    """The validated blocks (``blocks``: kind -> that family's validated table)."""
+    """The validated blocks (``blocks``: kind -> that family's validated table; ``source``:
+    their notes for the run log, :class:`BlockNotes`)."""
 
     blocks: dict[str, Any]
     dropped: list[dict] = field(default_factory=list)
@@ -76,8 +78,16 @@ class JointData:
         Units of the group's drugs (-1 padded ``[group, 2]``), its synergy unit (-1), its link
         line.
     predict : list of dict
-        ``[[model.options.predict]]`` entries (``cell_line``, ``arm``) with ``units``,
-        ``syn`` and ``cell`` (link line) codes.
+        ``[[predict]]`` entries (``cell_line``, ``arm``) with ``units``, ``syn`` and ``cell``
+        (link line) codes; ``predict_key`` the config key they came from (``predict``, or the
+        older ``model.options.predict``).
+    drug_units : dict
+        Drug -> its dose unit (:mod:`.doseunits`): its doses, IC50s and in-vivo concentration are
+        numbers in it.
+    family_unit : str
+        The dose unit the component families were given (their summaries' ``unit``): the
+        drugs' one molar unit, or ``M`` where the drugs' units differ (relabelled per drug by
+        :meth:`label_units`).
     """
 
     blocks: dict[str, Any]
@@ -101,14 +111,28 @@ class JointData:
     group_syn: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     group_cell_link: np.ndarray = field(default_factory=lambda: np.zeros(0, int))
     predict: list[dict] = field(default_factory=list)
+    predict_key: str = ""
+    drug_units: dict[str, str] = field(default_factory=dict)
+    family_unit: str = "M"
     concentration: dict = field(default_factory=dict)
     concentration_extra_sd: float = 1.0
     attrs: dict = field(default_factory=dict)
 
     @property
     def dose_unit(self) -> str:
-        """The in-vitro dose unit (every in-vitro block's)."""
-        return self.dr.dose_unit
+        """The in-vitro dose unit where every drug has the same one, else ``"per drug"``
+        (:attr:`drug_units`)."""
+        units = set(self.drug_units.values()) or {self.dr.dose_unit}
+        return next(iter(units)) if len(units) == 1 else "per drug"
+
+    def unit_of(self, drug: str) -> str:
+        """The dose unit of ``drug``."""
+        return self.drug_units.get(drug, self.family_unit)
+
+    def label_units(self, table: Any) -> Any:
+        """A summary with each dose-unit row's ``unit`` its drug's unit
+        (:func:`.doseunits.label_units`)."""
+        return label_units(table, self.family_unit, self.drug_units)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -124,6 +148,7 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
         ``[data]`` with its ``blocks``, ``aliases`` and ``arm_drugs``.
     """
     from ...data.readers import read_input
+    from ...io import SourcedTable, read_table
 
     tables = dict(tables or {})
     issues: list = []
@@ -133,8 +158,8 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
         issues.append(Issue("<config>", None, "data.dose_response", None,
                             "the joint model needs a [data.dose_response] block (the shared "
                             "monotherapy curves)"))
+    read: dict[str, tuple[Any, Any]] = {}
     for kind, block in data_cfg.blocks.items():
-        fam = COMPONENTS[kind]
         table = tables.get(kind)
         if table is None:
             if block.path is None and block.format != "plate":
@@ -144,8 +169,24 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
             table = block.resolve(block.path) if block.path is not None else None
         try:
             table, dc = read_input(table, block)
-            validated[kind], encoded[kind] = fam.prepare(table, dc)
+            if kind in UNIT_COLUMNS:  # canonical columns now: the units are read from them
+                df, src = read_table(table, dc.columns)
+                table = SourcedTable(df, src)
+            read[kind] = (table, dc)
         except InputError as e:
+            issues += [_in_block(kind, i) for i in e.issues]
+    in_vitro = {k: (t.df, t.source, dc) for k, (t, dc) in read.items() if k in UNIT_COLUMNS}
+    drug_units = read_units(in_vitro, data_cfg.dose_units, data_cfg.aliases, issues)
+    family_unit = output_unit(drug_units)
+    read.update({k: (SourcedTable(df, src), dc) for k, (df, src, dc) in in_vitro.items()})
+    failed = False
+    for kind, (table, dc) in read.items():
+        if kind in UNIT_COLUMNS:
+            dc = dc.model_copy(update={"dose_unit": family_unit})
+        try:
+            validated[kind], encoded[kind] = COMPONENTS[kind].prepare(table, dc)
+        except InputError as e:
+            failed = True
             issues += [_in_block(kind, i) for i in e.issues]
     for kind in ("dose_response", "combination"):
         b = data_cfg.blocks.get(kind)
@@ -153,19 +194,64 @@ def prepare(tables: Any, data_cfg: Any) -> tuple[JointValidated, JointData]:
             issues.append(Issue("<config>", None, f"data.{kind}.response_scale",
                                 b.response_scale, "the joint model links viability: "
                                 f"{' or '.join(VIABILITY_SCALES)}"))
-    units = {k: data_cfg.blocks[k].dose_unit for k in ("dose_response", "combination")
-             if k in data_cfg.blocks}
-    if len(set(units.values())) > 1:
-        issues.append(Issue("<config>", None, "data.combination.dose_unit",
-                            units["combination"], "conflicting dose units: the in-vitro blocks "
-                            f"report doses in one unit (dose_response has "
-                            f"{units['dose_response']!r})"))
-    if issues:
+    data = None
+    if not failed and "dose_response" in encoded and len(read) == len(data_cfg.blocks):
+        try:  # the problems across blocks too, with the config's
+            data = encode(encoded, data_cfg)
+        except InputError as e:
+            issues += e.issues
+    else:  # a block could not be encoded: what of the config can be checked by name alone
+        _name_checks(in_vitro, data_cfg, issues)
+    if issues or data is None:
         raise DataValidationError(issues)
-    data = encode(encoded, data_cfg)
+    data.drug_units = {d: drug_units.get(d, family_unit) for d in data.drugs}
+    data.family_unit = family_unit
+    data.attrs.update(dose_unit=data.dose_unit, dose_units="; ".join(
+        f"{d}: {u}" for d, u in data.drug_units.items()))  # on the posterior DataTree
     dropped = [{**d, "reason": f"[data.{k}] {d.get('reason', '')}"}
                for k, vt in validated.items() for d in getattr(vt, "dropped", [])]
-    return JointValidated(validated, dropped), data
+    notes = tuple(f"[data.{k}] " + label_note(n, family_unit, data.drug_units)
+                  for k, vt in validated.items()
+                  for n in getattr(getattr(vt, "source", None), "notes", ()))
+    return JointValidated(validated, dropped, BlockNotes(notes)), data
+
+
+@dataclass(frozen=True)
+class BlockNotes:
+    """The blocks' notes for the run log (far doses in their drug's unit), each naming its
+    block."""
+
+    notes: tuple[str, ...] = ()
+
+
+def _name_checks(in_vitro: dict[str, tuple[Any, Any, Any]], data_cfg: Any, issues: list
+                 ) -> None:
+    """The cross-block checks that need names only (run where a block failed validation, so
+    that they are reported with its problems): ``arm_drugs`` naming a drug of no in-vitro
+    table, ``[[predict]]`` naming an arm ``arm_drugs`` does not list."""
+    from .doseunits import UNIT_COLUMNS
+
+    aliases = data_cfg.aliases
+    drugs: set[str] = set()
+    for kind, (df, _, _) in in_vitro.items():
+        for col, _, _ in UNIT_COLUMNS[kind]:
+            if col in df.columns:
+                names = df[col].astype("string").fillna("").str.strip()
+                drugs |= {aliases.get(n, n) for n in names.unique() if n}
+    if len(in_vitro) == sum(k in data_cfg.blocks for k in UNIT_COLUMNS):
+        for arm, ds in data_cfg.arm_drugs.items():
+            for d in ds:
+                if d not in drugs:
+                    issues.append(Issue("<config>", None, f"data.arm_drugs.{arm}", d,
+                                        "not a drug of any in-vitro block (drugs: "
+                                        f"{', '.join(sorted(drugs))})"))
+    control = data_cfg.blocks["xenograft"].control_arm if "xenograft" in data_cfg.blocks \
+        else None
+    for i, e in enumerate(data_cfg.predict):
+        if e.arm not in data_cfg.arm_drugs and e.arm != control:
+            issues.append(Issue("<config>", None, f"predict[{i}].arm", e.arm,
+                                "not an arm of [data.arm_drugs] "
+                                f"({', '.join(data_cfg.arm_drugs)})"))
 
 
 def _in_block(kind: str, issue: Issue | str) -> Issue | str:
@@ -250,6 +336,15 @@ def encode(blocks: dict[str, Any], data_cfg: Any) -> JointData:
     elif data_cfg.arm_drugs:
         issues.append(Issue("<config>", None, "data.arm_drugs", None,
                             "arm_drugs names xenograft arms, but there is no [data.xenograft]"))
+    entries = [dict(e) for e in getattr(data_cfg, "predict", None) or []]
+    if entries and xe is None:
+        issues.append(Issue("<config>", None, "predict", None,
+                            "[[predict]] entries need a [data.xenograft] block"))
+    elif entries:
+        more, _ = _check_predictions(out, entries, "predict", "<config>")
+        issues += more
+        if not issues:
+            add_predictions(out, entries, "<config>", key="predict")
     if issues:
         raise DataValidationError(issues)
     out.attrs = {"blocks": ", ".join(blocks)}
@@ -391,26 +486,22 @@ def _index_units(out: JointData, cb: Any) -> None:
     out.syn_matrix, out.syn_slot = mat, slot
 
 
-def add_predictions(data: JointData, entries: list[dict], source: str = "<config>") -> None:
-    """Index ``[[model.options.predict]]`` entries (cell line x arm with in-vitro data only),
-    adding their link units; raises :class:`ConfigError` naming every problem."""
+def _check_predictions(data: JointData, entries: list[dict], key: str, source: str
+                       ) -> tuple[list, list[tuple[str, str, list[str]]]]:
+    """The problems of prediction entries (an unknown arm, an arm without drugs, a line
+    without the in-vitro curves of the arm's drugs) and the entries that are fine."""
     issues: list = []
-    xe = data.blocks.get("xenograft")
-    if entries and xe is None:
-        raise ConfigError([Issue(source, None, "model.options.predict", None,
-                                 "predictions need a [data.xenograft] block")])
-    units = {u: k for k, u in enumerate(data.link_units)}
-    syns = {s: k for k, s in enumerate(data.syn_units)}
+    ok = []
     vitro_groups = {(data.dr.cell_lines[c], data.dr.drugs[d])
                     for c, d in zip(data.dr.group_cell, data.dr.group_drug)}
-    preds = []
+    vitro_cells = {c for c, _ in vitro_groups}
     for i, e in enumerate(entries):
-        where = f"model.options.predict[{i}]"
+        where = f"{key}[{i}]"
         cell, arm = e["cell_line"], e["arm"]
         ds = data.arm_drugs.get(arm)
         if ds is None:
             issues.append(Issue(source, None, f"{where}.arm", arm,
-                                f"not an arm of [data] arm_drugs ({', '.join(data.arm_drugs)})"))
+                                f"not an arm of [data.arm_drugs] ({', '.join(data.arm_drugs)})"))
             continue
         if not ds:
             issues.append(Issue(source, None, f"{where}.arm", arm,
@@ -418,29 +509,55 @@ def add_predictions(data: JointData, entries: list[dict], source: str = "<config
             continue
         missing = [d for d in ds if (cell, d) not in vitro_groups]
         if missing:
+            if cell in vitro_cells:
+                why = "no dose-response or checkerboard wells of it"
+            elif cell in data.cell_lines:
+                why = f"{cell!r} is only in [data.xenograft]"
+            else:
+                why = f"{cell!r} is in no block"
             issues.append(Issue(source, None, f"{where}.cell_line", cell,
                                 "a prediction needs the line's in-vitro curve of "
-                                + ", ".join(missing) + " (no dose-response or checkerboard "
-                                "wells)"))
+                                f"{', '.join(missing)} ({why})"))
             continue
+        ok.append((cell, arm, ds))
+    return issues, ok
+
+
+def add_predictions(data: JointData, entries: list[dict], source: str = "<config>",
+                    key: str = "model.options.predict") -> None:
+    """Index prediction entries (cell line x arm with in-vitro data only: top-level
+    ``[[predict]]``, or its older spelling ``[[model.options.predict]]``), adding their link
+    units; raises :class:`ConfigError` naming every problem."""
+    xe = data.blocks.get("xenograft")
+    if entries and xe is None:
+        raise ConfigError([Issue(source, None, key, None,
+                                 "predictions need a [data.xenograft] block")])
+    issues, ok = _check_predictions(data, entries, key, source)
+    if issues:
+        raise ConfigError(issues)
+    units = {u: k for k, u in enumerate(data.link_units)}
+    syns = {s: k for k, s in enumerate(data.syn_units)}
+    preds = []
+    for cell, arm, ds in ok:
         if cell not in data.link_cells:
             data.link_cells.append(cell)
         uk = [units.setdefault((cell, d), len(units)) for d in ds]
         sk = syns.setdefault((cell, ds[0], ds[1]), len(syns)) if len(ds) == 2 else -1
         preds.append({"cell_line": cell, "arm": arm, "units": uk, "syn": sk,
                       "cell": data.link_cells.index(cell)})
-    if issues:
-        raise ConfigError(issues)
     data.link_units = list(units)
     data.syn_units = list(syns)
     data.predict = preds
+    data.predict_key = key
     _index_units(data, data.blocks.get("combination"))
 
 
 def describe(vt: JointValidated, data: JointData) -> str:
     """One line per block and the link."""
     parts = [f"{k}: {COMPONENTS[k].describe(vt.blocks[k], d)}" for k, d in data.blocks.items()]
-    return (f"{len(data.cell_lines)} cell lines, {len(data.drugs)} drugs in one registry; "
+    units = ", ".join(f"{d} {u}" for d, u in data.drug_units.items())
+    return (f"{len(data.cell_lines)} cell lines, {len(data.drugs)} drugs in one registry "
+            f"(doses: {units}); "
             + "; ".join(parts) + f"; link: {len(data.link_units)} cell line x drug, "
             f"{len(data.syn_units)} combination arm(s), {len(data.predict)} prediction(s)")
 

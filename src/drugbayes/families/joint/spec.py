@@ -11,15 +11,16 @@ from .._contract import StrictModel
 
 class ConcentrationPrior(StrictModel):
     """Prior of a drug's in-vivo effective concentration: ``log10 C ~ Normal(log10_mean, sd)``,
-    ``log10_mean`` the log10 of a concentration in the in-vitro dose unit (e.g. a published
-    free plasma level)."""
+    ``log10_mean`` the log10 of a concentration in the drug's dose unit (``[data.dose_units]``,
+    or its blocks' ``dose_unit``; e.g. a published free plasma level)."""
 
     log10_mean: float
     sd: float = Field(0.5, gt=0)
 
 
 class PredictEntry(StrictModel):
-    """A cell line x xenograft arm to predict from in-vitro data (``[[model.options.predict]]``)."""
+    """A cell line x xenograft arm to predict from in-vitro data: ``[[model.options.predict]]``,
+    the older spelling of the top-level ``[[predict]]`` (read with the data)."""
 
     cell_line: str
     arm: str
@@ -42,7 +43,8 @@ class JointOptions(StrictModel):
         default_factory=dict, description="drug -> prior of its in-vivo effective "
         "concentration (default: the middle of the drug's tested doses, sd = its half range "
         "+ concentration_extra_sd)")
-    predict: list[PredictEntry] = Field(default_factory=list)
+    predict: list[PredictEntry] = Field(default_factory=list, description="the older "
+                                        "spelling of the top-level [[predict]]")
     dose_response: dict[str, Any] = Field(default_factory=dict)
     combination: dict[str, Any] = Field(default_factory=dict)
     xenograft: dict[str, Any] = Field(default_factory=dict)
@@ -79,7 +81,7 @@ DETERMINISTIC = LINK
 OPTIONAL_SITES = frozenset(("link.rmax", "link.in_vitro_bliss", "link.in_vivo_excess",
                             "link.predicted_rate", "link.predicted_tc"))
 """Link sites present only with their design: combination arms (synergy) and
-``[[model.options.predict]]`` entries."""
+``[[predict]]`` entries."""
 
 NAME = "joint"
 DESCRIPTION = ("Joint cross-assay model: dose-response plates, checkerboards and xenografts in "
@@ -89,5 +91,5 @@ OPTIONS, PRIORS = JointOptions, JointPriors
 HEADLINE = ("Joint model: IC50s from both in-vitro assays and the in-vivo link",
             ("ic50", "rmax", "predicted_rate", "predicted_tc"))
 DEFAULT_PRESET = "joint/link"
-DATA_KEYS = ("aliases", "arm_drugs")
+DATA_KEYS = ("aliases", "arm_drugs", "dose_units", "predict")
 DATA_BLOCKS = ("dose_response", "combination", "xenograft")

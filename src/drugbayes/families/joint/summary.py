@@ -132,7 +132,7 @@ def summarize(data: JointData, draws: dict, contrasts: list[dict] | None = None,
     if link:
         frames.append(pd.concat(link, ignore_index=True).assign(assay="link",
                                                                 interval_prob=prob))
-    out = pd.concat(frames, ignore_index=True)
+    out = data.label_units(pd.concat(frames, ignore_index=True))  # each drug's dose unit
     cols = ["assay"] + [c for c in out.columns if c != "assay"]
     return out[cols]
 
