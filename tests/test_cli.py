@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from drugbayes.cli import main
+from drugbayes.config import load_config
 
 REPO = Path(__file__).resolve().parents[1]
 # per data kind: text of the printed headline and a quantity every summary has
@@ -63,6 +64,9 @@ def test_every_config_runs(config, tmp_path, capsys):
         assert (out / f).is_file(), f
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["seed"] is not None and manifest["config_hash"]
+    again = load_config(out / "config.resolved.toml")  # the resolved config loads again
+    written = tomllib.loads((out / "config.resolved.toml").read_text())
+    assert again.to_toml_dict()["data"] == written["data"]
     s = pd.read_csv(out / "summary.csv", keep_default_na=False, na_values=[""])
     assert quantity in set(s["quantity"])
     if config.stem == "lapatinib_her2":  # its missing well (the plate example excludes it)

@@ -57,3 +57,18 @@ def test_unknown_model_option_is_config_error():
         get_family("dose_response").make_spec({"curv": "4pl"}, {})
     with pytest.raises(ConfigError, match="unknown family"):
         get_family("nope")
+
+
+def test_resolved_config_writer_gives_toml_for_numpy_scalars():
+    """Numpy scalars (a prior default computed with numpy) are written as TOML numbers and
+    booleans, not as their Python repr (``np.float64(3.9)`` is not TOML)."""
+    import tomllib
+
+    import numpy as np
+
+    from drugbayes.config.toml import dump_toml
+
+    text = dump_toml({"priors": {"a": np.float64(3.5), "b": np.int64(2), "c": np.bool_(True),
+                                 "d": [np.float32(0.5)], "e": float("-inf")}})
+    assert tomllib.loads(text) == {"priors": {"a": 3.5, "b": 2, "c": True, "d": [0.5],
+                                              "e": float("-inf")}}

@@ -540,6 +540,9 @@ class Config(_Strict):
         """The config as plain data (for ``config.resolved.toml``), ``None`` values removed
         (and the named-block keys where empty, so a one-table config reads as before)."""
         out = _drop_none(self.model_dump(mode="json"))
+        _drop_foreign_keys(out["data"])
+        for b in out["data"].get("blocks", {}).values():
+            _drop_foreign_keys(b)
         for k in BLOCK_READER_KEYS:
             if not out["data"].get(k):
                 out["data"].pop(k, None)
@@ -561,6 +564,22 @@ class Config(_Strict):
 BLOCK_READER_KEYS = ("blocks", "aliases", "arm_drugs", "dose_units", "predict")
 """``[data]`` keys of the kinds that read named blocks, left out of a resolved config where
 empty (so that a one-table config reads as before)."""
+
+
+def _drop_foreign_keys(data: dict[str, Any]) -> None:
+    """Remove from a dumped ``[data]`` table the flat keys of the other kinds and the empty
+    plate keys of a table that is not a plate (their defaults): a resolved config must load
+    again, and the loader refuses keys that do not apply."""
+    if data.get("format") != "plate":
+        for k in ("layout", "readings", "exclude"):
+            if not data.get(k):
+                data.pop(k, None)
+    keys_of = kind_keys()
+    own = set(keys_of.get(data.get("kind", ""), ()))
+    for kind, keys in keys_of.items():
+        for k in keys:
+            if kind != data.get("kind") and k not in own:
+                data.pop(k, None)
 
 
 def _drop_none(obj: Any) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 from typing import Any
 
 __all__ = ["dump_toml"]
@@ -26,11 +27,13 @@ def dump_toml(d: dict[str, Any]) -> str:
     lines: list[str] = []
 
     def val(v: Any) -> str:
-        if isinstance(v, bool):
+        if isinstance(v, bool) or getattr(getattr(v, "dtype", None), "kind", "") == "b":
             return "true" if v else "false"
-        if isinstance(v, (int, float)):
-            return repr(v) if isinstance(v, int) or math.isfinite(v) else (
-                "inf" if v > 0 else "-inf")
+        if isinstance(v, numbers.Integral):  # numpy scalars too (repr of np.float64 is
+            return str(int(v))  # not TOML)
+        if isinstance(v, numbers.Real):
+            f = float(v)
+            return repr(f) if math.isfinite(f) else ("inf" if f > 0 else "-inf")
         if isinstance(v, list):
             return "[" + ", ".join(val(x) for x in v) + "]"
         if isinstance(v, dict):
