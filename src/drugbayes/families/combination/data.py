@@ -40,9 +40,44 @@ def arrays(data: CombinationData) -> dict:
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
         "matrix_replicated": n_mat_per_combo[data.matrix_combo] > 1,
+        "beta_centered": beta_pinned(data, np.exp(combo_log_ref)),
         **_matrix_mono_arrays(data),
         "interaction_range": interaction_ranges(data),  # interaction = "flexible"
     }
+
+
+BETA_PINNED_DROP = 0.2
+"""The fall (fraction of the untreated level) each drug alone must show for
+:func:`beta_pinned`: the dose-response family's "clear drop" (its ``informed_groups``)."""
+
+
+def beta_pinned(data: CombinationData, e0_ref: np.ndarray) -> np.ndarray:
+    """Which combinations' wells pin their beta: ``[combo]`` bool, a data summary (no fit).
+
+    Beta sets the combination's maximal effect ``E3`` relative to the stronger drug's; the
+    wells show ``E3`` only where both drugs' occupancies at the high doses are known, i.e.
+    where *each* drug alone acts. A combination's beta is pinned when each drug's monotherapy
+    margin of its checkerboard (the other drug at dose 0, wells averaged over its matrices)
+    falls by more than :data:`BETA_PINNED_DROP` of the untreated level (``e0_ref``, per
+    combination) from the untreated wells to the mean of its two highest doses: the
+    dose-response family's "clear drop". A drug that barely acts alone (trastuzumab in a
+    trastuzumab-resistant line) leaves its own potency, hence the corner's occupancy and beta,
+    to the prior. Used only to choose centred (pinned) or non-centred coordinates for beta
+    (``parameterization = "auto"``): the model is the same either way.
+    """
+    gy = np.asarray(data.grid_y, np.float64)  # [combo, ia, ib], index 0 = dose 0
+    out = np.zeros(data.n_combos, bool)
+    for k in range(data.n_combos):
+        ok = True
+        for margin in (gy[k, :, 0], gy[k, 0, :]):
+            pos = margin[1:][np.isfinite(margin[1:])]
+            if len(pos) < 2:
+                ok = False
+                break
+            top = margin[0] if np.isfinite(margin[0]) else e0_ref[k]
+            ok &= bool((top - pos[-2:].mean()) / e0_ref[k] > BETA_PINNED_DROP)
+        out[k] = ok
+    return out
 
 
 def _rate_arrays(data: CombinationData) -> dict:

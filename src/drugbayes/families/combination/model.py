@@ -6,8 +6,13 @@ Hill curve). Log10 doses are molar, centred per drug on the middle of its tested
 potencies are relative to the tested range and changing the dose unit changes nothing but units.
 
 Structure (levels with one member collapse; ``parameterization = "centered"``, the default,
-samples the monotherapy curves and the per-combination beta centred, since each is pinned by
-its own checkerboard, while log alpha, log gamma and the matrix level are always non-centred):
+samples the monotherapy curves and the per-combination beta centred, since each is usually
+pinned by its own checkerboard, while log alpha, log gamma and the matrix level are always
+non-centred; ``"auto"`` samples the curves centred too and beta per combination, centred
+where its wells pin it and non-centred where they do not, by the data rule of
+:func:`.data.beta_pinned` fixed before fitting (``_hierarchy.mixed_effect``): a beta that the
+wells leave to the prior, sampled centred, forms a funnel with the spread of beta across cell
+lines; the model is the same, only its coordinates differ):
 
 - drug level: ``mu_log10_c[drug] ~ Normal(0, half_range + log10_c_extra_sd)``, ``mu_log_hill``,
   ``mu_logit_bottom`` (bottom = Emax as a fraction of E0);
@@ -60,7 +65,7 @@ import numpyro.distributions as dist
 
 from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
-from .._hierarchy import zero_sum_effect
+from .._hierarchy import mixed_effect, zero_sum_effect
 from .spec import CENTERED_SITES, INTERACTION_KNOTS
 
 
@@ -93,7 +98,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         ``log_gamma12``, ``log_gamma21``; and ``sigma``.
     """
     p, o = spec.priors, spec.options
-    cen = o.parameterization == "centered"
+    cen = o.parameterization != "noncentered"  # "auto": the curves centred as "centered"
     n_combo, n_mat = a["n_combo"], a["n_matrix"]
     with numpyro.plate("drug", a["n_drug"]):
         mu_c = numpyro.sample("mu_log10_c", dist.Normal(
@@ -120,8 +125,14 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
             pop_lg21 = numpyro.sample("pop_log_gamma21", dist.Normal(0.0, p.log_gamma_sd))
     cp = a["combo_pair"]
     cact = a["combo_active"]
-    g_beta = _effect("grp_beta", pop_beta[cp], _sigma("combo_beta", p.cell_beta_sd, cact),
-                     cact, cen)
+    s_beta = _sigma("combo_beta", p.cell_beta_sd, cact)
+    if o.parameterization == "auto" and cact:
+        # per combination: centred where its wells pin beta, non-centred where they do not
+        # (:func:`.data.beta_pinned`); the same Normal(pop_beta, sigma) members either way
+        g_beta = numpyro.deterministic("grp_beta", mixed_effect(
+            "grp_beta", pop_beta[cp], s_beta, np.asarray(a["beta_centered"], bool)))
+    else:
+        g_beta = _effect("grp_beta", pop_beta[cp], s_beta, cact, cen)
     s_la = _sigma("combo_log_alpha", p.cell_log_alpha_sd, cact)
     # potency (and cooperativity) shifts are weakly pinned by one checkerboard: non-centred
     g_la12 = _effect("grp_log_alpha12", pop_la12[cp], s_la, cact, False)
@@ -307,10 +318,15 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     """Start values for ``spec``'s coordinates from the MAP taken in non-centred coordinates.
 
     Centred members take the values of the matching deterministic sites of that fit; the
-    other deterministic sites are dropped.
+    other deterministic sites are dropped. With ``parameterization = "auto"`` beta's
+    ``raw_grp_beta`` takes ``grp_beta`` where the combination is centred and ``z_grp_beta``
+    where it is not.
     """
-    cen = spec.options.parameterization == "centered"
+    par = spec.options.parameterization
+    cen = par != "noncentered"
     latent_names = set(CENTERED_SITES) if cen else set()
+    if par == "auto":
+        latent_names.discard("grp_beta")
     out = {}
     for k, v in noncentered.items():
         if (k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names
@@ -319,8 +335,11 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
         if cen and k.startswith("z_") and k[2:] in CENTERED_SITES:
             continue
         out[k] = v
+    if par == "auto" and "z_grp_beta" in noncentered:
+        mask = np.asarray(a["beta_centered"], bool)
+        out["raw_grp_beta"] = np.where(mask, np.asarray(noncentered["grp_beta"]),
+                                       np.asarray(noncentered["z_grp_beta"]))
     return out
-
 
 
 # --------------------------------------------------------- flexible interaction surface
