@@ -130,7 +130,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         # per combination: centred where its wells pin beta, non-centred where they do not
         # (:func:`.data.beta_pinned`); the same Normal(pop_beta, sigma) members either way
         g_beta = numpyro.deterministic("grp_beta", mixed_effect(
-            "grp_beta", pop_beta[cp], s_beta, np.asarray(a["beta_centered"], bool)))
+            "grp_beta", pop_beta[cp], jnp.asarray(s_beta), np.asarray(a["beta_centered"], bool)))
     else:
         g_beta = _effect("grp_beta", pop_beta[cp], s_beta, cact, cen)
     s_la = _sigma("combo_log_alpha", p.cell_log_alpha_sd, cact)
