@@ -1,5 +1,6 @@
-"""``parameterization = "auto"`` of the combination family: beta per combination centred where
-its wells pin it, non-centred where they do not; the same model in other coordinates."""
+"""``parameterization = "auto"`` of the combination family: the monotherapy curves and beta
+per member centred where the wells pin them, non-centred where they do not; the same model in
+other coordinates."""
 
 from __future__ import annotations
 
@@ -41,60 +42,76 @@ def _specs():
             for p in ("centered", "noncentered", "auto")}
 
 
-def test_beta_is_centred_where_both_drugs_act_alone():
-    """The documented rule (``data.beta_pinned``): centred only where each drug alone falls by
-    more than 0.2 of untreated; on the shipped example, BT474 and SKBR3 centred, HCC1954 and
-    JIMT-1 (trastuzumab falls by 0.10 and 0.02) non-centred."""
+def test_centred_where_the_drugs_act_alone():
+    """The documented rule (``data.pinned``): a curve is centred where its drug alone falls by
+    more than 0.2 of untreated, a beta where both drugs do. On the shipped example:
+    trastuzumab's curves of HCC1954 and JIMT-1 (falls 0.10 and 0.02) and those lines' betas
+    non-centred, the rest centred."""
     fam = REGISTRY["combination"]
     data = _screen()
-    mask = fam.arrays(data)["beta_centered"]
+    a = fam.arrays(data)
     cells = [data.cell_lines[c] for c in data.combo_cell]
-    assert dict(zip(cells, mask.tolist())) == {"CL1": True, "CL2": False, "CL3": False}
+    assert dict(zip(cells, a["beta_centered"].tolist())) == {"CL1": True, "CL2": False,
+                                                             "CL3": False}
+    curves = [f"{data.cell_lines[c]} {data.drugs[d]}" for c, d in zip(data.mono_cell,
+                                                                       data.mono_drug)]
+    assert dict(zip(curves, a["mono_centered"].tolist())) == {
+        "CL1 A": True, "CL1 B": True, "CL2 A": True, "CL2 B": False, "CL3 A": False,
+        "CL3 B": True}
     _, ex = db.prepare(pd.read_csv(EXAMPLE_DATA), kind="combination", dose_unit="uM",
                        columns={"cell_line": "Cell line", "drug_a": "Drug A",
                                 "dose_a": "Conc A (uM)", "drug_b": "Drug B",
                                 "dose_b": "Conc B (uM)", "response": "Viability (%)",
                                 "replicate": "Rep", "plate": "Plate",
                                 "experiment": "Experiment"}, response_scale="percent")
+    b = fam.arrays(ex)
     cells = [ex.cell_lines[c] for c in ex.combo_cell]
-    assert dict(zip(cells, fam.arrays(ex)["beta_centered"].tolist())) == {
+    assert dict(zip(cells, b["beta_centered"].tolist())) == {
         "BT474": True, "SKBR3": True, "HCC1954": False, "JIMT-1": False}
+    weak = {f"{ex.cell_lines[c]} {ex.drugs[d]}" for c, d, m in zip(
+        ex.mono_cell, ex.mono_drug, b["mono_centered"]) if not m}
+    assert weak == {"HCC1954 trastuzumab", "JIMT-1 trastuzumab"}
+
+
+MEMBERS = {"grp_beta": ("pop_beta", "combo_pair", "sigma_combo_beta", "beta_centered"),
+           **{f"mono_{k}": (f"mu_{k}", "mono_drug", f"sigma_mono_{k}", "mono_centered")
+              for k in ("log10_c", "log_hill", "logit_bottom")}}
+"""Member site: its population mean, the index into it, its scale and its mask."""
 
 
 def test_auto_is_the_same_density_in_other_coordinates():
     """At a prior draw of the centred model, the "auto" model's joint density at the matching
-    coordinates (``raw_grp_beta`` = beta where centred, ``(beta - pop_beta) / sigma`` where
-    not) is the centred one plus the Jacobian, ``log sigma_combo_beta`` per non-centred
-    member; its ``grp_beta`` is the same; and the start values built from the non-centred
+    coordinates (``raw_<site>`` = the member where centred, ``(member - mean) / sigma`` where
+    not) is the centred one plus the Jacobian, ``log sigma`` per non-centred member; its
+    members (deterministic sites) are the same; and the start values built from non-centred
     coordinates are these coordinates."""
     fam = REGISTRY["combination"]
     a = fam.arrays(_screen())
     specs = _specs()
-    mask = np.asarray(a["beta_centered"])
-    assert mask.any() and not mask.all()
 
     def model(p):
         return lambda: fam.model(a, specs[p], True)
 
     tr = handlers.trace(handlers.seed(model("centered"), jax.random.PRNGKey(4))).get_trace()
     cen = {k: s["value"] for k, s in tr.items() if s["type"] == "sample" and not s["is_observed"]}
-    beta, sig = np.asarray(cen["grp_beta"]), float(cen["sigma_combo_beta"])
-    loc = np.asarray(cen["pop_beta"])[np.asarray(a["combo_pair"])]
-    assert abs(np.log(sig)) > 0.1  # the Jacobian term is visible
-    z = (beta - loc) / sig
-    auto = {k: v for k, v in cen.items() if k != "grp_beta"}
-    auto["raw_grp_beta"] = np.where(mask, beta, z)
+    auto = {k: v for k, v in cen.items() if k not in MEMBERS}
+    nc = dict(auto)
+    jac = 0.0
+    for site, (mean, idx, scale, key) in MEMBERS.items():
+        mask = np.asarray(a[key])
+        assert mask.any() and not mask.all(), site
+        val, sig = np.asarray(cen[site]), float(cen[scale])
+        assert abs(np.log(sig)) > 0.05, site  # the Jacobian term is visible
+        z = (val - np.asarray(cen[mean])[np.asarray(a[idx])]) / sig
+        auto[f"raw_{site}"] = np.where(mask, val, z)
+        nc[f"z_{site}"], nc[site] = z, val  # a non-centred fit's coordinates and members
+        jac += float((~mask).sum() * np.log(sig))
     lp_c, _ = log_density(model("centered"), (), {}, cen)
     lp_a, tr_a = log_density(model("auto"), (), {}, auto)
-    n_nc = int((~mask).sum())
-    np.testing.assert_allclose(float(lp_a), float(lp_c) + n_nc * np.log(sig), atol=2e-3)
-    np.testing.assert_allclose(np.asarray(tr_a["grp_beta"]["value"]), beta, atol=1e-5)
-    # the non-centred model at z: the same density plus log sigma for every member
-    nc = {k: v for k, v in cen.items() if k not in ("grp_beta", "mono_log10_c", "mono_log_hill",
-                                                    "mono_logit_bottom")}
-    nc["z_grp_beta"] = z
-    for s in ("mono_log10_c", "mono_log_hill", "mono_logit_bottom"):
-        nc[s] = cen[s]  # init_values keeps centred curves from these (deterministic) values
-    start = fam.init_values({**nc, "grp_beta": beta}, a, specs["auto"])
-    np.testing.assert_allclose(start["raw_grp_beta"], auto["raw_grp_beta"], atol=1e-6)
-    assert "z_grp_beta" not in start and "grp_beta" not in start
+    np.testing.assert_allclose(float(lp_a), float(lp_c) + jac, atol=2e-3)
+    start = fam.init_values(nc, a, specs["auto"])
+    for site in MEMBERS:
+        np.testing.assert_allclose(np.asarray(tr_a[site]["value"]), np.asarray(cen[site]),
+                                   atol=1e-5)
+        np.testing.assert_allclose(start[f"raw_{site}"], auto[f"raw_{site}"], atol=1e-6)
+        assert f"z_{site}" not in start and site not in start
