@@ -27,9 +27,10 @@ def units(data, spec: Spec) -> UnitChecks:
     keys = [key(k, data.experiments[e]) for k, e in zip(data.matrix_combo, data.matrix_exp)]
     parent = (data.matrix_combo, [key(k, "all") for k in range(data.n_combos)],
               list(data.combo_labels))
-    centred = spec.options.parameterization == "centered"
+    prefix = {"centered": "", "noncentered": "z_", "auto": "raw_"}[
+        spec.options.parameterization]
     own = ("mono_log10_c", "mono_log_hill", "mono_logit_bottom", "grp_beta")
-    sites = tuple(s if centred else f"z_{s}" for s in own) + (
+    sites = tuple(prefix + s for s in own) + (
         "z_grp_log_alpha12", "z_grp_log_alpha21", "z_grp_log_gamma12", "z_grp_log_gamma21",
         "z_log_top", "z_matrix")
     mask = np.asarray(data.mask, bool)

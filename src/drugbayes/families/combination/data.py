@@ -40,9 +40,53 @@ def arrays(data: CombinationData) -> dict:
         "combo_active": bool(n_cells_per_pair.max() > 1),
         "matrix_active": bool(data.n_matrices > data.n_combos),
         "matrix_replicated": n_mat_per_combo[data.matrix_combo] > 1,
+        **dict(zip(("beta_centered", "mono_centered"), pinned(data, np.exp(combo_log_ref)))),
         **_matrix_mono_arrays(data),
         "interaction_range": interaction_ranges(data),  # interaction = "flexible"
     }
+
+
+PINNED_DROP = 0.2
+"""The fall (fraction of the untreated level) a drug alone must show in a checkerboard for
+:func:`margin_drops` to call it acting: the dose-response family's "clear drop" (its
+``informed_groups``)."""
+
+
+def margin_drops(data: CombinationData, e0_ref: np.ndarray) -> np.ndarray:
+    """``[combo, 2]``: how far drug a (column 0) and drug b (column 1) alone lower viability
+    in each combination's checkerboard, as a fraction of its untreated level ``e0_ref``: the
+    monotherapy margin (the other drug at dose 0, wells averaged over the combination's
+    matrices) from the untreated wells to the mean of its two highest doses (NaN with fewer
+    than two positive doses)."""
+    gy = np.asarray(data.grid_y, np.float64)  # [combo, ia, ib], index 0 = dose 0
+    out = np.full((data.n_combos, 2), np.nan)
+    for k in range(data.n_combos):
+        for j, margin in enumerate((gy[k, :, 0], gy[k, 0, :])):
+            pos = margin[1:][np.isfinite(margin[1:])]
+            if len(pos) >= 2:
+                top = margin[0] if np.isfinite(margin[0]) else e0_ref[k]
+                out[k, j] = (top - pos[-2:].mean()) / e0_ref[k]
+    return out
+
+
+def pinned(data: CombinationData, e0_ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which members the wells pin (a data summary, no fit): ``(beta [combo], curve [mono])``
+    bool, for ``parameterization = "auto"`` (centred where pinned, non-centred where not; the
+    model is the same either way).
+
+    A drug *acts* in a checkerboard when its margin falls by more than :data:`PINNED_DROP`
+    (:func:`margin_drops`). A monotherapy curve (cell line x drug) is pinned when its drug acts
+    in at least one of its checkerboards: a drug that barely acts alone (trastuzumab in a
+    trastuzumab-resistant line) leaves its potency and slope to the prior. A combination's
+    beta is pinned when both of its drugs act: beta sets the combination's maximal effect
+    relative to the stronger drug's, and the wells show it only where both drugs'
+    occupancies at the high doses are known.
+    """
+    acts = np.nan_to_num(margin_drops(data, e0_ref), nan=0.0) > PINNED_DROP
+    curve = np.zeros(len(data.mono_drug), bool)
+    np.logical_or.at(curve, np.asarray(data.combo_mono_a), acts[:, 0])
+    np.logical_or.at(curve, np.asarray(data.combo_mono_b), acts[:, 1])
+    return acts.all(axis=1), curve
 
 
 def _rate_arrays(data: CombinationData) -> dict:

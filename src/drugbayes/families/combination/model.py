@@ -6,8 +6,13 @@ Hill curve). Log10 doses are molar, centred per drug on the middle of its tested
 potencies are relative to the tested range and changing the dose unit changes nothing but units.
 
 Structure (levels with one member collapse; ``parameterization = "centered"``, the default,
-samples the monotherapy curves and the per-combination beta centred, since each is pinned by
-its own checkerboard, while log alpha, log gamma and the matrix level are always non-centred):
+samples the monotherapy curves and the per-combination beta centred, since each is usually
+pinned by its own checkerboard, while log alpha, log gamma and the matrix level are always
+non-centred; ``"auto"`` samples each curve and each combination's beta centred where its
+wells pin it and non-centred where they do not, by the data rule of :func:`.data.pinned`
+fixed before fitting (``_hierarchy.mixed_effect``): a member the wells leave to the prior,
+sampled centred, forms a funnel with its level's spread; the model is the same, only its
+coordinates differ):
 
 - drug level: ``mu_log10_c[drug] ~ Normal(0, half_range + log10_c_extra_sd)``, ``mu_log_hill``,
   ``mu_logit_bottom`` (bottom = Emax as a fraction of E0);
@@ -60,16 +65,21 @@ import numpyro.distributions as dist
 
 from ...curves import musyc_bottom_fraction, musyc_e3, musyc_viability
 from .._contract import Observed, Spec, sample_observed
-from .._hierarchy import zero_sum_effect
+from .._hierarchy import mixed_effect, zero_sum_effect
 from .spec import CENTERED_SITES, INTERACTION_KNOTS
 
 
 def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: bool,
-            centered: bool) -> jnp.ndarray:
+            centered: bool | np.ndarray) -> jnp.ndarray:
     """Members ``site ~ Normal(loc, sigma)``: sampled directly (centred), as
-    ``loc + sigma * z_<site>`` (non-centred), or ``loc`` when the level has one member."""
+    ``loc + sigma * z_<site>`` (non-centred), per member (``centered`` a bool array: the
+    ``raw_<site>`` coordinates of :func:`drugbayes.families._hierarchy.mixed_effect`), or
+    ``loc`` when the level has one member."""
     if not active:
         return numpyro.deterministic(site, loc)
+    if isinstance(centered, np.ndarray):
+        return numpyro.deterministic(site, mixed_effect(site, loc, jnp.asarray(sigma),
+                                                        centered))
     if centered:
         return numpyro.sample(site, dist.Normal(loc, sigma).to_event(1))
     z = numpyro.sample(f"z_{site}", dist.Normal(0.0, 1.0).expand(list(loc.shape)).to_event(1))
@@ -94,6 +104,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     """
     p, o = spec.priors, spec.options
     cen = o.parameterization == "centered"
+    auto = o.parameterization == "auto"
     n_combo, n_mat = a["n_combo"], a["n_matrix"]
     with numpyro.plate("drug", a["n_drug"]):
         mu_c = numpyro.sample("mu_log10_c", dist.Normal(
@@ -105,12 +116,14 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
         mu_b = numpyro.sample("mu_logit_bottom", dist.Normal(b_centre, p.logit_bottom_sd))
     md = a["mono_drug"]
     act = a["mono_active"]
+    # "auto": per curve, centred where its drug acts alone in a checkerboard (:func:`.data.pinned`)
+    m_cen = np.asarray(a["mono_centered"], bool) if auto else cen
     m_c = _effect("mono_log10_c", mu_c[md], _sigma("mono_log10_c", p.mono_log10_c_sd, act),
-                  act, cen)
+                  act, m_cen)
     m_h = _effect("mono_log_hill", mu_h[md], _sigma("mono_log_hill", p.mono_log_hill_sd, act),
-                  act, cen)
+                  act, m_cen)
     m_b = _effect("mono_logit_bottom", mu_b[md],
-                  _sigma("mono_logit_bottom", p.mono_logit_bottom_sd, act), act, cen)
+                  _sigma("mono_logit_bottom", p.mono_logit_bottom_sd, act), act, m_cen)
     with numpyro.plate("pair", a["n_pair"]):
         pop_beta = numpyro.sample("pop_beta", dist.Normal(0.0, p.beta_sd))
         pop_la12 = numpyro.sample("pop_log_alpha12", dist.Normal(0.0, p.log_alpha_sd))
@@ -120,8 +133,9 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
             pop_lg21 = numpyro.sample("pop_log_gamma21", dist.Normal(0.0, p.log_gamma_sd))
     cp = a["combo_pair"]
     cact = a["combo_active"]
+    # "auto": per combination, centred where its wells pin beta (:func:`.data.pinned`)
     g_beta = _effect("grp_beta", pop_beta[cp], _sigma("combo_beta", p.cell_beta_sd, cact),
-                     cact, cen)
+                     cact, np.asarray(a["beta_centered"], bool) if auto else cen)
     s_la = _sigma("combo_log_alpha", p.cell_log_alpha_sd, cact)
     # potency (and cooperativity) shifts are weakly pinned by one checkerboard: non-centred
     g_la12 = _effect("grp_log_alpha12", pop_la12[cp], s_la, cact, False)
@@ -307,20 +321,29 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     """Start values for ``spec``'s coordinates from the MAP taken in non-centred coordinates.
 
     Centred members take the values of the matching deterministic sites of that fit; the
-    other deterministic sites are dropped.
+    other deterministic sites are dropped. With ``parameterization = "auto"`` the
+    ``raw_<site>`` coordinates take the deterministic value where the member is centred and
+    the standard-normal ``z_<site>`` where it is not.
     """
-    cen = spec.options.parameterization == "centered"
+    par = spec.options.parameterization
+    cen = par == "centered"
     latent_names = set(CENTERED_SITES) if cen else set()
     out = {}
     for k, v in noncentered.items():
         if (k.startswith(("grp_", "mat_", "mono_")) and k not in latent_names
                 or k == "interaction_coef"):
             continue
-        if cen and k.startswith("z_") and k[2:] in CENTERED_SITES:
+        if par != "noncentered" and k.startswith("z_") and k[2:] in CENTERED_SITES:
             continue
         out[k] = v
+    if par == "auto":
+        for site in CENTERED_SITES:
+            if f"z_{site}" in noncentered:
+                mask = np.asarray(a["beta_centered" if site == "grp_beta" else
+                                    "mono_centered"], bool)
+                out[f"raw_{site}"] = np.where(mask, np.asarray(noncentered[site]),
+                                              np.asarray(noncentered[f"z_{site}"]))
     return out
-
 
 
 # --------------------------------------------------------- flexible interaction surface

@@ -16,7 +16,13 @@ class CombinationOptions(StrictModel):
     student_t_df: float = Field(4.0, gt=0)
     experiment_effects: bool = True
     fit_gamma: bool = False
-    parameterization: Literal["centered", "noncentered"] = "centered"
+    parameterization: Literal["centered", "noncentered", "auto"] = Field(
+        "centered", description="coordinates of the monotherapy curves and beta: 'centered' "
+        "(both centred), 'noncentered', or 'auto' (per member from the data: a curve centred "
+        "where its drug alone lowers viability by more than 0.2 of untreated in a "
+        "checkerboard, a combination's beta centred where both of its drugs do, the others "
+        "non-centred: see combination.data.pinned); the model is the same, only the "
+        "sampler's geometry changes")
     matrix_monotherapy_effects: bool = Field(
         False, description="per-matrix deviations of each drug's log10 C and maximal effect "
         "(for drugs tested in several matrices, e.g. an anchor on many plates)")
