@@ -345,21 +345,23 @@ def test_top_offset_sets_the_checkerboards_untreated_level(study):
     g = np.asarray(j["comb_mono_group"])
     dr_top = 0.5 * (lat_dr["grp_log_top"][g[ac["combo_mono_a"]]]
                     + lat_dr["grp_log_top"][g[ac["combo_mono_b"]]])
-    e0 = {}
-    for off in (-0.3, 0.3):
-        fn = substitute(seed(_combination, jax.random.PRNGKey(0)),
-                        {"link.assay_log_top": off, "link.combination_log_top": dr_top + off})
-        tr = trace(fn).get_trace(spec, a, lat_dr)
-        assert tr["link.assay_log_top"]["type"] == "sample"
-        assert not tr["link.assay_log_top"]["is_observed"]
-        np.testing.assert_allclose(tr["link.combination_log_top"]["fn"].loc, dr_top + off,
-                                   rtol=1e-5, atol=1e-6)
-        assert tr["combination.z_log_top"]["is_observed"]  # given: the link replaces it
-        np.testing.assert_allclose(tr["combination.grp_log_top"]["value"], dr_top + off,
-                                   rtol=1e-5, atol=1e-6)
-        e0[off] = np.asarray(tr["combination.mat_log_top"]["value"])
-    # the matrices' untreated level (what the wells' likelihood reads) moves with the offset
-    np.testing.assert_allclose(e0[0.3] - e0[-0.3], 0.6, rtol=1e-5)
+    off = 0.3
+    fn = substitute(seed(_combination, jax.random.PRNGKey(0)),
+                    {"link.assay_log_top": off, "link.combination_log_top": dr_top + off})
+    tr = trace(fn).get_trace(spec, a, lat_dr)
+    assert tr["link.assay_log_top"]["type"] == "sample"
+    assert not tr["link.assay_log_top"]["is_observed"]
+    # the checkerboards' log E0: prior centred on the dose-response tops plus the offset
+    np.testing.assert_allclose(tr["link.combination_log_top"]["fn"].loc, dr_top + off,
+                               rtol=1e-5, atol=1e-6)
+    assert tr["combination.z_log_top"]["is_observed"]  # given: the link replaces its prior
+    np.testing.assert_allclose(tr["combination.grp_log_top"]["value"], dr_top + off,
+                               rtol=1e-5, atol=1e-6)
+    # and the matrices' untreated level, which the wells' likelihood reads, is that level
+    mk = np.asarray(ac["matrix_combo"])
+    m_ref = np.asarray(ac["log_e0_ref"]) - np.asarray(ac["combo_log_e0_ref"])[mk]
+    np.testing.assert_allclose(tr["combination.mat_log_top"]["value"],
+                               (dr_top + off)[mk] + m_ref, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
