@@ -198,9 +198,11 @@ def test_map_start_is_the_xenograft_familys(study):
     # the lines' untreated rates at their control groups' (lines without controls: the mean)
     j = a["joint"]
     control = (j["group_units"] == j["n_unit"]).all(1)
-    r0 = start["link.mu_control_rate_10d"] + start["link.sd_control_rate_10d"] * np.asarray(
-        start["link.z_control_rate"])
-    has = [(control & (j["group_cell"] == c)).any() for c in range(j["n_link_cell"])]
+    has = np.array([(control & (j["group_cell"] == c)).any() for c in range(j["n_link_cell"])])
+    # centred where control mice pin the rate, non-centred (z = 0: the mean) elsewhere
+    raw = np.asarray(start["link.raw_control_rate_10d"])
+    r0 = np.where(has, raw, start["link.mu_control_rate_10d"] + 0.5 * raw)
+    np.testing.assert_allclose(raw[~has], 0.0)
     assert any(has)
     for c in range(j["n_link_cell"]):
         sel = control & (j["group_cell"] == c)
@@ -320,3 +322,71 @@ def test_link_plots_from_draws(tmp_path, study):
                              interval_prob=0.9)
     files = plot_joint(result, tmp_path, ("png",))
     assert {f.name for f in files} == {"link_x.png", "link_y.png", "arm_rates.png"}
+
+
+def test_top_offset_sets_the_checkerboards_untreated_level(study):
+    """The checkerboards' top (their untreated level E0, the top of both monotherapy curves)
+    is the line's dose-response tops plus the learned assay offset ``link.assay_log_top``
+    (issue 19: an assay offset on log10 IC50 *and* top), by a trace of the combination part
+    of the joint model (the whole model's trace takes a minute)."""
+    from numpyro.handlers import substitute
+
+    from drugbayes.families.joint.model import _combination
+
+    tables, opts = study
+    _, data = db.prepare(tables, kind="joint", **opts)
+    spec = FAM.make_spec({}, {})
+    a = FAM.arrays(data)
+    rng = np.random.default_rng(0)
+    n = a["dose_response"]["n_group"]
+    lat_dr = {k: rng.normal(0.0, 0.2, n) for k in ("grp_log10_ic50", "grp_log_hill",
+                                                  "grp_logit_bottom", "grp_log_top")}
+    ac, j = a["combination"], a["joint"]
+    g = np.asarray(j["comb_mono_group"])
+    dr_top = 0.5 * (lat_dr["grp_log_top"][g[ac["combo_mono_a"]]]
+                    + lat_dr["grp_log_top"][g[ac["combo_mono_b"]]])
+    off = 0.3
+    fn = substitute(seed(_combination, jax.random.PRNGKey(0)),
+                    {"link.assay_log_top": off, "link.combination_log_top": dr_top + off})
+    tr = trace(fn).get_trace(spec, a, lat_dr)
+    assert tr["link.assay_log_top"]["type"] == "sample"
+    assert not tr["link.assay_log_top"]["is_observed"]
+    # the checkerboards' log E0: prior centred on the dose-response tops plus the offset
+    np.testing.assert_allclose(tr["link.combination_log_top"]["fn"].loc, dr_top + off,
+                               rtol=1e-5, atol=1e-6)
+    assert tr["combination.z_log_top"]["is_observed"]  # given: the link replaces its prior
+    np.testing.assert_allclose(tr["combination.grp_log_top"]["value"], dr_top + off,
+                               rtol=1e-5, atol=1e-6)
+    # and the matrices' untreated level, which the wells' likelihood reads, is that level
+    mk = np.asarray(ac["matrix_combo"])
+    m_ref = np.asarray(ac["log_e0_ref"]) - np.asarray(ac["combo_log_e0_ref"])[mk]
+    np.testing.assert_allclose(tr["combination.mat_log_top"]["value"],
+                               (dr_top + off)[mk] + m_ref, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_top_offset_recovered_from_a_simulated_study():
+    """A study whose checkerboards read exp(0.2) = 1.22 of the plates' top: the MAP offset is
+    positive and of that size (shrunk by its prior towards 0: 3 checkerboards); the same
+    study with no offset gives an offset near 0."""
+    from drugbayes.api import infer
+    from drugbayes.config.schema import InferenceConfig
+
+    est = {}
+    for true in (0.0, 0.2):
+        tables, truth = FAM.simulate(("A", "B", "C"), ("x", "y"),
+                                     checkerboard_lines=("A", "B", "C"), xenograft_lines=("A",),
+                                     n_doses=6, n_replicates=2, checker_doses=4,
+                                     n_mice_per_arm=2, days=(0, 7, 14), seed=4, top_offset=true)
+        assert truth["top_offset"] == true
+        _, data = db.prepare(tables, kind="joint",
+                             blocks={"dose_response": {"dose_unit": "uM"},
+                                     "combination": {"dose_unit": "uM"},
+                                     "xenograft": {"control_arm": "vehicle"}},
+                             arm_drugs=truth["arm_drugs"])
+        spec = FAM.make_spec({}, {})
+        FAM.check_spec(spec, data)
+        res = infer(spec, data, InferenceConfig(method="map"), seed=0)
+        est[true] = float(np.mean(res.samples["link.assay_log_top"]))
+    assert abs(est[0.0]) < 0.05, est
+    assert 0.08 < est[0.2] < 0.3, est

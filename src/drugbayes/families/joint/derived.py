@@ -65,7 +65,7 @@ def posterior_dims(data: JointData) -> tuple[dict, dict]:
         coords["link.predicted"] = [f"{p['cell_line']}|{p['arm']}" for p in data.predict]
         for site in ("link.reduction", "link.viability_at_c", "link.z_reduction"):
             dims[site] = ["link.unit"]
-        for site in ("link.z_control_rate", "link.control_rate"):
+        for site in ("link.raw_control_rate_10d", "link.control_rate"):
             dims[site] = ["link.cell"]
         for site in ("link.log10_conc", "link.rmax_10d", "link.rmax", "link.intercept_10d"):
             dims[site] = ["link.drug"]
@@ -75,6 +75,8 @@ def posterior_dims(data: JointData) -> tuple[dict, dict]:
             dims[site] = ["link.predicted"]
     if "xenograft" in data.blocks:
         dims["log_lik_mouse"] = dims.get("xenograft" + DIVIDER + "log_lik_mouse", ["mouse"])
+    if "combination" in data.blocks:
+        dims["link.combination_log_top"] = dims["combination" + DIVIDER + "grp_log_top"]
     if "combination" in data.blocks and len(data.offset_drugs):
         cb = data.blocks["combination"]
         coords["link.offset_drug"] = [cb.drugs[int(j)] for j in data.offset_drugs]

@@ -10,14 +10,26 @@ no density of its own, so the site's prior in that family is replaced by the lin
   cell line x drug (:attr:`.data.JointData.dr`); the checkerboards' monotherapy curves
   (``combination.mono_log10_c``, ``mono_log_hill``, ``mono_logit_bottom``, centred) are those
   curves, with a per-drug assay offset ``link.assay_log10_ic50`` on log10 IC50 for drugs in
-  both assays. The checkerboard's untreated level E0 stays its own (its offset on the top).
+  both assays, and an assay offset ``link.assay_log_top`` on the top: a checkerboard's
+  untreated level E0 (the top of both its monotherapy curves) is, on the log scale, the mean
+  of its line's two dose-response tops (0 with a 3PL block) plus that offset plus its own
+  deviation (sd the combination family's ``log_top_sd``). The checkerboard's log E0 is sampled
+  centred (``link.combination_log_top``: its untreated wells pin it) and given to the
+  combination family's ``z_log_top``, so the offset's posterior is the pooled difference of
+  the checkerboards' untreated level from the plates' top with no offset/deviation ridge.
 - **in-vitro -> in-vivo**: each xenograft arm's growth rate (``xenograft.arm_rate_10d``, the
   arm groups of a replicated design) is its line's untreated rate minus the reductions of its
   drugs; a line x drug's reduction is ``rmax[drug] * (1 - v(C[drug]))`` (``link =
   "viability"``: ``v`` the line's dose-response curve as a fraction of its top, ``C`` the
   drug's in-vivo effective concentration with a prior from the config, learned) or
   ``a[drug] - slope * log10 IC50`` (``"log_ic50_linear"``), plus a residual with a learned
-  scale ``link.sigma_link``. Untreated rates are pooled across lines (``link.control_rate``).
+  scale ``link.sigma_link``. Untreated rates are pooled across lines (``link.control_rate``)
+  around a learned mean with a *fixed* between-line sd (the prior ``control_rate_sd``): a study
+  has its untreated rates from a handful of lines (two in the HER2 example), which cannot
+  learn a spread; a learned one was the weakly identified quantity of the example's
+  divergences (a funnel at large spreads with non-centred rates, at small ones with centred).
+  A line's rate is centred where its control mice pin it, non-centred where no control arm
+  informs it (:func:`drugbayes.families._hierarchy.mixed_effect`, mask fixed from the data).
 - **synergy**: a two-drug arm's rate is further lowered by its in-vivo Bliss excess. For
   exponential growth Bliss independence of two drugs' effects on the growth rate is additivity
   of their rate reductions, so the excess is ``reduction(a+b) - reduction(a) - reduction(b)``;
@@ -40,6 +52,7 @@ from numpyro.primitives import Messenger
 
 from ...curves import log_logistic
 from .._contract import Observed, Spec, sample_observed
+from .._hierarchy import mixed_effect
 from ..combination.model import latents as cb_latents
 from ..combination.model import likelihood as cb_likelihood
 from ..combination.model import surface_at
@@ -66,10 +79,19 @@ class given(Messenger):
 
     def __init__(self, fn: Any = None, values: dict | None = None) -> None:
         self.values = values or {}
+        self.seen: set[str] = set()
         super().__init__(fn)
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        out = super().__exit__(exc_type, exc_value, traceback)
+        missing = set(self.values) - self.seen
+        if exc_type is None and missing:  # a renamed site would silently drop the link
+            raise RuntimeError(f"given values of sites the model lacks: {sorted(missing)}")
+        return out
 
     def process_message(self, msg: dict) -> None:
         if msg["type"] == "sample" and msg["name"] in self.values:
+            self.seen.add(msg["name"])
             v = self.values[msg["name"]]
             event_dim = msg["fn"].event_dim
             msg["fn"] = dist.Delta(v, event_dim=event_dim)
@@ -133,8 +155,25 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
     else:  # one line per drug: the combination's monotherapy is its drug mean
         vals = {f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]).at[md].set(v)
                 for k, v in mono.items()}
+    # the top: each checkerboard's log E0 around its line's dose-response tops + the offset
+    off_top = numpyro.sample("link.assay_log_top",
+                             dist.Normal(0.0, spec.priors.assay_log_top_sd))
+    mg = jnp.asarray(g)
+    dr_top = 0.5 * (lat_dr["grp_log_top"][mg[ac["combo_mono_a"]]]
+                    + lat_dr["grp_log_top"][mg[ac["combo_mono_b"]]])
+    top_sd = _combination_top_sd(spec, ac)
+    with numpyro.plate("link.combination", ac["n_combo"]):
+        log_top = numpyro.sample("link.combination_log_top",
+                                 dist.Normal(dr_top + off_top, top_sd))
+    vals[pre + "z_log_top"] = (log_top - jnp.asarray(ac["combo_log_e0_ref"])) / top_sd
     with given(values=vals), _scoped("combination"):
         return cb_latents(component_spec(spec, "combination"), ac)
+
+
+def _combination_top_sd(spec: Spec, ac: dict) -> float:
+    """The combination family's prior sd of a combination's log E0 (as its ``latents``)."""
+    pc = component_spec(spec, "combination").priors
+    return float(pc.rate_log_e0_sd if ac.get("is_rate", False) else pc.log_top_sd)
 
 
 def _has_control(j: dict) -> np.ndarray:
@@ -160,13 +199,13 @@ def _xenograft(spec: Spec, a: dict, lat_dr: dict, lat_cb: dict | None) -> dict:
     s_xe = component_spec(spec, "xenograft")
     n_u, n_s, n_c = j["n_unit"], j["n_syn"], j["n_link_cell"]
     ud, ug = j["unit_ldrug"], j["unit_group"]
-    # untreated growth rates of the link's lines, pooled
+    # untreated growth rates of the link's lines, pooled around a learned mean with a fixed
+    # between-line sd (see the module docstring); centred where control mice pin the rate
     mu0 = numpyro.sample("link.mu_control_rate_10d",
                          dist.Normal(s_xe.priors.rate_mean * S, s_xe.priors.rate_sd * S))
-    sd0 = numpyro.sample("link.sd_control_rate_10d", dist.HalfNormal(p.control_rate_sd * S))
-    with numpyro.plate("link.cell", n_c):
-        z0 = numpyro.sample("link.z_control_rate", dist.Normal(0.0, 1.0))
-    r0 = mu0 + sd0 * z0
+    with scope(prefix="link", divider=DIVIDER):
+        r0 = mixed_effect("control_rate_10d", jnp.full(n_c, mu0),
+                          jnp.asarray(p.control_rate_sd * S), _has_control(j))
     numpyro.deterministic("link.control_rate", r0 / S)
     n_d = j["n_ldrug"]
     with numpyro.plate("link.drug", n_d):
@@ -300,12 +339,17 @@ def map_start(a: dict, spec: Spec) -> dict:
     zeros (mouse log volumes 0 against data near log 100-1000 mm3, noise 1) and stopped in a
     degenerate mode (noise SD 3, mouse correlation 1) where three of four NUTS chains stayed.
     The link's untreated rates start at the control groups' rates, the in-vivo concentrations
-    at their prior means; the dose-response and combination blocks start at unconstrained
-    zeros as before. Like the xenograft family's, the start may name sites this model lacks
-    (``sigma_total`` without calipers): the MAP ignores them.
+    at their prior means, the checkerboards' log E0 at their data's untreated level; the
+    dose-response and combination blocks' other sites start at unconstrained zeros as before.
+    Like the xenograft family's, the start may name sites this model lacks (``sigma_total``
+    without calipers): the MAP ignores them.
     """
+    out: dict[str, Any] = {}
+    if "combination" in a:  # checkerboards' untreated level at the data's
+        out["link.combination_log_top"] = np.asarray(a["combination"]["combo_log_e0_ref"],
+                                                     np.float64)
     if "xenograft" not in a:
-        return {}
+        return out
     ax, j = a["xenograft"], a["joint"]
     s_xe = component_spec(spec, "xenograft")
     xs = xe_map_start(ax, s_xe)
@@ -323,7 +367,7 @@ def map_start(a: dict, spec: Spec) -> dict:
         r = rate[mg] + xs["sd_mouse_rate_10d"] * z[:, 1]
         xs["mouse_effect"] = np.stack([b + ax["t_center"] * r, r], -1)
     xs.pop("arm_rate_10d")  # given by the link
-    out = {"xenograft" + DIVIDER + k: v for k, v in xs.items()}
+    out.update({"xenograft" + DIVIDER + k: v for k, v in xs.items()})
     # untreated rates of the link's lines: their control groups' rates (per 10 days)
     gcell = np.asarray(j["group_cell"])
     control = (np.asarray(j["group_units"]) == j["n_unit"]).all(axis=1)
@@ -332,9 +376,9 @@ def map_start(a: dict, spec: Spec) -> dict:
                    for c in range(j["n_link_cell"])])
     mu0 = float(np.nanmean(r0)) if has.any() else s_xe.priors.rate_mean * S
     r0 = np.where(has, r0, mu0)
-    sd0 = float(max(np.std(r0[has]) if has.any() else 0.0, spec.priors.control_rate_sd * S * 0.2))
-    out.update({"link.mu_control_rate_10d": mu0, "link.sd_control_rate_10d": sd0,
-                "link.z_control_rate": (r0 - mu0) / sd0,
+    # centred lines (with controls) at their rate, the others at their mean (z = 0)
+    out.update({"link.mu_control_rate_10d": mu0,
+                "link.raw_control_rate_10d": np.where(has, r0, 0.0),
                 "link.log10_conc": np.asarray(j["conc_mean"], np.float64)})
     return out
 

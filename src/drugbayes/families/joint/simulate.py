@@ -1,7 +1,8 @@
 """Simulated joint studies: dose-response plates, checkerboards and a xenograft, linked.
 
 The truth follows the joint model's generative story (:mod:`.model`): one curve per cell line x
-drug (the checkerboard's monotherapy curve shifted by a per-drug assay offset on log10 IC50),
+drug (the checkerboard's monotherapy curve shifted by a per-drug assay offset on log10 IC50,
+its top, the checkerboard's untreated level, the dose-response top 1 times ``exp(top_offset)``),
 each line's in-vivo reduction of its growth rate ``rmax[drug] * (1 - v(C[drug])) + residual``
 and a two-drug arm's in-vivo Bliss excess ``slope * in-vitro Bliss excess + residual``.
 """
@@ -28,7 +29,7 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
                    noise_sd: float = 0.05, volume_sd: float = 0.1, seed: int = 0,
                    ic50_means=None, conc=None, rmax=None, synergy_slope: float = 0.1,
                    link_sd: float = 0.005, synergy_sd: float = 0.005,
-                   log10_ic50=None, bottom=None
+                   log10_ic50=None, bottom=None, top_offset: float = 0.0
                    ) -> tuple[dict[str, pd.DataFrame], dict]:
     """A simulated joint study with its truth.
 
@@ -47,13 +48,18 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
     log10_ic50, bottom : dict, optional
         ``{(cell line, drug): value}``: fixed log10 IC50 (uM) and bottom fraction of some
         curves (the others drawn).
+    top_offset : float
+        The checkerboards' assay offset on the top: their untreated level (the top of their
+        monotherapy curves) is ``exp(top_offset)`` against the dose-response curves' top 1
+        (natural log; the model's ``link.assay_log_top``).
 
     Returns
     -------
     (tables, truth)
         ``tables``: ``{"dose_response", "combination", "xenograft"}`` DataFrames (doses in
-        uM); ``truth``: the parameters (``curves`` DataFrame, ``offset``, ``conc``, ``rmax``,
-        ``control_rate``, ``reduction``, ``bliss``, ``excess``, ``arm_rate``, ``arm_drugs``).
+        uM); ``truth``: the parameters (``curves`` DataFrame, ``offset``, ``top_offset``,
+        ``conc``, ``rmax``, ``control_rate``, ``reduction``, ``bliss``, ``excess``,
+        ``arm_rate``, ``arm_drugs``).
     """
     rng = np.random.default_rng(seed)
     cells = list(cell_lines)
@@ -98,10 +104,11 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
 
     def surface(c, xa, xb, za, zb):
         a, b = cv[(c, da)], cv[(c, db)]
-        e1, e2 = a.bottom_fraction, b.bottom_fraction
-        e3 = musyc_e3(1.0, e1, e2, beta[c], np)
+        e0 = float(np.exp(top_offset))
+        e1, e2 = e0 * a.bottom_fraction, e0 * b.bottom_fraction
+        e3 = musyc_e3(e0, e1, e2, beta[c], np)
         return musyc_viability(xa, xb, za, zb, a.log10_ic50 + offset[da],
-                               b.log10_ic50 + offset[db], a.hill, b.hill, 1.0, e1, e2, e3,
+                               b.log10_ic50 + offset[db], a.hill, b.hill, e0, e1, e2, e3,
                                0.0, 0.0, xp=np)
 
     for c in checker:
@@ -131,9 +138,10 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
     for c in xeno:
         if c in checker:
             xa, xb = np.log10(conc[da]), np.log10(conc[db])
-            fa = surface(c, xa, xb, False, True)
-            fb = surface(c, xa, xb, True, False)
-            fab = surface(c, xa, xb, False, False)
+            e0 = float(np.exp(top_offset))  # Bliss on viability as a fraction of E0
+            fa = surface(c, xa, xb, False, True) / e0
+            fb = surface(c, xa, xb, True, False) / e0
+            fab = surface(c, xa, xb, False, False) / e0
             bliss[c] = float(fa * fb - fab)
         else:
             bliss[c] = 0.0
@@ -152,8 +160,8 @@ def simulate_joint(cell_lines=REFERENCE_LINES, drugs=REFERENCE_DRUGS, *,
                     mice.append({"mouse": f"{c}-{arm}-{m + 1}", "cell_line": c, "arm": arm,
                                  "day": float(t), "volume": round(float(np.exp(lv)), 3)})
     tables["xenograft"] = pd.DataFrame(mice)
-    truth = {"curves": curves, "offset": offset, "conc": conc, "rmax": rmax,
-             "control_rate": r0, "reduction": red, "bliss": bliss, "excess": excess,
+    truth = {"curves": curves, "offset": offset, "top_offset": float(top_offset), "conc": conc,
+             "rmax": rmax, "control_rate": r0, "reduction": red, "bliss": bliss, "excess": excess,
              "arm_rate": arm_rate, "arm_drugs": arm_drugs, "beta": beta}
     return tables, truth
 

@@ -56,6 +56,9 @@ class JointPriors(StrictModel):
     assay_log10_ic50_sd: float = Field(0.3, gt=0, description="per-drug offset of the "
                                        "checkerboard's monotherapy log10 IC50 from the "
                                        "dose-response plates'")
+    assay_log_top_sd: float = Field(0.1, gt=0, description="offset of the checkerboards' "
+                                    "untreated level (their monotherapy curves' top) from "
+                                    "the dose-response curves' top, natural log")
     concentration_extra_sd: float = Field(1.0, gt=0)
     rmax_sd: float = Field(0.1, gt=0, description="half-normal: a drug's largest in-vivo "
                            "growth-rate reduction, 1/day")
@@ -64,8 +67,9 @@ class JointPriors(StrictModel):
     link_slope_sd: float = Field(0.05, gt=0, description="log_ic50_linear: 1/day per decade")
     link_sd: float = Field(0.02, gt=0, description="half-normal: residual of a line's "
                            "reduction around the link, 1/day")
-    control_rate_sd: float = Field(0.05, gt=0, description="half-normal: between-line sd "
-                                   "of the untreated growth rate, 1/day")
+    control_rate_sd: float = Field(0.05, gt=0, description="between-line sd of the "
+                                   "untreated growth rate, 1/day (fixed: a few lines "
+                                   "cannot learn it)")
     synergy_slope_sd: float = Field(0.1, gt=0, description="in-vivo Bliss excess (1/day) per "
                                     "unit of in-vitro Bliss excess")
     synergy_sd: float = Field(0.02, gt=0, description="half-normal: residual of the in-vivo "

@@ -3,8 +3,8 @@
 Every row has an ``assay`` column: ``dose_response`` (the shared monotherapy curves: every
 in-vitro cell line x drug, each IC50 from both in-vitro assays), ``combination``,
 ``xenograft`` and ``link`` (concentrations, maximal reductions, per line x drug reductions,
-synergy slope, predictions). The blocks' own columns are kept (a column one block lacks is
-empty in the others' rows).
+synergy slope, predictions, and the checkerboards' assay offsets on log10 IC50 and top). The
+blocks' own columns are kept (a column one block lacks is empty in the others' rows).
 """
 
 from __future__ import annotations
@@ -58,13 +58,14 @@ def _rows(quantity: str, unit: str, draws: np.ndarray, labels: list[dict], prob:
 
 
 def link_rows(data: JointData, draws: dict, prob: float, diag: bool) -> list[pd.DataFrame]:
-    """The link's rows (rates per day; concentrations in the in-vitro dose unit)."""
+    """The link's rows (rates per day; concentrations in the in-vitro dose unit) and the
+    checkerboards' assay offsets (log10 IC50 per drug, log top)."""
+    frames = assay_rows(data, draws, prob, diag)
     if "xenograft" not in data.blocks:
-        return []
+        return frames
     S = TIME_SCALE
     sc = data.dr.dose_scale
     ldrugs = sorted(set(int(x) for x in data.unit_drug))
-    frames = []
     if "link.log10_conc" in draws:
         lc = np.asarray(draws["link.log10_conc"], np.float64) + sc.shift[ldrugs]
         frames.append(_rows("effective_concentration", sc.unit, 10.0 ** lc,
@@ -98,11 +99,22 @@ def link_rows(data: JointData, draws: dict, prob: float, diag: bool) -> list[pd.
                             prob, diag))
         frames.append(_rows("predicted_tc", "ratio", draws["link.predicted_tc"], labels,
                             prob, diag))
+    return frames
+
+
+def assay_rows(data: JointData, draws: dict, prob: float, diag: bool) -> list[pd.DataFrame]:
+    """The checkerboards' offsets from the dose-response plates: per drug on log10 IC50, and
+    on the top (natural log of the ratio of the checkerboards' untreated level to the
+    dose-response curves' top)."""
+    frames = []
     if len(data.offset_drugs) and "link.assay_log10_ic50" in draws:
         cb = data.blocks["combination"]
         frames.append(_rows("assay_offset_log10_ic50", "log10", draws["link.assay_log10_ic50"],
                             [{"drug": cb.drugs[int(j)]} for j in data.offset_drugs], prob,
                             diag))
+    if "link.assay_log_top" in draws:
+        frames.append(_rows("assay_offset_log_top", "log ratio", draws["link.assay_log_top"],
+                            [{}], prob, diag))
     return frames
 
 
