@@ -303,6 +303,33 @@ def test_cli_run_of_the_example(tmp_path):
     assert "dose_response.sigma" in post and "combination.sigma" in post
 
 
+def test_blocks_deterministic_sites_are_kept_from_map_and_svi_draws():
+    """The blocks' summaries read their deterministic sites (``xenograft.grp_rate``, ...):
+    the joint family declares them under their scopes, so a MAP or SVI run keeps them (it
+    failed with ``KeyError: 'grp_rate'`` when only the link's were declared)."""
+    from drugbayes.families import get_family
+    from drugbayes.families.xenograft.spec import DETERMINISTIC as XE
+
+    sites = set(get_family("joint").deterministic_sites)
+    assert {f"xenograft.{s}" for s in XE} <= sites
+    assert {"dose_response.grp_log10_ic50", "combination.grp_beta", "link.reduction"} <= sites
+
+
+@pytest.mark.slow
+def test_map_run_of_the_example(tmp_path):
+    """The example under ``map`` with Laplace (about 80 s): every assay in the summary."""
+    import pandas as pd
+
+    from drugbayes.cli import main
+
+    out = tmp_path / "out"
+    assert main(["run", str(EXAMPLE), "--quiet", "--set", f"run.output_dir={out}",
+                 "--set", "inference.method=map", "--set", "report.plots=false"]) == 0
+    s = pd.read_csv(out / "summary.csv")
+    assert set(s["assay"]) == {"dose_response", "combination", "xenograft", "link"}
+    assert s.loc[s["quantity"] == "predicted_tc", "lower"].notna().all()
+
+
 def test_link_plots_from_draws(tmp_path, study):
     """The link and arm-rate figures from draws of the right shapes (no fit)."""
     from types import SimpleNamespace

@@ -80,7 +80,19 @@ LINK = ("link.reduction", "link.viability_at_c", "link.rmax", "link.control_rate
         "link.in_vitro_bliss", "link.in_vivo_excess", "link.predicted_rate",
         "link.predicted_tc")
 
-DETERMINISTIC = LINK
+def _block_sites() -> tuple[str, ...]:
+    """Each block family's deterministic sites under its scope (``xenograft.grp_rate``, ...):
+    kept from MAP and SVI draws like the link's, since the blocks' summaries read them."""
+    from ..combination import spec as cb
+    from ..dose_response import spec as dr
+    from ..xenograft import spec as xe
+
+    return tuple(f"{kind}.{site}" for kind, mod in (("dose_response", dr), ("combination", cb),
+                                                     ("xenograft", xe))
+                 for site in mod.DETERMINISTIC)
+
+
+DETERMINISTIC = LINK + _block_sites()
 
 OPTIONAL_SITES = frozenset(("link.rmax", "link.in_vitro_bliss", "link.in_vivo_excess",
                             "link.predicted_rate", "link.predicted_tc"))
