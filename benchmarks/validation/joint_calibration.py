@@ -11,17 +11,29 @@ level), sd 0.5. Counts how often the truth lies in the 90% interval of:
 - the link parameters: each drug's ``rmax`` and effective concentration;
 - the predicted growth rates of the held-out line's three treated arms.
 
-Borrowing strength: for the curves also in a checkerboard, the median ratio of the width of
-the interval of log10 IC50 in the joint fit to that of the dose-response block fitted alone
-(same draws budget, the first study; 90% intervals, the fits' own: for near-normal posteriors
-the ratio is that of the 95% intervals).
+Borrowing strength: for the curves also in a checkerboard, the ratio of the width of the 95%
+interval of log10 IC50 in the joint fit to that of the dose-response block fitted alone (same
+budget and seed; the first ``--width-studies`` studies), and its median.
+
+Held-out line (:func:`heldout_log_density`): the log predictive density of the third line's
+xenograft mice (its three treated arms; the line's xenograft is not in the fit) under the
+joint fit's predicted arm rates (with the in-vitro link) against a second fit of the same data
+*without* the link (:data:`NO_LINK`: ``log_ic50_linear`` with its slope's prior sd 1e-5 and
+the synergy slope's also, so each drug's reduction of a line's growth rate is a per-drug
+population mean plus the learned between-line residual, and a new line's arms are predicted
+from the other lines' arms alone). Both use the same per-mouse marginal density: each arm's
+mice integrated over the arm baseline's prior and the mice's own effects.
 
 A calibrated model gives 90% coverage within binomial noise (few studies: the table gives the
 count and the central 95% binomial range). Writes
-``benchmarks/results/validation/joint_calibration.{json,md}``.
+``benchmarks/results/validation/joint_calibration.{json,md}`` (``--out``) after every study;
+runs of different ``--first`` seeds are merged with ``--combine``.
 
 Usage: ``python -m benchmarks.validation.joint_calibration [--studies 10] [--warmup 400]
-[--samples 400] [--chains 2]``
+[--samples 400] [--chains 2] [--width-studies 3] [--first 0] [--out NAME]``; in two parts
+(two processes) then merged: ``--first 0 --studies 5 --out joint_calibration_part0``,
+``--first 5 --studies 5 --out joint_calibration_part5``, then ``--combine
+joint_calibration_part0 joint_calibration_part5``.
 """
 
 from __future__ import annotations
