@@ -39,6 +39,7 @@ joint_calibration_part0 joint_calibration_part5``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 import numpy as np
@@ -228,8 +229,8 @@ def main(argv: list[str] | None = None) -> None:
         rows += _coverage(seed, res, truth, arms)
         st = {"seed": seed, "fit_seconds": secs,
               "diagnostics_passed": bool(res.diagnostics["passed"]),
-              "failed_checks": [c for c, v in res.diagnostics["checks"].items()
-                                if not v["passed"]],
+              "failed_checks": {c: v["value"] for c, v in res.diagnostics["checks"].items()
+                                if not v["passed"]},
               "lpd_heldout_link": heldout_log_density(res, held, arms)}
         if not args.no_baseline:
             log(f"  without the link, seed {seed}")
@@ -248,13 +249,22 @@ def main(argv: list[str] | None = None) -> None:
         _report(rows, studies, ratios, args, inference, argv)
 
 
+def _failed(checks: list | dict) -> str:
+    if isinstance(checks, dict):
+        return ", ".join(f"{c} = {v:.3g}" if isinstance(v, float) else f"{c} = {v}"
+                         for c, v in checks.items())
+    return ", ".join(checks)
+
+
 def _combine(args, argv) -> None:
     """Merge the studies of earlier results (each study once, in seed order)."""
     import json
 
-    rows, studies, inference = [], {}, None
+    rows, studies, inference, parts = [], {}, None, []
     for name in args.combine:
         rec = json.loads((OUT / f"{name}.json").read_text())
+        parts.append({"name": name, "command": rec["command"], "seeds": rec["seeds"],
+                      "git_commit": rec["environment"]["git_commit"]})
         inference = inference or rec["inference"]
         if rec["inference"] != inference:
             raise SystemExit(f"{name}: inference settings differ ({rec['inference']})")
@@ -265,11 +275,11 @@ def _combine(args, argv) -> None:
     order = sorted(studies)
     rows.sort(key=lambda r: order.index(r["seed"]))
     ratios = [x for sd in order for x in studies[sd].get("ic50_width_ratios", [])]
-    _report(rows, [studies[sd] for sd in order], ratios, args, inference, argv)
+    _report(rows, [studies[sd] for sd in order], ratios, args, inference, argv, parts)
 
 
 def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
-            inference: dict, argv) -> None:
+            inference: dict, argv, parts: list[dict] | None = None) -> None:
     """Write the result so far (after each study: a run cut short keeps what it did)."""
     df = pd.DataFrame(rows)
     table = []
@@ -283,7 +293,8 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
     seeds = [st["seed"] for st in studies]
     diffs = [st["lpd_difference"] for st in studies if "lpd_difference" in st]
     result = {"environment": environment(), "command": command(
-        "benchmarks.validation.joint_calibration", argv or []), "seeds": seeds,
+        "benchmarks.validation.joint_calibration", sys.argv[1:] if argv is None else argv),
+        "seeds": seeds,
         "inference": inference, "coverage_90": table, "overall_90": hit / n, "n": n,
         "overall_binomial_95_range": [lo_all / n, hi_all / n], "studies": studies,
         "ic50_width_ratio_joint_vs_alone_95": ratios,
@@ -291,7 +302,7 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
         "heldout_lpd_difference": diffs,
         "heldout_lpd_difference_sum": float(np.sum(diffs)) if diffs else None,
         "no_link_model": {"options": NO_LINK, "priors": NO_LINK_PRIORS},
-        "coverage_rows": rows}
+        "coverage_rows": rows, **({"parts": parts} if parts else {})}
     md = ["# Joint model calibration (NUTS)", "",
           f"Studies: {len(studies)} (seeds {', '.join(map(str, seeds))}), {inference}. "
           f"Diagnostics passed in {sum(st['diagnostics_passed'] for st in studies)} of "
@@ -303,7 +314,7 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
     md += ["", f"Overall: {hit} / {n} = {hit / n:.2f} (calibrated range "
            f"{lo_all / n:.2f}-{hi_all / n:.2f}).", ""]
     if ratios:
-        md += [f"Borrowing strength (the first {len(ratios) // 4} studies, the four curves of "
+        md += [f"Borrowing strength ({len(ratios) // 4} studies, the four curves of "
                "each also in checkerboards): width of the 95% interval of log10 IC50, joint / "
                "dose-response block alone: " + ", ".join(f"{x:.2f}" for x in ratios)
                + f"; median {np.median(ratios):.2f}.", ""]
@@ -319,8 +330,10 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
                f"summed difference {np.sum(diffs):+.1f}, median {np.median(diffs):+.1f}.", ""]
     md += ["| seed | joint fit s | diagnostics | failed checks |", "|---|---|---|---|"]
     md += [f"| {st['seed']} | {st['fit_seconds']:.0f} | {st['diagnostics_passed']} | "
-           f"{', '.join(st['failed_checks'])} |" for st in studies]
+           f"{_failed(st['failed_checks'])} |" for st in studies]
     md += ["", f"Command: `{result['command']}`"]
+    md += [f"Part {p['name']} (seeds {p['seeds']}, commit {p['git_commit'][:10]}): "
+           f"`{p['command']}`" for p in parts or []]
     write_result(OUT / args.out, result, md)
     log("\n".join(md))
 

@@ -25,6 +25,7 @@ Usage: ``python -m benchmarks.validation.joint_links [--warmup 500] [--samples 5
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -126,7 +127,8 @@ def main(argv: list[str] | None = None) -> None:
     tables = {kind: compare(f).reset_index().rename(columns={"index": "link"})
               for kind, f in fits.items()}
     result = {"environment": environment(),
-              "command": command("benchmarks.validation.joint_links", argv or []),
+              "command": command("benchmarks.validation.joint_links",
+                                 sys.argv[1:] if argv is None else argv),
               "inference": {"num_warmup": args.warmup, "num_samples": args.samples,
                             "num_chains": args.chains},
               "fits": rows, "compare": {k: t.to_dict(orient="records")
