@@ -92,6 +92,10 @@ def _loo_of(ll: np.ndarray, mice: list[str]):
     return loo(dt, pointwise=True)
 
 
+def _cell(x) -> str:
+    return f"{x:.2f}" if isinstance(x, float) else str(x)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--warmup", type=int, default=500)
@@ -147,7 +151,12 @@ def main(argv: list[str] | None = None) -> None:
                       f"{x['n_high_pareto_k']} / {x['n_units']} | {r['diagnostics_passed']} | "
                       f"{r['seconds']:.0f} |")
     for kind, t in tables.items():
-        md += ["", f"arviz_stats.compare ({kind}):", "", t.to_markdown(index=False)]
+        cols = [c for c in ("link", "rank", "elpd", "se", "elpd_diff", "dse", "p_worse",
+                            "weight") if c in t.columns]
+        md += ["", f"arviz_stats.compare ({kind}):", "", "| " + " | ".join(cols) + " |",
+               "|" + "---|" * len(cols)]
+        md += ["| " + " | ".join(_cell(row[c]) for c in cols) + " |"
+               for _, row in t.iterrows()]
     md += ["", f"Command: `{result['command']}`"]
     write_result(OUT / "joint_links", result, md, default=str)
     log("\n".join(md))
