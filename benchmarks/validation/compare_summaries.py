@@ -12,7 +12,7 @@ Usage: ``python -m benchmarks.validation.compare_summaries RUN_DIR_1 RUN_DIR_2``
 
 from __future__ import annotations
 
-import sys
+import argparse
 
 import numpy as np
 import pandas as pd
@@ -37,8 +37,11 @@ def compare(first: str, second: str) -> pd.DataFrame:
 
 
 def main(argv: list[str] | None = None) -> int:
-    first, second = (sys.argv[1:] if argv is None else argv)[:2]
-    m = compare(first, second)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("first", help="run directory (its summary.csv), e.g. before")
+    ap.add_argument("second", help="run directory, e.g. after")
+    args = ap.parse_args(argv)
+    m = compare(args.first, args.second)
     z = m["z"].abs()
     print(f"{len(m)} quantities; |z| > 2: {(z > 2).sum()}, > 3: {(z > 3).sum()}; max |z| "
           f"{z.max():.2f}; max |difference| / posterior sd {m['d_in_sd'].abs().max():.3f}")
