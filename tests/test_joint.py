@@ -417,3 +417,31 @@ def test_top_offset_recovered_from_a_simulated_study():
         est[true] = float(np.mean(res.samples["link.assay_log_top"]))
     assert abs(est[0.0]) < 0.05, est
     assert 0.08 < est[0.2] < 0.3, est
+
+
+def test_block_priors_reach_the_block_and_the_lognormal_spread(study):
+    """``[model.priors.dose_response]`` is the dose-response block's priors in a joint model
+    (unknown keys refused by that family); ``curve_ic50_prior = "lognormal"`` makes the spread
+    of curve log10 IC50s log-normal with median ``curve_ic50_sd``, which the screen plan
+    refuses (its scale updates assume the half-normal)."""
+    from drugbayes.errors import ConfigError
+    from drugbayes.families import get_family
+    from drugbayes.families.dose_response import blocks
+    from drugbayes.families.dose_response.model import prior_terms
+    from drugbayes.families.joint.model import component_spec
+
+    fam = get_family("joint")
+    spec = fam.make_spec({}, {"dose_response": {"curve_ic50_prior": "lognormal",
+                                                "curve_ic50_sd": 0.4}})
+    s_dr = component_spec(spec, "dose_response")
+    assert s_dr.priors.curve_ic50_prior == "lognormal" and s_dr.priors.curve_ic50_sd == 0.4
+    a = {"half_range": np.ones(2), "n_exp": 1}
+    d = prior_terms(s_dr, a)["sigma_curve_log10_ic50"]
+    assert float(np.exp(d.loc)) == pytest.approx(0.4) and float(d.scale) == 0.75
+    assert type(prior_terms(component_spec(fam.make_spec(), "dose_response"), a)[
+        "sigma_curve_log10_ic50"]).__name__ == "HalfNormal"
+    bad = fam.make_spec({}, {"dose_response": {"curve_ic50_sdd": 0.4}})
+    with pytest.raises(ConfigError, match="curve_ic50_sdd"):
+        component_spec(bad, "dose_response")
+    arrays = {"raw": False, "n_cell": 3, "n_drug": 2}
+    assert any(p[0] == "model.priors.curve_ic50_prior" for p in blocks.problems(s_dr, arrays))

@@ -298,7 +298,7 @@ class ModelConfig(_Strict):
     family: str | None = None
     description: str | None = None
     options: dict[str, Any] = Field(default_factory=dict)
-    priors: dict[str, float] = Field(default_factory=dict)
+    priors: dict[str, Any] = Field(default_factory=dict)
 
 
 def _default_method() -> str:

@@ -717,6 +717,10 @@ def problems(spec: Spec, arrays: dict) -> list[tuple[str, str, str]]:
     if spec.options.likelihood != "normal":
         out.append(("model.options.likelihood", spec.options.likelihood,
                     "normal (Student-t wells need method nuts, svi or map)"))
+    if spec.priors.curve_ic50_prior != "half_normal":
+        out.append(("model.priors.curve_ic50_prior", spec.priors.curve_ic50_prior,
+                    "half_normal (the plan's scale updates assume it; other priors need "
+                    "method nuts, svi or map)"))
     if arrays["n_cell"] < 2 or arrays["n_drug"] < 2:
         out.append(("data", f"{arrays['n_cell']} cell line(s) x {arrays['n_drug']} drug(s)",
                     "at least 2 cell lines and 2 drugs (a screen)"))

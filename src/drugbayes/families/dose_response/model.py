@@ -65,7 +65,9 @@ def prior_terms(spec: Spec, a: dict) -> dict[str, dist.Distribution]:
         "mu_log_hill": dist.Normal(p.log_hill_mean, p.log_hill_sd),
         "mu_logit_bottom": dist.Normal(b_centre, p.logit_bottom_sd),
         "sigma_cell_line": dist.HalfNormal(p.cell_line_sd),
-        "sigma_curve_log10_ic50": dist.HalfNormal(p.curve_ic50_sd),
+        "sigma_curve_log10_ic50": (
+            dist.LogNormal(float(np.log(p.curve_ic50_sd)), p.curve_ic50_log_sd)
+            if p.curve_ic50_prior == "lognormal" else dist.HalfNormal(p.curve_ic50_sd)),
         "sigma_curve_log_hill": dist.HalfNormal(p.curve_log_hill_sd),
         "sigma_curve_logit_bottom": dist.HalfNormal(p.curve_logit_bottom_sd),
         "log_top": dist.Normal(0.0, p.rate_log_e0_sd if rate else p.log_top_sd),

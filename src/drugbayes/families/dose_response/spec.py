@@ -26,6 +26,12 @@ class DoseResponsePriors(StrictModel):
     log10_ic50_extra_sd: float = Field(1.0, gt=0, description="added to the half tested range")
     cell_line_sd: float = Field(1.0, gt=0)
     curve_ic50_sd: float = Field(0.5, gt=0)
+    curve_ic50_prior: Literal["half_normal", "lognormal"] = Field(
+        "half_normal", description="prior of the spread of curve log10 IC50s around drug and "
+        "line: 'half_normal' (scale curve_ic50_sd) or 'lognormal' (median curve_ic50_sd, log "
+        "sd curve_ic50_log_sd: keeps the spread away from 0 where few curves inform it, "
+        "whose funnel a half-normal leaves to the sampler)")
+    curve_ic50_log_sd: float = Field(0.75, gt=0)
     experiment_sd: float = Field(0.2, gt=0)
     log_hill_mean: float = 0.0
     log_hill_sd: float = Field(0.5, gt=0)

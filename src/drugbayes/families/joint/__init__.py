@@ -37,8 +37,9 @@ def check_spec(spec: Spec, data: JointData, source: str = "<config>") -> None:
                 fam.check_spec(s, data.blocks[kind], source)
         except InputError as e:
             issues += [i if isinstance(i, str) else Issue(
-                i.source, i.line, (i.column or "").replace("model.options.",
-                                                           f"model.options.{kind}."),
+                i.source, i.line, (i.column or "").replace(
+                    "model.options.", f"model.options.{kind}.").replace(
+                    "model.priors.", f"model.priors.{kind}."),
                 i.value, i.message) for i in e.issues]
     linked = {data.drugs[int(d)] for d in data.unit_drug}
     for d in spec.options.concentration:

@@ -101,9 +101,10 @@ class given(Messenger):
 
 def component_spec(spec: Spec, kind: str) -> Spec:
     """The block family's spec: its options from ``[model.options.<kind>]`` plus the joint's
-    fixed ones, its priors at their defaults."""
+    fixed ones, its priors from ``[model.priors.<kind>]`` (the family's defaults for the
+    rest)."""
     opts = {**getattr(spec.options, kind), **FORCED.get(kind, {})}
-    return COMPONENTS[kind].make_spec(opts, {})
+    return COMPONENTS[kind].make_spec(opts, dict(getattr(spec.priors, kind)))
 
 
 def _scoped(kind: str):

@@ -74,6 +74,13 @@ class JointPriors(StrictModel):
                                     "unit of in-vitro Bliss excess")
     synergy_sd: float = Field(0.02, gt=0, description="half-normal: residual of the in-vivo "
                               "Bliss excess, 1/day")
+    dose_response: dict[str, Any] = Field(default_factory=dict, description="the "
+                                          "dose-response block's priors "
+                                          "([model.priors.dose_response])")
+    combination: dict[str, Any] = Field(default_factory=dict, description="the "
+                                        "checkerboards' priors ([model.priors.combination])")
+    xenograft: dict[str, Any] = Field(default_factory=dict, description="the xenograft "
+                                      "block's priors ([model.priors.xenograft])")
 
 
 LINK = ("link.reduction", "link.viability_at_c", "link.rmax", "link.control_rate",
