@@ -36,7 +36,9 @@ NUTS_DERIVED = {"dose_response": {
 # models that use them: see the plan's ``problems``)
 UNUSED_PRIORS = {
     "dose_response": {"plate_log_signal_sd": "raw plate signal only",
-                      "rate_log_e0_sd": "growth rates only"},
+                      "rate_log_e0_sd": "growth rates only",
+                      "curve_ic50_prior": "log-normal spread refused by the plan",
+                      "curve_ic50_log_sd": "log-normal spread only (refused by the plan)"},
     # the xenograft plan runs the family's own latents, so it reads every prior the model
     # reads; these are not in the contract problem's model (exponential growth, volumes,
     # replicated arms) or are refused by the plan (one mouse per line, calipers)

@@ -587,8 +587,11 @@ class DoseResponsePlan:
                         np.float32(grid.mask.sum()), self.prior_values())
 
     def prior_values(self) -> dict[str, np.float32]:
-        """The spec's prior values (:attr:`GridData.priors`)."""
-        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
+        """The spec's numeric prior values (:attr:`GridData.priors`; a prior's choice of
+        distribution, such as ``curve_ic50_prior``, is not data: the plan refuses all but its
+        default)."""
+        return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()
+                if isinstance(v, (int, float)) and not isinstance(v, bool)}
 
     def sharded_data(self) -> tuple[str, ...]:
         return ("x", "y", "mask", "is_zero", "exp", "present", "cell_valid", "x_top")
