@@ -31,6 +31,15 @@ def small_screen():
     return db.simulate_dose_response(4, 2, n_experiments=2, seed=3)
 
 
+@pytest.fixture(scope="module")
+def joint_study():
+    """The joint family's contract study (lines A, B, C; drugs x, y; a xenograft in A and
+    C) and its data options: ``(tables, options)``, one per test module."""
+    from drugbayes.families import REGISTRY
+
+    return REGISTRY["joint"].contract_data(1)
+
+
 @pytest.fixture(scope="session")
 def example_config():
     return REPO / "configs" / "examples" / "lapatinib_her2.toml"

@@ -10,6 +10,7 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from joint_helpers import joint_raw, problems, write_tables
 from numpyro.handlers import seed, trace
 
 import drugbayes as db
@@ -24,37 +25,10 @@ EXAMPLE = REPO / "configs" / "examples" / "her2_joint.toml"
 FAM = REGISTRY["joint"]
 
 
-@pytest.fixture(scope="module")
-def study():
-    """The contract study (3 lines, 2 drugs) and its data options."""
-    return FAM.contract_data(1)
-
-
-def _write(tmp_path: Path, tables: dict) -> None:
-    for kind, df in tables.items():
-        df.to_csv(tmp_path / f"{kind}.csv", index=False)
-
-
-def _raw(arm_drugs: dict, **blocks) -> dict:
-    raw = {"run": {"output_dir": "out"},
-           "data": {"dose_response": {"path": "dose_response.csv", "dose_unit": "uM"},
-                    "combination": {"path": "combination.csv", "dose_unit": "uM"},
-                    "xenograft": {"path": "xenograft.csv", "control_arm": "vehicle"},
-                    "arm_drugs": arm_drugs},
-           "model": {"family": "joint"}}
-    for k, v in blocks.items():
-        raw["data"][k] = {**raw["data"].get(k, {}), **v}
-    return raw
-
-
-def _problems(err: InputError) -> str:
-    return "\n".join(str(i) for i in err.issues)
-
-
-def test_named_blocks_are_a_kind_of_their_reader(tmp_path, study):
-    tables, opts = study
-    _write(tmp_path, tables)
-    cfg = config_from_dict(_raw(opts["arm_drugs"]), base_dir=tmp_path)
+def test_named_blocks_are_a_kind_of_their_reader(tmp_path, joint_study):
+    tables, opts = joint_study
+    write_tables(tmp_path, tables)
+    cfg = config_from_dict(joint_raw(opts["arm_drugs"]), base_dir=tmp_path)
     assert cfg.data.kind == "joint"
     assert set(cfg.data.blocks) == {"dose_response", "combination", "xenograft"}
     assert cfg.data.blocks["xenograft"].control_arm == "vehicle"
@@ -73,44 +47,44 @@ def test_named_blocks_are_a_kind_of_their_reader(tmp_path, study):
 def test_a_block_key_of_another_kind_is_refused():
     from drugbayes.errors import ConfigError
 
-    raw = _raw({}, xenograft={"dose_unit": "uM"}, dose_response={"control_arm": "v"})
+    raw = joint_raw({}, xenograft={"dose_unit": "uM"}, dose_response={"control_arm": "v"})
     with pytest.raises(ConfigError) as e:
         config_from_dict(raw)
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "control_arm" in text and "dose_unit" in text  # both blocks, one error
     assert "data.xenograft" in text and "data.dose_response" in text
 
 
-def test_every_problem_of_every_block_at_once(tmp_path, study):
-    tables, opts = study
+def test_every_problem_of_every_block_at_once(tmp_path, joint_study):
+    tables, opts = joint_study
     tables = {k: v.copy() for k, v in tables.items()}
     tables["dose_response"]["response"] = tables["dose_response"]["response"].astype(object)
     tables["dose_response"].loc[3, "response"] = "abc"
     tables["xenograft"].loc[5, "volume"] = -4.0
-    _write(tmp_path, tables)
-    cfg = config_from_dict(_raw(opts["arm_drugs"], combination={"dose_unit": "nM"}),
+    write_tables(tmp_path, tables)
+    cfg = config_from_dict(joint_raw(opts["arm_drugs"], combination={"dose_unit": "nM"}),
                            base_dir=tmp_path)
     with pytest.raises(InputError) as e:
         check_config(cfg)
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "[data.dose_response]" in text and "[data.xenograft]" in text
     assert "conflicting dose units" in text
 
 
-def test_cross_block_names(tmp_path, study):
-    tables, opts = study
+def test_cross_block_names(tmp_path, joint_study):
+    tables, opts = joint_study
     tables = {k: v.copy() for k, v in tables.items()}
     tables["xenograft"]["cell_line"] = tables["xenograft"]["cell_line"].replace({"A": "a."})
-    _write(tmp_path, tables)
+    write_tables(tmp_path, tables)
     arm_drugs = {**opts["arm_drugs"], "x": ["x", "z"]}
-    cfg = config_from_dict(_raw(arm_drugs), base_dir=tmp_path)
+    cfg = config_from_dict(joint_raw(arm_drugs), base_dir=tmp_path)
     with pytest.raises(InputError) as e:
         check_config(cfg)
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "'a.' differs from 'A'" in text  # a near miss, reported
     assert "'z'" in text and "not a drug of any in-vitro block" in text
     # an alias makes them one level; the unknown drug is still refused
-    raw = _raw(opts["arm_drugs"])
+    raw = joint_raw(opts["arm_drugs"])
     raw["data"]["aliases"] = {"a.": "A", "Q": "A"}
     with pytest.raises(InputError, match="names no cell line or drug of any block"):
         check_config(config_from_dict(raw, base_dir=tmp_path))
@@ -120,22 +94,22 @@ def test_cross_block_names(tmp_path, study):
     assert data.cell_lines == ["A", "B", "C"]
 
 
-def test_prediction_needs_in_vitro_data(tmp_path, study):
-    tables, opts = study
+def test_prediction_needs_in_vitro_data(tmp_path, joint_study):
+    tables, opts = joint_study
     tables = {k: v.copy() for k, v in tables.items()}
     # a line only in the xenograft block
     tables["xenograft"]["cell_line"] = tables["xenograft"]["cell_line"].replace({"C": "D"})
-    _write(tmp_path, tables)
-    raw = _raw(opts["arm_drugs"])
+    write_tables(tmp_path, tables)
+    raw = joint_raw(opts["arm_drugs"])
     raw["model"]["options"] = {"predict": [{"cell_line": "D", "arm": "x"},
                                            {"cell_line": "B", "arm": "nope"}]}
     with pytest.raises(InputError) as e:
         check_config(config_from_dict(raw, base_dir=tmp_path))
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "needs this cell line's in-vitro curve" in text  # D's observed arms
     raw["model"]["options"] = {"predict": [{"cell_line": "B", "arm": "x+y"}]}
-    tables, _ = study
-    _write(tmp_path, tables)
+    tables, _ = joint_study
+    write_tables(tmp_path, tables)
     spec, vt, data = check_config(config_from_dict(raw, base_dir=tmp_path))
     assert data.predict[0]["cell_line"] == "B" and len(data.predict[0]["units"]) == 2
     raw["model"]["options"] = {"predict": [{"cell_line": "B", "arm": "nope"}]}
@@ -143,8 +117,8 @@ def test_prediction_needs_in_vitro_data(tmp_path, study):
         check_config(config_from_dict(raw, base_dir=tmp_path))
 
 
-def test_prediction_for_a_xenograft_only_line_is_refused(tmp_path, study):
-    tables, opts = study
+def test_prediction_for_a_xenograft_only_line_is_refused(tmp_path, joint_study):
+    tables, opts = joint_study
     tables = {k: v.copy() for k, v in tables.items()}
     extra = tables["xenograft"][tables["xenograft"]["cell_line"] == "C"].copy()
     extra = extra[extra["arm"] == "vehicle"]
@@ -153,25 +127,25 @@ def test_prediction_for_a_xenograft_only_line_is_refused(tmp_path, study):
     import pandas as pd
 
     tables["xenograft"] = pd.concat([tables["xenograft"], extra], ignore_index=True)
-    _write(tmp_path, tables)
-    raw = _raw(opts["arm_drugs"])
+    write_tables(tmp_path, tables)
+    raw = joint_raw(opts["arm_drugs"])
     raw["model"]["options"] = {"predict": [{"cell_line": "E", "arm": "x"}]}
     with pytest.raises(InputError) as e:
         check_config(config_from_dict(raw, base_dir=tmp_path))
-    assert "a prediction needs the line's in-vitro curve of x" in _problems(e.value)
+    assert "a prediction needs the line's in-vitro curve of x" in problems(e.value)
 
 
 def _trace(spec, a):
     return trace(seed(FAM.model, jax.random.PRNGKey(3))).get_trace(a, spec)
 
 
-def test_map_start_is_the_xenograft_familys(study):
+def test_map_start_is_the_xenograft_familys(joint_study):
     """The joint MAP starts the xenograft block where the xenograft family does (from zeros it
     stopped in a degenerate mode: noise SD 3, mouse correlation 1; issue 26)."""
     from drugbayes.families.joint.model import component_spec
     from drugbayes.families.xenograft.model import map_start as xe_map_start
 
-    tables, opts = study
+    tables, opts = joint_study
     _, data = db.prepare(tables, kind="joint", **opts)
     spec = FAM.make_spec({"xenograft": {"parameterization": "centered"}}, {})
     FAM.check_spec(spec, data)
@@ -211,9 +185,9 @@ def test_map_start_is_the_xenograft_familys(study):
 
 
 @pytest.mark.slow
-def test_one_monotherapy_hierarchy_and_the_link(study):
+def test_one_monotherapy_hierarchy_and_the_link(joint_study):
     """By a trace of the model (slow: tracing compiles the three families' models, ~40 s)."""
-    tables, opts = study
+    tables, opts = joint_study
     _, data = db.prepare(tables, kind="joint", **opts)
     spec = FAM.make_spec({}, {})
     FAM.check_spec(spec, data)
@@ -244,8 +218,8 @@ def test_one_monotherapy_hierarchy_and_the_link(study):
 
 
 @pytest.mark.slow
-def test_log_ic50_link_and_posterior_dims(study):
-    tables, opts = study
+def test_log_ic50_link_and_posterior_dims(joint_study):
+    tables, opts = joint_study
     _, data = db.prepare(tables, kind="joint", **opts)
     spec = FAM.make_spec({"link": "log_ic50_linear"}, {})
     FAM.check_spec(spec, data)
@@ -266,9 +240,9 @@ def test_validate_cli_on_the_example(capsys):
         capsys.readouterr().out)
 
 
-def test_cli_bad_input_exit_2_no_output(tmp_path, study):
-    tables, opts = study
-    _write(tmp_path, tables)
+def test_cli_bad_input_exit_2_no_output(tmp_path, joint_study):
+    tables, opts = joint_study
+    write_tables(tmp_path, tables)
     text = EXAMPLE.read_text().replace("data/her2_joint_", "").replace(
         '"lapatinib+trastuzumab" = ["lapatinib", "trastuzumab"]', '"x+y" = ["x", "w"]')
     cfg = tmp_path / "joint.toml"
@@ -330,13 +304,13 @@ def test_map_run_of_the_example(tmp_path):
     assert s.loc[s["quantity"] == "predicted_tc", "lower"].notna().all()
 
 
-def test_link_plots_from_draws(tmp_path, study):
+def test_link_plots_from_draws(tmp_path, joint_study):
     """The link and arm-rate figures from draws of the right shapes (no fit)."""
     from types import SimpleNamespace
 
     from drugbayes.families.joint.plots import plot_joint
 
-    tables, opts = study
+    tables, opts = joint_study
     _, data = db.prepare(tables, kind="joint", **opts)
     FAM.check_spec(FAM.make_spec({"predict": [{"cell_line": "B", "arm": "x+y"}]}, {}), data)
     rng = np.random.default_rng(0)
@@ -351,7 +325,7 @@ def test_link_plots_from_draws(tmp_path, study):
     assert {f.name for f in files} == {"link_x.png", "link_y.png", "arm_rates.png"}
 
 
-def test_top_offset_sets_the_checkerboards_untreated_level(study):
+def test_top_offset_sets_the_checkerboards_untreated_level(joint_study):
     """The checkerboards' top (their untreated level E0, the top of both monotherapy curves)
     is the line's dose-response tops plus the learned assay offset ``link.assay_log_top``
     (issue 19: an assay offset on log10 IC50 *and* top), by a trace of the combination part
@@ -360,7 +334,7 @@ def test_top_offset_sets_the_checkerboards_untreated_level(study):
 
     from drugbayes.families.joint.model import _combination
 
-    tables, opts = study
+    tables, opts = joint_study
     _, data = db.prepare(tables, kind="joint", **opts)
     spec = FAM.make_spec({}, {})
     a = FAM.arrays(data)
@@ -419,7 +393,7 @@ def test_top_offset_recovered_from_a_simulated_study():
     assert 0.08 < est[0.2] < 0.3, est
 
 
-def test_block_priors_reach_the_block_and_the_lognormal_spread(study):
+def test_block_priors_reach_the_block_and_the_lognormal_spread(joint_study):
     """``[model.priors.dose_response]`` is the dose-response block's priors in a joint model
     (unknown keys refused by that family); ``curve_ic50_prior = "lognormal"`` makes the spread
     of curve log10 IC50s log-normal with median ``curve_ic50_sd``, which the screen plan

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from joint_helpers import joint_raw, problems, write_tables
 
 from drugbayes.api import check_config
 from drugbayes.cli import main
@@ -21,38 +22,6 @@ from drugbayes.families.joint.doseunits import canonical_unit, label_units
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "configs" / "examples" / "her2_joint.toml"
 FAM = REGISTRY["joint"]
-
-
-@pytest.fixture(scope="module")
-def study():
-    """The contract study: lines A, B, C; drugs x, y; a xenograft in A and C."""
-    return FAM.contract_data(1)
-
-
-def _write(folder: Path, tables: dict) -> None:
-    for kind, df in tables.items():
-        df.to_csv(folder / f"{kind}.csv", index=False)
-
-
-def _raw(arm_drugs: dict, units: dict | None = None, **blocks) -> dict:
-    """A config of the three blocks; ``units``: ``[data.dose_units]`` (then the in-vitro
-    blocks set no ``dose_unit`` of their own)."""
-    own = {} if units is not None else {"dose_unit": "uM"}
-    raw: dict = {"run": {"output_dir": "out"},
-                 "data": {"dose_response": {"path": "dose_response.csv", **own},
-                          "combination": {"path": "combination.csv", **own},
-                          "xenograft": {"path": "xenograft.csv", "control_arm": "vehicle"},
-                          "arm_drugs": arm_drugs},
-                 "model": {"family": "joint"}}
-    if units is not None:
-        raw["data"]["dose_units"] = units
-    for k, v in blocks.items():
-        raw["data"][k] = {**raw["data"].get(k, {}), **v}
-    return raw
-
-
-def _problems(err: InputError) -> str:
-    return "\n".join(str(i) for i in err.issues)
 
 
 def _antibody_tables(tables: dict) -> dict:
@@ -72,13 +41,13 @@ def test_unit_names():
     assert canonical_unit("mg/kg") is None and canonical_unit("") is None
 
 
-def test_a_unit_per_drug_converts_same_kind_units(tmp_path, study):
-    tables, opts = study
-    _write(tmp_path, tables)
-    _, _, base = check_config(config_from_dict(_raw(opts["arm_drugs"]), base_dir=tmp_path))
+def test_a_unit_per_drug_converts_same_kind_units(tmp_path, joint_study):
+    tables, opts = joint_study
+    write_tables(tmp_path, tables)
+    _, _, base = check_config(config_from_dict(joint_raw(opts["arm_drugs"]), base_dir=tmp_path))
     assert base.drug_units == {"x": "uM", "y": "uM"} and base.family_unit == "uM"
-    _write(tmp_path, _antibody_tables(tables))
-    cfg = config_from_dict(_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"}),
+    write_tables(tmp_path, _antibody_tables(tables))
+    cfg = config_from_dict(joint_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"}),
                            base_dir=tmp_path)
     _, vt, data = check_config(cfg)
     assert data.drug_units == {"x": "uM", "y": "ug/mL"} and data.dose_unit == "per drug"
@@ -99,23 +68,23 @@ def test_a_unit_per_drug_converts_same_kind_units(tmp_path, study):
     cb = t["combination"]
     cb.loc[cb["drug_a"] == "x", "dose_a"] *= 1000.0
     cb["dose_unit_b"] = "ug/mL"
-    _write(tmp_path, t)
-    cfg = config_from_dict(_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"},
+    write_tables(tmp_path, t)
+    cfg = config_from_dict(joint_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"},
                                 combination={"dose_unit": "nM"}), base_dir=tmp_path)
     _, _, again = check_config(cfg)
     np.testing.assert_allclose(again.comb_shift, base.comb_shift, atol=1e-6)
     np.testing.assert_allclose(again.dr.dose_scale.shift, base.dr.dose_scale.shift)
 
 
-def test_far_dose_notes_name_the_drugs_unit(tmp_path, study):
+def test_far_dose_notes_name_the_drugs_unit(tmp_path, joint_study):
     """The blocks' notes reach the run log (each naming its block), a far dose in its drug's
     unit (not the component family's ``M``)."""
-    tables, opts = study
+    tables, opts = joint_study
     t = _antibody_tables(tables)
     dr = t["dose_response"]
     dr.loc[dr.index[(dr["drug"] == "y") & (dr["cell_line"] == "A")][-1], "dose"] = 1e20
-    _write(tmp_path, t)
-    cfg = config_from_dict(_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"}),
+    write_tables(tmp_path, t)
+    cfg = config_from_dict(joint_raw(opts["arm_drugs"], {"x": "uM", "y": "ug/mL"}),
                            base_dir=tmp_path)
     _, vt, data = check_config(cfg)
     assert data.family_unit == "M"
@@ -141,19 +110,19 @@ def test_summary_rows_carry_their_drugs_unit():
     assert label_units(summary, "uM", {"x": "uM", "y": "uM"}) is summary
 
 
-def test_conflicting_units_every_one_at_once(tmp_path, study):
-    tables, opts = study
+def test_conflicting_units_every_one_at_once(tmp_path, joint_study):
+    tables, opts = joint_study
     t = _antibody_tables(tables)
     cb = t["combination"]
     cb["dose_unit_a"] = "uM"
     cb.loc[cb["cell_line"] == "B", "dose_unit_a"] = "ug/mL"  # x is molar: no conversion
     cb["dose_unit_b"] = "ug/mL"
     cb.loc[3, "dose_unit_b"] = "furlongs"
-    _write(tmp_path, t)
-    raw = _raw(opts["arm_drugs"], {"x": "uM", "q": "nM"})
+    write_tables(tmp_path, t)
+    raw = joint_raw(opts["arm_drugs"], {"x": "uM", "q": "nM"})
     with pytest.raises(InputError) as e:
         check_config(config_from_dict(raw, base_dir=tmp_path))
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "conflicting dose units of drug 'x'" in text and "ug/mL in [data.combination]" in text
     assert "molar and mass concentrations do not convert" in text
     # y has no declared unit: ng/mL in one block, ug/mL in the other is a conflict, with a hint
@@ -162,20 +131,20 @@ def test_conflicting_units_every_one_at_once(tmp_path, study):
     assert "'furlongs'" in text and "unknown dose unit" in text and "line 5" in text
     assert "data.dose_units.q" in text and "not a drug of any in-vitro block" in text
     # undeclared, with different units in the two blocks' own keys (as before, per drug)
-    _write(tmp_path, tables)
-    raw = _raw(opts["arm_drugs"], combination={"dose_unit": "nM"})
+    write_tables(tmp_path, tables)
+    raw = joint_raw(opts["arm_drugs"], combination={"dose_unit": "nM"})
     with pytest.raises(InputError) as e:
         check_config(config_from_dict(raw, base_dir=tmp_path))
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "conflicting dose units of drug 'x'" in text
     assert "conflicting dose units of drug 'y'" in text
     assert "uM in [data.dose_response]" in text and "nM in [data.combination]" in text
 
 
-def test_top_level_predict(tmp_path, study):
-    tables, opts = study
-    _write(tmp_path, tables)
-    raw = _raw(opts["arm_drugs"])
+def test_top_level_predict(tmp_path, joint_study):
+    tables, opts = joint_study
+    write_tables(tmp_path, tables)
+    raw = joint_raw(opts["arm_drugs"])
     raw["predict"] = [{"cell_line": "B", "arm": "x+y"}]
     cfg = config_from_dict(raw, base_dir=tmp_path)
     _, _, data = check_config(cfg)
@@ -186,7 +155,7 @@ def test_top_level_predict(tmp_path, study):
     assert resolved["predict"] == [{"cell_line": "B", "arm": "x+y"}]
     assert "predict" not in resolved["data"]
     # the older spelling still works, but not both at once
-    old = _raw(opts["arm_drugs"])
+    old = joint_raw(opts["arm_drugs"])
     old["model"]["options"] = {"predict": [{"cell_line": "B", "arm": "x+y"}]}
     _, _, data = check_config(config_from_dict(old, base_dir=tmp_path))
     assert data.predict_key == "model.options.predict" and len(data.predict) == 1
@@ -210,8 +179,8 @@ def _bad_study(tmp_path: Path, tables: dict, opts: dict) -> Path:
     extra["cell_line"] = "E"
     extra["mouse"] = "E-" + extra["mouse"]
     t["xenograft"] = pd.concat([t["xenograft"], extra], ignore_index=True)
-    _write(tmp_path, t)
-    raw = _raw({**opts["arm_drugs"], "x+w": ["x", "w"]}, combination={"dose_unit": "nM"})
+    write_tables(tmp_path, t)
+    raw = joint_raw({**opts["arm_drugs"], "x+w": ["x", "w"]}, combination={"dose_unit": "nM"})
     raw["predict"] = [{"cell_line": "E", "arm": "x"}, {"cell_line": "B", "arm": "nope"}]
     path = tmp_path / "joint.toml"
     path.write_text(_toml(raw))
@@ -231,35 +200,35 @@ def _four_problems(text: str) -> None:
     assert "predict[1].arm" in text and "not an arm of [data.arm_drugs]" in text
 
 
-def test_bad_input_across_blocks_at_once(tmp_path, study):
-    tables, opts = study
+def test_bad_input_across_blocks_at_once(tmp_path, joint_study):
+    tables, opts = joint_study
     path = _bad_study(tmp_path, tables, opts)
     with pytest.raises(InputError) as e:
         check_config(load_config(path))
-    _four_problems(_problems(e.value))
+    _four_problems(problems(e.value))
 
 
-def test_cross_block_names_are_checked_beside_a_block_that_fails(tmp_path, study):
+def test_cross_block_names_are_checked_beside_a_block_that_fails(tmp_path, joint_study):
     """A block that fails its own validation cannot be encoded; the config's names are still
     checked against the tables, and reported with its problems."""
-    tables, opts = study
+    tables, opts = joint_study
     t = {k: v.copy() for k, v in tables.items()}
     t["dose_response"]["response"] = t["dose_response"]["response"].astype(object)
     t["dose_response"].loc[3, "response"] = "abc"
-    _write(tmp_path, t)
-    raw = _raw({**opts["arm_drugs"], "x+w": ["x", "w"]})
+    write_tables(tmp_path, t)
+    raw = joint_raw({**opts["arm_drugs"], "x+w": ["x", "w"]})
     raw["predict"] = [{"cell_line": "B", "arm": "nope"}, {"cell_line": "B", "arm": "x"}]
     with pytest.raises(InputError) as e:
         check_config(config_from_dict(raw, base_dir=tmp_path))
-    text = _problems(e.value)
+    text = problems(e.value)
     assert "[data.dose_response]" in text and "'abc'" in text
     assert "data.arm_drugs.x+w" in text and "'w'" in text
     assert "predict[0].arm" in text and "predict[1]" not in text
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])
-def test_bad_input_across_blocks_cli_exit_2(tmp_path, study, capsys, command):
-    tables, opts = study
+def test_bad_input_across_blocks_cli_exit_2(tmp_path, joint_study, capsys, command):
+    tables, opts = joint_study
     path = _bad_study(tmp_path, tables, opts)
     assert main([command, str(path), "--quiet"] if command == "run"
                 else [command, str(path)]) == 2
