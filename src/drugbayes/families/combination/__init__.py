@@ -14,7 +14,9 @@ from ...inference.blocked.plan import PlanBuilder
 from .._contract import Family
 from . import blocks, spec
 from .checks import units  # noqa: F401  (the Family field, taken by assemble)
-from .compare import compare_reference, reference_model, with_comparison  # noqa: F401
+from .compare import compare_surfaces as compare_reference  # noqa: F401  (Family fields)
+from .compare import reference_model  # noqa: F401
+from .compare import with_better_fit as with_comparison  # noqa: F401
 from .data import arrays, contract_data, describe, extra_sites, prepare
 from .derived import QUANTITY_ORDER, QUANTITY_UNITS, derived, observed, pooled, posterior_dims
 from .model import init_values, latents, likelihood, model

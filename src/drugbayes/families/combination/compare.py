@@ -2,8 +2,8 @@
 
 With ``compare_musyc = true`` (on in the ``combination/flexible`` preset) one run does it all:
 :func:`reference_model` names the MuSyC model that :func:`drugbayes.api.fit` fits beside the
-flexible one, :func:`compare_reference` is :func:`compare_surfaces` of the two, and
-:func:`with_comparison` puts its columns on the summary.
+flexible one; the family's ``compare_reference`` is :func:`compare_surfaces` of the two and its
+``with_comparison`` is :func:`with_better_fit`.
 
 The flexible interaction surface (``interaction = "flexible"``, preset
 ``combination/flexible``) nests MuSyC (its interaction shrunk to 0 is the MuSyC surface). Fit
@@ -126,13 +126,15 @@ def compare_surfaces(flexible: Any, musyc: Any, tie: float = TIE_ELPD) -> pd.Dat
     better = np.where(diff > tie, "flexible", np.where(diff < -tie, "musyc", "tie"))
     d = d1
     pair = d.combo_pair[d.matrix_combo]
-    return pd.DataFrame({
+    table = pd.DataFrame({
         "cell_line": [d.cell_lines[c] for c in d.combo_cell[d.matrix_combo]],
         "drug_a": [d.drugs[d.pair_a[p]] for p in pair],
         "drug_b": [d.drugs[d.pair_b[p]] for p in pair],
         "experiment": [d.experiments[e] for e in d.matrix_exp],
         "matrix": d.matrix_labels, "elpd_flexible": e1, "elpd_musyc": e2, "elpd_diff": diff,
         "pareto_k_flexible": k1, "pareto_k_musyc": k2, "better_fit": better})[list(COLUMNS)]
+    table.attrs["file"] = "surface_comparison.csv"  # its name in a run directory
+    return table
 
 
 def with_better_fit(summary: pd.DataFrame, comparison: pd.DataFrame,
@@ -167,16 +169,3 @@ def reference_model(spec: Any) -> dict | None:
     return {"options": options, "priors": spec.priors.model_dump(),
             "description": "MuSyC surface (reference of the flexible fit's per-matrix "
                            "comparison)"}
-
-
-def compare_reference(result: Any, reference: Any) -> pd.DataFrame:
-    """:func:`compare_surfaces` of a flexible fit and its MuSyC reference (written as
-    ``surface_comparison.csv``)."""
-    table = compare_surfaces(result, reference)
-    table.attrs["file"] = "surface_comparison.csv"
-    return table
-
-
-def with_comparison(summary: pd.DataFrame, comparison: pd.DataFrame) -> pd.DataFrame:
-    """:func:`with_better_fit` (the family's summary hook)."""
-    return with_better_fit(summary, comparison)

@@ -56,6 +56,7 @@ Null models, per posterior draw, from the fitted monotherapy curves ``f_a``, ``f
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -88,6 +89,12 @@ def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: boo
 
 def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
     return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
+
+
+def log_top_sd(priors: Any, a: dict) -> float:
+    """Prior sd of a combination's log E0 around its data's untreated level (growth rates:
+    ``rate_log_e0_sd``; viability: ``log_top_sd``)."""
+    return float(priors.rate_log_e0_sd if a.get("is_rate", False) else priors.log_top_sd)
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
@@ -152,7 +159,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     # untreated levels and by the experiment deviation
     z_top = numpyro.sample("z_log_top", dist.Normal(0.0, 1.0).expand([n_combo]).to_event(1))
     c_ref = jnp.asarray(a["combo_log_e0_ref"])
-    top_sd = p.rate_log_e0_sd if a.get("is_rate", False) else p.log_top_sd
+    top_sd = log_top_sd(p, a)
     g_top = numpyro.deterministic("grp_log_top", c_ref + top_sd * z_top)
     ia, ib = a["combo_mono_a"], a["combo_mono_b"]
     mk = a["matrix_combo"]

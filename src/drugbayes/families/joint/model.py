@@ -55,6 +55,7 @@ from .._contract import Observed, Spec, sample_observed
 from .._hierarchy import mixed_effect
 from ..combination.model import latents as cb_latents
 from ..combination.model import likelihood as cb_likelihood
+from ..combination.model import log_top_sd as cb_log_top_sd
 from ..combination.model import surface_at
 from ..dose_response.model import latents as dr_latents
 from ..dose_response.model import likelihood as dr_likelihood
@@ -162,19 +163,14 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
     mg = jnp.asarray(g)
     dr_top = 0.5 * (lat_dr["grp_log_top"][mg[ac["combo_mono_a"]]]
                     + lat_dr["grp_log_top"][mg[ac["combo_mono_b"]]])
-    top_sd = _combination_top_sd(spec, ac)
+    s_cb = component_spec(spec, "combination")
+    top_sd = cb_log_top_sd(s_cb.priors, ac)
     with numpyro.plate("link.combination", ac["n_combo"]):
         log_top = numpyro.sample("link.combination_log_top",
                                  dist.Normal(dr_top + off_top, top_sd))
     vals[pre + "z_log_top"] = (log_top - jnp.asarray(ac["combo_log_e0_ref"])) / top_sd
     with given(values=vals), _scoped("combination"):
-        return cb_latents(component_spec(spec, "combination"), ac)
-
-
-def _combination_top_sd(spec: Spec, ac: dict) -> float:
-    """The combination family's prior sd of a combination's log E0 (as its ``latents``)."""
-    pc = component_spec(spec, "combination").priors
-    return float(pc.rate_log_e0_sd if ac.get("is_rate", False) else pc.log_top_sd)
+        return cb_latents(s_cb, ac)
 
 
 def _has_control(j: dict) -> np.ndarray:
