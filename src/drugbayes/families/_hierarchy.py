@@ -7,6 +7,11 @@ import numpyro
 import numpyro.distributions as dist
 from jax.typing import ArrayLike
 
+CLEAR_DROP = 0.2
+"""A fall of viability (fraction of untreated) above which a curve's wells pin its member
+(the data rules that choose centred or non-centred coordinates for ``mixed_effect``: the
+dose-response family's ``informed_groups``, the combination family's ``pinned``)."""
+
 
 def zero_sum_effect(name: str, n: int, scale: float | dist.Distribution,
                     centered: bool = False) -> jnp.ndarray:

@@ -9,6 +9,7 @@ import numpy as np
 from ...data.combination import CombinationData, encode_combination, validate_combination
 from ...data.encode import prepare_wells
 from ...data.fields import carried_note
+from .._hierarchy import CLEAR_DROP
 from .model import interaction_ranges
 
 
@@ -46,10 +47,6 @@ def arrays(data: CombinationData) -> dict:
     }
 
 
-PINNED_DROP = 0.2
-"""The fall (fraction of the untreated level) a drug alone must show in a checkerboard for
-:func:`margin_drops` to call it acting: the dose-response family's "clear drop" (its
-``informed_groups``)."""
 
 
 def margin_drops(data: CombinationData, e0_ref: np.ndarray) -> np.ndarray:
@@ -74,7 +71,7 @@ def pinned(data: CombinationData, e0_ref: np.ndarray) -> tuple[np.ndarray, np.nd
     bool, for ``parameterization = "auto"`` (centred where pinned, non-centred where not; the
     model is the same either way).
 
-    A drug *acts* in a checkerboard when its margin falls by more than :data:`PINNED_DROP`
+    A drug *acts* in a checkerboard when its margin falls by more than :data:`CLEAR_DROP`
     (:func:`margin_drops`). A monotherapy curve (cell line x drug) is pinned when its drug acts
     in at least one of its checkerboards: a drug that barely acts alone (trastuzumab in a
     trastuzumab-resistant line) leaves its potency and slope to the prior. A combination's
@@ -82,7 +79,7 @@ def pinned(data: CombinationData, e0_ref: np.ndarray) -> tuple[np.ndarray, np.nd
     relative to the stronger drug's, and the wells show it only where both drugs'
     occupancies at the high doses are known.
     """
-    acts = np.nan_to_num(margin_drops(data, e0_ref), nan=0.0) > PINNED_DROP
+    acts = np.nan_to_num(margin_drops(data, e0_ref), nan=0.0) > CLEAR_DROP
     curve = np.zeros(len(data.mono_drug), bool)
     np.logical_or.at(curve, np.asarray(data.combo_mono_a), acts[:, 0])
     np.logical_or.at(curve, np.asarray(data.combo_mono_b), acts[:, 1])

@@ -9,6 +9,7 @@ import numpy as np
 from ...data.encode import encode_dose_response, prepare_wells
 from ...data.fields import carried_note
 from ...data.validate import validate_dose_response
+from .._hierarchy import CLEAR_DROP
 
 
 def arrays(data) -> dict:
@@ -101,9 +102,10 @@ def informed_groups(data) -> tuple[np.ndarray, np.ndarray]:
         # a clear drop whose midpoint is crossed inside the range pins IC50 and Hill
         mid = m_first2 - 0.5 * drop
         enough = n_dose >= 3
-        ic50 = enough & (drop > 0.2) & (m0 > mid) & (mid > m_last) & (plateau | (m_min < 0.5))
+        ic50 = (enough & (drop > CLEAR_DROP) & (m0 > mid) & (mid > m_last)
+                & (plateau | (m_min < 0.5)))
         # a clear drop that levels off pins the bottom
-        bottom = enough & (drop > 0.2) & plateau
+        bottom = enough & (drop > CLEAR_DROP) & plateau
     return ic50, bottom
 
 
