@@ -257,14 +257,12 @@ def _compare_with_reference(result: FitResult, ref: dict, table: Any, kind: str,
     t0 = time.perf_counter()
     quiet = thresholds.model_copy(update={"unit_checks": False})
     ck = current_checkpoint()  # a run's reference fit checkpoints beside the main fit's
-    with (checkpointing(ck.sibling(REFERENCE).path, ck.sibling(REFERENCE).inputs) if ck
-          else nullcontext()):
+    sib = ck.sibling(REFERENCE) if ck else None
+    with checkpointing(sib.path, sib.inputs) if sib else nullcontext():
         other = fit(table, kind, model=ref, inference=settings, seed=seed, columns=columns,
                     diagnostics=quiet, interval_prob=interval_prob, prepared=prepared,
                     **data_options)
-    result.comparison = fam.compare_reference(result, other)
-    for key in [k for k in result._summaries if not isinstance(k, tuple)]:
-        del result._summaries[key]  # summaries with checks: the comparison's columns join
+    result.set_comparison(fam.compare_reference(result, other))
     d = other.diagnostics
     rec.update({"passed": bool(d["passed"]), "approximation": d["approximation"]["name"],
                 "failed_checks": {k: v["value"] for k, v in d["checks"].items()

@@ -126,6 +126,18 @@ class FitResult:
             self._summaries[prob] = table
         return self._summaries[prob].copy()
 
+    def set_comparison(self, table: pd.DataFrame) -> None:
+        """The per-unit comparison with the family's reference model (its columns join the
+        summary, the table the run directory's tables)."""
+        self.comparison = table
+        self._forget_final_summaries()
+
+    def _forget_final_summaries(self) -> None:
+        """Drop the summaries with check and comparison columns (kept: those without, which
+        the checks read)."""
+        for k in [k for k in self._summaries if not isinstance(k, tuple)]:
+            del self._summaries[k]
+
     def _summary_without_checks(self, prob: float | None = None) -> pd.DataFrame:
         """The family's summary table before the check columns are added (computed once per
         interval probability: the checks and :meth:`summary` read the same table)."""
@@ -155,8 +167,7 @@ class FitResult:
         rec: dict[str, Any] = {"ppc_threshold": thresholds.ppc_threshold,
                                "contraction_threshold": thresholds.contraction_threshold}
         self.diagnostics["unit_checks"] = rec
-        for k in [k for k in self._summaries if not isinstance(k, tuple)]:
-            del self._summaries[k]  # the tables with check columns (kept: those without)
+        self._forget_final_summaries()
         if not thresholds.unit_checks:
             rec["note"] = "unit checks turned off ([diagnostics] unit_checks = false)"
             return rec

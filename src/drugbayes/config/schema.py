@@ -540,16 +540,11 @@ class Config(_Strict):
         """The config as plain data (for ``config.resolved.toml``), ``None`` values removed
         (and the named-block keys where empty, so a one-table config reads as before)."""
         out = _drop_none(self.model_dump(mode="json"))
-        _drop_foreign_keys(out["data"])
-        for b in out["data"].get("blocks", {}).values():
-            _drop_foreign_keys(b)
-        for k in BLOCK_READER_KEYS:
-            if not out["data"].get(k):
-                out["data"].pop(k, None)
-        for b in out["data"].get("blocks", {}).values():
+        for table in (out["data"], *out["data"].get("blocks", {}).values()):
+            _drop_foreign_keys(table)
             for k in BLOCK_READER_KEYS:
-                if not b.get(k):
-                    b.pop(k, None)
+                if not table.get(k):
+                    table.pop(k, None)
         predict = out["data"].pop("predict", None)
         if predict:
             out["predict"] = predict  # written [[predict]], as read
