@@ -229,8 +229,6 @@ def _name_checks(in_vitro: dict[str, tuple[Any, Any, Any]], data_cfg: Any, issue
     """The cross-block checks that need names only (run where a block failed validation, so
     that they are reported with its problems): ``arm_drugs`` naming a drug of no in-vitro
     table, ``[[predict]]`` naming an arm ``arm_drugs`` does not list."""
-    from .doseunits import UNIT_COLUMNS
-
     aliases = data_cfg.aliases
     drugs: set[str] = set()
     for kind, (df, _, _) in in_vitro.items():
@@ -340,11 +338,13 @@ def encode(blocks: dict[str, Any], data_cfg: Any) -> JointData:
     if entries and xe is None:
         issues.append(Issue("<config>", None, "predict", None,
                             "[[predict]] entries need a [data.xenograft] block"))
-    elif entries:
-        more, _ = _check_predictions(out, entries, "predict", "<config>")
-        issues += more
-        if not issues:
+    elif entries and issues:  # checked only: the data are not fit to index them
+        issues += _check_predictions(out, entries, "predict", "<config>")[0]
+    elif entries:  # checked and indexed
+        try:
             add_predictions(out, entries, "<config>", key="predict")
+        except ConfigError as e:
+            issues += e.issues
     if issues:
         raise DataValidationError(issues)
     out.attrs = {"blocks": ", ".join(blocks)}
