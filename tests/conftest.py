@@ -11,6 +11,14 @@ if "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", "")
 # (tests/test_trust.py); subprocesses (the CLI tests) inherit it
 os.environ.setdefault("DRUGBAYES_UNIT_CHECKS", "0")
 
+# JAX's persistent compilation cache is opt-in (a run writes nothing outside its run directory):
+# the suite opts in with a folder of its own under .pytest_cache (git-ignored), shared by the
+# xdist workers and the CLI subprocesses, so that reruns skip XLA compilation
+os.environ.setdefault(
+    "DRUGBAYES_COMPILATION_CACHE",
+    os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                 ".pytest_cache", "drugbayes-jax"))
+
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402

@@ -17,13 +17,14 @@ _CACHE_SET = False
 
 
 def enable_compilation_cache() -> str | None:
-    """Turn on JAX's persistent compilation cache (once per process).
+    """Turn on JAX's persistent compilation cache where the user asked for it (once per process).
 
-    Compiled programs are kept on disk, keyed by their shapes, so a second run of the same
-    shapes (a rerun, the next config of a batch, a new process) skips XLA compilation. The
-    folder is ``$DRUGBAYES_COMPILATION_CACHE`` (default ``~/.cache/drugbayes/jax``); set it to
-    ``0`` to disable. A cache directory set by the user through JAX's own configuration is kept.
-    Returns the folder in use, or None.
+    Off by default: a run writes nothing outside its run directory, and a cached program is
+    machine code that a later run would execute as read from disk. Opt in with
+    ``$DRUGBAYES_COMPILATION_CACHE`` set to a folder you own (``0`` or empty: off); compiled
+    programs are then kept there, keyed by their shapes, so a second run of the same shapes (a
+    rerun, the next config of a batch, a new process) skips XLA compilation. A cache directory
+    set by the user through JAX's own configuration is kept. Returns the folder in use, or None.
     """
     global _CACHE_SET
     import os
@@ -32,17 +33,18 @@ def enable_compilation_cache() -> str | None:
     import jax
 
     if _CACHE_SET:
-        return jax.config.jax_compilation_cache_dir
+        return jax.config.jax_compilation_cache_dir or None
     _CACHE_SET = True
-    setting = os.environ.get("DRUGBAYES_COMPILATION_CACHE", "")
-    if setting == "0":
-        return None
     if jax.config.jax_compilation_cache_dir:
         return jax.config.jax_compilation_cache_dir
-    folder = Path(setting or Path.home() / ".cache" / "drugbayes" / "jax")
+    setting = os.environ.get("DRUGBAYES_COMPILATION_CACHE", "").strip()
+    if setting in ("", "0"):
+        return None
+    folder = Path(setting).expanduser()
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError:
+        log.warning("compilation cache %s cannot be created: compiling without it", folder)
         return None
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.2)
