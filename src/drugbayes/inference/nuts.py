@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import jax
@@ -106,6 +107,8 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         log.info("nuts: warmup done (%d chains x %d steps) in %.1f s", settings.num_chains,
                  settings.num_warmup, t_warm)
     limit = _extension_limit(settings)
+    draw = (_draw_loop(mcmc, model_args, settings.num_chains, settings.thinning)
+            if chain_method == "vectorized" else None)
     extended_because: list[str] = []
     t_first = None
     n_chunk = 0
@@ -116,12 +119,16 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
             log.info("nuts: extending to %d draws per chain (num_samples unset; %s)", target,
                      extended_because[-1])
         t_c = time.perf_counter()
-        mcmc.run(mcmc.post_warmup_state.rng_key, *model_args, extra_fields=EXTRA_FIELDS)
-        s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
-        e = {k: np.asarray(v) for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+        if draw is not None:
+            mcmc.post_warmup_state, s, e = draw(mcmc.post_warmup_state, chunk // settings.thinning)
+        else:
+            mcmc.run(mcmc.post_warmup_state.rng_key, *model_args, extra_fields=EXTRA_FIELDS)
+            s = {k: np.asarray(v) for k, v in mcmc.get_samples(group_by_chain=True).items()}
+            e = {k: np.asarray(v)
+                 for k, v in mcmc.get_extra_fields(group_by_chain=True).items()}
+            mcmc.post_warmup_state = mcmc.last_state
         if t_first is None:
             t_first = time.perf_counter() - t_c
-        mcmc.post_warmup_state = mcmc.last_state
         chunks.append(s)
         stats.append(e)
         got += next(iter(s.values())).shape[1]
@@ -143,6 +150,45 @@ def run_nuts(model: Callable, model_args: tuple, settings: InferenceSettings, rn
         info["extended"] = {"from": settings.num_samples, "to": int(target),
                             "reason": extended_because[0]}
     return InferenceResult("nuts", samples, sstats, timings, info)
+
+
+def _draw_loop(mcmc: MCMC, model_args: tuple, num_chains: int, thinning: int) -> Callable:
+    """Chunks of draws after the warmup from one compiled loop for the whole run.
+
+    ``MCMC.run`` compiles its collection loop anew at every call (NumPyro 0.22: a new closure
+    each time), seconds per chunk for a small model and far more for a large one. This loop is
+    compiled once per run (once per chunk length): ``thinning`` kernel steps per draw, the
+    draw's constrained and deterministic sites from the sampler's own ``postprocess_fn`` and
+    the ``EXTRA_FIELDS`` of its state: the same transitions from the same state as
+    ``MCMC.run``, draw for draw (``tests/test_nuts_budget.py``). Vectorized chains only (the
+    sampler's ``sample`` then steps every chain at once). Returns ``draw(state, n) ->
+    (state, samples, stats)``, arrays ``(chain, draw, ...)``.
+    """
+    sampler = mcmc.sampler
+    post = sampler.postprocess_fn(model_args, {})
+    if num_chains > 1:
+        post = jax.vmap(post)
+
+    def one(state, _):
+        state = jax.lax.fori_loop(0, thinning, lambda i, x: sampler.sample(x, model_args, {}),
+                                  state)
+        return state, (post(state.z), {k: getattr(state, k) for k in EXTRA_FIELDS})
+
+    @partial(jax.jit, static_argnums=1)
+    def loop(state, n):
+        return jax.lax.scan(one, state, None, length=n)
+
+    def draw(state, n: int):
+        state, (samples, stats) = loop(state, n)
+
+        def by_chain(x):
+            x = np.asarray(x)
+            return np.swapaxes(x, 0, 1) if num_chains > 1 else x[None]
+
+        return (state, {k: by_chain(v) for k, v in samples.items()},
+                {k: by_chain(v) for k, v in stats.items()})
+
+    return draw
 
 
 def _extend(chunks: list[dict[str, np.ndarray]], reasons: list[str]) -> bool:
