@@ -151,3 +151,26 @@ def test_self_combination_is_accepted_as_the_null_check():
     assert blocks.problems(spec, arrays) == []
     # DA's curve is in both matrices, DB's in one: two colours
     assert sorted(len(c) for c in plan.colours) == [1, 1]
+
+
+def test_plan_densities_take_the_priors_as_data():
+    """The plan's densities take the priors' values as traced data (so a second fit with
+    other priors reuses the compiled sweep): tracing the unit, curve and global densities with
+    every device array abstract needs no concrete prior value. A prior converted with
+    ``float()`` in the model's latents broke every combination screen run this way while the
+    slow density test was not run; tracing alone (no compilation) takes seconds."""
+    table, opts = blocks.contract_data(2)
+    spec, arrays, _ = _arrays(table, **{k: v for k, v in opts.items() if k != "dose_unit"})
+    plan, host = blocks.build(spec, arrays)
+    data = jax.tree_util.tree_map(jnp.asarray, plan.device_data(host))
+    g = blocks.Glob(jnp.zeros(plan.n_global, jnp.float32),
+                    jnp.zeros((plan.n_mono, 3), jnp.float32))
+    x = jnp.zeros((plan.n_combo, plan.k), jnp.float32)
+    on = jnp.asarray(plan._colour_masks()[0])
+
+    def densities(g, x, d):
+        return (plan.unit_logp(x, g, d), plan._curve_logp(g.curves, g, x, d, on),
+                plan._joint(g, x, d))
+
+    jaxpr = jax.make_jaxpr(densities)(g, x, data)
+    assert [v.shape for v in jaxpr.out_avals] == [(plan.n_combo,), (plan.n_mono,), ()]

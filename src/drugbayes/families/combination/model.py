@@ -91,10 +91,11 @@ def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
     return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
 
 
-def log_top_sd(priors: Any, a: dict) -> float:
+def log_top_sd(priors: Any, a: dict) -> Any:
     """Prior sd of a combination's log E0 around its data's untreated level (growth rates:
-    ``rate_log_e0_sd``; viability: ``log_top_sd``)."""
-    return float(priors.rate_log_e0_sd if a.get("is_rate", False) else priors.log_top_sd)
+    ``rate_log_e0_sd``; viability: ``log_top_sd``): a float, or a traced scalar where the
+    priors' values are data (the blocked plan), so never converted here."""
+    return priors.rate_log_e0_sd if a.get("is_rate", False) else priors.log_top_sd
 
 
 def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
