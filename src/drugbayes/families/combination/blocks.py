@@ -47,8 +47,6 @@ replicate experiments and self-combinations are fitted.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
@@ -56,10 +54,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
-from numpyro.distributions import Independent, biject_to
+from numpyro.distributions import Independent
 
-from ...inference.blocked.kernels import DualAveraging, block_hmc, da_init_host, da_restart
-from ...inference.blocked.plan import ChainState, ModelPlanBase
+from ...inference.blocked.kernels import (
+    DualAveraging,
+    block_hmc,
+    da_init_host,
+    da_restart,
+    metric_from_precision,
+)
+from ...inference.blocked.plan import (
+    ChainState,
+    ModelPlanBase,
+    SiteLayout,
+    global_sites,
+    static_key,
+)
 from .._contract import Spec
 from .model import latents, likelihood, model, plate_effects_active
 from .spec import DETERMINISTIC
@@ -109,16 +119,6 @@ class CombData(NamedTuple):
     priors: dict[str, Array]
 
 
-class SiteLayout(NamedTuple):
-    """One global site in the vector of unconstrained coordinates."""
-
-    name: str
-    shape: tuple[int, ...]
-    free_shape: tuple[int, ...]
-    start: int
-    size: int
-
-
 class Glob(NamedTuple):
     """A chain's global state: the unconstrained global vector and the curves."""
 
@@ -135,15 +135,6 @@ class PlanAdaptation(NamedTuple):
     nc_da: DualAveraging  # [1]
     c_metric: Array       # [n_mono, 3, 3]
     c_da: DualAveraging   # [n_mono]
-
-
-def _sqrt_cov(P: Array, floor: float = 1e-2) -> Array:
-    """Square root ``S`` (``S S^T = |P|^-1``) of symmetric precisions (eigenvalues made
-    positive: absolute values, floored)."""
-    P = 0.5 * (P + jnp.swapaxes(P, -1, -2))
-    lam, V = jnp.linalg.eigh(P)
-    lam = jnp.clip(jnp.abs(lam), floor, 1e8)
-    return V * (1.0 / jnp.sqrt(lam))[..., None, :]
 
 
 def _abs_sym(H: Array) -> Array:
@@ -209,10 +200,6 @@ class CombinationPlan(ModelPlanBase):
         return HOST_BYTES_PER_COMBO_DRAW
 
     @property
-    def n_global(self) -> int:
-        return sum(s.size for s in self.layout)
-
-    @property
     def n_combo(self) -> int:
         return int(self.static["n_combo"])
 
@@ -226,15 +213,6 @@ class CombinationPlan(ModelPlanBase):
 
     def _arrays(self, data: CombData) -> dict:
         return {**self.static, **data.obs}
-
-    def _values(self, theta: Array) -> tuple[dict, Array]:
-        vals, logdet = {}, jnp.zeros((), theta.dtype)
-        for s, tr in zip(self.layout, self.transforms):
-            u = theta[s.start:s.start + s.size].reshape(s.free_shape)
-            v = tr(u)
-            vals[s.name] = v
-            logdet = logdet + jnp.sum(tr.log_abs_det_jacobian(u, v))
-        return vals, logdet
 
     def _curve_values(self, c: Array) -> dict:
         """The curve sites' values from the curves ``[..., mono, 3]``."""
@@ -535,9 +513,9 @@ class CombinationPlan(ModelPlanBase):
 
         Pg, Pn, Pc = jax.vmap(one)(state)
         n = Pg.shape[0]
-        Sg = _sqrt_cov(jnp.mean(Pg, 0))
-        Sn = _sqrt_cov(jnp.mean(Pn, 0))
-        Sc = _sqrt_cov(jnp.mean(Pc, 0))
+        Sg = metric_from_precision(jnp.mean(Pg, 0), 1e-2, absolute=True)
+        Sn = metric_from_precision(jnp.mean(Pn, 0), 1e-2, absolute=True)
+        Sc = metric_from_precision(jnp.mean(Pc, 0), 1e-2, absolute=True)
         return adapt._replace(g_metric=jnp.broadcast_to(Sg, (n, 1) + Sg.shape),
                               nc_metric=jnp.broadcast_to(Sn, (n, 1) + Sn.shape),
                               c_metric=jnp.broadcast_to(Sc, (n,) + Sc.shape))
@@ -566,13 +544,7 @@ class CombinationPlan(ModelPlanBase):
         NUTS back-end's start), jittered per chain."""
         vals = _map_values(self.spec, host, seed)
         rng = np.random.default_rng(seed)
-        theta0 = np.zeros(self.n_global, np.float64)
-        for s, tr in zip(self.layout, self.transforms):
-            if s.name in vals:
-                v = np.broadcast_to(np.asarray(vals[s.name], np.float64), s.shape)
-                u = np.asarray(tr.inv(jnp.asarray(v, jnp.float32)), np.float64)
-                if np.all(np.isfinite(u)):
-                    theta0[s.start:s.start + s.size] = u.reshape(-1)
+        theta0 = self._unconstrained_start(vals)
         md = np.asarray(host["mono_drug"])
         c0 = np.zeros((self.n_mono, 3))
         for j, n in enumerate(self.curve_sites):
@@ -717,19 +689,8 @@ def _layout(spec: Spec, arrays: dict):
         for s in range(n_slots):
             unit_map.extend((MATRIX_SITE, "matrix", r, s) for r in range(4))
     taken = {u[0] for u in unit_map} | set(curve_sites)
-    layout, transforms, start = [], [], 0
-    for n in latent:
-        if n in taken:
-            continue
-        t = biject_to(tr[n]["fn"].support)
-        shape = tuple(np.shape(tr[n]["value"]))
-        free = tuple(t.inverse_shape(shape))
-        size = int(np.prod(free)) if free else 1
-        layout.append(SiteLayout(n, shape, free, start, size))
-        transforms.append(t)
-        start += size
-    return tuple(unit_map), curve_sites, ("mono" if mono_active else "drug"), \
-        tuple(layout), tuple(transforms)
+    layout, transforms = global_sites(tr, taken.__contains__)
+    return tuple(unit_map), curve_sites, ("mono" if mono_active else "drug"), layout, transforms
 
 
 def _matrix_slots(arrays: dict) -> tuple[int, ...]:
@@ -772,17 +733,6 @@ def problems(spec: Spec, arrays: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-def _static_key(spec: Spec, static: dict) -> str:
-    h = hashlib.sha1(spec.options.model_dump_json().encode())
-    for k in sorted(static):
-        v = static[k]
-        if isinstance(v, np.ndarray):
-            h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
-        else:
-            h.update(k.encode() + json.dumps(v, default=str).encode())
-    return h.hexdigest()
-
-
 def build(spec: Spec, arrays: dict) -> tuple[CombinationPlan, dict]:
     """The plan of ``spec`` and its host data (the family's model arrays)."""
     spec_c = _centred(spec)
@@ -790,7 +740,7 @@ def build(spec: Spec, arrays: dict) -> tuple[CombinationPlan, dict]:
     static = {k: v for k, v in host.items() if k not in OBS_KEYS}
     unit_map, curve_sites, kind, layout, transforms = _layout(spec_c, host)
     plan = CombinationPlan(spec_c, static, layout, transforms, unit_map, curve_sites, kind,
-                           _colouring(host), _matrix_slots(host), _static_key(spec_c, static))
+                           _colouring(host), _matrix_slots(host), static_key(spec_c, static))
     return plan, host
 
 

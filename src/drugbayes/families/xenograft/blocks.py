@@ -37,8 +37,6 @@ What the plan cannot fit is listed by :func:`problems`.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar, NamedTuple
 
@@ -46,10 +44,21 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from numpyro import handlers
-from numpyro.distributions import biject_to
 
-from ...inference.blocked.kernels import DualAveraging, block_hmc, da_init_host, da_restart
-from ...inference.blocked.plan import ChainState, ModelPlanBase
+from ...inference.blocked.kernels import (
+    DualAveraging,
+    block_hmc,
+    da_init_host,
+    da_restart,
+    metric_from_precision,
+)
+from ...inference.blocked.plan import (
+    ChainState,
+    ModelPlanBase,
+    SiteLayout,
+    global_sites,
+    static_key,
+)
 from .._contract import Spec
 from .model import latents, likelihood, map_start, model
 
@@ -87,16 +96,6 @@ class XenoData(NamedTuple):
     priors: dict[str, Array]
 
 
-class SiteLayout(NamedTuple):
-    """One global site in the vector of unconstrained coordinates."""
-
-    name: str
-    shape: tuple[int, ...]        # constrained value's shape
-    free_shape: tuple[int, ...]   # unconstrained shape
-    start: int
-    size: int
-
-
 class PlanAdaptation(NamedTuple):
     """Tuning of the two global blocks of one chain (each a single block of HMC).
 
@@ -112,16 +111,6 @@ class PlanAdaptation(NamedTuple):
     c_da: DualAveraging
     nc_metric: Array
     nc_da: DualAveraging
-
-
-def _sqrt_cov(P: Array, floor: float = 1e-2) -> Array:
-    """Square root ``S`` (``S S^T = |P|^-1``) of a symmetric precision, with its eigenvalues
-    made positive (absolute values, floored): the metric of a block whose negative Hessian may
-    be indefinite away from the mode."""
-    P = 0.5 * (P + jnp.swapaxes(P, -1, -2))
-    lam, V = jnp.linalg.eigh(P)
-    lam = jnp.clip(jnp.abs(lam), floor, 1e8)
-    return V * (1.0 / jnp.sqrt(lam))[..., None, :]
 
 
 # ----------------------------------------------------------------------------- the plan
@@ -146,10 +135,6 @@ class XenograftPlan(ModelPlanBase):
     unit_axes: ClassVar[tuple[str, ...]] = ("mouse",)
     host_bytes_per_unit_draw: ClassVar[int] = HOST_BYTES_PER_MOUSE_DRAW
 
-    @property
-    def n_global(self) -> int:
-        return sum(s.size for s in self.layout)
-
     # --- the family's pieces ------------------------------------------------------------
     def _spec(self, data: XenoData) -> Spec:
         """The plan's spec (centred) with the priors' values from the data (traced)."""
@@ -157,17 +142,6 @@ class XenograftPlan(ModelPlanBase):
 
     def _arrays(self, data: XenoData) -> dict:
         return {**self.static, **data.obs}
-
-    def _values(self, theta: Array) -> tuple[dict, Array]:
-        """Constrained values of the global sites from the unconstrained vector, and the log
-        Jacobian determinant of the map."""
-        vals, logdet = {}, jnp.zeros((), theta.dtype)
-        for s, tr in zip(self.layout, self.transforms):
-            u = theta[s.start:s.start + s.size].reshape(s.free_shape)
-            v = tr(u)
-            vals[s.name] = v
-            logdet = logdet + jnp.sum(tr.log_abs_det_jacobian(u, v))
-        return vals, logdet
 
     def _run(self, theta: Array, x: Array, data: XenoData) -> tuple[dict, dict, Array]:
         """The model's latents at ``(theta, x)``: their trace, the likelihood's inputs and
@@ -310,8 +284,8 @@ class XenograftPlan(ModelPlanBase):
 
         Pc, Pn = jax.vmap(one)(state)
         n = Pc.shape[0]
-        Sc = _sqrt_cov(jnp.mean(Pc, 0))
-        Sn = _sqrt_cov(jnp.mean(Pn, 0))
+        Sc = metric_from_precision(jnp.mean(Pc, 0), 1e-2, absolute=True)
+        Sn = metric_from_precision(jnp.mean(Pn, 0), 1e-2, absolute=True)
         return adapt._replace(c_metric=jnp.broadcast_to(Sc, (n, 1) + Sc.shape),
                               nc_metric=jnp.broadcast_to(Sn, (n, 1) + Sn.shape))
 
@@ -337,13 +311,7 @@ class XenograftPlan(ModelPlanBase):
         mouse correlation at 0, experiment effects at 0), jittered per chain."""
         rng = np.random.default_rng(seed)
         start = map_start(host, self.spec)
-        theta0 = np.zeros(self.n_global, np.float64)
-        for s, tr in zip(self.layout, self.transforms):
-            if s.name in start:
-                v = np.broadcast_to(np.asarray(start[s.name], np.float64), s.shape)
-                u = np.asarray(tr.inv(jnp.asarray(v, jnp.float32)), np.float64)
-                if np.all(np.isfinite(u)):
-                    theta0[s.start:s.start + s.size] = u.reshape(-1)
+        theta0 = self._unconstrained_start(start)
         a = host
         mg = np.asarray(a["mouse_group"])
         base = float(a["center"]) + self.spec.priors.baseline_sd * np.asarray(
@@ -422,17 +390,6 @@ def problems(spec: Spec, arrays: dict) -> list[tuple[str, str, str]]:
     return out
 
 
-def _static_key(spec: Spec, static: dict) -> str:
-    h = hashlib.sha1(spec.options.model_dump_json().encode())
-    for k in sorted(static):
-        v = static[k]
-        if isinstance(v, np.ndarray):
-            h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
-        else:
-            h.update(k.encode() + json.dumps(v, default=str).encode())
-    return h.hexdigest()
-
-
 def build(spec: Spec, arrays: dict) -> tuple[XenograftPlan, dict]:
     """The plan of ``spec`` and its host data (the family's model arrays)."""
     user_centred = spec.options.parameterization == "centered" or (
@@ -445,19 +402,9 @@ def build(spec: Spec, arrays: dict) -> tuple[XenograftPlan, dict]:
     # the global sites, their shapes and transforms, from one trace of the model's latents
     with handlers.trace() as tr, handlers.seed(rng_seed=0):
         latents(spec_c, host)
-    layout, transforms, start = [], [], 0
-    for name, site in tr.items():
-        if site["type"] != "sample" or name == UNIT_SITE or site.get("is_observed"):
-            continue
-        t = biject_to(site["fn"].support)
-        shape = tuple(np.shape(site["value"]))
-        free = tuple(t.inverse_shape(shape))
-        size = int(np.prod(free)) if free else 1
-        layout.append(SiteLayout(name, shape, free, start, size))
-        transforms.append(t)
-        start += size
-    plan = XenograftPlan(spec_c, static, tuple(layout), tuple(transforms), user_centred,
-                         _static_key(spec_c, static))
+    layout, transforms = global_sites(tr, lambda name: name == UNIT_SITE)
+    plan = XenograftPlan(spec_c, static, layout, transforms, user_centred,
+                         static_key(spec_c, static))
     return plan, host
 
 

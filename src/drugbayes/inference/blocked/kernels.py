@@ -81,10 +81,17 @@ def step_size(da: DualAveraging, warm: Array) -> Array:
     return jnp.exp(jnp.where(warm, da.log_eps, da.bar))
 
 
-def metric_from_precision(P: Array, floor: float = 1e-3) -> Array:
-    """Square root ``S`` (``S S^T = P^-1``) of a regularised per-block covariance."""
+def metric_from_precision(P: Array, floor: float = 1e-3, absolute: bool = False) -> Array:
+    """Square root ``S`` (``S S^T = P^-1``) of a regularised per-block covariance.
+
+    With ``absolute``, ``P`` is symmetrised and its eigenvalues made positive by their
+    absolute values before the floor (``S S^T = |P|^-1``): the metric of a block whose negative
+    Hessian may be indefinite away from the mode.
+    """
+    if absolute:
+        P = 0.5 * (P + jnp.swapaxes(P, -1, -2))
     lam, V = jnp.linalg.eigh(P)
-    lam = jnp.clip(lam, floor, 1e8)
+    lam = jnp.clip(jnp.abs(lam) if absolute else lam, floor, 1e8)
     return V * (1.0 / jnp.sqrt(lam))[..., None, :]
 
 

@@ -185,16 +185,103 @@ class Plan(Protocol):
 
 
 
+class SiteLayout(NamedTuple):
+    """One global site in a plan's vector of unconstrained coordinates."""
+
+    name: str
+    shape: tuple[int, ...]        # constrained value's shape
+    free_shape: tuple[int, ...]   # unconstrained shape
+    start: int
+    size: int
+
+
+def global_sites(trace: dict, skip: Callable[[str], bool]) -> tuple[tuple[SiteLayout, ...],
+                                                                     tuple[Any, ...]]:
+    """The latent sites of a model's ``trace`` that ``skip`` does not take (the unit and curve
+    sites a plan moves in blocks of their own), in trace order, laid out one after another in
+    one vector of unconstrained coordinates, with each site's bijection from it."""
+    import numpy as np
+    from numpyro.distributions.transforms import biject_to
+
+    layout, transforms, start = [], [], 0
+    for name, site in trace.items():
+        if site["type"] != "sample" or site.get("is_observed") or skip(name):
+            continue
+        t = biject_to(site["fn"].support)
+        shape = tuple(np.shape(site["value"]))
+        free = tuple(t.inverse_shape(shape))
+        size = int(np.prod(free)) if free else 1
+        layout.append(SiteLayout(name, shape, free, start, size))
+        transforms.append(t)
+        start += size
+    return tuple(layout), tuple(transforms)
+
+
+def static_key(spec: Any, static: dict) -> str:
+    """A hash of a spec's options and a plan's static model arrays: the compared field of a
+    plan (a second fit of the same study reuses the compiled sweep, also with other priors,
+    whose values are data)."""
+    import hashlib
+    import json
+
+    import numpy as np
+
+    h = hashlib.sha1(spec.options.model_dump_json().encode())
+    for k in sorted(static):
+        v = static[k]
+        if isinstance(v, np.ndarray):
+            h.update(k.encode() + str(v.dtype).encode() + str(v.shape).encode() + v.tobytes())
+        else:
+            h.update(k.encode() + json.dumps(v, default=str).encode())
+    return h.hexdigest()
+
+
 class ModelPlanBase:
     """What the plans that run a family's own model under NumPyro handlers share (xenograft,
-    combination): priors read from the spec, no sharding of units over devices yet.
+    combination): priors read from the spec, no sharding of units over devices yet, the global
+    sites in one vector of unconstrained coordinates (:func:`global_sites`).
 
-    A subclass sets ``spec`` (the family's :class:`Spec`) and ``UNITS`` (what a unit is, for
-    the message of :meth:`pad_units`).
+    A subclass sets ``spec`` (the family's :class:`Spec`), ``layout`` and ``transforms`` (from
+    :func:`global_sites`) and ``UNITS`` (what a unit is, for the message of :meth:`pad_units`).
     """
 
     spec: Any
+    layout: tuple[SiteLayout, ...]
+    transforms: tuple[Any, ...]
     UNITS = "units"
+
+    @property
+    def n_global(self) -> int:
+        """Length of the global vector."""
+        return sum(s.size for s in self.layout)
+
+    def _values(self, theta: Array) -> tuple[dict, Array]:
+        """Constrained values of the global sites from the unconstrained vector, and the log
+        Jacobian determinant of the map."""
+        import jax.numpy as jnp
+
+        vals, logdet = {}, jnp.zeros((), theta.dtype)
+        for s, tr in zip(self.layout, self.transforms):
+            u = theta[s.start:s.start + s.size].reshape(s.free_shape)
+            v = tr(u)
+            vals[s.name] = v
+            logdet = logdet + jnp.sum(tr.log_abs_det_jacobian(u, v))
+        return vals, logdet
+
+    def _unconstrained_start(self, values: dict) -> Any:
+        """The global vector (numpy float64) at constrained ``values`` where they are given
+        and map to finite coordinates; 0 (the unconstrained origin) elsewhere."""
+        import jax.numpy as jnp
+        import numpy as np
+
+        theta0 = np.zeros(self.n_global, np.float64)
+        for s, tr in zip(self.layout, self.transforms):
+            if s.name in values:
+                v = np.broadcast_to(np.asarray(values[s.name], np.float64), s.shape)
+                u = np.asarray(tr.inv(jnp.asarray(v, jnp.float32)), np.float64)
+                if np.all(np.isfinite(u)):
+                    theta0[s.start:s.start + s.size] = u.reshape(-1)
+        return theta0
 
     def prior_values(self) -> dict[str, Any]:
         """The spec's prior values as float32 (the plan's device data)."""
@@ -238,4 +325,5 @@ class PlanBuilder(NamedTuple):
     contract_data: Callable[..., tuple[Any, dict]]
 
 
-__all__ = ["Adaptation", "ChainState", "DualAveraging", "Plan", "PlanBuilder"]
+__all__ = ["Adaptation", "ChainState", "DualAveraging", "ModelPlanBase", "Plan",
+           "PlanBuilder", "SiteLayout", "global_sites", "static_key"]
