@@ -61,7 +61,8 @@ UNUSED_PRIORS = {
                         "fit_gamma only (not in the contract problem)"),
         **dict.fromkeys(("matrix_log10_c_sd", "matrix_logit_bottom_sd"),
                         "matrix_monotherapy_effects only (refused by the plan)"),
-        "plate_log_e0_sd": "plate effects only (refused by the plan)"}}
+        "plate_log_e0_sd": "plate effects only (refused by the plan)",
+        "interaction_sd": "flexible interaction only (not in the contract problem's MuSyC)"}}
 
 
 def test_every_plan_is_registered_with_its_family():
