@@ -444,10 +444,17 @@ def _dense_columns(prod: _Products, plates: list[Plate], dense: list[str]
     nd = sum(_size(prod.shapes[s]) for s in dense)
     if nd == 0:
         return np.zeros((0, 0)), [np.zeros((p.n, p.width, 0)) for p in plates]
-    res = prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)],
-                     lambda out: (_dense_rows(out, dense), [_plate_rows(out, p) for p in plates]))
-    qdd = np.stack([r[0] for r in res], axis=1)  # column k
-    cross = [np.stack([r[1][i] for r in res], axis=-1) for i in range(len(plates))]
+    qdd = np.empty((nd, nd))
+    cross = [np.empty((p.n, p.width, nd)) for p in plates]
+    column = iter(range(nd))
+
+    def put(out: dict) -> None:  # column k of Q, written in place (no list of columns)
+        k = next(column)
+        qdd[:, k] = _dense_rows(out, dense)
+        for c, p in zip(cross, plates, strict=True):
+            c[:, :, k] = _plate_rows(out, p)
+
+    prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)], put)
     return qdd, cross
 
 
@@ -674,6 +681,7 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
     solved: list[np.ndarray] = []
     bad_masks: list[np.ndarray] = []
     schur = qdd.copy()
+    n_cols = schur.shape[0]
     logdet = 0.0
     for p, b, c in zip(plates, blocks, cross, strict=True):
         bad = _not_pd(b)
@@ -684,9 +692,12 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
         lch = np.linalg.cholesky(good_b)  # (n, P, P) lower
         logdet += 2.0 * float(np.sum(np.log(np.diagonal(lch, axis1=1, axis2=2))))
         w = np.linalg.solve(good_b, c) if c.shape[-1] else c  # Q_mm^{-1} Q_mD
-        w = np.where(bad[:, None, None], 0.0, w)
-        if not chol_t:  # the units' plate (the first) only: see the module's docstring
-            schur -= np.einsum("mpi,mpj->ij", np.where(bad[:, None, None], 0.0, c), w)
+        if bad.any():
+            w = np.where(bad[:, None, None], 0.0, w)
+        if not chol_t and c.shape[-1]:  # the units' plate (the first) only: see the
+            # module's docstring; sum_m Q_Dm Q_mm^{-1} Q_mD as one (D, nP) x (nP, D) product
+            c2 = (np.where(bad[:, None, None], 0.0, c) if bad.any() else c).reshape(-1, n_cols)
+            schur -= c2.T @ w.reshape(-1, n_cols)
         eye = np.broadcast_to(np.eye(p.width), b.shape)
         # T_m = L_m^{-T}: z ~ N(0, I) gives T_m z ~ N(0, Q_mm^{-1})
         chol_t.append(np.swapaxes(np.linalg.solve(lch, eye), 1, 2))
@@ -729,7 +740,7 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
         sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
         o += k
     for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
-        var = np.einsum("mij,mij->mi", t, t) + np.einsum("mij,mij->mi", w @ s_inv, w)
+        var = np.einsum("mij,mij->mi", t, t) + _quad_rows(w, s_inv)
         var = np.where(bad[:, None], np.nan, var)
         offs = np.cumsum([0, *p.widths])
         for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
@@ -748,6 +759,20 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
     return fit
 
 
+def _quad_rows(w: np.ndarray, s_inv: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``diag(W_m S^{-1} W_m')`` for every member ``m`` of ``w`` (n, P, D): the dense block's
+    share of each member coordinate's variance, by matrix products of ``chunk`` members at a
+    time (one (chunk P, D) x (D, D) product each, not n small ones)."""
+    n, p, d = w.shape
+    if d == 0:
+        return np.zeros((n, p))
+    out = np.empty((n, p))
+    for a in range(0, n, chunk):
+        wa = w[a:a + chunk].reshape(-1, d)
+        out[a:a + chunk] = np.sum((wa @ s_inv) * wa, axis=1).reshape(-1, p)
+    return out
+
+
 def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
                    dense: list[str], s_inv: np.ndarray, chol_t: list[np.ndarray],
                    solved: list[np.ndarray], bad: list[np.ndarray], quiet: bool = False
@@ -764,11 +789,13 @@ def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
     gp = [_plate_rows(g, p) for p in plates]
     binv_g = [np.einsum("mij,mkj,mk->mi", t, t, np.where(b[:, None], 0.0, gm))
               for t, gm, b in zip(chol_t, gp, bad, strict=True)]
-    rhs = g_d - sum((np.einsum("mpd,mp->d", w, gm * ~b[:, None])
-                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True)),
+    n_d = g_d.shape[0]
+    rhs = g_d - sum((w.reshape(-1, n_d).T @ (gm * ~b[:, None]).reshape(-1)
+                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True) if n_d),
                     np.zeros_like(g_d))
     x_d = s_inv @ rhs
-    x_p = [bg - np.einsum("mpd,d->mp", w, x_d) for bg, w in zip(binv_g, solved, strict=True)]
+    x_p = [bg - (w.reshape(-1, n_d) @ x_d).reshape(bg.shape) if n_d else bg
+           for bg, w in zip(binv_g, solved, strict=True)]
     x_p = [np.where(b[:, None], 0.0, x) for x, b in zip(x_p, bad, strict=True)]
     quad = float(g_d @ x_d + sum(np.sum(np.where(b[:, None], 0.0, gm) * x)
                                  for gm, x, b in zip(gp, x_p, bad, strict=True)))
