@@ -205,7 +205,10 @@ class LaplaceFit:
     refused : str or None
         Why no draws were made.
     marginal_sd : dict
-        Site -> ``shape`` marginal standard deviations of the Gaussian (unconstrained).
+        Site -> ``shape`` marginal standard deviations of the Gaussian (unconstrained);
+        computed on first use (on a large screen it costs as much as the Schur complement:
+        ``n P D^2`` for ``n`` members of ``P`` coordinates and ``D`` dense coordinates, and
+        nothing in a run reads it).
     n_products : int
         Hessian-vector products evaluated.
     seconds : float
@@ -217,7 +220,8 @@ class LaplaceFit:
     dense: list[str]
     bad_members: list[str] = field(default_factory=list)
     refused: str | None = None
-    marginal_sd: dict = field(default_factory=dict)
+    sd_of: Callable[[], dict] | None = field(default=None, repr=False)
+    """Computes :attr:`marginal_sd` (what it needs is kept until then)."""
     n_products: int = 0
     seconds: float = 0.0
     split: list[str] = field(default_factory=list)
@@ -233,6 +237,16 @@ class LaplaceFit:
     """How the held values were moved to their marginal mode (``laplace(marginal=True)``)."""
     logdet: float = float("nan")
     """``log det Q`` (in the plate / dense structure used)."""
+    sd_fixed: dict = field(default_factory=dict, repr=False)
+    """Sites whose marginal sd is known without computation (held sites: 0)."""
+
+    @property
+    def marginal_sd(self) -> dict:
+        """Site -> marginal standard deviations of the Gaussian (unconstrained)."""
+        if self.sd_of is not None:
+            self.sd_fixed = {**self.sd_of(), **self.sd_fixed}
+            self.sd_of = None
+        return self.sd_fixed
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -529,7 +543,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     if fit.draws is not None and n_draws:
         fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
                           for k, v in held.items()})
-    fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
+    fit.sd_fixed.update({k: np.zeros(ushapes[k]) for k in hold})
     fit.held = sorted(hold)
     fit.held_values = {k: float(np.asarray(v)) if np.ndim(v) == 0 else np.asarray(v).tolist()
                        for k, v in held.items()}
@@ -731,26 +745,28 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
         s_inv = np.zeros((0, 0))
         t_dense = np.zeros((0, 0))
 
-    # marginal sds (unconstrained): dense from S^{-1}; members add W S^{-1} W^T
-    sd: dict[str, np.ndarray] = {}
-    dvar = np.diag(s_inv)
-    o = 0
-    for s in dense:
-        k = _size(ushapes[s])
-        sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
-        o += k
-    for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
-        var = np.einsum("mij,mij->mi", t, t) + _quad_rows(w, s_inv)
-        var = np.where(bad[:, None], np.nan, var)
-        offs = np.cumsum([0, *p.widths])
-        for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
-            sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
+    def sd_of() -> dict[str, np.ndarray]:
+        """Marginal sds (unconstrained): dense from S^{-1}; members add W S^{-1} W^T."""
+        sd: dict[str, np.ndarray] = {}
+        dvar = np.diag(s_inv)
+        o = 0
+        for s in dense:
+            k = _size(ushapes[s])
+            sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
+            o += k
+        for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
+            var = np.einsum("mij,mij->mi", t, t) + _quad_rows(w, s_inv)
+            var = np.where(bad[:, None], np.nan, var)
+            offs = np.cumsum([0, *p.widths])
+            for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
+                sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
+        return sd
 
     centre, newton, step = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t,
                                           solved, bad_masks, quiet)
     draws = (_draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
                    k_draw) if n_draws else {})
-    fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
+    fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd_of, prod.count,
                      time.perf_counter() - t0, split, n_d, newton, step, logdet=logdet)
     (log.debug if quiet else log.info)(
         "laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
