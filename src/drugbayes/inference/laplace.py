@@ -460,16 +460,32 @@ def _dense_columns(prod: _Products, plates: list[Plate], dense: list[str]
         return np.zeros((0, 0)), [np.zeros((p.n, p.width, 0)) for p in plates]
     qdd = np.empty((nd, nd))
     cross = [np.empty((p.n, p.width, nd)) for p in plates]
-    column = iter(range(nd))
+    buffer: list[dict] = []
+    done = 0
 
-    def put(out: dict) -> None:  # column k of Q, written in place (no list of columns)
-        k = next(column)
-        qdd[:, k] = _dense_rows(out, dense)
+    def flush() -> None:  # columns done:done+len(buffer) of Q, written in place in blocks
+        nonlocal done
+        k = slice(done, done + len(buffer))
+        qdd[:, k] = np.stack([_dense_rows(out, dense) for out in buffer], axis=1)
         for c, p in zip(cross, plates, strict=True):
-            c[:, :, k] = _plate_rows(out, p)
+            c[:, :, k] = np.stack([_plate_rows(out, p) for out in buffer], axis=-1)
+        done += len(buffer)
+        buffer.clear()
+
+    def put(out: dict) -> None:
+        buffer.append(out)
+        if len(buffer) == DENSE_FLUSH:
+            flush()
 
     prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)], put)
+    if buffer:
+        flush()
     return qdd, cross
+
+
+DENSE_FLUSH = 32
+"""Dense columns of ``Q`` written at once into the members' ``(n, P, D)`` couplings (a
+column alone is a strided write of every member; a block of them is contiguous per member)."""
 
 
 def _not_pd(blocks: np.ndarray) -> np.ndarray:
