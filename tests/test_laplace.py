@@ -92,6 +92,39 @@ def test_laplace_is_the_gaussian_posterior(dense_max):
     assert fit.marginal_sd["mu"] > 1.02 / np.sqrt(q[0, 0])  # 1.03 here
 
 
+def test_a_wide_dense_block_is_exact():
+    """A dense block wider than the columns written at once (``DENSE_FLUSH``) with a plate of
+    units, each coupled to one dense coordinate and (through a shared term) to every one: the
+    arrowhead marginal sds and the Schur complement's ``log det`` equal those of the exact
+    precision matrix (``jax.hessian``), so a column written to the wrong place fails."""
+    from drugbayes.inference.laplace import DENSE_FLUSH
+
+    k, n = DENSE_FLUSH + 3, DENSE_FLUSH + 8
+    rng = np.random.default_rng(5)
+    y = rng.normal(0.0, 1.0, (n, 2)).astype(np.float32)
+    group = np.arange(n) % k
+    mix = jnp.asarray(rng.normal(0.0, 0.3, k), jnp.float32)
+
+    def model():
+        mu = numpyro.sample("mu", dist.Normal(0.0, 2.0).expand([k]).to_event(1))
+        loc = mu[group] + jnp.dot(mix, mu)  # one member of mu, and all through a shared term
+        theta = numpyro.sample("theta", dist.Normal(loc, 1.0).to_event(1))
+        numpyro.sample("y", dist.Normal(theta[:, None], 0.5).to_event(2), obs=y)
+
+    view = unconstrained_view(model)
+    u = {"mu": jnp.asarray(rng.normal(0, 0.1, k), jnp.float32),
+         "theta": jnp.asarray(rng.normal(0, 0.1, n), jnp.float32)}
+    flat, unravel = ravel_pytree(u)
+    q = -np.asarray(jax.jit(jax.hessian(lambda v: view.log_density(unravel(v))))(flat),
+                    np.float64)
+    fit = laplace(view.log_density, u, view.ushapes, 0, jax.random.PRNGKey(0), dense_max=k)
+    assert fit.structure == "arrowhead" and fit.n_dense == k
+    sd = np.sqrt(np.diag(np.linalg.inv(q)))
+    got = np.concatenate([fit.marginal_sd["mu"], fit.marginal_sd["theta"]])
+    np.testing.assert_allclose(got, sd, rtol=1e-4)
+    assert fit.logdet == pytest.approx(np.linalg.slogdet(q)[1], rel=1e-5)
+
+
 def test_coupled_members_are_detected_and_handled_exactly():
     """Observations that see two neighbouring units couple the members: the check finds it,
     the site moves to the dense block and the result is still the exact posterior."""

@@ -113,7 +113,11 @@ def main(argv: list[str] | None = None) -> int:
             s = r.summary()
             summ_s = time.perf_counter() - t
             tm = r.inference.timings
+            dtm = r.diagnostics.get("timings", {})
+            checks_s = (dtm.get("unit_checks_predictive", 0.0)
+                        + dtm.get("unit_checks_contraction", 0.0))
             rec[key] = {"first_fit_s": first, "fit_s": fit_s, "summary_s": summ_s,
+                        "checks_s": checks_s,
                         "load_before_after": [load0, load1],
                         "timings": {k: float(v) for k, v in tm.items()},
                         "optimization_s": tm.get("optimization"),
@@ -144,11 +148,11 @@ def main(argv: list[str] | None = None) -> int:
           f"({env['cpu_affinity']} CPUs shared with other jobs: timings are noisy; the load "
           "average before / after each timed fit is given).", "",
           "| curves | wells | git | variant | draws | fit s | vs map | inference s | vs map | "
-          "load | "
+          "checks s | fit + summary - checks s | vs map | load | "
           "optimisation s | surrogate s | Hessian + draws s (marginal search s, Hessians) | "
           "constrain s | summary s | structure | products | 95% coverage | MAE |",
-          "|---:|---:|---|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---:|---|---:|"
-          "---:|---:|"]
+          "|---:|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|"
+          "---:|---|---:|---:|---:|"]
     for r in rows:
         pt = r["point"]
         for key in ("point", "laplace", "laplace_no_surrogate"):
@@ -169,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             def f(x):
                 return "" if x is None else f"{x:.1f}"
 
+            def own(x):  # fit and summary, less the per-unit checks (absent in old rows)
+                return x["fit_s"] + x["summary_s"] - x.get("checks_s", float("nan"))
+
+            chk = v.get("checks_s")
             marg = (st.get("held_at_marginal_mode") or {})
             search = (f" ({marg['seconds']:.1f}, {marg['hessians']})"
                       if "seconds" in marg else "")
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"{st.get('n_draws', 1) if st else 1} | {v['fit_s']:.1f} | "
                 f"{v['fit_s'] / pt['fit_s']:.2f} | {tm['total']:.1f} | "
                 f"{tm['total'] / pt['timings']['total']:.2f} | "
+                f"{f(chk)} | {own(v):.1f} | {own(v) / own(pt):.2f} | "
                 f"{v['load_before_after'][0]:.1f} / "
                 f"{v['load_before_after'][1]:.1f} | {f(tm.get('optimization'))} | "
                 f"{f(tm.get('laplace_surrogate'))} | "
@@ -192,7 +201,13 @@ def main(argv: list[str] | None = None) -> int:
            "validated table (the second of two identical fits, compiled programs cached), "
            "including the posterior's derived quantities and the per-unit checks (posterior "
            "predictive, prior contraction) that every run with draws gets; summary times are "
-           "apart. Inference: `drugbayes.fit`'s inference step alone (MAP, Laplace step, "
+           "apart. Checks: the per-unit checks inside the fit (`FitResult.check_units`: "
+           "posterior predictive checks and the contraction columns, i.e. the prior and "
+           "pooled summaries; none for a point estimate; the posterior summary they read is "
+           "not counted in them); fit + summary - checks: what the run costs without them "
+           "(the point estimate's summary is computed by `summary()`, the Laplace run's "
+           "inside the fit, before the checks). Inference: `drugbayes.fit`'s inference step "
+           "alone (MAP, Laplace step, "
            "deterministic sites). Marginal search: moving the held scales to their marginal "
            "mode (`laplace._marginal_held`), inside the Hessian + draws time. Coverage: the "
            "true log10 IC50 inside the Laplace 95% interval. Products: Hessian-vector "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,6 +175,7 @@ class FitResult:
         if not self.approximation.draws:
             rec["note"] = "a point estimate has no posterior draws: no checks"
             return rec
+        t0 = time.perf_counter()
         units, why = predictive_checks(self.family, self.spec, self.data,
                                        self.inference.samples, self.seed,
                                        thresholds.ppc_threshold, thresholds.ppc_draws)
@@ -194,9 +196,15 @@ class FitResult:
             rec["ppc_note"] = why
             log.info("no posterior predictive checks: %s", why)
         self.unit_checks = units
+        t1 = time.perf_counter()
+        self._summary_without_checks()  # computed once, read by the contraction columns
+        t2 = time.perf_counter()
         rows, note = contraction_columns(self, thresholds.contraction_threshold,
                                          thresholds.prior_draws, thresholds.ppc_draws * 2)
         self.row_checks = rows
+        self.diagnostics.setdefault("timings", {}).update(
+            unit_checks_predictive=t1 - t0, summary=t2 - t1,
+            unit_checks_contraction=time.perf_counter() - t2)
         loo_rec = self.loo_summary()
         if loo_rec is not None:
             rec["loo"] = loo_rec

@@ -205,7 +205,10 @@ class LaplaceFit:
     refused : str or None
         Why no draws were made.
     marginal_sd : dict
-        Site -> ``shape`` marginal standard deviations of the Gaussian (unconstrained).
+        Site -> ``shape`` marginal standard deviations of the Gaussian (unconstrained);
+        computed on first use (on a large screen it costs as much as the Schur complement:
+        ``n P D^2`` for ``n`` members of ``P`` coordinates and ``D`` dense coordinates, and
+        nothing in a run reads it).
     n_products : int
         Hessian-vector products evaluated.
     seconds : float
@@ -217,7 +220,8 @@ class LaplaceFit:
     dense: list[str]
     bad_members: list[str] = field(default_factory=list)
     refused: str | None = None
-    marginal_sd: dict = field(default_factory=dict)
+    sd_of: Callable[[], dict] | None = field(default=None, repr=False)
+    """Computes :attr:`marginal_sd` (what it needs is kept until then)."""
     n_products: int = 0
     seconds: float = 0.0
     split: list[str] = field(default_factory=list)
@@ -233,6 +237,16 @@ class LaplaceFit:
     """How the held values were moved to their marginal mode (``laplace(marginal=True)``)."""
     logdet: float = float("nan")
     """``log det Q`` (in the plate / dense structure used)."""
+    sd_fixed: dict = field(default_factory=dict, repr=False)
+    """Sites whose marginal sd is known without computation (held sites: 0)."""
+
+    @property
+    def marginal_sd(self) -> dict:
+        """Site -> marginal standard deviations of the Gaussian (unconstrained)."""
+        if self.sd_of is not None:
+            self.sd_fixed = {**self.sd_of(), **self.sd_fixed}
+            self.sd_of = None
+        return self.sd_fixed
 
     def info(self) -> dict:
         """JSON-ready description (for ``diagnostics.json``)."""
@@ -444,11 +458,34 @@ def _dense_columns(prod: _Products, plates: list[Plate], dense: list[str]
     nd = sum(_size(prod.shapes[s]) for s in dense)
     if nd == 0:
         return np.zeros((0, 0)), [np.zeros((p.n, p.width, 0)) for p in plates]
-    res = prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)],
-                     lambda out: (_dense_rows(out, dense), [_plate_rows(out, p) for p in plates]))
-    qdd = np.stack([r[0] for r in res], axis=1)  # column k
-    cross = [np.stack([r[1][i] for r in res], axis=-1) for i in range(len(plates))]
+    qdd = np.empty((nd, nd))
+    cross = [np.empty((p.n, p.width, nd)) for p in plates]
+    buffer: list[dict] = []
+    done = 0
+
+    def flush() -> None:  # columns done:done+len(buffer) of Q, written in place in blocks
+        nonlocal done
+        k = slice(done, done + len(buffer))
+        qdd[:, k] = np.stack([_dense_rows(out, dense) for out in buffer], axis=1)
+        for c, p in zip(cross, plates, strict=True):
+            c[:, :, k] = np.stack([_plate_rows(out, p) for out in buffer], axis=-1)
+        done += len(buffer)
+        buffer.clear()
+
+    def put(out: dict) -> None:
+        buffer.append(out)
+        if len(buffer) == DENSE_FLUSH:
+            flush()
+
+    prod.apply([_dense_probe(k, dense, prod.shapes) for k in range(nd)], put)
+    if buffer:
+        flush()
     return qdd, cross
+
+
+DENSE_FLUSH = 32
+"""Dense columns of ``Q`` written at once into the members' ``(n, P, D)`` couplings (a
+column alone is a strided write of every member; a block of them is contiguous per member)."""
 
 
 def _not_pd(blocks: np.ndarray) -> np.ndarray:
@@ -522,7 +559,7 @@ def laplace(log_density, u: dict, ushapes: dict[str, tuple], n_draws: int, rng_k
     if fit.draws is not None and n_draws:
         fit.draws.update({k: np.broadcast_to(np.asarray(v), (n_draws, *v.shape)).copy()
                           for k, v in held.items()})
-    fit.marginal_sd.update({k: np.zeros(ushapes[k]) for k in hold})
+    fit.sd_fixed.update({k: np.zeros(ushapes[k]) for k in hold})
     fit.held = sorted(hold)
     fit.held_values = {k: float(np.asarray(v)) if np.ndim(v) == 0 else np.asarray(v).tolist()
                        for k, v in held.items()}
@@ -674,6 +711,7 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
     solved: list[np.ndarray] = []
     bad_masks: list[np.ndarray] = []
     schur = qdd.copy()
+    n_cols = schur.shape[0]
     logdet = 0.0
     for p, b, c in zip(plates, blocks, cross, strict=True):
         bad = _not_pd(b)
@@ -684,9 +722,12 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
         lch = np.linalg.cholesky(good_b)  # (n, P, P) lower
         logdet += 2.0 * float(np.sum(np.log(np.diagonal(lch, axis1=1, axis2=2))))
         w = np.linalg.solve(good_b, c) if c.shape[-1] else c  # Q_mm^{-1} Q_mD
-        w = np.where(bad[:, None, None], 0.0, w)
-        if not chol_t:  # the units' plate (the first) only: see the module's docstring
-            schur -= np.einsum("mpi,mpj->ij", np.where(bad[:, None, None], 0.0, c), w)
+        if bad.any():
+            w = np.where(bad[:, None, None], 0.0, w)
+        if not chol_t and c.shape[-1]:  # the units' plate (the first) only: see the
+            # module's docstring; sum_m Q_Dm Q_mm^{-1} Q_mD as one (D, nP) x (nP, D) product
+            c2 = (np.where(bad[:, None, None], 0.0, c) if bad.any() else c).reshape(-1, n_cols)
+            schur -= c2.T @ w.reshape(-1, n_cols)
         eye = np.broadcast_to(np.eye(p.width), b.shape)
         # T_m = L_m^{-T}: z ~ N(0, I) gives T_m z ~ N(0, Q_mm^{-1})
         chol_t.append(np.swapaxes(np.linalg.solve(lch, eye), 1, 2))
@@ -720,32 +761,48 @@ def _laplace(program, u: dict, held: dict, ushapes: dict[str, tuple], n_draws: i
         s_inv = np.zeros((0, 0))
         t_dense = np.zeros((0, 0))
 
-    # marginal sds (unconstrained): dense from S^{-1}; members add W S^{-1} W^T
-    sd: dict[str, np.ndarray] = {}
-    dvar = np.diag(s_inv)
-    o = 0
-    for s in dense:
-        k = _size(ushapes[s])
-        sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
-        o += k
-    for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
-        var = np.einsum("mij,mij->mi", t, t) + np.einsum("mij,mij->mi", w @ s_inv, w)
-        var = np.where(bad[:, None], np.nan, var)
-        offs = np.cumsum([0, *p.widths])
-        for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
-            sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
+    def sd_of() -> dict[str, np.ndarray]:
+        """Marginal sds (unconstrained): dense from S^{-1}; members add W S^{-1} W^T."""
+        sd: dict[str, np.ndarray] = {}
+        dvar = np.diag(s_inv)
+        o = 0
+        for s in dense:
+            k = _size(ushapes[s])
+            sd[s] = np.sqrt(dvar[o:o + k]).reshape(ushapes[s])
+            o += k
+        for p, t, w, bad in zip(plates, chol_t, solved, bad_masks, strict=True):
+            var = np.einsum("mij,mij->mi", t, t) + _quad_rows(w, s_inv)
+            var = np.where(bad[:, None], np.nan, var)
+            offs = np.cumsum([0, *p.widths])
+            for s, a, wd in zip(p.sites, offs[:-1], p.widths, strict=True):
+                sd[s] = np.sqrt(var[:, a:a + wd]).reshape(ushapes[s])
+        return sd
 
     centre, newton, step = _newton_centre(u, prod, ushapes, plates, dense, s_inv, chol_t,
                                           solved, bad_masks, quiet)
     draws = (_draw(centre, ushapes, plates, dense, t_dense, chol_t, solved, bad_masks, n_draws,
                    k_draw) if n_draws else {})
-    fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd, prod.count,
+    fit = LaplaceFit(draws, structure, plates, dense, bad_labels, None, sd_of, prod.count,
                      time.perf_counter() - t0, split, n_d, newton, step, logdet=logdet)
     (log.debug if quiet else log.info)(
         "laplace: %s Hessian (%d plate(s): %s; %d dense coordinates), %d Hessian-vector "
         "products, %.1f s", structure, len(plates),
         ", ".join(f"{p.n} x {p.width}" for p in plates) or "none", n_d, prod.count, fit.seconds)
     return fit
+
+
+def _quad_rows(w: np.ndarray, s_inv: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``diag(W_m S^{-1} W_m')`` for every member ``m`` of ``w`` (n, P, D): the dense block's
+    share of each member coordinate's variance, by matrix products of ``chunk`` members at a
+    time (one (chunk P, D) x (D, D) product each, not n small ones)."""
+    n, p, d = w.shape
+    if d == 0:
+        return np.zeros((n, p))
+    out = np.empty((n, p))
+    for a in range(0, n, chunk):
+        wa = w[a:a + chunk].reshape(-1, d)
+        out[a:a + chunk] = np.sum((wa @ s_inv) * wa, axis=1).reshape(-1, p)
+    return out
 
 
 def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
@@ -764,11 +821,13 @@ def _newton_centre(u: dict, prod: _Products, ushapes: dict, plates: list[Plate],
     gp = [_plate_rows(g, p) for p in plates]
     binv_g = [np.einsum("mij,mkj,mk->mi", t, t, np.where(b[:, None], 0.0, gm))
               for t, gm, b in zip(chol_t, gp, bad, strict=True)]
-    rhs = g_d - sum((np.einsum("mpd,mp->d", w, gm * ~b[:, None])
-                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True)),
+    n_d = g_d.shape[0]
+    rhs = g_d - sum((w.reshape(-1, n_d).T @ (gm * ~b[:, None]).reshape(-1)
+                     for w, gm, b in zip(solved[:1], gp[:1], bad[:1], strict=True) if n_d),
                     np.zeros_like(g_d))
     x_d = s_inv @ rhs
-    x_p = [bg - np.einsum("mpd,d->mp", w, x_d) for bg, w in zip(binv_g, solved, strict=True)]
+    x_p = [bg - (w.reshape(-1, n_d) @ x_d).reshape(bg.shape) if n_d else bg
+           for bg, w in zip(binv_g, solved, strict=True)]
     x_p = [np.where(b[:, None], 0.0, x) for x, b in zip(x_p, bad, strict=True)]
     quad = float(g_d @ x_d + sum(np.sum(np.where(b[:, None], 0.0, gm) * x)
                                  for gm, x, b in zip(gp, x_p, bad, strict=True)))

@@ -134,13 +134,15 @@ def run_map(model: Callable, model_args: tuple, settings: InferenceSettings, rng
                            "likelihood_surrogate": how}
         timings["laplace_surrogate"] = t2 - t1
         timings["laplace_hessian_and_draws"] = time.perf_counter() - t2
-        if fit.draws is None:
+        u_draws, refused = fit.draws, fit.refused
+        del fit  # what its marginal sds would need (on a large screen, gigabytes)
+        if u_draws is None:
             log.warning("map: no Laplace approximation (%s); point estimates only, intervals "
-                        "and probabilities left empty", fit.refused)
+                        "and probabilities left empty", refused)
         else:
             t3 = time.perf_counter()
             drawn = jax.jit(jax.vmap(view.constrain))(
-                {k: jnp.asarray(v) for k, v in fit.draws.items()})
+                {k: jnp.asarray(v) for k, v in u_draws.items()})
             draws = {k: np.asarray(v) for k, v in drawn.items()}
             if deterministic:
                 draws.update(predictive_sites(model, draws, model_args, deterministic,
