@@ -16,7 +16,8 @@ at 0.01 is reported too) is
 compared with the truth: the catch rate on the bumped matrices, the false-alarm rate on the
 MuSyC ones.
 
-Writes ``benchmarks/results/validation/combination_misfit.{json,md}``. With ``--append`` the
+Writes ``benchmarks/results/validation/combination_misfit.{json,md}`` (``--out`` names another
+file). With ``--append`` the
 studies run are added to that result (same back-end and ``--per-fit``; the seeds continue after
 the last done one unless ``--seed`` is given, and a seed already done is refused): the studies
 done are never rerun or dropped, and each run's command, seeds and git commit are kept.
@@ -31,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -104,7 +106,8 @@ def rewrite(path=OUT / "combination_misfit.json") -> None:
     """Rewrite the Markdown of a finished or cut-short run from its JSON rows."""
     d = json.loads(path.read_text())
     args = argparse.Namespace(method=d["method"], studies=d["studies_asked"],
-                              per_fit=d["per_fit"], seed=d["first_seed"])
+                              per_fit=d["per_fit"], seed=d["first_seed"],
+                              out=Path(path).stem)
     report(args, d["rows"], d["fits"], _runs(d))
 
 
@@ -117,7 +120,7 @@ def _start(args: argparse.Namespace, argv: list[str] | None) -> tuple[list, list
         seeds = list(range(args.seed, args.seed + args.studies))
         return [], [], [{"command": here, "seeds": seeds, "git_commit": git_commit(),
                          "timestamp": utc_timestamp()}], seeds
-    d = json.loads((OUT / "combination_misfit.json").read_text())
+    d = json.loads((OUT / f"{args.out}.json").read_text())
     if d["method"] != args.method or d["per_fit"] != args.per_fit:
         raise SystemExit(f"--append: the stored result is --method {d['method']} --per-fit "
                          f"{d['per_fit']}, not --method {args.method} --per-fit "
@@ -145,6 +148,8 @@ def main(argv: list[str] | None = None) -> None:
                     "chosen on a pilot with seeds 301-302)")
     ap.add_argument("--append", action="store_true", help="add the studies to the stored "
                     "result instead of starting a new one")
+    ap.add_argument("--out", default="combination_misfit", help="the result's file name "
+                    "(without extension) in benchmarks/results/validation")
     args = ap.parse_args(argv)
     if args.seed is None and not args.append:
         args.seed = 401
@@ -173,6 +178,12 @@ def main(argv: list[str] | None = None) -> None:
         print(fits[-1], pd.DataFrame(rows[-len(u):])[["non_monotone", "ppc_p"]]
               .groupby("non_monotone")["ppc_p"].median().to_dict(), flush=True)
         report(args, rows, fits, runs)  # after every study: a cut-short run keeps its results
+
+
+def _median_seconds(fits: list[dict], seeds: list[int]) -> str:
+    """The median wall time of the fits of ``seeds`` done ("-" if none)."""
+    t = [f["seconds"] for f in fits if f["seed"] in set(seeds)]
+    return f"{np.median(t):.0f}" if t else "-"
 
 
 def _ci(k: int, n: int) -> str:
@@ -205,7 +216,8 @@ def report(args, rows: list[dict], fits: list[dict], runs: list[dict]) -> None:
           f"`{args.method}` (map: the Laplace approximation's 1,000 draws; the checks use "
           "500 of them), `ppc_threshold` = the default. Runs:", "",
           *[f"- `{r['command']}`: seeds {r['seeds'][0]}-{r['seeds'][-1]}, git "
-            f"{r['git_commit'] or 'not recorded'} ({r['timestamp']})" for r in runs], "",
+            f"{r['git_commit'] or 'not recorded'} ({r['timestamp']}), "
+            f"{_median_seconds(fits, r['seeds'])} s median per fit" for r in runs], "",
           "| matrices | flagged (p < 0.05, the default) | rate [exact 95% CI] | p < 0.01 "
           "| p < 0.1 | target |",
           "|---|---|---|---|---|---|",
@@ -218,9 +230,9 @@ def report(args, rows: list[dict], fits: list[dict], runs: list[dict]) -> None:
           f"| {res['false_alarms_at_0.1']}/{len(good)} | <= 5% |", "",
           f"Median ppc_p: non-monotone {bad['ppc_p'].median():.3g} (largest "
           f"{bad['ppc_p'].max():.3g}), MuSyC {good['ppc_p'].median():.3g} (smallest "
-          f"{good['ppc_p'].min():.3g}). Per fit: {pd.DataFrame(fits)['seconds'].median():.0f} s "
-          "median wall time (checks included) on this shared 2-core machine."]
-    write_result(OUT / "combination_misfit", res, md)
+          f"{good['ppc_p'].min():.3g}). Times per fit: wall time of `drugbayes.fit` (checks "
+          "included) on this shared 2-core machine."]
+    write_result(OUT / getattr(args, "out", "combination_misfit"), res, md)
     print("\n".join(md), flush=True)
 
 
