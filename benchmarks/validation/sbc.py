@@ -9,9 +9,11 @@ the family's ``model``, unobserved); every replication fits that data with the b
 ``L = 99`` thinned posterior draws (Talts et al. 2018). ``nuts_vmap`` and ``svi_vmap`` run the
 same NUTS kernel or SVI fit on the family's model ``jax.vmap``-ed over batches of replications
 (one compiled program instead of one per data set; ``drugbayes.testing.sbc_nuts_vmapped`` and
-``sbc_svi_vmapped`` say where they differ from the back-ends: no MAP start). Per scalar parameter (drug means,
-scales, per-unit values; not the sampler's non-centred coordinates) a chi-square test of the
-ranks against uniformity (bins with >= 10 replications each), its p-value and a KS statistic,
+``sbc_svi_vmapped`` say where they differ from the back-ends: no MAP start; ``svi_vmap`` is
+refused for a family whose ``svi`` starts from the MAP, the xenograft). Per scalar parameter
+(drug means, scales, per-unit values; not the sampler's non-centred coordinates) a chi-square
+test of the ranks against uniformity (bins with >= 10 replications each), its p-value and a KS
+statistic,
 the central 90% coverage read from the ranks and ``z_sd`` (the sd over replications of
 (truth - posterior mean) / posterior sd: 1 calibrated, 2 intervals half as wide as they should
 be). A parameter is "outside the 99% band" when its chi-square p < 0.01; with P parameters,
@@ -28,6 +30,7 @@ Usage::
 
     python -m benchmarks.validation.sbc --families dose_response --presets hier_4pl \\
         --methods nuts --reps 200
+    python -m benchmarks.validation.sbc --families dose_response --methods svi_vmap --reps 200
     python -m benchmarks.validation.sbc --report
 """
 
