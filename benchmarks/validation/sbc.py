@@ -130,6 +130,9 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
     if path.exists():
         done = {rec["rep"] for rec in _records(path)}
     p = problem(family, preset)
+    if method == "svi_vmap" and p.family.map_start:
+        raise ValueError(f"svi_vmap starts at 0, but the svi back-end starts {family} from "
+                         "the MAP: run svi")
     # every replication's truth from one prior-predictive call of a fixed size, so a rerun
     # with more replications extends the same sequence
     n_prior = max(reps, 1000)
@@ -144,9 +147,6 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
             f.write(json.dumps(rec) + "\n")
 
         if method in VMAPPED:
-            if method == "svi_vmap" and p.family.map_start:
-                raise ValueError(f"svi_vmap starts at 0, but the svi back-end starts {family} "
-                                 "from the MAP: run svi")
             vmapped = getattr(testing, VMAPPED[method])
             todo = [r for r in range(reps) if r not in done]
             for start in range(0, len(todo), VMAP_BATCH):
