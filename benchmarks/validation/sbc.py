@@ -133,6 +133,10 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
     if method == "svi_vmap" and p.family.map_start:
         raise ValueError(f"svi_vmap starts at 0, but the svi back-end starts {family} from "
                          "the MAP: run svi")
+    if method not in VMAPPED:  # a model the back-end refuses: before any file is written
+        from drugbayes.inference.registry import get_backend
+
+        get_backend(method).check_supports(p.spec, lambda: p.arrays)
     # every replication's truth from one prior-predictive call of a fixed size, so a rerun
     # with more replications extends the same sequence
     n_prior = max(reps, 1000)
