@@ -16,22 +16,30 @@ at 0.01 is reported too) is
 compared with the truth: the catch rate on the bumped matrices, the false-alarm rate on the
 MuSyC ones.
 
-Writes ``benchmarks/results/validation/combination_misfit.{json,md}``.
+Writes ``benchmarks/results/validation/combination_misfit.{json,md}`` (``--out`` names another
+file). With ``--append`` the
+studies run are added to that result (same back-end and ``--per-fit``; the seeds continue after
+the last done one unless ``--seed`` is given, and a seed already done is refused): the studies
+done are never rerun or dropped, and each run's command, seeds and git commit are kept.
 
 Usage: ``python -m benchmarks.validation.combination_misfit [--studies 20] [--per-fit 10]
-[--method map]``
+[--method map] [--seed 401] [--append]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 
 import drugbayes as db
-from benchmarks._common import command, results_dir, utc_timestamp, write_result
+from benchmarks._common import command, git_commit, results_dir, utc_timestamp, write_result
 from drugbayes.families.combination import simulate, simulate_wells
 
 OUT = results_dir("validation")
@@ -81,14 +89,53 @@ def add_bump(wells: pd.DataFrame, truth: pd.DataFrame, cell_lines: list[str], se
     return out, bumps
 
 
+def _runs(d: dict) -> list[dict]:
+    """The runs of a stored result (command, seeds, git commit); a result written before runs
+    were recorded is one run of ``first_seed``.. with its studies done."""
+    if "runs" in d:
+        return list(d["runs"])
+    seeds = [f["seed"] for f in d["fits"]]
+    return [{"command": command("benchmarks.validation.combination_misfit",
+                                ["--studies", str(d["studies_asked"]), "--per-fit",
+                                 str(d["per_fit"]), "--method", d["method"], "--seed",
+                                 str(d["first_seed"])]),
+             "seeds": seeds, "git_commit": None, "timestamp": d["timestamp"]}]
+
+
 def rewrite(path=OUT / "combination_misfit.json") -> None:
     """Rewrite the Markdown of a finished or cut-short run from its JSON rows."""
-    import json
-
     d = json.loads(path.read_text())
     args = argparse.Namespace(method=d["method"], studies=d["studies_asked"],
-                              per_fit=d["per_fit"], seed=d["first_seed"])
-    report(args, d["rows"], d["fits"])
+                              per_fit=d["per_fit"], seed=d["first_seed"],
+                              out=Path(path).stem)
+    report(args, d["rows"], d["fits"], _runs(d))
+
+
+def _start(args: argparse.Namespace, argv: list[str] | None) -> tuple[list, list, list, list]:
+    """Rows, fits and runs to start from (the stored result's under ``--append``) and the
+    seeds to run; ``args.studies`` and ``args.seed`` become the whole result's."""
+    here = command("benchmarks.validation.combination_misfit",
+                   argv if argv is not None else sys.argv[1:])
+    if not args.append:
+        seeds = list(range(args.seed, args.seed + args.studies))
+        return [], [], [{"command": here, "seeds": seeds, "git_commit": git_commit(),
+                         "timestamp": utc_timestamp()}], seeds
+    d = json.loads((OUT / f"{args.out}.json").read_text())
+    if d["method"] != args.method or d["per_fit"] != args.per_fit:
+        raise SystemExit(f"--append: the stored result is --method {d['method']} --per-fit "
+                         f"{d['per_fit']}, not --method {args.method} --per-fit "
+                         f"{args.per_fit}")
+    done = {f["seed"] for f in d["fits"]}
+    first = args.seed if args.seed is not None else max(done) + 1
+    seeds = list(range(first, first + args.studies))
+    clash = sorted(set(seeds) & done)
+    if clash:
+        raise SystemExit(f"--append: seeds {clash} are done already (done: {sorted(done)})")
+    runs = _runs(d) + [{"command": here, "seeds": seeds, "git_commit": git_commit(),
+                        "timestamp": utc_timestamp()}]
+    args.studies = len(done) + args.studies
+    args.seed = d["first_seed"]
+    return list(d["rows"]), list(d["fits"]), runs, seeds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -96,14 +143,21 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--studies", type=int, default=20)
     ap.add_argument("--per-fit", type=int, default=10)
     ap.add_argument("--method", default="map")
-    ap.add_argument("--seed", type=int, default=401, help="first study's seed (the default "
-                    "threshold was chosen on a pilot with seeds 301-302)")
+    ap.add_argument("--seed", type=int, default=None, help="first study's seed (default 401; "
+                    "under --append the one after the last done; the default threshold was "
+                    "chosen on a pilot with seeds 301-302)")
+    ap.add_argument("--append", action="store_true", help="add the studies to the stored "
+                    "result instead of starting a new one")
+    ap.add_argument("--out", default="combination_misfit", help="the result's file name "
+                    "(without extension) in benchmarks/results/validation")
     args = ap.parse_args(argv)
+    if args.seed is None and not args.append:
+        args.seed = 401
     inference = {"method": args.method}
     if args.method == "nuts":
         inference.update({"num_chains": 2, "num_warmup": 300, "num_samples": 300})
-    rows, fits = [], []
-    for seed in range(args.seed, args.seed + args.studies):
+    rows, fits, runs, seeds = _start(args, argv)
+    for seed in seeds:
         wells, truth = simulate(args.per_fit, n_doses=5, n_replicates=2, noise_sd=0.05,
                                 seed=seed)
         cells = sorted(truth["cell_line"])
@@ -113,7 +167,8 @@ def main(argv: list[str] | None = None) -> None:
         r = db.fit(wells, "combination", seed=seed, response_scale="fraction",
                    inference=inference, diagnostics={"unit_checks": True})
         fits.append({"seed": seed, "seconds": round(time.perf_counter() - t0, 1),
-                     "passed": bool(r.diagnostics["passed"]), "bumps": bumps})
+                     "passed": bool(r.diagnostics["passed"]), "bumps": bumps,
+                     "git_commit": runs[-1]["git_commit"]})
         u = r.unit_checks
         u = u[u["level"] != "parent"]
         for x in u.itertuples():
@@ -122,10 +177,22 @@ def main(argv: list[str] | None = None) -> None:
                          "ppc_p": float(x.ppc_p), "misfit": bool(x.misfit)})
         print(fits[-1], pd.DataFrame(rows[-len(u):])[["non_monotone", "ppc_p"]]
               .groupby("non_monotone")["ppc_p"].median().to_dict(), flush=True)
-        report(args, rows, fits)  # after every study: a cut-short run keeps its results
+        report(args, rows, fits, runs)  # after every study: a cut-short run keeps its results
 
 
-def report(args, rows: list[dict], fits: list[dict]) -> None:
+def _median_seconds(fits: list[dict], seeds: list[int]) -> str:
+    """The median wall time of the fits of ``seeds`` done ("-" if none)."""
+    t = [f["seconds"] for f in fits if f["seed"] in set(seeds)]
+    return f"{np.median(t):.0f}" if t else "-"
+
+
+def _ci(k: int, n: int) -> str:
+    """``k``'s exact (Clopper-Pearson) 95% binomial interval out of ``n``, in percent."""
+    lo, hi = binomtest(k, n).proportion_ci(0.95, method="exact")
+    return f"[{lo:.1%}, {hi:.1%}]"
+
+
+def report(args, rows: list[dict], fits: list[dict], runs: list[dict]) -> None:
     """Write the JSON and Markdown results of the studies done so far."""
     df = pd.DataFrame(rows)
     bad, good = df[df["non_monotone"]], df[~df["non_monotone"]]
@@ -139,27 +206,33 @@ def report(args, rows: list[dict], fits: list[dict]) -> None:
            "false_alarms_at_0.01": int((good["ppc_p"] < 0.01).sum()),
            "caught_at_0.1": int((bad["ppc_p"] < 0.1).sum()),
            "false_alarms_at_0.1": int((good["ppc_p"] < 0.1).sum()),
-           "fits": fits, "rows": df.to_dict("records")}
-    cmd = command("benchmarks.validation.combination_misfit",
-                  ["--studies", str(args.studies), "--per-fit", str(args.per_fit),
-                   "--method", args.method, "--seed", str(args.seed)])
+           "runs": runs, "fits": fits, "rows": df.to_dict("records")}
+    seeds = sorted(f["seed"] for f in fits)
     md = [f"# Per-matrix misfit flag on non-monotone combination matrices ({res['timestamp']})",
-          "", f"`{cmd}`: {len(fits)} of {args.studies} studies done x {args.per_fit} matrices "
+          "", f"{len(fits)} of {args.studies} studies done (seeds {seeds[0]}-{seeds[-1]}"
+          f"{'' if seeds == list(range(seeds[0], seeds[-1] + 1)) else ', with gaps'}) x "
+          f"{args.per_fit} matrices "
           "(half with a non-monotone bump), default preset (Student-t noise), back-end "
           f"`{args.method}` (map: the Laplace approximation's 1,000 draws; the checks use "
-          "500 of them), `ppc_threshold` = the default.", "",
-          "| matrices | flagged (p < 0.05, the default) | rate | p < 0.01 | p < 0.1 | target |",
+          "500 of them), `ppc_threshold` = the default. Runs:", "",
+          *[f"- `{r['command']}`: seeds {r['seeds'][0]}-{r['seeds'][-1]}, git "
+            f"{r['git_commit'] or 'not recorded'} ({r['timestamp']}), "
+            f"{_median_seconds(fits, r['seeds'])} s median per fit" for r in runs], "",
+          "| matrices | flagged (p < 0.05, the default) | rate [exact 95% CI] | p < 0.01 "
+          "| p < 0.1 | target |",
           "|---|---|---|---|---|---|",
-          f"| non-monotone | {res['caught']}/{len(bad)} | {res['caught'] / len(bad):.1%} | "
+          f"| non-monotone | {res['caught']}/{len(bad)} | {res['caught'] / len(bad):.1%} "
+          f"{_ci(res['caught'], len(bad))} | "
           f"{res['caught_at_0.01']}/{len(bad)} | {res['caught_at_0.1']}/{len(bad)} | >= 90% |",
           f"| MuSyC-shaped | {res['false_alarms']}/{len(good)} | "
-          f"{res['false_alarms'] / len(good):.1%} | {res['false_alarms_at_0.01']}/{len(good)} "
+          f"{res['false_alarms'] / len(good):.1%} {_ci(res['false_alarms'], len(good))} | "
+          f"{res['false_alarms_at_0.01']}/{len(good)} "
           f"| {res['false_alarms_at_0.1']}/{len(good)} | <= 5% |", "",
           f"Median ppc_p: non-monotone {bad['ppc_p'].median():.3g} (largest "
           f"{bad['ppc_p'].max():.3g}), MuSyC {good['ppc_p'].median():.3g} (smallest "
-          f"{good['ppc_p'].min():.3g}). Per fit: {pd.DataFrame(fits)['seconds'].median():.0f} s "
-          "median wall time (checks included) on this shared 2-core machine."]
-    write_result(OUT / "combination_misfit", res, md)
+          f"{good['ppc_p'].min():.3g}). Times per fit: wall time of `drugbayes.fit` (checks "
+          "included) on this shared 2-core machine."]
+    write_result(OUT / getattr(args, "out", "combination_misfit"), res, md)
     print("\n".join(md), flush=True)
 
 

@@ -6,9 +6,14 @@ days as volumes; combination 2 cell lines, one 4 x 4 checkerboard each), whose o
 are replaced by draws of the family's own prior predictive (``numpyro.infer.Predictive`` on
 the family's ``model``, unobserved); every replication fits that data with the back-end's own
 ``run`` (as ``drugbayes.fit`` calls it, MAP start included) and ranks each prior draw among
-``L = 99`` thinned posterior draws (Talts et al. 2018). Per scalar parameter (drug means,
-scales, per-unit values; not the sampler's non-centred coordinates) a chi-square test of the
-ranks against uniformity (bins with >= 10 replications each), its p-value and a KS statistic,
+``L = 99`` thinned posterior draws (Talts et al. 2018). ``nuts_vmap`` and ``svi_vmap`` run the
+same NUTS kernel or SVI fit on the family's model ``jax.vmap``-ed over batches of replications
+(one compiled program instead of one per data set; ``drugbayes.testing.sbc_nuts_vmapped`` and
+``sbc_svi_vmapped`` say where they differ from the back-ends: no MAP start; ``svi_vmap`` is
+refused for a family whose ``svi`` starts from the MAP, the xenograft). Per scalar parameter
+(drug means, scales, per-unit values; not the sampler's non-centred coordinates) a chi-square
+test of the ranks against uniformity (bins with >= 10 replications each), its p-value and a KS
+statistic,
 the central 90% coverage read from the ranks and ``z_sd`` (the sd over replications of
 (truth - posterior mean) / posterior sd: 1 calibrated, 2 intervals half as wide as they should
 be). A parameter is "outside the 99% band" when its chi-square p < 0.01; with P parameters,
@@ -25,6 +30,7 @@ Usage::
 
     python -m benchmarks.validation.sbc --families dose_response --presets hier_4pl \\
         --methods nuts --reps 200
+    python -m benchmarks.validation.sbc --families dose_response --methods svi_vmap --reps 200
     python -m benchmarks.validation.sbc --report
 """
 
@@ -59,7 +65,12 @@ SETTINGS: dict[str, dict[str, Any]] = {
     "screen": {"num_chains": 4, "num_warmup": 300, "num_samples": 250},
     # the back-end's defaults (4,000 steps, normal guide), 400 independent draws
     "svi": {"num_chains": 1, "num_samples": 400},
+    # the svi back-end's default fit (the same guide, start, schedule and draws, without a MAP
+    # start) vmapped over replications: drugbayes.testing.sbc_svi_vmapped
+    "svi_vmap": {"num_steps": 4000, "learning_rate": 0.01, "num_samples": 400},
 }
+VMAPPED = {"nuts_vmap": "sbc_nuts_vmapped", "svi_vmap": "sbc_svi_vmapped"}
+"""Runs of many replications per compiled program: the ``drugbayes.testing`` function."""
 
 
 def presets(family: str) -> list[str]:
@@ -108,7 +119,8 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
             deadline: float | None) -> Path:
     """Replications ``0..reps - 1`` of one family x preset x back-end (those already in its
     ``.jsonl`` are kept unless ``fresh``)."""
-    from drugbayes.testing import sbc_nuts_vmapped, sbc_replication
+    from drugbayes import testing
+    from drugbayes.testing import sbc_replication
 
     path = OUT / f"{stem(family, preset, method)}.jsonl"
     OUT.mkdir(parents=True, exist_ok=True)
@@ -118,6 +130,13 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
     if path.exists():
         done = {rec["rep"] for rec in _records(path)}
     p = problem(family, preset)
+    if method == "svi_vmap" and p.family.map_start:
+        raise ValueError(f"svi_vmap starts at 0, but the svi back-end starts {family} from "
+                         "the MAP: run svi")
+    if method not in VMAPPED:  # a model the back-end refuses: before any file is written
+        from drugbayes.inference.registry import get_backend
+
+        get_backend(method).check_supports(p.spec, lambda: p.arrays)
     # every replication's truth from one prior-predictive call of a fixed size, so a rerun
     # with more replications extends the same sequence
     n_prior = max(reps, 1000)
@@ -131,15 +150,18 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
                                if k in rec["rank"]})
             f.write(json.dumps(rec) + "\n")
 
-        if method == "nuts_vmap":
+        if method in VMAPPED:
+            vmapped = getattr(testing, VMAPPED[method])
             todo = [r for r in range(reps) if r not in done]
             for start in range(0, len(todo), VMAP_BATCH):
                 if deadline is not None and time.time() > deadline:
                     log(f"{stem(family, preset, method)}: deadline reached")
                     break
-                recs = sbc_nuts_vmapped(p, prior, todo[start:start + VMAP_BATCH], N_DRAWS,
-                                        seed=seed * 1000 + start, batch=VMAP_BATCH,
-                                        **SETTINGS[method])
+                # the batch's PRNG seed from its first replication, so a continued run's
+                # batches draw new streams (the batch position restarts at 0 in every run)
+                recs = vmapped(p, prior, todo[start:start + VMAP_BATCH], N_DRAWS,
+                               seed=seed * 1000 + todo[start], batch=VMAP_BATCH,
+                               **SETTINGS[method])
                 for rec in recs:
                     write(rec)
                 f.flush()
