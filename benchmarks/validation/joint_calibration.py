@@ -224,7 +224,8 @@ Bliss excess's slope on the in-vitro excess also held at 0 (its own residual onl
 arm of a new line is predicted from the population of the other lines' arms alone."""
 
 
-def _widths(seed: int, inference: dict, joint_result, tables, ex: dict) -> list[float]:
+def _widths(seed: int, inference: dict, joint_result, tables, ex: dict
+            ) -> tuple[list[float], dict]:
     """Width ratios (joint / dose-response alone) of the 95% intervals of log10 IC50 for the
     curves also in checkerboards. The block alone is fitted with the joint's options and
     priors of its dose-response block (the example's ``[model.*.dose_response]`` tables), so
@@ -246,7 +247,10 @@ def _widths(seed: int, inference: dict, joint_result, tables, ex: dict) -> list[
             wa = np.log10(ra["upper"]) - np.log10(ra["lower"])
             wj = np.log10(rj["upper"]) - np.log10(rj["lower"])
             out.append(float(wj / wa))
-    return out
+    d = alone.diagnostics
+    return out, {"passed": bool(d["passed"]), "divergences": d.get("divergences", 0),
+                 "failed_checks": {c: v["value"] for c, v in d["checks"].items()
+                                   if not v["passed"]}}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -294,9 +298,10 @@ def main(argv: list[str] | None = None) -> None:
             st["lpd_difference"] = st["lpd_heldout_link"] - st["lpd_heldout_no_link"]
         if k < args.width_studies:
             log(f"  dose-response block alone, seed {seed}")
-            w = _widths(seed, inference, res, tables, ex)
+            w, alone = _widths(seed, inference, res, tables, ex)
             ratios += w
             st["ic50_width_ratios"] = w
+            st["alone_diagnostics"] = alone
         studies.append(st)
         _report(rows, studies, ratios, args, inference, argv)
 
@@ -327,6 +332,13 @@ def _diagnosed(r) -> dict:
                                "other_median": float(np.median(a[~div]))}
         out["divergent_scales"] = where
     return out
+
+
+def _alone_passed(studies: list[dict]) -> str:
+    al = [(st["seed"], st["alone_diagnostics"]) for st in studies if "alone_diagnostics" in st]
+    bad = [f"{sd}: {_failed(a['failed_checks'])}" for sd, a in al if not a["passed"]]
+    return (f"{len(al) - len(bad)} of {len(al)} studies"
+            + (f" (failed: {'; '.join(bad)})" if bad else ""))
 
 
 def _num(v, spec: str) -> str:
@@ -401,7 +413,8 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
         md += [f"Borrowing strength ({len(ratios) // 4} studies, the four curves of "
                "each also in checkerboards): width of the 95% interval of log10 IC50, joint / "
                "dose-response block alone: " + ", ".join(f"{x:.2f}" for x in ratios)
-               + f"; median {np.median(ratios):.2f}.", ""]
+               + f"; median {np.median(ratios):.2f}. The block-alone fits passed their "
+               "diagnostics in " + _alone_passed(studies) + ".", ""]
     if diffs:
         md += ["Held-out line's treated arms (its xenograft removed from the fit), log "
                "predictive density of its mice's log volumes, with the in-vitro link minus "
