@@ -374,16 +374,22 @@ def _combine(args, argv) -> None:
     _report(rows, [studies[sd] for sd in order], ratios, args, inference, argv, parts)
 
 
-def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
-            inference: dict, argv, parts: list[dict] | None = None) -> None:
-    """Write the result so far (after each study: a run cut short keeps what it did)."""
-    df = pd.DataFrame(rows)
+def _table(df: pd.DataFrame) -> list[dict]:
+    """Coverage per quantity: covered, n, coverage and the central 95% binomial range."""
     table = []
     for what, g in df.groupby("what", sort=False):
         n, hit = len(g), int(g["covered"].sum())
         lo, hi = stats.binom.ppf([0.025, 0.975], n, 0.9)
         table.append({"quantity": what, "covered": hit, "n": n, "coverage": hit / n,
                       "binomial_95_range": [lo / n, hi / n]})
+    return table
+
+
+def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
+            inference: dict, argv, parts: list[dict] | None = None) -> None:
+    """Write the result so far (after each study: a run cut short keeps what it did)."""
+    df = pd.DataFrame(rows)
+    table = _table(df)
     n, hit = len(df), int(df["covered"].sum())
     lo_all, hi_all = stats.binom.ppf([0.025, 0.975], n, 0.9)
     seeds = [st["seed"] for st in studies]
@@ -409,6 +415,15 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
            f"{t['binomial_95_range'][0]:.2f}-{t['binomial_95_range'][1]:.2f} |" for t in table]
     md += ["", f"Overall: {hit} / {n} = {hit / n:.2f} (calibrated range "
            f"{lo_all / n:.2f}-{hi_all / n:.2f}).", ""]
+    passed = {st["seed"] for st in studies if st["diagnostics_passed"]}
+    ok = df[df["seed"].isin(passed)]
+    result["coverage_90_passed_fits"] = _table(ok) if len(ok) else []
+    md += [f"Only the {len(passed)} fits that passed their diagnostics (seeds "
+           f"{', '.join(map(str, sorted(passed))) or 'none'}; coverage from failed fits is no "
+           "evidence): " + ("; ".join(f"{t['quantity']} {t['covered']} / {t['n']}"
+                                      for t in result["coverage_90_passed_fits"])
+                            + f"; overall {int(ok['covered'].sum())} / {len(ok)}"
+                            if len(ok) else "none") + ".", ""]
     if ratios:
         md += [f"Borrowing strength ({len(ratios) // 4} studies, the four curves of "
                "each also in checkerboards): width of the 95% interval of log10 IC50, joint / "
@@ -433,6 +448,15 @@ def _report(rows: list[dict], studies: list[dict], ratios: list[float], args,
            f"{st['diagnostics_passed']} | {_failed(st['failed_checks'])} | "
            + ", ".join(o["parameter"] for o in st.get("offending", [])[:4]) + " |"
            for st in studies]
+    for st in studies:
+        ws = st.get("divergent_scales") or {}
+        far = sorted(ws.items(), key=lambda kv: -abs(np.log(
+            max(kv[1]["divergent_median"], 1e-12) / max(kv[1]["other_median"], 1e-12))))[:2]
+        if far:
+            md += [f"- seed {st['seed']}: its {st['divergences']} divergent draws sit where "
+                   + " and ".join(f"`{k}` is {v['divergent_median']:.3g} (other draws "
+                                  f"{v['other_median']:.3g})" for k, v in far)
+                   + " (medians; the scale sites furthest from the other draws)"]
     md += ["", "Settings: every fit uses the model options, priors and `[inference]` table of "
            "`configs/examples/her2_joint.toml` (read at run time); the simulator draws around "
            "fixed hyperparameters (curve log10 IC50 sd 0.3, line effect sd 0.4, untreated rates "
