@@ -591,6 +591,34 @@ def sbc_summary(reps: Sequence[Mapping], shapes: Mapping[str, tuple] | None = No
     return pd.DataFrame(rows)
 
 
+def _vmapped_replications(run: Callable, prior: Mapping[str, np.ndarray], site: str,
+                          reps: Sequence[int], dtype: Any, n_draws: int, seed: int, batch: int,
+                          extra: Callable[[np.ndarray, dict], dict]) -> list[dict]:
+    """SBC records of replications fitted ``batch`` at a time by one compiled ``run(keys,
+    observed) -> (draws, aux)`` vmapped over replications (the last batch padded with its last
+    replication, whose extra fits are dropped); the batch's key from ``seed`` plus its first
+    position. ``extra(aux[i], draws)`` adds a fit's own fields (divergences, final loss) to
+    the record of :func:`sbc_replication`."""
+    out = []
+    rng = np.random.default_rng(seed)
+    for start in range(0, len(reps), batch):
+        idx = list(reps[start:start + batch])
+        pad = idx + [idx[-1]] * (batch - len(idx))
+        ys = jnp.asarray(np.stack([prior[site][r] for r in pad]), dtype)
+        keys = jax.random.split(jax.random.PRNGKey(seed + start), batch)
+        t0 = time.perf_counter()
+        samples, aux = run(keys, ys)
+        samples = {k: np.asarray(v) for k, v in samples.items()}
+        aux = np.asarray(aux)
+        secs = (time.perf_counter() - t0) / len(idx)
+        for i, r in enumerate(idx):
+            draws = {k: v[i][None] for k, v in samples.items()}  # (chain 1, draw, ...)
+            ranks, zs, truths = _sbc_scores(prior, draws, r, n_draws, rng)
+            out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
+                        "n_draws": n_draws, **extra(aux[i], draws)})
+    return out
+
+
 def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: Sequence[int],
                      n_draws: int, seed: int, num_warmup: int = 400, num_samples: int = 400,
                      target_accept_prob: float = 0.95, max_tree_depth: int = 8,
@@ -642,25 +670,9 @@ def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps:
         post = post_gen(y)
         return jax.vmap(post)(zs), div
 
-    run = jax.jit(jax.vmap(one))
-    out = []
-    rng = np.random.default_rng(seed)
-    for start in range(0, len(reps), batch):
-        idx = list(reps[start:start + batch])
-        pad = idx + [idx[-1]] * (batch - len(idx))
-        ys = jnp.asarray(np.stack([prior[site][r] for r in pad]), dtype)
-        keys = jax.random.split(jax.random.PRNGKey(seed + start), batch)
-        t0 = time.perf_counter()
-        samples, div = run(keys, ys)
-        samples = {k: np.asarray(v) for k, v in samples.items()}
-        div = np.asarray(div)
-        secs = (time.perf_counter() - t0) / len(idx)
-        for i, r in enumerate(idx):
-            draws = {k: v[i][None] for k, v in samples.items()}  # (chain 1, draw, ...)
-            ranks, zs, truths = _sbc_scores(prior, draws, r, n_draws, rng)
-            out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
-                        "divergences": int(div[i].sum()), "n_draws": n_draws})
-    return out
+    return _vmapped_replications(
+        jax.jit(jax.vmap(one)), prior, site, reps, dtype, n_draws, seed, batch,
+        lambda div, draws: {"divergences": int(div.sum())})
 
 
 def sbc_svi_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: Sequence[int],
@@ -722,28 +734,11 @@ def sbc_svi_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: 
              for n, kk in zip(names, ks, strict=True)}
         return jax.vmap(post_gen(y))(u), jnp.mean(losses[-100:])
 
-    run = jax.jit(jax.vmap(one))
-    out = []
-    rng = np.random.default_rng(seed)
-    for start in range(0, len(reps), batch):
-        idx = list(reps[start:start + batch])
-        pad = idx + [idx[-1]] * (batch - len(idx))
-        ys = jnp.asarray(np.stack([prior[site][r] for r in pad]), dtype)
-        keys = jax.random.split(jax.random.PRNGKey(seed + start), batch)
-        t0 = time.perf_counter()
-        samples, loss = run(keys, ys)
-        samples = {k: np.asarray(v) for k, v in samples.items()}
-        loss = np.asarray(loss)
-        secs = (time.perf_counter() - t0) / len(idx)
-        for i, r in enumerate(idx):
-            draws = {k: v[i][None] for k, v in samples.items()}  # (chain 1, draw, ...)
-            ranks, zs, truths = _sbc_scores(prior, draws, r, n_draws, rng)
-            out.append({"rep": r, "rank": ranks, "z": zs, "truth": truths, "seconds": secs,
-                        "divergences": None, "n_draws": n_draws,
-                        "final_loss": float(loss[i]),
-                        **({"draws": {k: v[0] for k, v in draws.items()}} if keep_draws
-                           else {})})
-    return out
+    return _vmapped_replications(
+        jax.jit(jax.vmap(one)), prior, site, reps, dtype, n_draws, seed, batch,
+        lambda loss, draws: {"divergences": None, "final_loss": float(loss),
+                             **({"draws": {k: v[0] for k, v in draws.items()}} if keep_draws
+                                else {})})
 
 
 # ----------------------------------------------------------------------------- kill and resume
