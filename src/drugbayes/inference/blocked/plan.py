@@ -22,8 +22,14 @@ whose compared fields fix the model.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
+
+import jax.numpy as jnp
+import numpy as np
+from numpyro.distributions.transforms import biject_to
 
 from .kernels import DualAveraging
 
@@ -200,9 +206,6 @@ def global_sites(trace: dict, skip: Callable[[str], bool]) -> tuple[tuple[SiteLa
     """The latent sites of a model's ``trace`` that ``skip`` does not take (the unit and curve
     sites a plan moves in blocks of their own), in trace order, laid out one after another in
     one vector of unconstrained coordinates, with each site's bijection from it."""
-    import numpy as np
-    from numpyro.distributions.transforms import biject_to
-
     layout, transforms, start = [], [], 0
     for name, site in trace.items():
         if site["type"] != "sample" or site.get("is_observed") or skip(name):
@@ -221,11 +224,6 @@ def static_key(spec: Any, static: dict) -> str:
     """A hash of a spec's options and a plan's static model arrays: the compared field of a
     plan (a second fit of the same study reuses the compiled sweep, also with other priors,
     whose values are data)."""
-    import hashlib
-    import json
-
-    import numpy as np
-
     h = hashlib.sha1(spec.options.model_dump_json().encode())
     for k in sorted(static):
         v = static[k]
@@ -258,8 +256,6 @@ class ModelPlanBase:
     def _values(self, theta: Array) -> tuple[dict, Array]:
         """Constrained values of the global sites from the unconstrained vector, and the log
         Jacobian determinant of the map."""
-        import jax.numpy as jnp
-
         vals, logdet = {}, jnp.zeros((), theta.dtype)
         for s, tr in zip(self.layout, self.transforms):
             u = theta[s.start:s.start + s.size].reshape(s.free_shape)
@@ -271,9 +267,6 @@ class ModelPlanBase:
     def _unconstrained_start(self, values: dict) -> Any:
         """The global vector (numpy float64) at constrained ``values`` where they are given
         and map to finite coordinates; 0 (the unconstrained origin) elsewhere."""
-        import jax.numpy as jnp
-        import numpy as np
-
         theta0 = np.zeros(self.n_global, np.float64)
         for s, tr in zip(self.layout, self.transforms):
             if s.name in values:
@@ -285,8 +278,6 @@ class ModelPlanBase:
 
     def prior_values(self) -> dict[str, Any]:
         """The spec's prior values as float32 (the plan's device data)."""
-        import numpy as np
-
         return {k: np.float32(v) for k, v in self.spec.priors.model_dump().items()}
 
     def sharded_data(self) -> tuple[str, ...]:
