@@ -111,18 +111,27 @@ def problem(family: str, preset: str) -> Any:
     return p
 
 
-def stem(family: str, preset: str, method: str) -> str:
-    return f"{family}__{preset}__{method}"
+def stem(family: str, preset: str, method: str, tag: str = "") -> str:
+    """A run's file name: ``<family>__<preset>__<method>`` plus ``_<tag>`` for a run with
+    settings other than :data:`SETTINGS` (``--warmup``, ``--tree-depth``...)."""
+    return f"{family}__{preset}__{method}" + (f"_{tag}" if tag else "")
 
 
 def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: bool,
-            deadline: float | None) -> Path:
+            deadline: float | None, overrides: dict[str, Any] | None = None,
+            tag: str = "") -> Path:
     """Replications ``0..reps - 1`` of one family x preset x back-end (those already in its
-    ``.jsonl`` are kept unless ``fresh``)."""
+    ``.jsonl`` are kept unless ``fresh``); ``overrides`` replace entries of the method's
+    :data:`SETTINGS` (a run with overrides needs a ``tag``, so that its file is not the
+    default run's)."""
     from drugbayes import testing
     from drugbayes.testing import sbc_replication
 
-    path = OUT / f"{stem(family, preset, method)}.jsonl"
+    if overrides and not tag:
+        raise ValueError("a run with settings other than SETTINGS needs a tag")
+    settings = {**SETTINGS[method], **(overrides or {})}
+    name = stem(family, preset, method, tag)
+    path = OUT / f"{name}.jsonl"
     OUT.mkdir(parents=True, exist_ok=True)
     if fresh and path.exists():
         path.unlink()
@@ -141,11 +150,12 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
     # with more replications extends the same sequence
     n_prior = max(reps, 1000)
     prior = p.prior(n_prior, seed)
-    log(f"{stem(family, preset, method)}: {len(done)} done, to {reps}")
+    log(f"{name}: {len(done)} done, to {reps}")
     with path.open("a") as f:
         def write(rec: dict) -> None:
             """One replication's line, with its run and the shapes of its parameters."""
             rec.update(family=family, preset=preset, method=method, seed=seed,
+                       settings=settings,
                        shapes={k: list(np.shape(v)[1:]) for k, v in prior.items()
                                if k in rec["rank"]})
             f.write(json.dumps(rec) + "\n")
@@ -155,30 +165,30 @@ def run_one(family: str, preset: str, method: str, reps: int, seed: int, fresh: 
             todo = [r for r in range(reps) if r not in done]
             for start in range(0, len(todo), VMAP_BATCH):
                 if deadline is not None and time.time() > deadline:
-                    log(f"{stem(family, preset, method)}: deadline reached")
+                    log(f"{name}: deadline reached")
                     break
                 # the batch's PRNG seed from its first replication, so a continued run's
                 # batches draw new streams (the batch position restarts at 0 in every run)
                 recs = vmapped(p, prior, todo[start:start + VMAP_BATCH], N_DRAWS,
                                seed=seed * 1000 + todo[start], batch=VMAP_BATCH,
-                               **SETTINGS[method])
+                               **settings)
                 for rec in recs:
                     write(rec)
                 f.flush()
-                log(f"{stem(family, preset, method)}: {start + len(recs)} of {len(todo)}, "
+                log(f"{name}: {start + len(recs)} of {len(todo)}, "
                     f"{recs[0]['seconds']:.1f} s per replication")
             return path
         for r in range(reps):
             if r in done:
                 continue
             if deadline is not None and time.time() > deadline:
-                log(f"{stem(family, preset, method)}: deadline reached at {r} replications")
+                log(f"{name}: deadline reached at {r} replications")
                 break
-            rec = sbc_replication(p, prior, r, method, SETTINGS[method], N_DRAWS,
+            rec = sbc_replication(p, prior, r, method, settings, N_DRAWS,
                                   seed=seed * 100_000 + r)
             write(rec)
             f.flush()
-            log(f"{stem(family, preset, method)} rep {r}: {rec['seconds']:.1f} s"
+            log(f"{name} rep {r}: {rec['seconds']:.1f} s"
                 + (f", {rec['divergences']} divergences" if rec["divergences"] else ""))
     return path
 
@@ -268,16 +278,17 @@ def report(argv: list[str]) -> None:
           "90% of the ranked draws.", "",
           f"Command: `{record['command']}`", "",
           "| family / preset / back-end | reps | s / rep | divergences (reps with any) | P "
+          "| divergences per rep (median / max) "
           "| outside 99% (expected) | Bonferroni | median z_sd | median z_mad "
           "| median coverage90 |",
-          "|---|---|---|---|---|---|---|---|---|---|"]
+          "|---|---|---|---|---|---|---|---|---|---|---|"]
     details = []
     for name, reps in runs.items():
         shapes = reps[0].get("shapes", {})
         s = sbc_summary(reps, {k: tuple(v) for k, v in shapes.items()})
         if len(reps) < 5 or s.empty:
-            md.append(f"| {name.replace('__', ' / ')} | {len(reps)} | - | - | - | too few "
-                      "replications | - | - | - | - |")
+            md.append(f"| {name.replace('__', ' / ')} | {len(reps)} | - | - | - | - | too "
+                      "few replications | - | - | - | - |")
             continue
         P = len(s)
         bad = s[s["p"] < 0.01].sort_values("p")
@@ -288,15 +299,23 @@ def report(argv: list[str]) -> None:
         record["runs"][name] = {
             "reps": len(reps), "seconds_per_rep": secs,
             "divergent_reps": int(sum(d > 0 for d in div)) if div else None,
+            "divergences_per_rep": div or None, "settings": reps[0].get("settings"),
             "png": png.name, "parameters": s.to_dict("records")}
         md.append(f"| {name.replace('__', ' / ')} | {len(reps)} | {secs:.1f} | "
                   + (f"{sum(div)} ({sum(d > 0 for d in div)})" if div else "-")
+                  + (f" | {np.median(div):.0f} / {max(div)}" if div else " | -")
                   + f" | {P} | {len(bad)} ({0.01 * P:.1f}) | {len(bonf)} | "
                   f"{s['z_sd'].median():.2f} | {s['z_mad'].median():.2f} | "
                   f"{s['coverage90'].median():.2f} |")
-        if len(bad):
-            details.append(f"### {name.replace('__', ' / ')}: outside the 99% band")
+        own = reps[0].get("settings")
+        if len(bad) or (own and own != SETTINGS.get(reps[0].get("method", ""))):
+            details.append(f"### {name.replace('__', ' / ')}: "
+                           + ("outside the 99% band" if len(bad) else "none outside the 99% band"))
             details.append("")
+            if own:
+                details.append(f"Settings: `{json.dumps(own)}`.")
+                details.append("")
+        if len(bad):
             details.append("| parameter | chi2 | p | KS p | z_sd | z_mad | coverage90 |")
             details.append("|---|---|---|---|---|---|---|")
             details += [f"| {x.parameter} | {x.chi2:.1f} | {x.p:.2g} | {x.ks_p:.2g} | "
@@ -323,7 +342,27 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--minutes", type=float, default=None,
                     help="stop starting replications after this many minutes")
     ap.add_argument("--report", action="store_true", help="only rewrite the summary")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="NUTS warmup steps instead of the method's SETTINGS (nuts, nuts_vmap)")
+    ap.add_argument("--target-accept", type=float, default=None,
+                    help="NUTS target acceptance probability (nuts_vmap; default 0.95)")
+    ap.add_argument("--tree-depth", type=int, default=None,
+                    help="NUTS maximum tree depth (nuts_vmap; default 8)")
+    ap.add_argument("--tag", default=None,
+                    help="suffix of the run's files for non-default settings (default: from "
+                         "the settings, e.g. w1000_ta0.99)")
     args = ap.parse_args(argv)
+    overrides: dict[str, Any] = {}
+    if args.warmup is not None:
+        overrides["num_warmup"] = args.warmup
+    if args.target_accept is not None:
+        overrides["target_accept_prob"] = args.target_accept
+    if args.tree_depth is not None:
+        overrides["max_tree_depth"] = args.tree_depth
+    tag = args.tag if args.tag is not None else "_".join(
+        f"{short}{overrides[k]}" for k, short in (("num_warmup", "w"),
+                                                  ("target_accept_prob", "ta"),
+                                                  ("max_tree_depth", "td")) if k in overrides)
     if not args.report:
         deadline = time.time() + 60 * args.minutes if args.minutes else None
         for fam in args.families.split(","):
@@ -331,7 +370,8 @@ def main(argv: list[str] | None = None) -> None:
                      else presets(fam) if args.presets == "all" else args.presets.split(","))
             for preset in names:
                 for method in args.methods.split(","):
-                    run_one(fam, preset, method, args.reps, args.seed, args.fresh, deadline)
+                    run_one(fam, preset, method, args.reps, args.seed, args.fresh, deadline,
+                            overrides, tag)
     report(argv)
 
 
