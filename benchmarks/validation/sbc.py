@@ -277,8 +277,8 @@ def report(argv: list[str]) -> None:
           "little power; coverage: fraction of truths inside the central "
           "90% of the ranked draws.", "",
           f"Command: `{record['command']}`", "",
-          "| family / preset / back-end | reps | s / rep | divergences (reps with any) | P "
-          "| divergences per rep (median / max) "
+          "| family / preset / back-end | reps | s / rep | divergences (reps with any) "
+          "| divergences per rep (median / max) | P "
           "| outside 99% (expected) | Bonferroni | median z_sd | median z_mad "
           "| median coverage90 |",
           "|---|---|---|---|---|---|---|---|---|---|---|"]
