@@ -322,9 +322,59 @@ def report(argv: list[str]) -> None:
                         f"{x.z_sd:.2f} | {x.z_mad:.2f} | {x.coverage90:.2f} |"
                         for x in bad.itertuples()]
             details.append("")
-    md += ["", *details, "Histograms: `<family>__<preset>__<back-end>.png` in this folder."]
+    md += ["", *details, *_compare_tagged(runs),
+           "Histograms: `<family>__<preset>__<back-end>.png` in this folder."]
     write_result(OUT / "sbc", record, md)
     log(f"wrote {OUT / 'sbc.md'}")
+
+
+def _compare_tagged(runs: dict[str, list[dict]]) -> list[str]:
+    """Markdown comparing each tagged run (other settings) with its method's default run on
+    the same replications (the same prior draws: a replication's truth depends only on its
+    index and the seed): divergences and the parameters outside the 99% band in either."""
+    from drugbayes.testing import sbc_summary
+
+    out: list[str] = []
+    for name, reps in runs.items():
+        r0 = reps[0]
+        base = stem(r0["family"], r0["preset"], r0["method"])
+        if name == base or base not in runs:
+            continue
+        ids = {r["rep"] for r in reps}
+        old = [r for r in runs[base] if r["rep"] in ids]
+        if len(old) < len(reps) or any(r.get("seed") != r0.get("seed") for r in old):
+            continue
+        shapes = {k: tuple(v) for k, v in r0.get("shapes", {}).items()}
+        s_new, s_old = sbc_summary(reps, shapes), sbc_summary(old, shapes)
+        both = s_old[["parameter", "p", "z_sd", "z_mad", "coverage90"]].merge(
+            s_new[["parameter", "p", "z_sd", "z_mad", "coverage90"]], on="parameter",
+            suffixes=("_old", "_new"))
+        P = len(both)
+        show = both[(both["p_old"] < 0.01) | (both["p_new"] < 0.01)].sort_values("p_old")
+        d_old = [r["divergences"] or 0 for r in old]
+        d_new = [r["divergences"] or 0 for r in reps]
+        out += [f"### {name.replace('__', ' / ')} against {base.replace('__', ' / ')} "
+                f"(the same {len(reps)} replications)", "",
+                f"Settings: `{json.dumps(r0.get('settings'))}` against "
+                f"`{json.dumps(runs[base][0].get('settings', SETTINGS.get(r0['method'])))}`. "
+                f"Divergent transitions: {sum(d_old)} in {sum(d > 0 for d in d_old)} "
+                f"replications (median {np.median(d_old):.0f}, max {max(d_old)} per "
+                f"replication) -> {sum(d_new)} in {sum(d > 0 for d in d_new)} (median "
+                f"{np.median(d_new):.0f}, max {max(d_new)}). Outside 99%: "
+                f"{int((both['p_old'] < 0.01).sum())} -> {int((both['p_new'] < 0.01).sum())}; "
+                f"Bonferroni (p < {0.01 / P:.2g}): {int((both['p_old'] < 0.01 / P).sum())} -> "
+                f"{int((both['p_new'] < 0.01 / P).sum())}; median z_sd "
+                f"{both['z_sd_old'].median():.2f} -> {both['z_sd_new'].median():.2f}.", ""]
+        if len(show):
+            out += ["| parameter | p (default) | p (this) | z_sd | z_sd (this) | z_mad "
+                    "| z_mad (this) | coverage90 | coverage90 (this) |",
+                    "|---|---|---|---|---|---|---|---|---|"]
+            out += [f"| {x.parameter} | {x.p_old:.2g} | {x.p_new:.2g} | {x.z_sd_old:.2f} | "
+                    f"{x.z_sd_new:.2f} | {x.z_mad_old:.2f} | {x.z_mad_new:.2f} | "
+                    f"{x.coverage90_old:.2f} | {x.coverage90_new:.2f} |"
+                    for x in show.itertuples()]
+            out.append("")
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
