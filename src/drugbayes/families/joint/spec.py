@@ -35,7 +35,7 @@ class JointOptions(StrictModel):
     ``a[drug] - slope * log10 IC50`` (centred per drug). The component families' options are
     given as tables (``[model.options.dose_response]``, ...); the joint model fixes the ones it
     relies on (xenograft: exponential growth, arm rates from the link) and sets defaults
-    for others (combination ``parameterization = "auto"``, xenograft ``"mixed"``:
+    for others (combination ``parameterization = "noncentered"``, xenograft ``"mixed"``:
     :data:`.model.DEFAULTS`).
     """
 
