@@ -370,7 +370,7 @@ def block_grids(df: pd.DataFrame, blocks: list[int] | None = None
 # ranks uniform on 0..L; an overconfident one (intervals too narrow) a U shape, a biased one a
 # slope. Used by ``tests/test_sbc.py`` (``-m sbc``) and ``benchmarks/validation/sbc.py``.
 
-SBC_COORDINATE_PREFIXES = ("raw_", "z_", "chol_", "mouse_effect")
+SBC_COORDINATE_PREFIXES = ("raw_", "z_", "chol_", "mouse_effect", "mouse_level")
 """Sites that are a sampler's coordinates (non-centred or Cholesky), not family parameters:
 their values depend on the parameterisation, so they are not ranked."""
 

@@ -8,10 +8,11 @@ no density of its own, so the site's prior in that family is replaced by the lin
 
 - **one monotherapy hierarchy**: the dose-response family's hierarchy runs over every in-vitro
   cell line x drug (:attr:`.data.JointData.dr`); the checkerboards' monotherapy curves
-  (``combination.mono_log10_c``, ``mono_log_hill``, ``mono_logit_bottom``, centred) are those
-  curves, with a per-drug assay offset ``link.assay_log10_ic50`` on log10 IC50 for drugs in
-  both assays, and an assay offset ``link.assay_log_top`` on the top: a checkerboard's
-  untreated level E0 (the top of both its monotherapy curves) is, on the log scale, the mean
+  (``combination.mono_log10_c``, ``mono_log_hill``, ``mono_logit_bottom``, given in whatever
+  coordinates the combination block samples them) are those curves, with a per-drug assay
+  offset ``link.assay_log10_ic50`` on log10 IC50 for drugs in both assays, and an assay
+  offset ``link.assay_log_top`` on the top: a checkerboard's untreated level E0 (the top of
+  both its monotherapy curves) is, on the log scale, the mean
   of its line's two dose-response tops (0 with a 3PL block) plus that offset plus its own
   deviation (sd the combination family's ``log_top_sd``). The checkerboard's log E0 is sampled
   centred (``link.combination_log_top``: its untreated wells pin it) and given to the
@@ -63,16 +64,45 @@ from ..dose_response.model import well_params
 from ..xenograft.model import latents as xe_latents
 from ..xenograft.model import likelihood as xe_likelihood
 from ..xenograft.model import map_start as xe_map_start
+from ..xenograft.model import mice_centered
 from ..xenograft.spec import TIME_SCALE
 from .data import COMPONENTS
 
 DIVIDER = "."
 """Between a block's name and its family's site name (``dose_response.sigma``)."""
 
-FORCED: dict[str, dict[str, Any]] = {"combination": {"parameterization": "centered"},
-          "xenograft": {"growth": "exponential", "scale": "log", "arm_pooling": False,
-                        "cure": False}}
+FORCED: dict[str, dict[str, Any]] = {
+    "xenograft": {"growth": "exponential", "scale": "log", "arm_pooling": False,
+                  "cure": False}}
 """Component options the link relies on."""
+
+DEFAULTS: dict[str, dict[str, Any]] = {"combination": {"parameterization": "noncentered"},
+                                       "xenograft": {"parameterization": "mixed"}}
+"""Component options the joint model sets where ``[model.options.<kind>]`` does not.
+
+- combination ``"noncentered"``: the checkerboards' betas non-centred. In the joint the
+  block's monotherapy curves are given by the dose-response hierarchy whatever the block's
+  coordinates (:func:`_mono_site`), so its parameterisation only moves the betas, a handful of
+  members (one per checkerboarded line and pair) around a learned spread that they barely
+  identify. Centred betas formed a funnel with ``sigma_combo_beta`` near 0 (joint
+  calibration seeds 403, 405, 406: divergent draws at spreads of 0.003-0.1 against
+  0.12-0.24), and the family's ``"auto"`` rule would centre them all there (both drugs act
+  in every checkerboard of those studies).
+- xenograft ``"mixed"``: where the mice's data pin them, each mouse's level centred and its
+  rate deviation non-centred (centred rates formed a funnel at ``sd_mouse_rate`` near 0:
+  seeds 404, 407).
+"""
+
+
+def _mono_site(member: str, spec_cb: Spec) -> str:
+    """The combination family's sample site of monotherapy member ``member``
+    (``mono_log10_c``, ...) in its parameterisation: the member itself (centred), ``z_<member>``
+    (non-centred) or ``raw_<member>`` (``"auto"``, :func:`.._hierarchy.mixed_effect`). The joint
+    gives the member's drug mean 0 and its spread 1, so in every parameterisation that site's
+    value *is* the member: giving it the shared curve's value gives the same model."""
+    par = spec_cb.options.parameterization
+    return {"centered": member, "noncentered": f"z_{member}",
+            "auto": f"raw_{member}"}[par]
 
 
 class given(Messenger):
@@ -104,7 +134,7 @@ def component_spec(spec: Spec, kind: str) -> Spec:
     """The block family's spec: its options from ``[model.options.<kind>]`` plus the joint's
     fixed ones, its priors from ``[model.priors.<kind>]`` (the family's defaults for the
     rest)."""
-    opts = {**getattr(spec.options, kind), **FORCED.get(kind, {})}
+    opts = {**DEFAULTS.get(kind, {}), **getattr(spec.options, kind), **FORCED.get(kind, {})}
     return COMPONENTS[kind].make_spec(opts, dict(getattr(spec.priors, kind)))
 
 
@@ -150,8 +180,9 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
             "mono_log_hill": lat_dr["grp_log_hill"][g],
             "mono_logit_bottom": lat_dr["grp_logit_bottom"][g]}
     pre = "combination" + DIVIDER
+    s_cb = component_spec(spec, "combination")
     if ac["mono_active"]:
-        vals = {pre + k: v for k, v in mono.items()}
+        vals = {pre + _mono_site(k, s_cb): v for k, v in mono.items()}
         vals.update({f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]) for k in mono})
         vals.update({f"{pre}sigma_{k}": jnp.ones(()) for k in mono})
     else:  # one line per drug: the combination's monotherapy is its drug mean
@@ -163,7 +194,6 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
     mg = jnp.asarray(g)
     dr_top = 0.5 * (lat_dr["grp_log_top"][mg[ac["combo_mono_a"]]]
                     + lat_dr["grp_log_top"][mg[ac["combo_mono_b"]]])
-    s_cb = component_spec(spec, "combination")
     top_sd = cb_log_top_sd(s_cb.priors, ac)
     with numpyro.plate("link.combination", ac["n_combo"]):
         log_top = numpyro.sample("link.combination_log_top",
@@ -351,18 +381,20 @@ def map_start(a: dict, spec: Spec) -> dict:
     s_xe = component_spec(spec, "xenograft")
     xs = xe_map_start(ax, s_xe)
     S = TIME_SCALE
-    o = s_xe.options
-    centered = o.parameterization == "centered" or (o.parameterization == "auto"
-                                                     and ax["mice_informed"])
+    par = s_xe.options.parameterization
     rate = np.asarray(xs["arm_rate_10d"], np.float64)
-    if centered and "z_mouse" in xs:
+    if mice_centered(par, ax) and "z_mouse" in xs:
         free = np.asarray(ax.get("mouse_free", np.ones(ax["n_mouse"], bool)))
         mg = np.asarray(ax["mouse_group"])[free]
         base = float(ax["center"]) + s_xe.priors.baseline_sd * np.asarray(xs["z_baseline"])
         z = np.asarray(xs.pop("z_mouse"))
         b = base[mg] + xs["sd_mouse_baseline"] * z[:, 0]
         r = rate[mg] + xs["sd_mouse_rate_10d"] * z[:, 1]
-        xs["mouse_effect"] = np.stack([b + ax["t_center"] * r, r], -1)
+        if par == "mixed":  # the level centred, the rate's standardised deviation
+            xs["mouse_level"] = b + ax["t_center"] * r
+            xs["z_mouse_rate"] = z[:, 1]
+        else:
+            xs["mouse_effect"] = np.stack([b + ax["t_center"] * r, r], -1)
     xs.pop("arm_rate_10d")  # given by the link
     out.update({"xenograft" + DIVIDER + k: v for k, v in xs.items()})
     # untreated rates of the link's lines: their control groups' rates (per 10 days)

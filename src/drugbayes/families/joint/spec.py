@@ -34,8 +34,9 @@ class JointOptions(StrictModel):
     fitted viability curve at the in-vivo effective concentration ``C``; ``"log_ic50_linear"``
     ``a[drug] - slope * log10 IC50`` (centred per drug). The component families' options are
     given as tables (``[model.options.dose_response]``, ...); the joint model fixes the ones it
-    relies on (combination: centred monotherapies; xenograft: exponential growth, arm rates
-    from the link).
+    relies on (xenograft: exponential growth, arm rates from the link) and sets defaults
+    for others (combination ``parameterization = "noncentered"``, xenograft ``"mixed"``:
+    :data:`.model.DEFAULTS`).
     """
 
     link: Literal["viability", "log_ic50_linear"] = "viability"

@@ -37,6 +37,7 @@ def posterior_dims(data) -> tuple[dict, dict]:
         "grp_baseline": ["arm_group"], "grp_deceleration": ["arm_group"],
         "experiment_baseline": ["experiment"], "experiment_rate_10d": ["experiment"],
         "z_mouse": ["free_mouse", "mouse_z"], "mouse_effect": ["free_mouse", "mouse_effect"],
+        "mouse_level": ["free_mouse"], "z_mouse_rate": ["free_mouse"],
         "line_rate_10d": ["cell_line"], "effect_rate_10d": ["treatment"],
         "treatment_effect": ["treatment"], "sd_line_effect": ["treatment"],
         "sd_line_effect_10d": ["treatment_spread"], "raw_arm_rate_10d": ["rate_deviation"],

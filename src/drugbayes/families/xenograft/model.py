@@ -152,9 +152,24 @@ def _pdx_group_param(name: str, mean: float, sd: float, p, a: dict):
     return numpyro.deterministic(name, mu[garm] + s[garm] * z)
 
 
-def _mouse_level(p, a: dict, loc_b, loc_r, centered: bool):
+def mice_centered(parameterization: str, a: dict) -> bool:
+    """Whether the per-mouse effects are sampled centred (``"mixed"``: their levels; the
+    rates non-centred): ``"centered"``, or ``"auto"``/``"mixed"`` where the mice's own data
+    pin them (:func:`.data.mice_informed`)."""
+    return parameterization == "centered" or (parameterization in ("auto", "mixed")
+                                              and bool(a["mice_informed"]))
+
+
+def _mouse_level(p, a: dict, loc_b, loc_r, centered: bool, rate_noncentered: bool = False):
     """Per-mouse (baseline, rate): correlated deviations from the arm for mice of replicated
-    arms; the arm's own values for mice of one-mouse-per-line arms (:mod:`.design`)."""
+    arms; the arm's own values for mice of one-mouse-per-line arms (:mod:`.design`).
+
+    Coordinates: ``centered`` -- each mouse's (level at the mean measurement time, rate)
+    (``mouse_effect``); with ``rate_noncentered`` too, its standardised rate deviation
+    ``z_mouse_rate`` (``rate = arm rate + sd_rate * z``) and its level given that rate
+    (``mouse_level ~ Normal(level mean + (sd_b rho + tc sd_r) z, sd_b sqrt(1 - rho^2))``,
+    the conditional of the same bivariate normal); neither -- ``z_mouse``. The three are the
+    same model."""
     S = TIME_SCALE
     free = np.asarray(a.get("mouse_free", np.ones(a["n_mouse"], bool)))
     idx = np.flatnonzero(free)
@@ -170,7 +185,17 @@ def _mouse_level(p, a: dict, loc_b, loc_r, centered: bool):
         chol = numpyro.sample("chol_mouse", dist.LKJCholesky(2, p.mouse_corr_eta))
         numpyro.deterministic("corr_mouse", chol[1, 0])
         lb, lr = loc_b[idx], loc_r[idx]
-        if centered:
+        if centered and rate_noncentered:
+            tc = a["t_center"]
+            rho = chol[1, 0]
+            zr = numpyro.sample("z_mouse_rate", dist.Normal(0.0, 1.0).expand(
+                [len(idx)]).to_event(1))
+            fr = lr + sd_r * zr
+            level = numpyro.sample("mouse_level", dist.Normal(
+                lb + tc * lr + (sd_b * rho + tc * sd_r) * zr,
+                sd_b * chol[1, 1]).to_event(1))  # chol[1, 1] = sqrt(1 - rho^2)
+            fb = level - tc * fr
+        elif centered:
             # sampled as (level at the mean measurement time tc, rate): a linear map of
             # (baseline, rate) that removes most of their posterior correlation per mouse
             tc = a["t_center"]
@@ -213,8 +238,7 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     center = a["center"]
     S = TIME_SCALE  # rates are sampled per S days (order 1), reported per day
     pdx = a.get("design") == "one_mouse_per_line"
-    centered = o.parameterization == "centered" or (o.parameterization == "auto"
-                                                     and a["mice_informed"])
+    centered = mice_centered(o.parameterization, a)
     if o.growth == "gompertz":
         with numpyro.plate("cell_line_deceleration", n_cell):
             log_dec = numpyro.sample("log_deceleration_10d", dist.Normal(
@@ -271,7 +295,8 @@ def latents(spec: Spec, a: dict, shared: dict | None = None) -> dict:
     else:
         e_base = e_rate = jnp.zeros(a["n_exp"])
     mg, me = a["mouse_group"], a["mouse_exp"]
-    b_i, r_i = _mouse_level(p, a, base[mg] + e_base[me], rate_v[mg] + e_rate[me], centered)
+    b_i, r_i = _mouse_level(p, a, base[mg] + e_base[me], rate_v[mg] + e_rate[me], centered,
+                            o.parameterization == "mixed")
     if o.growth == "gompertz":
         curve["deceleration"] = dec[mg][:, None]
     if o.growth == "simeoni":
@@ -383,15 +408,21 @@ def init_values(noncentered: dict, a: dict, spec: Spec) -> dict:
     """NUTS start values from the (non-centred) MAP, converted to ``spec``'s coordinates."""
     latent = {"sigma"} if "sigma_total" not in noncentered else set()
     out = {k: v for k, v in noncentered.items() if k not in DETERMINISTIC or k in latent}
-    a_centered = spec.options.parameterization == "centered" or (
-        spec.options.parameterization == "auto" and a["mice_informed"])
+    par = spec.options.parameterization
+    a_centered = mice_centered(par, a)
     if a_centered:
-        out.pop("z_mouse", None)
+        z = out.pop("z_mouse", None)
         free = np.asarray(a.get("mouse_free", np.ones(a["n_mouse"], bool)))
         r10 = np.asarray(noncentered["mouse_rate"]) * TIME_SCALE
-        if free.any():
-            out["mouse_effect"] = np.stack([np.asarray(noncentered["mouse_baseline"])
-                                            + a["t_center"] * r10, r10], -1)[free]
+        level = np.asarray(noncentered["mouse_baseline"]) + a["t_center"] * r10
+        if par == "mixed":
+            if free.any() and z is not None:
+                # the rate's standardised deviation: row 1 of z @ chol.T (see _mouse_level)
+                chol = np.asarray(noncentered["chol_mouse"])
+                out["z_mouse_rate"] = np.asarray(z) @ chol[1]
+                out["mouse_level"] = level[free]
+        elif free.any():
+            out["mouse_effect"] = np.stack([level, r10], -1)[free]
         if a.get("design") == "one_mouse_per_line" and "raw_arm_rate_10d" in out:
             out["raw_arm_rate_10d"] = (np.asarray(noncentered["grp_rate"])
                                        * TIME_SCALE)[deviation_groups(a)]

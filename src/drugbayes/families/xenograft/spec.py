@@ -17,7 +17,12 @@ class XenograftOptions(StrictModel):
     scale: Literal["log", "log1p"] = "log"
     arm_pooling: bool = True
     experiment_effects: bool = True
-    parameterization: Literal["auto", "noncentered", "centered"] = "auto"
+    parameterization: Literal["auto", "noncentered", "centered", "mixed"] = Field(
+        "auto", description="coordinates of the per-mouse (baseline, rate) effects: 'auto' "
+        "(centred where the mice's own data pin them, non-centred otherwise), 'centered', "
+        "'noncentered', or 'mixed' (as 'auto', but where centred only each mouse's level at "
+        "the mean measurement time is centred, its rate deviation from the arm non-centred: "
+        "no funnel when the mouse rate spread is near 0; the joint family's default)")
     cure: bool = False
     cure_arms: list[str] | None = Field(
         None, description="arms with a cure component (default: every arm but the control)")
