@@ -35,7 +35,8 @@ SLOW_CONFIGS = {"her2_joint"}
 # lab-file examples whose model is their main example's: the plate and date examples give the
 # main example's arrays, spec and inference settings, draw for draw
 # (tests/test_readers.py::test_lab_examples_fit_as_the_main_examples), and the wide sheet is
-# the main example's preset and back-end settings on (a subset of) its wells. NUTS on them
+# the main example's preset and back-end settings (its draws extended as needed) on (a
+# subset of) its wells. NUTS on them
 # would repeat lapatinib_her2's and her2_xenograft's NUTS smoke runs (20-50 s each, compile
 # bound): their smoke runs check the reading, the run and its outputs, under map without
 # Laplace (seconds).
