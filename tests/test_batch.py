@@ -192,6 +192,14 @@ def _wait_for_fitting(results: Path, name: str, proc: subprocess.Popen,
     return False
 
 
+def _default_sigint() -> None:
+    """In the command's process before it starts: SIGINT's default action, whatever the
+    suite inherited (a test run started as a background job of a non-interactive shell has
+    SIGINT ignored, which its subprocesses inherit; Python then leaves it ignored and the
+    interrupt these tests send would never arrive)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
     """SIGINT mid-fit: exit 130, a message, the temporary folder removed and the finished run
     directory it was to replace left as it was.
@@ -211,7 +219,7 @@ def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, preexec_fn=_default_sigint)
     try:
         started = _wait_for_fitting(old.parent, "a", proc, 600)
         proc.send_signal(signal.SIGINT)
@@ -465,7 +473,8 @@ def test_sigint_stops_the_worker_processes_runs(tmp_path):
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", *map(str, cfgs),
                              "--quiet", "--jobs", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
     results = tmp_path / "results"
     try:
         deadline = time.time() + 240
