@@ -192,12 +192,15 @@ def _wait_for_fitting(results: Path, name: str, proc: subprocess.Popen,
     return False
 
 
-def _default_sigint() -> None:
-    """In the command's process before it starts: SIGINT's default action, whatever the
-    suite inherited (a test run started as a background job of a non-interactive shell has
-    SIGINT ignored, which its subprocesses inherit; Python then leaves it ignored and the
-    interrupt these tests send would never arrive)."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+# ``python -m drugbayes`` with SIGINT's default handler, whatever the suite inherited: a test
+# run started as a background job of a non-interactive shell has SIGINT ignored, which its
+# subprocesses inherit and Python then leaves ignored, so the interrupt these tests send would
+# never arrive. (Set in the child's own Python: a ``preexec_fn`` would fork the multithreaded
+# test process.)
+DRUGBAYES_WITH_SIGINT = [sys.executable, "-c",
+                         "import runpy, signal; "
+                         "signal.signal(signal.SIGINT, signal.default_int_handler); "
+                         "runpy.run_module('drugbayes', run_name='__main__', alter_sys=True)"]
 
 
 def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
@@ -217,9 +220,9 @@ def test_sigint_stops_cleanly_and_keeps_the_old_run_directory(tmp_path):
     (old / "manifest.json").write_text(json.dumps({"complete": True,
                                                    "files": ["summary.csv"]}))
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", str(cfg), "--quiet"],
+    proc = subprocess.Popen([*DRUGBAYES_WITH_SIGINT, "run", str(cfg), "--quiet"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, preexec_fn=_default_sigint)
+                            text=True)
     try:
         started = _wait_for_fitting(old.parent, "a", proc, 600)
         proc.send_signal(signal.SIGINT)
@@ -471,10 +474,9 @@ def test_sigint_stops_the_worker_processes_runs(tmp_path):
         c.write_text(c.read_text().replace("map_num_steps", "chunk_size = 5\nmap_num_steps"))
         cfgs.append(c)
     env = dict(os.environ, PYTHONPATH=SRC, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "drugbayes", "run", *map(str, cfgs),
+    proc = subprocess.Popen([*DRUGBAYES_WITH_SIGINT, "run", *map(str, cfgs),
                              "--quiet", "--jobs", "2"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True,
-                            preexec_fn=_default_sigint)
+                            stderr=subprocess.PIPE, text=True)
     results = tmp_path / "results"
     try:
         deadline = time.time() + 240
