@@ -619,6 +619,20 @@ def _vmapped_replications(run: Callable, prior: Mapping[str, np.ndarray], site: 
     return out
 
 
+def _observed_as_argument(problem: SBCProblem, prior: Mapping[str, np.ndarray],
+                          reps: Sequence[int]) -> tuple[str, Any, Callable, jnp.ndarray]:
+    """The family's model with the observed values as its argument (so that one compiled fit
+    serves every replication): ``(site, dtype, model(y), y of the first replication)``."""
+    (site, key), = problem.observed.items()
+    fam, spec, base = problem.family, problem.spec, problem.arrays
+    dtype = np.asarray(base[key]).dtype
+
+    def model(y):
+        fam.model({**base, key: y}, spec, True)
+
+    return site, dtype, model, jnp.asarray(prior[site][reps[0]], dtype)
+
+
 def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: Sequence[int],
                      n_draws: int, seed: int, num_warmup: int = 400, num_samples: int = 400,
                      target_accept_prob: float = 0.95, max_tree_depth: int = 8,
@@ -638,14 +652,7 @@ def sbc_nuts_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps:
     from numpyro.infer.hmc import hmc
     from numpyro.infer.util import initialize_model
 
-    (site, key), = problem.observed.items()
-    fam, spec, base = problem.family, problem.spec, problem.arrays
-    dtype = np.asarray(base[key]).dtype
-
-    def model(y):
-        fam.model({**base, key: y}, spec, True)
-
-    y0 = jnp.asarray(prior[site][reps[0]], dtype)
+    site, dtype, model, y0 = _observed_as_argument(problem, prior, reps)
     info, pot_gen, post_gen, _ = initialize_model(jax.random.PRNGKey(seed), model,
                                                   init_strategy=init_to_median(num_samples=15),
                                                   dynamic_args=True, model_args=(y0,))
@@ -694,14 +701,7 @@ def sbc_svi_vmapped(problem: SBCProblem, prior: Mapping[str, np.ndarray], reps: 
     from numpyro import optim
     from numpyro.infer.util import initialize_model
 
-    (site, key), = problem.observed.items()
-    fam, spec, base = problem.family, problem.spec, problem.arrays
-    dtype = np.asarray(base[key]).dtype
-
-    def model(y):
-        fam.model({**base, key: y}, spec, True)
-
-    y0 = jnp.asarray(prior[site][reps[0]], dtype)
+    site, dtype, model, y0 = _observed_as_argument(problem, prior, reps)
     info, pot_gen, post_gen, _ = initialize_model(jax.random.PRNGKey(seed), model,
                                                   dynamic_args=True, model_args=(y0,))
     names = sorted(info.z)
