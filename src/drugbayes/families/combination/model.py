@@ -87,6 +87,14 @@ def _effect(site: str, loc: jnp.ndarray, sigma: jnp.ndarray | float, active: boo
     return numpyro.deterministic(site, loc + sigma * z)
 
 
+def effect_site(site: str, parameterization: str) -> str:
+    """The sample site that :func:`_effect` gives members ``site`` under a spec's
+    ``parameterization``: ``site`` itself (centred), ``z_<site>`` (non-centred) or
+    ``raw_<site>`` (``"auto"``: per-member coordinates)."""
+    return {"centered": site, "noncentered": f"z_{site}", "auto": f"raw_{site}"}[
+        parameterization]
+
+
 def _sigma(name: str, scale: float, active: bool) -> jnp.ndarray | float:
     return numpyro.sample(f"sigma_{name}", dist.HalfNormal(scale)) if active else 1.0
 

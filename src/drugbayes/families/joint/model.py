@@ -54,6 +54,7 @@ from numpyro.primitives import Messenger
 from ...curves import log_logistic
 from .._contract import Observed, Spec, sample_observed
 from .._hierarchy import mixed_effect
+from ..combination.model import effect_site as cb_effect_site
 from ..combination.model import latents as cb_latents
 from ..combination.model import likelihood as cb_likelihood
 from ..combination.model import log_top_sd as cb_log_top_sd
@@ -82,27 +83,16 @@ DEFAULTS: dict[str, dict[str, Any]] = {"combination": {"parameterization": "nonc
 
 - combination ``"noncentered"``: the checkerboards' betas non-centred. In the joint the
   block's monotherapy curves are given by the dose-response hierarchy whatever the block's
-  coordinates (:func:`_mono_site`), so its parameterisation only moves the betas, a handful of
-  members (one per checkerboarded line and pair) around a learned spread that they barely
-  identify. Centred betas formed a funnel with ``sigma_combo_beta`` near 0 (joint
-  calibration seeds 403, 405, 406: divergent draws at spreads of 0.003-0.1 against
+  coordinates (``combination.model.effect_site``), so its parameterisation only moves the
+  betas, a handful of members (one per checkerboarded line and pair) around a learned
+  spread that they barely identify. Centred betas formed a funnel with ``sigma_combo_beta``
+  near 0 (joint calibration seeds 403, 405, 406: divergent draws at spreads of 0.003-0.1 against
   0.12-0.24), and the family's ``"auto"`` rule would centre them all there (both drugs act
   in every checkerboard of those studies).
 - xenograft ``"mixed"``: where the mice's data pin them, each mouse's level centred and its
   rate deviation non-centred (centred rates formed a funnel at ``sd_mouse_rate`` near 0:
   seeds 404, 407).
 """
-
-
-def _mono_site(member: str, spec_cb: Spec) -> str:
-    """The combination family's sample site of monotherapy member ``member``
-    (``mono_log10_c``, ...) in its parameterisation: the member itself (centred), ``z_<member>``
-    (non-centred) or ``raw_<member>`` (``"auto"``, :func:`.._hierarchy.mixed_effect`). The joint
-    gives the member's drug mean 0 and its spread 1, so in every parameterisation that site's
-    value *is* the member: giving it the shared curve's value gives the same model."""
-    par = spec_cb.options.parameterization
-    return {"centered": member, "noncentered": f"z_{member}",
-            "auto": f"raw_{member}"}[par]
 
 
 class given(Messenger):
@@ -182,7 +172,11 @@ def _combination(spec: Spec, a: dict, lat_dr: dict) -> dict:
     pre = "combination" + DIVIDER
     s_cb = component_spec(spec, "combination")
     if ac["mono_active"]:
-        vals = {pre + _mono_site(k, s_cb): v for k, v in mono.items()}
+        # the joint gives each member's drug mean 0 and its spread 1, so in every
+        # parameterisation the block's sample site *is* the member: given the shared curve's
+        # value it is the same model
+        par_cb = s_cb.options.parameterization
+        vals = {pre + cb_effect_site(k, par_cb): v for k, v in mono.items()}
         vals.update({f"{pre}mu_{k[5:]}": jnp.zeros(ac["n_drug"]) for k in mono})
         vals.update({f"{pre}sigma_{k}": jnp.ones(()) for k in mono})
     else:  # one line per drug: the combination's monotherapy is its drug mean
